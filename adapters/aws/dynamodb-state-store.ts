@@ -1,0 +1,202 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { Endpoint } from '../../functions/core/cluster.ts';
+import type {
+  AppliedEpoch,
+  ClaimResult,
+  HistoryEntry,
+  PendingFence,
+  StateStore,
+} from '../../functions/core/ports.ts';
+
+const pk = (cluster: string) => `cluster#${cluster}`;
+const EPOCH_SK = 'epoch';
+const fenceSk = (node: Endpoint) => `fence#${node.host}:${node.port}`;
+/** History sorts by start time; the zero-padded millis keep lexical order = time order. */
+const historySk = (e: HistoryEntry) => `history#${String(e.startedAt).padStart(15, '0')}#${e.id}`;
+
+/**
+ * The state store on DynamoDB (dynalite locally): one item per cluster epoch claim, one per pending fence,
+ * one per history entry, all under the partition `cluster#<name>`.
+ */
+export class DynamoStateStore implements StateStore {
+  private readonly doc: DynamoDBDocumentClient;
+  private readonly table: string;
+  constructor(client: DynamoDBClient, table: string) {
+    this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+    this.table = table;
+  }
+
+  async appliedEpoch(cluster: string): Promise<AppliedEpoch | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: pk(cluster), sk: EPOCH_SK }, ConsistentRead: true }),
+    );
+    return Item ? toApplied(Item) : undefined;
+  }
+
+  /** Conditional write: a newer epoch always wins; the same epoch only when its claim failed or its lease ran out. */
+  async claimEpoch(
+    cluster: string,
+    claim: { epoch: number; master: Endpoint; token: string; now: number; leaseMs: number },
+  ): Promise<ClaimResult> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            pk: pk(cluster),
+            sk: EPOCH_SK,
+            epoch: claim.epoch,
+            master: claim.master,
+            status: 'claimed',
+            token: claim.token,
+            leaseUntil: claim.now + claim.leaseMs,
+          },
+          ConditionExpression:
+            'attribute_not_exists(pk) OR epoch < :e OR (epoch = :e AND #s <> :done AND (#s = :failed OR leaseUntil < :now))',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':e': claim.epoch,
+            ':done': 'done',
+            ':failed': 'failed',
+            ':now': claim.now,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const current = error.Item ? toAppliedRaw(error.Item) : await this.appliedEpoch(cluster);
+      if (!current) throw error;
+      return { claimed: false, reason: current.epoch > claim.epoch ? 'stale' : 'duplicate', current };
+    }
+  }
+
+  async finishEpoch(cluster: string, epoch: number, token: string, status: 'done' | 'failed'): Promise<void> {
+    await this.doc
+      .send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: pk(cluster), sk: EPOCH_SK },
+          UpdateExpression: 'SET #s = :s',
+          ConditionExpression: 'epoch = :e AND #t = :t',
+          ExpressionAttributeNames: { '#s': 'status', '#t': 'token' },
+          ExpressionAttributeValues: { ':s': status, ':e': epoch, ':t': token },
+        }),
+      )
+      .catch((error: unknown) => {
+        // A newer epoch took over meanwhile; it owns the record now.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
+  }
+
+  async pendingFences(cluster: string): Promise<PendingFence[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'fence#' },
+        ConsistentRead: true,
+      }),
+    );
+    return Items.map(
+      (i) => ({ node: i.node, master: i.master, epoch: i.epoch, since: i.since }) as PendingFence,
+    );
+  }
+
+  async addPendingFence(cluster: string, fence: PendingFence): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { pk: pk(cluster), sk: fenceSk(fence.node), ...fence } }),
+    );
+  }
+
+  async removePendingFence(cluster: string, node: Endpoint): Promise<void> {
+    await this.doc.send(
+      new DeleteCommand({ TableName: this.table, Key: { pk: pk(cluster), sk: fenceSk(node) } }),
+    );
+  }
+
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: pk(entry.cluster), sk: historySk(entry), entry },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async listHistory(cluster: string, limit: number): Promise<HistoryEntry[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'history#' },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return Items.map((i) => i.entry as HistoryEntry);
+  }
+}
+
+function toApplied(item: Record<string, unknown>): AppliedEpoch {
+  return {
+    epoch: Number(item.epoch),
+    master: item.master as Endpoint,
+    status: item.status as AppliedEpoch['status'],
+    token: String(item.token),
+    leaseUntil: Number(item.leaseUntil),
+  };
+}
+
+/** The item of a failed condition check comes back in DynamoDB's attribute-value shape. */
+function toAppliedRaw(
+  item: Record<string, { S?: string; N?: string; M?: Record<string, { S?: string; N?: string }> }>,
+): AppliedEpoch {
+  return {
+    epoch: Number(item.epoch?.N),
+    master: { host: String(item.master?.M?.host?.S), port: Number(item.master?.M?.port?.N) },
+    status: item.status?.S as AppliedEpoch['status'],
+    token: String(item.token?.S),
+    leaseUntil: Number(item.leaseUntil?.N),
+  };
+}
+
+/** Create the state table (pk, sk; on demand) when it does not exist: dynalite and tests. CDK owns it in AWS. */
+export async function ensureStateTable(client: DynamoDBClient, table: string): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: table }));
+    return;
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException)) throw error;
+  }
+  await client.send(
+    new CreateTableCommand({
+      TableName: table,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    }),
+  );
+}

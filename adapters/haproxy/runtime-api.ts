@@ -1,0 +1,91 @@
+import { connect, type Socket } from 'node:net';
+import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../functions/core/cluster.ts';
+import { RoutingError } from '../../functions/core/errors.ts';
+import type { Router } from '../../functions/core/ports.ts';
+
+/** Send commands to a HAProxy Runtime API (one connection, `;`-separated) and return the raw answer. */
+export async function runtimeApi(
+  address: RuntimeApiAddress,
+  commands: readonly string[],
+  timeoutMs = 1000,
+): Promise<string> {
+  for (const command of commands) {
+    if (/[;\n]/.test(command))
+      throw new RoutingError(`refusing Runtime API command with ';' or newline: ${command}`);
+  }
+  return new Promise((resolve, reject) => {
+    const socket: Socket =
+      address.kind === 'unix'
+        ? connect({ path: address.path })
+        : connect({ host: address.host, port: address.port });
+    const chunks: Buffer[] = [];
+    const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;
+    socket.setTimeout(timeoutMs, () =>
+      socket.destroy(new Error(`Runtime API ${where} timed out after ${timeoutMs} ms`)),
+    );
+    socket.on('connect', () => socket.end(`${commands.join(';')}\n`));
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', (error) =>
+      reject(new RoutingError(`Runtime API ${where}: ${error.message}`, { cause: error })),
+    );
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/** Parse `show servers state` into rows keyed by column name. */
+export function parseServersState(text: string): Record<string, string>[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const header = lines.find((l) => l.startsWith('# be_id'));
+  if (!header) return [];
+  const columns = header.slice(2).split(' ');
+  return lines
+    .filter((l) => !l.startsWith('#') && /^\d/.test(l))
+    .map((l) => Object.fromEntries(l.split(' ').map((v, i) => [columns[i] ?? `col${i}`, v])));
+}
+
+const ADMIN_STATES: Record<string, string> = { '0': 'ready' };
+
+/** Routing through the HAProxy Runtime API: a single master server slot that only the orchestrator moves. */
+export class HaproxyRouter implements Router {
+  private readonly timeoutMs: number;
+  constructor(timeoutMs = 1000) {
+    this.timeoutMs = timeoutMs;
+  }
+
+  async pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void> {
+    const server = `${proxy.backend}/${proxy.server}`;
+    // maint first so no new session reaches the old address, then cut the old sessions, move, and open again.
+    const answer = await runtimeApi(
+      proxy.runtimeApi,
+      [
+        `set server ${server} state maint`,
+        `shutdown sessions server ${server}`,
+        `set server ${server} addr ${node.host} port ${node.port}`,
+        `set server ${server} state ready`,
+      ],
+      this.timeoutMs,
+    );
+    const unexpected = answer
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !/^(IP changed|no need to change|port changed)/i.test(l));
+    if (unexpected.length)
+      throw new RoutingError(`proxy ${proxy.id} refused the reroute: ${unexpected.join(' | ')}`);
+  }
+
+  async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
+    const rows = parseServersState(
+      await runtimeApi(proxy.runtimeApi, [`show servers state ${proxy.backend}`], this.timeoutMs),
+    );
+    const row = rows.find((r) => r.srv_name === proxy.server);
+    if (!row) throw new RoutingError(`proxy ${proxy.id} has no server ${proxy.backend}/${proxy.server}`);
+    const admin = Number(row.srv_admin_state ?? 0);
+    return {
+      address: { host: row.srv_addr ?? '', port: Number(row.srv_port) },
+      state:
+        admin & 0x01 || admin & 0x20 || admin & 0x02
+          ? 'maint'
+          : (ADMIN_STATES[String(admin)] ?? `admin-${admin}`),
+    };
+  }
+}

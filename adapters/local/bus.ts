@@ -1,0 +1,46 @@
+import { randomUUID } from 'node:crypto';
+import type { SNSEvent } from 'aws-lambda';
+import type { Publisher } from '../../events/bridge/bridge.ts';
+import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
+
+/** The local stand-in for SNS: delivers each published envelope to every subscriber, as an SNS record would. */
+export class InProcessBus implements Publisher {
+  private readonly subscribers: ((message: string, envelope: SentinelEnvelope) => Promise<unknown>)[] = [];
+
+  subscribe(fn: (message: string, envelope: SentinelEnvelope) => Promise<unknown>): void {
+    this.subscribers.push(fn);
+  }
+
+  async publish(envelope: SentinelEnvelope): Promise<void> {
+    const message = JSON.stringify(envelope);
+    // Like SNS, publishing does not wait for the consumers.
+    for (const fn of this.subscribers) void fn(message, envelope).catch(() => undefined);
+  }
+}
+
+/** Wrap a message the way SNS delivers it to a Lambda, so the local runtime calls the same handler. */
+export function toSnsEvent(message: string, topicArn = 'arn:local:sns:ha-redis-sentinel-events'): SNSEvent {
+  const now = new Date().toISOString();
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: `${topicArn}:local`,
+        Sns: {
+          Type: 'Notification',
+          MessageId: randomUUID(),
+          TopicArn: topicArn,
+          Subject: '',
+          Message: message,
+          Timestamp: now,
+          SignatureVersion: '1',
+          Signature: '',
+          SigningCertUrl: '',
+          UnsubscribeUrl: '',
+          MessageAttributes: {},
+        },
+      },
+    ],
+  };
+}

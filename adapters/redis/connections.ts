@@ -1,0 +1,119 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Endpoint } from '../../functions/core/cluster.ts';
+import { UnreachableError } from '../../functions/core/errors.ts';
+
+/** How to reach Redis nodes and Sentinels: passwords come from a provider, never from code. */
+export interface RedisAccess {
+  redisPassword(): Promise<string | undefined>;
+  sentinelPassword(): Promise<string | undefined>;
+  /** CA certificate (PEM) for TLS listeners. */
+  ca?(): Promise<string | undefined>;
+}
+
+type Kind = 'redis' | 'sentinel' | 'proxy-plain' | 'proxy-tls';
+
+/**
+ * A small pool of ioredis connections, one per endpoint and kind, reused across polls.
+ * Commands fail fast (no retries, bounded timeouts); a broken connection is dropped and made anew.
+ */
+export class RedisConnections {
+  private readonly clients = new Map<string, Redis>();
+  private readonly access: RedisAccess;
+  constructor(access: RedisAccess) {
+    this.access = access;
+  }
+
+  async run<T>(
+    kind: Kind,
+    endpoint: Endpoint,
+    timeoutMs: number,
+    fn: (client: Redis) => Promise<T>,
+  ): Promise<T> {
+    const key = `${kind}/${endpoint.host}:${endpoint.port}`;
+    let client = this.clients.get(key);
+    if (!client || client.status === 'end' || client.status === 'close') {
+      client?.disconnect();
+      client = new Redis(await this.options(kind, endpoint, timeoutMs));
+      client.on('error', () => undefined); // errors surface on the command that hit them
+      this.clients.set(key, client);
+    }
+    try {
+      if (client.status === 'wait') await withTimeout(client.connect(), timeoutMs, `connect to ${key}`);
+      return await withTimeout(fn(client), timeoutMs, `${kind} ${endpoint.host}:${endpoint.port}`);
+    } catch (error) {
+      if (isConnectionError(error)) {
+        this.clients.delete(key);
+        client.disconnect();
+        throw new UnreachableError(
+          `${kind} ${endpoint.host}:${endpoint.port} did not answer: ${describe(error)}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** A fresh, unpooled connection (for subscribers and one-off probes). */
+  async open(
+    kind: Kind,
+    endpoint: Endpoint,
+    timeoutMs: number,
+    extra: Partial<RedisOptions> = {},
+  ): Promise<Redis> {
+    return new Redis({ ...(await this.options(kind, endpoint, timeoutMs)), ...extra });
+  }
+
+  async close(): Promise<void> {
+    for (const client of this.clients.values()) client.disconnect();
+    this.clients.clear();
+  }
+
+  private async options(kind: Kind, endpoint: Endpoint, timeoutMs: number): Promise<RedisOptions> {
+    const password =
+      kind === 'sentinel' ? await this.access.sentinelPassword() : await this.access.redisPassword();
+    const ca = kind === 'proxy-tls' ? await this.access.ca?.() : undefined;
+    return {
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(password ? { password } : {}),
+      ...(kind === 'proxy-tls' ? { tls: ca ? { ca } : {} } : {}),
+      lazyConnect: true,
+      connectTimeout: timeoutMs,
+      commandTimeout: timeoutMs,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableReadyCheck: kind !== 'sentinel',
+    };
+  }
+}
+
+const CONNECTION_ERRORS =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|timed out|Command timed out|connect/i;
+
+function isConnectionError(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    CONNECTION_ERRORS.test(`${error.message} ${(error as { code?: string }).code ?? ''}`)
+  );
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Reject after `ms` unless the promise settles first. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

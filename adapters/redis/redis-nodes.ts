@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { type Endpoint, formatEndpoint, type ProxyConfig } from '../../functions/core/cluster.ts';
+import { VerificationError } from '../../functions/core/errors.ts';
+import type { RedisNodes, ReplicationInfo, Role, WriteProbe } from '../../functions/core/ports.ts';
+import { type RedisConnections, withTimeout } from './connections.ts';
+
+/** Parse `INFO replication` text into its fields. */
+export function parseInfo(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split(/\r?\n/)) {
+    const i = line.indexOf(':');
+    if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/** Redis node administration through ioredis. */
+export class IoredisNodes implements RedisNodes {
+  private readonly connections: RedisConnections;
+  constructor(connections: RedisConnections) {
+    this.connections = connections;
+  }
+
+  async role(node: Endpoint, timeoutMs: number): Promise<Role> {
+    const reply = await this.connections.run('redis', node, timeoutMs, (c) => c.call('ROLE'));
+    const role = Array.isArray(reply) ? String(reply[0]) : '';
+    return role === 'master' || role === 'slave' || role === 'sentinel' ? role : 'unknown';
+  }
+
+  async replication(node: Endpoint, timeoutMs: number): Promise<ReplicationInfo> {
+    const text = await this.connections.run('redis', node, timeoutMs, (c) => c.info('replication'));
+    const f = parseInfo(text);
+    const role = f.get('role');
+    if (role === 'master') return { role, offset: Number(f.get('master_repl_offset') ?? 0) };
+    const masterHost = f.get('master_host');
+    return {
+      role: role === 'slave' ? 'slave' : 'unknown',
+      offset: Number(f.get('slave_repl_offset') ?? f.get('master_repl_offset') ?? 0),
+      ...(masterHost ? { master: { host: masterHost, port: Number(f.get('master_port')) } } : {}),
+      linkUp: f.get('master_link_status') === 'up',
+    };
+  }
+
+  async replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void> {
+    await this.connections.run('redis', node, timeoutMs, async (c) => {
+      await c.call('REPLICAOF', master.host, String(master.port));
+      await c.call('CONFIG', 'REWRITE');
+    });
+  }
+
+  async probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe> {
+    try {
+      await this.connections.run('redis', node, timeoutMs, (c) =>
+        c.set('ha-redis:fence-probe', String(Date.now()), 'PX', 10_000),
+      );
+      return 'accepted';
+    } catch (error) {
+      const message = error instanceof Error ? error.message : '';
+      if (message.startsWith('READONLY')) return 'readonly';
+      if (message.startsWith('NOREPLICAS')) return 'noreplicas';
+      return 'error';
+    }
+  }
+
+  async canaryThroughProxy(
+    proxy: ProxyConfig,
+    listener: 'plain' | 'tls',
+    expectedMaster: Endpoint,
+    timeoutMs: number,
+  ): Promise<void> {
+    const port = listener === 'tls' ? proxy.tlsPort : proxy.plainPort;
+    if (port === undefined) throw new VerificationError(`proxy ${proxy.id} has no ${listener} listener`);
+    const key = `ha-redis:canary:${proxy.id}:${listener}`;
+    const value = randomUUID();
+    const client = await this.connections.open(
+      listener === 'tls' ? 'proxy-tls' : 'proxy-plain',
+      { host: proxy.host, port },
+      timeoutMs,
+    );
+    client.on('error', () => undefined);
+    try {
+      await withTimeout(client.connect(), timeoutMs, `connect to proxy ${proxy.id}/${listener}`);
+      await client.set(key, value, 'PX', 60_000);
+    } finally {
+      client.disconnect();
+    }
+    const seen = await this.connections.run('redis', expectedMaster, timeoutMs, (c) => c.get(key));
+    if (seen !== value) {
+      throw new VerificationError(
+        `canary through ${proxy.id}/${listener} did not land on ${formatEndpoint(expectedMaster)}; check the proxy's routing`,
+      );
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import type { Endpoint } from '../../functions/core/cluster.ts';
+import { HaRedisError } from '../../functions/core/errors.ts';
+import type { SentinelMasterView, SentinelView } from '../../functions/core/ports.ts';
+import type { RedisConnections } from './connections.ts';
+
+/** Turn Redis' flat `[field, value, ...]` reply into a map. */
+export function fieldsOf(reply: unknown): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!Array.isArray(reply)) return out;
+  for (let i = 0; i + 1 < reply.length; i += 2) out.set(String(reply[i]), String(reply[i + 1]));
+  return out;
+}
+
+/** `SENTINEL MASTER <name>` through ioredis. */
+export class IoredisSentinelView implements SentinelView {
+  private readonly connections: RedisConnections;
+  constructor(connections: RedisConnections) {
+    this.connections = connections;
+  }
+
+  async masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView> {
+    const reply = await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
+      c.call('SENTINEL', 'MASTER', masterName),
+    );
+    const f = fieldsOf(reply);
+    const host = f.get('ip');
+    const port = Number(f.get('port'));
+    if (!host || !Number.isInteger(port)) {
+      throw new HaRedisError(
+        `Sentinel ${sentinel.host}:${sentinel.port} gave no address for master '${masterName}'`,
+      );
+    }
+    return {
+      sentinel,
+      master: { host, port },
+      configEpoch: Number(f.get('config-epoch') ?? 0),
+      flags: (f.get('flags') ?? '').split(',').filter(Boolean),
+      failoverState: f.get('failover-state') ?? 'none',
+      numOtherSentinels: Number(f.get('num-other-sentinels') ?? 0),
+      quorum: Number(f.get('quorum') ?? 0),
+    };
+  }
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+/** The `ha-redis` command. Logs and progress go to stderr; `--json` output goes to stdout. */
+import { spawn } from 'node:child_process';
+import { Command, InvalidArgumentError } from 'commander';
+import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
+import { RedisConnections } from '../adapters/redis/connections.ts';
+import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
+import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
+import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
+import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { localDown, localStatus, localUp } from '../local/launcher.ts';
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`${name} must be a positive integer, got '${value}'`);
+  return n;
+};
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+const program = new Command()
+  .name('ha-redis')
+  .description('Failover orchestration for Redis Sentinel clusters')
+  .showHelpAfterError('(run with --help for usage)');
+
+const local = program
+  .command('local')
+  .description('a local cluster of real redis, sentinel and haproxy processes');
+
+local
+  .command('up')
+  .description('start 3 redis, 3 sentinels, 2 haproxy, dynalite and the orchestrator on free loopback ports')
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--down-after-ms <ms>', 'Sentinel down-after-milliseconds', positiveInt('--down-after-ms'), 5000)
+  .option(
+    '--failover-timeout-ms <ms>',
+    'Sentinel failover-timeout',
+    positiveInt('--failover-timeout-ms'),
+    60_000,
+  )
+  .option('--json', 'print the descriptor as JSON on stdout')
+  .action(async (o: { name: string; downAfterMs: number; failoverTimeoutMs: number; json?: boolean }) => {
+    const d = await localUp({
+      name: o.name,
+      downAfterMs: o.downAfterMs,
+      failoverTimeoutMs: o.failoverTimeoutMs,
+      progress: err,
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+    else {
+      err(`local cluster '${d.cluster}' is up; descriptor: ${descriptorPath(d.cluster)}`);
+      const p = d.proxies[0];
+      if (p) {
+        err(`connect: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.plainPort}`);
+        err(
+          `    tls: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.tlsPort} --tls --cacert ${d.caCertPath}`,
+        );
+      }
+    }
+  });
+
+local
+  .command('down')
+  .description('stop exactly the processes that `up` started, and remove the cluster directory')
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--keep-files', 'keep configs, logs and data')
+  .action(async (o: { name: string; keepFiles?: boolean }) => {
+    const stopped = await localDown({ name: o.name, keepFiles: Boolean(o.keepFiles) });
+    err(`stopped ${stopped.length} processes${stopped.length ? `: ${stopped.join(', ')}` : ''}`);
+  });
+
+local
+  .command('status')
+  .description('processes, roles and routing of a local cluster; exit 1 when something is down')
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--json', 'print JSON on stdout')
+  .action(async (o: { name: string; json?: boolean }) => {
+    const { descriptor, processes } = await localStatus({ name: o.name });
+    const cluster = clusterFromDescriptor(descriptor);
+    const connections = new RedisConnections(localAccess(descriptor));
+    const nodes = new IoredisNodes(connections);
+    const router = new HaproxyRouter();
+    const roles = await Promise.all(
+      cluster.nodes.map(async (n) => ({
+        id: n.id,
+        role: await nodes.role(n, 500).catch(() => 'unreachable'),
+      })),
+    );
+    const routes = await Promise.all(
+      cluster.proxies.map(async (p) => ({
+        id: p.id,
+        route: await router
+          .masterRoute(p)
+          .then(
+            (r) =>
+              `${cluster.nodes.find((n) => n.port === r.address.port)?.id ?? `${r.address.host}:${r.address.port}`} (${r.state})`,
+          )
+          .catch((e: unknown) => `unknown: ${errorMessage(e)}`),
+      })),
+    );
+    await connections.close();
+    const healthy = processes.every((p) => p.alive);
+    if (o.json) {
+      process.stdout.write(
+        `${JSON.stringify({ cluster: descriptor.cluster, healthy, processes, roles, routes }, null, 2)}\n`,
+      );
+    } else {
+      for (const p of processes) {
+        const role = roles.find((r) => r.id === p.id)?.role;
+        const route = routes.find((r) => r.id === p.id)?.route;
+        err(
+          `${p.id.padEnd(13)} ${p.alive ? 'up  ' : 'DOWN'} pid ${String(p.pid).padEnd(8)}${p.port ? `port ${p.port}` : ''}${role ? `  ${role}` : ''}${route ? `  -> ${route}` : ''}`,
+        );
+      }
+    }
+    process.exitCode = healthy ? 0 : 1;
+  });
+
+local
+  .command('logs')
+  .description("follow the orchestrator's log")
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--no-follow', 'print and exit')
+  .action(async (o: { name: string; follow: boolean }) => {
+    const d = await readDescriptor(descriptorPath(o.name));
+    if (!d.orchestrator) throw new HaRedisError(`cluster ${o.name} has no orchestrator`);
+    const child = spawn('tail', [...(o.follow ? ['-F'] : []), '-n', '200', d.orchestrator.logPath], {
+      stdio: 'inherit',
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  err(`ha-redis: ${errorMessage(error)}`);
+  process.exit(error instanceof HaRedisError ? 2 : 1);
+});

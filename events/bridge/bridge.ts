@@ -1,0 +1,127 @@
+import { Redis } from 'ioredis';
+import type { Endpoint } from '../../functions/core/cluster.ts';
+import { errorMessage } from '../../functions/core/errors.ts';
+import type { Logger } from '../../functions/core/ports.ts';
+import { parseSentinelMessage, SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../sentinel-events.ts';
+
+/** Where the bridge sends envelopes: SNS in AWS, the in-process bus locally. */
+export interface Publisher {
+  publish(envelope: SentinelEnvelope): Promise<void>;
+}
+
+export interface BridgeStats {
+  received: number;
+  published: number;
+  unknown: number;
+  malformed: number;
+  publishFailures: number;
+  reconnects: number;
+}
+
+export interface BridgeOptions {
+  cluster: string;
+  sentinel: Endpoint;
+  password?: string | undefined;
+  publisher: Publisher;
+  logger: Logger;
+  now?: () => number;
+}
+
+/** Reconnect backoff: fast at first (a restarted Sentinel is back in ms), capped so a long outage costs little. */
+export const bridgeBackoffMs = (attempt: number): number =>
+  Math.min(50 * 2 ** Math.max(0, attempt - 1), 2000);
+
+/**
+ * Subscribes to every event channel of one Sentinel (`PSUBSCRIBE *`), parses each message,
+ * and publishes it as a sentinel-event envelope. Unknown or malformed messages are logged and counted.
+ */
+export class SentinelBridge {
+  readonly stats: BridgeStats = {
+    received: 0,
+    published: 0,
+    unknown: 0,
+    malformed: 0,
+    publishFailures: 0,
+    reconnects: 0,
+  };
+  private client: Redis | undefined;
+  private readonly options: BridgeOptions;
+
+  constructor(options: BridgeOptions) {
+    this.options = options;
+  }
+
+  /** Resolves once subscribed; keeps reconnecting with backoff afterwards. */
+  async start(): Promise<void> {
+    const { sentinel, password, logger, cluster } = this.options;
+    const client = new Redis({
+      host: sentinel.host,
+      port: sentinel.port,
+      ...(password ? { password } : {}),
+      enableReadyCheck: false,
+      lazyConnect: true,
+      connectTimeout: 2000,
+      maxRetriesPerRequest: null,
+      retryStrategy: (attempt) => {
+        this.stats.reconnects += 1;
+        return bridgeBackoffMs(attempt);
+      },
+    });
+    this.client = client;
+    client.on('error', (error) =>
+      logger.warn('sentinel connection error', { cluster, sentinel, error: error.message }),
+    );
+    client.on('ready', () => logger.info('subscribed to sentinel', { cluster, sentinel }));
+    client.on('pmessage', (_pattern: string, channel: string, message: string) => {
+      void this.handle(channel, message);
+    });
+    await client.connect();
+    await client.psubscribe('*');
+  }
+
+  async stop(): Promise<void> {
+    this.client?.disconnect();
+    this.client = undefined;
+  }
+
+  /** Parse and publish one message; never throws. */
+  async handle(channel: string, payload: string): Promise<void> {
+    const { cluster, sentinel, logger, publisher } = this.options;
+    const seenAt = (this.options.now ?? Date.now)();
+    this.stats.received += 1;
+    const parsed = parseSentinelMessage(channel, payload);
+    if (!parsed.ok) {
+      if (parsed.reason === 'unknown-channel') this.stats.unknown += 1;
+      else this.stats.malformed += 1;
+      logger.warn('sentinel message dropped', {
+        cluster,
+        sentinel,
+        reason: parsed.reason,
+        detail: parsed.message,
+      });
+      return;
+    }
+    const envelope: SentinelEnvelope = {
+      contract: SENTINEL_EVENT_CONTRACT.name,
+      version: SENTINEL_EVENT_CONTRACT.version,
+      cluster,
+      sentinel,
+      channel,
+      payload,
+      seenAt,
+    };
+    try {
+      await publisher.publish(envelope);
+      this.stats.published += 1;
+      logger.debug('sentinel event published', { cluster, sentinel, type: channel });
+    } catch (error) {
+      this.stats.publishFailures += 1;
+      logger.error('sentinel event not published', {
+        cluster,
+        sentinel,
+        type: channel,
+        error: errorMessage(error),
+      });
+    }
+  }
+}

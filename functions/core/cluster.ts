@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { UnknownClusterError } from './errors.ts';
+
+export const EndpointSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+});
+/** A host and TCP port. */
+export type Endpoint = z.infer<typeof EndpointSchema>;
+
+/** `host:port`, the way Redis and Sentinel name instances. */
+export const formatEndpoint = (e: Endpoint): string => `${e.host}:${e.port}`;
+export const sameEndpoint = (a: Endpoint | undefined, b: Endpoint | undefined): boolean =>
+  a !== undefined && b !== undefined && a.host === b.host && a.port === b.port;
+
+const RuntimeApiSchema = z.union([
+  z.object({ kind: z.literal('unix'), path: z.string().min(1) }),
+  z.object({ kind: z.literal('tcp'), host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+]);
+export type RuntimeApiAddress = z.infer<typeof RuntimeApiSchema>;
+
+export const ProxySchema = z.object({
+  id: z.string().min(1),
+  host: z.string().min(1),
+  plainPort: z.number().int().min(1).max(65535),
+  tlsPort: z.number().int().min(1).max(65535).optional(),
+  runtimeApi: RuntimeApiSchema,
+  backend: z.string().min(1).default('redis_master'),
+  server: z.string().min(1).default('master'),
+  /** Where the proxy's persisted routing lives on its host (config and server-state file). */
+  configPath: z.string().min(1).optional(),
+  stateFilePath: z.string().min(1).optional(),
+});
+/** One HAProxy instance routing clients to the master. */
+export type ProxyConfig = z.infer<typeof ProxySchema>;
+
+export const NodeSchema = EndpointSchema.extend({
+  id: z.string().min(1),
+  /** redis.conf on the node's host, for fencing that survives a restart. */
+  configPath: z.string().min(1).optional(),
+});
+export type NodeConfig = z.infer<typeof NodeSchema>;
+
+/** Time limits of the automatic reaction, in milliseconds. */
+export const ReactionTimingSchema = z.object({
+  sentinelTimeoutMs: z.number().int().positive().default(500),
+  nodeTimeoutMs: z.number().int().positive().default(1000),
+  confirmPollMs: z.number().int().positive().default(10),
+  confirmDeadlineMs: z.number().int().positive().default(20_000),
+  claimLeaseMs: z.number().int().positive().default(60_000),
+  verifyAttempts: z.number().int().positive().default(20),
+  verifyIntervalMs: z.number().int().positive().default(50),
+});
+export type ReactionTiming = z.infer<typeof ReactionTimingSchema>;
+
+export const ClusterSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  masterName: z.string().min(1),
+  nodes: z.array(NodeSchema).min(1),
+  sentinels: z.array(EndpointSchema).min(1),
+  proxies: z.array(ProxySchema).min(1),
+  dns: z.object({ recordName: z.string().min(1), ttl: z.number().int().positive().default(5) }),
+  timing: ReactionTimingSchema.default(ReactionTimingSchema.parse({})),
+});
+/** Everything the core knows about one Redis Sentinel cluster. */
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+
+/** The clusters one deployment manages, looked up by name. */
+export class ClusterRegistry {
+  private readonly byName: Map<string, ClusterConfig>;
+  constructor(clusters: readonly ClusterConfig[]) {
+    this.byName = new Map(clusters.map((c) => [c.name, c]));
+  }
+  get(name: string): ClusterConfig {
+    const cluster = this.byName.get(name);
+    if (!cluster) throw new UnknownClusterError(name, [...this.byName.keys()]);
+    return cluster;
+  }
+  names(): string[] {
+    return [...this.byName.keys()];
+  }
+}
+
+/** The node id of an address, or the address itself when no node has it. */
+export function nodeLabel(cluster: ClusterConfig, e: Endpoint): string {
+  const node = cluster.nodes.find((n) => sameEndpoint(n, e));
+  return node ? node.id : formatEndpoint(e);
+}

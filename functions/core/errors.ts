@@ -1,0 +1,93 @@
+/** Base class of every error ha-redis raises on purpose. */
+export class HaRedisError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'HaRedisError';
+  }
+}
+
+/** Error names that Step Functions catches; state machines use these same constants. */
+export const ERROR_NAMES = {
+  invalidInput: 'InvalidInputError',
+  unknownCluster: 'UnknownClusterError',
+  configuration: 'ConfigurationError',
+  unreachable: 'UnreachableError',
+  notConfirmed: 'NotConfirmedError',
+  routing: 'RoutingError',
+  fencing: 'FencingError',
+  verification: 'VerificationError',
+  nodeOps: 'NodeOpsError',
+} as const;
+
+/** Input (an event, a CLI argument, a request) that does not match its contract. */
+export class InvalidInputError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.invalidInput;
+  }
+}
+
+/** A cluster name that no configuration describes. */
+export class UnknownClusterError extends HaRedisError {
+  readonly cluster: string;
+  constructor(cluster: string, known: readonly string[]) {
+    super(
+      `unknown cluster '${cluster}'; known clusters: ${known.length ? known.join(', ') : '(none)'}. Check the cluster name or the configuration`,
+    );
+    this.name = ERROR_NAMES.unknownCluster;
+    this.cluster = cluster;
+  }
+}
+
+/** Missing or invalid configuration (environment, descriptor, config file). */
+export class ConfigurationError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.configuration;
+  }
+}
+
+/** A Redis node, Sentinel or proxy that did not answer in time. */
+export class UnreachableError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.unreachable;
+  }
+}
+
+/** A HAProxy Runtime API command that failed or was refused. */
+export class RoutingError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.routing;
+  }
+}
+
+/** The old master could not be made a replica, or still accepts writes. */
+export class FencingError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.fencing;
+  }
+}
+
+/** A canary write did not land on the expected master. */
+export class VerificationError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.verification;
+  }
+}
+
+/** A node operation (an SSM document, or its local bash run) failed. */
+export class NodeOpsError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.nodeOps;
+  }
+}
+
+/** The message of any thrown value, for logs and history. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

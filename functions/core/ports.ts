@@ -1,0 +1,176 @@
+import type { ClusterConfig, Endpoint, NodeConfig, ProxyConfig } from './cluster.ts';
+import type { TimelineStep } from './timeline.ts';
+
+/** What one Sentinel says about the master it monitors (`SENTINEL MASTER <name>`). */
+export interface SentinelMasterView {
+  sentinel: Endpoint;
+  master: Endpoint;
+  configEpoch: number;
+  flags: string[];
+  failoverState: string;
+  numOtherSentinels: number;
+  quorum: number;
+}
+
+/** Sentinel, seen from outside: one question per call, with a bounded timeout. */
+export interface SentinelView {
+  masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView>;
+}
+
+export type Role = 'master' | 'slave' | 'sentinel' | 'unknown';
+
+/** Replication facts of one node (`ROLE` and `INFO replication`). */
+export interface ReplicationInfo {
+  role: Role;
+  offset: number;
+  /** The master it replicates from, for a replica. */
+  master?: Endpoint;
+  linkUp?: boolean;
+}
+
+/** Outcome of a write attempt used to prove a node is (or is not) writable. */
+export type WriteProbe = 'accepted' | 'readonly' | 'noreplicas' | 'error';
+
+/** The Redis node operations the core needs. */
+export interface RedisNodes {
+  role(node: Endpoint, timeoutMs: number): Promise<Role>;
+  replication(node: Endpoint, timeoutMs: number): Promise<ReplicationInfo>;
+  /** REPLICAOF master, and persist it (CONFIG REWRITE). */
+  replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void>;
+  /** Try one canary write directly on the node. */
+  probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe>;
+  /** Write a canary through a proxy listener, and read it back from the expected master. */
+  canaryThroughProxy(
+    proxy: ProxyConfig,
+    listener: 'plain' | 'tls',
+    expectedMaster: Endpoint,
+    timeoutMs: number,
+  ): Promise<void>;
+}
+
+/** HAProxy, through its Runtime API. */
+export interface Router {
+  /** Point the master server at `node` and cut every session to the previous address. */
+  pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void>;
+  /** Where the master server points now, and its operational state. */
+  masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }>;
+}
+
+/** The cluster's DNS master record. */
+export interface Dns {
+  /** Move the record to `master`; refuses (returns 'stale') when a newer epoch is already written. */
+  upsertMaster(
+    cluster: ClusterConfig,
+    master: Endpoint,
+    epoch: number,
+  ): Promise<'updated' | 'unchanged' | 'stale'>;
+}
+
+/** Named operations that run on a host: an SSM document in AWS, the same script under bash locally. */
+export type NodeOperation =
+  | { document: 'persist-haproxy-routing'; proxy: ProxyConfig; master: Endpoint }
+  | { document: 'fence-node'; node: NodeConfig; master: Endpoint };
+
+export interface NodeOps {
+  run(operation: NodeOperation): Promise<{ output: string }>;
+}
+
+/** Status of an epoch claim. `failed` lets a retry take the epoch again. */
+export type EpochClaimStatus = 'claimed' | 'done' | 'failed';
+
+export interface AppliedEpoch {
+  epoch: number;
+  master: Endpoint;
+  status: EpochClaimStatus;
+  token: string;
+  leaseUntil: number;
+}
+
+export type ClaimResult =
+  | { claimed: true }
+  | { claimed: false; reason: 'duplicate' | 'stale'; current: AppliedEpoch };
+
+/** A node that must be fenced as soon as it answers again. */
+export interface PendingFence {
+  node: Endpoint;
+  master: Endpoint;
+  epoch: number;
+  since: number;
+}
+
+export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance';
+export type Outcome = 'succeeded' | 'partial' | 'failed' | 'unconfirmed';
+
+/** One record of what ha-redis did, with its step timeline. */
+export interface HistoryEntry {
+  id: string;
+  cluster: string;
+  kind: HistoryKind;
+  epoch: number | null;
+  oldMaster: Endpoint | null;
+  newMaster: Endpoint | null;
+  outcome: Outcome;
+  trigger: string;
+  startedAt: number;
+  durationMs: number;
+  timeline: TimelineStep[];
+  /** Replication bytes that may be lost: old master's last known offset minus the new master's at promotion. */
+  bytesAtRisk: number | null;
+  error?: string;
+}
+
+/** Durable state: epoch claims, pending fences, history. */
+export interface StateStore {
+  appliedEpoch(cluster: string): Promise<AppliedEpoch | undefined>;
+  claimEpoch(
+    cluster: string,
+    claim: { epoch: number; master: Endpoint; token: string; now: number; leaseMs: number },
+  ): Promise<ClaimResult>;
+  finishEpoch(cluster: string, epoch: number, token: string, status: 'done' | 'failed'): Promise<void>;
+  pendingFences(cluster: string): Promise<PendingFence[]>;
+  addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
+  removePendingFence(cluster: string, node: Endpoint): Promise<void>;
+  appendHistory(entry: HistoryEntry): Promise<void>;
+  listHistory(cluster: string, limit: number): Promise<HistoryEntry[]>;
+}
+
+/** An outcome worth telling people about. */
+export interface Notification {
+  cluster: string;
+  kind: HistoryKind | 'alarm';
+  outcome: Outcome;
+  summary: string;
+  entry?: HistoryEntry;
+}
+
+export interface Notifier {
+  publish(notification: Notification): Promise<void>;
+}
+
+/** Time, so that tests are exact. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Structured logging; attributes never carry secrets. */
+export interface Logger {
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+/** Everything the failover reaction needs from the world. */
+export interface FailoverDeps {
+  sentinels: SentinelView;
+  redis: RedisNodes;
+  router: Router;
+  dns: Dns;
+  nodeOps: NodeOps;
+  state: StateStore;
+  notifier: Notifier;
+  clock: Clock;
+  logger: Logger;
+  newId(): string;
+}

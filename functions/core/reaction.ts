@@ -1,0 +1,65 @@
+import { masterNameOf, type SentinelEvent } from '../../events/sentinel-events.ts';
+import { type ClusterConfig, sameEndpoint } from './cluster.ts';
+import { type FailoverResult, fencePendingNodes, reactToFailover } from './failover.ts';
+import type { FailoverDeps, HistoryEntry } from './ports.ts';
+
+/** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */
+export const FAILOVER_TRIGGERS = new Set<SentinelEvent['type']>([
+  '+failover-state-wait-promotion',
+  '+promoted-slave',
+  '+failover-state-reconf-slaves',
+  '+switch-master',
+  '+failover-end',
+]);
+
+/** Events that mean an instance answers again: time to fence a node that was down at failover. */
+export const RETURN_TRIGGERS = new Set<SentinelEvent['type']>(['-sdown', '+reboot', '+convert-to-slave']);
+
+export type EventOutcome =
+  | { action: 'ignored'; reason: string }
+  | FailoverResult
+  | { action: 'fence-checked'; fenced: HistoryEntry[] };
+
+/** Route one Sentinel event of a known cluster to the reaction it calls for. */
+export async function handleSentinelEvent(
+  cluster: ClusterConfig,
+  event: SentinelEvent,
+  seenAt: number,
+  deps: FailoverDeps,
+): Promise<EventOutcome> {
+  const masterName = masterNameOf(event);
+  if (masterName !== undefined && masterName !== cluster.masterName) {
+    return {
+      action: 'ignored',
+      reason: `event for master '${masterName}', cluster monitors '${cluster.masterName}'`,
+    };
+  }
+  if (event.type === '+tilt') {
+    deps.logger.warn('a Sentinel entered TILT mode; its view is not trusted until it leaves', {
+      cluster: cluster.name,
+    });
+  }
+  if (FAILOVER_TRIGGERS.has(event.type)) {
+    const oldMaster = event.type === '+switch-master' ? event.from : undefined;
+    return reactToFailover(cluster, { type: event.type, seenAt, ...(oldMaster ? { oldMaster } : {}) }, deps);
+  }
+  if (RETURN_TRIGGERS.has(event.type) && 'instance' in event) {
+    const pending = await deps.state.pendingFences(cluster.name);
+    if (!pending.some((p) => sameEndpoint(p.node, event.instance))) {
+      return { action: 'ignored', reason: `${event.type}: no fence pending for ${event.instance.name}` };
+    }
+    return { action: 'fence-checked', fenced: await fencePendingNodes(cluster, deps, event.type) };
+  }
+  return { action: 'ignored', reason: `${event.type} needs no action` };
+}
+
+/** Periodic safety net: apply a confirmed newer epoch that no event delivered, and fence returning nodes. */
+export async function reconcile(cluster: ClusterConfig, deps: FailoverDeps): Promise<EventOutcome[]> {
+  const failover = await reactToFailover(
+    cluster,
+    { type: 'reconcile', seenAt: deps.clock.now(), quiet: true },
+    deps,
+  );
+  const fenced = await fencePendingNodes(cluster, deps, 'reconcile');
+  return [failover, { action: 'fence-checked', fenced }];
+}

@@ -1,0 +1,74 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { SNSEvent } from 'aws-lambda';
+import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
+import { parseSentinelMessage, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
+import type { ClusterRegistry } from '../core/cluster.ts';
+import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import type { FailoverDeps } from '../core/ports.ts';
+import { type EventOutcome, handleSentinelEvent } from '../core/reaction.ts';
+import { serialized } from './serialize.ts';
+
+export interface SentinelEventDeps {
+  clusters: ClusterRegistry;
+  failover: FailoverDeps;
+}
+
+export type RecordOutcome = EventOutcome | { action: 'rejected'; error: string };
+
+/** Validate each SNS record, find its cluster, and hand the event to the core. Bad input is logged, never acted on. */
+export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
+  return async (event: SNSEvent): Promise<RecordOutcome[]> => {
+    const deps = await getDeps();
+    const log = deps.failover.logger;
+    return Promise.all(
+      (event.Records ?? []).map(async (record): Promise<RecordOutcome> => {
+        try {
+          const envelope = decodeEnvelope(record?.Sns?.Message);
+          const cluster = deps.clusters.get(envelope.cluster);
+          const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
+          if (!parsed.ok) throw new InvalidInputError(parsed.message);
+          return await serialized(cluster.name, () =>
+            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover),
+          );
+        } catch (error) {
+          if (
+            error instanceof Error &&
+            (error.name === 'InvalidInputError' || error.name === 'UnknownClusterError')
+          ) {
+            log.error('sentinel event rejected; no action taken', {
+              error: errorMessage(error),
+              errorName: error.name,
+            });
+            return { action: 'rejected', error: errorMessage(error) };
+          }
+          throw error; // infrastructure failure: let SNS / Lambda retry; every step is idempotent
+        }
+      }),
+    );
+  };
+}
+
+function decodeEnvelope(message: unknown) {
+  if (typeof message !== 'string') throw new InvalidInputError('SNS record has no Message string');
+  let json: unknown;
+  try {
+    json = JSON.parse(message);
+  } catch (error) {
+    throw new InvalidInputError(`SNS Message is not JSON: ${errorMessage(error)}`);
+  }
+  const envelope = SentinelEnvelopeSchema.safeParse(json);
+  if (!envelope.success) {
+    throw new InvalidInputError(
+      `SNS Message is not a sentinel-event v1 envelope: ${envelope.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  return envelope.data;
+}
+
+const logger = powertoolsLogger('ha-redis-sentinel-event');
+
+/** AWS entry point: the composition root is loaded once per container. */
+export const handler = middy(
+  makeSentinelEventHandler(async () => (await import('../../compose/aws.ts')).sentinelEventDeps(logger)),
+).use(injectLambdaContext(logger.powertools));

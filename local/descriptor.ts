@@ -1,0 +1,86 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigurationError } from '../functions/core/errors.ts';
+
+const port = z.number().int().min(1).max(65535);
+const ProcessSchema = z.object({
+  pid: z.number().int().positive(),
+  pidFile: z.string(),
+  logPath: z.string(),
+});
+
+export const DescriptorSchema = z.object({
+  version: z.literal(1),
+  cluster: z.string(),
+  masterName: z.string(),
+  dir: z.string(),
+  createdAt: z.string(),
+  sentinelSettings: z.object({
+    downAfterMs: z.number().int().positive(),
+    failoverTimeoutMs: z.number().int().positive(),
+  }),
+  nodes: z.array(
+    ProcessSchema.extend({
+      id: z.string(),
+      host: z.string(),
+      port,
+      configPath: z.string(),
+      dataDir: z.string(),
+    }),
+  ),
+  sentinels: z.array(
+    ProcessSchema.extend({ id: z.string(), host: z.string(), port, configPath: z.string() }),
+  ),
+  proxies: z.array(
+    ProcessSchema.extend({
+      id: z.string(),
+      host: z.string(),
+      plainPort: port,
+      tlsPort: port,
+      runtimeApi: z.object({ kind: z.literal('unix'), path: z.string() }),
+      configPath: z.string(),
+      stateFilePath: z.string(),
+      backend: z.string(),
+      server: z.string(),
+    }),
+  ),
+  caCertPath: z.string(),
+  passwordFile: z.string(),
+  dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
+  stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),
+  orchestrator: ProcessSchema.extend({ readyFile: z.string(), notificationsPath: z.string() }).optional(),
+  slack: z.object({ endpointUrl: z.string().nullable(), signingSecretPath: z.string().nullable() }),
+});
+/** `.ha-redis/local/<name>/cluster.json`: everything `local up` started, and how to reach it. */
+export type Descriptor = z.infer<typeof DescriptorSchema>;
+
+/** Where local clusters live: `$HA_REDIS_HOME` or `./.ha-redis`. */
+export const localRoot = (): string => resolve(process.env.HA_REDIS_HOME ?? '.ha-redis', 'local');
+export const clusterDir = (name: string, root = localRoot()): string => join(root, name);
+export const descriptorPath = (name: string, root = localRoot()): string =>
+  join(clusterDir(name, root), 'cluster.json');
+
+export async function readDescriptor(path: string): Promise<Descriptor> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new ConfigurationError(
+      `no local cluster descriptor at ${path}; start one with 'ha-redis local up'`,
+    );
+  }
+  const parsed = DescriptorSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    throw new ConfigurationError(
+      `descriptor ${path} is invalid: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function writeDescriptor(path: string, descriptor: Descriptor): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(DescriptorSchema.parse(descriptor), null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}

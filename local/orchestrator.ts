@@ -1,0 +1,99 @@
+/**
+ * The local orchestrator runtime, started in the background by `ha-redis local up`:
+ * one Sentinel bridge per Sentinel -> in-process bus -> the sentinel-event handler -> the core,
+ * plus a periodic reconcile. Usage: node local/orchestrator.ts <descriptor.json>
+ */
+import { writeFile } from 'node:fs/promises';
+import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
+import { InProcessBus, toSnsEvent } from '../adapters/local/bus.ts';
+import { powertoolsLogger } from '../adapters/logging/powertools.ts';
+import { composeLocal, localAccess, localDynamoClient } from '../compose/local.ts';
+import { SentinelBridge } from '../events/bridge/bridge.ts';
+import { ClusterRegistry } from '../functions/core/cluster.ts';
+import { errorMessage } from '../functions/core/errors.ts';
+import { reactToFailover } from '../functions/core/failover.ts';
+import { reconcile } from '../functions/core/reaction.ts';
+import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
+import { serialized } from '../functions/sentinel-event/serialize.ts';
+import { readDescriptor } from './descriptor.ts';
+
+const RECONCILE_EVERY_MS = 5000; // safety net for a lost event; events are the fast path
+
+async function main(): Promise<void> {
+  const path = process.argv[2];
+  if (!path) throw new Error('usage: orchestrator.ts <descriptor.json>');
+  const descriptor = await readDescriptor(path);
+  const logger = powertoolsLogger('ha-redis-local');
+  const runtime = composeLocal(descriptor, logger);
+  const { cluster, deps } = runtime;
+  const dynamo = localDynamoClient(descriptor.stateStore.endpoint);
+  await ensureStateTable(dynamo, descriptor.stateStore.table);
+  dynamo.destroy();
+
+  const handle = makeSentinelEventHandler(() => ({
+    clusters: new ClusterRegistry([cluster]),
+    failover: deps,
+  }));
+  const bus = new InProcessBus();
+  bus.subscribe(async (message) => {
+    try {
+      const outcomes = await handle(toSnsEvent(message));
+      for (const outcome of outcomes) {
+        if (outcome.action !== 'ignored')
+          logger.info('event handled', { cluster: cluster.name, outcome: outcome.action });
+      }
+    } catch (error) {
+      logger.error('event handling failed; reconcile will retry', {
+        cluster: cluster.name,
+        error: errorMessage(error),
+      });
+    }
+  });
+
+  const password = await localAccess(descriptor).sentinelPassword();
+  const bridges = cluster.sentinels.map(
+    (sentinel) => new SentinelBridge({ cluster: cluster.name, sentinel, password, publisher: bus, logger }),
+  );
+  await Promise.all(bridges.map((b) => b.start()));
+
+  // Adopt the current master on first start (claims its epoch, points every proxy, writes DNS, verifies).
+  if (!(await deps.state.appliedEpoch(cluster.name))) {
+    const adopted = await serialized(cluster.name, () =>
+      reactToFailover(cluster, { type: 'adopt', seenAt: Date.now() }, deps),
+    );
+    logger.info('adopted the current master', { cluster: cluster.name, outcome: adopted.action });
+  }
+
+  const timer = setInterval(() => {
+    void serialized(cluster.name, () => reconcile(cluster, deps)).catch((error: unknown) =>
+      logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) }),
+    );
+  }, RECONCILE_EVERY_MS);
+
+  const stop = async () => {
+    clearInterval(timer);
+    await Promise.all(bridges.map((b) => b.stop()));
+    await runtime.close();
+    logger.info('orchestrator stopped', { cluster: cluster.name, bridges: bridges.map((b) => b.stats) });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+
+  if (descriptor.orchestrator) {
+    await writeFile(
+      descriptor.orchestrator.readyFile,
+      JSON.stringify({ pid: process.pid, at: new Date().toISOString() }),
+    );
+  }
+  logger.info('orchestrator ready', {
+    cluster: cluster.name,
+    sentinels: cluster.sentinels.length,
+    proxies: cluster.proxies.length,
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`orchestrator failed: ${errorMessage(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,111 @@
+/** Config files of the local cluster's real processes. */
+
+export interface RedisConfInput {
+  port: number;
+  dir: string;
+  password: string;
+  /** The master to replicate from; undefined for the initial master. */
+  replicaOf?: { host: string; port: number };
+  minReplicasMaxLag: number;
+}
+
+/**
+ * Redis: AOF on; an isolated master refuses writes (min-replicas-*); a replica carries a `replicaof` line,
+ * so a node restarted by hand comes back read-only.
+ */
+export function renderRedisConf(i: RedisConfInput): string {
+  return [
+    'bind 127.0.0.1',
+    `port ${i.port}`,
+    'daemonize no',
+    `pidfile ${i.dir}/redis.pid`,
+    `logfile ${i.dir}/redis.log`,
+    `dir ${i.dir}/data`,
+    'appendonly yes',
+    'appendfsync everysec',
+    'save ""',
+    `requirepass ${i.password}`,
+    `masterauth ${i.password}`,
+    'min-replicas-to-write 1',
+    `min-replicas-max-lag ${i.minReplicasMaxLag}`,
+    'replica-read-only yes',
+    'repl-diskless-sync yes',
+    'repl-diskless-sync-delay 0',
+    ...(i.replicaOf ? [`replicaof ${i.replicaOf.host} ${i.replicaOf.port}`] : []),
+    '',
+  ].join('\n');
+}
+
+export interface SentinelConfInput {
+  port: number;
+  dir: string;
+  password: string;
+  masterName: string;
+  master: { host: string; port: number };
+  quorum: number;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+}
+
+export function renderSentinelConf(i: SentinelConfInput): string {
+  return [
+    'bind 127.0.0.1',
+    `port ${i.port}`,
+    'daemonize no',
+    `pidfile ${i.dir}/sentinel.pid`,
+    `logfile ${i.dir}/sentinel.log`,
+    `dir ${i.dir}`,
+    `requirepass ${i.password}`,
+    `sentinel sentinel-pass ${i.password}`,
+    `sentinel monitor ${i.masterName} ${i.master.host} ${i.master.port} ${i.quorum}`,
+    `sentinel auth-pass ${i.masterName} ${i.password}`,
+    `sentinel down-after-milliseconds ${i.masterName} ${i.downAfterMs}`,
+    `sentinel failover-timeout ${i.masterName} ${i.failoverTimeoutMs}`,
+    `sentinel parallel-syncs ${i.masterName} 1`,
+    '',
+  ].join('\n');
+}
+
+export interface HaproxyConfInput {
+  dir: string;
+  plainPort: number;
+  tlsPort: number;
+  socketPath: string;
+  stateFilePath: string;
+  pemPath: string;
+  backend: string;
+  server: string;
+  master: { host: string; port: number };
+}
+
+/**
+ * HAProxy fails closed: one master server slot, no `role:master` health check, so it routes only where
+ * the orchestrator points it. The server-state file keeps runtime changes across a reload.
+ */
+export function renderHaproxyConf(i: HaproxyConfInput): string {
+  return [
+    'global',
+    `    stats socket ${i.socketPath} mode 600 level admin`,
+    `    server-state-file ${i.stateFilePath}`,
+    '    maxconn 4096',
+    '',
+    'defaults',
+    '    mode tcp',
+    '    timeout connect 500ms',
+    '    timeout client 1h',
+    '    timeout server 1h',
+    '    load-server-state-from-file global',
+    '',
+    'frontend redis_plain',
+    `    bind 127.0.0.1:${i.plainPort}`,
+    `    default_backend ${i.backend}`,
+    '',
+    'frontend redis_tls',
+    `    bind 127.0.0.1:${i.tlsPort} ssl crt ${i.pemPath}`,
+    `    default_backend ${i.backend}`,
+    '',
+    `backend ${i.backend}`,
+    `    server ${i.server} ${i.master.host}:${i.master.port}`,
+    '',
+  ].join('\n');
+}

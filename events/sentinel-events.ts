@@ -76,12 +76,20 @@ export const NewEpochEventSchema = z.object({
   epoch: z.coerce.number().int().nonnegative(),
 });
 
+/** A Sentinel voted for a leader (`<leader-runid> <epoch>`). */
+export const VoteForLeaderEventSchema = z.object({
+  type: z.literal('+vote-for-leader'),
+  leaderRunId: z.string().min(1),
+  epoch: z.coerce.number().int().nonnegative(),
+});
+
 export const TiltEventSchema = z.object({ type: z.enum(['+tilt', '-tilt']), extra: z.string() });
 
 export const SentinelEventSchema = z.discriminatedUnion('type', [
   InstanceEventSchema,
   SwitchMasterEventSchema,
   NewEpochEventSchema,
+  VoteForLeaderEventSchema,
   TiltEventSchema,
 ]);
 /** One Sentinel event, typed. */
@@ -124,6 +132,9 @@ export function parseSentinelMessage(channel: string, payload: string): ParseRes
   } else if (channel === '+new-epoch') {
     if (words.length !== 1) return malformed(channel, payload, 'expected one epoch number');
     candidate = { type: channel, epoch: words[0] };
+  } else if (channel === '+vote-for-leader') {
+    if (words.length !== 2) return malformed(channel, payload, 'expected <leader-runid> <epoch>');
+    candidate = { type: channel, leaderRunId: words[0], epoch: words[1] };
   } else if (channel === '+tilt' || channel === '-tilt') {
     candidate = { type: channel, extra: payload.trim() };
   } else if (isInstanceType(channel) || channel.startsWith('+failover-state-')) {
@@ -173,5 +184,5 @@ export function masterNameOf(event: SentinelEvent): string | undefined {
 
 /** The config epoch an event carries, where it carries one. */
 export function epochOf(event: SentinelEvent): number | undefined {
-  return event.type === '+new-epoch' ? event.epoch : undefined;
+  return event.type === '+new-epoch' || event.type === '+vote-for-leader' ? event.epoch : undefined;
 }

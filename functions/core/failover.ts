@@ -208,7 +208,8 @@ export async function fenceOtherNodes(
       const info = await deps.redis.replication(node, timeout).catch(() => undefined);
       if (!info) {
         await deps.nodeOps.run({ document: 'fence-node', node, master });
-        await deps.state.addPendingFence(cluster.name, { node, master, epoch, since: deps.clock.now() });
+        const address = { host: node.host, port: node.port };
+        await deps.state.addPendingFence(cluster.name, { node: address, master, epoch, since: deps.clock.now() });
         return `${node.id} unreachable: replicaof persisted, fence pending`;
       }
       if (info.role === 'master') {

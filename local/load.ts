@@ -1,0 +1,162 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Endpoint } from '../functions/core/cluster.ts';
+
+/** How writers connect: through a proxy (plain or TLS), or as a Sentinel-aware client. */
+export type LoadTarget =
+  | { kind: 'direct'; endpoint: Endpoint; tlsCa?: string }
+  | { kind: 'sentinel'; sentinels: Endpoint[]; masterName: string };
+
+export interface LoadOptions {
+  target: LoadTarget;
+  password: string;
+  writers?: number;
+  /** Pause between a failed write and the next try. */
+  retryDelayMs?: number;
+  keyPrefix?: string;
+}
+
+/** A stretch of time with no acknowledged write from any writer. */
+export interface WriteGap {
+  from: number;
+  to: number;
+  ms: number;
+}
+
+export interface LoadReport {
+  acked: number;
+  failed: number;
+  /** Gaps longer than `minGapMs`, longest first. */
+  gaps: WriteGap[];
+  maxGapMs: number;
+  ackedKeys: string[];
+}
+
+/**
+ * A steady write load: N writers, each doing SET one new key at a time and counting acknowledgements.
+ * Every acknowledged key can later be checked against the final master (`countLost`).
+ */
+export class WriteLoad {
+  private readonly options: Required<Omit<LoadOptions, 'target' | 'password'>> &
+    Pick<LoadOptions, 'target' | 'password'>;
+  private running = false;
+  private readonly clients: Redis[] = [];
+  private readonly loops: Promise<void>[] = [];
+  private readonly ackTimes: number[] = [];
+  private readonly ackedKeys: string[] = [];
+  private failed = 0;
+
+  constructor(options: LoadOptions) {
+    this.options = { writers: 4, retryDelayMs: 5, keyPrefix: `load:${Date.now()}`, ...options };
+  }
+
+  start(): void {
+    this.running = true;
+    for (let w = 0; w < this.options.writers; w += 1) {
+      const client = new Redis(this.clientOptions());
+      client.on('error', () => undefined);
+      this.clients.push(client);
+      this.loops.push(this.writer(client, w));
+    }
+  }
+
+  /** Wait until at least `n` writes have been acknowledged. */
+  async waitForAcks(n: number, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.ackedKeys.length < n) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${this.ackedKeys.length} of ${n} writes acknowledged in ${timeoutMs} ms`);
+      await sleep(10);
+    }
+  }
+
+  get ackCount(): number {
+    return this.ackedKeys.length;
+  }
+
+  async stop(minGapMs = 100): Promise<LoadReport> {
+    this.running = false;
+    await Promise.all(this.loops);
+    for (const c of this.clients) c.disconnect();
+    const times = [...this.ackTimes].sort((a, b) => a - b);
+    const gaps: WriteGap[] = [];
+    for (let i = 1; i < times.length; i += 1) {
+      const from = times[i - 1] as number;
+      const to = times[i] as number;
+      if (to - from >= minGapMs) gaps.push({ from, to, ms: to - from });
+    }
+    gaps.sort((a, b) => b.ms - a.ms);
+    return {
+      acked: this.ackedKeys.length,
+      failed: this.failed,
+      gaps,
+      maxGapMs: gaps[0]?.ms ?? 0,
+      ackedKeys: [...this.ackedKeys],
+    };
+  }
+
+  private async writer(client: Redis, w: number): Promise<void> {
+    let seq = 0;
+    while (this.running) {
+      seq += 1;
+      const key = `${this.options.keyPrefix}:${w}:${seq}`;
+      try {
+        await client.set(key, String(seq));
+        this.ackTimes.push(Date.now());
+        this.ackedKeys.push(key);
+      } catch {
+        this.failed += 1;
+        await sleep(this.options.retryDelayMs);
+      }
+    }
+  }
+
+  private clientOptions(): RedisOptions {
+    const { target, password, retryDelayMs } = this.options;
+    const common: RedisOptions = {
+      password,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 1000,
+      commandTimeout: 1000,
+      retryStrategy: () => retryDelayMs,
+    };
+    if (target.kind === 'sentinel') {
+      return {
+        ...common,
+        sentinels: target.sentinels,
+        name: target.masterName,
+        sentinelPassword: password,
+        sentinelRetryStrategy: () => retryDelayMs,
+      };
+    }
+    return {
+      ...common,
+      host: target.endpoint.host,
+      port: target.endpoint.port,
+      ...(target.tlsCa ? { tls: { ca: target.tlsCa } } : {}),
+    };
+  }
+}
+
+/** Acknowledged keys missing on `master` (checked with MGET in batches). */
+export async function countLost(
+  master: Endpoint,
+  password: string,
+  keys: readonly string[],
+): Promise<string[]> {
+  const client = new Redis({ host: master.host, port: master.port, password, maxRetriesPerRequest: 1 });
+  try {
+    const lost: string[] = [];
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const values = await client.mget(...batch);
+      values.forEach((v, j) => {
+        if (v === null) lost.push(batch[j] as string);
+      });
+    }
+    return lost;
+  } finally {
+    client.disconnect();
+  }
+}

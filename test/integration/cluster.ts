@@ -1,0 +1,95 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
+import { RedisConnections } from '../../adapters/redis/connections.ts';
+import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../compose/local.ts';
+import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
+import type { HistoryEntry } from '../../functions/core/ports.ts';
+import type { Descriptor } from '../../local/descriptor.ts';
+import { localDown, localUp } from '../../local/launcher.ts';
+import { waitUntil } from '../../local/processes.ts';
+
+/** A real local cluster for one test file: its own root directory and free ports. */
+export interface TestCluster {
+  d: Descriptor;
+  name: string;
+  root: string;
+  cluster: ClusterConfig;
+  password: string;
+  ca: string;
+  connections: RedisConnections;
+  state: DynamoStateStore;
+  history(): Promise<HistoryEntry[]>;
+  role(node: Endpoint): Promise<string>;
+  /** The node every Sentinel-majority-independent check agrees is master: the only node answering ROLE master. */
+  soleMaster(): Promise<Endpoint>;
+  down(): Promise<string[]>;
+}
+
+let counter = 0;
+
+export async function startTestCluster(options: { downAfterMs?: number; failoverTimeoutMs?: number } = {}): Promise<TestCluster> {
+  const root = await mkdtemp(join(tmpdir(), 'har-'));
+  const name = `it${process.pid % 10000}-${(counter += 1)}`;
+  const d = await localUp({
+    name,
+    root,
+    downAfterMs: options.downAfterMs ?? 1000,
+    failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
+  });
+  const access = localAccess(d);
+  const connections = new RedisConnections(access);
+  const dynamo = localDynamoClient(d.stateStore.endpoint);
+  const state = new DynamoStateStore(dynamo, d.stateStore.table);
+  const cluster = clusterFromDescriptor(d);
+  const role = (node: Endpoint) =>
+    connections
+      .run('redis', node, 500, (c) => c.call('ROLE'))
+      .then((r) => String((r as unknown[])[0]))
+      .catch(() => 'unreachable');
+  return {
+    d,
+    name,
+    root,
+    cluster,
+    password: await access.redisPassword(),
+    ca: await readFile(d.caCertPath, 'utf8'),
+    connections,
+    state,
+    history: () => state.listHistory(name, 50),
+    role,
+    soleMaster: async () => {
+      const roles = await Promise.all(d.nodes.map(async (n) => ({ n, r: await role(n) })));
+      const masters = roles.filter((x) => x.r === 'master');
+      if (masters.length !== 1) throw new Error(`expected one master, got ${masters.length}`);
+      return { host: masters[0]?.n.host as string, port: masters[0]?.n.port as number };
+    },
+    down: async () => {
+      await connections.close();
+      dynamo.destroy();
+      const stopped = await localDown({ name, root });
+      await rm(root, { recursive: true, force: true });
+      return stopped;
+    },
+  };
+}
+
+/** Wait for a history entry matching `predicate`. */
+export async function waitForHistory(
+  t: TestCluster,
+  predicate: (e: HistoryEntry) => boolean,
+  timeoutMs = 30_000,
+): Promise<HistoryEntry> {
+  let found: HistoryEntry | undefined;
+  await waitUntil(
+    async () => {
+      found = (await t.history()).find(predicate);
+      return found !== undefined;
+    },
+    timeoutMs,
+    'a history entry',
+    50,
+  );
+  return found as HistoryEntry;
+}

@@ -7,6 +7,7 @@ import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
 import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
+import { runDemo } from '../local/demo.ts';
 import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../local/launcher.ts';
 
@@ -128,6 +129,24 @@ local
       stdio: 'inherit',
     });
     await new Promise((resolve) => child.on('exit', resolve));
+  });
+
+program
+  .command('demo')
+  .description('start a local cluster, kill -9 its master under load, and show what ha-redis does about it')
+  .option('--name <name>', 'cluster name', 'demo')
+  .option('--down-after-ms <ms>', 'Sentinel down-after-milliseconds', positiveInt('--down-after-ms'), 5000)
+  .option('--keep', 'leave the cluster running afterwards, and print how to connect')
+  .option('--json', 'print the summary as one JSON document on stdout')
+  .action(async (o: { name: string; downAfterMs: number; keep?: boolean; json?: boolean }) => {
+    const summary = await runDemo({
+      name: o.name,
+      downAfterMs: o.downAfterMs,
+      keep: Boolean(o.keep),
+      say: err,
+    });
+    if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    if (summary.events.some((e) => e.lost > 0)) process.exitCode = 1;
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -29,7 +29,9 @@ export interface TestCluster {
 
 let counter = 0;
 
-export async function startTestCluster(options: { downAfterMs?: number; failoverTimeoutMs?: number } = {}): Promise<TestCluster> {
+export async function startTestCluster(
+  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'har-'));
   const name = `it${process.pid % 10000}-${(counter += 1)}`;
   const d = await localUp({

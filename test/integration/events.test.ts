@@ -69,7 +69,9 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
       async () => {
         const decision = decideMajority(await observeSentinels(t.cluster, runtime.deps.sentinels), 3);
         agreed = decision.agreed;
-        return agreed !== undefined && agreed.epoch > afterEpoch && (await t.role(agreed.master)) === 'master';
+        return (
+          agreed !== undefined && agreed.epoch > afterEpoch && (await t.role(agreed.master)) === 'master'
+        );
       },
       20_000,
       'a majority to agree on the new master',
@@ -130,7 +132,11 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
 
     // Act 1: the epoch-1 event, three times at once (one per Sentinel, as Sentinel publishes it).
     const outcomes1 = (
-      await Promise.all([deliver(firstEvent), deliver(switchMaster(m0, first.master, 1)), deliver(switchMaster(m0, first.master, 2))])
+      await Promise.all([
+        deliver(firstEvent),
+        deliver(switchMaster(m0, first.master, 1)),
+        deliver(switchMaster(m0, first.master, 2)),
+      ])
     ).flat();
 
     // Assert 1: one reaction, one reroute of each proxy.
@@ -148,8 +154,12 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
     expect(stale?.action).toBe('current');
     expect(router.calls).toHaveLength(4);
     expect(router.calls.slice(2).every((c) => c.node.port === second.master.port)).toBe(true);
-    for (const p of runtime.cluster.proxies) expect((await router.masterRoute(p)).address).toEqual(second.master);
-    expect(readZone(await readFile(t.d.dns.file, 'utf8'))).toEqual({ epoch: second.epoch, master: second.master });
+    for (const p of runtime.cluster.proxies)
+      expect((await router.masterRoute(p)).address).toEqual(second.master);
+    expect(readZone(await readFile(t.d.dns.file, 'utf8'))).toEqual({
+      epoch: second.epoch,
+      master: second.master,
+    });
     const failovers = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1);
     expect(failovers.map((e) => e.epoch).sort()).toEqual([first.epoch, second.epoch]);
     expect((await t.state.appliedEpoch(t.name))?.epoch).toBe(second.epoch);
@@ -158,11 +168,22 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
   it('rejects a malformed message and an unknown cluster without acting', async () => {
     const calls = router.calls.length;
     const bad = await handle(toSnsEvent('{"contract":"sentinel-event","version":1}'));
-    const unknown = await deliver({ ...switchMaster(t.d.nodes[0] as Endpoint, t.d.nodes[1] as Endpoint), cluster: 'nope' });
-    const garbage = await deliver(envelope(t.cluster.sentinels[0] as Endpoint, '+switch-master', 'only three words'));
+    const unknown = await deliver({
+      ...switchMaster(t.d.nodes[0] as Endpoint, t.d.nodes[1] as Endpoint),
+      cluster: 'nope',
+    });
+    const garbage = await deliver(
+      envelope(t.cluster.sentinels[0] as Endpoint, '+switch-master', 'only three words'),
+    );
     expect(bad[0]).toMatchObject({ action: 'rejected' });
-    expect(unknown[0]).toMatchObject({ action: 'rejected', error: expect.stringContaining("unknown cluster 'nope'") });
-    expect(garbage[0]).toMatchObject({ action: 'rejected', error: expect.stringContaining('malformed +switch-master') });
+    expect(unknown[0]).toMatchObject({
+      action: 'rejected',
+      error: expect.stringContaining("unknown cluster 'nope'"),
+    });
+    expect(garbage[0]).toMatchObject({
+      action: 'rejected',
+      error: expect.stringContaining('malformed +switch-master'),
+    });
     expect(router.calls.length).toBe(calls);
   });
 });

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
-import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { readZone } from '../../adapters/local/zone-file-dns.ts';
+import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
@@ -27,7 +27,11 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
     // Arrange: a steady write load through proxy-1 (plain) and proxy-2 (TLS).
     const [p1, p2] = t.d.proxies;
     if (!p1 || !p2) throw new Error('expected two proxies');
-    const plain = new WriteLoad({ target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } }, password: t.password, writers: 4 });
+    const plain = new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
+      password: t.password,
+      writers: 4,
+    });
     const tls = new WriteLoad({
       target: { kind: 'direct', endpoint: { host: p2.host, port: p2.tlsPort }, tlsCa: t.ca },
       password: t.password,
@@ -46,7 +50,11 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
     const killedAt = Date.now();
     entry = await waitForHistory(t, (e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1);
     const ackedBefore = { plain: plain.ackCount, tls: tls.ackCount };
-    await waitUntil(async () => plain.ackCount > ackedBefore.plain + 100 && tls.ackCount > ackedBefore.tls + 50, 15_000, 'writes to resume');
+    await waitUntil(
+      async () => plain.ackCount > ackedBefore.plain + 100 && tls.ackCount > ackedBefore.tls + 50,
+      15_000,
+      'writes to resume',
+    );
     const plainReport = await plain.stop();
     const tlsReport = await tls.stop();
 
@@ -75,7 +83,9 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
       'verified',
     ]);
     expect(entry.timeline.every((s) => s.status === 'ok' && s.durationMs >= 0)).toBe(true);
-    expect(entry.timeline.find((s) => s.step === 'fenced')?.detail).toMatch(/unreachable: replicaof persisted, fence pending/);
+    expect(entry.timeline.find((s) => s.step === 'fenced')?.detail).toMatch(
+      /unreachable: replicaof persisted, fence pending/,
+    );
   });
 
   it('points every proxy, the persisted HAProxy config and state file, and the DNS record at the new master', async () => {
@@ -86,7 +96,9 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
       expect(route.state).toBe('ready');
     }
     for (const p of t.d.proxies) {
-      expect(await readFile(p.configPath, 'utf8')).toContain(`server master ${newMaster.host}:${newMaster.port}`);
+      expect(await readFile(p.configPath, 'utf8')).toContain(
+        `server master ${newMaster.host}:${newMaster.port}`,
+      );
       expect(await readFile(p.stateFilePath, 'utf8')).toMatch(new RegExp(` ${newMaster.port} `));
     }
     const zone = readZone(await readFile(t.d.dns.file, 'utf8'));
@@ -97,15 +109,29 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
     // Arrange: the killed node's config was fenced while it was down.
     const node = t.d.nodes[0];
     if (!node) throw new Error('no nodes');
-    expect(await readFile(node.configPath, 'utf8')).toContain(`replicaof ${newMaster.host} ${newMaster.port}`);
+    expect(await readFile(node.configPath, 'utf8')).toContain(
+      `replicaof ${newMaster.host} ${newMaster.port}`,
+    );
 
     // Act: restart it by hand, then write through both proxies.
     await startNode({ name: t.name, root: t.root }, node.id);
-    await waitUntil(async () => (await t.role(oldMaster)) === 'slave', 10_000, 'the old master to answer as a replica');
+    await waitUntil(
+      async () => (await t.role(oldMaster)) === 'slave',
+      10_000,
+      'the old master to answer as a replica',
+    );
     const [p1, p2] = t.d.proxies;
     if (!p1 || !p2) throw new Error('expected two proxies');
-    const load = new WriteLoad({ target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } }, password: t.password, writers: 2 });
-    const load2 = new WriteLoad({ target: { kind: 'direct', endpoint: { host: p2.host, port: p2.plainPort } }, password: t.password, writers: 2 });
+    const load = new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
+      password: t.password,
+      writers: 2,
+    });
+    const load2 = new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p2.host, port: p2.plainPort } },
+      password: t.password,
+      writers: 2,
+    });
     load.start();
     load2.start();
     await load.waitForAcks(300);
@@ -119,7 +145,9 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
     expect(info.role).toBe('slave');
     expect(info.master).toEqual(newMaster);
     expect(await nodes.probeWrite(oldMaster, 1000)).toBe('readonly');
-    const clients = String(await t.connections.run('redis', oldMaster, 1000, (c) => c.call('CLIENT', 'LIST')));
+    const clients = String(
+      await t.connections.run('redis', oldMaster, 1000, (c) => c.call('CLIENT', 'LIST')),
+    );
     const writers = clients.split('\n').filter((l) => / cmd=set /.test(l) && !/ flags=M /.test(l));
     expect(writers).toEqual([]);
     const fence = await waitForHistory(t, (e) => e.kind === 'deferred-fence', 15_000);

@@ -30,7 +30,13 @@ describe('local cluster launcher', () => {
     expect(d.sentinels).toHaveLength(3);
     expect(d.proxies).toHaveLength(2);
     expect(d.orchestrator?.pid).toBeGreaterThan(1);
-    expect(new Set([...d.nodes.map((n) => n.port), ...d.sentinels.map((s) => s.port), ...d.proxies.flatMap((p) => [p.plainPort, p.tlsPort])]).size).toBe(10);
+    expect(
+      new Set([
+        ...d.nodes.map((n) => n.port),
+        ...d.sentinels.map((s) => s.port),
+        ...d.proxies.flatMap((p) => [p.plainPort, p.tlsPort]),
+      ]).size,
+    ).toBe(10);
     await expect(localUp({ name: t.name, root: t.root })).rejects.toThrow(/already up/);
   });
 
@@ -44,7 +50,11 @@ describe('local cluster launcher', () => {
       d.stateStore.pid,
       d.orchestrator?.pid ?? 0,
     ];
-    const ports = [...d.nodes.map((n) => n.port), ...d.sentinels.map((s) => s.port), ...d.proxies.flatMap((p) => [p.plainPort, p.tlsPort])];
+    const ports = [
+      ...d.nodes.map((n) => n.port),
+      ...d.sentinels.map((s) => s.port),
+      ...d.proxies.flatMap((p) => [p.plainPort, p.tlsPort]),
+    ];
 
     const stopped = await t.down();
     t = undefined;
@@ -57,7 +67,9 @@ describe('local cluster launcher', () => {
 
 describe('ha-redis CLI arguments', () => {
   const cli = (...args: string[]) =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' } }).then(
+    run(process.execPath, [CLI, ...args], {
+      env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' },
+    }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );

@@ -29,25 +29,47 @@ describe('DynamoStateStore on dynalite', () => {
 
   it('claims an epoch once: a duplicate loses, a newer epoch wins, an older one is stale', async () => {
     const c = cluster();
-    const claim = (epoch: number, token: string, master = m1) => store.claimEpoch(c, { epoch, master, token, now: 1000, leaseMs: 60_000 });
+    const claim = (epoch: number, token: string, master = m1) =>
+      store.claimEpoch(c, { epoch, master, token, now: 1000, leaseMs: 60_000 });
     expect(await claim(1, 'a')).toEqual({ claimed: true });
-    expect(await claim(1, 'b')).toMatchObject({ claimed: false, reason: 'duplicate', current: { epoch: 1, token: 'a' } });
+    expect(await claim(1, 'b')).toMatchObject({
+      claimed: false,
+      reason: 'duplicate',
+      current: { epoch: 1, token: 'a' },
+    });
     expect(await claim(2, 'c', m2)).toEqual({ claimed: true });
-    expect(await claim(1, 'd')).toMatchObject({ claimed: false, reason: 'stale', current: { epoch: 2, master: m2 } });
-    expect(await store.appliedEpoch(c)).toMatchObject({ epoch: 2, master: m2, status: 'claimed', token: 'c' });
+    expect(await claim(1, 'd')).toMatchObject({
+      claimed: false,
+      reason: 'stale',
+      current: { epoch: 2, master: m2 },
+    });
+    expect(await store.appliedEpoch(c)).toMatchObject({
+      epoch: 2,
+      master: m2,
+      status: 'claimed',
+      token: 'c',
+    });
   });
 
   it('lets a retry take an epoch whose claim failed or whose lease ran out, but never a done one', async () => {
     const c = cluster();
     await store.claimEpoch(c, { epoch: 3, master: m1, token: 'a', now: 1000, leaseMs: 100 });
-    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'b', now: 1050, leaseMs: 100 })).toMatchObject({ claimed: false });
-    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'b', now: 1200, leaseMs: 100 })).toEqual({ claimed: true });
+    expect(
+      await store.claimEpoch(c, { epoch: 3, master: m1, token: 'b', now: 1050, leaseMs: 100 }),
+    ).toMatchObject({ claimed: false });
+    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'b', now: 1200, leaseMs: 100 })).toEqual({
+      claimed: true,
+    });
     await store.finishEpoch(c, 3, 'a', 'done'); // the stale owner's finish is ignored
     expect((await store.appliedEpoch(c))?.status).toBe('claimed');
     await store.finishEpoch(c, 3, 'b', 'failed');
-    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'c', now: 1201, leaseMs: 100 })).toEqual({ claimed: true });
+    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'c', now: 1201, leaseMs: 100 })).toEqual({
+      claimed: true,
+    });
     await store.finishEpoch(c, 3, 'c', 'done');
-    expect(await store.claimEpoch(c, { epoch: 3, master: m1, token: 'd', now: 99_999, leaseMs: 100 })).toMatchObject({
+    expect(
+      await store.claimEpoch(c, { epoch: 3, master: m1, token: 'd', now: 99_999, leaseMs: 100 }),
+    ).toMatchObject({
       claimed: false,
       reason: 'duplicate',
     });
@@ -60,8 +82,18 @@ describe('DynamoStateStore on dynalite', () => {
     await store.removePendingFence(c, m1);
     expect(await store.pendingFences(c)).toEqual([]);
     const entry = (id: string, startedAt: number): HistoryEntry => ({
-      id, cluster: c, kind: 'failover', epoch: 1, oldMaster: m1, newMaster: m2, outcome: 'succeeded', trigger: '+switch-master',
-      startedAt, durationMs: 5, timeline: [{ step: 'detected', at: startedAt, durationMs: 0, status: 'ok' }], bytesAtRisk: null,
+      id,
+      cluster: c,
+      kind: 'failover',
+      epoch: 1,
+      oldMaster: m1,
+      newMaster: m2,
+      outcome: 'succeeded',
+      trigger: '+switch-master',
+      startedAt,
+      durationMs: 5,
+      timeline: [{ step: 'detected', at: startedAt, durationMs: 0, status: 'ok' }],
+      bytesAtRisk: null,
     });
     await store.appendHistory(entry('x', 1000));
     await store.appendHistory(entry('y', 3000));

@@ -33,7 +33,8 @@ export async function startTestCluster(
   options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
 ): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'har-'));
-  const name = `it${process.pid % 10000}-${(counter += 1)}`;
+  counter += 1;
+  const name = `it${process.pid % 10000}-${counter}`;
   const d = await localUp({
     name,
     root,

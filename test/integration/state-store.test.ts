@@ -13,7 +13,10 @@ describe('DynamoStateStore on dynalite', () => {
   let store: DynamoStateStore;
   let client: ReturnType<typeof localDynamoClient>;
   let n = 0;
-  const cluster = () => `c${(n += 1)}`;
+  const cluster = () => {
+    n += 1;
+    return `c${n}`;
+  };
 
   beforeAll(async () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

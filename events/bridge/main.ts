@@ -1,0 +1,45 @@
+/**
+ * The Sentinel event bridge as a service on a Sentinel host: one Sentinel -> SNS.
+ * Environment: HA_REDIS_CLUSTER, HA_REDIS_SENTINEL (host:port), HA_REDIS_SENTINEL_PASSWORD_FILE (optional),
+ * HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the instance role.
+ */
+import { readFile } from 'node:fs/promises';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
+import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
+import { requireEnv } from '../../compose/aws.ts';
+import { errorMessage } from '../../functions/core/errors.ts';
+import { SentinelBridge } from './bridge.ts';
+
+async function main(): Promise<void> {
+  const logger = powertoolsLogger('ha-redis-bridge');
+  const cluster = requireEnv('HA_REDIS_CLUSTER');
+  const [host, port] = requireEnv('HA_REDIS_SENTINEL').split(':');
+  if (!host || !port || !Number.isInteger(Number(port)))
+    throw new Error('HA_REDIS_SENTINEL must be host:port');
+  const passwordFile = process.env.HA_REDIS_SENTINEL_PASSWORD_FILE;
+  const password = passwordFile ? (await readFile(passwordFile, 'utf8')).trim() : undefined;
+  const publisher = new SnsPublisher(new SNSClient({}), requireEnv('HA_REDIS_EVENTS_TOPIC_ARN'));
+  const bridge = new SentinelBridge({
+    cluster,
+    sentinel: { host, port: Number(port) },
+    password,
+    publisher,
+    logger,
+  });
+  await bridge.start();
+  const stop = () => {
+    void bridge.stop().then(() => {
+      logger.info('bridge stopped', { cluster, stats: bridge.stats });
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  setInterval(() => logger.info('bridge stats', { cluster, ...bridge.stats }), 60_000).unref();
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`ha-redis bridge: ${errorMessage(error)}\n`);
+  process.exit(1);
+});

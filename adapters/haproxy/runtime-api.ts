@@ -35,10 +35,13 @@ export async function runtimeApi(
 /** Parse `show servers state` into rows keyed by column name. */
 export function parseServersState(text: string): Record<string, string>[] {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  const header = lines.find((l) => l.startsWith('# be_id'));
-  if (!header) return [];
+  const at = lines.findIndex((l) => l.startsWith('# be_id'));
+  const header = lines[at];
+  if (at < 0 || !header) return [];
   const columns = header.slice(2).split(' ');
+  // The line before the header is the format version ("1"); rows come after the header.
   return lines
+    .slice(at + 1)
     .filter((l) => !l.startsWith('#') && /^\d/.test(l))
     .map((l) => Object.fromEntries(l.split(' ').map((v, i) => [columns[i] ?? `col${i}`, v])));
 }

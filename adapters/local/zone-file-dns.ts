@@ -1,8 +1,12 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
 import type { Dns } from '../../functions/core/ports.ts';
 
 const EPOCH_LINE = /^; ha-redis epoch (\d+)/m;
+const LOCK_WAIT_MS = 2000;
+const STALE_LOCK_MS = 10_000; // a writer that died holding the lock
 
 /** Render the master record as a zone file fragment: an A record and an SRV record that carries the port. */
 export function renderZone(cluster: ClusterConfig, master: Endpoint, epoch: number, at: Date): string {
@@ -24,7 +28,10 @@ export function readZone(text: string): { epoch: number; master: Endpoint } | un
   return epoch && a && port ? { epoch: Number(epoch), master: { host: a, port: Number(port) } } : undefined;
 }
 
-/** The local stand-in for Route53: a zone file, written atomically, never moved back in epoch. */
+/**
+ * The local stand-in for Route53: a zone file, written atomically, never moved back in epoch.
+ * Read-check-write runs under a lock file (O_EXCL), so concurrent writers, in or across processes, serialize.
+ */
 export class ZoneFileDns implements Dns {
   private readonly path: string;
   constructor(path: string) {
@@ -36,19 +43,45 @@ export class ZoneFileDns implements Dns {
     master: Endpoint,
     epoch: number,
   ): Promise<'updated' | 'unchanged' | 'stale'> {
-    const current = readZone(await readFile(this.path, 'utf8').catch(() => ''));
-    if (current && current.epoch > epoch) return 'stale';
-    if (
-      current &&
-      current.epoch === epoch &&
-      current.master.host === master.host &&
-      current.master.port === master.port
-    ) {
-      return 'unchanged';
+    const release = await this.lock();
+    try {
+      const current = readZone(await readFile(this.path, 'utf8').catch(() => ''));
+      if (current && current.epoch > epoch) return 'stale';
+      if (
+        current &&
+        current.epoch === epoch &&
+        current.master.host === master.host &&
+        current.master.port === master.port
+      ) {
+        return 'unchanged';
+      }
+      const tmp = `${this.path}.${randomUUID()}.tmp`;
+      await writeFile(tmp, renderZone(cluster, master, epoch, new Date()));
+      await rename(tmp, this.path);
+      return 'updated';
+    } finally {
+      await release();
     }
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    await writeFile(tmp, renderZone(cluster, master, epoch, new Date()));
-    await rename(tmp, this.path);
-    return 'updated';
+  }
+
+  private async lock(): Promise<() => Promise<void>> {
+    const lockPath = `${this.path}.lock`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const handle = await open(lockPath, 'wx');
+        await handle.close();
+        return () => unlink(lockPath).catch(() => undefined);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const age = await stat(lockPath).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
+        if (age > STALE_LOCK_MS) await unlink(lockPath).catch(() => undefined);
+        else if (Date.now() > deadline) throw new Error(`zone file ${this.path} is locked by another writer`);
+        else await sleep(2);
+      }
+    }
   }
 }

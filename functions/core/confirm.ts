@@ -86,7 +86,13 @@ export async function confirmNewMaster(
     const answers = await observeSentinels(cluster, deps.sentinels);
     const decision = decideMajority(answers, cluster.sentinels.length);
     const { agreed } = decision;
-    if (agreed && (!applied || agreed.epoch > applied.epoch)) {
+    // An applied epoch whose reaction failed, or whose claimer's lease ran out, is not settled: retry it.
+    const settled =
+      applied !== undefined &&
+      (applied.status === 'done' || (applied.status === 'claimed' && applied.leaseUntil > deps.clock.now()));
+    const newer =
+      agreed && (!applied || agreed.epoch > applied.epoch || (agreed.epoch === applied.epoch && !settled));
+    if (agreed && newer) {
       const role = await deps.redis
         .role(agreed.master, cluster.timing.nodeTimeoutMs)
         .catch((error: unknown) => `unreachable (${errorMessage(error)})`);

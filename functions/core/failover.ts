@@ -207,9 +207,15 @@ export async function fenceOtherNodes(
     others.map(async (node): Promise<string> => {
       const info = await deps.redis.replication(node, timeout).catch(() => undefined);
       if (!info) {
-        await deps.nodeOps.run({ document: 'fence-node', node, master });
+        // The pending fence first: if persisting replicaof fails (host down too), the node is still fenced on return.
         const address = { host: node.host, port: node.port };
-        await deps.state.addPendingFence(cluster.name, { node: address, master, epoch, since: deps.clock.now() });
+        await deps.state.addPendingFence(cluster.name, {
+          node: address,
+          master,
+          epoch,
+          since: deps.clock.now(),
+        });
+        await deps.nodeOps.run({ document: 'fence-node', node, master });
         return `${node.id} unreachable: replicaof persisted, fence pending`;
       }
       if (info.role === 'master') {

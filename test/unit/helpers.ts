@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { SNSEvent } from 'aws-lambda';
-import { parseSentinelMessage, type SentinelEnvelope, type SentinelEvent } from '../../events/sentinel-events.ts';
+import {
+  parseSentinelMessage,
+  type SentinelEnvelope,
+  type SentinelEvent,
+} from '../../events/sentinel-events.ts';
 import {
   type ClusterConfig,
   ClusterSchema,
@@ -51,7 +55,8 @@ export function loadSample<T = unknown>(name: string): T {
 }
 
 /** A sentinel-event envelope sample by case name, e.g. `switch-master`. */
-export const loadEnvelope = (name: string): SentinelEnvelope => loadSample<SentinelEnvelope>(`sentinel/${name}`);
+export const loadEnvelope = (name: string): SentinelEnvelope =>
+  loadSample<SentinelEnvelope>(`sentinel/${name}`);
 
 /** The typed event of a sentinel sample; fails the test when the sample does not parse. */
 export function loadEvent(name: string): SentinelEvent {
@@ -121,8 +126,19 @@ export function testCluster(overrides: Partial<Record<string, unknown>> = {}): C
     ],
     sentinels: SENTINELS,
     proxies: [
-      { id: 'p1', host: '10.0.2.11', plainPort: 6379, tlsPort: 6380, runtimeApi: { kind: 'unix', path: '/run/p1' } },
-      { id: 'p2', host: '10.0.2.12', plainPort: 6379, runtimeApi: { kind: 'tcp', host: '10.0.2.12', port: 9999 } },
+      {
+        id: 'p1',
+        host: '10.0.2.11',
+        plainPort: 6379,
+        tlsPort: 6380,
+        runtimeApi: { kind: 'unix', path: '/run/p1' },
+      },
+      {
+        id: 'p2',
+        host: '10.0.2.12',
+        plainPort: 6379,
+        runtimeApi: { kind: 'tcp', host: '10.0.2.12', port: 9999 },
+      },
     ],
     dns: { recordName: 'master.orders.redis.internal', ttl: 5 },
     timing: {
@@ -164,9 +180,7 @@ export class FakeClock implements Clock {
 }
 
 /** What one Sentinel says in one poll, or 'down' when it does not answer. */
-export type ViewSpec =
-  | { master: Endpoint; epoch: number; failoverState?: string; flags?: string[] }
-  | 'down';
+export type ViewSpec = { master: Endpoint; epoch: number; failoverState?: string; flags?: string[] } | 'down';
 
 /**
  * Sentinels driven by a script: `rounds[k][i]` is what Sentinel i answers at its (k+1)-th question;
@@ -211,6 +225,9 @@ export class FakeSentinelView implements SentinelView {
   }
 }
 
+/** Just host and port, so that a NodeConfig (with its id) and an Endpoint compare equal in assertions. */
+export const endpointOf = (e: Endpoint): Endpoint => ({ host: e.host, port: e.port });
+
 export interface FakeNodeState {
   /** Answers of ROLE in order; the last one repeats. */
   roles: Role[];
@@ -235,7 +252,11 @@ export class FakeRedisNodes implements RedisNodes {
   }
 
   set(node: Endpoint, state: Partial<FakeNodeState> & { role?: Role }): this {
-    const current = this.nodes.get(formatEndpoint(node)) ?? { roles: ['unknown'], offset: 0, reachable: true };
+    const current = this.nodes.get(formatEndpoint(node)) ?? {
+      roles: ['unknown'],
+      offset: 0,
+      reachable: true,
+    };
     const { role, ...rest } = state;
     this.nodes.set(formatEndpoint(node), { ...current, ...(role ? { roles: [role] } : {}), ...rest });
     return this;
@@ -252,7 +273,7 @@ export class FakeRedisNodes implements RedisNodes {
   }
 
   async role(node: Endpoint): Promise<Role> {
-    this.roleCalls.push(node);
+    this.roleCalls.push(endpointOf(node));
     const state = this.reach(node);
     const role = this.currentRole(state);
     if (state.roles.length > 1) state.roles.shift();
@@ -266,14 +287,14 @@ export class FakeRedisNodes implements RedisNodes {
   }
 
   async replicaOf(node: Endpoint, master: Endpoint): Promise<void> {
-    this.replicaOfCalls.push({ node, master });
+    this.replicaOfCalls.push({ node: endpointOf(node), master: endpointOf(master) });
     const state = this.reach(node);
     state.roles = ['slave'];
     state.master = master;
   }
 
   async probeWrite(node: Endpoint): Promise<WriteProbe> {
-    this.probeCalls.push(node);
+    this.probeCalls.push(endpointOf(node));
     const state = this.reach(node);
     return this.currentRole(state) === 'master' || state.acceptsWritesAnyway ? 'accepted' : 'readonly';
   }
@@ -330,7 +351,8 @@ export class FakeDns implements Dns {
   ): Promise<'updated' | 'unchanged' | 'stale'> {
     this.calls.push({ master, epoch });
     if (this.record && this.record.epoch > epoch) return 'stale';
-    if (this.record && this.record.epoch === epoch && sameEndpoint(this.record.master, master)) return 'unchanged';
+    if (this.record && this.record.epoch === epoch && sameEndpoint(this.record.master, master))
+      return 'unchanged';
     this.record = { master, epoch };
     return 'updated';
   }
@@ -469,7 +491,9 @@ export interface FakeWorld {
  * every Sentinel names n2 at epoch 7, n2 answers ROLE master, n1 still claims master (offset 1500,
  * n2 was promoted at 1200), n3 replicates n2, and the store has epoch 6 (n1) applied.
  */
-export function failedOverWorld(options: { sentinels?: FakeSentinelView; applied?: AppliedEpoch | null } = {}): FakeWorld {
+export function failedOverWorld(
+  options: { sentinels?: FakeSentinelView; applied?: AppliedEpoch | null } = {},
+): FakeWorld {
   const cluster = testCluster();
   const clock = new FakeClock();
   const router = new FakeRouter();
@@ -500,7 +524,10 @@ export function failedOverWorld(options: { sentinels?: FakeSentinelView; applied
     notifier,
     clock,
     logger,
-    newId: () => `id-${(ids += 1)}`,
+    newId: () => {
+      ids += 1;
+      return `id-${ids}`;
+    },
   };
   return { cluster, clock, sentinels, router, redis, dns, nodeOps, state, notifier, logger, deps };
 }

@@ -39,7 +39,11 @@ const EXPECTED: Record<(typeof SAMPLE_CASES)[number], SentinelEvent> = {
     epoch: 7,
   },
   'elected-leader': { type: '+elected-leader', instance: masterOld, master: refOld },
-  'failover-state-select-slave': { type: '+failover-state-select-slave', instance: masterOld, master: refOld },
+  'failover-state-select-slave': {
+    type: '+failover-state-select-slave',
+    instance: masterOld,
+    master: refOld,
+  },
   'selected-slave': { type: '+selected-slave', instance: slave(NEW), master: refOld },
   'failover-state-send-slaveof-noone': {
     type: '+failover-state-send-slaveof-noone',
@@ -52,7 +56,11 @@ const EXPECTED: Record<(typeof SAMPLE_CASES)[number], SentinelEvent> = {
     master: refOld,
   },
   'promoted-slave': { type: '+promoted-slave', instance: slave(NEW), master: refOld },
-  'failover-state-reconf-slaves': { type: '+failover-state-reconf-slaves', instance: masterOld, master: refOld },
+  'failover-state-reconf-slaves': {
+    type: '+failover-state-reconf-slaves',
+    instance: masterOld,
+    master: refOld,
+  },
   'failover-end': { type: '+failover-end', instance: masterOld, master: refOld },
   'switch-master': { type: '+switch-master', masterName: 'mymaster', from: OLD, to: NEW },
   'odown-cleared': { type: '-odown', instance: masterOld, master: refOld },
@@ -183,7 +191,11 @@ describe('parseSentinelMessage', () => {
     const result = parseSentinelMessage(channel, payload);
 
     // Assert
-    expect(result).toMatchObject({ ok: false, reason: 'malformed', message: expect.stringContaining("'@ <master>") });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'malformed',
+      message: expect.stringContaining("'@ <master>"),
+    });
   });
 
   it.each([
@@ -202,7 +214,11 @@ describe('parseSentinelMessage', () => {
     const result = parseSentinelMessage(channel, payload);
 
     // Assert
-    expect(result).toMatchObject({ ok: false, reason: 'malformed', message: expect.stringContaining(channel) });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'malformed',
+      message: expect.stringContaining(channel),
+    });
   });
 
   it('reports an unknown channel as unknown-channel, naming it', () => {

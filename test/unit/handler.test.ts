@@ -1,0 +1,173 @@
+import type { SNSEvent } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { ClusterRegistry } from '../../functions/core/cluster.ts';
+import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
+import {
+  failedOverWorld,
+  loadEnvelope,
+  loadSample,
+  N2,
+  snsEventWith,
+  testCluster,
+  untouchableDeps,
+} from './helpers.ts';
+
+/** A handler whose ports record any call: for input that must be rejected before any port is used. */
+function rejectingSetup() {
+  const touched: string[] = [];
+  const handler = makeSentinelEventHandler(() => ({
+    clusters: new ClusterRegistry([testCluster()]),
+    failover: untouchableDeps(touched),
+  }));
+  return { handler, touched };
+}
+
+const envelopeWith = (changes: Record<string, unknown>) => ({ ...loadEnvelope('switch-master'), ...changes });
+
+describe('makeSentinelEventHandler', () => {
+  it('handles the SNS switch-master sample: the cluster fails over to the new master', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    const handler = makeSentinelEventHandler(async () => ({
+      clusters: new ClusterRegistry([w.cluster]),
+      failover: w.deps,
+    }));
+
+    // Act
+    const results = await handler(loadSample<SNSEvent>('sns/switch-master'));
+
+    // Assert
+    expect(results.map((r) => r.action)).toEqual(['failed-over']);
+    expect(w.router.calls.map((c) => c.node)).toEqual([N2, N2]);
+    expect(w.state.history[0]).toMatchObject({
+      trigger: '+switch-master',
+      startedAt: loadEnvelope('switch-master').seenAt,
+    });
+  });
+
+  it('carries the +switch-master envelope as the Message of the SNS sample', () => {
+    // Act
+    const event = loadSample<SNSEvent>('sns/switch-master');
+
+    // Assert
+    expect(event.Records).toHaveLength(1);
+    expect(JSON.parse(event.Records[0]?.Sns.Message ?? '')).toEqual(loadEnvelope('switch-master'));
+  });
+
+  it('handles every record of a batch, each with its own outcome', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    const handler = makeSentinelEventHandler(() => ({
+      clusters: new ClusterRegistry([w.cluster]),
+      failover: w.deps,
+    }));
+    const event = loadSample<SNSEvent>('sns/switch-master');
+    const second = structuredClone(event.Records[0]);
+    if (!second) throw new Error('sample has no record');
+    second.Sns.Message = JSON.stringify(loadEnvelope('sdown-master'));
+    event.Records.push(second);
+
+    // Act
+    const results = await handler(event);
+
+    // Assert
+    expect(results).toEqual([
+      expect.objectContaining({ action: 'failed-over' }),
+      { action: 'ignored', reason: '+sdown needs no action' },
+    ]);
+  });
+
+  it.each([
+    ['a Message that is not JSON', '{"contract": "sentinel-event", ', 'SNS Message is not JSON'],
+    [
+      'another contract',
+      JSON.stringify(envelopeWith({ contract: 'notification' })),
+      'SNS Message is not a sentinel-event v1 envelope: contract',
+    ],
+    [
+      'another version',
+      JSON.stringify(envelopeWith({ version: 2 })),
+      'SNS Message is not a sentinel-event v1 envelope: version',
+    ],
+    [
+      'a missing payload and channel',
+      JSON.stringify(envelopeWith({ payload: undefined, channel: undefined })),
+      'channel: Invalid input',
+    ],
+    [
+      'a malformed +switch-master payload',
+      JSON.stringify(loadEnvelope('malformed-switch-master-four-words')),
+      "malformed +switch-master payload 'mymaster 10.0.1.21 6379 10.0.1.22'",
+    ],
+    [
+      'a slave event without its master',
+      JSON.stringify(loadEnvelope('malformed-slave-without-master')),
+      'malformed +sdown payload',
+    ],
+    [
+      'an unknown channel',
+      JSON.stringify(loadEnvelope('unknown-channel')),
+      "unknown Sentinel event channel '__sentinel__:hello'",
+    ],
+    ['no Message at all', undefined, 'SNS record has no Message string'],
+  ])('rejects %s with a clear error and calls no port', async (_what, message, error) => {
+    // Arrange
+    const { handler, touched } = rejectingSetup();
+
+    // Act
+    const results = await handler(snsEventWith(message));
+
+    // Assert
+    expect(results).toEqual([{ action: 'rejected', error: expect.stringContaining(error) }]);
+    expect(touched).toEqual([]);
+  });
+
+  it('rejects an unknown cluster, naming the known clusters, and calls no port', async () => {
+    // Arrange
+    const { handler, touched } = rejectingSetup();
+
+    // Act
+    const results = await handler(snsEventWith(JSON.stringify(envelopeWith({ cluster: 'payments' }))));
+
+    // Assert
+    expect(results).toEqual([
+      {
+        action: 'rejected',
+        error:
+          "unknown cluster 'payments'; known clusters: orders. Check the cluster name or the configuration",
+      },
+    ]);
+    expect(touched).toEqual([]);
+  });
+
+  it('lets an infrastructure failure throw, so that SNS and Lambda retry', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    w.state.appliedEpoch = async () => {
+      throw new Error('DynamoDB throttled');
+    };
+    const handler = makeSentinelEventHandler(() => ({
+      clusters: new ClusterRegistry([w.cluster]),
+      failover: w.deps,
+    }));
+
+    // Act
+    const result = handler(loadSample<SNSEvent>('sns/switch-master'));
+
+    // Assert
+    await expect(result).rejects.toThrow('DynamoDB throttled');
+    expect(w.router.calls).toEqual([]);
+  });
+
+  it('returns no outcome for an event without records', async () => {
+    // Arrange
+    const { handler, touched } = rejectingSetup();
+
+    // Act
+    const results = await handler({ Records: [] });
+
+    // Assert
+    expect(results).toEqual([]);
+    expect(touched).toEqual([]);
+  });
+});

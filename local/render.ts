@@ -92,6 +92,8 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
     'defaults',
     '    mode tcp',
     '    timeout connect 500ms',
+    // No retry of a failed backend connect: the client reconnects and lands wherever the orchestrator points now.
+    '    retries 0',
     '    timeout client 1h',
     '    timeout server 1h',
     '    load-server-state-from-file global',

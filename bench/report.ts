@@ -1,0 +1,171 @@
+/** The benchmark report: its JSON shape (DESIGN.md), summary statistics and the markdown table. */
+import { execFile } from 'node:child_process';
+import { cpus, release, totalmem } from 'node:os';
+import { promisify } from 'node:util';
+
+/** Percentiles of one measure over the runs, in milliseconds. */
+export interface Summary {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** A latency over the runs: median and worst, in milliseconds. */
+export interface Spread {
+  p50: number;
+  max: number;
+  /** Runs that produced a value (a run can lack one, e.g. no history entry). */
+  n: number;
+}
+
+/** What one system measured in one run. */
+export interface RunSample {
+  run: number;
+  gapMs: number;
+  acked: number;
+  lost: number;
+  /** The first few lost keys (`<prefix>:<writer>:<seq>`), to see which writes went missing. */
+  lostKeys?: string[];
+  /** Write attempts that failed (errors, timeouts) while the writers retried. */
+  failed: number;
+  /** First acknowledged write after the outage, minus the first promotion event. */
+  recoveryAfterPromotionMs: number | null;
+  rerouteAfterPromotionMs?: number | null;
+  /** ha-redis only: first acknowledged write after the outage, minus the end of the reroute. */
+  recoveryAfterRerouteMs?: number | null;
+  rerouteAfterSwitchMasterMs?: number | null;
+  fenceMs?: number | null;
+  outcome?: string;
+}
+
+/** One row of the report: a scenario (with its settings) and one system measured in it. */
+export interface ScenarioRow {
+  name: string;
+  system: string;
+  /** Runs that completed (failed runs are in `errors`). */
+  runs: number;
+  gapMs: Summary;
+  /** Acknowledged writes, summed over the runs. */
+  acked: number;
+  /** Acknowledged writes missing on the final master, summed over the runs. */
+  lost: number;
+  downAfterMs: number;
+  writers: number;
+  /** First +failover-state-wait-promotion / +promoted-slave after the kill. */
+  promotionAfterKillMs?: Spread;
+  /** First +switch-master after the kill. */
+  switchMasterAfterKillMs?: Spread;
+  recoveryAfterPromotionMs?: Spread;
+  /** ha-redis only: every HAProxy rerouted (history step `rerouted` end) minus the first promotion event. */
+  rerouteAfterPromotionMs?: Spread;
+  rerouteAfterSwitchMasterMs?: Spread;
+  recoveryAfterRerouteMs?: Spread;
+  /** ha-redis only: history step `fenced` end minus the first promotion event. */
+  fenceMs?: Spread;
+  samples: RunSample[];
+  errors: string[];
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  redis: string;
+  haproxy: string;
+}
+
+export interface BenchReport {
+  date: string;
+  machine: MachineInfo;
+  options: { runs: number; downAfterMs: number[]; scenario: string };
+  scenarios: ScenarioRow[];
+}
+
+/** Nearest-rank percentile of `values` (not empty). */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1] as number;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  if (!values.length) return { p50: 0, p99: 0, max: 0 };
+  return { p50: percentile(values, 50), p99: percentile(values, 99), max: percentile(values, 100) };
+}
+
+/** Median and max of the values that are present; undefined when none is. */
+export function spread(values: readonly (number | null | undefined)[]): Spread | undefined {
+  const present = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (!present.length) return undefined;
+  return { p50: percentile(present, 50), max: percentile(present, 100), n: present.length };
+}
+
+const run = promisify(execFile);
+async function firstLine(command: string, args: string[], pattern: RegExp): Promise<string> {
+  try {
+    const { stdout, stderr } = await run(command, args, { timeout: 5000 });
+    return (`${stdout}\n${stderr}`.match(pattern)?.[1] ?? 'unknown').trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The machine the numbers come from: they mean little without it. */
+export async function machineInfo(): Promise<MachineInfo> {
+  const cores = cpus();
+  const [redis, haproxy] = await Promise.all([
+    firstLine('redis-server', ['--version'], /v=(\S+)/),
+    firstLine('haproxy', ['-v'], /version (\S+)/),
+  ]);
+  return {
+    cpu: cores[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown',
+    cores: cores.length,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    redis,
+    haproxy,
+  };
+}
+
+const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)}`);
+const showSpread = (s: Spread | undefined) => (s ? `${ms(s.p50)} (${ms(s.max)})` : '–');
+
+/** Markdown, ready to paste into the README. */
+export function renderMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const lines = [
+    `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on loopback.`,
+    '',
+    '| Scenario | System | Runs | Write gap p50 (ms) | p99 | max | Acked writes | Lost acked writes | Writes resume after promotion (ms) |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+    ...report.scenarios.map(
+      (r) =>
+        `| ${r.name} | ${r.system} | ${r.runs} | ${ms(r.gapMs.p50)} | ${ms(r.gapMs.p99)} | ${ms(r.gapMs.max)} | ${r.acked} | ${r.lost} | ${showSpread(r.recoveryAfterPromotionMs)} |`,
+    ),
+  ];
+  const reactions = report.scenarios.filter((r) => r.rerouteAfterPromotionMs || r.promotionAfterKillMs);
+  const byScenario = new Map<string, ScenarioRow>();
+  for (const r of reactions) {
+    const seen = byScenario.get(r.name);
+    if (!seen || (!seen.rerouteAfterPromotionMs && r.rerouteAfterPromotionMs)) byScenario.set(r.name, r);
+  }
+  if (byScenario.size) {
+    lines.push(
+      '',
+      'Timings in ms, median (max) over the runs. Promotion = first `+failover-state-wait-promotion` or `+promoted-slave` from any Sentinel; rerouted = end of the `rerouted` step in the orchestrator history; fenced = end of its `fenced` step.',
+      '',
+      '| Scenario | Promotion after kill | +switch-master after kill | ha-redis: proxies rerouted after promotion | rerouted after +switch-master | old master fenced after promotion | first write through proxy-1 after reroute |',
+      '|---|--:|--:|--:|--:|--:|--:|',
+      ...[...byScenario.values()].map(
+        (r) =>
+          `| ${r.name} | ${showSpread(r.promotionAfterKillMs)} | ${showSpread(r.switchMasterAfterKillMs)} | ${showSpread(r.rerouteAfterPromotionMs)} | ${showSpread(r.rerouteAfterSwitchMasterMs)} | ${showSpread(r.fenceMs)} | ${showSpread(r.recoveryAfterRerouteMs)} |`,
+      ),
+    );
+  }
+  const errors = report.scenarios.flatMap((r) => r.errors.map((e) => `${r.name}: ${e}`));
+  if (errors.length) lines.push('', ...[...new Set(errors)].map((e) => `- ${e}`));
+  return `${lines.join('\n')}\n`;
+}

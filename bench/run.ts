@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: failover benchmarks against baselines, each run on a fresh local cluster.
+ * The markdown table goes to stdout, progress to stderr; `--json FILE` writes the report (`-`: stdout, and the
+ * table goes to stderr then).
+ */
+import { writeFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { errorMessage } from '../functions/core/errors.ts';
+import { downActiveClusters } from './cluster.ts';
+import { type BenchReport, machineInfo, renderMarkdown, type ScenarioRow } from './report.ts';
+import { SCENARIOS } from './scenarios/index.ts';
+
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+const MIN_DOWN_AFTER_MS = 100; // below this Sentinel flaps on a busy 2-core machine
+const MAX_DOWN_AFTER_MS = 60_000;
+
+const parseRuns = (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1 || n > 1000)
+    throw new InvalidArgumentError(`--runs must be an integer from 1 to 1000, got '${value}'`);
+  return n;
+};
+
+/** `--down-after 5000,1000 --down-after 3000` -> [5000, 1000, 3000] */
+const collectDownAfter = (value: string, previous: number[] | undefined): number[] => {
+  const parsed = value.split(',').map((part) => {
+    const n = Number(part.trim());
+    if (!/^\d+$/.test(part.trim()) || n < MIN_DOWN_AFTER_MS || n > MAX_DOWN_AFTER_MS)
+      throw new InvalidArgumentError(
+        `--down-after takes milliseconds from ${MIN_DOWN_AFTER_MS} to ${MAX_DOWN_AFTER_MS}, comma-separated; got '${value}'`,
+      );
+    return n;
+  });
+  return [...(previous ?? []), ...parsed];
+};
+
+interface Options {
+  runs: number;
+  json?: string;
+  downAfter?: number[];
+  scenario: string;
+  keepFiles?: boolean;
+}
+
+const program = new Command()
+  .name('bench')
+  .description(
+    'failover benchmarks: ha-redis against baselines on the same failover, on fresh local clusters',
+  )
+  .addOption(new Option('--runs <n>', 'runs per scenario and down-after').argParser(parseRuns).default(5))
+  .option('--json <file>', "write the JSON report to FILE ('-' for stdout)")
+  .option(
+    '--down-after <ms>',
+    'Sentinel down-after-milliseconds; repeat or comma-separate for several (default: 5000)',
+    collectDownAfter,
+  )
+  .addOption(
+    new Option('--scenario <name>', 'scenario to run').choices([...SCENARIOS.keys()]).default('kill-master'),
+  )
+  .option('--keep-files', "keep each run's cluster files (configs, logs) under the temp dir, to investigate")
+  .configureOutput({
+    outputError: (message, write) => write(`bench: ${message.replace(/^error: /, '')}`),
+  });
+
+async function main(): Promise<void> {
+  const o = program.parse(process.argv).opts<Options>();
+  const downAfter = [...new Set(o.downAfter ?? [5000])];
+  const scenario = SCENARIOS.get(o.scenario);
+  if (!scenario) throw new Error(`unknown scenario '${o.scenario}'`); // commander's choices() rejects it first
+
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(130); // a second Ctrl-C: leave now
+    interrupted = true;
+    err(`bench: ${signal}; taking the local clusters down (Ctrl-C again to leave at once)`);
+    void downActiveClusters(err).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const date = new Date().toISOString();
+  const machine = await machineInfo();
+  err(
+    `bench ${scenario.name}: ${o.runs} run(s) at down-after ${downAfter.join(', ')} ms on ${machine.cpu} (${machine.cores} cores)`,
+  );
+  const rows: ScenarioRow[] = [];
+  const failures: string[] = [];
+  for (const downAfterMs of downAfter) {
+    try {
+      rows.push(
+        ...(await scenario.run({ runs: o.runs, downAfterMs, log: err, keepFiles: Boolean(o.keepFiles) })),
+      );
+    } catch (error) {
+      failures.push(errorMessage(error));
+      err(`bench: ${errorMessage(error)}`);
+    }
+  }
+  const report: BenchReport & { failures?: string[] } = {
+    date,
+    machine,
+    options: { runs: o.runs, downAfterMs: downAfter, scenario: scenario.name },
+    scenarios: rows,
+    ...(failures.length ? { failures } : {}),
+  };
+  const markdown = renderMarkdown(report);
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  if (o.json === '-') {
+    process.stderr.write(`\n${markdown}`);
+    process.stdout.write(json);
+  } else {
+    process.stdout.write(markdown);
+    if (o.json) {
+      await writeFile(o.json, json);
+      err(`bench: report written to ${o.json}`);
+    }
+  }
+  const incomplete = failures.length > 0 || rows.some((r) => r.runs < o.runs);
+  if (incomplete) err('bench: some runs failed; see the errors above and in the report');
+  process.exitCode = incomplete ? 1 : 0;
+}
+
+main().catch((error: unknown) => {
+  err(`bench: ${errorMessage(error)}`);
+  process.exit(1);
+});

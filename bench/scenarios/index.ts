@@ -1,0 +1,5 @@
+import { killMaster } from './kill-master.ts';
+import type { Scenario } from './types.ts';
+
+/** Every scenario `bench/run.ts --scenario` can run; a new scenario is one module here. */
+export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map([killMaster].map((s) => [s.name, s]));

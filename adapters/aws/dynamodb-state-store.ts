@@ -18,11 +18,14 @@ import type {
   AppliedEpoch,
   ClaimResult,
   HistoryEntry,
+  LeaderVote,
   PendingFence,
   StateStore,
 } from '../../functions/core/ports.ts';
 
 const pk = (cluster: string) => `cluster#${cluster}`;
+/** Votes matter only during a failover; the table's TTL attribute `expiresAt` removes them after a day. */
+const VOTE_TTL_S = 86_400;
 const EPOCH_SK = 'epoch';
 const fenceSk = (node: Endpoint) => `fence#${node.host}:${node.port}`;
 /** History sorts by start time; the zero-padded millis keep lexical order = time order. */
@@ -128,6 +131,35 @@ export class DynamoStateStore implements StateStore {
     await this.doc.send(
       new DeleteCommand({ TableName: this.table, Key: { pk: pk(cluster), sk: fenceSk(node) } }),
     );
+  }
+
+  /** One item per (epoch, voter): a Sentinel votes once per epoch, so a redelivery overwrites the same vote. */
+  async recordVote(cluster: string, vote: LeaderVote): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: pk(cluster),
+          sk: `vote#${String(vote.epoch).padStart(12, '0')}#${vote.voter.host}:${vote.voter.port}`,
+          ...vote,
+          expiresAt: Math.floor(Date.now() / 1000) + VOTE_TTL_S,
+        },
+      }),
+    );
+  }
+
+  async votes(cluster: string): Promise<LeaderVote[]> {
+    const { Items = [] } = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'vote#' },
+        ScanIndexForward: false,
+        Limit: 30,
+        ConsistentRead: true,
+      }),
+    );
+    return Items.map((i) => ({ epoch: Number(i.epoch), voter: i.voter as Endpoint, leaderRunId: String(i.leaderRunId) }));
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

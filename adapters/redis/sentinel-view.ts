@@ -14,8 +14,18 @@ export function fieldsOf(reply: unknown): Map<string, string> {
 /** `SENTINEL MASTER <name>` through ioredis. */
 export class IoredisSentinelView implements SentinelView {
   private readonly connections: RedisConnections;
+  private readonly ids = new Map<string, string>();
   constructor(connections: RedisConnections) {
     this.connections = connections;
+  }
+
+  async myId(sentinel: Endpoint, timeoutMs: number): Promise<string> {
+    const key = `${sentinel.host}:${sentinel.port}`;
+    const known = this.ids.get(key);
+    if (known) return known; // a Sentinel keeps its id across restarts (it is in sentinel.conf)
+    const id = String(await this.connections.run('sentinel', sentinel, timeoutMs, (c) => c.call('SENTINEL', 'MYID')));
+    this.ids.set(key, id);
+    return id;
   }
 
   async masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView> {

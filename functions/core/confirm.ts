@@ -1,6 +1,14 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from './cluster.ts';
 import { errorMessage } from './errors.ts';
-import type { AppliedEpoch, Clock, RedisNodes, SentinelMasterView, SentinelView } from './ports.ts';
+import type {
+  AppliedEpoch,
+  Clock,
+  LeaderVote,
+  RedisNodes,
+  SentinelMasterView,
+  SentinelView,
+  StateStore,
+} from './ports.ts';
 
 /** One Sentinel's answer, or why it gave none. */
 export type SentinelAnswer =
@@ -62,8 +70,45 @@ export async function observeSentinels(
   );
 }
 
+/** What the failover leader reported: it promoted `replica` (`+failover-state-wait-promotion`, `+promoted-slave`). */
+export interface Promotion {
+  leader: Endpoint;
+  replica: Endpoint;
+}
+
+/**
+ * The newest epoch in which a majority of the configured Sentinels voted for `leaderRunId`.
+ * A Sentinel votes at most once per epoch, so a majority of votes is Sentinel's own election rule.
+ */
+export function electedEpoch(
+  votes: readonly LeaderVote[],
+  leaderRunId: string,
+  sentinels: readonly Endpoint[],
+): { epoch: number; votes: number } | undefined {
+  const needed = majorityOf(sentinels.length);
+  const voters = new Map<number, Set<string>>();
+  for (const vote of votes) {
+    if (vote.leaderRunId !== leaderRunId || !sentinels.some((s) => sameEndpoint(s, vote.voter))) continue;
+    const set = voters.get(vote.epoch) ?? new Set<string>();
+    set.add(formatEndpoint(vote.voter));
+    voters.set(vote.epoch, set);
+  }
+  const elected = [...voters.entries()].filter(([, set]) => set.size >= needed).sort((a, b) => b[0] - a[0])[0];
+  return elected ? { epoch: elected[0], votes: elected[1].size } : undefined;
+}
+
+/** Why a new master was confirmed. */
+export type ConfirmationBasis = 'sentinel-majority' | 'elected-leader';
+
 export type Confirmation =
-  | { kind: 'confirmed'; master: Endpoint; epoch: number; votes: number; polls: number }
+  | {
+      kind: 'confirmed';
+      master: Endpoint;
+      epoch: number;
+      votes: number;
+      polls: number;
+      basis: ConfirmationBasis;
+    }
   /** A majority names the master that is already applied, and no failover is under way. */
   | { kind: 'current'; master: Endpoint; epoch: number }
   | { kind: 'unconfirmed'; reason: string; polls: number };
@@ -75,29 +120,43 @@ export type Confirmation =
 export async function confirmNewMaster(
   cluster: ClusterConfig,
   applied: AppliedEpoch | undefined,
-  deps: { sentinels: SentinelView; redis: RedisNodes; clock: Clock },
-  options: { deadlineMs: number },
+  deps: { sentinels: SentinelView; redis: RedisNodes; clock: Clock; state: Pick<StateStore, 'votes'> },
+  options: { deadlineMs: number; promotion?: Promotion | undefined },
 ): Promise<Confirmation> {
   const start = deps.clock.now();
   let polls = 0;
   let reason = 'no Sentinel answered';
+  // An applied epoch whose reaction failed, or whose claimer's lease ran out, is not settled: retry it.
+  const isNewer = (epoch: number) => {
+    if (!applied || epoch > applied.epoch) return true;
+    const settled =
+      applied.status === 'done' || (applied.status === 'claimed' && applied.leaseUntil > deps.clock.now());
+    return epoch === applied.epoch && !settled;
+  };
   for (;;) {
     polls += 1;
+    if (options.promotion) {
+      const elected = await confirmByElection(cluster, options.promotion, deps).catch(() => undefined);
+      if (elected && isNewer(elected.epoch)) {
+        return { kind: 'confirmed', ...elected, polls, basis: 'elected-leader' };
+      }
+    }
     const answers = await observeSentinels(cluster, deps.sentinels);
     const decision = decideMajority(answers, cluster.sentinels.length);
     const { agreed } = decision;
-    // An applied epoch whose reaction failed, or whose claimer's lease ran out, is not settled: retry it.
-    const settled =
-      applied !== undefined &&
-      (applied.status === 'done' || (applied.status === 'claimed' && applied.leaseUntil > deps.clock.now()));
-    const newer =
-      agreed && (!applied || agreed.epoch > applied.epoch || (agreed.epoch === applied.epoch && !settled));
-    if (agreed && newer) {
+    if (agreed && isNewer(agreed.epoch)) {
       const role = await deps.redis
         .role(agreed.master, cluster.timing.nodeTimeoutMs)
         .catch((error: unknown) => `unreachable (${errorMessage(error)})`);
       if (role === 'master') {
-        return { kind: 'confirmed', master: agreed.master, epoch: agreed.epoch, votes: agreed.votes, polls };
+        return {
+          kind: 'confirmed',
+          master: agreed.master,
+          epoch: agreed.epoch,
+          votes: agreed.votes,
+          polls,
+          basis: 'sentinel-majority',
+        };
       }
       reason = `a majority names ${formatEndpoint(agreed.master)} at epoch ${agreed.epoch}, but it answers ROLE ${role}`;
     } else if (agreed && applied && agreed.epoch <= applied.epoch) {
@@ -115,4 +174,26 @@ export async function confirmNewMaster(
     if (deps.clock.now() - start >= options.deadlineMs) return { kind: 'unconfirmed', reason, polls };
     await deps.clock.sleep(cluster.timing.confirmPollMs);
   }
+}
+
+/**
+ * The leader that promoted the replica was elected by a majority of the configured Sentinels in epoch E,
+ * and the replica answers ROLE master: every Sentinel will adopt it at epoch E, so act now, ~1 s before
+ * the majority of views catches up.
+ */
+async function confirmByElection(
+  cluster: ClusterConfig,
+  promotion: Promotion,
+  deps: { sentinels: SentinelView; redis: RedisNodes; state: Pick<StateStore, 'votes'> },
+): Promise<{ master: Endpoint; epoch: number; votes: number } | undefined> {
+  if (!cluster.sentinels.some((s) => sameEndpoint(s, promotion.leader))) return undefined;
+  const [leaderId, votes] = await Promise.all([
+    deps.sentinels.myId(promotion.leader, cluster.timing.sentinelTimeoutMs),
+    deps.state.votes(cluster.name),
+  ]);
+  const elected = electedEpoch(votes, leaderId, cluster.sentinels);
+  if (!elected) return undefined;
+  const role = await deps.redis.role(promotion.replica, cluster.timing.nodeTimeoutMs);
+  if (role !== 'master') return undefined;
+  return { master: { host: promotion.replica.host, port: promotion.replica.port }, ...elected };
 }

@@ -1,5 +1,5 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel, sameEndpoint } from './cluster.ts';
-import { confirmNewMaster } from './confirm.ts';
+import { confirmNewMaster, type Promotion } from './confirm.ts';
 import { errorMessage, FencingError, VerificationError } from './errors.ts';
 import type { FailoverDeps, HistoryEntry, Outcome, PendingFence } from './ports.ts';
 import { formatTimeline, Timeline } from './timeline.ts';
@@ -11,6 +11,8 @@ export interface FailoverTrigger {
   seenAt: number;
   /** The old master the event names, if it names one. */
   oldMaster?: Endpoint;
+  /** The replica the failover leader reports it promoted, for confirmation by election. */
+  promotion?: Promotion;
   /** Reconcile runs observe once and stay quiet when nothing is confirmed. */
   quiet?: boolean;
 }
@@ -43,9 +45,12 @@ export async function reactToFailover(
     () =>
       confirmNewMaster(cluster, applied, deps, {
         deadlineMs: trigger.quiet ? 0 : cluster.timing.confirmDeadlineMs,
+        promotion: trigger.promotion,
       }),
     (c) =>
-      c.kind === 'confirmed' ? `${nodeLabel(cluster, c.master)} epoch ${c.epoch}, ${c.votes} votes` : c.kind,
+      c.kind === 'confirmed'
+        ? `${nodeLabel(cluster, c.master)} epoch ${c.epoch}, ${c.votes} of ${cluster.sentinels.length} Sentinels (${c.basis})`
+        : c.kind,
   );
   if (confirmation.kind === 'current') {
     deps.logger.info('nothing newer than the applied epoch', {

@@ -15,6 +15,15 @@ export interface SentinelMasterView {
 /** Sentinel, seen from outside: one question per call, with a bounded timeout. */
 export interface SentinelView {
   masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView>;
+  /** The Sentinel's run id (`SENTINEL MYID`), the name it is voted for by. */
+  myId(sentinel: Endpoint, timeoutMs: number): Promise<string>;
+}
+
+/** One Sentinel's vote for a failover leader in an epoch (`+vote-for-leader`); a Sentinel votes once per epoch. */
+export interface LeaderVote {
+  epoch: number;
+  voter: Endpoint;
+  leaderRunId: string;
 }
 
 export type Role = 'master' | 'slave' | 'sentinel' | 'unknown';
@@ -130,6 +139,9 @@ export interface StateStore {
   pendingFences(cluster: string): Promise<PendingFence[]>;
   addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
   removePendingFence(cluster: string, node: Endpoint): Promise<void>;
+  recordVote(cluster: string, vote: LeaderVote): Promise<void>;
+  /** Votes of the newest epochs first. */
+  votes(cluster: string): Promise<LeaderVote[]>;
   appendHistory(entry: HistoryEntry): Promise<void>;
   listHistory(cluster: string, limit: number): Promise<HistoryEntry[]>;
 }

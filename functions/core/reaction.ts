@@ -1,5 +1,5 @@
 import { masterNameOf, type SentinelEvent } from '../../events/sentinel-events.ts';
-import { type ClusterConfig, sameEndpoint } from './cluster.ts';
+import { type ClusterConfig, type Endpoint, sameEndpoint } from './cluster.ts';
 import { type FailoverResult, fencePendingNodes, reactToFailover } from './failover.ts';
 import type { FailoverDeps, HistoryEntry } from './ports.ts';
 
@@ -17,6 +17,7 @@ export const RETURN_TRIGGERS = new Set<SentinelEvent['type']>(['-sdown', '+reboo
 
 export type EventOutcome =
   | { action: 'ignored'; reason: string }
+  | { action: 'vote-recorded'; epoch: number }
   | FailoverResult
   | { action: 'fence-checked'; fenced: HistoryEntry[] };
 
@@ -26,7 +27,16 @@ export async function handleSentinelEvent(
   event: SentinelEvent,
   seenAt: number,
   deps: FailoverDeps,
+  /** The Sentinel that published the event. */
+  source?: Endpoint,
 ): Promise<EventOutcome> {
+  if (event.type === '+vote-for-leader') {
+    if (!source || !cluster.sentinels.some((s) => sameEndpoint(s, source))) {
+      return { action: 'ignored', reason: 'a vote from a Sentinel that is not configured for this cluster' };
+    }
+    await deps.state.recordVote(cluster.name, { epoch: event.epoch, voter: source, leaderRunId: event.leaderRunId });
+    return { action: 'vote-recorded', epoch: event.epoch };
+  }
   const masterName = masterNameOf(event);
   if (masterName !== undefined && masterName !== cluster.masterName) {
     return {
@@ -41,7 +51,11 @@ export async function handleSentinelEvent(
   }
   if (FAILOVER_TRIGGERS.has(event.type)) {
     const oldMaster = event.type === '+switch-master' ? event.from : undefined;
-    return reactToFailover(cluster, { type: event.type, seenAt, ...(oldMaster ? { oldMaster } : {}) }, deps);
+    const promoted =
+      (event.type === '+failover-state-wait-promotion' || event.type === '+promoted-slave') && source
+        ? { promotion: { leader: source, replica: { host: event.instance.host, port: event.instance.port } } }
+        : {};
+    return reactToFailover(cluster, { type: event.type, seenAt, ...(oldMaster ? { oldMaster } : {}), ...promoted }, deps);
   }
   if (RETURN_TRIGGERS.has(event.type) && 'instance' in event) {
     const pending = await deps.state.pendingFences(cluster.name);

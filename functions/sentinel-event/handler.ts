@@ -29,7 +29,7 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
           const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
           if (!parsed.ok) throw new InvalidInputError(parsed.message);
           return await serialized(cluster.name, () =>
-            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover),
+            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel),
           );
         } catch (error) {
           if (

@@ -3,6 +3,7 @@ import type { Endpoint } from '../../functions/core/cluster.ts';
 import {
   confirmNewMaster,
   decideMajority,
+  electedEpoch,
   majorityOf,
   observeSentinels,
   type SentinelAnswer,
@@ -12,6 +13,7 @@ import {
   FakeClock,
   FakeRedisNodes,
   FakeSentinelView,
+  InMemoryStateStore,
   N1,
   N2,
   N3,
@@ -169,7 +171,8 @@ describe('confirmNewMaster', () => {
   const setup = (sentinels: FakeSentinelView) => {
     const clock = new FakeClock();
     const redis = new FakeRedisNodes().set(N1, { role: 'master' }).set(N2, { role: 'master' });
-    return { cluster: testCluster(), clock, redis, deps: { sentinels, redis, clock } };
+    const state = new InMemoryStateStore();
+    return { cluster: testCluster(), clock, redis, state, deps: { sentinels, redis, clock, state } };
   };
 
   it('confirms a master that a majority names at a newer epoch and that answers ROLE master', async () => {
@@ -182,7 +185,14 @@ describe('confirmNewMaster', () => {
     const result = await confirmNewMaster(cluster, applied(N1, 6), deps, { deadlineMs: 1000 });
 
     // Assert
-    expect(result).toEqual({ kind: 'confirmed', master: N2, epoch: 7, votes: 2, polls: 1 });
+    expect(result).toEqual({
+      kind: 'confirmed',
+      master: N2,
+      epoch: 7,
+      votes: 2,
+      polls: 1,
+      basis: 'sentinel-majority',
+    });
     expect(redis.roleCalls).toEqual([N2]);
   });
 
@@ -267,7 +277,14 @@ describe('confirmNewMaster', () => {
     const result = await confirmNewMaster(cluster, applied(N2, 7), deps, { deadlineMs: 1000 });
 
     // Assert
-    expect(result).toEqual({ kind: 'confirmed', master: N3, epoch: 8, votes: 2, polls: 2 });
+    expect(result).toEqual({
+      kind: 'confirmed',
+      master: N3,
+      epoch: 8,
+      votes: 2,
+      polls: 2,
+      basis: 'sentinel-majority',
+    });
   });
 
   it("keeps polling, not 'current', while one Sentinel reports a newer epoch", async () => {
@@ -354,6 +371,130 @@ describe('confirmNewMaster', () => {
     const result = await confirmNewMaster(cluster, applied(N1, 6), deps, { deadlineMs: 1000 });
 
     // Assert
-    expect(result).toEqual({ kind: 'confirmed', master: N2, epoch: 7, votes: 2, polls: 3 });
+    expect(result).toEqual({
+      kind: 'confirmed',
+      master: N2,
+      epoch: 7,
+      votes: 2,
+      polls: 3,
+      basis: 'sentinel-majority',
+    });
+  });
+});
+
+describe('confirmation by election', () => {
+  const leaderId = (s: Endpoint) => `id-${s.host}`;
+  const setup = () => {
+    const cluster = testCluster();
+    const clock = new FakeClock();
+    const redis = new FakeRedisNodes().set(N1, { reachable: false }).set(N2, { role: 'master' });
+    const state = new InMemoryStateStore();
+    // The majority of views still names the old master: observers have not heard of the promotion yet,
+    // and the leader reports its failover under way.
+    const sentinels = new FakeSentinelView([
+      [
+        { master: N1, epoch: 6, flags: ['master', 'failover_in_progress'] },
+        { master: N1, epoch: 6 },
+        { master: N1, epoch: 6 },
+      ],
+    ]);
+    for (const s of cluster.sentinels) sentinels.ids.set(`${s.host}:${s.port}`, leaderId(s));
+    return { cluster, clock, redis, state, sentinels, deps: { sentinels, redis, clock, state } };
+  };
+
+  it('confirms the promoted replica at once when a majority of Sentinels voted for the promoting leader', async () => {
+    // Arrange: the leader (sentinel 1) and sentinel 2 voted for the leader in epoch 7.
+    const { cluster, deps, state } = setup();
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(s1) });
+
+    // Act
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 1000,
+      promotion: { leader: s1, replica: N2 },
+    });
+
+    // Assert
+    expect(result).toEqual({
+      kind: 'confirmed',
+      master: N2,
+      epoch: 7,
+      votes: 2,
+      polls: 1,
+      basis: 'elected-leader',
+    });
+  });
+
+  it('does not act on the votes of a minority, nor on votes for another leader', async () => {
+    // Arrange: only the leader voted for itself; sentinel 2 voted for sentinel 3.
+    const { cluster, deps, state } = setup();
+    const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(s3) });
+
+    // Act
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 100,
+      promotion: { leader: s1, replica: N2 },
+    });
+
+    // Assert
+    expect(result.kind).toBe('unconfirmed');
+  });
+
+  it('does not act on an election of an epoch that is already applied', async () => {
+    const { cluster, deps, state } = setup();
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 6, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 6, voter: s2, leaderRunId: leaderId(s1) });
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 100,
+      promotion: { leader: s1, replica: N2 },
+    });
+    expect(result.kind).toBe('unconfirmed');
+  });
+
+  it('waits until the promoted replica answers ROLE master', async () => {
+    const { cluster, deps, state, redis } = setup();
+    redis.set(N2, { role: 'slave' });
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(s1) });
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 100,
+      promotion: { leader: s1, replica: N2 },
+    });
+    expect(result.kind).toBe('unconfirmed');
+  });
+
+  it('ignores a promotion reported by a Sentinel that is not configured', async () => {
+    const { cluster, deps, state } = setup();
+    const stranger = { host: '10.9.9.9', port: 26379 };
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(stranger) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(stranger) });
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 100,
+      promotion: { leader: stranger, replica: N2 },
+    });
+    expect(result.kind).toBe('unconfirmed');
+  });
+});
+
+describe('electedEpoch', () => {
+  it('picks the newest epoch with a majority of distinct configured voters', () => {
+    const cluster = testCluster();
+    const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+    const votes = [
+      { epoch: 5, voter: s1, leaderRunId: 'a' },
+      { epoch: 5, voter: s2, leaderRunId: 'a' },
+      { epoch: 8, voter: s1, leaderRunId: 'a' },
+      { epoch: 8, voter: s1, leaderRunId: 'a' },
+      { epoch: 8, voter: { host: '10.9.9.9', port: 1 }, leaderRunId: 'a' },
+      { epoch: 9, voter: s3, leaderRunId: 'b' },
+    ];
+    expect(electedEpoch(votes, 'a', cluster.sentinels)).toEqual({ epoch: 5, votes: 2 });
+    expect(electedEpoch(votes, 'b', cluster.sentinels)).toBeUndefined();
   });
 });

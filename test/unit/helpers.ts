@@ -21,6 +21,7 @@ import type {
   Dns,
   FailoverDeps,
   HistoryEntry,
+  LeaderVote,
   Logger,
   NodeOperation,
   NodeOps,
@@ -202,6 +203,13 @@ export class FakeSentinelView implements SentinelView {
   static agreeing(master: Endpoint, epoch: number): FakeSentinelView {
     const view = { master, epoch };
     return new FakeSentinelView([[view, view, view]]);
+  }
+
+  /** Sentinel endpoint (host:port) -> run id; by default `id-<port>`. */
+  readonly ids = new Map<string, string>();
+
+  async myId(sentinel: Endpoint): Promise<string> {
+    return this.ids.get(formatEndpoint(sentinel)) ?? `id-${sentinel.port}`;
   }
 
   async masterView(sentinel: Endpoint, masterName: string): Promise<SentinelMasterView> {
@@ -424,6 +432,18 @@ export class InMemoryStateStore implements StateStore {
       cluster,
       (this.fences.get(cluster) ?? []).filter((f) => !sameEndpoint(f.node, node)),
     );
+  }
+
+  readonly leaderVotes: LeaderVote[] = [];
+
+  async recordVote(_cluster: string, vote: LeaderVote): Promise<void> {
+    const i = this.leaderVotes.findIndex((v) => v.epoch === vote.epoch && sameEndpoint(v.voter, vote.voter));
+    if (i >= 0) this.leaderVotes.splice(i, 1);
+    this.leaderVotes.push(structuredClone(vote));
+  }
+
+  async votes(): Promise<LeaderVote[]> {
+    return [...this.leaderVotes].sort((a, b) => b.epoch - a.epoch);
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

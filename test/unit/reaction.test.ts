@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSentinelMessage, type SentinelEvent } from '../../events/sentinel-events.ts';
+import type { Endpoint } from '../../functions/core/cluster.ts';
 import { FAILOVER_TRIGGERS, handleSentinelEvent, reconcile } from '../../functions/core/reaction.ts';
 import { FakeSentinelView, failedOverWorld, loadEnvelope, loadEvent, N1, N2, START } from './helpers.ts';
 
@@ -38,7 +39,6 @@ describe('handleSentinelEvent', () => {
     ['odown', '+odown'],
     ['odown-cleared', '-odown'],
     ['new-epoch', '+new-epoch'],
-    ['vote-for-leader', '+vote-for-leader'],
     ['try-failover', '+try-failover'],
     ['elected-leader', '+elected-leader'],
     ['selected-slave', '+selected-slave'],
@@ -58,6 +58,26 @@ describe('handleSentinelEvent', () => {
     expect(w.sentinels.questions).toEqual([]);
     expect(w.router.calls).toEqual([]);
     expect(w.state.history).toEqual([]);
+  });
+
+  it('records a vote of a configured Sentinel, and ignores a vote from an unknown one', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    const vote = loadEvent('vote-for-leader');
+    const voter = w.cluster.sentinels[1] as Endpoint;
+
+    // Act
+    const recorded = await handleSentinelEvent(w.cluster, vote, START, w.deps, voter);
+    const stranger = await handleSentinelEvent(w.cluster, vote, START, w.deps, {
+      host: '10.9.9.9',
+      port: 26379,
+    });
+
+    // Assert
+    expect(recorded).toMatchObject({ action: 'vote-recorded' });
+    expect(stranger.action).toBe('ignored');
+    expect(await w.state.votes()).toHaveLength(1);
+    expect((await w.state.votes())[0]?.voter).toEqual(voter);
   });
 
   it('warns that a Sentinel entered TILT mode', async () => {

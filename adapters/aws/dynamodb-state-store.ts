@@ -159,7 +159,11 @@ export class DynamoStateStore implements StateStore {
         ConsistentRead: true,
       }),
     );
-    return Items.map((i) => ({ epoch: Number(i.epoch), voter: i.voter as Endpoint, leaderRunId: String(i.leaderRunId) }));
+    return Items.map((i) => ({
+      epoch: Number(i.epoch),
+      voter: i.voter as Endpoint,
+      leaderRunId: String(i.leaderRunId),
+    }));
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

@@ -23,7 +23,9 @@ export class IoredisSentinelView implements SentinelView {
     const key = `${sentinel.host}:${sentinel.port}`;
     const known = this.ids.get(key);
     if (known) return known; // a Sentinel keeps its id across restarts (it is in sentinel.conf)
-    const id = String(await this.connections.run('sentinel', sentinel, timeoutMs, (c) => c.call('SENTINEL', 'MYID')));
+    const id = String(
+      await this.connections.run('sentinel', sentinel, timeoutMs, (c) => c.call('SENTINEL', 'MYID')),
+    );
     this.ids.set(key, id);
     return id;
   }

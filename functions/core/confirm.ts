@@ -93,7 +93,9 @@ export function electedEpoch(
     set.add(formatEndpoint(vote.voter));
     voters.set(vote.epoch, set);
   }
-  const elected = [...voters.entries()].filter(([, set]) => set.size >= needed).sort((a, b) => b[0] - a[0])[0];
+  const elected = [...voters.entries()]
+    .filter(([, set]) => set.size >= needed)
+    .sort((a, b) => b[0] - a[0])[0];
   return elected ? { epoch: elected[0], votes: elected[1].size } : undefined;
 }
 

@@ -28,8 +28,8 @@ const PROXY_RETRY_MS = 20;
 
 /**
  * React to a failover that Sentinel reports:
- * 1. confirm (majority + epoch + ROLE) 2. claim the epoch 3. reroute every HAProxy 4. persist routing
- * 5. DNS 6. fence the old master 7. verify with canaries 8. record history 9. notify.
+ * 1. confirm (majority + epoch + ROLE) 2. claim the epoch 3. reroute every HAProxy 4. fence the old master
+ * and re-point replicas 5. persist routing 6. DNS 7. verify with canaries 8. record history 9. notify.
  */
 export async function reactToFailover(
   cluster: ClusterConfig,
@@ -118,11 +118,8 @@ export async function reactToFailover(
   };
 
   await attempt('rerouted', () => rerouteProxies(cluster, newMaster, deps));
-  await attempt('routing-persisted', () => persistRouting(cluster, newMaster, deps));
-  await attempt('dns-updated', async () => {
-    const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
-    return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;
-  });
+  // Fence right after the reroute: it also re-points the other replicas, which the new master needs before
+  // it accepts writes (min-replicas-to-write), ~0.8 s sooner than Sentinel's own reconfiguration.
   let bytesAtRisk: number | null = null;
   await attempt('fenced', async () => {
     const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);
@@ -130,6 +127,11 @@ export async function reactToFailover(
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);
     }
     return fence.summary;
+  });
+  await attempt('routing-persisted', () => persistRouting(cluster, newMaster, deps));
+  await attempt('dns-updated', async () => {
+    const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
+    return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;
   });
   await attempt('verified', () => verifyThroughProxies(cluster, newMaster, deps));
 
@@ -196,7 +198,8 @@ async function persistRouting(cluster: ClusterConfig, master: Endpoint, deps: Fa
 }
 
 /**
- * Make every other node that claims master a replica of the new master, and prove it refuses writes.
+ * Make every other node a replica of the new master (demote one that claims master, re-point one that
+ * follows another master), and prove it refuses writes.
  * A node that does not answer gets `replicaof` persisted in its config and a pending fence.
  */
 export async function fenceOtherNodes(
@@ -223,15 +226,20 @@ export async function fenceOtherNodes(
         await deps.nodeOps.run({ document: 'fence-node', node, master });
         return `${node.id} unreachable: replicaof persisted, fence pending`;
       }
+      let action = 'replica';
       if (info.role === 'master') {
         offsets.set(formatEndpoint(node), info.offset);
         await deps.redis.replicaOf(node, master, timeout);
+        action = 'demoted';
+      } else if (!sameEndpoint(info.master, master)) {
+        await deps.redis.replicaOf(node, master, timeout);
+        action = 're-pointed';
       }
       const probe = await deps.redis.probeWrite(node, timeout);
       if (probe === 'accepted') {
         throw new FencingError(`${node.id} still accepts writes after REPLICAOF; check it by hand now`);
       }
-      return `${node.id} ${info.role === 'master' ? 'demoted' : 'replica'}, writes ${probe}`;
+      return `${node.id} ${action}, writes ${probe}`;
     }),
   );
   return { summary: lines.join('; '), oldMasterOffsets: offsets };

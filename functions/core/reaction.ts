@@ -34,7 +34,11 @@ export async function handleSentinelEvent(
     if (!source || !cluster.sentinels.some((s) => sameEndpoint(s, source))) {
       return { action: 'ignored', reason: 'a vote from a Sentinel that is not configured for this cluster' };
     }
-    await deps.state.recordVote(cluster.name, { epoch: event.epoch, voter: source, leaderRunId: event.leaderRunId });
+    await deps.state.recordVote(cluster.name, {
+      epoch: event.epoch,
+      voter: source,
+      leaderRunId: event.leaderRunId,
+    });
     return { action: 'vote-recorded', epoch: event.epoch };
   }
   const masterName = masterNameOf(event);
@@ -55,7 +59,11 @@ export async function handleSentinelEvent(
       (event.type === '+failover-state-wait-promotion' || event.type === '+promoted-slave') && source
         ? { promotion: { leader: source, replica: { host: event.instance.host, port: event.instance.port } } }
         : {};
-    return reactToFailover(cluster, { type: event.type, seenAt, ...(oldMaster ? { oldMaster } : {}), ...promoted }, deps);
+    return reactToFailover(
+      cluster,
+      { type: event.type, seenAt, ...(oldMaster ? { oldMaster } : {}), ...promoted },
+      deps,
+    );
   }
   if (RETURN_TRIGGERS.has(event.type) && 'instance' in event) {
     const pending = await deps.state.pendingFences(cluster.name);

@@ -77,9 +77,9 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
       'confirmed',
       'epoch-claimed',
       'rerouted',
+      'fenced',
       'routing-persisted',
       'dns-updated',
-      'fenced',
       'verified',
     ]);
     expect(entry.timeline.every((s) => s.status === 'ok' && s.durationMs >= 0)).toBe(true);

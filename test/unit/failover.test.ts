@@ -43,6 +43,20 @@ describe('reactToFailover', () => {
     expect(w.notifier.published).toHaveLength(1);
   });
 
+  it('re-points a replica that still follows the old master to the new one', async () => {
+    // Arrange: n3 still replicates from n1 (Sentinel has not reconfigured it yet).
+    const w = failedOverWorld();
+    w.redis.set(N1, { reachable: false }).set(N3, { role: 'slave', offset: 1200, master: N1 });
+
+    // Act
+    const result = await reactToFailover(w.cluster, switchMaster, w.deps);
+
+    // Assert
+    expect(result.action === 'failed-over' && result.entry.outcome).toBe('succeeded');
+    expect(w.redis.replicaOfCalls).toEqual([{ node: N3, master: N2 }]);
+    expect(w.state.history[0]?.timeline.find((s) => s.step === 'fenced')?.detail).toContain('n3 re-pointed');
+  });
+
   it('records one history entry with every step of the timeline, in order, all ok', async () => {
     // Arrange
     const w = failedOverWorld();
@@ -69,9 +83,9 @@ describe('reactToFailover', () => {
       'confirmed',
       'epoch-claimed',
       'rerouted',
+      'fenced',
       'routing-persisted',
       'dns-updated',
-      'fenced',
       'verified',
     ]);
     expect(entry?.timeline.every((s) => s.status === 'ok')).toBe(true);

@@ -14,6 +14,11 @@ export interface LoadOptions {
   /** Pause between a failed write and the next try. */
   retryDelayMs?: number;
   keyPrefix?: string;
+  /**
+   * Count a write as acknowledged only once `WAIT <n>` says n replicas have it (0: the SET reply is the ack).
+   * Replication is asynchronous: a kill -9 can lose writes the master acknowledged microseconds before it died.
+   */
+  ackReplicas?: number;
 }
 
 /** A stretch of time with no acknowledged write from any writer. */
@@ -47,7 +52,13 @@ export class WriteLoad {
   private failed = 0;
 
   constructor(options: LoadOptions) {
-    this.options = { writers: 4, retryDelayMs: 5, keyPrefix: `load:${Date.now()}`, ...options };
+    this.options = {
+      writers: 4,
+      retryDelayMs: 5,
+      keyPrefix: `load:${Date.now()}`,
+      ackReplicas: 0,
+      ...options,
+    };
   }
 
   start(): void {
@@ -101,7 +112,18 @@ export class WriteLoad {
       seq += 1;
       const key = `${this.options.keyPrefix}:${w}:${seq}`;
       try {
-        await client.set(key, String(seq));
+        if (this.options.ackReplicas > 0) {
+          const replies = await client
+            .pipeline()
+            .set(key, String(seq))
+            .call('WAIT', this.options.ackReplicas, 1000)
+            .exec();
+          const [set, wait] = replies ?? [];
+          if (set?.[0] || wait?.[0]) throw set?.[0] ?? wait?.[0];
+          if (Number(wait?.[1]) < this.options.ackReplicas) throw new Error('not replicated in time');
+        } else {
+          await client.set(key, String(seq));
+        }
         this.ackTimes.push(Date.now());
         this.ackedKeys.push(key);
       } catch {

@@ -42,6 +42,8 @@ interface SystemUnderTest {
   target(d: Descriptor, ca: string): LoadTarget;
   /** Its reaction is ha-redis's: read the orchestrator's history for reroute and fence timings. */
   haRedis: boolean;
+  /** Writers count an ack only once WAIT says this many replicas have the write. */
+  ackReplicas?: number;
 }
 
 const proxy = (d: Descriptor, index: number) => {
@@ -65,6 +67,13 @@ export const KILL_MASTER_SYSTEMS: readonly SystemUnderTest[] = [
       endpoint: { host: proxy(d, 1).host, port: proxy(d, 1).tlsPort },
       tlsCa: ca,
     }),
+  },
+  {
+    // The same proxy, with writes acknowledged by WAIT 1: what a client that needs durability sees.
+    system: 'ha-redis-wait1',
+    haRedis: true,
+    ackReplicas: 1,
+    target: (d) => ({ kind: 'direct', endpoint: { host: proxy(d, 0).host, port: proxy(d, 0).plainPort } }),
   },
   {
     system: 'sentinel-ioredis',
@@ -193,6 +202,7 @@ async function killMasterOnce(
         password,
         writers: WRITERS,
         keyPrefix: `bench:${s.system}:${run}`,
+        ackReplicas: s.ackReplicas ?? 0,
       }),
     }));
     let stopped = false;

@@ -7,7 +7,12 @@ describe('benchmark smoke run (1 run of kill -9 at down-after 1000)', () => {
     const rows = await runKillMaster({ runs: 1, downAfterMs: 1000 });
 
     // Assert: every system completed its run; timings are the bench's business, not this test's.
-    expect(rows.map((r) => r.system).sort()).toEqual(['ha-redis', 'ha-redis-tls', 'ha-redis-wait1', 'sentinel-ioredis']);
+    expect(rows.map((r) => r.system).sort()).toEqual([
+      'ha-redis',
+      'ha-redis-tls',
+      'ha-redis-wait1',
+      'sentinel-ioredis',
+    ]);
     for (const row of rows) {
       expect(row.errors).toEqual([]);
       expect(row.runs).toBe(1);

@@ -108,14 +108,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async pendingFences(cluster: string): Promise<PendingFence[]> {
-    const { Items = [] } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'fence#' },
-        ConsistentRead: true,
-      }),
-    );
+    const Items = await this.itemsWithPrefix(cluster, 'fence#', { newestFirst: false });
     return Items.map(
       (i) => ({ node: i.node, master: i.master, epoch: i.epoch, since: i.since }) as PendingFence,
     );
@@ -149,16 +142,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   async votes(cluster: string): Promise<LeaderVote[]> {
-    const { Items = [] } = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'vote#' },
-        ScanIndexForward: false,
-        Limit: 30,
-        ConsistentRead: true,
-      }),
-    );
+    const Items = await this.itemsWithPrefix(cluster, 'vote#', { newestFirst: true, limit: 30 });
     return Items.map((i) => ({
       epoch: Number(i.epoch),
       voter: i.voter as Endpoint,
@@ -177,16 +161,27 @@ export class DynamoStateStore implements StateStore {
   }
 
   async listHistory(cluster: string, limit: number): Promise<HistoryEntry[]> {
+    const Items = await this.itemsWithPrefix(cluster, 'history#', { newestFirst: true, limit });
+    return Items.map((i) => i.entry as HistoryEntry);
+  }
+
+  /** The items of one cluster whose sort key starts with `prefix`, consistently read. */
+  private async itemsWithPrefix(
+    cluster: string,
+    prefix: string,
+    options: { newestFirst: boolean; limit?: number },
+  ): Promise<Record<string, unknown>[]> {
     const { Items = [] } = await this.doc.send(
       new QueryCommand({
         TableName: this.table,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
-        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': 'history#' },
-        ScanIndexForward: false,
-        Limit: limit,
+        ExpressionAttributeValues: { ':pk': pk(cluster), ':p': prefix },
+        ScanIndexForward: !options.newestFirst,
+        ConsistentRead: true,
+        ...(options.limit ? { Limit: options.limit } : {}),
       }),
     );
-    return Items.map((i) => i.entry as HistoryEntry);
+    return Items;
   }
 }
 

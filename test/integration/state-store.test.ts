@@ -78,6 +78,21 @@ describe('DynamoStateStore on dynalite', () => {
     });
   });
 
+  it('keeps one vote per Sentinel and epoch, newest epochs first', async () => {
+    const c = cluster();
+    const s1 = { host: '127.0.0.1', port: 26379 };
+    const s2 = { host: '127.0.0.1', port: 26380 };
+    await store.recordVote(c, { epoch: 4, voter: s1, leaderRunId: 'aaa' });
+    await store.recordVote(c, { epoch: 5, voter: s1, leaderRunId: 'bbb' });
+    await store.recordVote(c, { epoch: 5, voter: s2, leaderRunId: 'bbb' });
+    await store.recordVote(c, { epoch: 5, voter: s2, leaderRunId: 'bbb' }); // a redelivery
+    expect(await store.votes(c)).toEqual([
+      { epoch: 5, voter: s2, leaderRunId: 'bbb' },
+      { epoch: 5, voter: s1, leaderRunId: 'bbb' },
+      { epoch: 4, voter: s1, leaderRunId: 'aaa' },
+    ]);
+  });
+
   it('keeps pending fences per node and history newest first', async () => {
     const c = cluster();
     await store.addPendingFence(c, { node: m1, master: m2, epoch: 4, since: 1 });

@@ -151,18 +151,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const ca = await access.ca();
     const [p1, p2] = d.proxies;
     if (!p1 || !p2 || !d.orchestrator) throw new Error('descriptor is incomplete');
+    // Writes count as acknowledged once WAIT says a replica has them, as a database client would ask.
     const plain = new WriteLoad({
       target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
       password,
       writers: 4,
+      ackReplicas: 1,
     });
     const tls = new WriteLoad({
       target: { kind: 'direct', endpoint: { host: p2.host, port: p2.tlsPort }, tlsCa: ca },
       password,
       writers: 2,
+      ackReplicas: 1,
     });
     loads.push(plain, tls);
-    say(`   write load: 4 writers through ${p1.id} (plain), 2 writers through ${p2.id} (TLS)`);
+    say(
+      `   write load: 4 writers through ${p1.id} (plain), 2 writers through ${p2.id} (TLS); ack = SET + WAIT 1`,
+    );
     plain.start();
     tls.start();
     await plain.waitForAcks(500);

@@ -448,17 +448,20 @@ export async function localStatus(options: {
   return { descriptor: d, processes };
 }
 
-/** Start a node again from its config (after a kill); records the new pid. */
+/** Start a node or a Sentinel again from its config (after a kill); records the new pid. */
 export async function startNode(options: { name: string; root?: string }, id: string): Promise<number> {
   const path = descriptorPath(options.name, options.root);
   const d = await readDescriptor(path);
   const node = d.nodes.find((n) => n.id === id);
-  if (!node)
-    throw new ConfigurationError(
-      `no node '${id}' in cluster ${d.cluster}; nodes: ${d.nodes.map((n) => n.id).join(', ')}`,
-    );
-  node.pid = startDetached(which('redis-server'), [node.configPath], join(d.dir, id, 'stdout.log'));
+  const sentinel = d.sentinels.find((s) => s.id === id);
+  const target = node ?? sentinel;
+  if (!target) {
+    const ids = [...d.nodes, ...d.sentinels].map((x) => x.id).join(', ');
+    throw new ConfigurationError(`no node or sentinel '${id}' in cluster ${d.cluster}; known: ${ids}`);
+  }
+  const program = which(node ? 'redis-server' : 'redis-sentinel');
+  target.pid = startDetached(program, [target.configPath], join(d.dir, id, 'stdout.log'));
   await writeDescriptor(path, d);
-  await waitForPort(node.port, 10_000, `redis ${id}`);
-  return node.pid;
+  await waitForPort(target.port, 10_000, id);
+  return target.pid;
 }

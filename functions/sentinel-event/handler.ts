@@ -70,5 +70,13 @@ const logger = powertoolsLogger('ha-redis-sentinel-event');
 
 /** AWS entry point: the composition root is loaded once per container. */
 export const handler = middy(
-  makeSentinelEventHandler(async () => (await import('../../compose/aws.ts')).sentinelEventDeps(logger)),
+  makeSentinelEventHandler(async () => {
+    try {
+      return (await import('../../compose/aws.ts')).sentinelEventDeps(logger);
+    } catch (error) {
+      // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
+      logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
+      throw error;
+    }
+  }),
 ).use(injectLambdaContext(logger.powertools));

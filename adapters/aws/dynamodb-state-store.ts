@@ -17,6 +17,7 @@ import type { Endpoint } from '../../functions/core/cluster.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
+  ClusterLease,
   HistoryEntry,
   LeaderVote,
   PendingFence,
@@ -124,6 +125,54 @@ export class DynamoStateStore implements StateStore {
     await this.doc.send(
       new DeleteCommand({ TableName: this.table, Key: { pk: pk(cluster), sk: fenceSk(node) } }),
     );
+  }
+
+  /** Conditional write: free, expired, or already ours. */
+  async takeLease(
+    cluster: string,
+    lease: ClusterLease,
+  ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }> {
+    const now = Date.now();
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(cluster), sk: 'lease', ...lease },
+          ConditionExpression: 'attribute_not_exists(pk) OR #u < :now OR #o = :owner',
+          ExpressionAttributeNames: { '#u': 'until', '#o': 'owner' },
+          ExpressionAttributeValues: { ':now': now, ':owner': lease.owner },
+        }),
+      );
+      return { taken: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const holder = await this.lease(cluster);
+      if (!holder) return this.takeLease(cluster, lease);
+      return { taken: false, holder };
+    }
+  }
+
+  async releaseLease(cluster: string, owner: string): Promise<void> {
+    await this.doc
+      .send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: pk(cluster), sk: 'lease' },
+          ConditionExpression: '#o = :owner',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error; // someone else's lease now
+      });
+  }
+
+  async lease(cluster: string): Promise<ClusterLease | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: pk(cluster), sk: 'lease' }, ConsistentRead: true }),
+    );
+    return Item ? { owner: String(Item.owner), purpose: Item.purpose, until: Number(Item.until) } : undefined;
   }
 
   /** One item per (epoch, voter): a Sentinel votes once per epoch, so a redelivery overwrites the same vote. */

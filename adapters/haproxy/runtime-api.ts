@@ -76,6 +76,16 @@ export class HaproxyRouter implements Router {
       throw new RoutingError(`proxy ${proxy.id} refused the reroute: ${unexpected.join(' | ')}`);
   }
 
+  async blockMaster(proxy: ProxyConfig): Promise<void> {
+    const server = `${proxy.backend}/${proxy.server}`;
+    const answer = await runtimeApi(
+      proxy.runtimeApi,
+      [`set server ${server} state maint`, `shutdown sessions server ${server}`],
+      this.timeoutMs,
+    );
+    if (answer.trim() !== '') throw new RoutingError(`proxy ${proxy.id} refused to block: ${answer.trim()}`);
+  }
+
   async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
     const rows = parseServersState(
       await runtimeApi(proxy.runtimeApi, [`show servers state ${proxy.backend}`], this.timeoutMs),

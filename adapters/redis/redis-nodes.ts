@@ -31,7 +31,18 @@ export class IoredisNodes implements RedisNodes {
     const text = await this.connections.run('redis', node, timeoutMs, (c) => c.info('replication'));
     const f = parseInfo(text);
     const role = f.get('role');
-    if (role === 'master') return { role, offset: Number(f.get('master_repl_offset') ?? 0) };
+    if (role === 'master') {
+      // slaveN:ip=127.0.0.1,port=6380,state=online,offset=123,lag=0
+      const replicas = [...f.entries()]
+        .filter(([k]) => /^slave\d+$/.test(k))
+        .map(([, v]) => new Map(v.split(',').map((kv) => kv.split('=') as [string, string])))
+        .map((m) => ({
+          address: { host: m.get('ip') ?? '', port: Number(m.get('port')) },
+          state: m.get('state') ?? 'unknown',
+          offset: Number(m.get('offset') ?? 0),
+        }));
+      return { role, offset: Number(f.get('master_repl_offset') ?? 0), replicas };
+    }
     const masterHost = f.get('master_host');
     return {
       role: role === 'slave' ? 'slave' : 'unknown',
@@ -46,6 +57,33 @@ export class IoredisNodes implements RedisNodes {
       await c.call('REPLICAOF', master.host, String(master.port));
       await c.call('CONFIG', 'REWRITE');
     });
+  }
+
+  async pauseWrites(node: Endpoint, pauseMs: number, timeoutMs: number): Promise<void> {
+    await this.connections.run('redis', node, timeoutMs, (c) =>
+      c.call('CLIENT', 'PAUSE', String(pauseMs), 'WRITE'),
+    );
+  }
+
+  async unpause(node: Endpoint, timeoutMs: number): Promise<void> {
+    await this.connections.run('redis', node, timeoutMs, (c) => c.call('CLIENT', 'UNPAUSE'));
+  }
+
+  async replicaPriority(node: Endpoint, timeoutMs: number): Promise<number> {
+    const reply = await this.connections.run('redis', node, timeoutMs, (c) =>
+      c.call('CONFIG', 'GET', 'replica-priority'),
+    );
+    return Number((reply as unknown[])[1] ?? 100);
+  }
+
+  async setReplicaPriority(node: Endpoint, priority: number, timeoutMs: number): Promise<void> {
+    await this.connections.run('redis', node, timeoutMs, (c) =>
+      c.call('CONFIG', 'SET', 'replica-priority', String(priority)),
+    );
+  }
+
+  async read(node: Endpoint, key: string, timeoutMs: number): Promise<string | null> {
+    return this.connections.run('redis', node, timeoutMs, (c) => c.get(key));
   }
 
   async probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe> {
@@ -67,7 +105,7 @@ export class IoredisNodes implements RedisNodes {
     listener: 'plain' | 'tls',
     expectedMaster: Endpoint,
     timeoutMs: number,
-  ): Promise<void> {
+  ): Promise<{ key: string; value: string }> {
     const port = listener === 'tls' ? proxy.tlsPort : proxy.plainPort;
     if (port === undefined) throw new VerificationError(`proxy ${proxy.id} has no ${listener} listener`);
     const key = `ha-redis:canary:${proxy.id}:${listener}`;
@@ -90,5 +128,6 @@ export class IoredisNodes implements RedisNodes {
         `canary through ${proxy.id}/${listener} did not land on ${formatEndpoint(expectedMaster)}; check the proxy's routing`,
       );
     }
+    return { key, value };
   }
 }

@@ -30,6 +30,48 @@ export class IoredisSentinelView implements SentinelView {
     return id;
   }
 
+  async checkQuorum(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<string | undefined> {
+    try {
+      await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
+        c.call('SENTINEL', 'CKQUORUM', masterName),
+      );
+      return undefined;
+    } catch (error) {
+      if (error instanceof Error && error.name === 'UnreachableError') throw error;
+      return error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  async replicasView(
+    sentinel: Endpoint,
+    masterName: string,
+    timeoutMs: number,
+  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
+    const reply = await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
+      c.call('SENTINEL', 'REPLICAS', masterName),
+    );
+    return (Array.isArray(reply) ? reply : []).map((r) => {
+      const f = fieldsOf(r);
+      return {
+        address: { host: f.get('ip') ?? '', port: Number(f.get('port')) },
+        priority: Number(f.get('slave-priority') ?? 100),
+        flags: (f.get('flags') ?? '').split(',').filter(Boolean),
+      };
+    });
+  }
+
+  async failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string> {
+    try {
+      await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
+        c.call('SENTINEL', 'FAILOVER', masterName),
+      );
+      return 'ok';
+    } catch (error) {
+      if (error instanceof Error && error.name === 'UnreachableError') throw error;
+      return error instanceof Error ? error.message : String(error);
+    }
+  }
+
   async masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView> {
     const reply = await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
       c.call('SENTINEL', 'MASTER', masterName),

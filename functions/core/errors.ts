@@ -17,6 +17,10 @@ export const ERROR_NAMES = {
   fencing: 'FencingError',
   verification: 'VerificationError',
   nodeOps: 'NodeOpsError',
+  switchoverRefused: 'SwitchoverRefusedError',
+  leaseHeld: 'LeaseHeldError',
+  catchUpTimeout: 'CatchUpTimeoutError',
+  promotion: 'PromotionError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -84,6 +88,38 @@ export class NodeOpsError extends HaRedisError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = ERROR_NAMES.nodeOps;
+  }
+}
+
+/** A switchover's precheck failed; nothing was changed. */
+export class SwitchoverRefusedError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.switchoverRefused;
+  }
+}
+
+/** Another planned operation holds the cluster. */
+export class LeaseHeldError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.leaseHeld;
+  }
+}
+
+/** The target did not reach the master's replication offset in time. */
+export class CatchUpTimeoutError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.catchUpTimeout;
+  }
+}
+
+/** Sentinel refused the failover, or the target never answered ROLE master. */
+export class PromotionError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.promotion;
   }
 }
 

@@ -20,6 +20,8 @@ export interface FailoverTrigger {
 export type FailoverResult =
   | { action: 'current'; epoch: number }
   | { action: 'duplicate' | 'stale'; epoch: number }
+  /** A planned operation holds the cluster lease: it moves routing itself, and claims the epoch when done. */
+  | { action: 'deferred'; epoch: number; owner: string }
   | { action: 'unconfirmed'; entry?: HistoryEntry }
   | { action: 'failed-over'; entry: HistoryEntry };
 
@@ -82,6 +84,14 @@ export async function reactToFailover(
   }
 
   const { master: newMaster, epoch } = confirmation;
+  const lease = await deps.state.lease(cluster.name);
+  if (lease && lease.until > deps.clock.now()) {
+    deps.logger.info(`epoch ${epoch} left to the ${lease.purpose} that holds the cluster`, {
+      cluster: cluster.name,
+      owner: lease.owner,
+    });
+    return { action: 'deferred', epoch, owner: lease.owner };
+  }
   const token = deps.newId();
   const claim = await timeline.run('epoch-claimed', () =>
     deps.state.claimEpoch(cluster.name, {

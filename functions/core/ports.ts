@@ -17,6 +17,16 @@ export interface SentinelView {
   masterView(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<SentinelMasterView>;
   /** The Sentinel's run id (`SENTINEL MYID`), the name it is voted for by. */
   myId(sentinel: Endpoint, timeoutMs: number): Promise<string>;
+  /** `SENTINEL CKQUORUM`: undefined when OK, else Sentinel's reason. */
+  checkQuorum(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<string | undefined>;
+  /** The replicas as this Sentinel sees them (`SENTINEL REPLICAS`), with the priority from its last INFO. */
+  replicasView(
+    sentinel: Endpoint,
+    masterName: string,
+    timeoutMs: number,
+  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]>;
+  /** `SENTINEL FAILOVER`: 'ok', or Sentinel's refusal (`INPROG`, `NOGOODSLAVE`, ...). */
+  failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string>;
 }
 
 /** One Sentinel's vote for a failover leader in an epoch (`+vote-for-leader`); a Sentinel votes once per epoch. */
@@ -29,9 +39,17 @@ export interface LeaderVote {
 export type Role = 'master' | 'slave' | 'sentinel' | 'unknown';
 
 /** Replication facts of one node (`ROLE` and `INFO replication`). */
+export interface ReplicaLink {
+  address: Endpoint;
+  state: string;
+  offset: number;
+}
+
 export interface ReplicationInfo {
   role: Role;
   offset: number;
+  /** For a master: its connected replicas. */
+  replicas?: ReplicaLink[];
   /** The master it replicates from, for a replica. */
   master?: Endpoint;
   linkUp?: boolean;
@@ -46,21 +64,30 @@ export interface RedisNodes {
   replication(node: Endpoint, timeoutMs: number): Promise<ReplicationInfo>;
   /** REPLICAOF master, and persist it (CONFIG REWRITE). */
   replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void>;
+  /** `CLIENT PAUSE <ms> WRITE`: writes block, and the pause expires by itself. */
+  pauseWrites(node: Endpoint, pauseMs: number, timeoutMs: number): Promise<void>;
+  unpause(node: Endpoint, timeoutMs: number): Promise<void>;
+  replicaPriority(node: Endpoint, timeoutMs: number): Promise<number>;
+  setReplicaPriority(node: Endpoint, priority: number, timeoutMs: number): Promise<void>;
+  /** Read a key directly from a node (canary read-back). */
+  read(node: Endpoint, key: string, timeoutMs: number): Promise<string | null>;
   /** Try one canary write directly on the node. */
   probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe>;
-  /** Write a canary through a proxy listener, and read it back from the expected master. */
+  /** Write a canary through a proxy listener, and read it back from the expected master; returns the key. */
   canaryThroughProxy(
     proxy: ProxyConfig,
     listener: 'plain' | 'tls',
     expectedMaster: Endpoint,
     timeoutMs: number,
-  ): Promise<void>;
+  ): Promise<{ key: string; value: string }>;
 }
 
 /** HAProxy, through its Runtime API. */
 export interface Router {
   /** Point the master server at `node` and cut every session to the previous address. */
   pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void>;
+  /** Stop new sessions to the master server and cut the existing ones (writes through the proxy stop). */
+  blockMaster(proxy: ProxyConfig): Promise<void>;
   /** Where the master server points now, and its operational state. */
   masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }>;
 }
@@ -99,6 +126,13 @@ export type ClaimResult =
   | { claimed: true }
   | { claimed: false; reason: 'duplicate' | 'stale'; current: AppliedEpoch };
 
+/** Who holds a cluster for a planned operation, and until when (epoch ms). */
+export interface ClusterLease {
+  owner: string;
+  purpose: 'switchover' | 'maintenance';
+  until: number;
+}
+
 /** A node that must be fenced as soon as it answers again. */
 export interface PendingFence {
   node: Endpoint;
@@ -125,6 +159,8 @@ export interface HistoryEntry {
   timeline: TimelineStep[];
   /** Replication bytes that may be lost: old master's last known offset minus the new master's at promotion. */
   bytesAtRisk: number | null;
+  /** Planned switchover: writes blocked, from the block to the reroute. */
+  writeGapMs?: number;
   error?: string;
 }
 
@@ -139,6 +175,13 @@ export interface StateStore {
   pendingFences(cluster: string): Promise<PendingFence[]>;
   addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
   removePendingFence(cluster: string, node: Endpoint): Promise<void>;
+  /** Take the cluster lease (switchover, maintenance) unless another owner holds an unexpired one. */
+  takeLease(
+    cluster: string,
+    lease: ClusterLease,
+  ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }>;
+  releaseLease(cluster: string, owner: string): Promise<void>;
+  lease(cluster: string): Promise<ClusterLease | undefined>;
   recordVote(cluster: string, vote: LeaderVote): Promise<void>;
   /** Votes of the newest epochs first. */
   votes(cluster: string): Promise<LeaderVote[]>;

@@ -22,6 +22,9 @@ class CountingRouter implements Router {
     this.calls.push({ proxy: proxy.id, node });
     await this.inner.pointMasterAt(proxy, node);
   }
+  blockMaster(proxy: ProxyConfig) {
+    return this.inner.blockMaster(proxy);
+  }
   masterRoute(proxy: ProxyConfig) {
     return this.inner.masterRoute(proxy);
   }

@@ -18,6 +18,7 @@ import type {
   AppliedEpoch,
   ClaimResult,
   Clock,
+  ClusterLease,
   Dns,
   FailoverDeps,
   HistoryEntry,
@@ -208,6 +209,18 @@ export class FakeSentinelView implements SentinelView {
   /** Sentinel endpoint (host:port) -> run id; by default `id-<port>`. */
   readonly ids = new Map<string, string>();
 
+  async checkQuorum(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  async replicasView(): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
+    return [];
+  }
+
+  async failover(): Promise<'ok' | string> {
+    return 'ok';
+  }
+
   async myId(sentinel: Endpoint): Promise<string> {
     return this.ids.get(formatEndpoint(sentinel)) ?? `id-${sentinel.port}`;
   }
@@ -311,15 +324,46 @@ export class FakeRedisNodes implements RedisNodes {
     proxy: ProxyConfig,
     listener: 'plain' | 'tls',
     expectedMaster: Endpoint,
-  ): Promise<void> {
+  ): Promise<{ key: string; value: string }> {
     this.canaryCalls.push({ proxy: proxy.id, listener, expected: expectedMaster });
-    if (!this.router) return;
+    const canary = { key: `canary:${proxy.id}:${listener}`, value: 'v' };
+    if (!this.router) return canary;
     const route = this.router.routes.get(proxy.id);
     if (!sameEndpoint(route, expectedMaster)) {
       throw new VerificationError(
         `canary through ${proxy.id}/${listener} landed on ${route ? formatEndpoint(route) : 'nothing'}`,
       );
     }
+    return canary;
+  }
+
+  readonly pauses: { node: Endpoint; ms: number }[] = [];
+  readonly unpauses: Endpoint[] = [];
+  readonly priorities = new Map<string, number>();
+
+  async pauseWrites(node: Endpoint, pauseMs: number): Promise<void> {
+    this.reach(node);
+    this.pauses.push({ node: endpointOf(node), ms: pauseMs });
+  }
+
+  async unpause(node: Endpoint): Promise<void> {
+    this.reach(node);
+    this.unpauses.push(endpointOf(node));
+  }
+
+  async replicaPriority(node: Endpoint): Promise<number> {
+    this.reach(node);
+    return this.priorities.get(formatEndpoint(node)) ?? 100;
+  }
+
+  async setReplicaPriority(node: Endpoint, priority: number): Promise<void> {
+    this.reach(node);
+    this.priorities.set(formatEndpoint(node), priority);
+  }
+
+  async read(node: Endpoint): Promise<string | null> {
+    this.reach(node);
+    return 'v';
   }
 }
 
@@ -338,6 +382,12 @@ export class FakeRouter implements Router {
       throw new Error(`proxy ${proxy.id}: connection refused`);
     }
     this.routes.set(proxy.id, node);
+  }
+
+  readonly blocked = new Set<string>();
+
+  async blockMaster(proxy: ProxyConfig): Promise<void> {
+    this.blocked.add(proxy.id);
   }
 
   async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
@@ -432,6 +482,26 @@ export class InMemoryStateStore implements StateStore {
       cluster,
       (this.fences.get(cluster) ?? []).filter((f) => !sameEndpoint(f.node, node)),
     );
+  }
+
+  leaseHeld: ClusterLease | undefined;
+
+  async takeLease(
+    _cluster: string,
+    lease: ClusterLease,
+  ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }> {
+    const held = this.leaseHeld;
+    if (held && held.owner !== lease.owner && held.until >= Date.now()) return { taken: false, holder: held };
+    this.leaseHeld = { ...lease };
+    return { taken: true };
+  }
+
+  async releaseLease(_cluster: string, owner: string): Promise<void> {
+    if (this.leaseHeld?.owner === owner) this.leaseHeld = undefined;
+  }
+
+  async lease(): Promise<ClusterLease | undefined> {
+    return this.leaseHeld;
   }
 
   readonly leaderVotes: LeaderVote[] = [];

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { EndpointSchema } from '../core/cluster.ts';
+
+/**
+ * The contract between the switchover state machine and its step handler.
+ * Every Task state sends `{ action, state }` and replaces the execution state with the handler's answer.
+ */
+
+/** What a person (CLI, Slack) asks for. */
+export const SwitchoverInputSchema = z.object({
+  cluster: z.string().min(1),
+  /** A node id (`redis-2`) or `host:port`; omitted: the best replica. */
+  target: z.string().min(1).optional(),
+  reason: z.string().min(1).default('planned switchover'),
+  requestedBy: z.string().min(1).default('unknown'),
+  dryRun: z.boolean().default(false),
+  /** The target may lag the master by at most this many bytes at plan time. */
+  maxLagBytes: z.number().int().nonnegative().default(1_048_576),
+});
+export type SwitchoverInput = z.infer<typeof SwitchoverInputSchema>;
+
+const StepSchema = z.object({
+  step: z.string(),
+  at: z.number(),
+  durationMs: z.number(),
+  status: z.enum(['ok', 'failed', 'skipped']),
+  detail: z.string().optional(),
+});
+
+export const PlanSchema = z.object({
+  master: EndpointSchema.extend({ id: z.string() }),
+  target: EndpointSchema.extend({ id: z.string() }),
+  replicas: z.array(
+    EndpointSchema.extend({
+      id: z.string(),
+      lagBytes: z.number(),
+      priority: z.number(),
+      online: z.boolean(),
+    }),
+  ),
+  epoch: z.number().int(),
+  expectedWriteGapMs: z.number(),
+  steps: z.array(z.string()),
+});
+export type SwitchoverPlan = z.infer<typeof PlanSchema>;
+
+/** The execution state, carried from Task to Task. */
+export const SwitchoverStateSchema = z.object({
+  input: SwitchoverInputSchema,
+  /** The Step Functions execution name: the lease owner and the history id. */
+  executionId: z.string().min(1),
+  startedAt: z.number(),
+  plan: PlanSchema.optional(),
+  /** Replica priorities changed for the duration, to restore (node id -> original priority). */
+  priorities: z.record(z.string(), z.number()).optional(),
+  leaseHeld: z.boolean().optional(),
+  /** Set when the critical section blocked writes (proxies in maint, master paused). */
+  blocked: z.boolean().optional(),
+  /** Set once the target answers ROLE master. */
+  promoted: z.boolean().optional(),
+  /** Client-visible write gap, from the block to the reroute step timestamps. */
+  writeGapMs: z.number().optional(),
+  timeline: z.array(StepSchema).default([]),
+  outcome: z.enum(['planned', 'succeeded', 'rolled-back', 'completed-forward', 'failed']).optional(),
+  /** Set by a Catch (`ResultPath: $.error`): Step Functions' `{ Error, Cause }`. */
+  error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type SwitchoverState = z.infer<typeof SwitchoverStateSchema>;
+
+/** The Task actions, in order; `recover` is the Catch path of every one of them. */
+export const SWITCHOVER_ACTIONS = [
+  'plan',
+  'prepare',
+  'switch',
+  'fence',
+  'verify',
+  'finish',
+  'recover',
+] as const;
+export type SwitchoverAction = (typeof SWITCHOVER_ACTIONS)[number];
+
+export const SwitchoverStepEventSchema = z.object({
+  action: z.enum(SWITCHOVER_ACTIONS),
+  state: SwitchoverStateSchema,
+});
+export type SwitchoverStepEvent = z.infer<typeof SwitchoverStepEventSchema>;

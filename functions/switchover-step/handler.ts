@@ -1,0 +1,58 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
+import type { ClusterRegistry } from '../core/cluster.ts';
+import { InvalidInputError } from '../core/errors.ts';
+import type { FailoverDeps } from '../core/ports.ts';
+import {
+  fenceOldMaster,
+  finishSwitchover,
+  planSwitchover,
+  prepareSwitchover,
+  recoverSwitchover,
+  switchMaster,
+  verifySwitchover,
+} from '../core/switchover.ts';
+import { type SwitchoverAction, type SwitchoverState, SwitchoverStepEventSchema } from './contract.ts';
+
+export interface SwitchoverStepDeps {
+  clusters: ClusterRegistry;
+  failover: FailoverDeps;
+}
+
+const STEPS: Record<SwitchoverAction, typeof planSwitchover> = {
+  plan: planSwitchover,
+  prepare: prepareSwitchover,
+  switch: switchMaster,
+  fence: fenceOldMaster,
+  verify: verifySwitchover,
+  finish: finishSwitchover,
+  recover: recoverSwitchover,
+};
+
+/** One Task of the switchover state machine: validate `{ action, state }`, run that step, return the new state. */
+export function makeSwitchoverStepHandler(getDeps: () => Promise<SwitchoverStepDeps> | SwitchoverStepDeps) {
+  return async (event: unknown): Promise<SwitchoverState> => {
+    const parsed = SwitchoverStepEventSchema.safeParse(event);
+    if (!parsed.success) {
+      throw new InvalidInputError(
+        `invalid switchover step event: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
+      );
+    }
+    const { action, state } = parsed.data;
+    const deps = await getDeps();
+    const cluster = deps.clusters.get(state.input.cluster);
+    return STEPS[action](cluster, state, deps.failover);
+  };
+}
+
+const logger = powertoolsLogger('ha-redis-switchover-step');
+
+/** AWS entry point (the state machine's Task resource). */
+export const handler = middy(
+  makeSwitchoverStepHandler(async () => {
+    const { sentinelEventDeps } = await import('../../compose/aws.ts');
+    return sentinelEventDeps(logger);
+  }),
+).use(injectLambdaContext(logger.powertools));

@@ -4,6 +4,15 @@ export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // CDK assertions and the local state machine: no network, no processes.
+      {
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 30_000,
+          hookTimeout: 30_000,
+        },
+      },
       {
         // Real redis-server, redis-sentinel and haproxy processes: one file at a time on 2 cores.
         test: {

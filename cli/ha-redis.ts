@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { Command, InvalidArgumentError } from 'commander';
 import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
+import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
@@ -10,6 +11,7 @@ import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
 import { runDemo } from '../local/demo.ts';
 import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../local/launcher.ts';
+import { runLocalSwitchover } from '../local/switchover.ts';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -148,6 +150,66 @@ program
     if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     if (summary.events.some((e) => e.lost > 0)) process.exitCode = 1;
   });
+
+program
+  .command('switchover')
+  .description('move the master to a replica with no lost writes, through the switchover state machine')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .option('--to <node>', 'target replica: node id (redis-2) or host:port; default: the best replica')
+  .option('--dry-run', 'print the plan and change nothing')
+  .option('--reason <text>', 'why, for history', 'planned switchover')
+  .option('--max-lag-bytes <n>', 'refuse a target further behind than this', positiveInt('--max-lag-bytes'))
+  .option('--json', 'print the final state as one JSON document on stdout')
+  .action(
+    async (o: {
+      cluster: string;
+      to?: string;
+      dryRun?: boolean;
+      reason: string;
+      maxLagBytes?: number;
+      json?: boolean;
+    }) => {
+      const d = await readDescriptor(descriptorPath(o.cluster));
+      const logger = powertoolsLogger('ha-redis-switchover', process.env.HA_REDIS_LOG_LEVEL ?? 'SILENT');
+      const result = await runLocalSwitchover(
+        d,
+        {
+          ...(o.to ? { target: o.to } : {}),
+          dryRun: Boolean(o.dryRun),
+          reason: o.reason,
+          requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
+          ...(o.maxLagBytes ? { maxLagBytes: o.maxLagBytes } : {}),
+        },
+        {
+          logger,
+          onStep: (s) =>
+            err(
+              `  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status === 'ok' ? '' : `${s.status} `}${s.detail ?? ''}`,
+            ),
+        },
+      );
+      const state = result.state;
+      if (o.json)
+        process.stdout.write(
+          `${JSON.stringify({ status: result.status, error: result.error, state }, null, 2)}\n`,
+        );
+      if (result.status === 'SUCCEEDED' && state?.outcome === 'planned') {
+        const p = state.plan;
+        err(
+          `plan: ${p?.master.id} -> ${p?.target.id}; expected write gap ~${p?.expectedWriteGapMs} ms; nothing changed (dry run)`,
+        );
+      } else if (result.status === 'SUCCEEDED') {
+        err(
+          `switchover succeeded: ${state?.plan?.master.id} -> ${state?.plan?.target.id}, writes blocked ${state?.writeGapMs} ms`,
+        );
+      } else {
+        err(
+          `switchover ${result.status} (${result.ending ?? ''}): ${result.error ?? ''}: ${result.cause ?? ''}; writes are unblocked`,
+        );
+        process.exitCode = 1;
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   err(`ha-redis: ${errorMessage(error)}`);

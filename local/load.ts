@@ -142,6 +142,8 @@ export class WriteLoad {
       connectTimeout: 1000,
       commandTimeout: 1000,
       retryStrategy: () => retryDelayMs,
+      // A demoted master answers READONLY: reconnect (a Sentinel client then asks the Sentinels again).
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
     };
     if (target.kind === 'sentinel') {
       return {

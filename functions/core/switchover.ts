@@ -376,36 +376,72 @@ async function findMaster(cluster: ClusterConfig, deps: FailoverDeps): Promise<E
     : undefined;
 }
 
+/** How long recovery waits for a failover that Sentinel has under way to end: Sentinel will finish it anyway. */
+const RECOVERY_WAIT_MS = 15_000;
+
 /**
- * Leave the cluster writable whatever happened: if the target was promoted, complete the switch forward;
- * if the old master is still master, unpause it and route back to it.
+ * Where writes must go after a failure: forward to the node Sentinel promoted, or back to the old master.
+ * Once Sentinel runs a failover, it finishes it whatever we do, so going back is only safe when no failover
+ * is under way and a majority still names the old master.
+ */
+async function chooseDirection(
+  cluster: ClusterConfig,
+  plan: SwitchoverPlan,
+  deps: FailoverDeps,
+): Promise<{ direction: 'completed-forward' | 'rolled-back'; master: Endpoint }> {
+  const deadline = deps.clock.now() + RECOVERY_WAIT_MS;
+  for (;;) {
+    const decision = decideMajority(
+      await observeSentinels(cluster, deps.sentinels),
+      cluster.sentinels.length,
+    );
+    const named = decision.agreed?.master;
+    if (named && !sameEndpoint(named, plan.master)) return { direction: 'completed-forward', master: named };
+    if (named && !decision.failoverInProgress) {
+      const promoted = await findMaster(cluster, deps);
+      if (!promoted || sameEndpoint(promoted, plan.master))
+        return { direction: 'rolled-back', master: plan.master };
+    }
+    if (deps.clock.now() > deadline) {
+      const current = await findMaster(cluster, deps);
+      return current && !sameEndpoint(current, plan.master)
+        ? { direction: 'completed-forward', master: current }
+        : { direction: 'rolled-back', master: plan.master };
+    }
+    await deps.clock.sleep(50);
+  }
+}
+
+/**
+ * Leave the cluster writable whatever happened: if Sentinel promoted a node, complete the switch forward;
+ * if the old master is still the master, unpause it and route back to it.
  */
 async function unblockWrites(
   cluster: ClusterConfig,
   state: SwitchoverState,
   deps: FailoverDeps,
-): Promise<'completed-forward' | 'rolled-back' | 'unchanged'> {
+): Promise<'completed-forward' | 'rolled-back'> {
   const plan = state.plan;
-  if (!plan) return 'unchanged';
+  if (!plan) return 'rolled-back';
   const { nodeTimeoutMs } = cluster.timing;
-  const current = await findMaster(cluster, deps);
-  const forward = current !== undefined && !sameEndpoint(current, plan.master);
-  const master = forward ? current : plan.master;
-  if (forward) {
+  const { direction, master } = await chooseDirection(cluster, plan, deps);
+  if (direction === 'completed-forward') {
     await deps.redis.replicaOf(plan.master, master, nodeTimeoutMs).catch(() => undefined);
+    const others = cluster.nodes.filter((n) => !sameEndpoint(n, master) && !sameEndpoint(n, plan.master));
+    await Promise.all(
+      others.map((n) => deps.redis.replicaOf(n, master, nodeTimeoutMs).catch(() => undefined)),
+    );
   }
   await deps.redis.unpause(plan.master, nodeTimeoutMs).catch(() => undefined);
   // The state a Catch hands over is the one before the failed step: ask each proxy where it stands.
-  const moved = await Promise.all(
+  await Promise.all(
     cluster.proxies.map(async (p) => {
       const route = await deps.router.masterRoute(p).catch(() => undefined);
-      if (route && route.state === 'ready' && sameEndpoint(route.address, master)) return false;
+      if (route && route.state === 'ready' && sameEndpoint(route.address, master)) return;
       await deps.router.pointMasterAt(p, master);
-      return true;
     }),
   );
-  if (forward) return 'completed-forward';
-  return moved.some(Boolean) || state.blocked ? 'rolled-back' : 'unchanged';
+  return direction;
 }
 
 /** 4. Fence the old master: a replica of the new one, then unpaused; its writes now fail with READONLY. */

@@ -1,0 +1,254 @@
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import { LOCAL_STEP_FUNCTION_ARN, renderSwitchoverAsl } from '../infra/switchover-definition.ts';
+
+/**
+ * Runs the switchover workflow locally: the ASL that CDK renders, executed by aws-local-stepfunctions, with every
+ * Task state answered by an in-process step function instead of a Lambda.
+ *
+ * Parity with AWS, so that what works here works there:
+ * - a thrown error is reported as the Lambda Node.js runtime reports it: `Error` is the error's `name` (what
+ *   Retry and Catch match) and `Cause` is the JSON `{"errorType","errorMessage","trace"}`;
+ * - a Task result is JSON (a round trip drops what Step Functions would drop); over 256 KiB it fails the
+ *   execution with `States.DataLimitExceeded`, which, as on AWS, no Catch or Retry matches;
+ * - a Task's `TimeoutSeconds` aborts the signal given to the step; as on AWS, the step is not stopped.
+ */
+
+/** What a Task state sends: its resolved Parameters. */
+export type StepEvent = { action: string; state: unknown };
+
+/** One state transition of the execution. */
+export type WorkflowTransition = {
+  state: string;
+  type: 'entered' | 'succeeded' | 'failed';
+  at: number;
+  /** The state's output, on `succeeded`. */
+  output?: unknown;
+  /** The error name, on `failed`. */
+  error?: string;
+};
+
+export type RunSwitchoverOptions = {
+  /** The execution name: the execution id in the state, and on AWS the idempotency key. */
+  executionName: string;
+  /** Answers every Task state; its result replaces the execution state. */
+  step: (event: StepEvent, context: { stateName: string; signal: AbortSignal }) => Promise<unknown>;
+  /** Called for every state transition, in order, before the run resolves. If it throws, the run rejects at the end. */
+  onTransition?: (transition: WorkflowTransition) => void;
+  /** Aborting it aborts the execution (status ABORTED). */
+  signal?: AbortSignal;
+  /** Replaces every Retry interval, in milliseconds (tests). */
+  retryIntervalMs?: number;
+};
+
+/** The end of an execution, shaped like DescribeExecution. */
+export type WorkflowResult = {
+  status: 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  /** The last state that a state emitted (on failure: what the Fail state received; AWS keeps it in the history). */
+  lastState?: unknown;
+};
+
+/** JSON, as the library types it (it does not export the type). */
+type ExecutionInput = Parameters<StateMachine['run']>[0];
+
+/** Step Functions' payload quota (state input, output and task result), in UTF-8 bytes. */
+const PAYLOAD_LIMIT_BYTES = 256 * 1024;
+
+type AslState = {
+  Type: string;
+  Resource?: string;
+  TimeoutSeconds?: number;
+  Branches?: AslMachine[];
+  ItemProcessor?: AslMachine;
+  Iterator?: AslMachine;
+};
+type AslMachine = { States: Record<string, AslState> };
+
+/** Every Task state, nested machines (Parallel branches, Map processors) included. */
+function findTaskStates(machine: AslMachine): Map<string, AslState> {
+  const found = new Map<string, AslState>();
+  const walk = (states: Record<string, AslState>): void => {
+    for (const [name, state] of Object.entries(states)) {
+      if (state.Type === 'Task') found.set(name, state);
+      for (const nested of [...(state.Branches ?? []), state.ItemProcessor, state.Iterator]) {
+        if (nested) walk(nested.States);
+      }
+    }
+  };
+  walk(machine.States);
+  return found;
+}
+
+/** A step's failure as the Lambda runtime reports it to Step Functions. */
+class LambdaFunctionError extends Error {
+  constructor(thrown: unknown) {
+    const isError = thrown instanceof Error;
+    const errorType = isError ? thrown.name : typeof thrown;
+    const errorMessage = isError ? thrown.message : String(thrown);
+    const trace = isError ? (thrown.stack?.split('\n') ?? []) : [];
+    super(JSON.stringify({ errorType, errorMessage, trace }), { cause: thrown });
+    this.name = errorType;
+  }
+}
+
+/** A terminal error: aws-local-stepfunctions reads `isRetryable` and `isCatchable` (States.ALL must not match it). */
+class DataLimitExceededError extends Error {
+  constructor(stateName: string, bytes: number) {
+    super(
+      `the result of ${stateName} is ${bytes} bytes (limit ${PAYLOAD_LIMIT_BYTES}); keep the execution state small`,
+    );
+    this.name = 'States.DataLimitExceeded';
+  }
+  get isRetryable(): boolean {
+    return false;
+  }
+  get isCatchable(): boolean {
+    return false;
+  }
+}
+
+function isStepEvent(value: unknown): value is StepEvent {
+  return (
+    typeof value === 'object' && value !== null && typeof (value as { action?: unknown }).action === 'string'
+  );
+}
+
+let cached: { machine: StateMachine; tasks: Map<string, AslState> } | undefined;
+
+/** The switchover state machine, rendered and validated once per process. */
+function switchoverMachine(): { machine: StateMachine; tasks: Map<string, AslState> } {
+  if (!cached) {
+    const definition = renderSwitchoverAsl() as StateMachineDefinition;
+    const tasks = findTaskStates(definition as unknown as AslMachine);
+    for (const [name, state] of tasks) {
+      if (state.Resource !== LOCAL_STEP_FUNCTION_ARN) {
+        throw new Error(
+          `Task state ${name} calls ${state.Resource}, not the switchover step function; fix infra`,
+        );
+      }
+    }
+    cached = { machine: new StateMachine(definition), tasks };
+  }
+  return cached;
+}
+
+/** Runs one planned switchover locally, from the person's `input` to the end of the workflow. */
+export async function runSwitchoverWorkflow(
+  input: unknown,
+  options: RunSwitchoverOptions,
+): Promise<WorkflowResult> {
+  const { machine, tasks } = switchoverMachine();
+  // StartExecution takes JSON text: what is not JSON does not reach the steps on AWS either.
+  const initialState = JSON.parse(
+    JSON.stringify({ input, executionId: options.executionName, startedAt: Date.now(), timeline: [] }),
+  ) as ExecutionInput;
+
+  const taskResourceLocalHandlers = Object.fromEntries(
+    [...tasks].map(([stateName, state]) => [
+      stateName,
+      async (payload: unknown) => {
+        if (!isStepEvent(payload)) {
+          throw new Error(`Task state ${stateName} sent no { action, state }; its Parameters are wrong`);
+        }
+        const timeout = AbortSignal.timeout((state.TimeoutSeconds ?? 60) * 1000);
+        const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+        let result: unknown;
+        try {
+          result = await options.step(
+            { action: payload.action, state: payload.state },
+            { stateName, signal },
+          );
+        } catch (thrown) {
+          throw new LambdaFunctionError(thrown);
+        }
+        const json = JSON.stringify(result ?? null);
+        const bytes = Buffer.byteLength(json);
+        if (bytes > PAYLOAD_LIMIT_BYTES) throw new DataLimitExceededError(stateName, bytes);
+        return JSON.parse(json);
+      },
+    ]),
+  );
+  const { retryIntervalMs } = options;
+  const retryIntervalOverrides =
+    retryIntervalMs === undefined
+      ? undefined
+      : Object.fromEntries([...tasks.keys()].map((n) => [n, retryIntervalMs]));
+
+  const execution = machine.run(initialState, {
+    overrides: { taskResourceLocalHandlers, ...(retryIntervalOverrides ? { retryIntervalOverrides } : {}) },
+    context: { Execution: { Name: options.executionName } },
+  });
+  const onAbort = (): void => execution.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) execution.abort();
+
+  // The event log ends when the execution ends: drain it so every transition is reported before returning.
+  let lastState: unknown;
+  let transitionError: unknown;
+  const transitions = (async () => {
+    const caught = new Set<string>();
+    for await (const event of execution.eventLogs) {
+      let transition: WorkflowTransition | undefined;
+      switch (event.type) {
+        case 'StateEntered':
+          caught.delete(event.state.name);
+          transition = { state: event.state.name, type: 'entered', at: event.timestamp };
+          break;
+        case 'StateExited':
+          lastState = event.state.output;
+          // A caught state exits with the error merged into its input: it was reported as failed already.
+          if (!caught.has(event.state.name)) {
+            transition = {
+              state: event.state.name,
+              type: 'succeeded',
+              at: event.timestamp,
+              output: event.state.output,
+            };
+          }
+          break;
+        case 'StateFailed':
+          transition = { state: event.state.name, type: 'failed', at: event.timestamp, error: event.Error };
+          break;
+        case 'StateCaught':
+          caught.add(event.state.name);
+          break;
+        default:
+          break;
+      }
+      try {
+        if (transition) options.onTransition?.(transition);
+      } catch (error) {
+        transitionError ??= error;
+      }
+    }
+  })();
+
+  let result: WorkflowResult;
+  try {
+    const output = await execution.result;
+    result = { status: 'SUCCEEDED', output };
+  } catch (error) {
+    if (error instanceof ExecutionError && error.cause instanceof Error) {
+      result = { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
+    } else if (error instanceof ExecutionAbortedError) {
+      result = { status: 'ABORTED' };
+    } else if (error instanceof ExecutionTimeoutError) {
+      result = { status: 'TIMED_OUT' };
+    } else {
+      throw error;
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  await transitions;
+  if (transitionError !== undefined) throw transitionError;
+  return result.status === 'SUCCEEDED' ? result : { ...result, lastState };
+}

@@ -1,0 +1,265 @@
+import { readFile } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
+import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
+import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
+import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
+import { countLost, WriteLoad } from '../../local/load.ts';
+import { runLocalSwitchover } from '../../local/switchover.ts';
+import { startTestCluster, type TestCluster } from './cluster.ts';
+
+const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+
+/** Writers through both proxies (plain and TLS) with plain SET acks, plus Sentinel-aware ioredis writers. */
+function startLoads(t: TestCluster): WriteLoad[] {
+  const [p1, p2] = t.d.proxies;
+  if (!p1 || !p2) throw new Error('expected two proxies');
+  const loads = [
+    new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
+      password: t.password,
+      writers: 4,
+    }),
+    new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p2.host, port: p2.tlsPort }, tlsCa: t.ca },
+      password: t.password,
+      writers: 2,
+    }),
+    new WriteLoad({
+      target: { kind: 'sentinel', sentinels: t.cluster.sentinels, masterName: t.d.masterName },
+      password: t.password,
+      writers: 2,
+    }),
+  ];
+  for (const l of loads) l.start();
+  return loads;
+}
+
+/** Stop the loads after every one of them wrote again, and return the acked keys missing on the master. */
+async function stopAndCountLost(
+  t: TestCluster,
+  loads: WriteLoad[],
+): Promise<{ lost: string[]; acked: number }> {
+  const marks = loads.map((l) => l.ackCount);
+  await Promise.all(loads.map((l, i) => l.waitForAcks((marks[i] ?? 0) + 50, 20_000)));
+  const reports = await Promise.all(loads.map((l) => l.stop()));
+  const master = await t.soleMaster();
+  const keys = reports.flatMap((r) => r.ackedKeys);
+  return { lost: await countLost(master, t.password, keys), acked: keys.length };
+}
+
+/** A write through every proxy listener succeeds. */
+async function writableThroughProxies(t: TestCluster): Promise<void> {
+  const nodes = new IoredisNodes(t.connections);
+  const master = await t.soleMaster();
+  for (const p of t.cluster.proxies) {
+    await nodes.canaryThroughProxy(p, 'plain', master, 2000);
+    await nodes.canaryThroughProxy(p, 'tls', master, 2000);
+  }
+}
+
+describe('planned switchover through the local Step Functions workflow (real processes)', () => {
+  let t: TestCluster | undefined;
+  afterEach(async () => {
+    await t?.down();
+    t = undefined;
+  });
+
+  it('moves the master under load with no acknowledged write lost, and fences the old master', async () => {
+    // Arrange
+    t = await startTestCluster();
+    const cluster = t;
+    const oldMaster = await t.soleMaster();
+    const loads = startLoads(t);
+    await Promise.all(loads.map((l) => l.waitForAcks(100)));
+
+    // Act
+    const result = await runLocalSwitchover(
+      t.d,
+      { target: 'redis-2', reason: 'test', requestedBy: 'test' },
+      { logger: silent },
+    );
+
+    // Assert
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.state?.outcome).toBe('succeeded');
+    const { lost, acked } = await stopAndCountLost(t, loads);
+    expect(acked).toBeGreaterThan(300);
+    expect(lost).toEqual([]);
+    const newMaster = await t.soleMaster();
+    expect(newMaster).toEqual({ host: t.cluster.nodes[1]?.host, port: t.cluster.nodes[1]?.port });
+    const nodes = new IoredisNodes(t.connections);
+    const old = await nodes.replication(oldMaster, 1000);
+    expect(old.role).toBe('slave');
+    expect(old.master).toEqual(newMaster);
+    expect(await nodes.probeWrite(oldMaster, 1000)).toBe('readonly');
+    const history = (await t.history()).find((e) => e.kind === 'switchover');
+    expect(history?.outcome).toBe('succeeded');
+    expect(history?.writeGapMs).toBeGreaterThan(0);
+    expect(history?.timeline.map((s) => s.step)).toEqual(
+      expect.arrayContaining([
+        'writes-blocked',
+        'caught-up',
+        'failover-started',
+        'promoted',
+        'rerouted',
+        'fenced',
+        'verified',
+      ]),
+    );
+    expect(await t.state.lease(t.name)).toBeUndefined();
+    const applied = await t.state.appliedEpoch(t.name);
+    expect(applied?.master).toEqual(newMaster);
+    expect(applied?.status).toBe('done');
+    for (const p of t.d.proxies) {
+      expect(await readFile(p.configPath, 'utf8')).toContain(
+        `server master ${newMaster.host}:${newMaster.port}`,
+      );
+    }
+    await writableThroughProxies(cluster);
+  });
+
+  it('changes nothing on a dry run, and refuses an unknown target or the master itself', async () => {
+    // Arrange
+    t = await startTestCluster();
+    const router = new HaproxyRouter();
+    const nodes = new IoredisNodes(t.connections);
+    const snapshot = async (c: TestCluster) => ({
+      roles: await Promise.all(c.cluster.nodes.map((n) => nodes.role(n, 1000))),
+      routes: await Promise.all(c.cluster.proxies.map((p) => router.masterRoute(p))),
+      priorities: await Promise.all(c.cluster.nodes.map((n) => nodes.replicaPriority(n, 1000))),
+      lease: await c.state.lease(c.name),
+    });
+    const before = await snapshot(t);
+
+    // Act
+    const dry = await runLocalSwitchover(t.d, { dryRun: true }, { logger: silent });
+    const unknown = await runLocalSwitchover(t.d, { target: 'redis-9' }, { logger: silent });
+    const master = await runLocalSwitchover(t.d, { target: 'redis-1' }, { logger: silent });
+
+    // Assert
+    expect(dry.status).toBe('SUCCEEDED');
+    expect(dry.state?.outcome).toBe('planned');
+    expect(dry.state?.plan?.target.id).toMatch(/^redis-[23]$/);
+    expect(dry.state?.plan?.expectedWriteGapMs).toBeGreaterThan(0);
+    expect(unknown.status).toBe('FAILED');
+    expect(unknown.cause).toContain("unknown target 'redis-9'");
+    expect(master.status).toBe('FAILED');
+    expect(master.cause).toContain('redis-1 is the master already');
+    expect(await snapshot(t)).toEqual(before);
+  });
+
+  it('refuses a switchover while another one holds the cluster', async () => {
+    t = await startTestCluster();
+    await t.state.takeLease(t.name, {
+      owner: 'other-switchover',
+      purpose: 'switchover',
+      until: Date.now() + 60_000,
+    });
+    const result = await runLocalSwitchover(t.d, {}, { logger: silent });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('LeaseHeldError');
+    expect(result.cause).toContain('other-switchover holds cluster');
+    expect((await t.state.lease(t.name))?.owner).toBe('other-switchover');
+    expect(await t.soleMaster()).toEqual({ host: t.cluster.nodes[0]?.host, port: t.cluster.nodes[0]?.port });
+  });
+
+  const failures: [
+    string,
+    (deps: FailoverDeps, t: TestCluster) => FailoverDeps,
+    'rolled-back' | 'completed-forward',
+  ][] = [
+    [
+      'the target never catches up',
+      (deps, t) => ({
+        ...deps,
+        redis: Object.assign(Object.create(deps.redis), {
+          replication: async (node: Endpoint, ms: number) => {
+            const info = await deps.redis.replication(node, ms);
+            return sameEndpoint(node, t.cluster.nodes[1]) && info.role === 'slave'
+              ? { ...info, offset: 0 }
+              : info;
+          },
+        }),
+      }),
+      'rolled-back',
+    ],
+    [
+      'every Sentinel refuses the failover',
+      (deps) => ({
+        ...deps,
+        sentinels: Object.assign(Object.create(deps.sentinels), {
+          failover: async () => 'NOGOODSLAVE No suitable replica to promote',
+        }),
+      }),
+      'rolled-back',
+    ],
+    [
+      'the promotion is never seen',
+      (deps, t) => ({
+        ...deps,
+        redis: Object.assign(Object.create(deps.redis), {
+          role: async (node: Endpoint, ms: number) => {
+            const role = await deps.redis.role(node, ms);
+            return sameEndpoint(node, t.cluster.nodes[1]) && new Error().stack?.includes('switchMaster')
+              ? 'slave'
+              : role;
+          },
+        }),
+      }),
+      'completed-forward',
+    ],
+    [
+      'a proxy does not answer at the reroute',
+      (deps) => {
+        let refusals = 1;
+        return {
+          ...deps,
+          router: Object.assign(Object.create(deps.router), {
+            pointMasterAt: async (proxy: { id: string }, node: Endpoint) => {
+              if (proxy.id === 'proxy-2' && refusals > 0) {
+                refusals -= 1;
+                throw new Error('Runtime API proxy-2: connect ECONNREFUSED');
+              }
+              return deps.router.pointMasterAt(proxy as never, node);
+            },
+          }),
+        };
+      },
+      'completed-forward',
+    ],
+  ];
+
+  it.each(failures)(
+    'leaves the cluster writable with nothing lost when %s',
+    async (_name, inject, expected) => {
+      // Arrange
+      t = await startTestCluster();
+      const cluster = t;
+      const loads = startLoads(t);
+      await Promise.all(loads.map((l) => l.waitForAcks(100)));
+
+      // Act
+      const result = await runLocalSwitchover(
+        t.d,
+        { target: 'redis-2' },
+        { logger: silent, wrapDeps: (d) => inject(d, cluster) },
+      );
+
+      // Assert
+      expect(result.status).toBe('FAILED');
+      expect(result.state?.outcome).toBe(expected);
+      const { lost } = await stopAndCountLost(t, loads);
+      expect(lost).toEqual([]);
+      await writableThroughProxies(cluster);
+      expect(await t.state.lease(t.name)).toBeUndefined();
+      const entry = (await t.history()).find((e) => e.kind === 'switchover');
+      expect(entry?.outcome).toBe('failed');
+      expect(entry?.timeline.find((s) => s.step === 'recovered')?.detail).toBe(expected);
+      const priorities = await Promise.all(
+        t.cluster.nodes.map((n) => new IoredisNodes(t?.connections as never).replicaPriority(n, 1000)),
+      );
+      expect(priorities).toEqual([100, 100, 100]);
+    },
+  );
+});

@@ -18,6 +18,7 @@ export const RETURN_TRIGGERS = new Set<SentinelEvent['type']>(['-sdown', '+reboo
 export type EventOutcome =
   | { action: 'ignored'; reason: string }
   | { action: 'vote-recorded'; epoch: number }
+  | { action: 'routing-checked'; repaired: string[] }
   | FailoverResult
   | { action: 'fence-checked'; fenced: HistoryEntry[] };
 
@@ -75,7 +76,10 @@ export async function handleSentinelEvent(
   return { action: 'ignored', reason: `${event.type} needs no action` };
 }
 
-/** Periodic safety net: apply a confirmed newer epoch that no event delivered, and fence returning nodes. */
+/**
+ * Periodic safety net: apply a confirmed newer epoch that no event delivered, fence returning nodes, and
+ * repair proxies left blocked or pointing elsewhere (e.g. by a switchover that died in its critical section).
+ */
 export async function reconcile(cluster: ClusterConfig, deps: FailoverDeps): Promise<EventOutcome[]> {
   const failover = await reactToFailover(
     cluster,
@@ -83,5 +87,27 @@ export async function reconcile(cluster: ClusterConfig, deps: FailoverDeps): Pro
     deps,
   );
   const fenced = await fencePendingNodes(cluster, deps, 'reconcile');
-  return [failover, { action: 'fence-checked', fenced }];
+  const repaired = await repairRouting(cluster, deps);
+  return [failover, { action: 'fence-checked', fenced }, { action: 'routing-checked', repaired }];
+}
+
+/** Point every proxy that is blocked or points elsewhere back at the applied master, unless a lease holds the cluster. */
+export async function repairRouting(cluster: ClusterConfig, deps: FailoverDeps): Promise<string[]> {
+  const lease = await deps.state.lease(cluster.name);
+  if (lease && lease.until > deps.clock.now()) return [];
+  const applied = await deps.state.appliedEpoch(cluster.name);
+  if (!applied || applied.status !== 'done') return [];
+  const repaired: string[] = [];
+  for (const proxy of cluster.proxies) {
+    const route = await deps.router.masterRoute(proxy).catch(() => undefined);
+    if (!route || (route.state === 'ready' && sameEndpoint(route.address, applied.master))) continue;
+    await deps.router.pointMasterAt(proxy, applied.master);
+    deps.logger.warn('repaired a proxy that was blocked or pointed away from the applied master', {
+      cluster: cluster.name,
+      proxy: proxy.id,
+      was: route,
+    });
+    repaired.push(proxy.id);
+  }
+  return repaired;
 }

@@ -31,7 +31,8 @@ export const SWITCHOVER_TIMING = {
   pollMs: 2,
   /** Sentinels read replica priorities from INFO every 10 s. */
   priorityPropagationMs: 15_000,
-  leaseMs: 120_000,
+  /** Longer than a switchover takes (~10-20 s, mostly Prepare); a dead one frees the cluster after this. */
+  leaseMs: 60_000,
   /** The expected client-visible write gap, reported by the dry run. */
   expectedWriteGapMs: 350,
 } as const;

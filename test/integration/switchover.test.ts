@@ -263,3 +263,30 @@ describe('planned switchover through the local Step Functions workflow (real pro
     },
   );
 });
+
+describe('the periodic reconcile as a safety net', () => {
+  it('unblocks proxies left in maint by a switchover that died in its critical section', async () => {
+    // Arrange: what a crash between "block" and "reroute" leaves behind, with no lease held.
+    const t = await startTestCluster();
+    try {
+      const router = new HaproxyRouter();
+      for (const p of t.cluster.proxies) await router.blockMaster(p);
+      expect((await router.masterRoute(t.cluster.proxies[0] as never)).state).toBe('maint');
+
+      // Act: the orchestrator's reconcile runs every 5 s.
+      const deadline = Date.now() + 15_000;
+      let states: string[] = [];
+      while (Date.now() < deadline) {
+        states = await Promise.all(t.cluster.proxies.map(async (p) => (await router.masterRoute(p)).state));
+        if (states.every((s) => s === 'ready')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+
+      // Assert
+      expect(states).toEqual(['ready', 'ready']);
+      await writableThroughProxies(t);
+    } finally {
+      await t.down();
+    }
+  });
+});

@@ -79,6 +79,8 @@ export class RedisConnections {
       port: endpoint.port,
       ...(password ? { password } : {}),
       ...(kind === 'proxy-tls' ? { tls: ca ? { ca } : {} } : {}),
+      // CLIENT LIST shows ha-redis' own admin connections by name (its fence probes are writes, refused).
+      connectionName: kind === 'redis' ? 'ha-redis-admin' : 'ha-redis',
       lazyConnect: true,
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,

@@ -152,7 +152,10 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
     const clients = String(
       await t.connections.run('redis', oldMaster, 1000, (c) => c.call('CLIENT', 'LIST')),
     );
-    const writers = clients.split('\n').filter((l) => / cmd=set /.test(l) && !/ flags=M /.test(l));
+    // Client writes: not the replication link (flags=M), not ha-redis' own named admin connection (fence probes).
+    const writers = clients
+      .split('\n')
+      .filter((l) => / cmd=set /.test(l) && !/ flags=M /.test(l) && !/ name=ha-redis-admin /.test(l));
     expect(writers).toEqual([]);
     const fence = await waitForHistory(t, (e) => e.kind === 'deferred-fence', 15_000);
     expect(fence.outcome).toBe('succeeded');

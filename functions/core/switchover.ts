@@ -162,8 +162,11 @@ export async function planSwitchover(
         if (target.priority === 0) {
           throw new SwitchoverRefusedError(`${target.id} has replica-priority 0: Sentinel never promotes it`);
         }
+        if (target.priority < 0) {
+          throw new SwitchoverRefusedError(`could not read ${target.id}'s replica-priority; check the node`);
+        }
       } else {
-        target = replicas.filter((r) => r.priority !== 0).sort((a, b) => a.lagBytes - b.lagBytes)[0];
+        target = replicas.filter((r) => r.priority > 0).sort((a, b) => a.lagBytes - b.lagBytes)[0];
         if (!target)
           throw new SwitchoverRefusedError('no replica can be promoted (all have replica-priority 0)');
       }
@@ -211,8 +214,9 @@ export async function prepareSwitchover(
   const next: SwitchoverState = { ...state, leaseHeld: true };
   const targetPriority = plan.replicas.find((r) => r.id === plan.target.id)?.priority ?? 100;
   const raised = targetPriority + DEPRIORITIZE_BY;
+  // Priority 0 (never promote) stays as it is.
   const others = plan.replicas.filter(
-    (r) => r.id !== plan.target.id && r.priority >= 0 && r.priority <= targetPriority,
+    (r) => r.id !== plan.target.id && r.priority > 0 && r.priority <= targetPriority,
   );
   const priorities: Record<string, number> = {};
   try {
@@ -248,10 +252,17 @@ export async function prepareSwitchover(
           ? `${others.map((r) => r.id).join(', ')} -> ${raised}; seen by every Sentinel`
           : 'none needed',
     );
-  } finally {
-    next.priorities = priorities;
-    next.timeline = timeline.steps;
+  } catch (error) {
+    // A Catch hands Recover the state from before this step: undo here what only this step knows about.
+    for (const [id, priority] of Object.entries(priorities)) {
+      const node = cluster.nodes.find((n) => n.id === id);
+      if (node) await deps.redis.setReplicaPriority(node, priority, nodeTimeoutMs).catch(() => undefined);
+    }
+    await deps.state.releaseLease(cluster.name, state.executionId).catch(() => undefined);
+    throw error;
   }
+  next.priorities = priorities;
+  next.timeline = timeline.steps;
   return next;
 }
 
@@ -548,6 +559,15 @@ export async function finishSwitchover(
     'epoch-claimed',
     async () => {
       const applied = await deps.state.appliedEpoch(cluster.name);
+      // A retried Finish: the epoch is already claimed for the target.
+      if (
+        applied &&
+        applied.status === 'done' &&
+        applied.epoch > plan.epoch &&
+        sameEndpoint(applied.master, plan.target)
+      ) {
+        return applied.epoch;
+      }
       const confirmation = await confirmNewMaster(
         cluster,
         applied && applied.epoch <= plan.epoch ? { ...applied, status: 'done' } : applied,

@@ -30,6 +30,7 @@ import type {
   Notifier,
   PendingFence,
   RedisNodes,
+  ReplicaLink,
   ReplicationInfo,
   Role,
   Router,
@@ -209,17 +210,44 @@ export class FakeSentinelView implements SentinelView {
   /** Sentinel endpoint (host:port) -> run id; by default `id-<port>`. */
   readonly ids = new Map<string, string>();
 
-  async checkQuorum(): Promise<string | undefined> {
-    return undefined;
+  /** Sentinel (host:port) -> its SENTINEL CKQUORUM refusal; a Sentinel not listed answers OK. */
+  readonly quorumProblems = new Map<string, string>();
+
+  async checkQuorum(sentinel: Endpoint): Promise<string | undefined> {
+    return this.quorumProblems.get(formatEndpoint(sentinel));
   }
 
-  async replicasView(): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
-    return [];
+  /** SENTINEL REPLICAS of a Sentinel at its (poll+1)-th question; unset: no replicas. */
+  replicasViewOf?: (
+    sentinel: Endpoint,
+    poll: number,
+  ) => { address: Endpoint; priority: number; flags: string[] }[];
+  readonly replicasViewCalls: Endpoint[] = [];
+
+  async replicasView(
+    sentinel: Endpoint,
+  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
+    const poll = this.replicasViewCalls.filter((s) => sameEndpoint(s, sentinel)).length;
+    this.replicasViewCalls.push(endpointOf(sentinel));
+    return this.replicasViewOf?.(sentinel, poll) ?? [];
   }
 
-  async failover(): Promise<'ok' | string> {
-    return 'ok';
+  /** Sentinel (host:port) -> its answer to SENTINEL FAILOVER (an Error is thrown); a Sentinel not listed says 'ok'. */
+  readonly failoverAnswers = new Map<string, string | Error>();
+  readonly failoverCalls: Endpoint[] = [];
+  /** Runs when a Sentinel accepts SENTINEL FAILOVER, to simulate what the failover does to the world. */
+  onFailover?: (sentinel: Endpoint) => void;
+
+  async failover(sentinel: Endpoint): Promise<'ok' | string> {
+    this.failoverCalls.push(endpointOf(sentinel));
+    const answer = this.failoverAnswers.get(formatEndpoint(sentinel)) ?? 'ok';
+    if (answer instanceof Error) throw answer;
+    if (answer === 'ok') this.onFailover?.(sentinel);
+    return answer;
   }
+
+  /** When set, every Sentinel answers this (by index) instead of following the script. */
+  answersNow?: ViewSpec[];
 
   async myId(sentinel: Endpoint): Promise<string> {
     return this.ids.get(formatEndpoint(sentinel)) ?? `id-${sentinel.port}`;
@@ -232,7 +260,9 @@ export class FakeSentinelView implements SentinelView {
     this.asked.set(key, round + 1);
     await this.onQuestion?.(sentinel, round);
     const index = this.sentinels.findIndex((s) => sameEndpoint(s, sentinel));
-    const spec = this.rounds[Math.min(round, this.rounds.length - 1)]?.[index];
+    const spec = this.answersNow
+      ? this.answersNow[index]
+      : this.rounds[Math.min(round, this.rounds.length - 1)]?.[index];
     if (spec === undefined || spec === 'down') throw new UnreachableError(`sentinel ${key} timed out`);
     return {
       sentinel,
@@ -257,6 +287,10 @@ export interface FakeNodeState {
   reachable: boolean;
   /** A node that ignores REPLICAOF and keeps accepting writes. */
   acceptsWritesAnyway?: boolean;
+  /** For a master: the replicas INFO replication lists. */
+  replicas?: ReplicaLink[];
+  /** Answers of the replication offset in order (each replication() call takes one); the last one repeats. */
+  offsets?: number[];
 }
 
 /** Redis nodes held in memory. Canary writes land where the router points, when a router is given. */
@@ -304,7 +338,17 @@ export class FakeRedisNodes implements RedisNodes {
   async replication(node: Endpoint): Promise<ReplicationInfo> {
     const state = this.reach(node);
     const role = this.currentRole(state);
-    return { role, offset: state.offset, ...(state.master ? { master: state.master, linkUp: true } : {}) };
+    const next = state.offsets?.[0];
+    if (next !== undefined) {
+      state.offset = next;
+      if (state.offsets && state.offsets.length > 1) state.offsets.shift();
+    }
+    return {
+      role,
+      offset: state.offset,
+      ...(state.master ? { master: state.master, linkUp: true } : {}),
+      ...(state.replicas ? { replicas: structuredClone(state.replicas) } : {}),
+    };
   }
 
   async replicaOf(node: Endpoint, master: Endpoint): Promise<void> {
@@ -340,6 +384,7 @@ export class FakeRedisNodes implements RedisNodes {
   readonly pauses: { node: Endpoint; ms: number }[] = [];
   readonly unpauses: Endpoint[] = [];
   readonly priorities = new Map<string, number>();
+  readonly prioritySets: { node: Endpoint; priority: number }[] = [];
 
   async pauseWrites(node: Endpoint, pauseMs: number): Promise<void> {
     this.reach(node);
@@ -358,6 +403,7 @@ export class FakeRedisNodes implements RedisNodes {
 
   async setReplicaPriority(node: Endpoint, priority: number): Promise<void> {
     this.reach(node);
+    this.prioritySets.push({ node: endpointOf(node), priority });
     this.priorities.set(formatEndpoint(node), priority);
   }
 
@@ -382,18 +428,23 @@ export class FakeRouter implements Router {
       throw new Error(`proxy ${proxy.id}: connection refused`);
     }
     this.routes.set(proxy.id, node);
+    // Like the Runtime API adapter, a reroute ends with `set server ... state ready`.
+    this.blocked.delete(proxy.id);
   }
 
+  /** Proxies whose master server is in maint (writes through them stop). */
   readonly blocked = new Set<string>();
+  readonly blockCalls: string[] = [];
 
   async blockMaster(proxy: ProxyConfig): Promise<void> {
+    this.blockCalls.push(proxy.id);
     this.blocked.add(proxy.id);
   }
 
   async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
     const address = this.routes.get(proxy.id);
     if (!address) throw new Error(`proxy ${proxy.id} has no route`);
-    return { address, state: 'ready' };
+    return { address, state: this.blocked.has(proxy.id) ? 'maint' : 'ready' };
   }
 }
 
@@ -485,13 +536,15 @@ export class InMemoryStateStore implements StateStore {
   }
 
   leaseHeld: ClusterLease | undefined;
+  /** The time takeLease judges expiry by; wall time like the DynamoDB adapter, or a FakeClock's. */
+  now: () => number = () => Date.now();
 
   async takeLease(
     _cluster: string,
     lease: ClusterLease,
   ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }> {
     const held = this.leaseHeld;
-    if (held && held.owner !== lease.owner && held.until >= Date.now()) return { taken: false, holder: held };
+    if (held && held.owner !== lease.owner && held.until >= this.now()) return { taken: false, holder: held };
     this.leaseHeld = { ...lease };
     return { taken: true };
   }

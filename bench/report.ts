@@ -28,14 +28,28 @@ export interface RunSample {
   lostKeys?: string[];
   /** Write attempts that failed (errors, timeouts) while the writers retried. */
   failed: number;
-  /** First acknowledged write after the outage, minus the first promotion event. */
-  recoveryAfterPromotionMs: number | null;
+  /** kill-master: first acknowledged write after the outage, minus the first promotion event. */
+  recoveryAfterPromotionMs?: number | null;
   rerouteAfterPromotionMs?: number | null;
   /** ha-redis only: first acknowledged write after the outage, minus the end of the reroute. */
   recoveryAfterRerouteMs?: number | null;
   rerouteAfterSwitchMasterMs?: number | null;
   fenceMs?: number | null;
   outcome?: string;
+  /** switchover: the procedure, from its first action to its last (workflow start to end, FAILOVER to demotion...). */
+  procedureMs?: number;
+  /** switchover: when the longest write gap began, relative to the start of the procedure. */
+  gapStartMs?: number;
+  /** switchover: writes acknowledged between the start and the end of the procedure. */
+  ackedDuringProcedure?: number;
+  /** switchover, ha-redis: the workflow's own `writeGapMs` (writes blocked until rerouted). */
+  workflowWriteGapMs?: number;
+  /** switchover, classic-careful: how long `WAIT` took on the paused master. */
+  waitMs?: number;
+  /** switchover: `SENTINEL FAILOVER` until a Sentinel's GET-MASTER-ADDR-BY-NAME names the new master. */
+  namedAfterFailoverMs?: number | null;
+  /** switchover, naive: `SENTINEL FAILOVER` until the old master answers ROLE slave (null: not within the cap). */
+  oldMasterDemotedAfterFailoverMs?: number | null;
 }
 
 /** One row of the report: a scenario (with its settings) and one system measured in it. */
@@ -62,6 +76,15 @@ export interface ScenarioRow {
   recoveryAfterRerouteMs?: Spread;
   /** ha-redis only: history step `fenced` end minus the first promotion event. */
   fenceMs?: Spread;
+  /** switchover, ha-redis: the workflow's `writeGapMs` (blocked to rerouted). */
+  workflowWriteGapMs?: Summary;
+  /** switchover: see RunSample. */
+  procedureMs?: Spread;
+  /** switchover: writes acknowledged during the procedures, summed over the runs. */
+  ackedDuringProcedure?: number;
+  waitMs?: Spread;
+  namedAfterFailoverMs?: Spread;
+  oldMasterDemotedAfterFailoverMs?: Spread;
   samples: RunSample[];
   errors: string[];
 }
@@ -136,14 +159,31 @@ const showSpread = (s: Spread | undefined) => (s ? `${ms(s.p50)} (${ms(s.max)})`
 /** Markdown, ready to paste into the README. */
 export function renderMarkdown(report: BenchReport): string {
   const m = report.machine;
+  const rows = report.scenarios;
+  // Columns that only some scenarios measure; a column shows when a row has it.
+  const extra = [
+    {
+      title: 'Writes resume after promotion (ms)',
+      show: rows.some((r) => r.recoveryAfterPromotionMs || r.promotionAfterKillMs),
+      cell: (r: ScenarioRow) => showSpread(r.recoveryAfterPromotionMs),
+    },
+    {
+      title: 'Workflow write gap p50 / p99 / max (ms)',
+      show: rows.some((r) => r.workflowWriteGapMs),
+      cell: (r: ScenarioRow) =>
+        r.workflowWriteGapMs
+          ? `${ms(r.workflowWriteGapMs.p50)} / ${ms(r.workflowWriteGapMs.p99)} / ${ms(r.workflowWriteGapMs.max)}`
+          : '–',
+    },
+  ].filter((c) => c.show);
   const lines = [
     `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on loopback.`,
     '',
-    '| Scenario | System | Runs | Write gap p50 (ms) | p99 | max | Acked writes | Lost acked writes | Writes resume after promotion (ms) |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|',
+    `| Scenario | System | Runs | Write gap p50 (ms) | p99 | max | Acked writes | Lost acked writes |${extra.map((c) => ` ${c.title} |`).join('')}`,
+    `|---|---|--:|--:|--:|--:|--:|--:|${extra.map(() => '--:|').join('')}`,
     ...report.scenarios.map(
       (r) =>
-        `| ${r.name} | ${r.system} | ${r.runs} | ${ms(r.gapMs.p50)} | ${ms(r.gapMs.p99)} | ${ms(r.gapMs.max)} | ${r.acked} | ${r.lost} | ${showSpread(r.recoveryAfterPromotionMs)} |`,
+        `| ${r.name} | ${r.system} | ${r.runs} | ${ms(r.gapMs.p50)} | ${ms(r.gapMs.p99)} | ${ms(r.gapMs.max)} | ${r.acked} | ${r.lost} |${extra.map((c) => ` ${c.cell(r)} |`).join('')}`,
     ),
   ];
   const reactions = report.scenarios.filter((r) => r.rerouteAfterPromotionMs || r.promotionAfterKillMs);
@@ -162,6 +202,22 @@ export function renderMarkdown(report: BenchReport): string {
       ...[...byScenario.values()].map(
         (r) =>
           `| ${r.name} | ${showSpread(r.promotionAfterKillMs)} | ${showSpread(r.switchMasterAfterKillMs)} | ${showSpread(r.rerouteAfterPromotionMs)} | ${showSpread(r.rerouteAfterSwitchMasterMs)} | ${showSpread(r.fenceMs)} | ${showSpread(r.recoveryAfterRerouteMs)} |`,
+      ),
+    );
+  }
+  const procedures = rows.filter((r) => r.procedureMs);
+  if (procedures.length) {
+    const percent = (r: ScenarioRow) =>
+      r.ackedDuringProcedure ? `${((100 * r.lost) / r.ackedDuringProcedure).toFixed(1)}%` : '–';
+    lines.push(
+      '',
+      "Switchover timings in ms, median (max) over the runs. Procedure = first to last action of the system: the whole workflow (ha-redis); `SENTINEL FAILOVER` until the old master answers `ROLE` slave (naive); proxies cut until `CLIENT UNPAUSE` (classic). FAILOVER → named = until a Sentinel's `GET-MASTER-ADDR-BY-NAME` names the new master.",
+      '',
+      '| Scenario | System | Procedure | WAIT on the paused master | FAILOVER → named | FAILOVER → old master ROLE slave | Acked during the procedure | Lost, % of those |',
+      '|---|---|--:|--:|--:|--:|--:|--:|',
+      ...procedures.map(
+        (r) =>
+          `| ${r.name} | ${r.system} | ${showSpread(r.procedureMs)} | ${showSpread(r.waitMs)} | ${showSpread(r.namedAfterFailoverMs)} | ${showSpread(r.oldMasterDemotedAfterFailoverMs)} | ${r.ackedDuringProcedure ?? '–'} | ${percent(r)} |`,
       ),
     );
   }

@@ -8,10 +8,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
-import type { Endpoint } from '../../functions/core/cluster.ts';
 import { errorMessage, HaRedisError } from '../../functions/core/errors.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { TimelineStep } from '../../functions/core/timeline.ts';
@@ -19,6 +17,7 @@ import type { Descriptor } from '../../local/descriptor.ts';
 import { countLost, type LoadReport, type LoadTarget, WriteLoad } from '../../local/load.ts';
 import { commandLine } from '../../local/processes.ts';
 import { type Log, withLocalCluster } from '../cluster.ts';
+import { finalMaster } from '../nodes.ts';
 import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';
 import { SentinelWatch } from '../sentinel-watch.ts';
 import type { Scenario, ScenarioOptions } from './types.ts';
@@ -129,46 +128,6 @@ async function waitForFailoverEntry(d: Descriptor): Promise<HistoryEntry> {
     }
   } finally {
     dynamo.destroy();
-  }
-}
-
-/** The one surviving node that answers ROLE master (Sentinel may still be reconfiguring the others). */
-async function finalMaster(nodes: readonly Endpoint[], password: string): Promise<Endpoint> {
-  const clients = nodes.map(
-    (n) =>
-      new Redis({
-        host: n.host,
-        port: n.port,
-        password,
-        lazyConnect: true,
-        connectTimeout: 500,
-        commandTimeout: 500,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => 50,
-      }),
-  );
-  for (const c of clients) c.on('error', () => undefined);
-  try {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const roles = await Promise.all(
-        clients.map((c) =>
-          c
-            .call('ROLE')
-            .then((r) => String((r as unknown[])[0]))
-            .catch(() => 'unreachable'),
-        ),
-      );
-      const masters = nodes.filter((_, i) => roles[i] === 'master');
-      if (masters.length === 1 && masters[0]) return masters[0];
-      if (Date.now() > deadline)
-        throw new HaRedisError(
-          `expected one master among the surviving nodes, got roles ${roles.join(', ')}; see the Sentinel logs`,
-        );
-      await sleep(100);
-    }
-  } finally {
-    for (const c of clients) c.disconnect();
   }
 }
 

@@ -108,8 +108,9 @@ export class IoredisNodes implements RedisNodes {
   ): Promise<{ key: string; value: string }> {
     const port = listener === 'tls' ? proxy.tlsPort : proxy.plainPort;
     if (port === undefined) throw new VerificationError(`proxy ${proxy.id} has no ${listener} listener`);
-    const key = `ha-redis:canary:${proxy.id}:${listener}`;
+    // A key of its own: concurrent verifications (a reaction and a switchover) must not read each other's canary.
     const value = randomUUID();
+    const key = `ha-redis:canary:${proxy.id}:${listener}:${value}`;
     const client = await this.connections.open(
       listener === 'tls' ? 'proxy-tls' : 'proxy-plain',
       { host: proxy.host, port },

@@ -228,6 +228,18 @@ describe('planned switchover through the local Step Functions workflow (real pro
       },
       'completed-forward',
     ],
+    [
+      'the verification after the switch fails',
+      (deps) => ({
+        ...deps,
+        redis: Object.assign(Object.create(deps.redis), {
+          canaryThroughProxy: async () => {
+            throw new Error('canary injected failure');
+          },
+        }),
+      }),
+      'completed-forward',
+    ],
   ];
 
   it.each(failures)(

@@ -4,11 +4,12 @@ import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { localAccess, localDynamoClient } from '../compose/local.ts';
 import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
-import type { HistoryEntry } from '../functions/core/ports.ts';
+import type { HistoryEntry, Logger } from '../functions/core/ports.ts';
 import { formatTimeline } from '../functions/core/timeline.ts';
 import type { Descriptor } from './descriptor.ts';
 import { localDown, localUp, startNode } from './launcher.ts';
 import { countLost, type LoadReport, WriteLoad } from './load.ts';
+import { runLocalSwitchover } from './switchover.ts';
 
 export interface DemoOptions {
   name: string;
@@ -34,6 +35,8 @@ export interface DemoSummary {
   failover?: HistoryEntry;
   fence?: HistoryEntry;
 }
+
+const quietLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
 /** Follow the orchestrator's JSON log and print each step as it happens. */
 function followSteps(path: string, say: (line: string) => void): () => void {
@@ -241,7 +244,64 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         newMaster: label(newMaster),
       });
     }
-    say('4. summary');
+    say(
+      `4. a planned switchover away from ${label(newMaster)}, under load, through the Step Functions workflow`,
+    );
+    // The dry run shows the plan, and warms this process (state machine, validators) before writers start.
+    const dry = await runLocalSwitchover(
+      d,
+      { dryRun: true, reason: 'demo', requestedBy: 'demo' },
+      { logger: quietLogger },
+    );
+    say(
+      `   dry run: ${dry.state?.plan?.master.id} -> ${dry.state?.plan?.target.id}, expected write gap ~${dry.state?.plan?.expectedWriteGapMs} ms`,
+    );
+    const switchLoad = new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
+      password,
+      writers: 4,
+    });
+    loads.push(switchLoad);
+    switchLoad.start();
+    await switchLoad.waitForAcks(200);
+    const switched = await withProgress(
+      say,
+      () => 'Prepare waits until every Sentinel has read the changed replica priorities (INFO every 10 s)',
+      runLocalSwitchover(
+        d,
+        { reason: 'demo', requestedBy: 'demo' },
+        {
+          logger: quietLogger,
+          onStep: (st) =>
+            say(
+              `  workflow: ${st.step.padEnd(20)} ${String(st.durationMs).padStart(5)} ms  ${st.detail ?? ''}`,
+            ),
+        },
+      ),
+    );
+    const switchAcked = switchLoad.ackCount;
+    await waitFor(
+      async () => (switchLoad.ackCount > switchAcked + 200 ? true : undefined),
+      15_000,
+      'writes after the switchover',
+    );
+    const switchReport = await switchLoad.stop();
+    const plan = switched.state?.plan;
+    if (switched.status !== 'SUCCEEDED' || !plan) {
+      throw new Error(`the switchover did not succeed: ${switched.error ?? ''} ${switched.cause ?? ''}`);
+    }
+    const switchLost = await countLost(plan.target, password, switchReport.ackedKeys);
+    events.push({
+      event: 'switchover',
+      client: `${p1.id} plain`,
+      writeGapMs: switchReport.maxGapMs,
+      acked: switchReport.acked,
+      lost: switchLost.length,
+      oldMaster: plan.master.id,
+      newMaster: plan.target.id,
+    });
+
+    say('5. summary');
     say('   event           client          write gap   acked   lost   old -> new master');
     for (const e of events) {
       say(

@@ -96,7 +96,7 @@ export async function repairRouting(cluster: ClusterConfig, deps: FailoverDeps):
   const lease = await deps.state.lease(cluster.name);
   if (lease && lease.until > deps.clock.now()) return [];
   const applied = await deps.state.appliedEpoch(cluster.name);
-  if (!applied || applied.status !== 'done') return [];
+  if (applied?.status !== 'done') return [];
   const repaired: string[] = [];
   for (const proxy of cluster.proxies) {
     const route = await deps.router.masterRoute(proxy).catch(() => undefined);

@@ -248,10 +248,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       `4. a planned switchover away from ${label(newMaster)}, under load, through the Step Functions workflow`,
     );
     // The dry run shows the plan, and warms this process (state machine, validators) before writers start.
-    const dry = await runLocalSwitchover(
-      d,
-      { dryRun: true, reason: 'demo', requestedBy: 'demo' },
-      { logger: quietLogger },
+    // Sentinel keeps the failover open until every replica is reconfigured: wait until the plan is accepted.
+    const descriptor = d;
+    const dry = await withProgress(
+      say,
+      () => 'waiting for Sentinel to close the previous failover (the plan refuses a switchover until then)',
+      waitFor(
+        async () => {
+          const plan = await runLocalSwitchover(
+            descriptor,
+            { dryRun: true, reason: 'demo', requestedBy: 'demo' },
+            { logger: quietLogger },
+          );
+          return plan.status === 'SUCCEEDED' ? plan : undefined;
+        },
+        90_000,
+        'a switchover plan',
+      ),
     );
     say(
       `   dry run: ${dry.state?.plan?.master.id} -> ${dry.state?.plan?.target.id}, expected write gap ~${dry.state?.plan?.expectedWriteGapMs} ms`,

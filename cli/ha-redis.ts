@@ -8,10 +8,14 @@ import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
 import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
 import { runDemo } from '../local/demo.ts';
 import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../local/launcher.ts';
 import { runLocalSwitchover } from '../local/switchover.ts';
+import { doctorCommand } from './doctor.ts';
+import { historyCommand, historyShowCommand } from './history.ts';
+import { statusCommand } from './status.ts';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -210,6 +214,58 @@ program
       }
     },
   );
+
+program
+  .command('status')
+  .description('roles, replication, Sentinels, proxies, DNS, last operation and lease; exit 1 when unhealthy')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .option('--json', 'print the report as one JSON document on stdout')
+  .option('--watch', 'refresh every second until Ctrl-C')
+  .option(
+    '--max-lag-bytes <n>',
+    'a replica further behind than this is unhealthy',
+    positiveInt('--max-lag-bytes'),
+    DEFAULT_MAX_LAG_BYTES,
+  )
+  .action(async (o: { cluster: string; json?: boolean; watch?: boolean; maxLagBytes: number }) => {
+    process.exitCode = await statusCommand({
+      cluster: o.cluster,
+      json: Boolean(o.json),
+      watch: Boolean(o.watch),
+      maxLagBytes: o.maxLagBytes,
+    });
+  });
+
+const history = program
+  .command('history')
+  .description(
+    'failovers, switchovers and fences, newest first; `history show <id>` for one with its timeline',
+  )
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .option('--json', 'print JSON on stdout')
+  .option('--limit <n>', 'how many entries', positiveInt('--limit'), 20)
+  .action(async (o: { cluster: string; json?: boolean; limit: number }) => {
+    process.exitCode = await historyCommand({ cluster: o.cluster, json: Boolean(o.json), limit: o.limit });
+  });
+
+history
+  .command('show <id>')
+  .description('one history entry whole, with its timeline (an id or a unique prefix)')
+  .action(async (id: string) => {
+    const o = history.opts<{ cluster: string; json?: boolean }>();
+    process.exitCode = await historyShowCommand({ cluster: o.cluster, json: Boolean(o.json), id });
+  });
+
+program
+  .command('doctor')
+  .description(
+    'configuration checks (Sentinels, quorum, persistence, fencing, HAProxy), each with a fix; exit 1 on a fail',
+  )
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .option('--json', 'print the checks as JSON on stdout')
+  .action(async (o: { cluster: string; json?: boolean }) => {
+    process.exitCode = await doctorCommand({ cluster: o.cluster, json: Boolean(o.json) });
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   err(`ha-redis: ${errorMessage(error)}`);

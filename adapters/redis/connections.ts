@@ -17,7 +17,8 @@ type Kind = 'redis' | 'sentinel' | 'proxy-plain' | 'proxy-tls';
  * Commands fail fast (no retries, bounded timeouts); a broken connection is dropped and made anew.
  */
 export class RedisConnections {
-  private readonly clients = new Map<string, Redis>();
+  /** One connection per key; the promise is stored at once, so parallel first calls share it. */
+  private readonly clients = new Map<string, Promise<Redis>>();
   private readonly access: RedisAccess;
   constructor(access: RedisAccess) {
     this.access = access;
@@ -30,20 +31,21 @@ export class RedisConnections {
     fn: (client: Redis) => Promise<T>,
   ): Promise<T> {
     const key = `${kind}/${endpoint.host}:${endpoint.port}`;
-    let client = this.clients.get(key);
-    if (!client || client.status === 'end' || client.status === 'close') {
-      client?.disconnect();
-      client = new Redis(await this.options(kind, endpoint, timeoutMs));
-      client.on('error', () => undefined); // errors surface on the command that hit them
-      this.clients.set(key, client);
-    }
+    let pending = this.clients.get(key);
     try {
-      if (client.status === 'wait') await withTimeout(client.connect(), timeoutMs, `connect to ${key}`);
+      let client = pending ? await pending : undefined;
+      if (!client || client.status === 'end' || client.status === 'close') {
+        if (pending && this.clients.get(key) === pending) this.clients.delete(key);
+        pending = this.connectShared(kind, endpoint, timeoutMs, key);
+        client = await pending;
+      }
       return await withTimeout(fn(client), timeoutMs, `${kind} ${endpoint.host}:${endpoint.port}`);
     } catch (error) {
       if (isConnectionError(error)) {
-        this.clients.delete(key);
-        client.disconnect();
+        if (pending && this.clients.get(key) === pending) {
+          this.clients.delete(key);
+          void pending.then((c) => c.disconnect()).catch(() => undefined);
+        }
         throw new UnreachableError(
           `${kind} ${endpoint.host}:${endpoint.port} did not answer: ${describe(error)}`,
           {
@@ -53,6 +55,27 @@ export class RedisConnections {
       }
       throw error;
     }
+  }
+
+  private connectShared(kind: Kind, endpoint: Endpoint, timeoutMs: number, key: string): Promise<Redis> {
+    const existing = this.clients.get(key);
+    if (existing) return existing;
+    const created = (async () => {
+      const client = new Redis(await this.options(kind, endpoint, timeoutMs));
+      client.on('error', () => undefined); // errors surface on the command that hit them
+      try {
+        await withTimeout(client.connect(), timeoutMs, `connect to ${key}`);
+      } catch (error) {
+        client.disconnect();
+        throw error;
+      }
+      return client;
+    })();
+    this.clients.set(key, created);
+    created.catch(() => {
+      if (this.clients.get(key) === created) this.clients.delete(key);
+    });
+    return created;
   }
 
   /** A fresh, unpooled connection (for subscribers and one-off probes). */
@@ -66,8 +89,9 @@ export class RedisConnections {
   }
 
   async close(): Promise<void> {
-    for (const client of this.clients.values()) client.disconnect();
+    const all = [...this.clients.values()];
     this.clients.clear();
+    await Promise.all(all.map((p) => p.then((c) => c.disconnect()).catch(() => undefined)));
   }
 
   private async options(kind: Kind, endpoint: Endpoint, timeoutMs: number): Promise<RedisOptions> {

@@ -1,0 +1,122 @@
+/** `ha-redis history`: what ha-redis did to a local cluster, newest first, from the state store. */
+import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
+import { localDynamoClient } from '../compose/local.ts';
+import { formatEndpoint } from '../functions/core/cluster.ts';
+import { HaRedisError } from '../functions/core/errors.ts';
+import type { HistoryEntry } from '../functions/core/ports.ts';
+import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { type Io, processIo } from './status.ts';
+
+/** `history show` finds an entry by id among this many of the newest (the store has no lookup by id). */
+const SHOW_SCAN_LIMIT = 1000;
+
+export interface HistoryOptions {
+  cluster: string;
+  /** The local root that holds `<cluster>/cluster.json`; default `localRoot()`. */
+  root?: string;
+  json?: boolean;
+}
+
+const time = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
+
+/** Node id of an address in the descriptor, or the address. */
+function labelIn(d: Descriptor) {
+  return (e: { host: string; port: number } | null) =>
+    e ? (d.nodes.find((n) => n.host === e.host && n.port === e.port)?.id ?? formatEndpoint(e)) : '-';
+}
+
+/** One line per entry: time, kind, outcome, epoch, old -> new, duration, write gap. */
+export function formatHistoryLine(e: HistoryEntry, label: ReturnType<typeof labelIn>): string {
+  return [
+    time(e.startedAt),
+    e.kind.padEnd(14),
+    e.outcome.padEnd(11),
+    `epoch ${e.epoch ?? '-'}`.padEnd(9),
+    `${label(e.oldMaster)} -> ${label(e.newMaster)}`.padEnd(22),
+    `${e.durationMs} ms`.padStart(9),
+    e.writeGapMs === undefined ? '' : `  write gap ${e.writeGapMs} ms`,
+    `  ${e.id}`,
+  ].join(' ');
+}
+
+/** One entry whole, with its timeline as a table. */
+export function formatHistoryEntry(e: HistoryEntry, label: ReturnType<typeof labelIn>): string[] {
+  const first = e.timeline[0]?.at ?? e.startedAt;
+  return [
+    `id          ${e.id}`,
+    `kind        ${e.kind}`,
+    `outcome     ${e.outcome}`,
+    `trigger     ${e.trigger}`,
+    `started     ${time(e.startedAt)}`,
+    `duration    ${e.durationMs} ms`,
+    `epoch       ${e.epoch ?? '-'}`,
+    `master      ${label(e.oldMaster)} -> ${label(e.newMaster)}`,
+    `at risk     ${e.bytesAtRisk === null ? '-' : `${e.bytesAtRisk} bytes`}`,
+    ...(e.writeGapMs === undefined ? [] : [`write gap   ${e.writeGapMs} ms`]),
+    ...(e.error ? [`error       ${e.error}`] : []),
+    '',
+    'timeline',
+    ...e.timeline.map((s) =>
+      `  ${`+${s.at - first}`.padStart(7)} ms  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status.padEnd(7)} ${s.detail ?? ''}`.trimEnd(),
+    ),
+  ];
+}
+
+async function withStore<T>(
+  options: HistoryOptions,
+  fn: (store: DynamoStateStore, d: Descriptor) => Promise<T>,
+): Promise<T> {
+  const d = await readDescriptor(
+    options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
+  );
+  const dynamo = localDynamoClient(d.stateStore.endpoint);
+  try {
+    return await fn(new DynamoStateStore(dynamo, d.stateStore.table), d);
+  } finally {
+    dynamo.destroy();
+  }
+}
+
+/** `history`: the newest `limit` entries; returns the exit code. */
+export async function historyCommand(
+  options: HistoryOptions & { limit: number },
+  io: Io = processIo,
+): Promise<number> {
+  return withStore(options, async (store, d) => {
+    const entries = await store.listHistory(d.cluster, options.limit);
+    if (options.json) io.out(`${JSON.stringify(entries, null, 2)}\n`);
+    else if (entries.length === 0) io.err(`no history for cluster ${d.cluster}`);
+    else for (const e of entries) io.err(formatHistoryLine(e, labelIn(d)));
+    return 0;
+  });
+}
+
+/** `history show <id>`: one entry with its timeline; returns the exit code. */
+export async function historyShowCommand(
+  options: HistoryOptions & { id: string },
+  io: Io = processIo,
+): Promise<number> {
+  return withStore(options, async (store, d) => {
+    const entries = await store.listHistory(d.cluster, SHOW_SCAN_LIMIT);
+    const exact = entries.find((e) => e.id === options.id);
+    const matches = exact ? [exact] : entries.filter((e) => e.id.startsWith(options.id));
+    if (matches.length > 1) {
+      throw new HaRedisError(
+        `history id prefix '${options.id}' matches ${matches.length} entries; give more of the id`,
+      );
+    }
+    const entry = matches[0];
+    if (!entry) {
+      throw new HaRedisError(
+        `no history entry '${options.id}' among the newest ${SHOW_SCAN_LIMIT} of cluster ${d.cluster}; list ids with 'ha-redis history --cluster ${d.cluster}'`,
+      );
+    }
+    if (options.json) io.out(`${JSON.stringify(entry, null, 2)}\n`);
+    else for (const line of formatHistoryEntry(entry, labelIn(d))) io.err(line);
+    return 0;
+  });
+}

@@ -1,0 +1,257 @@
+/** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
+import { readFile } from 'node:fs/promises';
+import { readZone } from '../adapters/local/zone-file-dns.ts';
+import { parseInfo } from '../adapters/redis/redis-nodes.ts';
+import { composeLocal, type LocalRuntime } from '../compose/local.ts';
+import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
+import { observeSentinels } from '../functions/core/confirm.ts';
+import { errorMessage } from '../functions/core/errors.ts';
+import type { Logger } from '../functions/core/ports.ts';
+import {
+  buildStatusReport,
+  DEFAULT_MAX_LAG_BYTES,
+  type NodeObservation,
+  type StatusObservations,
+  type StatusReport,
+} from '../functions/core/status.ts';
+import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
+
+/** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */
+export interface Io {
+  out(text: string): void;
+  err(line: string): void;
+}
+
+export const processIo: Io = {
+  out: (text) => process.stdout.write(text),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+/** The status command reads only; its adapters never log. */
+export const silentLogger: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/** How many history entries to scan for the newest failover or switchover. */
+const LAST_OPERATION_SCAN = 20;
+const WATCH_INTERVAL_MS = 1000;
+const CLEAR_SCREEN = '\x1b[2J\x1b[H';
+
+/** Ask every node, Sentinel and proxy, the zone file and the state store, in parallel; failures become facts. */
+export async function gatherStatus(d: Descriptor, runtime: LocalRuntime): Promise<StatusObservations> {
+  const { cluster, deps, connections } = runtime;
+  const nodeMs = cluster.timing.nodeTimeoutMs;
+  const sentinelMs = cluster.timing.sentinelTimeoutMs;
+  const [nodes, { answers, tilts }, proxies, dns, history, lease] = await Promise.all([
+    Promise.all(
+      cluster.nodes.map(async (n): Promise<NodeObservation> => {
+        const address: Endpoint = { host: n.host, port: n.port };
+        try {
+          // One after another: RedisConnections makes a client per first call, so parallel first calls would each open one.
+          const replication = await deps.redis.replication(address, nodeMs);
+          const replicaPriority = await deps.redis.replicaPriority(address, nodeMs);
+          const persistence = await connections.run('redis', address, nodeMs, (c) => c.info('persistence'));
+          return {
+            id: n.id,
+            address,
+            reachable: true,
+            role: replication.role,
+            offset: replication.offset,
+            ...(replication.master ? { master: replication.master } : {}),
+            ...(replication.linkUp === undefined ? {} : { linkUp: replication.linkUp }),
+            replicaPriority,
+            aofEnabled: parseInfo(persistence).get('aof_enabled') === '1',
+          };
+        } catch (error) {
+          return { id: n.id, address, reachable: false, error: errorMessage(error) };
+        }
+      }),
+    ),
+    observeSentinels(cluster, deps.sentinels).then(async (answers) => ({
+      answers,
+      // After SENTINEL MASTER, so that each Sentinel's pooled connection exists already.
+      tilts: await Promise.all(
+        cluster.sentinels.map((s) =>
+          connections
+            .run('sentinel', s, sentinelMs, (c) => c.info('sentinel'))
+            .then((text) => parseInfo(text).get('sentinel_tilt') === '1')
+            .catch(() => undefined),
+        ),
+      ),
+    })),
+    Promise.all(
+      cluster.proxies.map(async (p) => {
+        try {
+          return { id: p.id, route: await deps.router.masterRoute(p) };
+        } catch (error) {
+          return { id: p.id, error: errorMessage(error) };
+        }
+      }),
+    ),
+    readFile(d.dns.file, 'utf8').then(
+      (text) => readZone(text) ?? { error: `${d.dns.file} holds no master record` },
+      (error: unknown) => ({ error: errorMessage(error) }),
+    ),
+    deps.state.listHistory(cluster.name, LAST_OPERATION_SCAN).catch(() => []),
+    deps.state.lease(cluster.name).catch(() => undefined),
+  ]);
+  const lastOperation = history.find((e) => e.kind === 'failover' || e.kind === 'switchover');
+  return {
+    cluster: cluster.name,
+    observedAt: Date.now(),
+    sentinelsConfigured: cluster.sentinels.length,
+    nodes,
+    sentinels: answers.map((answer, i) => {
+      const tilt = tilts[i];
+      return tilt === undefined ? { answer } : { answer, tilt };
+    }),
+    proxies,
+    dns,
+    ...(lastOperation ? { lastOperation } : {}),
+    ...(lease ? { lease } : {}),
+  };
+}
+
+const time = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
+
+/** Human lines for a report. */
+export function formatStatus(r: StatusReport): string[] {
+  const label = (e: Endpoint | undefined) =>
+    e ? (r.nodes.find((n) => formatEndpoint(n.address) === formatEndpoint(e))?.id ?? formatEndpoint(e)) : '-';
+  const lines = [
+    `cluster ${r.cluster} at ${time(r.observedAt)}: ${r.healthy ? 'HEALTHY' : 'UNHEALTHY'}`,
+    `master  ${r.master ? `${r.master.id} (${formatEndpoint(r.master.address)})` : 'unknown'}${r.master?.epoch === undefined ? '' : ` epoch ${r.master.epoch}`}`,
+    '',
+    'nodes',
+  ];
+  for (const n of r.nodes) {
+    const facts = n.reachable
+      ? [
+          n.isMaster ? 'master ' : (n.role ?? 'unknown').padEnd(7),
+          `offset ${n.offset ?? '?'}`,
+          n.isMaster ? '' : `lag ${n.lagBytes ?? '?'} B`,
+          n.role === 'slave' ? `of ${label(n.master)}${n.linkUp === false ? ' (link down)' : ''}` : '',
+          `priority ${n.replicaPriority ?? '?'}`,
+          `aof ${n.aofEnabled ? 'on' : 'off'}`,
+        ]
+      : [`DOWN: ${n.error ?? ''}`];
+    lines.push(
+      `  ${n.id.padEnd(10)} ${formatEndpoint(n.address).padEnd(16)} ${facts.filter(Boolean).join('  ')}`,
+    );
+  }
+  lines.push('', `sentinels (${r.majority.answered} answered, ${r.majority.needed} must agree)`);
+  for (const s of r.sentinels) {
+    lines.push(
+      `  ${formatEndpoint(s.sentinel).padEnd(16)} ${
+        s.ok
+          ? `names ${label(s.master)} epoch ${s.configEpoch}${s.agrees ? '' : '  DISAGREES'}${s.tilt ? '  TILT' : ''}`
+          : `DOWN: ${s.error ?? ''}`
+      }`,
+    );
+  }
+  lines.push('', 'proxies');
+  for (const p of r.proxies) {
+    lines.push(
+      `  ${p.id.padEnd(10)} ${
+        p.route
+          ? `-> ${label(p.route.address)} (${p.route.state})${p.pointsAtMaster ? '' : '  NOT THE MASTER'}`
+          : `DOWN: ${p.error ?? ''}`
+      }`,
+    );
+  }
+  lines.push('');
+  if (r.dns && 'error' in r.dns) lines.push(`dns     unreadable: ${r.dns.error}`);
+  else if (r.dns)
+    lines.push(
+      `dns     -> ${label(r.dns.master)} epoch ${r.dns.epoch}${r.dns.pointsAtMaster ? '' : '  NOT THE MASTER'}`,
+    );
+  const op = r.lastOperation;
+  lines.push(
+    op
+      ? `last    ${op.kind} ${op.outcome} at ${time(op.startedAt)}: ${label(op.oldMaster ?? undefined)} -> ${label(op.newMaster ?? undefined)} (${op.durationMs} ms)`
+      : 'last    no failover or switchover in history',
+  );
+  lines.push(
+    r.lease
+      ? `lease   held by ${r.lease.owner} for ${r.lease.purpose} until ${time(r.lease.until)}`
+      : 'lease   free',
+  );
+  if (r.reasons.length) lines.push('', 'unhealthy because:', ...r.reasons.map((x) => `  - ${x}`));
+  if (r.warnings.length) lines.push('', 'warnings:', ...r.warnings.map((x) => `  - ${x}`));
+  return lines;
+}
+
+export interface StatusOptions {
+  cluster: string;
+  /** The local root that holds `<cluster>/cluster.json`; default `localRoot()`. */
+  root?: string;
+  json?: boolean;
+  watch?: boolean;
+  maxLagBytes?: number;
+}
+
+/** Observe once and build the report. */
+export async function clusterStatus(
+  d: Descriptor,
+  runtime: LocalRuntime,
+  maxLagBytes = DEFAULT_MAX_LAG_BYTES,
+): Promise<StatusReport> {
+  return buildStatusReport(await gatherStatus(d, runtime), { maxLagBytes });
+}
+
+/**
+ * The `status` command: print the report (JSON on stdout, or lines on stderr); returns the exit code,
+ * 0 when healthy. With `watch`, refresh every second until SIGINT.
+ */
+export async function statusCommand(options: StatusOptions, io: Io = processIo): Promise<number> {
+  const d = await readDescriptor(
+    options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
+  );
+  const runtime = composeLocal(d, silentLogger);
+  const show = (r: StatusReport, clear: boolean) => {
+    if (options.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      const lines = formatStatus(r);
+      io.err(`${clear ? CLEAR_SCREEN : ''}${lines.join('\n')}`);
+    }
+  };
+  try {
+    if (!options.watch) {
+      const report = await clusterStatus(d, runtime, options.maxLagBytes);
+      show(report, false);
+      return report.healthy ? 0 : 1;
+    }
+    let stopped = false;
+    let wake: (() => void) | undefined;
+    const stop = () => {
+      stopped = true;
+      wake?.();
+    };
+    process.once('SIGINT', stop);
+    let code = 0;
+    try {
+      while (!stopped) {
+        const report = await clusterStatus(d, runtime, options.maxLagBytes);
+        code = report.healthy ? 0 : 1;
+        show(report, true);
+        if (!options.json) io.err(`\n(refreshing every ${WATCH_INTERVAL_MS / 1000} s; Ctrl-C to stop)`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, WATCH_INTERVAL_MS);
+        });
+      }
+    } finally {
+      process.removeListener('SIGINT', stop);
+    }
+    return code;
+  } finally {
+    await runtime.close();
+  }
+}

@@ -1,0 +1,245 @@
+import { describe, expect, it } from 'vitest';
+import { type DoctorFacts, doctorChecks } from '../../cli/doctor.ts';
+import type { Endpoint } from '../../functions/core/cluster.ts';
+import {
+  buildStatusReport,
+  DEFAULT_MAX_LAG_BYTES,
+  type NodeObservation,
+  type SentinelObservation,
+  type StatusObservations,
+} from '../../functions/core/status.ts';
+
+const n1: Endpoint = { host: '127.0.0.1', port: 7001 };
+const n2: Endpoint = { host: '127.0.0.1', port: 7002 };
+const n3: Endpoint = { host: '127.0.0.1', port: 7003 };
+const s = (port: number): Endpoint => ({ host: '127.0.0.1', port });
+
+const sentinel = (port: number, master: Endpoint, epoch: number, tilt = false): SentinelObservation => ({
+  answer: {
+    ok: true,
+    view: {
+      sentinel: s(port),
+      master,
+      configEpoch: epoch,
+      flags: ['master'],
+      failoverState: 'none',
+      numOtherSentinels: 2,
+      quorum: 2,
+    },
+  },
+  tilt,
+});
+
+const replica = (id: string, address: Endpoint, offset: number): NodeObservation => ({
+  id,
+  address,
+  reachable: true,
+  role: 'slave',
+  offset,
+  master: n1,
+  linkUp: true,
+  replicaPriority: 100,
+  aofEnabled: true,
+});
+
+/** A healthy cluster: n1 master, n2 and n3 replicas in step, 3 Sentinels agree, 2 proxies route to n1. */
+function healthy(): StatusObservations {
+  return {
+    cluster: 'c1',
+    observedAt: 1_000_000,
+    sentinelsConfigured: 3,
+    nodes: [
+      {
+        id: 'redis-1',
+        address: n1,
+        reachable: true,
+        role: 'master',
+        offset: 5000,
+        replicaPriority: 100,
+        aofEnabled: true,
+      },
+      replica('redis-2', n2, 5000),
+      replica('redis-3', n3, 4990),
+    ],
+    sentinels: [sentinel(26001, n1, 3), sentinel(26002, n1, 3), sentinel(26003, n1, 3)],
+    proxies: [
+      { id: 'haproxy-1', route: { address: n1, state: 'ready' } },
+      { id: 'haproxy-2', route: { address: n1, state: 'ready' } },
+    ],
+    dns: { master: n1, epoch: 3 },
+  };
+}
+
+const report = (obs: StatusObservations, maxLagBytes = DEFAULT_MAX_LAG_BYTES) =>
+  buildStatusReport(obs, { maxLagBytes });
+
+describe('buildStatusReport', () => {
+  it('reports a healthy cluster with the master, its epoch and each replica lag', () => {
+    const r = report(healthy());
+
+    expect(r.healthy).toBe(true);
+    expect(r.reasons).toEqual([]);
+    expect(r.master).toEqual({ id: 'redis-1', address: n1, epoch: 3 });
+    expect(r.nodes.map((n) => n.lagBytes)).toEqual([undefined, 0, 10]);
+    expect(r.proxies.every((p) => p.pointsAtMaster)).toBe(true);
+    expect(r.dns).toEqual({ master: n1, epoch: 3, pointsAtMaster: true });
+  });
+
+  it('is unhealthy when a Sentinel names another master, and names the dissenter', () => {
+    const obs = healthy();
+    obs.sentinels[2] = sentinel(26003, n2, 4);
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(false);
+    expect(r.reasons).toEqual([
+      expect.stringMatching(/Sentinels disagree: 127\.0\.0\.1:26003 names redis-2 at epoch 4/),
+    ]);
+  });
+
+  it('is unhealthy when no majority of the configured Sentinels answers', () => {
+    const obs = healthy();
+    obs.sentinels = [
+      sentinel(26001, n1, 3),
+      { answer: { ok: false, sentinel: s(26002), error: 'timed out' } },
+      { answer: { ok: false, sentinel: s(26003), error: 'timed out' } },
+    ];
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(false);
+    expect(r.reasons[0]).toMatch(/no Sentinel majority: 1 of 3 answered, 2 must agree/);
+  });
+
+  it('is unhealthy when a proxy routes to a replica', () => {
+    const obs = healthy();
+    obs.proxies[1] = { id: 'haproxy-2', route: { address: n2, state: 'ready' } };
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(false);
+    expect(r.reasons).toEqual(['proxy haproxy-2 routes to redis-2, not to the master redis-1']);
+  });
+
+  it('is unhealthy when a proxy has its master server in maint', () => {
+    const obs = healthy();
+    obs.proxies[0] = { id: 'haproxy-1', route: { address: n1, state: 'maint' } };
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(false);
+    expect(r.reasons).toEqual(['proxy haproxy-1 has its master server in maint']);
+  });
+
+  it('is unhealthy when a replica is down', () => {
+    const obs = healthy();
+    obs.nodes[2] = { id: 'redis-3', address: n3, reachable: false, error: 'ECONNREFUSED' };
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(false);
+    expect(r.reasons).toEqual(['replica redis-3 is down: ECONNREFUSED']);
+  });
+
+  it('is unhealthy when a replica replicates from another node', () => {
+    const obs = healthy();
+    obs.nodes[2] = { ...replica('redis-3', n3, 5000), master: n2 };
+
+    const r = report(obs);
+
+    expect(r.reasons).toEqual(['replica redis-3 replicates from redis-2, not from the master redis-1']);
+  });
+
+  it('is unhealthy when a replica lags beyond the bound, and healthy within it', () => {
+    const obs = healthy();
+    obs.nodes[1] = replica('redis-2', n2, 1000);
+
+    expect(report(obs, 3999).reasons).toEqual([
+      'replica redis-2 is 4000 bytes behind the master (limit 3999)',
+    ]);
+    expect(report(obs, 4000).healthy).toBe(true);
+  });
+
+  it('warns, without failing, about a Sentinel in TILT, a stale DNS record and AOF off', () => {
+    const obs = healthy();
+    obs.sentinels[0] = sentinel(26001, n1, 3, true);
+    obs.dns = { master: n2, epoch: 2 };
+    obs.nodes[1] = { ...replica('redis-2', n2, 5000), aofEnabled: false };
+
+    const r = report(obs);
+
+    expect(r.healthy).toBe(true);
+    expect(r.warnings).toEqual([
+      'Sentinel 127.0.0.1:26001 is in TILT; its view is not trusted',
+      'redis-2 has AOF off',
+      'DNS names redis-2, not the master redis-1',
+    ]);
+  });
+
+  it('shows a lease only while it is held', () => {
+    const obs = healthy();
+    obs.lease = { owner: 'cli:ops', purpose: 'switchover', until: obs.observedAt + 1 };
+    expect(report(obs).lease?.owner).toBe('cli:ops');
+
+    obs.lease.until = obs.observedAt - 1;
+    expect(report(obs).lease).toBeUndefined();
+  });
+});
+
+describe('doctorChecks', () => {
+  const facts = (): DoctorFacts => ({
+    sentinelsConfigured: 3,
+    sentinels: [{ address: '127.0.0.1:26001', quorum: 2, downAfterMs: 5000 }],
+    nodes: [
+      { id: 'redis-1', role: 'master', minReplicasToWrite: 1, appendonly: true, replicaPriority: 100 },
+      {
+        id: 'redis-2',
+        role: 'slave',
+        minReplicasToWrite: 1,
+        appendonly: true,
+        replicaPriority: 100,
+        configHasReplicaOf: true,
+      },
+    ],
+    proxies: [{ id: 'haproxy-1', hasRoleMasterCheck: false }],
+  });
+
+  it('passes every check of a well-configured cluster', () => {
+    expect(doctorChecks(facts()).every((c) => c.level === 'pass')).toBe(true);
+  });
+
+  it('fails an even Sentinel count, a wrong quorum, AOF off, a missing replicaof and a role:master check', () => {
+    const f = facts();
+    f.sentinelsConfigured = 4;
+    f.nodes[1] = {
+      ...(f.nodes[1] as DoctorFacts['nodes'][number]),
+      appendonly: false,
+      configHasReplicaOf: false,
+    };
+    f.proxies[0] = { id: 'haproxy-1', hasRoleMasterCheck: true };
+
+    const failed = doctorChecks(f).filter((c) => c.level === 'fail');
+
+    expect(failed.map((c) => c.check)).toEqual([
+      '4 Sentinels (need >= 3 and odd)',
+      'Sentinel 127.0.0.1:26001 quorum 2 = majority 3',
+      'redis-2 AOF on',
+      'redis-2 config file has a replicaof line',
+      "proxy haproxy-1 has no 'tcp-check expect string role:master'",
+    ]);
+    expect(failed.every((c) => c.fix)).toBe(true);
+  });
+
+  it('warns about a slow down-after-milliseconds and a replica-priority of 0', () => {
+    const f = facts();
+    f.sentinels[0] = { address: '127.0.0.1:26001', quorum: 2, downAfterMs: 60_000 };
+    f.nodes[1] = { ...(f.nodes[1] as DoctorFacts['nodes'][number]), replicaPriority: 0 };
+
+    const warned = doctorChecks(f).filter((c) => c.level === 'warn');
+
+    expect(warned.map((c) => c.check)).toEqual([
+      'Sentinel 127.0.0.1:26001 down-after-milliseconds 60000 <= 30000',
+      'redis-2 replica-priority 0 is not 0',
+    ]);
+  });
+});

@@ -25,7 +25,11 @@ import { Timeline } from './timeline.ts';
 export const SWITCHOVER_TIMING = {
   /** CLIENT PAUSE WRITE expires by itself after this, even if everything else dies. */
   pauseMs: 5000,
-  catchUpDeadlineMs: 2000,
+  /**
+   * Kept far below Sentinel's down-after-milliseconds: CLIENT PAUSE WRITE also holds Sentinel's hello
+   * PUBLISH, and the PINGs queued behind it, so a long pause makes Sentinel see the master as down.
+   */
+  catchUpDeadlineMs: 500,
   /** Sentinel promotes in ~260-340 ms here; allow for a slow host. */
   promoteDeadlineMs: 5000,
   pollMs: 2,

@@ -245,8 +245,8 @@ describe('planned switchover through the local Step Functions workflow (real pro
   it.each(failures)(
     'leaves the cluster writable with nothing lost when %s',
     async (_name, inject, expected) => {
-      // Arrange
-      t = await startTestCluster();
+      // Arrange: down-after 5000, so that no real failover interferes with the injected one.
+      t = await startTestCluster({ downAfterMs: 5000 });
       const cluster = t;
       const loads = startLoads(t);
       await Promise.all(loads.map((l) => l.waitForAcks(100)));

@@ -691,7 +691,9 @@ describe('switchMaster', () => {
 
     // Assert
     expect(error.name).toBe('CatchUpTimeoutError');
-    expect(error.message).toContain('target n2 is 10 bytes behind after 2000 ms');
+    expect(error.message).toContain(
+      `target n2 is 10 bytes behind after ${SWITCHOVER_TIMING.catchUpDeadlineMs} ms`,
+    );
     expect(w.sentinels.failoverCalls).toEqual([]);
     expect(w.redis.unpauses).toEqual([N1]);
     expect(routesOf(w)).toEqual({ p1: N1, p2: N1 });

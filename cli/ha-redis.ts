@@ -28,7 +28,9 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 const program = new Command()
   .name('ha-redis')
   .description('Failover orchestration for Redis Sentinel clusters')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  // Wrong arguments exit 2 (after commander printed the one-line error); --help and --version exit 0.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 
 const local = program
   .command('local')

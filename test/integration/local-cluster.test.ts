@@ -74,16 +74,17 @@ describe('ha-redis CLI arguments', () => {
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
 
-  it('rejects a bad number with a one-line error and a non-zero exit', async () => {
+  it('rejects a bad number with a one-line error and exit code 2', async () => {
     const r = await cli('local', 'up', '--down-after-ms', 'soon');
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--down-after-ms must be a positive integer, got 'soon'/);
   });
 
-  it('rejects an unknown command and an unknown option', async () => {
-    expect((await cli('local', 'sideways')).code).not.toBe(0);
+  it('rejects an unknown command and an unknown option with exit code 2, and --help exits 0', async () => {
+    expect((await cli('local', 'sideways')).code).toBe(2);
     const r = await cli('local', 'down', '--nmae', 'x');
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
+    expect((await cli('--help')).code).toBe(0);
     expect(r.stderr).toMatch(/unknown option '--nmae'/);
   });
 

@@ -6,7 +6,7 @@ import { type Io, statusCommand } from '../../cli/status.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { StatusReport } from '../../functions/core/status.ts';
-import { waitUntil } from '../../local/processes.ts';
+import { stopProcess, waitUntil } from '../../local/processes.ts';
 import { startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 
 /** Captures what a command prints. */
@@ -91,13 +91,21 @@ describe('ha-redis status and history on a real local cluster', () => {
     expect(code).toBe(0);
   });
 
-  it('turns unhealthy, naming both, when a proxy is blocked and a replica is killed', async () => {
-    // Arrange
+  it('turns unhealthy, naming each, when a proxy is blocked, a replica is killed and a Sentinel disagrees', async () => {
+    // Arrange: stop the orchestrator first, or its reconcile would repair the blocked proxy.
+    const o = t.d.orchestrator;
+    if (o) await stopProcess(o.pid, (c) => c.includes('orchestrator.ts'));
     const master = await t.soleMaster();
     const replica = t.d.nodes.find((n) => !sameEndpoint(n, master));
+    const other = t.d.nodes.find((n) => !sameEndpoint(n, master) && n.id !== replica?.id);
     const proxy = t.cluster.proxies[1];
-    if (!replica || !proxy) throw new Error('cluster has no replica or no second proxy');
+    const s3 = t.cluster.sentinels[2];
+    if (!replica || !other || !proxy || !s3) throw new Error('cluster is incomplete');
     await new HaproxyRouter().blockMaster(proxy);
+    await t.connections.run('sentinel', s3, 2000, async (c) => {
+      await c.call('SENTINEL', 'REMOVE', t.d.masterName);
+      await c.call('SENTINEL', 'MONITOR', t.d.masterName, other.host, String(other.port), '2');
+    });
     process.kill(replica.pid, 'SIGKILL');
     await waitUntil(async () => (await t.role(replica)) === 'unreachable', 5000, `${replica.id} to die`);
 
@@ -113,5 +121,7 @@ describe('ha-redis status and history on a real local cluster', () => {
         expect.stringMatching(new RegExp(`^replica ${replica.id} is down`)),
       ]),
     );
+    expect(report.reasons.some((r) => r.includes(`${s3.host}:${s3.port}`))).toBe(true);
+    expect(report.sentinels.filter((x) => x.ok && !x.agrees)).toHaveLength(1);
   });
 });

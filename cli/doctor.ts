@@ -1,5 +1,6 @@
 /** `ha-redis doctor`: configuration checks of a local cluster, each pass/warn/fail with a one-line fix. */
 import { readFile } from 'node:fs/promises';
+import { parseInfo } from '../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../adapters/redis/sentinel-view.ts';
 import { composeLocal } from '../compose/local.ts';
 import { formatEndpoint } from '../functions/core/cluster.ts';
@@ -10,79 +11,191 @@ import { type Io, processIo, silentLogger } from './status.ts';
 
 /** Down-after-milliseconds beyond this makes failover slow enough to warn about. */
 export const SLOW_DOWN_AFTER_MS = 30_000;
+/** Down-after-milliseconds below this risks failovers on a GC pause or a slow disk. */
+export const FAST_DOWN_AFTER_MS = 1_000;
+/** min-replicas-max-lag above this lets an isolated master take writes for too long. */
+export const MAX_REPLICA_LAG_S = 10;
+const REQUIREPASS_LINE = /^\s*requirepass\s+\S+/m;
+const DENY_SCRIPTS_LINE = /^\s*sentinel\s+deny-scripts-reconfig\s+(\S+)/gim;
 const ROLE_MASTER_CHECK = /tcp-check\s+expect\s+string\s+role:master/;
 const REPLICAOF_LINE = /^\s*(replicaof|slaveof)\s+\S+\s+\d+/m;
 
 export interface DoctorFacts {
   sentinelsConfigured: number;
-  sentinels: { address: string; quorum?: number; downAfterMs?: number; error?: string }[];
+  sentinels: {
+    address: string;
+    quorum?: number;
+    downAfterMs?: number;
+    failoverTimeoutMs?: number;
+    /** INFO server redis_version. */
+    version?: string;
+    /** The Sentinel's config file has a non-empty `requirepass`; undefined when not read. */
+    configHasRequirepass?: boolean;
+    /** `sentinel deny-scripts-reconfig` (absent counts as yes, the Redis 7 default); undefined when not read. */
+    denyScriptsReconfig?: boolean;
+    error?: string;
+  }[];
   nodes: {
     id: string;
     role?: string;
     minReplicasToWrite?: number;
+    minReplicasMaxLag?: number;
+    /** Whether CONFIG GET requirepass is non-empty; the password itself is never kept. */
+    requirepassSet?: boolean;
+    /** INFO server redis_version. */
+    version?: string;
     appendonly?: boolean;
     replicaPriority?: number;
     /** The node's config file has a `replicaof` line; undefined when it could not be read. */
     configHasReplicaOf?: boolean;
     error?: string;
   }[];
-  proxies: { id: string; hasRoleMasterCheck?: boolean; error?: string }[];
+  proxies: { id: string; hasRoleMasterCheck?: boolean; hasTlsPort?: boolean; error?: string }[];
 }
 
 export interface DoctorCheck {
+  /** Stable name of the kind of check, e.g. `aof`; several checks (one per node) share an id. */
+  id: string;
   level: 'pass' | 'warn' | 'fail';
   check: string;
   fix?: string;
 }
 
-/** Judge the facts; pure. */
+/** Judge the facts; pure. A fact left undefined (not gathered) is not judged. */
 export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
   const out: DoctorCheck[] = [];
-  const add = (ok: boolean, check: string, fix: string, bad: 'warn' | 'fail' = 'fail') =>
-    out.push(ok ? { level: 'pass', check } : { level: bad, check, fix });
+  const add = (id: string, ok: boolean, check: string, fix: string, bad: 'warn' | 'fail' = 'fail') =>
+    out.push(ok ? { id, level: 'pass', check } : { id, level: bad, check, fix });
   const n = f.sentinelsConfigured;
-  add(n >= 3 && n % 2 === 1, `${n} Sentinels (need >= 3 and odd)`, 'run 3 or 5 Sentinels on separate hosts');
+  add(
+    'sentinel-count',
+    n >= 3 && n % 2 === 1,
+    `${n} Sentinels (need >= 3 and odd)`,
+    'run 3 or 5 Sentinels on separate hosts',
+  );
   const needed = majorityOf(n);
   for (const s of f.sentinels) {
     if (s.error) {
-      add(false, `Sentinel ${s.address} answers`, `start it, or check its password and network: ${s.error}`);
+      add(
+        'sentinel-answers',
+        false,
+        `Sentinel ${s.address} answers`,
+        `start it, or check its password and network: ${s.error}`,
+      );
       continue;
     }
     add(
+      'quorum',
       s.quorum === needed,
       `Sentinel ${s.address} quorum ${s.quorum} = majority ${needed}`,
       `SENTINEL SET <master> quorum ${needed} on every Sentinel`,
     );
     add(
+      'down-after',
       (s.downAfterMs ?? 0) <= SLOW_DOWN_AFTER_MS,
       `Sentinel ${s.address} down-after-milliseconds ${s.downAfterMs} <= ${SLOW_DOWN_AFTER_MS}`,
       'SENTINEL SET <master> down-after-milliseconds 5000 (failover waits this long)',
       'warn',
     );
+    if (s.downAfterMs !== undefined) {
+      add(
+        'down-after',
+        s.downAfterMs >= FAST_DOWN_AFTER_MS,
+        `Sentinel ${s.address} down-after-milliseconds ${s.downAfterMs} >= ${FAST_DOWN_AFTER_MS}`,
+        'SENTINEL SET <master> down-after-milliseconds 5000 (a GC pause or slow disk would start a failover)',
+        'warn',
+      );
+    }
+    if (s.failoverTimeoutMs !== undefined && s.downAfterMs !== undefined) {
+      add(
+        'failover-timeout',
+        s.failoverTimeoutMs >= 2 * s.downAfterMs,
+        `Sentinel ${s.address} failover-timeout ${s.failoverTimeoutMs} >= 2 x down-after-milliseconds`,
+        `SENTINEL SET <master> failover-timeout ${Math.max(60_000, 2 * s.downAfterMs)} on every Sentinel`,
+        'warn',
+      );
+    }
+    if (s.configHasRequirepass !== undefined) {
+      add(
+        'sentinel-password',
+        s.configHasRequirepass,
+        `Sentinel ${s.address} config file sets requirepass`,
+        'add requirepass <secret> (and sentinel sentinel-pass) to sentinel.conf and restart it',
+      );
+    }
+    if (s.denyScriptsReconfig !== undefined) {
+      add(
+        'deny-scripts-reconfig',
+        s.denyScriptsReconfig,
+        `Sentinel ${s.address} deny-scripts-reconfig yes`,
+        "set 'sentinel deny-scripts-reconfig yes' in sentinel.conf (or remove the 'no' line) and restart it",
+      );
+    }
   }
   for (const node of f.nodes) {
     if (node.error) {
-      add(false, `${node.id} answers`, `start it, or check its password and network: ${node.error}`);
+      add(
+        'node-answers',
+        false,
+        `${node.id} answers`,
+        `start it, or check its password and network: ${node.error}`,
+      );
       continue;
     }
     add(
+      'min-replicas-to-write',
       (node.minReplicasToWrite ?? 0) >= 1,
       `${node.id} min-replicas-to-write ${node.minReplicasToWrite} >= 1`,
       'CONFIG SET min-replicas-to-write 1 and persist it (an isolated master keeps taking writes otherwise)',
     );
+    if (node.minReplicasMaxLag !== undefined) {
+      const lag = node.minReplicasMaxLag;
+      out.push(
+        lag < 1
+          ? {
+              id: 'min-replicas-max-lag',
+              level: 'fail',
+              check: `${node.id} min-replicas-max-lag ${lag} is set`,
+              fix: 'CONFIG SET min-replicas-max-lag 10 and persist it (0 turns min-replicas-to-write off)',
+            }
+          : lag > MAX_REPLICA_LAG_S
+            ? {
+                id: 'min-replicas-max-lag',
+                level: 'warn',
+                check: `${node.id} min-replicas-max-lag ${lag} <= ${MAX_REPLICA_LAG_S}`,
+                fix: 'CONFIG SET min-replicas-max-lag 10 and persist it (an isolated master writes this long)',
+              }
+            : {
+                id: 'min-replicas-max-lag',
+                level: 'pass',
+                check: `${node.id} min-replicas-max-lag ${lag} <= ${MAX_REPLICA_LAG_S}`,
+              },
+      );
+    }
     add(
+      'aof',
       Boolean(node.appendonly),
       `${node.id} AOF on`,
       'CONFIG SET appendonly yes and persist it (CONFIG REWRITE)',
     );
+    if (node.requirepassSet !== undefined) {
+      add(
+        'redis-password',
+        node.requirepassSet,
+        `${node.id} requirepass is set`,
+        'set requirepass (and masterauth) in redis.conf on every node, then CONFIG SET requirepass to match',
+      );
+    }
     if (node.role === 'slave') {
       add(
+        'replica-priority',
         node.replicaPriority !== 0,
         `${node.id} replica-priority ${node.replicaPriority} is not 0`,
         'CONFIG SET replica-priority 100 unless the node must never be promoted',
         'warn',
       );
       add(
+        'replicaof-in-config',
         node.configHasReplicaOf === true,
         `${node.id} config file has a replicaof line`,
         'CONFIG REWRITE on the replica, so it comes back read-only after a restart',
@@ -92,16 +205,52 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
   }
   for (const p of f.proxies) {
     if (p.error) {
-      add(false, `proxy ${p.id} config readable`, `check its configPath: ${p.error}`, 'warn');
-      continue;
+      add('proxy-config', false, `proxy ${p.id} config readable`, `check its configPath: ${p.error}`, 'warn');
+    } else {
+      add(
+        'proxy-fails-closed',
+        !p.hasRoleMasterCheck,
+        `proxy ${p.id} has no 'tcp-check expect string role:master'`,
+        'remove the role:master health check: ha-redis alone moves the master slot (a check re-routes on its own)',
+      );
     }
-    add(
-      !p.hasRoleMasterCheck,
-      `proxy ${p.id} has no 'tcp-check expect string role:master'`,
-      'remove the role:master health check: ha-redis alone moves the master slot (a check re-routes on its own)',
-    );
+    if (p.hasTlsPort !== undefined) {
+      add(
+        'proxy-tls',
+        p.hasTlsPort,
+        `proxy ${p.id} has a TLS port`,
+        "add a TLS frontend ('bind ... ssl crt <pem>') and set tlsPort in the cluster config",
+      );
+    }
   }
+  const same = (id: string, what: string, versions: (string | undefined)[]) => {
+    const seen = [...new Set(versions.filter((v): v is string => v !== undefined))];
+    if (seen.length === 0) return;
+    add(
+      id,
+      seen.length === 1,
+      `${what} versions equal (${seen.join(', ')})`,
+      `finish the rolling upgrade so every ${what} runs one version`,
+      'warn',
+    );
+  };
+  same(
+    'redis-version',
+    'Redis',
+    f.nodes.map((x) => x.version),
+  );
+  same(
+    'sentinel-version',
+    'Sentinel',
+    f.sentinels.map((x) => x.version),
+  );
   return out;
+}
+
+/** The last `sentinel deny-scripts-reconfig` line wins; absent means yes (the Redis 7 default). */
+export function denyScriptsReconfigOf(sentinelConf: string): boolean {
+  const values = [...sentinelConf.matchAll(DENY_SCRIPTS_LINE)].map((m) => m[1]?.toLowerCase());
+  return values.length === 0 || values[values.length - 1] !== 'no';
 }
 
 /** Read the facts through the pooled connections and the config files named in the descriptor. */
@@ -126,10 +275,28 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
                 c.call('SENTINEL', 'MASTER', cluster.masterName),
               ),
             );
+            const info = parseInfo(
+              String(
+                await connections.run('sentinel', s, cluster.timing.sentinelTimeoutMs, (c) =>
+                  c.call('INFO', 'server'),
+                ),
+              ),
+            );
+            const version = info.get('redis_version');
+            const configPath = d.sentinels.find((x) => x.host === s.host && x.port === s.port)?.configPath;
+            const text = configPath ? await readFile(configPath, 'utf8').catch(() => undefined) : undefined;
             return {
               address: formatEndpoint(s),
               quorum: Number(f.get('quorum')),
               downAfterMs: Number(f.get('down-after-milliseconds')),
+              ...(f.has('failover-timeout') ? { failoverTimeoutMs: Number(f.get('failover-timeout')) } : {}),
+              ...(version ? { version } : {}),
+              ...(text === undefined
+                ? {}
+                : {
+                    configHasRequirepass: REQUIREPASS_LINE.test(text),
+                    denyScriptsReconfig: denyScriptsReconfigOf(text),
+                  }),
             };
           } catch (error) {
             return { address: formatEndpoint(s), error: errorMessage(error) };
@@ -144,6 +311,16 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
             const minReplicasToWrite = Number(await config(n, 'min-replicas-to-write'));
             const appendonly = (await config(n, 'appendonly')) === 'yes';
             const replicaPriority = Number(await config(n, 'replica-priority'));
+            const minReplicasMaxLag = Number(await config(n, 'min-replicas-max-lag'));
+            // Only whether it is set: the password itself goes no further than this line.
+            const requirepassSet = (await config(n, 'requirepass')) !== '';
+            const version = parseInfo(
+              String(
+                await connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) =>
+                  c.call('INFO', 'server'),
+                ),
+              ),
+            ).get('redis_version');
             const text = n.configPath
               ? await readFile(n.configPath, 'utf8').catch(() => undefined)
               : undefined;
@@ -153,6 +330,9 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               minReplicasToWrite,
               appendonly,
               replicaPriority,
+              minReplicasMaxLag,
+              requirepassSet,
+              ...(version ? { version } : {}),
               ...(text === undefined ? {} : { configHasReplicaOf: REPLICAOF_LINE.test(text) }),
             };
           } catch (error) {
@@ -162,14 +342,21 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
       ),
       Promise.all(
         cluster.proxies.map(async (p) => {
-          if (!p.configPath) return { id: p.id, error: 'no configPath in the cluster config' };
+          if (!p.configPath) {
+            return {
+              id: p.id,
+              hasTlsPort: p.tlsPort !== undefined,
+              error: 'no configPath in the cluster config',
+            };
+          }
           try {
             return {
               id: p.id,
               hasRoleMasterCheck: ROLE_MASTER_CHECK.test(await readFile(p.configPath, 'utf8')),
+              hasTlsPort: p.tlsPort !== undefined,
             };
           } catch (error) {
-            return { id: p.id, error: errorMessage(error) };
+            return { id: p.id, hasTlsPort: p.tlsPort !== undefined, error: errorMessage(error) };
           }
         }),
       ),

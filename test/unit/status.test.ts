@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DoctorFacts, doctorChecks } from '../../cli/doctor.ts';
+import { type DoctorFacts, denyScriptsReconfigOf, doctorChecks } from '../../cli/doctor.ts';
 import type { Endpoint } from '../../functions/core/cluster.ts';
 import {
   buildStatusReport,
@@ -241,5 +241,101 @@ describe('doctorChecks', () => {
       'Sentinel 127.0.0.1:26001 down-after-milliseconds 60000 <= 30000',
       'redis-2 replica-priority 0 is not 0',
     ]);
+  });
+  const full = (): DoctorFacts => {
+    const f = facts();
+    const sentinel = {
+      address: '127.0.0.1:26001',
+      quorum: 2,
+      downAfterMs: 5000,
+      failoverTimeoutMs: 60_000,
+      version: '7.0.15',
+      configHasRequirepass: true,
+      denyScriptsReconfig: true,
+    };
+    f.sentinels = [sentinel, { ...sentinel, address: '127.0.0.1:26002' }];
+    f.nodes = f.nodes.map((n) => ({ ...n, minReplicasMaxLag: 10, requirepassSet: true, version: '7.0.15' }));
+    f.proxies = [{ id: 'haproxy-1', hasRoleMasterCheck: false, hasTlsPort: true }];
+    return f;
+  };
+
+  it('passes every added check of a fully described, well-configured cluster', () => {
+    const checks = doctorChecks(full());
+
+    expect(checks.filter((c) => c.level !== 'pass')).toEqual([]);
+    expect(new Set(checks.map((c) => c.id))).toEqual(
+      new Set([
+        'sentinel-count',
+        'quorum',
+        'down-after',
+        'failover-timeout',
+        'sentinel-password',
+        'deny-scripts-reconfig',
+        'min-replicas-to-write',
+        'min-replicas-max-lag',
+        'aof',
+        'redis-password',
+        'replica-priority',
+        'replicaof-in-config',
+        'proxy-fails-closed',
+        'proxy-tls',
+        'redis-version',
+        'sentinel-version',
+      ]),
+    );
+  });
+
+  it('fails missing passwords, deny-scripts-reconfig no, no TLS port and min-replicas-max-lag 0', () => {
+    const f = full();
+    f.sentinels[0] = { ...(f.sentinels[0] as DoctorFacts['sentinels'][number]), configHasRequirepass: false };
+    f.sentinels[1] = { ...(f.sentinels[1] as DoctorFacts['sentinels'][number]), denyScriptsReconfig: false };
+    f.nodes[0] = {
+      ...(f.nodes[0] as DoctorFacts['nodes'][number]),
+      requirepassSet: false,
+      minReplicasMaxLag: 0,
+    };
+    f.proxies[0] = { id: 'haproxy-1', hasRoleMasterCheck: false, hasTlsPort: false };
+
+    const failed = doctorChecks(f).filter((c) => c.level === 'fail');
+
+    expect(failed.map((c) => c.id)).toEqual([
+      'sentinel-password',
+      'deny-scripts-reconfig',
+      'min-replicas-max-lag',
+      'redis-password',
+      'proxy-tls',
+    ]);
+    expect(failed.every((c) => c.fix)).toBe(true);
+  });
+
+  it('warns about a too-short down-after, a short failover-timeout, a long max-lag and mixed versions', () => {
+    const f = full();
+    f.sentinels[0] = {
+      ...(f.sentinels[0] as DoctorFacts['sentinels'][number]),
+      downAfterMs: 500,
+      failoverTimeoutMs: 800,
+      version: '7.2.4',
+    };
+    f.nodes[1] = { ...(f.nodes[1] as DoctorFacts['nodes'][number]), minReplicasMaxLag: 30, version: '6.2.0' };
+
+    const warned = doctorChecks(f).filter((c) => c.level === 'warn');
+
+    expect(warned.map((c) => c.check)).toEqual([
+      'Sentinel 127.0.0.1:26001 down-after-milliseconds 500 >= 1000',
+      'Sentinel 127.0.0.1:26001 failover-timeout 800 >= 2 x down-after-milliseconds',
+      'redis-2 min-replicas-max-lag 30 <= 10',
+      'Redis versions equal (7.0.15, 6.2.0)',
+      'Sentinel versions equal (7.2.4, 7.0.15)',
+    ]);
+    expect(doctorChecks(f).some((c) => c.level === 'fail')).toBe(false);
+  });
+
+  it('reads deny-scripts-reconfig from a Sentinel config file: absent is yes, the last line wins', () => {
+    expect(denyScriptsReconfigOf('port 26379\n')).toBe(true);
+    expect(denyScriptsReconfigOf('sentinel deny-scripts-reconfig yes\n')).toBe(true);
+    expect(denyScriptsReconfigOf('port 1\nsentinel deny-scripts-reconfig no\n')).toBe(false);
+    expect(
+      denyScriptsReconfigOf('sentinel deny-scripts-reconfig no\nsentinel deny-scripts-reconfig yes\n'),
+    ).toBe(true);
   });
 });

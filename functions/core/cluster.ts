@@ -86,3 +86,12 @@ export function nodeLabel(cluster: ClusterConfig, e: Endpoint): string {
   const node = cluster.nodes.find((n) => sameEndpoint(n, e));
   return node ? node.id : formatEndpoint(e);
 }
+
+/** Every client listener of every proxy: plain, and TLS where the proxy has one. */
+export function proxyListeners(cluster: ClusterConfig): { proxy: ProxyConfig; listener: 'plain' | 'tls' }[] {
+  return cluster.proxies.flatMap((proxy) =>
+    (['plain', 'tls'] as const)
+      .filter((listener) => listener === 'plain' || proxy.tlsPort !== undefined)
+      .map((listener) => ({ proxy, listener })),
+  );
+}

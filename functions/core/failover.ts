@@ -1,4 +1,12 @@
-import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel, sameEndpoint } from './cluster.ts';
+import {
+  type ClusterConfig,
+  type Endpoint,
+  formatEndpoint,
+  nodeLabel,
+  type ProxyConfig,
+  proxyListeners,
+  sameEndpoint,
+} from './cluster.ts';
 import { confirmNewMaster, type Promotion } from './confirm.ts';
 import { errorMessage, FencingError, VerificationError } from './errors.ts';
 import type { FailoverDeps, HistoryEntry, Outcome, PendingFence } from './ports.ts';
@@ -195,8 +203,27 @@ export async function rerouteProxies(
   return `${cluster.proxies.length} proxies -> ${nodeLabel(cluster, master)}`;
 }
 
+/** The proxies that are not ready and pointing at `master` (route undefined: the proxy did not answer). */
+export async function proxiesAwayFrom(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: Pick<FailoverDeps, 'router'>,
+): Promise<{ proxy: ProxyConfig; route: { address: Endpoint; state: string } | undefined }[]> {
+  const routes = await Promise.all(
+    cluster.proxies.map(async (proxy) => ({
+      proxy,
+      route: await deps.router.masterRoute(proxy).catch(() => undefined),
+    })),
+  );
+  return routes.filter(({ route }) => !(route?.state === 'ready' && sameEndpoint(route.address, master)));
+}
+
 /** Persist the routing on each proxy host, so a reload or restart keeps it. */
-async function persistRouting(cluster: ClusterConfig, master: Endpoint, deps: FailoverDeps): Promise<string> {
+export async function persistRouting(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: FailoverDeps,
+): Promise<string> {
   const results = await Promise.allSettled(
     cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'persist-haproxy-routing', proxy, master })),
   );
@@ -336,11 +363,7 @@ export async function verifyThroughProxies(
   deps: FailoverDeps,
 ): Promise<string> {
   const { verifyAttempts, verifyIntervalMs, nodeTimeoutMs } = cluster.timing;
-  const checks = cluster.proxies.flatMap((proxy) =>
-    (['plain', 'tls'] as const)
-      .filter((listener) => listener === 'plain' || proxy.tlsPort !== undefined)
-      .map((listener) => ({ proxy, listener })),
-  );
+  const checks = proxyListeners(cluster);
   const results = await Promise.allSettled(
     checks.map(async ({ proxy, listener }) => {
       for (let i = 1; ; i += 1) {

@@ -1,6 +1,6 @@
 import { masterNameOf, type SentinelEvent } from '../../events/sentinel-events.ts';
 import { type ClusterConfig, type Endpoint, sameEndpoint } from './cluster.ts';
-import { type FailoverResult, fencePendingNodes, reactToFailover } from './failover.ts';
+import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './failover.ts';
 import type { FailoverDeps, HistoryEntry } from './ports.ts';
 
 /** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */
@@ -98,9 +98,8 @@ export async function repairRouting(cluster: ClusterConfig, deps: FailoverDeps):
   const applied = await deps.state.appliedEpoch(cluster.name);
   if (applied?.status !== 'done') return [];
   const repaired: string[] = [];
-  for (const proxy of cluster.proxies) {
-    const route = await deps.router.masterRoute(proxy).catch(() => undefined);
-    if (!route || (route.state === 'ready' && sameEndpoint(route.address, applied.master))) continue;
+  for (const { proxy, route } of await proxiesAwayFrom(cluster, applied.master, deps)) {
+    if (!route) continue; // a proxy that does not answer: nothing to repair from here
     await deps.router.pointMasterAt(proxy, applied.master);
     deps.logger.warn('repaired a proxy that was blocked or pointed away from the applied master', {
       cluster: cluster.name,

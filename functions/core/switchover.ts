@@ -5,6 +5,7 @@ import {
   formatEndpoint,
   type NodeConfig,
   nodeLabel,
+  proxyListeners,
   sameEndpoint,
 } from './cluster.ts';
 import { confirmNewMaster, decideMajority, observeSentinels } from './confirm.ts';
@@ -18,6 +19,7 @@ import {
   SwitchoverRefusedError,
   VerificationError,
 } from './errors.ts';
+import { persistRouting, proxiesAwayFrom } from './failover.ts';
 import type { FailoverDeps, HistoryEntry } from './ports.ts';
 import { Timeline } from './timeline.ts';
 
@@ -450,13 +452,8 @@ async function unblockWrites(
   }
   await deps.redis.unpause(plan.master, nodeTimeoutMs).catch(() => undefined);
   // The state a Catch hands over is the one before the failed step: ask each proxy where it stands.
-  await Promise.all(
-    cluster.proxies.map(async (p) => {
-      const route = await deps.router.masterRoute(p).catch(() => undefined);
-      if (route && route.state === 'ready' && sameEndpoint(route.address, master)) return;
-      await deps.router.pointMasterAt(p, master);
-    }),
-  );
+  const away = await proxiesAwayFrom(cluster, master, deps);
+  await Promise.all(away.map(({ proxy }) => deps.router.pointMasterAt(proxy, master)));
   return direction;
 }
 
@@ -496,11 +493,7 @@ export async function verifySwitchover(
   await timeline.run(
     'verified',
     async () => {
-      const listeners = cluster.proxies.flatMap((proxy) =>
-        (['plain', 'tls'] as const)
-          .filter((l) => l === 'plain' || proxy.tlsPort !== undefined)
-          .map((listener) => ({ proxy, listener })),
-      );
+      const listeners = proxyListeners(cluster);
       const canaries = await Promise.all(
         listeners.map(({ proxy, listener }) =>
           deps.redis.canaryThroughProxy(proxy, listener, plan.target, nodeTimeoutMs),
@@ -596,13 +589,7 @@ export async function finishSwitchover(
     },
     (e) => `epoch ${e}`,
   );
-  await timeline.run('routing-persisted', async () => {
-    await Promise.all(
-      cluster.proxies.map((proxy) =>
-        deps.nodeOps.run({ document: 'persist-haproxy-routing', proxy, master: plan.target }),
-      ),
-    );
-  });
+  await timeline.run('routing-persisted', () => persistRouting(cluster, plan.target, deps));
   await timeline.run(
     'dns-updated',
     () => deps.dns.upsertMaster(cluster, plan.target, epoch),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
+import type { Io } from '../../cli/status.ts';
 import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../compose/local.ts';
 import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
@@ -76,6 +77,21 @@ export async function startTestCluster(
       return stopped;
     },
   };
+}
+
+/** Captures what a command prints. */
+export function capture(): Io & { stdout: string; lines: string[] } {
+  const io = {
+    stdout: '',
+    lines: [] as string[],
+    out: (text: string) => {
+      io.stdout += text;
+    },
+    err: (line: string) => {
+      io.lines.push(line);
+    },
+  };
+  return io;
 }
 
 /** Wait for a history entry matching `predicate`. */

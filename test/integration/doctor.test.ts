@@ -1,25 +1,9 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DoctorCheck, doctorChecks, doctorCommand, gatherDoctorFacts } from '../../cli/doctor.ts';
-import type { Io } from '../../cli/status.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import { stopProcess } from '../../local/processes.ts';
-import { startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
-
-/** Captures what a command prints. */
-function capture(): Io & { stdout: string; lines: string[] } {
-  const io = {
-    stdout: '',
-    lines: [] as string[],
-    out: (text: string) => {
-      io.stdout += text;
-    },
-    err: (line: string) => {
-      io.lines.push(line);
-    },
-  };
-  return io;
-}
+import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 
 describe('ha-redis doctor on a real local cluster', () => {
   let t: TestCluster;

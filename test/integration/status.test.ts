@@ -2,27 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { doctorCommand } from '../../cli/doctor.ts';
 import { historyCommand, historyShowCommand } from '../../cli/history.ts';
-import { type Io, statusCommand } from '../../cli/status.ts';
+import { statusCommand } from '../../cli/status.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { StatusReport } from '../../functions/core/status.ts';
 import { stopProcess, waitUntil } from '../../local/processes.ts';
-import { startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
-
-/** Captures what a command prints. */
-function capture(): Io & { stdout: string; lines: string[] } {
-  const io = {
-    stdout: '',
-    lines: [] as string[],
-    out: (text: string) => {
-      io.stdout += text;
-    },
-    err: (line: string) => {
-      io.lines.push(line);
-    },
-  };
-  return io;
-}
+import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 
 describe('ha-redis status and history on a real local cluster', () => {
   let t: TestCluster;

@@ -15,12 +15,39 @@ export const sameEndpoint = (a: Endpoint | undefined, b: Endpoint | undefined): 
 
 const RuntimeApiSchema = z.union([
   z.object({ kind: z.literal('unix'), path: z.string().min(1) }),
-  z.object({ kind: z.literal('tcp'), host: z.string().min(1), port: z.number().int().min(1).max(65535) }),
+  z.object({
+    kind: z.literal('tcp'),
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    /** TLS with a client certificate (HAProxy `stats socket ... ssl verify required`). */
+    tls: z.boolean().default(false),
+  }),
 ]);
 export type RuntimeApiAddress = z.infer<typeof RuntimeApiSchema>;
 
+/**
+ * Which host runs a process, for NodeOps (an SSM Run Command target): an EC2 instance id, or a tag that
+ * names exactly one instance. Local clusters have none.
+ */
+export const InstanceTargetSchema = z.union([
+  z.strictObject({
+    id: z.string().regex(/^(i|mi)-[0-9a-f]{8,17}$/, 'an EC2 instance id such as i-0abc12345678def90'),
+  }),
+  z.strictObject({ tag: z.strictObject({ key: z.string().min(1), value: z.string().min(1) }) }),
+]);
+export type InstanceTarget = z.infer<typeof InstanceTargetSchema>;
+
+/** How HAProxy reloads on its host after a config change: none, a systemd unit, or USR2 to the master. */
+export const ReloadSchema = z
+  .string()
+  .regex(
+    /^(none|systemd:[A-Za-z0-9@._-]+|pidfile:\/.+)$/,
+    "'none', 'systemd:<unit>' or 'pidfile:<absolute path>'",
+  );
+
 export const ProxySchema = z.object({
   id: z.string().min(1),
+  instance: InstanceTargetSchema.optional(),
   host: z.string().min(1),
   plainPort: z.number().int().min(1).max(65535),
   tlsPort: z.number().int().min(1).max(65535).optional(),
@@ -30,16 +57,24 @@ export const ProxySchema = z.object({
   /** Where the proxy's persisted routing lives on its host (config and server-state file). */
   configPath: z.string().min(1).optional(),
   stateFilePath: z.string().min(1).optional(),
+  /** The admin socket on the proxy's host, for scripts run there; defaults to a unix `runtimeApi` path. */
+  hostSocketPath: z.string().min(1).optional(),
+  /** How `update-haproxy` reloads it after rewriting the config (connections in flight are kept). */
+  reload: ReloadSchema.default('none'),
 });
 /** One HAProxy instance routing clients to the master. */
 export type ProxyConfig = z.infer<typeof ProxySchema>;
 
 export const NodeSchema = EndpointSchema.extend({
   id: z.string().min(1),
+  instance: InstanceTargetSchema.optional(),
   /** redis.conf on the node's host, for fencing that survives a restart. */
   configPath: z.string().min(1).optional(),
 });
 export type NodeConfig = z.infer<typeof NodeSchema>;
+
+/** A Sentinel; its host runs the event bridge. */
+export const SentinelSchema = EndpointSchema.extend({ instance: InstanceTargetSchema.optional() });
 
 /** Time limits of the automatic reaction, in milliseconds. */
 export const ReactionTimingSchema = z.object({
@@ -57,9 +92,14 @@ export const ClusterSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
   masterName: z.string().min(1),
   nodes: z.array(NodeSchema).min(1),
-  sentinels: z.array(EndpointSchema).min(1),
+  sentinels: z.array(SentinelSchema).min(1),
   proxies: z.array(ProxySchema).min(1),
-  dns: z.object({ recordName: z.string().min(1), ttl: z.number().int().positive().default(5) }),
+  dns: z.object({
+    recordName: z.string().min(1),
+    ttl: z.number().int().positive().default(5),
+    /** The Route53 hosted zone of the record (AWS only). */
+    hostedZoneId: z.string().min(1).optional(),
+  }),
   timing: ReactionTimingSchema.default(ReactionTimingSchema.parse({})),
 });
 /** Everything the core knows about one Redis Sentinel cluster. */

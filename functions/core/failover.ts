@@ -225,7 +225,7 @@ export async function persistRouting(
   deps: FailoverDeps,
 ): Promise<string> {
   const results = await Promise.allSettled(
-    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'persist-haproxy-routing', proxy, master })),
+    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master })),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],

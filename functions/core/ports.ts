@@ -104,7 +104,7 @@ export interface Dns {
 
 /** Named operations that run on a host: an SSM document in AWS, the same script under bash locally. */
 export type NodeOperation =
-  | { document: 'persist-haproxy-routing'; proxy: ProxyConfig; master: Endpoint }
+  | { document: 'update-haproxy'; proxy: ProxyConfig; master: Endpoint }
   | { document: 'fence-node'; node: NodeConfig; master: Endpoint };
 
 export interface NodeOps {

@@ -27,8 +27,8 @@ describe('reactToFailover', () => {
       { proxy: 'p2', node: N2 },
     ]);
     expect(w.nodeOps.runs).toEqual([
-      { document: 'persist-haproxy-routing', proxy: w.cluster.proxies[0], master: N2 },
-      { document: 'persist-haproxy-routing', proxy: w.cluster.proxies[1], master: N2 },
+      { document: 'update-haproxy', proxy: w.cluster.proxies[0], master: N2 },
+      { document: 'update-haproxy', proxy: w.cluster.proxies[1], master: N2 },
     ]);
     expect(w.dns.calls).toEqual([{ master: N2, epoch: 7 }]);
     expect(w.redis.replicaOfCalls).toEqual([{ node: N1, master: N2 }]);

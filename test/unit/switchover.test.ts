@@ -966,7 +966,7 @@ describe('finishSwitchover', () => {
 
     // Assert
     expect(w.nodeOps.runs).toEqual(
-      w.cluster.proxies.map((proxy) => ({ document: 'persist-haproxy-routing', proxy, master: TARGET })),
+      w.cluster.proxies.map((proxy) => ({ document: 'update-haproxy', proxy, master: TARGET })),
     );
     expect(w.dns.calls.map((c) => ({ master: endpointOf(c.master), epoch: c.epoch }))).toEqual([
       { master: N2, epoch: 7 },

@@ -2,11 +2,11 @@
 # Persist HAProxy's master routing on this host, so a reload or a restart keeps what the Runtime API set:
 #   1. dump the runtime server state to the server-state file (read back by load-server-state-from-file);
 #   2. rewrite the master server line of the config to the same address, validate it, and swap it in atomically.
-# Usage: persist-haproxy-routing.sh --config FILE --state-file FILE --socket PATH --backend B --server S --addr IP --port P
+# Usage: update-haproxy.sh --config FILE --state-file FILE --socket PATH --backend B --server S --addr IP --port P
 set -euo pipefail
 
-die() { echo "persist-haproxy-routing: $*" >&2; exit 2; }
-config='' state='' socket='' backend='' server='' addr='' port=''
+die() { echo "update-haproxy: $*" >&2; exit 2; }
+config='' state='' socket='' backend='' server='' addr='' port='' reload='none'
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -16,6 +16,7 @@ while [ $# -gt 0 ]; do
     --server) server="$2"; shift 2 ;;
     --addr) addr="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
+    --reload) reload="$2"; shift 2 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done

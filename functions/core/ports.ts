@@ -229,3 +229,13 @@ export interface FailoverDeps {
   logger: Logger;
   newId(): string;
 }
+
+/** Starts a workflow execution; the name is the idempotency key (a retry with the same name starts none). */
+export interface WorkflowStarter {
+  start(request: {
+    workflow: 'switchover' | 'maintenance';
+    /** Unique per request: [A-Za-z0-9_-], at most 80 characters. */
+    name: string;
+    input: unknown;
+  }): Promise<{ executionId: string; started: boolean }>;
+}

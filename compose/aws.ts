@@ -1,16 +1,24 @@
 import { randomUUID } from 'node:crypto';
+import { isAbsolute, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
+import { Route53Dns } from '../adapters/aws/route53-dns.ts';
+import { AwsSecrets, type SecretSource } from '../adapters/aws/secrets.ts';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.ts';
-import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
-import { RedisConnections } from '../adapters/redis/connections.ts';
+import { SsmNodeOps } from '../adapters/aws/ssm-node-ops.ts';
+import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-api.ts';
+import { RedisConnections, type RedisAccess } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
-import { ClusterRegistry, ClusterSchema } from '../functions/core/cluster.ts';
-import { ConfigurationError, NodeOpsError } from '../functions/core/errors.ts';
-import type { Dns, Logger, NodeOps } from '../functions/core/ports.ts';
-import type { SentinelEventDeps } from '../functions/sentinel-event/handler.ts';
+import { loadDeploymentConfig } from '../config/load.ts';
+import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
+import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../functions/core/cluster.ts';
+import { ConfigurationError } from '../functions/core/errors.ts';
+import type { FailoverDeps, Logger } from '../functions/core/ports.ts';
 import { systemClock } from './clock.ts';
 
 /** A required environment variable, or a failure that names it. */
@@ -20,54 +28,90 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
-/** Clusters from HA_REDIS_CLUSTERS (JSON array of cluster configs), validated with field names in errors. */
-export function clustersFromEnv(env: NodeJS.ProcessEnv = process.env): ClusterRegistry {
-  let json: unknown;
-  try {
-    json = JSON.parse(requireEnv('HA_REDIS_CLUSTERS', env));
-  } catch (error) {
-    if (error instanceof ConfigurationError) throw error;
-    throw new ConfigurationError('HA_REDIS_CLUSTERS is not valid JSON');
-  }
-  const parsed = ClusterSchema.array().min(1).safeParse(json);
-  if (!parsed.success) {
-    throw new ConfigurationError(
-      `HA_REDIS_CLUSTERS is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-  }
-  return new ClusterRegistry(parsed.data);
+/** The deployment config bundled with the Lambda (HA_REDIS_CONFIG_FILE, relative to the code directory). */
+export function deploymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
+  const file = requireEnv('HA_REDIS_CONFIG_FILE', env);
+  return loadDeploymentConfig(isAbsolute(file) ? file : resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file));
 }
 
-/** Not in this build yet: the SSM NodeOps and the Route53 Dns come with the AWS deployment (CDK) work. */
-const unavailable = (what: string): NodeOps & Dns => ({
-  run: async () => {
-    throw new NodeOpsError(`${what} is not available in the AWS composition yet`);
-  },
-  upsertMaster: async () => {
-    throw new ConfigurationError(`${what} is not available in the AWS composition yet`);
-  },
-});
+/**
+ * Passwords, CA and Runtime API client certificates of every cluster, read by reference when first needed
+ * (and cached briefly by the secret source). A connection to an address no cluster has is refused.
+ */
+export function clusterAccess(
+  config: DeploymentConfig,
+  secrets: SecretSource,
+): RedisAccess & { runtimeApiTls(proxy: ProxyConfig): Promise<RuntimeApiTls> } {
+  const byEndpoint = new Map<string, DeployedCluster>();
+  for (const cluster of config.clusters) {
+    const endpoints: Endpoint[] = [
+      ...cluster.nodes,
+      ...cluster.sentinels,
+      ...cluster.proxies.flatMap((p) => [
+        { host: p.host, port: p.plainPort },
+        ...(p.tlsPort ? [{ host: p.host, port: p.tlsPort }] : []),
+        ...(p.runtimeApi.kind === 'tcp' ? [{ host: p.runtimeApi.host, port: p.runtimeApi.port }] : []),
+      ]),
+    ];
+    for (const e of endpoints) byEndpoint.set(formatEndpoint(e), cluster);
+  }
+  const clusterOf = (e: Endpoint): DeployedCluster => {
+    const cluster = byEndpoint.get(formatEndpoint(e));
+    if (!cluster) throw new ConfigurationError(`${formatEndpoint(e)} belongs to no configured cluster`);
+    return cluster;
+  };
+  const read = async (ref: SecretRef | undefined) => (ref ? secrets.get(ref) : undefined);
+  return {
+    redisPassword: (e) => read(clusterOf(e).secrets.redisPassword),
+    sentinelPassword: (e) => read(clusterOf(e).secrets.sentinelPassword),
+    ca: (e) => read(clusterOf(e).secrets.tlsCa),
+    runtimeApiTls: async (proxy) => {
+      if (proxy.runtimeApi.kind !== 'tcp') return {};
+      const { secrets: refs, name } = clusterOf(proxy.runtimeApi);
+      if (!refs.haproxyApiClientCert) {
+        throw new ConfigurationError(
+          `cluster ${name}: proxy ${proxy.id} has a TLS Runtime API, so secrets.haproxyApiClientCert must name its client certificate`,
+        );
+      }
+      const pem = await secrets.get(refs.haproxyApiClientCert);
+      const ca = await read(refs.tlsCa);
+      return { cert: pem, key: pem, ...(ca ? { ca } : {}) };
+    },
+  };
+}
 
-let cached: SentinelEventDeps | undefined;
+/** What every AWS Lambda of ha-redis works with: the clusters and the core's ports. */
+export interface AwsDeps {
+  config: DeploymentConfig;
+  clusters: ClusterRegistry;
+  failover: FailoverDeps;
+}
 
-/** The AWS composition root, built once per Lambda container from the environment. */
-export function sentinelEventDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): SentinelEventDeps {
+let cached: AwsDeps | undefined;
+
+/** The AWS composition root, built once per Lambda container from the environment and the bundled config. */
+export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): AwsDeps {
   if (cached) return cached;
-  const clusters = clustersFromEnv(env);
+  const config = deploymentConfigFromEnv(env);
   const table = requireEnv('HA_REDIS_STATE_TABLE', env);
   const topic = requireEnv('HA_REDIS_NOTIFY_TOPIC_ARN', env);
-  // Secrets are resolved by name at run time (SSM / Secrets Manager) by the AWS deployment; none is inlined.
-  const password = async () => env.HA_REDIS_REDIS_PASSWORD;
-  const connections = new RedisConnections({ redisPassword: password, sentinelPassword: password });
-  const missing = unavailable('SSM NodeOps / Route53');
+  const documentPrefix = requireEnv('HA_REDIS_SSM_DOCUMENT_PREFIX', env);
+  const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
+  const access = clusterAccess(config, secrets);
+  const connections = new RedisConnections(access);
   cached = {
-    clusters,
+    config,
+    clusters: new ClusterRegistry(config.clusters),
     failover: {
       sentinels: new IoredisSentinelView(connections),
       redis: new IoredisNodes(connections),
-      router: new HaproxyRouter(),
-      dns: missing,
-      nodeOps: missing,
+      router: new HaproxyRouter(1000, access.runtimeApiTls),
+      dns: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
+      nodeOps: new SsmNodeOps({
+        client: new SSMClient({}),
+        documentName: (document) => `${documentPrefix}-${document}`,
+        clock: systemClock,
+      }),
       state: new DynamoStateStore(new DynamoDBClient({}), table),
       notifier: new SnsNotifier(new SNSClient({}), topic),
       clock: systemClock,

@@ -1,13 +1,23 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../functions/core/cluster.ts';
 import { RoutingError } from '../../functions/core/errors.ts';
 import type { Router } from '../../functions/core/ports.ts';
+
+/** PEM material for a Runtime API over TLS: the CA that signed HAProxy's certificate, and our client certificate. */
+export interface RuntimeApiTls {
+  ca?: string;
+  /** Certificate chain and private key; one PEM holding both is fine. */
+  cert?: string;
+  key?: string;
+}
 
 /** Send commands to a HAProxy Runtime API (one connection, `;`-separated) and return the raw answer. */
 export async function runtimeApi(
   address: RuntimeApiAddress,
   commands: readonly string[],
   timeoutMs = 1000,
+  tls?: RuntimeApiTls,
 ): Promise<string> {
   for (const command of commands) {
     if (/[;\n]/.test(command))
@@ -17,13 +27,17 @@ export async function runtimeApi(
     const socket: Socket =
       address.kind === 'unix'
         ? connect({ path: address.path })
-        : connect({ host: address.host, port: address.port });
+        : address.tls
+          ? connectTls({ host: address.host, port: address.port, ...tls, servername: address.host })
+          : connect({ host: address.host, port: address.port });
     const chunks: Buffer[] = [];
     const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;
     socket.setTimeout(timeoutMs, () =>
       socket.destroy(new Error(`Runtime API ${where} timed out after ${timeoutMs} ms`)),
     );
-    socket.on('connect', () => socket.end(`${commands.join(';')}\n`));
+    const send = () => socket.end(`${commands.join(';')}\n`);
+    if (address.kind === 'tcp' && address.tls) socket.on('secureConnect', send);
+    else socket.on('connect', send);
     socket.on('data', (chunk) => chunks.push(chunk));
     socket.on('error', (error) =>
       reject(new RoutingError(`Runtime API ${where}: ${error.message}`, { cause: error })),
@@ -51,23 +65,30 @@ const ADMIN_STATES: Record<string, string> = { '0': 'ready' };
 /** Routing through the HAProxy Runtime API: a single master server slot that only the orchestrator moves. */
 export class HaproxyRouter implements Router {
   private readonly timeoutMs: number;
-  constructor(timeoutMs = 1000) {
+  private readonly tlsFor: (proxy: ProxyConfig) => Promise<RuntimeApiTls | undefined>;
+  constructor(
+    timeoutMs = 1000,
+    /** Client certificate and CA for proxies whose Runtime API is TCP with TLS. */
+    tlsFor: (proxy: ProxyConfig) => Promise<RuntimeApiTls | undefined> = async () => undefined,
+  ) {
     this.timeoutMs = timeoutMs;
+    this.tlsFor = tlsFor;
+  }
+
+  private async send(proxy: ProxyConfig, commands: readonly string[]): Promise<string> {
+    const tls = proxy.runtimeApi.kind === 'tcp' && proxy.runtimeApi.tls ? await this.tlsFor(proxy) : undefined;
+    return runtimeApi(proxy.runtimeApi, commands, this.timeoutMs, tls);
   }
 
   async pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void> {
     const server = `${proxy.backend}/${proxy.server}`;
     // maint first so no new session reaches the old address, then cut the old sessions, move, and open again.
-    const answer = await runtimeApi(
-      proxy.runtimeApi,
-      [
-        `set server ${server} state maint`,
-        `shutdown sessions server ${server}`,
-        `set server ${server} addr ${node.host} port ${node.port}`,
-        `set server ${server} state ready`,
-      ],
-      this.timeoutMs,
-    );
+    const answer = await this.send(proxy, [
+      `set server ${server} state maint`,
+      `shutdown sessions server ${server}`,
+      `set server ${server} addr ${node.host} port ${node.port}`,
+      `set server ${server} state ready`,
+    ]);
     const unexpected = answer
       .split('\n')
       .map((l) => l.trim())
@@ -78,17 +99,13 @@ export class HaproxyRouter implements Router {
 
   async blockMaster(proxy: ProxyConfig): Promise<void> {
     const server = `${proxy.backend}/${proxy.server}`;
-    const answer = await runtimeApi(
-      proxy.runtimeApi,
-      [`set server ${server} state maint`, `shutdown sessions server ${server}`],
-      this.timeoutMs,
-    );
+    const answer = await this.send(proxy, [`set server ${server} state maint`, `shutdown sessions server ${server}`]);
     if (answer.trim() !== '') throw new RoutingError(`proxy ${proxy.id} refused to block: ${answer.trim()}`);
   }
 
   async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
     const rows = parseServersState(
-      await runtimeApi(proxy.runtimeApi, [`show servers state ${proxy.backend}`], this.timeoutMs),
+      await this.send(proxy, [`show servers state ${proxy.backend}`]),
     );
     const row = rows.find((r) => r.srv_name === proxy.server);
     if (!row) throw new RoutingError(`proxy ${proxy.id} has no server ${proxy.backend}/${proxy.server}`);

@@ -2,12 +2,15 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Endpoint } from '../../functions/core/cluster.ts';
 import { UnreachableError } from '../../functions/core/errors.ts';
 
-/** How to reach Redis nodes and Sentinels: passwords come from a provider, never from code. */
+/**
+ * How to reach Redis nodes and Sentinels: passwords come from a provider, never from code. The endpoint tells
+ * a multi-cluster provider which cluster's secret to read.
+ */
 export interface RedisAccess {
-  redisPassword(): Promise<string | undefined>;
-  sentinelPassword(): Promise<string | undefined>;
+  redisPassword(endpoint: Endpoint): Promise<string | undefined>;
+  sentinelPassword(endpoint: Endpoint): Promise<string | undefined>;
   /** CA certificate (PEM) for TLS listeners. */
-  ca?(): Promise<string | undefined>;
+  ca?(endpoint: Endpoint): Promise<string | undefined>;
 }
 
 type Kind = 'redis' | 'sentinel' | 'proxy-plain' | 'proxy-tls';
@@ -96,8 +99,10 @@ export class RedisConnections {
 
   private async options(kind: Kind, endpoint: Endpoint, timeoutMs: number): Promise<RedisOptions> {
     const password =
-      kind === 'sentinel' ? await this.access.sentinelPassword() : await this.access.redisPassword();
-    const ca = kind === 'proxy-tls' ? await this.access.ca?.() : undefined;
+      kind === 'sentinel'
+        ? await this.access.sentinelPassword(endpoint)
+        : await this.access.redisPassword(endpoint);
+    const ca = kind === 'proxy-tls' ? await this.access.ca?.(endpoint) : undefined;
     return {
       host: endpoint.host,
       port: endpoint.port,

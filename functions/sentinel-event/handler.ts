@@ -1,10 +1,10 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
-import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
+import { observability } from '../../adapters/logging/observability.ts';
 import { parseSentinelMessage, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import type { ClusterRegistry } from '../core/cluster.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import { METRICS, type MetricName } from '../core/metrics.ts';
 import type { FailoverDeps } from '../core/ports.ts';
 import { type EventOutcome, handleSentinelEvent } from '../core/reaction.ts';
 import { serialized } from './serialize.ts';
@@ -66,17 +66,38 @@ function decodeEnvelope(message: unknown) {
   return envelope.data;
 }
 
-const logger = powertoolsLogger('ha-redis-sentinel-event');
+const { logger, count, middlewares } = observability('ha-redis-sentinel-event');
 
-/** AWS entry point: the composition root is loaded once per container. */
-export const handler = middy(
-  makeSentinelEventHandler(async () => {
-    try {
-      return (await import('../../compose/aws.ts')).sentinelEventDeps(logger);
-    } catch (error) {
-      // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
-      logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
-      throw error;
-    }
-  }),
-).use(injectLambdaContext(logger.powertools));
+/** The metric an outcome counts toward (alarms watch them), if any. */
+export function outcomeMetric(outcome: RecordOutcome): MetricName | undefined {
+  switch (outcome.action) {
+    case 'unconfirmed':
+      return METRICS.failoverUnconfirmed;
+    case 'failed-over':
+      return METRICS.failoverActedOn;
+    case 'rejected':
+      return METRICS.eventRejected;
+    default:
+      return undefined;
+  }
+}
+
+const handleSentinelEvents = makeSentinelEventHandler(async () => {
+  try {
+    return (await import('../../compose/aws.ts')).awsDeps(logger);
+  } catch (error) {
+    // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
+    logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
+    throw error;
+  }
+});
+
+/** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
+export const handler = middy(async (event: SNSEvent) => {
+  const outcomes = await handleSentinelEvents(event);
+  for (const outcome of outcomes) {
+    const metric = outcomeMetric(outcome);
+    if (metric) count(metric);
+  }
+  return outcomes;
+}).use(middlewares);

@@ -1,7 +1,6 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
-import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
+import { observability } from '../../adapters/logging/observability.ts';
 import type { ClusterRegistry } from '../core/cluster.ts';
 import { InvalidInputError } from '../core/errors.ts';
 import type { FailoverDeps } from '../core/ports.ts';
@@ -47,12 +46,12 @@ export function makeSwitchoverStepHandler(getDeps: () => Promise<SwitchoverStepD
   };
 }
 
-const logger = powertoolsLogger('ha-redis-switchover-step');
+const { logger, middlewares } = observability('ha-redis-switchover-step');
 
 /** AWS entry point (the state machine's Task resource). */
 export const handler = middy(
   makeSwitchoverStepHandler(async () => {
-    const { sentinelEventDeps } = await import('../../compose/aws.ts');
-    return sentinelEventDeps(logger);
+    const { awsDeps } = await import('../../compose/aws.ts');
+    return awsDeps(logger);
   }),
-).use(injectLambdaContext(logger.powertools));
+).use(middlewares);

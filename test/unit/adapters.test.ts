@@ -6,7 +6,6 @@ import { parseServersState } from '../../adapters/haproxy/runtime-api.ts';
 import { readZone, renderZone, ZoneFileDns } from '../../adapters/local/zone-file-dns.ts';
 import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../../adapters/redis/sentinel-view.ts';
-import { clustersFromEnv, requireEnv } from '../../compose/aws.ts';
 import { N1, N2, N3, testCluster } from './helpers.ts';
 
 describe('parseServersState', () => {
@@ -276,95 +275,5 @@ describe('zone file DNS', () => {
     // Assert
     expect(result).toBe('updated');
     expect(readZone(await readFile(path, 'utf8'))).toEqual({ epoch: 1, master: N2 });
-  });
-});
-
-describe('AWS composition configuration', () => {
-  const validCluster = {
-    name: 'orders',
-    masterName: 'mymaster',
-    nodes: [{ id: 'n1', host: '10.0.1.21', port: 6379 }],
-    sentinels: [{ host: '10.0.1.11', port: 26379 }],
-    proxies: [
-      { id: 'p1', host: '10.0.2.11', plainPort: 6379, runtimeApi: { kind: 'unix', path: '/run/p1' } },
-    ],
-    dns: { recordName: 'master.orders.redis.internal' },
-  };
-
-  it('requireEnv returns a variable that is set', () => {
-    // Act
-    const value = requireEnv('HA_REDIS_STATE_TABLE', { HA_REDIS_STATE_TABLE: 'ha-redis-state' });
-
-    // Assert
-    expect(value).toBe('ha-redis-state');
-  });
-
-  it.each([
-    ['missing', {}],
-    ['empty', { HA_REDIS_STATE_TABLE: '' }],
-  ])('requireEnv fails naming a %s variable', (_what, env) => {
-    // Act
-    const read = () => requireEnv('HA_REDIS_STATE_TABLE', env);
-
-    // Assert
-    expect(read).toThrow(
-      expect.objectContaining({
-        name: 'ConfigurationError',
-        message: 'environment variable HA_REDIS_STATE_TABLE is not set; the stack must set it',
-      }),
-    );
-  });
-
-  it('clustersFromEnv builds a registry with defaults applied', () => {
-    // Act
-    const registry = clustersFromEnv({ HA_REDIS_CLUSTERS: JSON.stringify([validCluster]) });
-
-    // Assert
-    expect(registry.names()).toEqual(['orders']);
-    expect(registry.get('orders').proxies[0]).toMatchObject({ backend: 'redis_master', server: 'master' });
-    expect(registry.get('orders').timing.confirmDeadlineMs).toBe(20_000);
-  });
-
-  it('clustersFromEnv names HA_REDIS_CLUSTERS when it is missing', () => {
-    // Act
-    const read = () => clustersFromEnv({});
-
-    // Assert
-    expect(read).toThrow('environment variable HA_REDIS_CLUSTERS is not set');
-  });
-
-  it('clustersFromEnv says HA_REDIS_CLUSTERS is not valid JSON', () => {
-    // Act
-    const read = () => clustersFromEnv({ HA_REDIS_CLUSTERS: '[{"name": "orders",' });
-
-    // Assert
-    expect(read).toThrow('HA_REDIS_CLUSTERS is not valid JSON');
-  });
-
-  it('clustersFromEnv names the path of each invalid field', () => {
-    // Arrange
-    const bad = {
-      ...validCluster,
-      name: 'Orders',
-      nodes: [{ id: 'n1', host: '10.0.1.21', port: 70000 }],
-      proxies: [{ ...validCluster.proxies[0], runtimeApi: { kind: 'tcp', host: '10.0.2.11' } }],
-    };
-
-    // Act
-    const read = () => clustersFromEnv({ HA_REDIS_CLUSTERS: JSON.stringify([validCluster, bad]) });
-
-    // Assert
-    expect(read).toThrow(/^HA_REDIS_CLUSTERS is invalid: /);
-    expect(read).toThrow('1.name: lower-case letters, digits and dashes');
-    expect(read).toThrow('1.nodes.0.port:');
-    expect(read).toThrow('1.proxies.0.runtimeApi');
-  });
-
-  it('clustersFromEnv refuses an empty list of clusters', () => {
-    // Act
-    const read = () => clustersFromEnv({ HA_REDIS_CLUSTERS: '[]' });
-
-    // Assert
-    expect(read).toThrow('HA_REDIS_CLUSTERS is invalid');
   });
 });

@@ -1,0 +1,13 @@
+/** Metric names the Lambdas emit (Powertools Metrics, EMF) and the alarms of the stack watch: one source. */
+export const METRICS = {
+  namespace: 'HaRedis',
+  /** Sentinel reported a failover that no majority confirmed; routing was left alone. */
+  failoverUnconfirmed: 'FailoverUnconfirmed',
+  /** A failover was confirmed and acted on. */
+  failoverActedOn: 'FailoverActedOn',
+  /** An event was malformed or named an unknown cluster. */
+  eventRejected: 'SentinelEventRejected',
+} as const;
+
+/** The name of a counted metric. */
+export type MetricName = (typeof METRICS)[Exclude<keyof typeof METRICS, 'namespace'>];

@@ -1,0 +1,27 @@
+import { resolve } from 'node:path';
+import * as cdk from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadDeploymentConfig } from '../config/load.ts';
+import { errorMessage } from '../functions/core/errors.ts';
+import { HaRedisStack } from './stack.ts';
+
+/**
+ * The CDK app: `cdk synth -c config=path/to/ha-redis.config.json` (default: config/example.json).
+ * The config is validated before anything is built; an invalid file stops synth with the field named.
+ */
+const app = new cdk.App();
+const configFile = resolve(String(app.node.tryGetContext('config') ?? process.env.HA_REDIS_CONFIG ?? 'config/example.json'));
+let config: ReturnType<typeof loadDeploymentConfig>;
+try {
+  config = loadDeploymentConfig(configFile);
+} catch (error) {
+  console.error(`ha-redis: ${errorMessage(error)}`);
+  process.exit(1);
+}
+new HaRedisStack(app, config.name, {
+  config,
+  configFile,
+  env: { account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT, region: config.region ?? process.env.CDK_DEFAULT_REGION },
+  description: `ha-redis failover orchestrator for ${config.clusters.map((c) => c.name).join(', ')}`,
+});
+cdk.Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

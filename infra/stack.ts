@@ -1,0 +1,475 @@
+import { resolve } from 'node:path';
+import * as cdk from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig, SecretRef } from '../config/schema.ts';
+import { METRICS } from '../functions/core/metrics.ts';
+import { SsmCommandDocuments } from './ssm/documents.ts';
+import { switchoverDefinition } from './switchover-definition.ts';
+
+/** The tag every Redis, Sentinel and HAProxy instance carries, with its cluster's name: SSM commands are scoped to it. */
+export const CLUSTER_TAG_KEY = 'ha-redis:cluster';
+
+/** The config file's name inside each Lambda bundle (the Lambdas read and validate it at cold start). */
+export const BUNDLED_CONFIG_FILE = 'ha-redis.config.json';
+
+/** Lambda environment variables the AWS composition root reads (compose/aws.ts). */
+export const LAMBDA_ENV = {
+  configFile: 'HA_REDIS_CONFIG_FILE',
+  stateTable: 'HA_REDIS_STATE_TABLE',
+  notifyTopicArn: 'HA_REDIS_NOTIFY_TOPIC_ARN',
+  documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
+  switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
+} as const;
+
+export interface HaRedisStackProps extends cdk.StackProps {
+  config: DeploymentConfig;
+  /** The config file as the user wrote it: copied into each Lambda bundle. */
+  configFile: string;
+}
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+/** Lambda retry policy for asynchronous invocations: every step is idempotent (epoch claims), so retries are safe. */
+const ASYNC_RETRY = {
+  /** Two retries cover a throttled or crashed container; the 5-s reconcile covers the rest. */
+  retryAttempts: 2,
+  /** An event older than this describes a world that has moved on; the reconcile acts on the present one. */
+  maxEventAge: cdk.Duration.minutes(10),
+};
+
+/**
+ * ha-redis in one AWS account: the Sentinel event topic and its Lambda, the switchover state machine, the state
+ * table, the SSM documents, alarms and least-privilege IAM. Everything comes from the validated config: no lookups.
+ */
+export class HaRedisStack extends cdk.Stack {
+  readonly sentinelEventsTopic: sns.Topic;
+  readonly notificationsTopic: sns.Topic;
+  readonly table: dynamodb.Table;
+  readonly sentinelEventFunction: nodejs.NodejsFunction;
+  readonly switchoverStepFunction: nodejs.NodejsFunction;
+  readonly switchoverStateMachine: sfn.StateMachine;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly documents: SsmCommandDocuments;
+
+  constructor(scope: Construct, id: string, props: HaRedisStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const clusterNames = config.clusters.map((c) => c.name);
+
+    // --- Encryption: one key for topics, queues and logs; services that publish to the topics may use it.
+    const key = new kms.Key(this, 'Key', {
+      description: `${config.name}: SNS topics, dead-letter queues and logs`,
+      enableKeyRotation: true,
+      removalPolicy: cdk.RemovalPolicy.RETAIN,
+    });
+    for (const service of ['cloudwatch.amazonaws.com', 'sns.amazonaws.com']) {
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.ServicePrincipal(service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+      );
+    }
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:*` },
+        },
+      }),
+    );
+
+    // --- Topics and dead letters
+    this.sentinelEventsTopic = new sns.Topic(this, 'SentinelEvents', {
+      displayName: `${config.name} Sentinel events`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    this.notificationsTopic = new sns.Topic(this, 'Notifications', {
+      displayName: `${config.name} notifications`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    const sentinelEventDlq = this.deadLetterQueue('SentinelEventDlq', key);
+
+    // --- State and history
+    this.table = new dynamodb.Table(this, 'State', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: cdk.RemovalPolicy.RETAIN,
+    });
+
+    // --- Network: the Lambdas sit in the Redis hosts' VPC and may reach exactly the configured hosts and ports.
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId: config.network.vpcId,
+      availabilityZones: config.network.availabilityZones,
+      privateSubnetIds: config.network.subnetIds,
+    });
+    this.securityGroup = new ec2.SecurityGroup(this, 'LambdaSecurityGroup', {
+      vpc,
+      description: `${config.name} Lambdas: Redis, Sentinel and HAProxy ports of the configured hosts, and HTTPS to AWS APIs`,
+      allowAllOutbound: false,
+    });
+    for (const { host, port, what } of allowedTargets(config)) {
+      this.securityGroup.addEgressRule(ec2.Peer.ipv4(`${host}/32`), ec2.Port.tcp(port), what);
+    }
+    this.securityGroup.addEgressRule(
+      ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(443),
+      'AWS APIs (DynamoDB, SNS, SSM, Route53, Secrets Manager) through VPC endpoints or NAT',
+    );
+
+    // --- SSM documents, run on the hosts by NodeOps
+    this.documents = new SsmCommandDocuments(this, 'Documents', { prefix: config.name });
+
+    // --- Lambdas
+    const environment = {
+      [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
+      [LAMBDA_ENV.stateTable]: this.table.tableName,
+      [LAMBDA_ENV.notifyTopicArn]: this.notificationsTopic.topicArn,
+      [LAMBDA_ENV.documentPrefix]: config.name,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+    };
+    const fn = (name: string, entry: string, timeout: cdk.Duration, description: string) =>
+      this.lambdaFunction(name, { entry, timeout, description, environment, vpc, key, configFile: props.configFile });
+
+    this.sentinelEventFunction = fn(
+      'sentinel-event',
+      'functions/sentinel-event/handler.ts',
+      // Confirmation waits up to 20 s for a majority; reroute, fence, DNS and verify take a few more.
+      cdk.Duration.seconds(60),
+      'Confirms a Sentinel failover and reroutes, fences, updates DNS, verifies, records and notifies',
+    );
+    this.sentinelEventFunction.configureAsyncInvoke(ASYNC_RETRY);
+    this.sentinelEventsTopic.addSubscription(
+      new subscriptions.LambdaSubscription(this.sentinelEventFunction, { deadLetterQueue: sentinelEventDlq }),
+    );
+
+    this.switchoverStepFunction = fn(
+      'switchover-step',
+      'functions/switchover-step/handler.ts',
+      // Above the longest Task timeout of the state machine (Prepare and Recover: 60 s).
+      cdk.Duration.seconds(70),
+      'One step of the planned switchover state machine',
+    );
+
+    // --- The switchover state machine (definition shared with the local runtime)
+    const switchoverLogs = new logs.LogGroup(this, 'SwitchoverLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: key,
+    });
+    this.switchoverStateMachine = new sfn.StateMachine(this, 'Switchover', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(switchoverDefinition(this, this.switchoverStepFunction)),
+      timeout: cdk.Duration.minutes(10),
+      tracingEnabled: true,
+      logs: { destination: switchoverLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+
+    // --- IAM: what the Lambdas may do, and nothing else
+    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction]) {
+      this.table.grantReadWriteData(f);
+      this.notificationsTopic.grantPublish(f);
+      this.grantNodeOps(f, clusterNames);
+      this.grantDns(f, config);
+      this.grantSecrets(f, config);
+    }
+
+    // --- Policies for others to attach: Sentinel hosts publish events; operators start switchovers.
+    const bridgePolicy = new iam.ManagedPolicy(this, 'BridgePublisherPolicy', {
+      description: `${config.name}: attach to the instance role of Sentinel hosts so the event bridge can publish`,
+      statements: [
+        new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.sentinelEventsTopic.topicArn] }),
+        new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }),
+      ],
+    });
+    const operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
+      description: `${config.name}: start and watch planned switchovers (ha-redis switchover against AWS)`,
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['states:StartExecution'],
+          resources: [this.switchoverStateMachine.stateMachineArn],
+        }),
+        new iam.PolicyStatement({
+          actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
+          resources: [executionArnsOf(this, this.switchoverStateMachine)],
+        }),
+      ],
+    });
+
+    // --- Alarms, to the notification topic
+    const alarmAction = new cwActions.SnsAction(this.notificationsTopic);
+    const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      }).addAlarmAction(alarmAction);
+    alarm(
+      'SentinelEventDlqNotEmpty',
+      sentinelEventDlq.metricApproximateNumberOfMessagesVisible({ period: cdk.Duration.minutes(1) }),
+      'Sentinel events could not be processed after retries; see the runbook: replay them or run ha-redis status',
+    );
+    alarm(
+      'FailoverUnconfirmed',
+      new cloudwatch.Metric({
+        namespace: METRICS.namespace,
+        metricName: METRICS.failoverUnconfirmed,
+        dimensionsMap: { service: 'ha-redis-sentinel-event' },
+        statistic: 'Sum',
+        period: cdk.Duration.minutes(1),
+      }),
+      'Sentinel reported a failover that a majority did not confirm; routing was not changed. See the runbook',
+    );
+    alarm(
+      'SwitchoverFailed',
+      new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: this.switchoverStateMachine.metricFailed({ period: cdk.Duration.minutes(1) }),
+          timedOut: this.switchoverStateMachine.metricTimedOut({ period: cdk.Duration.minutes(1) }),
+          aborted: this.switchoverStateMachine.metricAborted({ period: cdk.Duration.minutes(1) }),
+        },
+        period: cdk.Duration.minutes(1),
+      }),
+      'A planned switchover did not complete; writes were unblocked. Its history entry says what was done',
+    );
+    for (const [id, f] of [
+      ['SentinelEventErrors', this.sentinelEventFunction],
+      ['SwitchoverStepErrors', this.switchoverStepFunction],
+    ] as const) {
+      alarm(id, f.metricErrors({ period: cdk.Duration.minutes(1) }), `${f.node.id} Lambda errors`);
+    }
+
+    // --- Outputs
+    new cdk.CfnOutput(this, 'SentinelEventsTopicArn', { value: this.sentinelEventsTopic.topicArn });
+    new cdk.CfnOutput(this, 'NotificationsTopicArn', { value: this.notificationsTopic.topicArn });
+    new cdk.CfnOutput(this, 'StateTableName', { value: this.table.tableName });
+    new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', { value: this.switchoverStateMachine.stateMachineArn });
+    new cdk.CfnOutput(this, 'BridgePublisherPolicyArn', { value: bridgePolicy.managedPolicyArn });
+    new cdk.CfnOutput(this, 'OperatorPolicyArn', { value: operatorPolicy.managedPolicyArn });
+
+    this.suppressReviewedFindings();
+  }
+
+  /** An encrypted dead-letter queue that keeps messages 14 days, for the runbook to inspect and replay. */
+  private deadLetterQueue(id: string, key: kms.IKey): sqs.Queue {
+    const queue = new sqs.Queue(this, id, {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: cdk.Duration.days(14),
+    });
+    cdk.Validations.of(queue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself a dead-letter queue; its messages are replayed by hand',
+    });
+    return queue;
+  }
+
+  private lambdaFunction(
+    name: string,
+    opts: {
+      entry: string;
+      timeout: cdk.Duration;
+      description: string;
+      environment: Record<string, string>;
+      vpc: ec2.IVpc;
+      key: kms.IKey;
+      configFile: string;
+    },
+  ): nodejs.NodejsFunction {
+    const id = name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: opts.key,
+    });
+    return new nodejs.NodejsFunction(this, id, {
+      entry: resolve(ROOT, opts.entry),
+      handler: 'handler',
+      projectRoot: ROOT,
+      depsLockFilePath: resolve(ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 512,
+      timeout: opts.timeout,
+      description: opts.description,
+      environment: { ...opts.environment, POWERTOOLS_SERVICE_NAME: `ha-redis-${name}` },
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup,
+      vpc: opts.vpc,
+      vpcSubnets: { subnets: opts.vpc.privateSubnets },
+      securityGroups: [this.securityGroup],
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: 'node24',
+        minify: true,
+        sourceMap: true,
+        mainFields: ['module', 'main'],
+        // Powertools Tracer's X-Ray SDK and ioredis are CommonJS: give the ESM bundle a `require`.
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir: string, outputDir: string) => [
+            `cp "${opts.configFile}" "${outputDir}/${BUNDLED_CONFIG_FILE}"`,
+          ],
+        },
+      },
+    });
+  }
+
+  /** ssm:SendCommand on the stack's documents, and on instances tagged with one of the clusters' names only. */
+  private grantNodeOps(f: lambda.IFunction, clusterNames: string[]): void {
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SendOurDocuments',
+        actions: ['ssm:SendCommand'],
+        resources: this.documents.documentArns(),
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToClusterInstances',
+        actions: ['ssm:SendCommand'],
+        resources: [`arn:${this.partition}:ec2:${this.region}:${this.account}:instance/*`],
+        conditions: { StringEquals: { [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: clusterNames } },
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCommandResults',
+        actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+        resources: ['*'],
+      }),
+    );
+  }
+
+  /** Route53: read and change only the configured records, in the configured zones. */
+  private grantDns(f: lambda.IFunction, config: DeploymentConfig): void {
+    const zones = [...new Set(config.clusters.map((c) => c.dns.hostedZoneId))];
+    const names = [...new Set(config.clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
+    const zoneArns = zones.map((z) => `arn:${this.partition}:route53:::hostedzone/${z}`);
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ChangeMasterRecords',
+        actions: ['route53:ChangeResourceRecordSets'],
+        resources: zoneArns,
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'route53:ChangeResourceRecordSetsNormalizedRecordNames': names,
+            'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+            'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+          },
+        },
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadMasterRecords',
+        actions: ['route53:ListResourceRecordSets'],
+        resources: zoneArns,
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WaitForChanges',
+        actions: ['route53:GetChange'],
+        resources: [`arn:${this.partition}:route53:::change/*`],
+      }),
+    );
+  }
+
+  /** Read exactly the secrets the config names (SSM SecureString parameters, Secrets Manager secrets). */
+  private grantSecrets(f: lambda.IFunction, config: DeploymentConfig): void {
+    const refs: SecretRef[] = config.clusters.flatMap((c) => Object.values(c.secrets).filter((r) => r !== undefined));
+    const parameterArns = refs.flatMap((r) =>
+      'ssmParameter' in r
+        ? [`arn:${this.partition}:ssm:${this.region}:${this.account}:parameter/${r.ssmParameter.replace(/^\//, '')}`]
+        : [],
+    );
+    const secretArns = refs.flatMap((r) =>
+      'secretsManager' in r
+        ? // Secrets Manager appends a 6-character suffix to the name in the ARN.
+          [`arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:${r.secretsManager}-??????`]
+        : [],
+    );
+    if (parameterArns.length > 0) {
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadSecretParameters',
+          actions: ['ssm:GetParameter'],
+          resources: [...new Set(parameterArns)],
+        }),
+      );
+    }
+    if (secretArns.length > 0) {
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [...new Set(secretArns)],
+        }),
+      );
+    }
+  }
+
+  /** cdk-nag findings that are reviewed and accepted, each with its reason (filled in from the findings). */
+  private suppressReviewedFindings(): void {}
+}
+
+/** Every host and port a Lambda must reach: nodes, Sentinels, proxy listeners (canaries) and Runtime APIs. */
+export function allowedTargets(config: DeploymentConfig): { host: string; port: number; what: string }[] {
+  const targets = config.clusters.flatMap((c) => [
+    ...c.nodes.map((n) => ({ host: n.host, port: n.port, what: `${c.name} redis ${n.id}` })),
+    ...c.sentinels.map((s) => ({ host: s.host, port: s.port, what: `${c.name} sentinel` })),
+    ...c.proxies.flatMap((p) => [
+      { host: p.host, port: p.plainPort, what: `${c.name} ${p.id} client port (canary writes)` },
+      ...(p.tlsPort ? [{ host: p.host, port: p.tlsPort, what: `${c.name} ${p.id} TLS client port (canary writes)` }] : []),
+      ...(p.runtimeApi.kind === 'tcp'
+        ? [{ host: p.runtimeApi.host, port: p.runtimeApi.port, what: `${c.name} ${p.id} Runtime API` }]
+        : []),
+    ]),
+  ]);
+  const seen = new Set<string>();
+  return targets.filter((t) => {
+    const key = `${t.host}:${t.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** `arn:...:execution:<state machine name>:*`, the executions of one state machine. */
+function executionArnsOf(stack: cdk.Stack, machine: sfn.StateMachine): string {
+  return stack.formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${machine.stateMachineName}:*`,
+    arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME,
+  });
+}

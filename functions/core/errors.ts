@@ -21,6 +21,7 @@ export const ERROR_NAMES = {
   leaseHeld: 'LeaseHeldError',
   catchUpTimeout: 'CatchUpTimeoutError',
   promotion: 'PromotionError',
+  awsService: 'AwsServiceError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -120,6 +121,14 @@ export class PromotionError extends HaRedisError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = ERROR_NAMES.promotion;
+  }
+}
+
+/** An AWS API rejected a call, or kept throttling it after bounded retries; the message names the call. */
+export class AwsServiceError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.awsService;
   }
 }
 

@@ -31,6 +31,7 @@ export function clusterFromDescriptor(d: Descriptor, timing: Partial<ReactionTim
       server: p.server,
       configPath: p.configPath,
       stateFilePath: p.stateFilePath,
+      reload: `pidfile:${p.pidFile}`,
     })),
     dns: { recordName: d.dns.recordName, ttl: d.dns.ttl },
     timing,

@@ -1,18 +1,25 @@
+import type { Endpoint } from '../../functions/core/cluster.ts';
 import { NodeOpsError } from '../../functions/core/errors.ts';
 import type { NodeOperation } from '../../functions/core/ports.ts';
 
 /**
- * The one mapping from a node operation to its script's named parameters. The SSM document of the same
- * name declares exactly these parameters (camelCase); the script takes them as `--kebab-case value`.
+ * The one mapping from an operation to its script's named parameters. The SSM document of the same name
+ * declares exactly these parameters (camelCase); the script takes them as `--kebab-case value`.
  * Both the SSM NodeOps (AWS) and the bash NodeOps (local) use it, so the two runtimes run the same thing.
+ * `install-bridge` is no NodeOperation: the deployment runs it once per Sentinel host.
  */
 export const DOCUMENT_PARAMETERS = {
   'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload'],
-  'fence-node': ['config', 'masterAddr', 'masterPort'],
-} as const satisfies Record<NodeOperation['document'], readonly string[]>;
+  'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort'],
+  'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
+} as const satisfies Record<NodeOperation['document'] | 'install-bridge', readonly string[]>;
 
 export type DocumentName = keyof typeof DOCUMENT_PARAMETERS;
-type Parameters<D extends DocumentName> = Record<(typeof DOCUMENT_PARAMETERS)[D][number], string>;
+/** The parameter values of a document, by name. */
+export type DocumentParameters<D extends DocumentName> = Record<
+  (typeof DOCUMENT_PARAMETERS)[D][number],
+  string
+>;
 
 /** The named parameters of an operation; refuses an operation whose host paths are not configured. */
 export function operationParameters(op: NodeOperation): Record<string, string> {
@@ -26,7 +33,7 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
           `proxy ${proxy.id} needs configPath, stateFilePath and an admin socket (hostSocketPath, or a unix runtimeApi) to persist routing`,
         );
       }
-      const parameters: Parameters<'update-haproxy'> = {
+      const parameters: DocumentParameters<'update-haproxy'> = {
         config: proxy.configPath,
         stateFile: proxy.stateFilePath,
         socket,
@@ -42,21 +49,50 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
       if (!op.node.configPath) {
         throw new NodeOpsError(`node ${op.node.id} has no configPath; cannot persist replicaof`);
       }
-      const parameters: Parameters<'fence-node'> = {
+      const parameters: DocumentParameters<'fence-node'> = {
         config: op.node.configPath,
         masterAddr: op.master.host,
         masterPort: String(op.master.port),
+        nodePort: String(op.node.port),
       };
       return parameters;
     }
   }
 }
 
+/** What installing the Sentinel event bridge on one Sentinel host needs. */
+export interface BridgeInstall {
+  /** The bundled bridge (one JS file): an `s3://bucket/key` URL or an absolute path on the host. */
+  bundle: string;
+  topicArn: string;
+  cluster: string;
+  /** The Sentinel on that host, as the bridge reaches it. */
+  sentinel: Endpoint;
+  /** The SSM parameter (SecureString) holding the Sentinel password; the bridge reads it at start. */
+  passwordParameter: string;
+}
+
+/** The named parameters of `install-bridge`. */
+export function bridgeInstallParameters(install: BridgeInstall): DocumentParameters<'install-bridge'> {
+  return {
+    bundle: install.bundle,
+    topicArn: install.topicArn,
+    cluster: install.cluster,
+    sentinelHost: install.sentinel.host,
+    sentinelPort: String(install.sentinel.port),
+    passwordParameter: install.passwordParameter,
+  };
+}
+
 /** `masterAddr` -> `--master-addr`: the script's flag for a document parameter. */
 export const flagOf = (parameter: string): string =>
   `--${parameter.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
+/** A script's command line from named parameters. */
+export const argsOf = (parameters: Record<string, string>): string[] =>
+  Object.entries(parameters).flatMap(([name, value]) => [flagOf(name), value]);
+
 /** The command line of an operation's script. */
 export function scriptArgs(op: NodeOperation): string[] {
-  return Object.entries(operationParameters(op)).flatMap(([name, value]) => [flagOf(name), value]);
+  return argsOf(operationParameters(op));
 }

@@ -1,0 +1,254 @@
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Aws } from 'aws-cdk-lib';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { scriptPath } from '../../adapters/local/bash-node-ops.ts';
+import { DOCUMENT_PARAMETERS, type DocumentName, flagOf } from '../../adapters/node-ops/operations.ts';
+
+/**
+ * The SSM Command documents (schema 2.2) that run `infra/ssm/scripts/<name>.sh` on a host. Each embeds its
+ * script byte for byte, writes it to a temporary directory and runs it with bash, every parameter passed as
+ * `--flag '{{ param }}'`. Every allowedPattern excludes quotes, `$`, backticks, `;`, `&`, `|`, `<`, `>`,
+ * braces, spaces and newlines, so a value can never leave its single quotes.
+ */
+
+const BRIDGE_UNIT = fileURLToPath(new URL('../../events/bridge/ha-redis-bridge.service', import.meta.url));
+
+/** allowedPatterns, also valid as JavaScript regular expressions (the tests use them so). */
+export const PATTERNS = {
+  absolutePath: '^/[A-Za-z0-9._/@+-]{0,1023}$',
+  ipAddress: '^(([0-9]{1,3}[.]){3}[0-9]{1,3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7})$',
+  host: '^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$',
+  port: '^[0-9]{1,5}$',
+  haproxyName: '^[A-Za-z0-9._:-]{1,64}$',
+  reload: '^(none|systemd:[A-Za-z0-9@._-]{1,255}|pidfile:/[A-Za-z0-9._/@+-]{1,1023})$',
+  bundle: '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._/=+-]{1,1024}|/[A-Za-z0-9._/@+-]{1,1023})$',
+  snsTopicArn: '^arn:aws[a-z-]{0,16}:sns:[a-z0-9-]{1,32}:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
+  clusterName: '^[a-z0-9][a-z0-9-]{0,62}$',
+  ssmParameterName: '^/?[A-Za-z0-9_./-]{1,1011}$',
+} as const;
+
+/** One document parameter: always a String. */
+export interface ParameterDef {
+  description: string;
+  allowedPattern: string;
+}
+
+/** A Command document as data. */
+export interface CommandDocumentDef<D extends DocumentName = DocumentName> {
+  name: D;
+  description: string;
+  /** Exactly DOCUMENT_PARAMETERS[name], in that order. */
+  parameters: Record<(typeof DOCUMENT_PARAMETERS)[D][number], ParameterDef>;
+  /** The script the document runs. */
+  script: string;
+  /** Files the script reads from its own directory, embedded too. */
+  files: readonly string[];
+  /** How long the host may run it (aws:runShellScript timeoutSeconds). */
+  timeoutSeconds: number;
+}
+
+/** Any one of the documents. */
+export type AnyCommandDocumentDef = { [D in DocumentName]: CommandDocumentDef<D> }[DocumentName];
+
+/** A document that runs `scripts/<name>.sh`. */
+const define = <D extends DocumentName>(
+  name: D,
+  timeoutSeconds: number,
+  description: string,
+  parameters: CommandDocumentDef<D>['parameters'],
+  files: readonly string[] = [],
+): CommandDocumentDef<D> => ({
+  name,
+  description,
+  parameters,
+  script: scriptPath(name),
+  files,
+  timeoutSeconds,
+});
+
+const updateHaproxy = define(
+  'update-haproxy',
+  60,
+  "Persist HAProxy's master routing on this host (config line and server-state file, validated with haproxy -c) and reload without dropping connections.",
+  {
+    config: { description: 'The HAProxy config file.', allowedPattern: PATTERNS.absolutePath },
+    stateFile: {
+      description: 'The server-state file (server-state-file in the config).',
+      allowedPattern: PATTERNS.absolutePath,
+    },
+    socket: { description: 'The Runtime API (admin) unix socket.', allowedPattern: PATTERNS.absolutePath },
+    backend: { description: 'The backend that routes to the master.', allowedPattern: PATTERNS.haproxyName },
+    server: { description: 'The master server of that backend.', allowedPattern: PATTERNS.haproxyName },
+    addr: { description: "The master's IP address.", allowedPattern: PATTERNS.ipAddress },
+    port: { description: "The master's port.", allowedPattern: PATTERNS.port },
+    reload: {
+      description: "How to reload: 'none', 'systemd:<unit>' or 'pidfile:<master pid file>'.",
+      allowedPattern: PATTERNS.reload,
+    },
+  },
+);
+
+const fenceNode = define(
+  'fence-node',
+  30,
+  'Fence a Redis node: persist replicaof in redis.conf, then send REPLICAOF live when the node runs (password read from requirepass).',
+  {
+    config: { description: "The node's redis.conf.", allowedPattern: PATTERNS.absolutePath },
+    masterAddr: { description: "The new master's IP address.", allowedPattern: PATTERNS.ipAddress },
+    masterPort: { description: "The new master's port.", allowedPattern: PATTERNS.port },
+    nodePort: { description: "The node's own port on this host.", allowedPattern: PATTERNS.port },
+  },
+);
+
+const installBridge = define(
+  'install-bridge',
+  300,
+  'Install or upgrade the Sentinel event bridge (Sentinel pub/sub -> SNS) as the systemd service ha-redis-bridge; the previous release is kept.',
+  {
+    bundle: {
+      description: 'The bundled bridge (one JS file): an s3:// URL or an absolute path on the host.',
+      allowedPattern: PATTERNS.bundle,
+    },
+    topicArn: { description: 'The SNS topic for Sentinel events.', allowedPattern: PATTERNS.snsTopicArn },
+    cluster: { description: 'The cluster name.', allowedPattern: PATTERNS.clusterName },
+    sentinelHost: {
+      description: 'The address of the Sentinel on this host.',
+      allowedPattern: PATTERNS.host,
+    },
+    sentinelPort: { description: 'The Sentinel port.', allowedPattern: PATTERNS.port },
+    passwordParameter: {
+      description:
+        'The SSM parameter (SecureString) with the Sentinel password; read by the service at start.',
+      allowedPattern: PATTERNS.ssmParameterName,
+    },
+  },
+  [BRIDGE_UNIT],
+);
+
+/** The three documents, by name. */
+export const COMMAND_DOCUMENTS: { readonly [D in DocumentName]: CommandDocumentDef<D> } = {
+  'update-haproxy': updateHaproxy,
+  'fence-node': fenceNode,
+  'install-bridge': installBridge,
+};
+
+/** Ends each embedded file; a line of a script must never equal it. */
+export const HEREDOC_END = 'HA_REDIS_EMBEDDED_FILE_END';
+
+/** The content of an SSM Command document (schema 2.2). */
+export interface CommandDocumentContent {
+  schemaVersion: '2.2';
+  description: string;
+  parameters: Record<string, { type: 'String'; description: string; allowedPattern: string }>;
+  mainSteps: {
+    action: 'aws:runShellScript';
+    name: string;
+    inputs: { runCommand: string[]; timeoutSeconds: string };
+  }[];
+}
+
+/** `cat > "$dir/<name>" <<'END'`, the file's lines, `END`: written byte for byte (no expansion). */
+function embed(path: string): string[] {
+  const text = readFileSync(path, 'utf8');
+  const name = basename(path);
+  if (!text.endsWith('\n') || text.includes('\r')) {
+    throw new Error(`${path} must end with a newline and have no CR: it is embedded line by line`);
+  }
+  const lines = text.slice(0, -1).split('\n');
+  if (lines.includes(HEREDOC_END) || text.includes('{{')) {
+    throw new Error(`${path} contains '${HEREDOC_END}' or '{{', which the SSM document cannot embed`);
+  }
+  return [`cat > "$ha_redis_dir/${name}" <<'${HEREDOC_END}'`, ...lines, HEREDOC_END];
+}
+
+/** The document content: writes the embedded script (and its files) to a temporary directory and runs it. */
+export function renderCommandDocument(def: AnyCommandDocumentDef): CommandDocumentContent {
+  const names = DOCUMENT_PARAMETERS[def.name] as readonly string[];
+  const defs = def.parameters as Record<string, ParameterDef>;
+  const missing = names.filter((n) => !defs[n]);
+  const extra = Object.keys(defs).filter((n) => !names.includes(n));
+  if (missing.length || extra.length) {
+    throw new Error(
+      `document ${def.name}: parameters must be DOCUMENT_PARAMETERS; missing [${missing}], extra [${extra}]`,
+    );
+  }
+  const script = basename(def.script);
+  const args = names.map((n) => `${flagOf(n)} '{{ ${n} }}'`).join(' ');
+  const runCommand = [
+    '#!/bin/sh',
+    'set -eu',
+    'ha_redis_dir="$(mktemp -d)"',
+    `trap 'rm -rf "$ha_redis_dir"' EXIT`,
+    ...embed(def.script),
+    ...def.files.flatMap(embed),
+    `bash "$ha_redis_dir/${script}" ${args}`,
+  ];
+  return {
+    schemaVersion: '2.2',
+    description: def.description,
+    parameters: Object.fromEntries(
+      names.map((n) => {
+        const p = defs[n] as ParameterDef;
+        return [n, { type: 'String', description: p.description, allowedPattern: p.allowedPattern }];
+      }),
+    ),
+    mainSteps: [
+      {
+        action: 'aws:runShellScript',
+        name: def.name,
+        inputs: { runCommand, timeoutSeconds: String(def.timeoutSeconds) },
+      },
+    ],
+  };
+}
+
+export interface SsmCommandDocumentsProps {
+  /** Document names are `${prefix}-${document}`, e.g. `ha-redis-prod-update-haproxy`. */
+  prefix: string;
+}
+
+/** The three SSM Command documents of a deployment. */
+export class SsmCommandDocuments extends Construct {
+  /** The CloudFormation resources, by document. */
+  readonly documents: { readonly [D in DocumentName]: ssm.CfnDocument };
+  /** The SSM document names, by document (what SendCommand's DocumentName takes). */
+  readonly names: { readonly [D in DocumentName]: string };
+  /** The document ARNs, by document (for IAM: ssm:SendCommand). */
+  readonly arns: { readonly [D in DocumentName]: string };
+
+  constructor(scope: Construct, id: string, props: SsmCommandDocumentsProps) {
+    super(scope, id);
+    const documents = {} as Record<DocumentName, ssm.CfnDocument>;
+    const names = {} as Record<DocumentName, string>;
+    const arns = {} as Record<DocumentName, string>;
+    for (const def of Object.values(COMMAND_DOCUMENTS) as AnyCommandDocumentDef[]) {
+      const name = `${props.prefix}-${def.name}`;
+      documents[def.name] = new ssm.CfnDocument(this, def.name, {
+        name,
+        documentType: 'Command',
+        documentFormat: 'JSON',
+        targetType: '/AWS::EC2::Instance',
+        updateMethod: 'NewVersion',
+        content: renderCommandDocument(def),
+      });
+      names[def.name] = name;
+      arns[def.name] = `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:document/${name}`;
+    }
+    this.documents = documents;
+    this.names = names;
+    this.arns = arns;
+  }
+
+  /** The name of a document (for SsmNodeOps' `documentName`). */
+  documentName(document: DocumentName): string {
+    return this.names[document];
+  }
+
+  /** Every document's ARN (the resources of an ssm:SendCommand statement). */
+  documentArns(): string[] {
+    return Object.values(this.arns);
+  }
+}

@@ -1,0 +1,238 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as cdk from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { argsOf, DOCUMENT_PARAMETERS, type DocumentName } from '../../adapters/node-ops/operations.ts';
+import {
+  COMMAND_DOCUMENTS,
+  type CommandDocumentContent,
+  HEREDOC_END,
+  renderCommandDocument,
+  SsmCommandDocuments,
+} from '../../infra/ssm/documents.ts';
+
+const run = promisify(execFile);
+const NAMES = Object.keys(DOCUMENT_PARAMETERS) as DocumentName[];
+const rendered = (name: DocumentName): CommandDocumentContent =>
+  renderCommandDocument(COMMAND_DOCUMENTS[name]);
+const runCommandOf = (name: DocumentName): string[] => rendered(name).mainSteps[0]?.inputs.runCommand ?? [];
+
+/** Real values each parameter must accept. */
+const VALID: Record<string, string[]> = {
+  config: ['/etc/haproxy/haproxy.cfg', '/etc/redis/redis-6379.conf'],
+  stateFile: ['/var/lib/haproxy/server-state'],
+  socket: ['/run/haproxy/admin.sock'],
+  backend: ['redis_master', 'be-redis.1'],
+  server: ['master', 'redis:1'],
+  addr: ['10.0.1.23', '127.0.0.1', '::1', 'fe80::1ff:fe23:4567:890a'],
+  port: ['6379', '1'],
+  reload: ['none', 'systemd:haproxy.service', 'systemd:haproxy@edge', 'pidfile:/run/haproxy.pid'],
+  masterAddr: ['10.0.2.7'],
+  masterPort: ['6380'],
+  nodePort: ['6379'],
+  bundle: ['s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0a1b2c3d4e5f.mjs', '/opt/bundles/bridge.mjs'],
+  topicArn: [
+    'arn:aws:sns:eu-west-1:123456789012:ha-redis-sentinel-events',
+    'arn:aws-us-gov:sns:us-gov-west-1:123456789012:events.fifo',
+  ],
+  cluster: ['orders', 'orders-eu-1'],
+  sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
+  sentinelPort: ['26379'],
+  passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],
+};
+
+/** Shell injection attempts: each is refused alone, after a valid value and before one. */
+const INJECTIONS = [
+  '; rm -rf /',
+  '$(id)',
+  '`id`',
+  "'",
+  '"',
+  '\n',
+  'x\nid',
+  '&& id',
+  '| id',
+  '> /etc/passwd',
+  '{{ other }}',
+  ' --reload none',
+];
+
+describe('SSM Command documents', () => {
+  it.each(NAMES)('%s is a schema 2.2 aws:runShellScript document', (name) => {
+    const content = rendered(name);
+    expect(content.schemaVersion).toBe('2.2');
+    expect(content.mainSteps).toHaveLength(1);
+    expect(content.mainSteps[0]?.action).toBe('aws:runShellScript');
+    // Command documents are limited to 64 KB.
+    expect(JSON.stringify(content).length).toBeLessThan(64 * 1024);
+  });
+
+  it.each(NAMES)('%s declares exactly the DOCUMENT_PARAMETERS, each a String with a description', (name) => {
+    const { parameters } = rendered(name);
+    expect(Object.keys(parameters)).toEqual([...DOCUMENT_PARAMETERS[name]]);
+    for (const p of Object.values(parameters)) {
+      expect(p.type).toBe('String');
+      expect(p.description.length).toBeGreaterThan(10);
+      expect(p.allowedPattern).toMatch(/^\^.*\$$/);
+    }
+  });
+
+  it.each(NAMES)('%s embeds its script and files byte for byte', async (name) => {
+    const def = COMMAND_DOCUMENTS[name];
+    const lines = runCommandOf(name);
+    for (const path of [def.script, ...def.files]) {
+      const file = path.split('/').pop() as string;
+      const start = lines.indexOf(`cat > "$ha_redis_dir/${file}" <<'${HEREDOC_END}'`);
+      const end = lines.indexOf(HEREDOC_END, start);
+      expect(start).toBeGreaterThanOrEqual(0);
+      const embedded = `${lines.slice(start + 1, end).join('\n')}\n`;
+      expect(Buffer.from(embedded)).toEqual(await readFile(path));
+    }
+    expect(def.files.length).toBe(name === 'install-bridge' ? 1 : 0);
+  });
+
+  it.each(NAMES)('%s passes every parameter as a single-quoted flag', (name) => {
+    const last = runCommandOf(name).at(-1) as string;
+    const flags = argsOf(
+      Object.fromEntries(DOCUMENT_PARAMETERS[name].map((p) => [p, `'{{ ${p} }}'`])) as Record<string, string>,
+    ).join(' ');
+    expect(last).toBe(`bash "$ha_redis_dir/${name}.sh" ${flags}`);
+  });
+
+  describe('allowedPattern', () => {
+    const cases = NAMES.flatMap((name) =>
+      Object.entries(rendered(name).parameters).map(([parameter, p]) => ({
+        name,
+        parameter,
+        pattern: new RegExp(p.allowedPattern),
+      })),
+    );
+
+    it.each(cases)('$name $parameter accepts real values', ({ parameter, pattern }) => {
+      const values = VALID[parameter];
+      expect(values, `no sample values for ${parameter}`).toBeDefined();
+      for (const value of values ?? []) expect(value).toMatch(pattern);
+    });
+
+    it.each(cases)('$name $parameter rejects shell injection', ({ parameter, pattern }) => {
+      const valid = VALID[parameter]?.[0] ?? '';
+      for (const attack of INJECTIONS) {
+        for (const value of [attack, `${valid}${attack}`, `${attack}${valid}`]) {
+          expect(pattern.test(value), JSON.stringify(value)).toBe(false);
+        }
+      }
+    });
+  });
+
+  describe('the rendered runCommand, parameters substituted, runs like the script', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'har-ssm-'));
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    /** What the SSM agent runs: the runCommand lines, `{{ p }}` replaced by the values, in one file. */
+    const runDocument = async (name: DocumentName, values: Record<string, string>, shell: string) => {
+      const text = runCommandOf(name)
+        .join('\n')
+        .replace(/\{\{ (\w+) \}\}/g, (_, p: string) => values[p] ?? '');
+      const file = join(dir, `${name}-document.sh`);
+      await writeFile(file, text);
+      return outcome(run(shell, [file]));
+    };
+    const runScript = (name: DocumentName, values: Record<string, string>) =>
+      outcome(run('bash', [COMMAND_DOCUMENTS[name].script, ...argsOf(values)]));
+    const outcome = (p: Promise<{ stdout: string; stderr: string }>) =>
+      p.then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => ({
+          code: e.code,
+          stdout: e.stdout,
+          stderr: e.stderr,
+        }),
+      );
+    const redisConf = 'port 6390\nrequirepass "not-used"\nreplicaof 10.9.9.9 6379\n';
+
+    it.each(['bash', 'sh'])('fence-node persists replicaof the same way (%s)', async (shell) => {
+      // Arrange: two identical configs; port 1 on loopback has no redis, so the live apply reports a stopped node.
+      const viaDocument = join(dir, `document-${shell}.conf`);
+      const viaScript = join(dir, `script-${shell}.conf`);
+      await writeFile(viaDocument, redisConf);
+      await writeFile(viaScript, redisConf);
+      const values = { masterAddr: '10.0.2.7', masterPort: '6380', nodePort: '1' };
+
+      // Act
+      const document = await runDocument('fence-node', { ...values, config: viaDocument }, shell);
+      const script = await runScript('fence-node', { config: viaScript, ...values });
+
+      // Assert
+      expect(document.code).toBe(0);
+      expect(document.stdout.replaceAll(viaDocument, 'CONF')).toBe(
+        script.stdout.replaceAll(viaScript, 'CONF'),
+      );
+      expect(document.stdout).toContain('is not running; it comes back fenced from its config');
+      expect(await readFile(viaDocument, 'utf8')).toBe(
+        'port 6390\nrequirepass "not-used"\nreplicaof 10.0.2.7 6380\n',
+      );
+      expect(await readFile(viaDocument, 'utf8')).toBe(await readFile(viaScript, 'utf8'));
+    });
+
+    it('fence-node fails the same way through the document (exit code and message)', async () => {
+      const values = {
+        config: join(dir, 'missing.conf'),
+        masterAddr: '10.0.2.7',
+        masterPort: '6380',
+        nodePort: '6379',
+      };
+      const document = await runDocument('fence-node', values, 'sh');
+      const script = await runScript('fence-node', values);
+      expect(document.code).toBe(2);
+      expect(script.code).toBe(2);
+      expect(document.stderr).toBe(script.stderr);
+      expect(document.stderr).toContain('missing.conf not found');
+    });
+  });
+});
+
+describe('SsmCommandDocuments', () => {
+  const app = new cdk.App();
+  const stack = new cdk.Stack(app, 'Documents');
+  const documents = new SsmCommandDocuments(stack, 'Ssm', { prefix: 'ha-redis-orders' });
+  const template = Template.fromStack(stack);
+
+  it.each(NAMES)('creates %s as a JSON Command document updated as a new version', (name) => {
+    template.hasResourceProperties('AWS::SSM::Document', {
+      Name: `ha-redis-orders-${name}`,
+      DocumentType: 'Command',
+      DocumentFormat: 'JSON',
+      UpdateMethod: 'NewVersion',
+      Content: rendered(name),
+    });
+    expect(documents.documentName(name)).toBe(`ha-redis-orders-${name}`);
+  });
+
+  it('exposes each document ARN in the stack partition, region and account', () => {
+    template.resourceCountIs('AWS::SSM::Document', 3);
+    expect(stack.resolve(documents.arns['fence-node'])).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':ssm:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':document/ha-redis-orders-fence-node',
+        ],
+      ],
+    });
+    expect(documents.documentArns()).toHaveLength(3);
+  });
+});

@@ -3,10 +3,10 @@
  * with a bare `node` on a Sentinel host: what install-bridge installs, and what the stack ships as an S3 asset.
  * Run: `node events/bridge/bundle.ts OUTFILE`.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build, buildSync } from 'esbuild';
 
 /** The bridge's entry point. */
 export const BRIDGE_ENTRY = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -17,25 +17,31 @@ export const BRIDGE_NODE_TARGET = 'node22';
 const REQUIRE_SHIM =
   "import { createRequire as __haRedisCreateRequire } from 'node:module';\nconst require = __haRedisCreateRequire(import.meta.url);";
 
+const buildOptions = (outfile: string): BuildOptions => ({
+  entryPoints: [BRIDGE_ENTRY],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: BRIDGE_NODE_TARGET,
+  banner: { js: REQUIRE_SHIM },
+  minify: true,
+  legalComments: 'eof',
+  logLevel: 'silent',
+});
+
 /** Bundle the bridge into `outfile` (conventionally `bridge.mjs`); returns its absolute path and size. */
 export async function bundleBridge(outfile: string): Promise<{ outfile: string; bytes: number }> {
   const path = resolve(outfile);
-  const result = await build({
-    entryPoints: [BRIDGE_ENTRY],
-    outfile: path,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: BRIDGE_NODE_TARGET,
-    banner: { js: REQUIRE_SHIM },
-    minify: true,
-    legalComments: 'eof',
-    logLevel: 'silent',
-  });
-  if (result.errors.length) {
-    throw new Error(`bundling the bridge failed: ${result.errors.map((e) => e.text).join('; ')}`);
-  }
-  return { outfile: path, bytes: (await stat(path)).size };
+  await build(buildOptions(path));
+  return { outfile: path, bytes: statSync(path).size };
+}
+
+/** The same, synchronously: for a CDK construct, which cannot await (e.g. before `new s3assets.Asset`). */
+export function bundleBridgeSync(outfile: string): { outfile: string; bytes: number } {
+  const path = resolve(outfile);
+  buildSync(buildOptions(path));
+  return { outfile: path, bytes: statSync(path).size };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -6,12 +6,19 @@ SHELL := /bin/bash
 NODE_PATH_PREFIX = $(shell test -x .tools/node_modules/.bin/node && echo "$(CURDIR)/.tools/node_modules/.bin:")
 RUN = PATH="$(NODE_PATH_PREFIX)$$PATH:/usr/sbin:/sbin"
 
-.PHONY: help setup demo test lint unit integration bench clean
+# The deployment config for synth and deploy (see README, "Deploying to AWS").
+CONFIG ?= config/example.json
+# Offline: no notices, no version check; synth needs no AWS credentials (VPC, subnets and zone come by id).
+CDK = $(RUN) CDK_DISABLE_VERSION_CHECK=1 npx cdk --no-notices -c config=$(CONFIG)
+
+.PHONY: help setup demo test lint unit integration bench synth deploy clean
 
 help:
 	@echo "make demo   - start a local cluster and show an automatic failover"
 	@echo "make test   - lint, type check, unit + integration + e2e tests"
 	@echo "make bench  - benchmarks against the baselines (not part of make test)"
+	@echo "make synth  - cdk synth the AWS stack offline (CONFIG=path/to/ha-redis.config.json)"
+	@echo "make deploy - cdk deploy the AWS stack (CONFIG=..., AWS credentials required)"
 
 setup:
 	@bash scripts/setup.sh >/dev/null
@@ -34,6 +41,13 @@ test: setup lint
 
 bench: setup
 	@$(RUN) node bench/run.ts
+
+synth: setup
+	@$(CDK) synth --quiet
+	@echo "synthesized into cdk.out/ from $(CONFIG)"
+
+deploy: setup
+	@$(CDK) deploy --require-approval broadening
 
 clean:
 	@for d in .ha-redis/local/*/; do [ -d "$$d" ] && $(RUN) node cli/ha-redis.ts local down --name "$$(basename $$d)" || true; done

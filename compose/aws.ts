@@ -11,12 +11,17 @@ import { AwsSecrets, type SecretSource } from '../adapters/aws/secrets.ts';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.ts';
 import { SsmNodeOps } from '../adapters/aws/ssm-node-ops.ts';
 import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-api.ts';
-import { RedisConnections, type RedisAccess } from '../adapters/redis/connections.ts';
+import { type RedisAccess, RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
-import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../functions/core/cluster.ts';
+import {
+  ClusterRegistry,
+  type Endpoint,
+  formatEndpoint,
+  type ProxyConfig,
+} from '../functions/core/cluster.ts';
 import { ConfigurationError } from '../functions/core/errors.ts';
 import type { FailoverDeps, Logger } from '../functions/core/ports.ts';
 import { systemClock } from './clock.ts';
@@ -62,9 +67,9 @@ export function clusterAccess(
   };
   const read = async (ref: SecretRef | undefined) => (ref ? secrets.get(ref) : undefined);
   return {
-    redisPassword: (e) => read(clusterOf(e).secrets.redisPassword),
-    sentinelPassword: (e) => read(clusterOf(e).secrets.sentinelPassword),
-    ca: (e) => read(clusterOf(e).secrets.tlsCa),
+    redisPassword: async (e) => read(clusterOf(e).secrets.redisPassword),
+    sentinelPassword: async (e) => read(clusterOf(e).secrets.sentinelPassword),
+    ca: async (e) => read(clusterOf(e).secrets.tlsCa),
     runtimeApiTls: async (proxy) => {
       if (proxy.runtimeApi.kind !== 'tcp') return {};
       const { secrets: refs, name } = clusterOf(proxy.runtimeApi);

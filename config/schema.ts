@@ -194,14 +194,16 @@ export const DeploymentConfigSchema = z
           message: `cluster '${cluster.name}' has a slack block, so the deployment needs slack.signingSecret and slack.botToken`,
         });
       }
-      if (cluster.proxies.some((p) => p.runtimeApi.kind === 'unix')) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['clusters', i, 'proxies'],
-          message:
-            'a Lambda reaches HAProxy over the network: runtimeApi must be { kind: "tcp", host, port, tls: true }',
-        });
-      }
+      cluster.proxies.forEach((proxy, j) => {
+        if (proxy.runtimeApi.kind === 'unix') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['clusters', i, 'proxies', j, 'runtimeApi'],
+            message:
+              'a Lambda reaches HAProxy over the network: runtimeApi must be { kind: "tcp", host, port, tls: true }',
+          });
+        }
+      });
     });
   });
 export type DeploymentConfig = z.infer<typeof DeploymentConfigSchema>;

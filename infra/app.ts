@@ -10,7 +10,9 @@ import { HaRedisStack } from './stack.ts';
  * The config is validated before anything is built; an invalid file stops synth with the field named.
  */
 const app = new cdk.App();
-const configFile = resolve(String(app.node.tryGetContext('config') ?? process.env.HA_REDIS_CONFIG ?? 'config/example.json'));
+const configFile = resolve(
+  String(app.node.tryGetContext('config') ?? process.env.HA_REDIS_CONFIG ?? 'config/example.json'),
+);
 let config: ReturnType<typeof loadDeploymentConfig>;
 try {
   config = loadDeploymentConfig(configFile);
@@ -21,7 +23,10 @@ try {
 new HaRedisStack(app, config.name, {
   config,
   configFile,
-  env: { account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT, region: config.region ?? process.env.CDK_DEFAULT_REGION },
+  env: {
+    account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT,
+    region: config.region ?? process.env.CDK_DEFAULT_REGION,
+  },
   description: `ha-redis failover orchestrator for ${config.clusters.map((c) => c.name).join(', ')}`,
 });
 cdk.Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

@@ -13,7 +13,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import type { DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { METRICS } from '../functions/core/metrics.ts';
 import { SsmCommandDocuments } from './ssm/documents.ts';
@@ -91,7 +91,9 @@ export class HaRedisStack extends cdk.Stack {
         actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
         resources: ['*'],
         conditions: {
-          ArnLike: { 'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:*` },
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${this.partition}:logs:${this.region}:${this.account}:*`,
+          },
         },
       }),
     );
@@ -151,7 +153,15 @@ export class HaRedisStack extends cdk.Stack {
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
     const fn = (name: string, entry: string, timeout: cdk.Duration, description: string) =>
-      this.lambdaFunction(name, { entry, timeout, description, environment, vpc, key, configFile: props.configFile });
+      this.lambdaFunction(name, {
+        entry,
+        timeout,
+        description,
+        environment,
+        vpc,
+        key,
+        configFile: props.configFile,
+      });
 
     this.sentinelEventFunction = fn(
       'sentinel-event',
@@ -180,7 +190,10 @@ export class HaRedisStack extends cdk.Stack {
     });
     this.switchoverStateMachine = new sfn.StateMachine(this, 'Switchover', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(switchoverDefinition(this, this.switchoverStepFunction)),
+      // The states live in their own scope: their names (Plan, SwitchoverFailed, ...) are the construct ids.
+      definitionBody: sfn.DefinitionBody.fromChainable(
+        switchoverDefinition(new Construct(this, 'SwitchoverStates'), this.switchoverStepFunction),
+      ),
       timeout: cdk.Duration.minutes(10),
       tracingEnabled: true,
       logs: { destination: switchoverLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
@@ -200,7 +213,10 @@ export class HaRedisStack extends cdk.Stack {
       description: `${config.name}: attach to the instance role of Sentinel hosts so the event bridge can publish`,
       statements: [
         new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.sentinelEventsTopic.topicArn] }),
-        new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }),
+        new iam.PolicyStatement({
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: [key.keyArn],
+        }),
       ],
     });
     const operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
@@ -220,7 +236,7 @@ export class HaRedisStack extends cdk.Stack {
     // --- Alarms, to the notification topic
     const alarmAction = new cwActions.SnsAction(this.notificationsTopic);
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
-      new cloudwatch.Alarm(this, id, {
+      new cloudwatch.Alarm(this, `${id}Alarm`, {
         metric,
         threshold: 1,
         evaluationPeriods: 1,
@@ -268,11 +284,13 @@ export class HaRedisStack extends cdk.Stack {
     new cdk.CfnOutput(this, 'SentinelEventsTopicArn', { value: this.sentinelEventsTopic.topicArn });
     new cdk.CfnOutput(this, 'NotificationsTopicArn', { value: this.notificationsTopic.topicArn });
     new cdk.CfnOutput(this, 'StateTableName', { value: this.table.tableName });
-    new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', { value: this.switchoverStateMachine.stateMachineArn });
+    new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', {
+      value: this.switchoverStateMachine.stateMachineArn,
+    });
     new cdk.CfnOutput(this, 'BridgePublisherPolicyArn', { value: bridgePolicy.managedPolicyArn });
     new cdk.CfnOutput(this, 'OperatorPolicyArn', { value: operatorPolicy.managedPolicyArn });
 
-    this.suppressReviewedFindings();
+    this.acknowledgeReviewedFindings(bridgePolicy, operatorPolicy);
   }
 
   /** An encrypted dead-letter queue that keeps messages 14 days, for the runbook to inspect and replay. */
@@ -330,7 +348,8 @@ export class HaRedisStack extends cdk.Stack {
         sourceMap: true,
         mainFields: ['module', 'main'],
         // Powertools Tracer's X-Ray SDK and ioredis are CommonJS: give the ESM bundle a `require`.
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         forceDockerBundling: false,
         commandHooks: {
           beforeBundling: () => [],
@@ -406,16 +425,22 @@ export class HaRedisStack extends cdk.Stack {
 
   /** Read exactly the secrets the config names (SSM SecureString parameters, Secrets Manager secrets). */
   private grantSecrets(f: lambda.IFunction, config: DeploymentConfig): void {
-    const refs: SecretRef[] = config.clusters.flatMap((c) => Object.values(c.secrets).filter((r) => r !== undefined));
+    const refs: SecretRef[] = config.clusters.flatMap((c) =>
+      Object.values(c.secrets).filter((r) => r !== undefined),
+    );
     const parameterArns = refs.flatMap((r) =>
       'ssmParameter' in r
-        ? [`arn:${this.partition}:ssm:${this.region}:${this.account}:parameter/${r.ssmParameter.replace(/^\//, '')}`]
+        ? [
+            `arn:${this.partition}:ssm:${this.region}:${this.account}:parameter/${r.ssmParameter.replace(/^\//, '')}`,
+          ]
         : [],
     );
     const secretArns = refs.flatMap((r) =>
       'secretsManager' in r
         ? // Secrets Manager appends a 6-character suffix to the name in the ARN.
-          [`arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:${r.secretsManager}-??????`]
+          [
+            `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:${r.secretsManager}-??????`,
+          ]
         : [],
     );
     if (parameterArns.length > 0) {
@@ -438,8 +463,52 @@ export class HaRedisStack extends cdk.Stack {
     }
   }
 
-  /** cdk-nag findings that are reviewed and accepted, each with its reason (filled in from the findings). */
-  private suppressReviewedFindings(): void {}
+  /** cdk-nag findings that are reviewed and accepted, on the narrowest construct, each with its reason. */
+  private acknowledgeReviewedFindings(
+    bridgePolicy: iam.ManagedPolicy,
+    operatorPolicy: iam.ManagedPolicy,
+  ): void {
+    const acknowledge = (scope: Construct, findings: Record<string, string>) => {
+      for (const [id, reason] of Object.entries(findings))
+        cdk.Validations.of(scope).acknowledge({ id, reason });
+    };
+    const iam5 = (resource: string) => `AwsSolutions-IAM5[${resource}]`;
+    const region = cdk.Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
+    const account = cdk.Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account;
+    const logicalId = (c: Construct) => this.getLogicalId(c.node.defaultChild as cdk.CfnElement);
+    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction]) {
+      acknowledge(f, {
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
+          'The AWS managed policy CDK attaches for writing the function logs; it grants no data access',
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]':
+          'The AWS managed policy a Lambda in a VPC needs to manage its network interfaces; it grants no data access',
+        [iam5('Resource::*')]:
+          'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations support no resource-level permissions',
+        [iam5('Action::kms:GenerateDataKey*')]:
+          'Publishing to the encrypted notification topic needs GenerateDataKey variants, on the one stack key only',
+        [iam5(`Resource::arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`)]:
+          'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster (condition)',
+        [iam5('Resource::arn:<AWS::Partition>:route53:::change/*')]:
+          'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
+      });
+    }
+    acknowledge(this.switchoverStateMachine, {
+      [iam5('Resource::*')]:
+        'X-Ray tracing and CloudWatch Logs delivery of the state machine support no resource-level permissions',
+      [iam5(`Resource::<${logicalId(this.switchoverStepFunction)}.Arn>:*`)]:
+        'The state machine invokes versions of its one step function; the wildcard is the version qualifier only',
+    });
+    acknowledge(operatorPolicy, {
+      [iam5(
+        `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(this.switchoverStateMachine)}.Name>:*`,
+      )]:
+        'Execution names are chosen per request; the wildcard covers executions of the one switchover state machine',
+    });
+    acknowledge(bridgePolicy, {
+      [iam5('Action::kms:GenerateDataKey*')]:
+        'Publishing to the encrypted Sentinel event topic needs GenerateDataKey variants, on the one stack key only',
+    });
+  }
 }
 
 /** Every host and port a Lambda must reach: nodes, Sentinels, proxy listeners (canaries) and Runtime APIs. */
@@ -449,7 +518,9 @@ export function allowedTargets(config: DeploymentConfig): { host: string; port: 
     ...c.sentinels.map((s) => ({ host: s.host, port: s.port, what: `${c.name} sentinel` })),
     ...c.proxies.flatMap((p) => [
       { host: p.host, port: p.plainPort, what: `${c.name} ${p.id} client port (canary writes)` },
-      ...(p.tlsPort ? [{ host: p.host, port: p.tlsPort, what: `${c.name} ${p.id} TLS client port (canary writes)` }] : []),
+      ...(p.tlsPort
+        ? [{ host: p.host, port: p.tlsPort, what: `${c.name} ${p.id} TLS client port (canary writes)` }]
+        : []),
       ...(p.runtimeApi.kind === 'tcp'
         ? [{ host: p.runtimeApi.host, port: p.runtimeApi.port, what: `${c.name} ${p.id} Runtime API` }]
         : []),

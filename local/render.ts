@@ -88,6 +88,9 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
     `    stats socket ${i.socketPath} mode 600 level admin`,
     `    server-state-file ${i.stateFilePath}`,
     '    maxconn 4096',
+    // After a reload the old worker keeps its client sessions, and a later `shutdown sessions` on the stats
+    // socket reaches only the new worker: bound how long an old worker (and its route) can live.
+    '    hard-stop-after 10s',
     '',
     'defaults',
     '    mode tcp',

@@ -76,7 +76,8 @@ export class HaproxyRouter implements Router {
   }
 
   private async send(proxy: ProxyConfig, commands: readonly string[]): Promise<string> {
-    const tls = proxy.runtimeApi.kind === 'tcp' && proxy.runtimeApi.tls ? await this.tlsFor(proxy) : undefined;
+    const tls =
+      proxy.runtimeApi.kind === 'tcp' && proxy.runtimeApi.tls ? await this.tlsFor(proxy) : undefined;
     return runtimeApi(proxy.runtimeApi, commands, this.timeoutMs, tls);
   }
 
@@ -99,14 +100,15 @@ export class HaproxyRouter implements Router {
 
   async blockMaster(proxy: ProxyConfig): Promise<void> {
     const server = `${proxy.backend}/${proxy.server}`;
-    const answer = await this.send(proxy, [`set server ${server} state maint`, `shutdown sessions server ${server}`]);
+    const answer = await this.send(proxy, [
+      `set server ${server} state maint`,
+      `shutdown sessions server ${server}`,
+    ]);
     if (answer.trim() !== '') throw new RoutingError(`proxy ${proxy.id} refused to block: ${answer.trim()}`);
   }
 
   async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
-    const rows = parseServersState(
-      await this.send(proxy, [`show servers state ${proxy.backend}`]),
-    );
+    const rows = parseServersState(await this.send(proxy, [`show servers state ${proxy.backend}`]));
     const row = rows.find((r) => r.srv_name === proxy.server);
     if (!row) throw new RoutingError(`proxy ${proxy.id} has no server ${proxy.backend}/${proxy.server}`);
     const admin = Number(row.srv_admin_state ?? 0);

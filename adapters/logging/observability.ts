@@ -21,7 +21,6 @@ export function observability(serviceName: string) {
     captureLambdaHandler(tracer),
   ];
   /** Count one occurrence of a named metric. */
-  const count = (name: MetricName) =>
-    metrics.addMetric(name, MetricUnit.Count, 1);
+  const count = (name: MetricName) => metrics.addMetric(name, MetricUnit.Count, 1);
   return { logger, metrics, tracer, middlewares, count };
 }

@@ -49,17 +49,45 @@ describe('deployment config', () => {
     ['clusters[0].dns.hostedZoneId', (c: any) => delete c.clusters[0].dns.hostedZoneId, 'expected string'],
     ['clusters[0].nodes[1].instance', (c: any) => delete c.clusters[0].nodes[1].instance, ''],
     ['clusters[0].nodes[0].host', (c: any) => (c.clusters[0].nodes[0].host = 'redis-1.internal'), 'IPv4'],
-    ['clusters[0].proxies[0].runtimeApi', (c: any) => (c.clusters[0].proxies[0].runtimeApi = { kind: 'unix', path: '/run/x' }), 'kind: "tcp"'],
+    [
+      'clusters[0].proxies[0].runtimeApi',
+      (c: any) => (c.clusters[0].proxies[0].runtimeApi = { kind: 'unix', path: '/run/x' }),
+      'kind: "tcp"',
+    ],
     ['clusters[1].sentinels', (c: any) => c.clusters[1].sentinels.pop(), 'at least 3 Sentinels'],
-    ['clusters[0].sentinels', (c: any) => c.clusters[0].sentinels.push({ host: '10.0.4.11', port: 26379 }), 'odd number'],
+    [
+      'clusters[0].sentinels',
+      (c: any) => c.clusters[0].sentinels.push({ host: '10.0.4.11', port: 26379 }),
+      'odd number',
+    ],
     ['clusters[1].name', (c: any) => (c.clusters[1].name = 'orders'), "duplicate cluster name 'orders'"],
     ['slack', (c: any) => delete c.slack, "cluster 'orders' has a slack block"],
-    ['clusters[0].slack.allowedUsers[0]', (c: any) => (c.clusters[0].slack.allowedUsers = ['alice']), 'Slack user id'],
-    ['clusters[0].maintenance.schedules[0].cron', (c: any) => (c.clusters[0].maintenance.schedules[0].cron = '0 3 * * *'), 'six cron fields'],
-    ['clusters[0].maintenance.schedules[0].timezone', (c: any) => (c.clusters[0].maintenance.schedules[0].timezone = 'Mars/Olympus'), 'IANA time zone'],
-    ['clusters[0].maintenance.freezeWindows[0].end', (c: any) => (c.clusters[0].maintenance.freezeWindows[0].end = '2026-12-01T00:00:00Z'), 'start must be before end'],
+    [
+      'clusters[0].slack.allowedUsers[0]',
+      (c: any) => (c.clusters[0].slack.allowedUsers = ['alice']),
+      'Slack user id',
+    ],
+    [
+      'clusters[0].maintenance.schedules[0].cron',
+      (c: any) => (c.clusters[0].maintenance.schedules[0].cron = '0 3 * * *'),
+      'six cron fields',
+    ],
+    [
+      'clusters[0].maintenance.schedules[0].timezone',
+      (c: any) => (c.clusters[0].maintenance.schedules[0].timezone = 'Mars/Olympus'),
+      'IANA time zone',
+    ],
+    [
+      'clusters[0].maintenance.freezeWindows[0].end',
+      (c: any) => (c.clusters[0].maintenance.freezeWindows[0].end = '2026-12-01T00:00:00Z'),
+      'start must be before end',
+    ],
     ['network.subnetIds', (c: any) => c.network.subnetIds.pop(), 'one subnet per availability zone'],
-    ['clusters[0].proxies[1].reload', (c: any) => (c.clusters[0].proxies[1].reload = 'kill -9 1'), "'systemd:<unit>'"],
+    [
+      'clusters[0].proxies[1].reload',
+      (c: any) => (c.clusters[0].proxies[1].reload = 'kill -9 1'),
+      "'systemd:<unit>'",
+    ],
   ])('names the field %s when it is wrong', async (field, breakIt, message) => {
     // Arrange
     const json = await example();
@@ -70,7 +98,8 @@ describe('deployment config', () => {
 
     // Assert
     expect(error).toMatch(/^ha-redis\.config\.json is invalid:\n/);
-    expect(error).toContain(`  ${field}: ${message}`);
+    const line = error.split('\n').find((l) => l.startsWith(`  ${field}: `) && l.includes(message));
+    expect(line, error).toBeDefined();
   });
 
   it('refuses a secret given by value, without repeating the value', async () => {
@@ -139,7 +168,10 @@ describe('deployment config', () => {
       await writeFile(join(dir, 'ha-redis.config.json'), JSON.stringify(await example()));
 
       // Act
-      const config = deploymentConfigFromEnv({ HA_REDIS_CONFIG_FILE: 'ha-redis.config.json', LAMBDA_TASK_ROOT: dir });
+      const config = deploymentConfigFromEnv({
+        HA_REDIS_CONFIG_FILE: 'ha-redis.config.json',
+        LAMBDA_TASK_ROOT: dir,
+      });
 
       // Assert
       expect(config.name).toBe('ha-redis');
@@ -149,7 +181,9 @@ describe('deployment config', () => {
 
 describe('AWS composition', () => {
   it('requireEnv returns a variable that is set', () => {
-    expect(requireEnv('HA_REDIS_STATE_TABLE', { HA_REDIS_STATE_TABLE: 'ha-redis-state' })).toBe('ha-redis-state');
+    expect(requireEnv('HA_REDIS_STATE_TABLE', { HA_REDIS_STATE_TABLE: 'ha-redis-state' })).toBe(
+      'ha-redis-state',
+    );
   });
 
   it.each([

@@ -1,0 +1,327 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import * as cdk from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDeploymentConfig } from '../../config/load.ts';
+import { METRICS } from '../../functions/core/metrics.ts';
+import {
+  allowedTargets,
+  BUNDLED_CONFIG_FILE,
+  CLUSTER_TAG_KEY,
+  HaRedisStack,
+  LAMBDA_ENV,
+} from '../../infra/stack.ts';
+import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
+
+const EXAMPLE = resolve('config/example.json');
+const config = loadDeploymentConfig(EXAMPLE);
+
+let stack: HaRedisStack;
+let template: Template;
+
+beforeAll(() => {
+  // The Lambdas are really bundled (local esbuild, no Docker): this is what `make synth` does.
+  const app = new cdk.App({ outdir: join(tmpdir(), `ha-redis-cdk-test-${process.pid}`) });
+  stack = new HaRedisStack(app, 'HaRedisTest', {
+    config,
+    configFile: EXAMPLE,
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  template = Template.fromStack(stack);
+}, 120_000);
+
+/** Every IAM policy statement of the template, flattened (inline policies and managed policies). */
+function statements(): { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  const policies = {
+    ...template.findResources('AWS::IAM::Policy'),
+    ...template.findResources('AWS::IAM::ManagedPolicy'),
+  };
+  return Object.values(policies).flatMap(
+    (p) =>
+      (p as { Properties: { PolicyDocument: { Statement: never[] } } }).Properties.PolicyDocument.Statement,
+  );
+}
+const actionsOf = (s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+describe('HaRedisStack resources', () => {
+  it('has two encrypted topics that refuse plain HTTP, and a dead-letter queue on the Lambda subscription', () => {
+    template.resourceCountIs('AWS::SNS::Topic', 2);
+    template.allResourcesProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.resourcePropertiesCountIs(
+      'AWS::SNS::TopicPolicy',
+      {
+        PolicyDocument: Match.objectLike({
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        }),
+      },
+      2,
+    );
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: { Ref: Match.stringLikeRegexp('^SentinelEvents') },
+      RedrivePolicy: {
+        deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SentinelEventDlq'), 'Arn'] },
+      },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      KmsMasterKeyId: Match.anyValue(),
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+  });
+
+  it('runs the Lambdas on Node 24, arm64, traced, in the configured subnets, with the environment wired', () => {
+    const functions = template.findResources('AWS::Lambda::Function', {
+      Properties: { Runtime: 'nodejs24.x' },
+    });
+    expect(Object.keys(functions).length).toBeGreaterThanOrEqual(2);
+    for (const fn of Object.values(functions) as { Properties: Record<string, any> }[]) {
+      expect(fn.Properties.Architectures).toEqual(['arm64']);
+      expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(fn.Properties.VpcConfig.SubnetIds).toEqual(config.network.subnetIds);
+      expect(fn.Properties.VpcConfig.SecurityGroupIds).toEqual([
+        { 'Fn::GetAtt': [expect.stringMatching(/^LambdaSecurityGroup/), 'GroupId'] },
+      ]);
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
+        [LAMBDA_ENV.stateTable]: { Ref: expect.stringMatching(/^State/) },
+        [LAMBDA_ENV.notifyTopicArn]: { Ref: expect.stringMatching(/^Notifications/) },
+        [LAMBDA_ENV.documentPrefix]: config.name,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
+        POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^ha-redis-/),
+      });
+    }
+  });
+
+  it('retries asynchronous Sentinel events twice within 10 minutes (every step is idempotent)', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^SentinelEvent') },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+    });
+  });
+
+  it('bundles the validated config file into each Lambda', async () => {
+    const assets = stack.node
+      .findAll()
+      .filter(
+        (c): c is cdk.aws_lambda_nodejs.NodejsFunction => c instanceof cdk.aws_lambda_nodejs.NodejsFunction,
+      );
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const fn of assets) {
+      const code = (fn.node.defaultChild as cdk.aws_lambda.CfnFunction).code as { s3Key?: string };
+      expect(code.s3Key).toMatch(/\.zip$/);
+    }
+    const assembly = stack.node.root as cdk.App;
+    const outdir = assembly.outdir;
+    const { readdir } = await import('node:fs/promises');
+    const entries = (await readdir(outdir)).filter((e) => e.startsWith('asset.'));
+    const copies = await Promise.all(
+      entries.map((e) => readFile(join(outdir, e, BUNDLED_CONFIG_FILE), 'utf8').catch(() => undefined)),
+    );
+    const present = copies.filter((c): c is string => c !== undefined);
+    expect(present.length).toBeGreaterThanOrEqual(2);
+    for (const copy of present) expect(JSON.parse(copy)).toEqual(JSON.parse(await readFile(EXAMPLE, 'utf8')));
+  });
+
+  it('keeps state in an on-demand table with point-in-time recovery and encryption', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    });
+  });
+
+  it('logs every switchover execution to CloudWatch and traces it with X-Ray', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+    });
+  });
+
+  it('sends every failing step of the state machine to Recover, and a failed Plan to SwitchoverRefused', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as {
+      Properties: { DefinitionString: { 'Fn::Join': [string, unknown[]] } };
+    }[];
+    const definition = JSON.parse(
+      (machine?.Properties.DefinitionString['Fn::Join'][1] ?? [])
+        .map((part) => (typeof part === 'string' ? part : '"ARN"'))
+        .join('')
+        .replaceAll('""ARN""', '"ARN"'),
+    );
+    const catchOf = (state: string) =>
+      definition.States[state].Catch as { ErrorEquals: string[]; Next: string }[];
+    for (const state of Object.keys(SWITCHOVER_STATE_NAMES).filter((s) => !['Plan', 'Recover'].includes(s))) {
+      expect(catchOf(state)).toEqual([
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Recover' }),
+      ]);
+    }
+    expect(catchOf('Plan')).toEqual([expect.objectContaining({ Next: 'SwitchoverRefused' })]);
+    expect(catchOf('Recover')).toEqual([expect.objectContaining({ Next: 'SwitchoverFailed' })]);
+  });
+
+  it('creates the three SSM Command documents', () => {
+    template.resourceCountIs('AWS::SSM::Document', 3);
+    for (const name of ['update-haproxy', 'fence-node', 'install-bridge']) {
+      template.hasResourceProperties('AWS::SSM::Document', {
+        DocumentType: 'Command',
+        Name: `${config.name}-${name}`,
+        Content: Match.objectLike({ schemaVersion: '2.2' }),
+      });
+    }
+  });
+
+  it('alarms to the notification topic: DLQ not empty, unconfirmed failover, switchover failed, Lambda errors', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as {
+      Properties: Record<string, any>;
+    }[];
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Notifications/) }]);
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: METRICS.failoverUnconfirmed,
+      Namespace: METRICS.namespace,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
+    });
+    template.resourcePropertiesCountIs(
+      'AWS::CloudWatch::Alarm',
+      { MetricName: 'Errors', Namespace: 'AWS/Lambda' },
+      2,
+    );
+  });
+
+  it('lets the Lambdas reach exactly the configured hosts and ports, plus HTTPS for AWS APIs', () => {
+    const [group] = Object.values(template.findResources('AWS::EC2::SecurityGroup')) as {
+      Properties: { SecurityGroupEgress: { CidrIp: string; FromPort: number; ToPort: number }[] };
+    }[];
+    const egress = (group?.Properties.SecurityGroupEgress ?? []).map(
+      (r) => `${r.CidrIp}:${r.FromPort}-${r.ToPort}`,
+    );
+    const expected = allowedTargets(config).map((t) => `${t.host}/32:${t.port}-${t.port}`);
+    expect(egress.sort()).toEqual([...expected, '0.0.0.0/0:443-443'].sort());
+    expect(expected).toContain('10.0.1.21:9999'.replace(':', '/32:') + '-9999');
+    template.resourcePropertiesCountIs('AWS::EC2::SecurityGroupIngress', {}, 0);
+  });
+});
+
+describe('HaRedisStack IAM', () => {
+  it('sends only our SSM documents, and only to instances tagged with a configured cluster', () => {
+    const send = statements().filter((s) => actionsOf(s).includes('ssm:SendCommand'));
+    const resources = send.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(JSON.stringify(resources)).not.toContain('"*"');
+    const documents = send.find((s) => s.Sid === 'SendOurDocuments');
+    expect(JSON.stringify(documents?.Resource)).toContain(`:document/${config.name}-update-haproxy`);
+    expect(JSON.stringify(documents?.Resource)).toContain(`:document/${config.name}-fence-node`);
+    const instances = send.find((s) => s.Sid === 'SendToClusterInstances');
+    expect(instances?.Condition).toEqual({
+      StringEquals: { [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: ['orders', 'sessions'] },
+    });
+    expect(JSON.stringify(instances?.Resource)).toMatch(/:instance\/\*/);
+  });
+
+  it('changes Route53 only in the configured zone, only the master records, only by UPSERT of A and TXT', () => {
+    const change = statements().find((s) => actionsOf(s).includes('route53:ChangeResourceRecordSets'));
+    expect(change?.Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':route53:::hostedzone/Z0123456789ABCDEFGHIJ']],
+    });
+    expect(change?.Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': [
+          'orders-master.redis.internal.example.com',
+          'sessions-master.redis.internal.example.com',
+        ],
+        'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+        'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+      },
+    });
+  });
+
+  it('starts executions only of the switchover state machine', () => {
+    const start = statements().filter((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(start.length).toBeGreaterThanOrEqual(1);
+    for (const s of start)
+      expect(s.Resource).toEqual({ Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/) });
+  });
+
+  it('touches DynamoDB only on the state table', () => {
+    const dynamo = statements().filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo.length).toBeGreaterThanOrEqual(2);
+    for (const s of dynamo) {
+      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      for (const r of resources) expect(JSON.stringify(r)).toMatch(/"State[0-9A-F]{8}"/);
+    }
+  });
+
+  it('reads exactly the secrets the config names', () => {
+    const ssm = statements().find((s) => s.Sid === 'ReadSecretParameters');
+    const sm = statements().find((s) => s.Sid === 'ReadSecrets');
+    expect(actionsOf(ssm ?? { Action: [] })).toEqual(['ssm:GetParameter']);
+    expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/redis-password');
+    expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/tls-ca');
+    expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/sessions/redis-??????');
+    expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/haproxy-api-client-??????');
+  });
+
+  it('grants no action "*" anywhere', () => {
+    for (const s of statements()) expect(actionsOf(s)).not.toContain('*');
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged finding, and every acknowledgement carries a reason', () => {
+    const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
+    const findings = report.violations.map(
+      (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
+    );
+    expect(findings).toEqual([]);
+    const acknowledgements = stack.node
+      .findAll()
+      .flatMap((c) =>
+        c.node.metadata.filter((m) => m.type === cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY),
+      )
+      .flatMap((m) => Object.entries(m.data as Record<string, string>));
+    expect(acknowledgements.length).toBeGreaterThan(0);
+    for (const [id, reason] of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
+  });
+});
+
+describe('the CDK app', () => {
+  it('fails synth with the invalid field named, and builds nothing', async () => {
+    // Arrange
+    const dir = await mkdtemp(join(tmpdir(), 'ha-redis-synth-'));
+    const bad = JSON.parse(await readFile(EXAMPLE, 'utf8'));
+    bad.clusters[0].dns.hostedZoneId = 'my-zone';
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify(bad));
+
+    // Act
+    const run = promisify(execFile)(process.execPath, ['infra/app.ts'], {
+      env: { ...process.env, HA_REDIS_CONFIG: file, CDK_OUTDIR: join(dir, 'out') },
+    });
+
+    // Assert
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('clusters[0].dns.hostedZoneId: a Route53 hosted zone id'),
+    });
+    await expect(readFile(join(dir, 'out', 'manifest.json'))).rejects.toThrow(/ENOENT/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});

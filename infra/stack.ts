@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import * as cdk from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -9,12 +11,15 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { DeploymentConfig, SecretRef } from '../config/schema.ts';
+import { bundleBridgeSync } from '../events/bridge/bundle.ts';
+import { ConfigurationError } from '../functions/core/errors.ts';
 import { METRICS } from '../functions/core/metrics.ts';
 import { SsmCommandDocuments } from './ssm/documents.ts';
 import { switchoverDefinition } from './switchover-definition.ts';
@@ -127,6 +132,11 @@ export class HaRedisStack extends cdk.Stack {
       availabilityZones: config.network.availabilityZones,
       privateSubnetIds: config.network.subnetIds,
     });
+    cdk.Validations.of(vpc).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason:
+        'The subnets come by id from the config; the stack places Lambdas in them and never reads their route tables',
+    });
     this.securityGroup = new ec2.SecurityGroup(this, 'LambdaSecurityGroup', {
       vpc,
       description: `${config.name} Lambdas: Redis, Sentinel and HAProxy ports of the configured hosts, and HTTPS to AWS APIs`,
@@ -208,15 +218,48 @@ export class HaRedisStack extends cdk.Stack {
       this.grantSecrets(f, config);
     }
 
+    // --- The event bridge for the Sentinel hosts: one bundled file, installed by the install-bridge document.
+    const bridgeBundle = new s3assets.Asset(this, 'BridgeBundle', {
+      path: bundleBridgeSync(join(mkdtempSync(join(tmpdir(), 'ha-redis-bridge-')), 'bridge.mjs')).outfile,
+    });
+
     // --- Policies for others to attach: Sentinel hosts publish events; operators start switchovers.
+    const sentinelPasswords = config.clusters.flatMap((c) =>
+      c.secrets.sentinelPassword ? [c.secrets.sentinelPassword] : [],
+    );
+    const bridgeSecretArns = sentinelPasswords.flatMap((r) =>
+      'secretsManager' in r ? [this.secretArn(r.secretsManager)] : [],
+    );
     const bridgePolicy = new iam.ManagedPolicy(this, 'BridgePublisherPolicy', {
-      description: `${config.name}: attach to the instance role of Sentinel hosts so the event bridge can publish`,
+      description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events`,
       statements: [
         new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.sentinelEventsTopic.topicArn] }),
         new iam.PolicyStatement({
           actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
           resources: [key.keyArn],
         }),
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [bridgeBundle.bucket.arnForObjects(bridgeBundle.s3ObjectKey)],
+        }),
+        ...(sentinelPasswords.length > 0
+          ? [
+              new iam.PolicyStatement({
+                actions: ['ssm:GetParameter'],
+                resources: [
+                  ...new Set(sentinelPasswords.map((r) => this.parameterArn(bridgePasswordParameter(r)))),
+                ],
+              }),
+            ]
+          : []),
+        ...(bridgeSecretArns.length > 0
+          ? [
+              new iam.PolicyStatement({
+                actions: ['secretsmanager:GetSecretValue'],
+                resources: bridgeSecretArns,
+              }),
+            ]
+          : []),
       ],
     });
     const operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
@@ -288,6 +331,13 @@ export class HaRedisStack extends cdk.Stack {
       value: this.switchoverStateMachine.stateMachineArn,
     });
     new cdk.CfnOutput(this, 'BridgePublisherPolicyArn', { value: bridgePolicy.managedPolicyArn });
+    new cdk.CfnOutput(this, 'BridgeBundleUrl', {
+      value: bridgeBundle.s3ObjectUrl,
+      description: 'The bundle parameter of the install-bridge document',
+    });
+    new cdk.CfnOutput(this, 'InstallBridgeDocument', {
+      value: this.documents.documentName('install-bridge'),
+    });
     new cdk.CfnOutput(this, 'OperatorPolicyArn', { value: operatorPolicy.managedPolicyArn });
 
     this.acknowledgeReviewedFindings(bridgePolicy, operatorPolicy);
@@ -347,6 +397,8 @@ export class HaRedisStack extends cdk.Stack {
         minify: true,
         sourceMap: true,
         mainFields: ['module', 'main'],
+        // Bundle the AWS SDK too: the versions are the lock file's, not whatever the runtime ships.
+        externalModules: [],
         // Powertools Tracer's X-Ray SDK and ioredis are CommonJS: give the ESM bundle a `require`.
         banner:
           "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
@@ -429,20 +481,9 @@ export class HaRedisStack extends cdk.Stack {
       Object.values(c.secrets).filter((r) => r !== undefined),
     );
     const parameterArns = refs.flatMap((r) =>
-      'ssmParameter' in r
-        ? [
-            `arn:${this.partition}:ssm:${this.region}:${this.account}:parameter/${r.ssmParameter.replace(/^\//, '')}`,
-          ]
-        : [],
+      'ssmParameter' in r ? [this.parameterArn(r.ssmParameter)] : [],
     );
-    const secretArns = refs.flatMap((r) =>
-      'secretsManager' in r
-        ? // Secrets Manager appends a 6-character suffix to the name in the ARN.
-          [
-            `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:${r.secretsManager}-??????`,
-          ]
-        : [],
-    );
+    const secretArns = refs.flatMap((r) => ('secretsManager' in r ? [this.secretArn(r.secretsManager)] : []));
     if (parameterArns.length > 0) {
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -461,6 +502,16 @@ export class HaRedisStack extends cdk.Stack {
         }),
       );
     }
+  }
+
+  /** The ARN of an SSM parameter, by name (with or without its leading slash). */
+  private parameterArn(name: string): string {
+    return `arn:${this.partition}:ssm:${this.region}:${this.account}:parameter/${name.replace(/^\//, '')}`;
+  }
+
+  /** A Secrets Manager secret's ARNs: its name plus the 6-character suffix Secrets Manager appends. */
+  private secretArn(name: string): string {
+    return `arn:${this.partition}:secretsmanager:${this.region}:${this.account}:secret:${name}-??????`;
   }
 
   /** cdk-nag findings that are reviewed and accepted, on the narrowest construct, each with its reason. */
@@ -509,6 +560,20 @@ export class HaRedisStack extends cdk.Stack {
         'Publishing to the encrypted Sentinel event topic needs GenerateDataKey variants, on the one stack key only',
     });
   }
+}
+
+/**
+ * The SSM parameter name the bridge reads the Sentinel password from: a SecureString parameter, or a Secrets
+ * Manager secret through SSM's `/aws/reference/secretsmanager/` path. A JSON key cannot be read that way.
+ */
+export function bridgePasswordParameter(ref: SecretRef): string {
+  if ('ssmParameter' in ref) return ref.ssmParameter;
+  if (ref.jsonKey) {
+    throw new ConfigurationError(
+      `the Sentinel password ${ref.secretsManager} is a JSON key (${ref.jsonKey}): the event bridge reads it through SSM, so give it a plain secret or an SSM parameter`,
+    );
+  }
+  return `/aws/reference/secretsmanager/${ref.secretsManager}`;
 }
 
 /** Every host and port a Lambda must reach: nodes, Sentinels, proxy listeners (canaries) and Runtime APIs. */

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,13 @@ import { METRICS } from '../../functions/core/metrics.ts';
 import {
   allowedTargets,
   BUNDLED_CONFIG_FILE,
+  bridgePasswordParameter,
   CLUSTER_TAG_KEY,
   HaRedisStack,
   LAMBDA_ENV,
 } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
+import { loadEnvelope } from '../unit/helpers.ts';
 
 const EXAMPLE = resolve('config/example.json');
 const config = loadDeploymentConfig(EXAMPLE);
@@ -130,6 +133,41 @@ describe('HaRedisStack resources', () => {
     for (const copy of present) expect(JSON.parse(copy)).toEqual(JSON.parse(await readFile(EXAMPLE, 'utf8')));
   });
 
+  it('bundles a handler that starts on its own: it loads the bundled config and rejects an unknown cluster', async () => {
+    // Arrange: the bundle of the Sentinel event Lambda, as Lambda would load it (no node_modules next to it).
+    const fn = stack.sentinelEventFunction.node.defaultChild as cdk.aws_lambda.CfnFunction;
+    const assetHash = ((fn.code as { s3Key?: string }).s3Key ?? '').replace(/\.zip$/, '');
+    const taskRoot = join((stack.node.root as cdk.App).outdir, `asset.${assetHash}`);
+    const env = {
+      HA_REDIS_CONFIG_FILE: BUNDLED_CONFIG_FILE,
+      LAMBDA_TASK_ROOT: taskRoot,
+      HA_REDIS_STATE_TABLE: 'state',
+      HA_REDIS_NOTIFY_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:notifications',
+      HA_REDIS_SSM_DOCUMENT_PREFIX: 'ha-redis',
+      AWS_REGION: 'eu-west-1',
+      POWERTOOLS_DEV: 'true',
+    };
+    const envelope = { ...loadEnvelope('switch-master'), cluster: 'payments' };
+    const event = { Records: [{ Sns: { Message: JSON.stringify(envelope) } }] };
+    const script = `import(process.argv[1]).then(async (m) => {
+      const out = await m.handler(JSON.parse(process.argv[2]), { functionName: 'f', awsRequestId: 'r' });
+      process.stdout.write('RESULT ' + JSON.stringify(out));
+    });`;
+
+    // Act
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', script, join(taskRoot, 'index.mjs'), JSON.stringify(event)],
+      { cwd: tmpdir(), env: { PATH: process.env.PATH, ...env } },
+    );
+
+    // Assert
+    const result = JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7));
+    expect(result).toEqual([
+      { action: 'rejected', error: expect.stringContaining("unknown cluster 'payments'") },
+    ]);
+  });
+
   it('keeps state in an on-demand table with point-in-time recovery and encryption', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',
@@ -216,7 +254,7 @@ describe('HaRedisStack resources', () => {
     );
     const expected = allowedTargets(config).map((t) => `${t.host}/32:${t.port}-${t.port}`);
     expect(egress.sort()).toEqual([...expected, '0.0.0.0/0:443-443'].sort());
-    expect(expected).toContain('10.0.1.21:9999'.replace(':', '/32:') + '-9999');
+    expect(expected).toContain('10.0.1.21/32:9999-9999'); // a Runtime API over TLS
     template.resourcePropertiesCountIs('AWS::EC2::SecurityGroupIngress', {}, 0);
   });
 });
@@ -277,6 +315,46 @@ describe('HaRedisStack IAM', () => {
     expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/tls-ca');
     expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/sessions/redis-??????');
     expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/haproxy-api-client-??????');
+  });
+
+  it('lets Sentinel hosts fetch the bridge bundle, read their Sentinel password and publish, nothing more', () => {
+    const [policy] = Object.values(
+      template.findResources('AWS::IAM::ManagedPolicy', {
+        Properties: { Description: Match.stringLikeRegexp('instance role of Sentinel hosts') },
+      }),
+    ) as {
+      Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+    }[];
+    const byAction = Object.fromEntries(
+      (policy?.Properties.PolicyDocument.Statement ?? []).map((s) => [
+        actionsOf(s).join(','),
+        JSON.stringify(s.Resource),
+      ]),
+    );
+    expect(Object.keys(byAction).sort()).toEqual([
+      'kms:GenerateDataKey*,kms:Decrypt',
+      's3:GetObject',
+      'secretsmanager:GetSecretValue',
+      'sns:Publish',
+      'ssm:GetParameter',
+    ]);
+    expect(byAction['sns:Publish']).toMatch(/"Ref":"SentinelEvents/);
+    expect(byAction['s3:GetObject']).toMatch(/\.mjs"/);
+    expect(byAction['ssm:GetParameter']).toContain(':parameter/ha-redis/orders/sentinel-password');
+    expect(byAction['ssm:GetParameter']).toContain(
+      ':parameter/aws/reference/secretsmanager/ha-redis/sessions/sentinel-password',
+    );
+    expect(byAction['secretsmanager:GetSecretValue']).toContain(
+      ':secret:ha-redis/sessions/sentinel-password-??????',
+    );
+  });
+
+  it('refuses a Sentinel password the bridge cannot read through SSM (a JSON key)', () => {
+    expect(bridgePasswordParameter({ ssmParameter: '/a/b' })).toBe('/a/b');
+    expect(bridgePasswordParameter({ secretsManager: 'a/b' })).toBe('/aws/reference/secretsmanager/a/b');
+    expect(() => bridgePasswordParameter({ secretsManager: 'a/b', jsonKey: 'pw' })).toThrow(
+      'the Sentinel password a/b is a JSON key (pw): the event bridge reads it through SSM',
+    );
   });
 
   it('grants no action "*" anywhere', () => {

@@ -12,6 +12,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -65,6 +67,7 @@ export class HaRedisStack extends cdk.Stack {
   readonly table: dynamodb.Table;
   readonly sentinelEventFunction: nodejs.NodejsFunction;
   readonly switchoverStepFunction: nodejs.NodejsFunction;
+  readonly reconcileFunction: nodejs.NodejsFunction;
   readonly switchoverStateMachine: sfn.StateMachine;
   readonly securityGroup: ec2.SecurityGroup;
   readonly documents: SsmCommandDocuments;
@@ -193,6 +196,24 @@ export class HaRedisStack extends cdk.Stack {
       'One step of the planned switchover state machine',
     );
 
+    this.reconcileFunction = fn(
+      'reconcile',
+      'functions/reconcile/handler.ts',
+      // Under the 1-minute schedule, so two runs do not overlap in the normal case (overlap is still safe).
+      cdk.Duration.seconds(50),
+      'Every minute: act on a failover no event reported, fence pending nodes, repair blocked proxies',
+    );
+    this.reconcileFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: cdk.Duration.minutes(1) });
+    new scheduler.Schedule(this, 'ReconcileSchedule', {
+      description: `${config.name}: the safety net behind the Sentinel events, every minute`,
+      schedule: scheduler.ScheduleExpression.rate(cdk.Duration.minutes(1)),
+      // The next run is a minute away: a retried run would only overlap it.
+      target: new schedulerTargets.LambdaInvoke(this.reconcileFunction, {
+        input: scheduler.ScheduleTargetInput.fromObject({}),
+        retryAttempts: 0,
+      }),
+    });
+
     // --- The switchover state machine (definition shared with the local runtime)
     const switchoverLogs = new logs.LogGroup(this, 'SwitchoverLogs', {
       retention: logs.RetentionDays.THREE_MONTHS,
@@ -210,7 +231,7 @@ export class HaRedisStack extends cdk.Stack {
     });
 
     // --- IAM: what the Lambdas may do, and nothing else
-    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction]) {
+    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction, this.reconcileFunction]) {
       this.table.grantReadWriteData(f);
       this.notificationsTopic.grantPublish(f);
       this.grantNodeOps(f, clusterNames);
@@ -319,6 +340,7 @@ export class HaRedisStack extends cdk.Stack {
     for (const [id, f] of [
       ['SentinelEventErrors', this.sentinelEventFunction],
       ['SwitchoverStepErrors', this.switchoverStepFunction],
+      ['ReconcileErrors', this.reconcileFunction],
     ] as const) {
       alarm(id, f.metricErrors({ period: cdk.Duration.minutes(1) }), `${f.node.id} Lambda errors`);
     }
@@ -527,7 +549,7 @@ export class HaRedisStack extends cdk.Stack {
     const region = cdk.Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
     const account = cdk.Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account;
     const logicalId = (c: Construct) => this.getLogicalId(c.node.defaultChild as cdk.CfnElement);
-    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction]) {
+    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction, this.reconcileFunction]) {
       acknowledge(f, {
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
           'The AWS managed policy CDK attaches for writing the function logs; it grants no data access',
@@ -548,6 +570,11 @@ export class HaRedisStack extends cdk.Stack {
         'X-Ray tracing and CloudWatch Logs delivery of the state machine support no resource-level permissions',
       [iam5(`Resource::<${logicalId(this.switchoverStepFunction)}.Arn>:*`)]:
         'The state machine invokes versions of its one step function; the wildcard is the version qualifier only',
+    });
+    // The scheduler's role (created by the Lambda target, outside any construct of ours) invokes one function.
+    acknowledge(this, {
+      [iam5(`Resource::<${logicalId(this.reconcileFunction)}.Arn>:*`)]:
+        'EventBridge Scheduler invokes versions of the one reconcile function; the wildcard is the version qualifier only',
     });
     acknowledge(operatorPolicy, {
       [iam5(

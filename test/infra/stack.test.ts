@@ -110,6 +110,17 @@ describe('HaRedisStack resources', () => {
     });
   });
 
+  it('reconciles every minute through EventBridge Scheduler, without retries that would overlap the next run', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Reconcile'), 'Arn'] },
+        RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 0 }),
+      }),
+    });
+  });
+
   it('bundles the validated config file into each Lambda', async () => {
     const assets = stack.node
       .findAll()
@@ -241,7 +252,7 @@ describe('HaRedisStack resources', () => {
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'Errors', Namespace: 'AWS/Lambda' },
-      2,
+      3,
     );
   });
 

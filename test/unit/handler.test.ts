@@ -1,6 +1,7 @@
 import type { SNSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { ClusterRegistry } from '../../functions/core/cluster.ts';
+import { makeReconcileHandler } from '../../functions/reconcile/handler.ts';
 import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 import {
   failedOverWorld,
@@ -168,6 +169,80 @@ describe('makeSentinelEventHandler', () => {
 
     // Assert
     expect(results).toEqual([]);
+    expect(touched).toEqual([]);
+  });
+});
+
+describe('makeReconcileHandler', () => {
+  it('acts on a confirmed failover that no event reported, for every cluster', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    const handler = makeReconcileHandler(() => ({
+      clusters: new ClusterRegistry([w.cluster]),
+      failover: w.deps,
+    }));
+
+    // Act
+    const results = await handler({});
+
+    // Assert
+    expect(results).toEqual([
+      expect.objectContaining({ cluster: w.cluster.name, ok: true, outcomes: expect.any(Array) }),
+    ]);
+    const [result] = results;
+    expect(result?.ok && result.outcomes[0]?.action).toBe('failed-over');
+    expect(w.router.calls.map((c) => c.node)).toEqual([N2, N2]);
+  });
+
+  it('reconciles the other clusters when one fails, then fails so the error alarm fires', async () => {
+    // Arrange
+    const w = failedOverWorld();
+    const broken = testCluster({ name: 'broken' });
+    const touched: string[] = [];
+    const handler = makeReconcileHandler(() => ({
+      clusters: new ClusterRegistry([w.cluster, broken]),
+      failover: {
+        ...w.deps,
+        // The broken cluster's state cannot be read; the healthy one still goes through the fakes.
+        state: new Proxy(w.deps.state, {
+          get: (target, method, receiver) => {
+            const real = Reflect.get(target, method, receiver);
+            return typeof real === 'function'
+              ? (cluster: string, ...rest: unknown[]) => {
+                  if (cluster === 'broken') {
+                    touched.push(String(method));
+                    return Promise.reject(new Error('state table unavailable'));
+                  }
+                  return real.call(target, cluster, ...rest);
+                }
+              : real;
+          },
+        }),
+      },
+    }));
+
+    // Act
+    const run = handler({});
+
+    // Assert
+    await expect(run).rejects.toThrow('reconcile failed for broken; see the log for each cause');
+    expect(touched.length).toBeGreaterThan(0);
+    expect(w.router.calls.map((c) => c.node)).toEqual([N2, N2]);
+  });
+
+  it('refuses an unknown cluster named in the event, touching nothing', async () => {
+    // Arrange
+    const touched: string[] = [];
+    const handler = makeReconcileHandler(() => ({
+      clusters: new ClusterRegistry([testCluster()]),
+      failover: untouchableDeps(touched),
+    }));
+
+    // Act
+    const run = handler({ cluster: 'payments' });
+
+    // Assert
+    await expect(run).rejects.toMatchObject({ name: 'UnknownClusterError' });
     expect(touched).toEqual([]);
   });
 });

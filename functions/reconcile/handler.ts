@@ -1,0 +1,63 @@
+import middy from '@middy/core';
+import { z } from 'zod';
+import { observability } from '../../adapters/logging/observability.ts';
+import type { ClusterRegistry } from '../core/cluster.ts';
+import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import type { FailoverDeps } from '../core/ports.ts';
+import { type EventOutcome, reconcile } from '../core/reaction.ts';
+import { serialized } from '../sentinel-event/serialize.ts';
+
+export interface ReconcileDeps {
+  clusters: ClusterRegistry;
+  failover: FailoverDeps;
+}
+
+/** The scheduled event: every cluster, or one named cluster. */
+export const ReconcileEventSchema = z.object({ cluster: z.string().min(1).optional() }).loose();
+
+export type ClusterReconcile =
+  | { cluster: string; ok: true; outcomes: EventOutcome[] }
+  | { cluster: string; ok: false; error: string };
+
+/**
+ * The safety net behind the events (run every minute by EventBridge Scheduler): for each cluster, act on a
+ * confirmed failover no event reported, fence nodes left pending, and repair proxies left blocked. One
+ * cluster failing does not stop the others; the invocation then fails so that the error alarm fires.
+ */
+export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | ReconcileDeps) {
+  return async (event: unknown): Promise<ClusterReconcile[]> => {
+    const parsed = ReconcileEventSchema.safeParse(event ?? {});
+    if (!parsed.success) throw new InvalidInputError(`invalid reconcile event: ${parsed.error.message}`);
+    const deps = await getDeps();
+    const names = parsed.data.cluster ? [deps.clusters.get(parsed.data.cluster).name] : deps.clusters.names();
+    const results = await Promise.all(
+      names.map(async (name): Promise<ClusterReconcile> => {
+        try {
+          const cluster = deps.clusters.get(name);
+          return {
+            cluster: name,
+            ok: true,
+            outcomes: await serialized(name, () => reconcile(cluster, deps.failover)),
+          };
+        } catch (error) {
+          deps.failover.logger.error('reconcile failed', { cluster: name, error: errorMessage(error) });
+          return { cluster: name, ok: false, error: errorMessage(error) };
+        }
+      }),
+    );
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length > 0) {
+      throw new Error(
+        `reconcile failed for ${failed.map((f) => f.cluster).join(', ')}; see the log for each cause`,
+      );
+    }
+    return results;
+  };
+}
+
+const { logger, middlewares } = observability('ha-redis-reconcile');
+
+/** AWS entry point (an EventBridge Scheduler target). */
+export const handler = middy(
+  makeReconcileHandler(async () => (await import('../../compose/aws.ts')).awsDeps(logger)),
+).use(middlewares);

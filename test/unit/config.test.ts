@@ -224,7 +224,7 @@ describe('AWS composition', () => {
 
     // Assert
     expect(orders).toBe('value-of:/ha-redis/orders/redis-password');
-    expect(sessions).toBe('value-of:ha-redis/sessions/redis');
+    expect(sessions).toBe('value-of:ha-redis/sessions/sentinel-password');
     expect(ordersProxyCa).toBe('value-of:/ha-redis/orders/tls-ca');
     expect(sessionsCa).toBeUndefined();
   });

@@ -131,6 +131,13 @@ export const DeployedClusterSchema = ClusterSchema.extend({
   }),
   secrets: ClusterSecretsSchema.default({}),
   slack: ClusterSlackSchema.optional(),
+  /**
+   * Where outcomes are delivered besides the cluster's Slack channel (which needs `slack` here and the
+   * deployment's bot token): a Slack incoming webhook and/or a generic JSON webhook. URLs are secrets.
+   */
+  notifications: z
+    .strictObject({ slackWebhookUrl: SecretRefSchema.optional(), webhookUrl: SecretRefSchema.optional() })
+    .default({}),
   maintenance: MaintenanceSchema.default({ schedules: [], freezeWindows: [] }),
 });
 export type DeployedCluster = z.infer<typeof DeployedClusterSchema>;

@@ -238,4 +238,17 @@ export interface WorkflowStarter {
     name: string;
     input: unknown;
   }): Promise<{ executionId: string; started: boolean }>;
+  /** Where an execution is: running (and in which state), or ended with its output or error. */
+  describe(executionId: string): Promise<WorkflowExecution>;
+}
+
+export interface WorkflowExecution {
+  executionId: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+  /** The state it is in (running) or ended in (the Fail state's name on failure). */
+  currentState?: string;
+  /** The final state document (succeeded), or the last one known. */
+  output?: unknown;
+  error?: string;
+  cause?: string;
 }

@@ -1,20 +1,15 @@
 /** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
-import { readFile } from 'node:fs/promises';
-import { readZone } from '../adapters/local/zone-file-dns.ts';
-import { parseInfo } from '../adapters/redis/redis-nodes.ts';
 import { composeLocal, type LocalRuntime } from '../compose/local.ts';
 import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
-import { observeSentinels } from '../functions/core/confirm.ts';
-import { errorMessage } from '../functions/core/errors.ts';
+import { observeCluster } from '../functions/core/observe.ts';
 import type { Logger } from '../functions/core/ports.ts';
 import {
   buildStatusReport,
   DEFAULT_MAX_LAG_BYTES,
-  type NodeObservation,
   type StatusObservations,
   type StatusReport,
 } from '../functions/core/status.ts';
-import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 
 /** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */
 export interface Io {
@@ -35,84 +30,12 @@ export const silentLogger: Logger = {
   error: () => undefined,
 };
 
-/** How many history entries to scan for the newest failover or switchover. */
-const LAST_OPERATION_SCAN = 20;
 const WATCH_INTERVAL_MS = 1000;
 const CLEAR_SCREEN = '\x1b[2J\x1b[H';
 
-/** Ask every node, Sentinel and proxy, the zone file and the state store, in parallel; failures become facts. */
-export async function gatherStatus(d: Descriptor, runtime: LocalRuntime): Promise<StatusObservations> {
-  const { cluster, deps, connections } = runtime;
-  const nodeMs = cluster.timing.nodeTimeoutMs;
-  const sentinelMs = cluster.timing.sentinelTimeoutMs;
-  const [nodes, { answers, tilts }, proxies, dns, history, lease] = await Promise.all([
-    Promise.all(
-      cluster.nodes.map(async (n): Promise<NodeObservation> => {
-        const address: Endpoint = { host: n.host, port: n.port };
-        try {
-          // One after another: RedisConnections makes a client per first call, so parallel first calls would each open one.
-          const replication = await deps.redis.replication(address, nodeMs);
-          const replicaPriority = await deps.redis.replicaPriority(address, nodeMs);
-          const persistence = await connections.run('redis', address, nodeMs, (c) => c.info('persistence'));
-          return {
-            id: n.id,
-            address,
-            reachable: true,
-            role: replication.role,
-            offset: replication.offset,
-            ...(replication.master ? { master: replication.master } : {}),
-            ...(replication.linkUp === undefined ? {} : { linkUp: replication.linkUp }),
-            replicaPriority,
-            aofEnabled: parseInfo(persistence).get('aof_enabled') === '1',
-          };
-        } catch (error) {
-          return { id: n.id, address, reachable: false, error: errorMessage(error) };
-        }
-      }),
-    ),
-    observeSentinels(cluster, deps.sentinels).then(async (answers) => ({
-      answers,
-      // After SENTINEL MASTER, so that each Sentinel's pooled connection exists already.
-      tilts: await Promise.all(
-        cluster.sentinels.map((s) =>
-          connections
-            .run('sentinel', s, sentinelMs, (c) => c.info('sentinel'))
-            .then((text) => parseInfo(text).get('sentinel_tilt') === '1')
-            .catch(() => undefined),
-        ),
-      ),
-    })),
-    Promise.all(
-      cluster.proxies.map(async (p) => {
-        try {
-          return { id: p.id, route: await deps.router.masterRoute(p) };
-        } catch (error) {
-          return { id: p.id, error: errorMessage(error) };
-        }
-      }),
-    ),
-    readFile(d.dns.file, 'utf8').then(
-      (text) => readZone(text) ?? { error: `${d.dns.file} holds no master record` },
-      (error: unknown) => ({ error: errorMessage(error) }),
-    ),
-    deps.state.listHistory(cluster.name, LAST_OPERATION_SCAN).catch(() => []),
-    deps.state.lease(cluster.name).catch(() => undefined),
-  ]);
-  const lastOperation = history.find((e) => e.kind === 'failover' || e.kind === 'switchover');
-  return {
-    cluster: cluster.name,
-    observedAt: Date.now(),
-    sentinelsConfigured: cluster.sentinels.length,
-    nodes,
-    sentinels: answers.map((answer, i) => {
-      const tilt = tilts[i];
-      return tilt === undefined ? { answer } : { answer, tilt };
-    }),
-    proxies,
-    dns,
-    ...(lastOperation ? { lastOperation } : {}),
-    ...(lease ? { lease } : {}),
-  };
+/** Observe a local cluster through its adapters (the same observation Slack and the AWS CLI path use). */
+export function gatherStatus(runtime: LocalRuntime): Promise<StatusObservations> {
+  return observeCluster(runtime.cluster, runtime.deps);
 }
 
 const time = (ms: number) =>
@@ -199,11 +122,10 @@ export interface StatusOptions {
 
 /** Observe once and build the report. */
 export async function clusterStatus(
-  d: Descriptor,
   runtime: LocalRuntime,
   maxLagBytes = DEFAULT_MAX_LAG_BYTES,
 ): Promise<StatusReport> {
-  return buildStatusReport(await gatherStatus(d, runtime), { maxLagBytes });
+  return buildStatusReport(await gatherStatus(runtime), { maxLagBytes });
 }
 
 /**
@@ -224,7 +146,7 @@ export async function statusCommand(options: StatusOptions, io: Io = processIo):
   };
   try {
     if (!options.watch) {
-      const report = await clusterStatus(d, runtime, options.maxLagBytes);
+      const report = await clusterStatus(runtime, options.maxLagBytes);
       show(report, false);
       return report.healthy ? 0 : 1;
     }
@@ -238,7 +160,7 @@ export async function statusCommand(options: StatusOptions, io: Io = processIo):
     let code = 0;
     try {
       while (!stopped) {
-        const report = await clusterStatus(d, runtime, options.maxLagBytes);
+        const report = await clusterStatus(runtime, options.maxLagBytes);
         code = report.healthy ? 0 : 1;
         show(report, true);
         if (!options.json) io.err(`\n(refreshing every ${WATCH_INTERVAL_MS / 1000} s; Ctrl-C to stop)`);

@@ -171,6 +171,12 @@ export class Route53Dns implements Dns {
     }
   }
 
+  async currentMaster(cluster: ClusterConfig): Promise<{ master: Endpoint; epoch: number } | undefined> {
+    const zone = cluster.dns.hostedZoneId;
+    if (!zone) throw new ConfigurationError(`cluster ${cluster.name} has no dns.hostedZoneId`);
+    return this.readRecord(zone, cluster);
+  }
+
   /** The epoch and master of the record's TXT value, or undefined when there is no TXT record yet. */
   private async readRecord(
     zone: string,

@@ -64,6 +64,15 @@ export class ZoneFileDns implements Dns {
     }
   }
 
+  async currentMaster(_cluster: ClusterConfig): Promise<{ master: Endpoint; epoch: number } | undefined> {
+    try {
+      return readZone(await readFile(this.path, 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
   private async lock(): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     const deadline = Date.now() + LOCK_WAIT_MS;

@@ -86,6 +86,11 @@ export class IoredisNodes implements RedisNodes {
     return this.connections.run('redis', node, timeoutMs, (c) => c.get(key));
   }
 
+  async aofEnabled(node: Endpoint, timeoutMs: number): Promise<boolean> {
+    const text = await this.connections.run('redis', node, timeoutMs, (c) => c.info('persistence'));
+    return parseInfo(text).get('aof_enabled') === '1';
+  }
+
   async probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe> {
     try {
       await this.connections.run('redis', node, timeoutMs, (c) =>

@@ -2,6 +2,7 @@ import type { Endpoint } from '../../functions/core/cluster.ts';
 import { HaRedisError } from '../../functions/core/errors.ts';
 import type { SentinelMasterView, SentinelView } from '../../functions/core/ports.ts';
 import type { RedisConnections } from './connections.ts';
+import { parseInfo } from './redis-nodes.ts';
 
 /** Turn Redis' flat `[field, value, ...]` reply into a map. */
 export function fieldsOf(reply: unknown): Map<string, string> {
@@ -58,6 +59,11 @@ export class IoredisSentinelView implements SentinelView {
         flags: (f.get('flags') ?? '').split(',').filter(Boolean),
       };
     });
+  }
+
+  async inTilt(sentinel: Endpoint, timeoutMs: number): Promise<boolean> {
+    const text = await this.connections.run('sentinel', sentinel, timeoutMs, (c) => c.info('sentinel'));
+    return parseInfo(text).get('sentinel_tilt') === '1';
   }
 
   async failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string> {

@@ -27,6 +27,8 @@ export interface SentinelView {
   ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]>;
   /** `SENTINEL FAILOVER`: 'ok', or Sentinel's refusal (`INPROG`, `NOGOODSLAVE`, ...). */
   failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string>;
+  /** Whether the Sentinel is in TILT mode (`INFO sentinel`): its view is not to be trusted. */
+  inTilt(sentinel: Endpoint, timeoutMs: number): Promise<boolean>;
 }
 
 /** One Sentinel's vote for a failover leader in an epoch (`+vote-for-leader`); a Sentinel votes once per epoch. */
@@ -73,6 +75,8 @@ export interface RedisNodes {
   read(node: Endpoint, key: string, timeoutMs: number): Promise<string | null>;
   /** Try one canary write directly on the node. */
   probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe>;
+  /** Whether AOF persistence is on (`INFO persistence`). */
+  aofEnabled(node: Endpoint, timeoutMs: number): Promise<boolean>;
   /** Write a canary through a proxy listener, and read it back from the expected master; returns the key. */
   canaryThroughProxy(
     proxy: ProxyConfig,
@@ -100,6 +104,8 @@ export interface Dns {
     master: Endpoint,
     epoch: number,
   ): Promise<'updated' | 'unchanged' | 'stale'>;
+  /** What the record says now: the master and the epoch written with it (undefined: no record yet). */
+  currentMaster(cluster: ClusterConfig): Promise<{ master: Endpoint; epoch: number } | undefined>;
 }
 
 /** Named operations that run on a host: an SSM document in AWS, the same script under bash locally. */

@@ -238,6 +238,12 @@ export class FakeSentinelView implements SentinelView {
   /** Runs when a Sentinel accepts SENTINEL FAILOVER, to simulate what the failover does to the world. */
   onFailover?: (sentinel: Endpoint) => void;
 
+  /** Sentinels in TILT, by `host:port`. */
+  readonly tilted = new Set<string>();
+  async inTilt(sentinel: Endpoint): Promise<boolean> {
+    return this.tilted.has(formatEndpoint(sentinel));
+  }
+
   async failover(sentinel: Endpoint): Promise<'ok' | string> {
     this.failoverCalls.push(endpointOf(sentinel));
     const answer = this.failoverAnswers.get(formatEndpoint(sentinel)) ?? 'ok';
@@ -291,6 +297,8 @@ export interface FakeNodeState {
   replicas?: ReplicaLink[];
   /** Answers of the replication offset in order (each replication() call takes one); the last one repeats. */
   offsets?: number[];
+  /** AOF persistence; on unless set to false. */
+  aof?: boolean;
 }
 
 /** Redis nodes held in memory. Canary writes land where the router points, when a router is given. */
@@ -356,6 +364,12 @@ export class FakeRedisNodes implements RedisNodes {
     const state = this.reach(node);
     state.roles = ['slave'];
     state.master = master;
+  }
+
+  async aofEnabled(node: Endpoint): Promise<boolean> {
+    const state = this.nodes.get(formatEndpoint(node));
+    if (!state?.reachable) throw new UnreachableError(`${formatEndpoint(node)} did not answer`);
+    return state.aof !== false;
   }
 
   async probeWrite(node: Endpoint): Promise<WriteProbe> {
@@ -464,6 +478,10 @@ export class FakeDns implements Dns {
       return 'unchanged';
     this.record = { master, epoch };
     return 'updated';
+  }
+
+  async currentMaster(): Promise<{ master: Endpoint; epoch: number } | undefined> {
+    return this.record;
   }
 }
 

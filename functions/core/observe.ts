@@ -1,0 +1,83 @@
+import type { ClusterConfig, Endpoint } from './cluster.ts';
+import { observeSentinels } from './confirm.ts';
+import { errorMessage } from './errors.ts';
+import type { FailoverDeps } from './ports.ts';
+import type { NodeObservation, StatusObservations } from './status.ts';
+
+/** How many history entries to scan for the newest failover or switchover. */
+const LAST_OPERATION_SCAN = 20;
+
+/**
+ * Ask every node, Sentinel and proxy, the DNS record and the state store, in parallel, through the ports;
+ * a component that does not answer becomes a fact of the observation, never an exception. Read-only.
+ */
+export async function observeCluster(
+  cluster: ClusterConfig,
+  deps: Pick<FailoverDeps, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>,
+): Promise<StatusObservations> {
+  const nodeMs = cluster.timing.nodeTimeoutMs;
+  const sentinelMs = cluster.timing.sentinelTimeoutMs;
+  const [nodes, { answers, tilts }, proxies, dns, history, lease] = await Promise.all([
+    Promise.all(
+      cluster.nodes.map(async (n): Promise<NodeObservation> => {
+        const address: Endpoint = { host: n.host, port: n.port };
+        try {
+          // One after another: a connection pool makes a client per first call, so parallel first calls would each open one.
+          const replication = await deps.redis.replication(address, nodeMs);
+          const replicaPriority = await deps.redis.replicaPriority(address, nodeMs);
+          const aofEnabled = await deps.redis.aofEnabled(address, nodeMs);
+          return {
+            id: n.id,
+            address,
+            reachable: true,
+            role: replication.role,
+            offset: replication.offset,
+            ...(replication.master ? { master: replication.master } : {}),
+            ...(replication.linkUp === undefined ? {} : { linkUp: replication.linkUp }),
+            replicaPriority,
+            aofEnabled,
+          };
+        } catch (error) {
+          return { id: n.id, address, reachable: false, error: errorMessage(error) };
+        }
+      }),
+    ),
+    observeSentinels(cluster, deps.sentinels).then(async (answers) => ({
+      answers,
+      // After SENTINEL MASTER, so that each Sentinel's pooled connection exists already.
+      tilts: await Promise.all(
+        cluster.sentinels.map((s) => deps.sentinels.inTilt(s, sentinelMs).catch(() => undefined)),
+      ),
+    })),
+    Promise.all(
+      cluster.proxies.map(async (p) => {
+        try {
+          return { id: p.id, route: await deps.router.masterRoute(p) };
+        } catch (error) {
+          return { id: p.id, error: errorMessage(error) };
+        }
+      }),
+    ),
+    deps.dns.currentMaster(cluster).then(
+      (record) => record ?? { error: `no master record for ${cluster.dns.recordName} yet` },
+      (error: unknown) => ({ error: errorMessage(error) }),
+    ),
+    deps.state.listHistory(cluster.name, LAST_OPERATION_SCAN).catch(() => []),
+    deps.state.lease(cluster.name).catch(() => undefined),
+  ]);
+  const lastOperation = history.find((e) => e.kind === 'failover' || e.kind === 'switchover');
+  return {
+    cluster: cluster.name,
+    observedAt: deps.clock.now(),
+    sentinelsConfigured: cluster.sentinels.length,
+    nodes,
+    sentinels: answers.map((answer, i) => {
+      const tilt = tilts[i];
+      return tilt === undefined ? { answer } : { answer, tilt };
+    }),
+    proxies,
+    dns,
+    ...(lastOperation ? { lastOperation } : {}),
+    ...(lease ? { lease } : {}),
+  };
+}

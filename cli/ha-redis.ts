@@ -23,6 +23,13 @@ const positiveInt = (name: string) => (value: string) => {
     throw new InvalidArgumentError(`${name} must be a positive integer, got '${value}'`);
   return n;
 };
+const slackUserIds = (value: string) => {
+  const ids = value.split(',').map((id) => id.trim());
+  const bad = ids.find((id) => !/^[UW][A-Z0-9]{2,}$/.test(id));
+  if (bad !== undefined)
+    throw new InvalidArgumentError(`--slack-user: '${bad}' is not a Slack user id (U0123ABCD)`);
+  return ids;
+};
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
 const program = new Command()
@@ -47,26 +54,45 @@ local
     positiveInt('--failover-timeout-ms'),
     60_000,
   )
+  .option(
+    '--slack-user <ids>',
+    'comma-separated Slack user ids allowed on the local /redis endpoint (default U0LOCALOPS)',
+    slackUserIds,
+  )
   .option('--json', 'print the descriptor as JSON on stdout')
-  .action(async (o: { name: string; downAfterMs: number; failoverTimeoutMs: number; json?: boolean }) => {
-    const d = await localUp({
-      name: o.name,
-      downAfterMs: o.downAfterMs,
-      failoverTimeoutMs: o.failoverTimeoutMs,
-      progress: err,
-    });
-    if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
-    else {
-      err(`local cluster '${d.cluster}' is up; descriptor: ${descriptorPath(d.cluster)}`);
-      const p = d.proxies[0];
-      if (p) {
-        err(`connect: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.plainPort}`);
-        err(
-          `    tls: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.tlsPort} --tls --cacert ${d.caCertPath}`,
-        );
+  .action(
+    async (o: {
+      name: string;
+      downAfterMs: number;
+      failoverTimeoutMs: number;
+      slackUser?: string[];
+      json?: boolean;
+    }) => {
+      const d = await localUp({
+        name: o.name,
+        downAfterMs: o.downAfterMs,
+        failoverTimeoutMs: o.failoverTimeoutMs,
+        progress: err,
+        ...(o.slackUser ? { slackUsers: o.slackUser } : {}),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
+      else {
+        err(`local cluster '${d.cluster}' is up; descriptor: ${descriptorPath(d.cluster)}`);
+        const p = d.proxies[0];
+        if (p) {
+          err(`connect: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.plainPort}`);
+          err(
+            `    tls: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.tlsPort} --tls --cacert ${d.caCertPath}`,
+          );
+        }
+        if (d.slack.endpointUrl) {
+          err(
+            `slack: POST signed /redis requests to ${d.slack.endpointUrl} (signing secret in ${d.slack.signingSecretPath}; allowed: ${d.slack.allowedUsers.join(', ')})`,
+          );
+        }
       }
-    }
-  });
+    },
+  );
 
 local
   .command('down')

@@ -68,6 +68,8 @@ export class HaRedisStack extends cdk.Stack {
   readonly sentinelEventFunction: nodejs.NodejsFunction;
   readonly switchoverStepFunction: nodejs.NodejsFunction;
   readonly reconcileFunction: nodejs.NodejsFunction;
+  readonly notifyFunction: nodejs.NodejsFunction;
+  readonly slackFunction?: nodejs.NodejsFunction;
   readonly switchoverStateMachine: sfn.StateMachine;
   readonly securityGroup: ec2.SecurityGroup;
   readonly documents: SsmCommandDocuments;
@@ -76,6 +78,10 @@ export class HaRedisStack extends cdk.Stack {
     super(scope, id, props);
     const { config } = props;
     const clusterNames = config.clusters.map((c) => c.name);
+    /** The secrets of the clusters' components (passwords, CA, Runtime API client certificates). */
+    const clusterSecrets: SecretRef[] = config.clusters.flatMap((c) =>
+      Object.values(c.secrets).filter((r) => r !== undefined),
+    );
 
     // --- Encryption: one key for topics, queues and logs; services that publish to the topics may use it.
     const key = new kms.Key(this, 'Key', {
@@ -165,13 +171,20 @@ export class HaRedisStack extends cdk.Stack {
       [LAMBDA_ENV.documentPrefix]: config.name,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
-    const fn = (name: string, entry: string, timeout: cdk.Duration, description: string) =>
+    const fn = (
+      name: string,
+      entry: string,
+      timeout: cdk.Duration,
+      description: string,
+      extra: { environment?: Record<string, string>; inVpc?: boolean; functionName?: string } = {},
+    ) =>
       this.lambdaFunction(name, {
         entry,
         timeout,
         description,
-        environment,
-        vpc,
+        environment: { ...environment, ...extra.environment },
+        ...(extra.inVpc === false ? {} : { vpc }),
+        ...(extra.functionName ? { functionName: extra.functionName } : {}),
         key,
         configFile: props.configFile,
       });
@@ -230,13 +243,83 @@ export class HaRedisStack extends cdk.Stack {
       logs: { destination: switchoverLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
 
+    // --- Notifications: every outcome and alarm on the topic, formatted and delivered to Slack / webhooks
+    const notifyDlq = this.deadLetterQueue('NotifyDlq', key);
+    this.notifyFunction = fn(
+      'notify',
+      'functions/notify/handler.ts',
+      // Retries with backoff to each target fit well inside; a delivery that still fails goes to the DLQ.
+      cdk.Duration.seconds(60),
+      'Formats outcomes and alarms from the notification topic and delivers them to Slack and webhooks',
+      { inVpc: false },
+    );
+    this.notifyFunction.configureAsyncInvoke(ASYNC_RETRY);
+    this.notificationsTopic.addSubscription(
+      new subscriptions.LambdaSubscription(this.notifyFunction, { deadLetterQueue: notifyDlq }),
+    );
+    this.grantSecrets(this.notifyFunction, [
+      ...(config.slack ? [config.slack.botToken] : []),
+      ...config.clusters.flatMap((c) => Object.values(c.notifications).filter((r) => r !== undefined)),
+    ]);
+
+    // --- Slack: the /redis front door (only when the config names a Slack app)
+    if (config.slack) {
+      const slackName = `${config.name}-slack`;
+      this.slackFunction = fn(
+        'slack',
+        'functions/slack/handler.ts',
+        // Answers Slack within 3 s; deferred work (plans, status, following a switchover) runs in a self-invocation.
+        cdk.Duration.seconds(600),
+        'Slack /redis commands and interactivity: verified, authorized, confirmed switchovers',
+        {
+          functionName: slackName,
+          environment: {
+            [LAMBDA_ENV.switchoverStateMachineArn]: this.switchoverStateMachine.stateMachineArn,
+          },
+        },
+      );
+      this.slackFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: cdk.Duration.minutes(5) });
+      const url = this.slackFunction.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+      new cdk.CfnOutput(this, 'SlackEndpointUrl', {
+        value: url.url,
+        description: 'Request URL of the /redis slash command and of interactivity, in the Slack app',
+      });
+      this.slackFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'StartSwitchovers',
+          actions: ['states:StartExecution'],
+          resources: [this.switchoverStateMachine.stateMachineArn],
+        }),
+      );
+      this.slackFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'FollowSwitchovers',
+          actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
+          resources: [executionArnsOf(this, this.switchoverStateMachine)],
+        }),
+      );
+      this.slackFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'DeferWorkToItself',
+          actions: ['lambda:InvokeFunction'],
+          resources: [`arn:${this.partition}:lambda:${this.region}:${this.account}:function:${slackName}`],
+        }),
+      );
+      this.grantSecrets(this.slackFunction, [
+        ...clusterSecrets,
+        config.slack.signingSecret,
+        config.slack.botToken,
+      ]);
+      this.table.grantReadData(this.slackFunction);
+    }
+
     // --- IAM: what the Lambdas may do, and nothing else
     for (const f of [this.sentinelEventFunction, this.switchoverStepFunction, this.reconcileFunction]) {
       this.table.grantReadWriteData(f);
       this.notificationsTopic.grantPublish(f);
       this.grantNodeOps(f, clusterNames);
       this.grantDns(f, config);
-      this.grantSecrets(f, config);
+      this.grantSecrets(f, clusterSecrets);
     }
 
     // --- The event bridge for the Sentinel hosts: one bundled file, installed by the install-bridge document.
@@ -314,6 +397,11 @@ export class HaRedisStack extends cdk.Stack {
       'Sentinel events could not be processed after retries; see the runbook: replay them or run ha-redis status',
     );
     alarm(
+      'NotifyDlqNotEmpty',
+      notifyDlq.metricApproximateNumberOfMessagesVisible({ period: cdk.Duration.minutes(1) }),
+      'Notifications could not be delivered after retries (Slack or a webhook refused); the history still has every outcome',
+    );
+    alarm(
       'FailoverUnconfirmed',
       new cloudwatch.Metric({
         namespace: METRICS.namespace,
@@ -337,12 +425,12 @@ export class HaRedisStack extends cdk.Stack {
       }),
       'A planned switchover did not complete; writes were unblocked. Its history entry says what was done',
     );
-    for (const [id, f] of [
-      ['SentinelEventErrors', this.sentinelEventFunction],
-      ['SwitchoverStepErrors', this.switchoverStepFunction],
-      ['ReconcileErrors', this.reconcileFunction],
-    ] as const) {
-      alarm(id, f.metricErrors({ period: cdk.Duration.minutes(1) }), `${f.node.id} Lambda errors`);
+    for (const f of this.functions()) {
+      alarm(
+        `${f.node.id}Errors`,
+        f.metricErrors({ period: cdk.Duration.minutes(1) }),
+        `${f.node.id} Lambda errors`,
+      );
     }
 
     // --- Outputs
@@ -387,9 +475,12 @@ export class HaRedisStack extends cdk.Stack {
       timeout: cdk.Duration;
       description: string;
       environment: Record<string, string>;
-      vpc: ec2.IVpc;
+      /** Absent: the function needs no host of the clusters (it only calls AWS and Slack APIs). */
+      vpc?: ec2.IVpc;
       key: kms.IKey;
       configFile: string;
+      /** A fixed name, for a function that invokes itself (its own ARN would be a circular reference). */
+      functionName?: string;
     },
   ): nodejs.NodejsFunction {
     const id = name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
@@ -410,9 +501,14 @@ export class HaRedisStack extends cdk.Stack {
       environment: { ...opts.environment, POWERTOOLS_SERVICE_NAME: `ha-redis-${name}` },
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
-      vpc: opts.vpc,
-      vpcSubnets: { subnets: opts.vpc.privateSubnets },
-      securityGroups: [this.securityGroup],
+      ...(opts.functionName ? { functionName: opts.functionName } : {}),
+      ...(opts.vpc
+        ? {
+            vpc: opts.vpc,
+            vpcSubnets: { subnets: opts.vpc.privateSubnets },
+            securityGroups: [this.securityGroup],
+          }
+        : {}),
       bundling: {
         format: nodejs.OutputFormat.ESM,
         target: 'node24',
@@ -498,10 +594,7 @@ export class HaRedisStack extends cdk.Stack {
   }
 
   /** Read exactly the secrets the config names (SSM SecureString parameters, Secrets Manager secrets). */
-  private grantSecrets(f: lambda.IFunction, config: DeploymentConfig): void {
-    const refs: SecretRef[] = config.clusters.flatMap((c) =>
-      Object.values(c.secrets).filter((r) => r !== undefined),
-    );
+  private grantSecrets(f: lambda.IFunction, refs: readonly SecretRef[]): void {
     const parameterArns = refs.flatMap((r) =>
       'ssmParameter' in r ? [this.parameterArn(r.ssmParameter)] : [],
     );
@@ -524,6 +617,17 @@ export class HaRedisStack extends cdk.Stack {
         }),
       );
     }
+  }
+
+  /** Every Lambda of the stack. */
+  functions(): nodejs.NodejsFunction[] {
+    return [
+      this.sentinelEventFunction,
+      this.switchoverStepFunction,
+      this.reconcileFunction,
+      this.notifyFunction,
+      ...(this.slackFunction ? [this.slackFunction] : []),
+    ];
   }
 
   /** The ARN of an SSM parameter, by name (with or without its leading slash). */
@@ -549,7 +653,7 @@ export class HaRedisStack extends cdk.Stack {
     const region = cdk.Token.isUnresolved(this.region) ? '<AWS::Region>' : this.region;
     const account = cdk.Token.isUnresolved(this.account) ? '<AWS::AccountId>' : this.account;
     const logicalId = (c: Construct) => this.getLogicalId(c.node.defaultChild as cdk.CfnElement);
-    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction, this.reconcileFunction]) {
+    for (const f of this.functions()) {
       acknowledge(f, {
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
           'The AWS managed policy CDK attaches for writing the function logs; it grants no data access',

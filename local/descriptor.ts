@@ -50,7 +50,14 @@ export const DescriptorSchema = z.object({
   dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
   stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),
   orchestrator: ProcessSchema.extend({ readyFile: z.string(), notificationsPath: z.string() }).optional(),
-  slack: z.object({ endpointUrl: z.string().nullable(), signingSecretPath: z.string().nullable() }),
+  /** The Slack endpoint the orchestrator serves on loopback; sign requests with the secret in the file. */
+  slack: z.object({
+    endpointUrl: z.string().nullable(),
+    signingSecretPath: z.string().nullable(),
+    /** Who may run /redis commands against this cluster, and its channel (Slack ids). */
+    allowedUsers: z.array(z.string()).default([]),
+    channel: z.string().default('C0LOCALOPS'),
+  }),
 });
 /** `.ha-redis/local/<name>/cluster.json`: everything `local up` started, and how to reach it. */
 export type Descriptor = z.infer<typeof DescriptorSchema>;

@@ -38,7 +38,12 @@ export interface UpOptions {
   failoverTimeoutMs?: number;
   /** Progress lines for a person; the CLI prints them to stderr. */
   progress?: (line: string) => void;
+  /** Slack user ids allowed to run /redis commands on the local endpoint (default: U0LOCALOPS). */
+  slackUsers?: string[];
 }
+
+/** The Slack user the local endpoint allows when none is given. */
+export const LOCAL_SLACK_USER = 'U0LOCALOPS';
 
 /** Fail with one clear line when a required program is missing. */
 export async function checkTools(): Promise<void> {
@@ -87,7 +92,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
 
   const downAfterMs = options.downAfterMs ?? 5000;
   const failoverTimeoutMs = options.failoverTimeoutMs ?? 60_000;
-  const ports = await freePorts(3 + 3 + 2 * 2 + 1);
+  const ports = await freePorts(3 + 3 + 2 * 2 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -96,6 +101,9 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
   const password = randomBytes(24).toString('hex');
   const passwordFile = join(dir, 'password');
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  // The local Slack app's signing secret: anyone with the file can sign a request and try the endpoint.
+  const signingSecretPath = join(dir, 'slack-signing-secret');
+  await writeFile(signingSecretPath, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   progress('generating a CA and the proxy certificate');
   const tls = await generateTls(dir);
   const masterName = `${name}-master`;
@@ -120,7 +128,12 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       endpoint: '',
       table: 'ha-redis-state',
     },
-    slack: { endpointUrl: null, signingSecretPath: null },
+    slack: {
+      endpointUrl: `http://127.0.0.1:${take()}/slack`,
+      signingSecretPath,
+      allowedUsers: options.slackUsers ?? [LOCAL_SLACK_USER],
+      channel: 'C0LOCALOPS',
+    },
   };
   try {
     // Redis nodes: redis-1 is the initial master; the others carry a replicaof line.

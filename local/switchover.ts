@@ -10,7 +10,7 @@ import {
 } from '../functions/switchover-step/contract.ts';
 import { makeSwitchoverStepHandler } from '../functions/switchover-step/handler.ts';
 import type { Descriptor } from './descriptor.ts';
-import { runSwitchoverWorkflow, type WorkflowResult } from './stepfunctions.ts';
+import { runSwitchoverWorkflow, type WorkflowResult, type WorkflowTransition } from './stepfunctions.ts';
 
 /** Lambda's `{"errorType","errorMessage"}` cause, or the text as it is. */
 function errorMessageOf(cause: string): string {
@@ -41,6 +41,8 @@ export async function runLocalSwitchover(
   options: {
     logger: Logger;
     onStep?: (step: TimelineStep) => void;
+    /** Every state transition of the execution (a watcher's view of where it is). */
+    onTransition?: (transition: WorkflowTransition) => void;
     executionName?: string;
     /** Tests: wrap the real adapters, e.g. to inject a failure at one step. */
     wrapDeps?: (deps: FailoverDeps) => FailoverDeps;
@@ -67,6 +69,7 @@ export async function runLocalSwitchover(
       executionName: options.executionName ?? `switchover-${d.cluster}-${Date.now()}`,
       step: (event) => handle(event),
       onTransition: (t) => {
+        options.onTransition?.(t);
         if (t.type !== 'succeeded') return;
         const steps = stepsOf(t.output);
         for (const step of steps.slice(printed)) options.onStep?.(step);

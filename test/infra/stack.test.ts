@@ -83,14 +83,25 @@ describe('HaRedisStack resources', () => {
     const functions = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'nodejs24.x' },
     });
-    expect(Object.keys(functions).length).toBeGreaterThanOrEqual(2);
-    for (const fn of Object.values(functions) as { Properties: Record<string, any> }[]) {
+    expect(Object.keys(functions).sort().map((id) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual([
+      'Notify',
+      'Reconcile',
+      'SentinelEvent',
+      'Slack',
+      'SwitchoverStep',
+    ]);
+    for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      expect(fn.Properties.VpcConfig.SubnetIds).toEqual(config.network.subnetIds);
-      expect(fn.Properties.VpcConfig.SecurityGroupIds).toEqual([
-        { 'Fn::GetAtt': [expect.stringMatching(/^LambdaSecurityGroup/), 'GroupId'] },
-      ]);
+      if (id.startsWith('Notify')) {
+        // It talks to Slack and webhooks only: no host of the clusters, so no VPC.
+        expect(fn.Properties.VpcConfig).toBeUndefined();
+      } else {
+        expect(fn.Properties.VpcConfig.SubnetIds).toEqual(config.network.subnetIds);
+        expect(fn.Properties.VpcConfig.SecurityGroupIds).toEqual([
+          { 'Fn::GetAtt': [expect.stringMatching(/^LambdaSecurityGroup/), 'GroupId'] },
+        ]);
+      }
       expect(fn.Properties.Environment.Variables).toMatchObject({
         [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
         [LAMBDA_ENV.stateTable]: { Ref: expect.stringMatching(/^State/) },
@@ -100,6 +111,32 @@ describe('HaRedisStack resources', () => {
         POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^ha-redis-/),
       });
     }
+  });
+
+  it('delivers notifications from the topic through the notify Lambda, with a dead-letter queue', () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'lambda',
+      TopicArn: { Ref: Match.stringLikeRegexp('^Notifications') },
+      Endpoint: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Notify'), 'Arn'] },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'Arn'] } },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'QueueName'] } }],
+    });
+  });
+
+  it('serves Slack from a Function URL (Slack signs every request; the handler verifies it)', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'NONE',
+      TargetFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Slack'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: `${config.name}-slack`,
+      Environment: {
+        Variables: Match.objectLike({ [LAMBDA_ENV.switchoverStateMachineArn]: { Ref: Match.stringLikeRegexp('^Switchover') } }),
+      },
+    });
   });
 
   it('retries asynchronous Sentinel events twice within 10 minutes (every step is idempotent)', () => {
@@ -252,7 +289,7 @@ describe('HaRedisStack resources', () => {
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'Errors', Namespace: 'AWS/Lambda' },
-      3,
+      5,
     );
   });
 
@@ -366,6 +403,18 @@ describe('HaRedisStack IAM', () => {
     expect(() => bridgePasswordParameter({ secretsManager: 'a/b', jsonKey: 'pw' })).toThrow(
       'the Sentinel password a/b is a JSON key (pw): the event bridge reads it through SSM',
     );
+  });
+
+  it('lets the Slack Lambda start and follow switchovers, invoke itself, and read the Slack secrets', () => {
+    const bySid = Object.fromEntries(statements().filter((s) => s.Sid).map((s) => [s.Sid, s]));
+    expect(bySid.StartSwitchovers?.Resource).toEqual({ Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/) });
+    expect(JSON.stringify(bySid.FollowSwitchovers?.Resource)).toMatch(/:execution:/);
+    expect(actionsOf(bySid.DeferWorkToItself ?? { Action: [] })).toEqual(['lambda:InvokeFunction']);
+    expect(JSON.stringify(bySid.DeferWorkToItself?.Resource)).toContain(`:function:${config.name}-slack`);
+    const secrets = statements()
+      .filter((s) => s.Sid === 'ReadSecrets')
+      .map((s) => JSON.stringify(s.Resource));
+    expect(secrets.some((r) => r.includes(':secret:ha-redis/slack-??????'))).toBe(true);
   });
 
   it('grants no action "*" anywhere', () => {

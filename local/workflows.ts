@@ -1,0 +1,77 @@
+import { ConfigurationError, errorMessage, InvalidInputError } from '../functions/core/errors.ts';
+import type { Logger, WorkflowExecution, WorkflowStarter } from '../functions/core/ports.ts';
+import { SwitchoverInputSchema } from '../functions/switchover-step/contract.ts';
+import type { Descriptor } from './descriptor.ts';
+import { runLocalSwitchover } from './switchover.ts';
+
+const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
+
+/**
+ * The local stand-in for Step Functions' StartExecution and DescribeExecution: runs the switchover
+ * definition in this process (aws-local-stepfunctions), once per execution name, as the service does:
+ * a second start with a name already used starts nothing.
+ */
+export class LocalWorkflowStarter implements WorkflowStarter {
+  private readonly executions = new Map<string, { record: WorkflowExecution; done: Promise<void> }>();
+  private readonly descriptor: Descriptor;
+  private readonly logger: Logger;
+  constructor(descriptor: Descriptor, logger: Logger) {
+    this.descriptor = descriptor;
+    this.logger = logger;
+  }
+
+  async start(request: { workflow: 'switchover' | 'maintenance'; name: string; input: unknown }) {
+    if (request.workflow !== 'switchover') {
+      throw new ConfigurationError(`the local runtime has no ${request.workflow} workflow yet`);
+    }
+    if (!EXECUTION_NAME.test(request.name)) {
+      throw new InvalidInputError(`execution name '${request.name}' must be 1-80 of [A-Za-z0-9_-]`);
+    }
+    if (this.executions.has(request.name)) return { executionId: request.name, started: false };
+    const parsed = SwitchoverInputSchema.safeParse(request.input);
+    if (!parsed.success) throw new InvalidInputError(`invalid switchover input: ${parsed.error.message}`);
+    const { cluster, ...rest } = parsed.data;
+    if (cluster !== this.descriptor.cluster) {
+      throw new InvalidInputError(`this runtime runs cluster ${this.descriptor.cluster}, not ${cluster}`);
+    }
+    const record: WorkflowExecution = { executionId: request.name, status: 'RUNNING' };
+    const done = runLocalSwitchover(this.descriptor, rest, {
+      logger: this.logger,
+      executionName: request.name,
+      onTransition: (t) => {
+        if (t.type === 'entered') record.currentState = t.state;
+        if (t.type === 'succeeded') record.output = t.output;
+      },
+    }).then(
+      (result) => {
+        record.status = result.status;
+        if (result.ending) record.currentState = result.ending;
+        if (result.state) record.output = result.state;
+        if (result.error) record.error = result.error;
+        if (result.cause) record.cause = result.cause;
+      },
+      (error: unknown) => {
+        record.status = 'FAILED';
+        record.error = 'LocalRunnerError';
+        record.cause = errorMessage(error);
+        this.logger.error('local switchover execution failed to run', {
+          execution: request.name,
+          error: errorMessage(error),
+        });
+      },
+    );
+    this.executions.set(request.name, { record, done });
+    return { executionId: request.name, started: true };
+  }
+
+  async describe(executionId: string): Promise<WorkflowExecution> {
+    const execution = this.executions.get(executionId);
+    if (!execution) throw new InvalidInputError(`no execution named ${executionId} in this runtime`);
+    return { ...execution.record };
+  }
+
+  /** Every execution started so far has ended (stop waits for them: writes are never left blocked). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.executions.values()].map((e) => e.done));
+  }
+}

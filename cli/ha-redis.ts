@@ -30,6 +30,12 @@ const slackUserIds = (value: string) => {
     throw new InvalidArgumentError(`--slack-user: '${bad}' is not a Slack user id (U0123ABCD)`);
   return ids;
 };
+const httpUrl = (name: string) => (value: string) => {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new InvalidArgumentError(`${name} must be an http(s) URL, got '${value}'`);
+  return value;
+};
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
 const program = new Command()
@@ -59,6 +65,7 @@ local
     'comma-separated Slack user ids allowed on the local /redis endpoint (default U0LOCALOPS)',
     slackUserIds,
   )
+  .option('--notify-webhook <url>', 'also POST each outcome as JSON to this URL', httpUrl('--notify-webhook'))
   .option('--json', 'print the descriptor as JSON on stdout')
   .action(
     async (o: {
@@ -66,6 +73,7 @@ local
       downAfterMs: number;
       failoverTimeoutMs: number;
       slackUser?: string[];
+      notifyWebhook?: string;
       json?: boolean;
     }) => {
       const d = await localUp({
@@ -74,6 +82,7 @@ local
         failoverTimeoutMs: o.failoverTimeoutMs,
         progress: err,
         ...(o.slackUser ? { slackUsers: o.slackUser } : {}),
+        ...(o.notifyWebhook ? { notifyWebhookUrl: o.notifyWebhook } : {}),
       });
       if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
       else {

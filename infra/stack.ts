@@ -9,6 +9,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
@@ -196,7 +197,11 @@ export class HaRedisStack extends cdk.Stack {
       cdk.Duration.seconds(60),
       'Confirms a Sentinel failover and reroutes, fences, updates DNS, verifies, records and notifies',
     );
-    this.sentinelEventFunction.configureAsyncInvoke(ASYNC_RETRY);
+    // After its retries, a failed invocation lands in the same dead-letter queue as an SNS delivery failure.
+    this.sentinelEventFunction.configureAsyncInvoke({
+      ...ASYNC_RETRY,
+      onFailure: new destinations.SqsDestination(sentinelEventDlq),
+    });
     this.sentinelEventsTopic.addSubscription(
       new subscriptions.LambdaSubscription(this.sentinelEventFunction, { deadLetterQueue: sentinelEventDlq }),
     );
@@ -253,7 +258,7 @@ export class HaRedisStack extends cdk.Stack {
       'Formats outcomes and alarms from the notification topic and delivers them to Slack and webhooks',
       { inVpc: false },
     );
-    this.notifyFunction.configureAsyncInvoke(ASYNC_RETRY);
+    this.notifyFunction.configureAsyncInvoke({ ...ASYNC_RETRY, onFailure: new destinations.SqsDestination(notifyDlq) });
     this.notificationsTopic.addSubscription(
       new subscriptions.LambdaSubscription(this.notifyFunction, { deadLetterQueue: notifyDlq }),
     );

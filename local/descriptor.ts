@@ -50,6 +50,8 @@ export const DescriptorSchema = z.object({
   dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
   stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),
   orchestrator: ProcessSchema.extend({ readyFile: z.string(), notificationsPath: z.string() }).optional(),
+  /** Where the orchestrator also POSTs each outcome's JSON document (`local up --notify-webhook`). */
+  notifyWebhookUrl: z.string().nullable().default(null),
   /** The Slack endpoint the orchestrator serves on loopback; sign requests with the secret in the file. */
   slack: z.object({
     endpointUrl: z.string().nullable(),

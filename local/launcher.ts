@@ -40,6 +40,8 @@ export interface UpOptions {
   progress?: (line: string) => void;
   /** Slack user ids allowed to run /redis commands on the local endpoint (default: U0LOCALOPS). */
   slackUsers?: string[];
+  /** Also deliver each outcome's JSON document to this webhook. */
+  notifyWebhookUrl?: string;
 }
 
 /** The Slack user the local endpoint allows when none is given. */
@@ -128,6 +130,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       endpoint: '',
       table: 'ha-redis-state',
     },
+    notifyWebhookUrl: options.notifyWebhookUrl ?? null,
     slack: {
       endpointUrl: `http://127.0.0.1:${take()}/slack`,
       signingSecretPath,

@@ -7,7 +7,9 @@ import { writeFile } from 'node:fs/promises';
 import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
 import { InProcessBus, toSnsEvent } from '../adapters/local/bus.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
+import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
 import { composeLocal, localAccess, localDynamoClient } from '../compose/local.ts';
+import { composeLocalSlack } from '../compose/slack-local.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
 import { ClusterRegistry } from '../functions/core/cluster.ts';
 import { errorMessage } from '../functions/core/errors.ts';
@@ -15,7 +17,10 @@ import { reactToFailover } from '../functions/core/failover.ts';
 import { reconcile } from '../functions/core/reaction.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
 import { serialized } from '../functions/sentinel-event/serialize.ts';
+import { makeSlackHandler } from '../functions/slack/handler.ts';
 import { readDescriptor } from './descriptor.ts';
+import { serveOnLoopback } from './http-endpoint.ts';
+import { LocalWorkflowStarter } from './workflows.ts';
 
 const RECONCILE_EVERY_MS = 5000; // safety net for a lost event; events are the fast path
 
@@ -26,6 +31,12 @@ async function main(): Promise<void> {
   const logger = powertoolsLogger('ha-redis-local');
   const runtime = composeLocal(descriptor, logger);
   const { cluster, deps } = runtime;
+  // Outcomes: a JSON line in the notifications file (as before), a readable block on the console, a webhook.
+  const consoleNotifier = new LocalNotifier({
+    logger,
+    ...(descriptor.notifyWebhookUrl ? { webhookUrl: descriptor.notifyWebhookUrl } : {}),
+  });
+  runtime.notifier.onNotification((n) => void consoleNotifier.publish(n));
   const dynamo = localDynamoClient(descriptor.stateStore.endpoint);
   await ensureStateTable(dynamo, descriptor.stateStore.table);
   dynamo.destroy();
@@ -64,6 +75,19 @@ async function main(): Promise<void> {
     logger.info('adopted the current master', { cluster: cluster.name, outcome: adopted.action });
   }
 
+  // The Slack front door on loopback: the same handler as the Lambda behind a Function URL.
+  const workflows = new LocalWorkflowStarter(descriptor, logger);
+  const slackEndpoint = descriptor.slack.endpointUrl
+    ? await (() => {
+        const slackDeps = composeLocalSlack(descriptor, runtime, workflows, logger);
+        return serveOnLoopback(
+          Number(new URL(descriptor.slack.endpointUrl).port),
+          makeSlackHandler(() => slackDeps),
+          (error) => logger.error('slack endpoint failed', { error: errorMessage(error) }),
+        );
+      })()
+    : undefined;
+
   const timer = setInterval(() => {
     void serialized(cluster.name, () => reconcile(cluster, deps)).catch((error: unknown) =>
       logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) }),
@@ -72,6 +96,10 @@ async function main(): Promise<void> {
 
   const stop = async () => {
     clearInterval(timer);
+    await slackEndpoint?.close();
+    // A switchover started from Slack ends (and unblocks writes) before the process goes.
+    await workflows.settled();
+    await consoleNotifier.idle();
     await Promise.all(bridges.map((b) => b.stop()));
     await runtime.close();
     logger.info('orchestrator stopped', { cluster: cluster.name, bridges: bridges.map((b) => b.stats) });
@@ -90,6 +118,7 @@ async function main(): Promise<void> {
     cluster: cluster.name,
     sentinels: cluster.sentinels.length,
     proxies: cluster.proxies.length,
+    slack: slackEndpoint?.url ?? null,
   });
 }
 

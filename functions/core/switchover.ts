@@ -1,4 +1,4 @@
-import type { SwitchoverPlan, SwitchoverState } from '../switchover-step/contract.ts';
+import type { SwitchoverInput, SwitchoverPlan, SwitchoverState } from '../switchover-step/contract.ts';
 import {
   type ClusterConfig,
   type Endpoint,
@@ -13,6 +13,7 @@ import {
   CatchUpTimeoutError,
   errorMessage,
   FencingError,
+  HaRedisError,
   InvalidInputError,
   LeaseHeldError,
   PromotionError,
@@ -86,6 +87,22 @@ const asNode = (cluster: ClusterConfig, e: Endpoint) => ({
 
 function planOf(state: SwitchoverState): SwitchoverPlan {
   if (!state.plan) throw new InvalidInputError('switchover state has no plan; the plan step must run first');
+  return state.plan;
+}
+
+/** The plan of a switchover without running it (Slack's dry run): the Plan step's precheck, which only reads. */
+export async function dryRunPlan(
+  cluster: ClusterConfig,
+  input: SwitchoverInput,
+  deps: FailoverDeps,
+): Promise<SwitchoverPlan> {
+  const now = deps.clock.now();
+  const state = await planSwitchover(
+    cluster,
+    { input, executionId: `dry-run-${now}`, startedAt: now, timeline: [] },
+    deps,
+  );
+  if (!state.plan) throw new HaRedisError(`the plan of ${cluster.name} came back empty; retry`);
   return state.plan;
 }
 

@@ -144,6 +144,15 @@ describe('HaRedisStack resources', () => {
       FunctionName: { Ref: Match.stringLikeRegexp('^SentinelEvent') },
       MaximumRetryAttempts: 2,
       MaximumEventAgeInSeconds: 600,
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SentinelEventDlq'), 'Arn'] } },
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^Notify') },
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'Arn'] } },
+      },
     });
   });
 

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { ClusterRegistry } from '../functions/core/cluster.ts';
+import { ConfigurationError, errorMessage } from '../functions/core/errors.ts';
+import { observeCluster } from '../functions/core/observe.ts';
+import type { Logger } from '../functions/core/ports.ts';
+import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
+import { dryRunPlan } from '../functions/core/switchover.ts';
+import { type DeferredTask, makeDeferredHandler, type SlackDeps } from '../functions/slack/handler.ts';
+import type { Descriptor } from '../local/descriptor.ts';
+import type { LocalWorkflowStarter } from '../local/workflows.ts';
+import type { LocalRuntime } from './local.ts';
+import { responseUrlPoster, SLACK_RESPONSE_ORIGIN } from './slack-aws.ts';
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * The Slack front door of a local cluster: the signing secret from the descriptor's file, the cluster's
+ * allowed users from the descriptor, switchovers run in this process, deferred work run in this process,
+ * and response_url posts to Slack or to a loopback address (where a test or curl user listens).
+ */
+export function composeLocalSlack(
+  d: Descriptor,
+  runtime: LocalRuntime,
+  workflows: LocalWorkflowStarter,
+  logger: Logger,
+): SlackDeps {
+  const secretPath = d.slack.signingSecretPath;
+  if (!secretPath) throw new ConfigurationError(`local cluster ${d.cluster} has no Slack signing secret`);
+  const { cluster, deps } = runtime;
+  const slack = {
+    channel: d.slack.channel,
+    allowedUsers: d.slack.allowedUsers,
+    allowedGroups: [],
+    allowedChannels: [],
+  };
+  const post = (origin: string) => responseUrlPoster({ allowedOrigins: [origin] });
+  const slackDeps: SlackDeps = {
+    clusters: new ClusterRegistry([cluster]),
+    slackOf: (name) => (name === cluster.name ? slack : undefined),
+    signingSecret: async () => (await readFile(secretPath, 'utf8')).trim(),
+    clock: deps.clock,
+    logger,
+    workflows,
+    plan: (input) => dryRunPlan(cluster, input, deps),
+    status: async (c) =>
+      buildStatusReport(await observeCluster(c, deps), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
+    history: (name, limit) => deps.state.listHistory(name, limit),
+    respond: (responseUrl, message) => {
+      const origin = URL.canParse(responseUrl) ? new URL(responseUrl) : undefined;
+      const allowed = origin && LOOPBACK_HOSTS.has(origin.hostname) ? origin.origin : SLACK_RESPONSE_ORIGIN;
+      return post(allowed)(responseUrl, message);
+    },
+    defer: async (task: DeferredTask) => {
+      // In this process, after the reply: the deferred handler never throws, but a bug must not go unseen.
+      setImmediate(() => {
+        deferred(task).catch((error: unknown) =>
+          logger.error('slack: deferred task failed', { error: errorMessage(error) }),
+        );
+      });
+    },
+  };
+  const deferred = makeDeferredHandler(() => slackDeps);
+  return slackDeps;
+}

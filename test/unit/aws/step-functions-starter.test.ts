@@ -1,4 +1,10 @@
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { executionArn, StepFunctionsStarter } from '../../../adapters/aws/step-functions-starter.ts';
@@ -231,5 +237,219 @@ describe('executionArn', () => {
     expect(plain).toBe('arn:aws:states:eu-west-1:123456789012:execution:ha-redis-prod-switchover:run-1');
     expect(qualified).toBe(plain);
     expect(china).toBe('arn:aws-cn:states:cn-north-1:123456789012:execution:sm:run-1');
+  });
+});
+
+describe('StepFunctionsStarter.describe', () => {
+  const STATE = { input: INPUT, executionId: NAME, startedAt: START, timeline: [] };
+  const describeInputs = () => sfnMock.commandCalls(DescribeExecutionCommand).map((c) => c.args[0].input);
+  const historyInputs = () => sfnMock.commandCalls(GetExecutionHistoryCommand).map((c) => c.args[0].input);
+  const entered = (id: number, type: string, name: string, input: unknown): HistoryEvent => ({
+    id,
+    timestamp: new Date(START + id),
+    type: type as HistoryEvent['type'],
+    stateEnteredEventDetails: { name, input: JSON.stringify(input), inputDetails: { truncated: false } },
+  });
+  /** DescribeExecution answers the execution in `status`, with `extra` fields. */
+  const describedAs = (status: string, extra: Record<string, unknown> = {}) => ({
+    executionArn: STARTED_ARN,
+    stateMachineArn: SWITCHOVER_ARN,
+    status: status as 'RUNNING',
+    startDate: new Date(START),
+    ...extra,
+  });
+  const plain = (id: number, type: string): HistoryEvent => ({
+    id,
+    timestamp: new Date(START + id),
+    type: type as HistoryEvent['type'],
+  });
+
+  it('answers a succeeded execution with its output, reading no history', async () => {
+    // Arrange
+    const output = { ...STATE, outcome: 'succeeded', writeGapMs: 312 };
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .resolves(describedAs('SUCCEEDED', { output: JSON.stringify(output) }));
+    const { workflows } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toEqual({ executionId: STARTED_ARN, status: 'SUCCEEDED', output });
+    expect(describeInputs()).toEqual([{ executionArn: STARTED_ARN }]);
+    expect(historyInputs()).toEqual([]);
+  });
+
+  it('answers a running execution with the newest state entered and its input', async () => {
+    // Arrange
+    sfnMock.on(DescribeExecutionCommand).resolves(describedAs('RUNNING'));
+    sfnMock.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        plain(9, 'LambdaFunctionStarted'),
+        plain(8, 'LambdaFunctionScheduled'),
+        entered(7, 'TaskStateEntered', 'Fence', { ...STATE, writeGapMs: 301 }),
+        plain(6, 'TaskStateExited'),
+      ],
+    });
+    const { workflows } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toEqual({
+      executionId: STARTED_ARN,
+      status: 'RUNNING',
+      currentState: 'Fence',
+      output: { ...STATE, writeGapMs: 301 },
+    });
+    expect(historyInputs()).toEqual([
+      { executionArn: STARTED_ARN, reverseOrder: true, maxResults: 25, includeExecutionData: true },
+    ]);
+  });
+
+  it('answers a failed execution with its error, cause, Fail state and the state it failed with', async () => {
+    // Arrange
+    const failedState = {
+      ...STATE,
+      error: { Error: 'CatchUpTimeoutError', Cause: '{"errorMessage":"behind"}' },
+    };
+    sfnMock.on(DescribeExecutionCommand).resolves(
+      describedAs('FAILED', {
+        error: 'SwitchoverRolledBack',
+        cause: 'a step failed and the switchover was rolled back',
+      }),
+    );
+    sfnMock.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        plain(30, 'ExecutionFailed'),
+        entered(29, 'FailStateEntered', 'SwitchoverRolledBack', failedState),
+      ],
+    });
+    const { workflows } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toEqual({
+      executionId: STARTED_ARN,
+      status: 'FAILED',
+      currentState: 'SwitchoverRolledBack',
+      output: failedState,
+      error: 'SwitchoverRolledBack',
+      cause: 'a step failed and the switchover was rolled back',
+    });
+  });
+
+  it('reads older pages until it finds a state entered, and counts a pending redrive as running', async () => {
+    // Arrange
+    sfnMock.on(DescribeExecutionCommand).resolves(describedAs('PENDING_REDRIVE'));
+    sfnMock
+      .on(GetExecutionHistoryCommand)
+      .resolvesOnce({ events: [plain(40, 'LambdaFunctionFailed')], nextToken: 'page-2' })
+      .resolvesOnce({ events: [entered(39, 'TaskStateEntered', 'Recover', STATE)] });
+    const { workflows } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toMatchObject({ status: 'RUNNING', currentState: 'Recover' });
+    expect(historyInputs().map((i) => i?.nextToken)).toEqual([undefined, 'page-2']);
+  });
+
+  it('leaves the output out when the state input is truncated or not JSON', async () => {
+    // Arrange
+    sfnMock.on(DescribeExecutionCommand).resolves(describedAs('TIMED_OUT'));
+    sfnMock.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          id: 3,
+          timestamp: new Date(START),
+          type: 'TaskStateEntered',
+          stateEnteredEventDetails: {
+            name: 'Prepare',
+            input: '{"input":',
+            inputDetails: { truncated: true },
+          },
+        },
+      ],
+    });
+    const { workflows } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toEqual({ executionId: STARTED_ARN, status: 'TIMED_OUT', currentState: 'Prepare' });
+  });
+
+  it('retries a throttled describe with full jitter', async () => {
+    // Arrange
+    sfnMock.on(DescribeExecutionCommand).rejectsOnce(throttling()).resolves(describedAs('ABORTED'));
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    const { workflows, clock } = starter();
+
+    // Act
+    const execution = await workflows.describe(STARTED_ARN);
+
+    // Assert
+    expect(execution).toEqual({ executionId: STARTED_ARN, status: 'ABORTED' });
+    expect(describeInputs()).toHaveLength(2);
+    expect(clock.sleeps).toEqual([50]);
+  });
+
+  it('gives up after 3 throttled attempts with a retry-later error', async () => {
+    // Arrange
+    sfnMock.on(DescribeExecutionCommand).rejects(throttling());
+    const { workflows, clock } = starter();
+
+    // Act
+    const error = await rejectionOf(workflows.describe(STARTED_ARN));
+
+    // Assert
+    expect(error).toBeInstanceOf(AwsServiceError);
+    expect(error.message).toBe(
+      `could not describe execution ${STARTED_ARN}: Step Functions kept throttling (3 attempts); retry later`,
+    );
+    expect(clock.sleeps).toEqual([50, 100]);
+  });
+
+  it('maps a missing execution to InvalidInputError and a denied one to ConfigurationError, without retrying', async () => {
+    // Arrange
+    sfnMock
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(awsError('ExecutionDoesNotExist', 'Execution Does Not Exist'))
+      .rejectsOnce(awsError('AccessDeniedException', 'not authorized'));
+    const { workflows } = starter();
+
+    // Act
+    const missing = await rejectionOf(workflows.describe(STARTED_ARN));
+    const denied = await rejectionOf(workflows.describe(STARTED_ARN));
+
+    // Assert
+    expect(missing).toBeInstanceOf(InvalidInputError);
+    expect(missing.message).toContain(
+      'ExecutionDoesNotExist: Execution Does Not Exist; check the execution id',
+    );
+    expect(denied).toBeInstanceOf(ConfigurationError);
+    expect(denied.message).toContain(
+      'grant this role states:DescribeExecution and states:GetExecutionHistory',
+    );
+    expect(describeInputs()).toHaveLength(2);
+  });
+
+  it('refuses an id that is not an execution ARN, and calls nothing', async () => {
+    // Arrange
+    const { workflows } = starter();
+
+    // Act
+    const error = await rejectionOf(workflows.describe(NAME));
+
+    // Assert
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(sfnMock.calls()).toHaveLength(0);
   });
 });

@@ -98,7 +98,10 @@ export interface SlackTiming {
   planBudgetMs: number;
   /** The watch asks where the execution is this often. */
   watchPollMs: number;
-  /** The watch stops following after this long (a switchover takes ~10-30 s, a recovery up to ~2 min). */
+  /**
+   * The watch stops following after this long (a switchover takes ~10-30 s, a recovery up to ~2 min). It must
+   * end, and post, inside the Lambda's timeout (600 s in the stack).
+   */
   watchTimeoutMs: number;
   /** Consecutive failed describes after which the watch gives up. */
   watchMaxFailures: number;
@@ -107,7 +110,7 @@ export interface SlackTiming {
 export const SLACK_TIMING: SlackTiming = {
   planBudgetMs: 2000,
   watchPollMs: 1000,
-  watchTimeoutMs: 10 * 60_000,
+  watchTimeoutMs: 9 * 60_000,
   watchMaxFailures: 10,
 };
 

@@ -258,7 +258,10 @@ export class HaRedisStack extends cdk.Stack {
       'Formats outcomes and alarms from the notification topic and delivers them to Slack and webhooks',
       { inVpc: false },
     );
-    this.notifyFunction.configureAsyncInvoke({ ...ASYNC_RETRY, onFailure: new destinations.SqsDestination(notifyDlq) });
+    this.notifyFunction.configureAsyncInvoke({
+      ...ASYNC_RETRY,
+      onFailure: new destinations.SqsDestination(notifyDlq),
+    });
     this.notificationsTopic.addSubscription(
       new subscriptions.LambdaSubscription(this.notifyFunction, { deadLetterQueue: notifyDlq }),
     );
@@ -668,6 +671,8 @@ export class HaRedisStack extends cdk.Stack {
           'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations support no resource-level permissions',
         [iam5('Action::kms:GenerateDataKey*')]:
           'Publishing to the encrypted notification topic needs GenerateDataKey variants, on the one stack key only',
+        [iam5('Action::kms:ReEncrypt*')]:
+          'Sending failed invocations to the encrypted dead-letter queue (CDK grant), on the one stack key only',
         [iam5(`Resource::arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`)]:
           'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster (condition)',
         [iam5('Resource::arn:<AWS::Partition>:route53:::change/*')]:
@@ -685,6 +690,14 @@ export class HaRedisStack extends cdk.Stack {
       [iam5(`Resource::<${logicalId(this.reconcileFunction)}.Arn>:*`)]:
         'EventBridge Scheduler invokes versions of the one reconcile function; the wildcard is the version qualifier only',
     });
+    if (this.slackFunction) {
+      acknowledge(this.slackFunction, {
+        [iam5(
+          `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(this.switchoverStateMachine)}.Name>:*`,
+        )]:
+          'Slack follows the executions it started; the wildcard covers executions of the one switchover state machine',
+      });
+    }
     acknowledge(operatorPolicy, {
       [iam5(
         `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(this.switchoverStateMachine)}.Name>:*`,

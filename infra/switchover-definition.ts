@@ -96,6 +96,18 @@ const LAMBDA_SERVICE_RETRY: sfn.RetryProps = {
   backoffRate: 2,
 };
 
+/**
+ * The execution input is what the person asked for (a SwitchoverInput, as StartExecution received it); Plan
+ * builds the execution state around it from the context object: the execution name is the id (and the lease
+ * owner), its start time the start.
+ */
+const INITIAL_STATE = {
+  input: sfn.JsonPath.entirePayload,
+  executionId: sfn.JsonPath.executionName,
+  startedAt: sfn.JsonPath.executionStartTime,
+  timeline: [],
+};
+
 /** Catch of every step after Plan: keep the state, add `{ Error, Cause }`, go to Recover. */
 const TO_RECOVER: sfn.CatchProps = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
 
@@ -109,7 +121,7 @@ export function switchoverDefinition(scope: Construct, stepFunction: lambda.IFun
       payloadResponseOnly: true,
       payload: sfn.TaskInput.fromObject({
         action: SWITCHOVER_STATE_NAMES[name],
-        state: sfn.JsonPath.entirePayload,
+        state: name === 'Plan' ? INITIAL_STATE : sfn.JsonPath.entirePayload,
       }),
       // The result replaces the whole state: ResultPath is left out, which means `$`. An explicit "$" would be
       // misread by aws-local-stepfunctions 3.0.0 (it nests the result under a key named "$").

@@ -147,9 +147,8 @@ export async function runSwitchoverWorkflow(
 ): Promise<WorkflowResult> {
   const { machine, tasks } = switchoverMachine();
   // StartExecution takes JSON text: what is not JSON does not reach the steps on AWS either.
-  const initialState = JSON.parse(
-    JSON.stringify({ input, executionId: options.executionName, startedAt: Date.now(), timeline: [] }),
-  ) as ExecutionInput;
+  // The execution input is the person's request, as on AWS; Plan builds the state from it and the context.
+  const initialState = JSON.parse(JSON.stringify(input)) as ExecutionInput;
 
   const taskResourceLocalHandlers = Object.fromEntries(
     [...tasks].map(([stateName, state]) => [
@@ -184,7 +183,7 @@ export async function runSwitchoverWorkflow(
 
   const execution = machine.run(initialState, {
     overrides: { taskResourceLocalHandlers, ...(retryIntervalOverrides ? { retryIntervalOverrides } : {}) },
-    context: { Execution: { Name: options.executionName } },
+    context: { Execution: { Name: options.executionName, StartTime: new Date().toISOString() } },
   });
   const onAbort = (): void => execution.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -49,7 +49,8 @@ export const SwitchoverStateSchema = z.object({
   input: SwitchoverInputSchema,
   /** The Step Functions execution name: the lease owner and the history id. */
   executionId: z.string().min(1),
-  startedAt: z.number(),
+  /** Epoch ms; Plan receives the execution's start time as Step Functions gives it (ISO 8601). */
+  startedAt: z.union([z.number(), z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso))]),
   plan: PlanSchema.optional(),
   /** Replica priorities changed for the duration, to restore (node id -> original priority). */
   priorities: z.record(z.string(), z.number()).optional(),

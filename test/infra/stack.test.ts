@@ -83,13 +83,11 @@ describe('HaRedisStack resources', () => {
     const functions = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: 'nodejs24.x' },
     });
-    expect(Object.keys(functions).sort().map((id) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual([
-      'Notify',
-      'Reconcile',
-      'SentinelEvent',
-      'Slack',
-      'SwitchoverStep',
-    ]);
+    expect(
+      Object.keys(functions)
+        .sort()
+        .map((id) => id.replace(/[0-9A-F]{8}$/, '')),
+    ).toEqual(['Notify', 'Reconcile', 'SentinelEvent', 'Slack', 'SwitchoverStep']);
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
@@ -122,7 +120,9 @@ describe('HaRedisStack resources', () => {
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'QueueName'] } }],
+      Dimensions: [
+        { Name: 'QueueName', Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'QueueName'] } },
+      ],
     });
   });
 
@@ -131,10 +131,24 @@ describe('HaRedisStack resources', () => {
       AuthType: 'NONE',
       TargetFunctionArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Slack'), 'Arn'] },
     });
+    // Anyone may call the URL (Slack does), but nobody may invoke the function directly with a forged task.
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: '*',
+      InvokedViaFunctionUrl: true,
+      FunctionName: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Slack'), 'Arn'] },
+    });
+    template.resourcePropertiesCountIs(
+      'AWS::Lambda::Permission',
+      { Principal: '*', InvokedViaFunctionUrl: Match.absent(), Action: 'lambda:InvokeFunction' },
+      0,
+    );
     template.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: `${config.name}-slack`,
       Environment: {
-        Variables: Match.objectLike({ [LAMBDA_ENV.switchoverStateMachineArn]: { Ref: Match.stringLikeRegexp('^Switchover') } }),
+        Variables: Match.objectLike({
+          [LAMBDA_ENV.switchoverStateMachineArn]: { Ref: Match.stringLikeRegexp('^Switchover') },
+        }),
       },
     });
   });
@@ -415,8 +429,14 @@ describe('HaRedisStack IAM', () => {
   });
 
   it('lets the Slack Lambda start and follow switchovers, invoke itself, and read the Slack secrets', () => {
-    const bySid = Object.fromEntries(statements().filter((s) => s.Sid).map((s) => [s.Sid, s]));
-    expect(bySid.StartSwitchovers?.Resource).toEqual({ Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/) });
+    const bySid = Object.fromEntries(
+      statements()
+        .filter((s) => s.Sid)
+        .map((s) => [s.Sid, s]),
+    );
+    expect(bySid.StartSwitchovers?.Resource).toEqual({
+      Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/),
+    });
     expect(JSON.stringify(bySid.FollowSwitchovers?.Resource)).toMatch(/:execution:/);
     expect(actionsOf(bySid.DeferWorkToItself ?? { Action: [] })).toEqual(['lambda:InvokeFunction']);
     expect(JSON.stringify(bySid.DeferWorkToItself?.Resource)).toContain(`:function:${config.name}-slack`);

@@ -90,7 +90,20 @@ describe('switchoverDefinition in a stack', () => {
     expect(taskNames(asl).sort()).toEqual(Object.keys(SWITCHOVER_STATE_NAMES).sort());
     for (const [name, action] of Object.entries(SWITCHOVER_STATE_NAMES)) {
       expect(asl.States[name]?.Resource).toBe(STEP_ARN_PLACEHOLDER);
-      expect(asl.States[name]?.Parameters).toEqual({ action, 'state.$': '$' });
+      expect(asl.States[name]?.Parameters).toEqual(
+        name === 'Plan'
+          ? // The execution input is the request; Plan builds the state from it and the context object.
+            {
+              action,
+              state: {
+                'input.$': '$',
+                'executionId.$': '$$.Execution.Name',
+                'startedAt.$': '$$.Execution.StartTime',
+                timeline: [],
+              },
+            }
+          : { action, 'state.$': '$' },
+      );
       // No ResultPath: the result replaces the state (and aws-local-stepfunctions misreads an explicit "$").
       expect(asl.States[name]).not.toHaveProperty('ResultPath');
     }

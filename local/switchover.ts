@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { composeLocal } from '../compose/local.ts';
 import { ClusterRegistry } from '../functions/core/cluster.ts';
 import { InvalidInputError } from '../functions/core/errors.ts';
@@ -30,6 +31,9 @@ export interface LocalSwitchoverResult {
   cause?: string;
   state?: SwitchoverState;
 }
+
+/** What a Catch adds to the state it passes on: Step Functions' `{ Error, Cause }` at `$.error`. */
+const CaughtErrorSchema = z.object({ error: z.object({ Error: z.string(), Cause: z.string().optional() }) });
 
 /**
  * Run the planned switchover on a local cluster: the state machine that CDK defines, executed by
@@ -80,9 +84,11 @@ export async function runLocalSwitchover(
       result.status === 'SUCCEEDED' ? result.output : result.lastState,
     );
     const state = final.success ? final.data : undefined;
-    // The Fail state names the ending; the error that caused it travels in the state.
-    const error = state?.error?.Error ?? result.error;
-    const cause = state?.error?.Cause ? errorMessageOf(state.error.Cause) : result.cause;
+    // The Fail state names the ending; the error that caused it travels in the state. A refused Plan never
+    // built the state: its Catch put the error next to the request itself.
+    const caught = state?.error ?? CaughtErrorSchema.safeParse(result.lastState).data?.error;
+    const error = caught?.Error ?? result.error;
+    const cause = caught?.Cause ? errorMessageOf(caught.Cause) : result.cause;
     return {
       status: result.status,
       ...(result.error ? { ending: result.error } : {}),

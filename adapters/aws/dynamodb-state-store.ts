@@ -20,6 +20,7 @@ import type {
   ClusterLease,
   HistoryEntry,
   LeaderVote,
+  MaintenanceMode,
   PendingFence,
   StateStore,
 } from '../../functions/core/ports.ts';
@@ -197,6 +198,30 @@ export class DynamoStateStore implements StateStore {
       voter: i.voter as Endpoint,
       leaderRunId: String(i.leaderRunId),
     }));
+  }
+
+  async maintenanceMode(cluster: string): Promise<MaintenanceMode | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: pk(cluster), sk: 'maintenance' },
+        ConsistentRead: true,
+      }),
+    );
+    return Item
+      ? {
+          paused: Item.paused === true,
+          by: String(Item.by),
+          at: Number(Item.at),
+          reason: String(Item.reason),
+        }
+      : undefined;
+  }
+
+  async setMaintenanceMode(cluster: string, mode: MaintenanceMode): Promise<void> {
+    await this.doc.send(
+      new PutCommand({ TableName: this.table, Item: { pk: pk(cluster), sk: 'maintenance', ...mode } }),
+    );
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {

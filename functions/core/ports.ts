@@ -193,6 +193,18 @@ export interface StateStore {
   votes(cluster: string): Promise<LeaderVote[]>;
   appendHistory(entry: HistoryEntry): Promise<void>;
   listHistory(cluster: string, limit: number): Promise<HistoryEntry[]>;
+  /** The cluster's maintenance mode; never set means running (not paused). */
+  maintenanceMode(cluster: string): Promise<MaintenanceMode | undefined>;
+  setMaintenanceMode(cluster: string, mode: MaintenanceMode): Promise<void>;
+}
+
+/** Maintenance mode: while paused, scheduled maintenance runs are skipped (the failover reaction still runs). */
+export interface MaintenanceMode {
+  paused: boolean;
+  /** Who changed it (`cli:<user>`, `slack:<user id>`), when, and why. */
+  by: string;
+  at: number;
+  reason: string;
 }
 
 /** An outcome worth telling people about. */

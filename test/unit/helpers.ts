@@ -24,6 +24,7 @@ import type {
   HistoryEntry,
   LeaderVote,
   Logger,
+  MaintenanceMode,
   NodeOperation,
   NodeOps,
   Notification,
@@ -495,6 +496,17 @@ export class FakeNodeOps implements NodeOps {
 
 /** The state store in memory, with the claim semantics of adapters/aws/dynamodb-state-store.ts. */
 export class InMemoryStateStore implements StateStore {
+  readonly modes = new Map<string, MaintenanceMode>();
+
+  async maintenanceMode(cluster: string): Promise<MaintenanceMode | undefined> {
+    const mode = this.modes.get(cluster);
+    return mode ? { ...mode } : undefined;
+  }
+
+  async setMaintenanceMode(cluster: string, mode: MaintenanceMode): Promise<void> {
+    this.modes.set(cluster, { ...mode });
+  }
+
   readonly epochs = new Map<string, AppliedEpoch>();
   readonly fences = new Map<string, PendingFence[]>();
   readonly history: HistoryEntry[] = [];

@@ -10,30 +10,38 @@ export const SSM_SCRIPTS_DIR = fileURLToPath(new URL('../../infra/ssm/scripts/',
 /** The script a document runs. */
 export const scriptPath = (document: DocumentName): string => `${SSM_SCRIPTS_DIR}${document}.sh`;
 
-/** update-haproxy waits up to 10 s for HAProxy to come back after a reload; leave it room to say why. */
-const DEFAULT_TIMEOUT_MS = 20_000;
+/** How long each script may run locally, with room to say why it failed. */
+const DEFAULT_TIMEOUT_MS: Record<NodeOperation['document'], number> = {
+  // Waits up to 10 s for HAProxy to come back after a reload.
+  'update-haproxy': 20_000,
+  'fence-node': 20_000,
+  // A restart waits up to 30 s for the node to exit after SHUTDOWN (AOF fsync, RDB) and 10 s for it to answer.
+  'maintenance-action': 60_000,
+};
 
 /** NodeOps that runs `infra/ssm/scripts/<document>.sh` with bash, locally. */
 export class BashNodeOps implements NodeOps {
-  private readonly timeoutMs: number;
-  constructor(timeoutMs = DEFAULT_TIMEOUT_MS) {
-    this.timeoutMs = timeoutMs;
+  /** One bound for every script, or undefined for each script's own. */
+  private readonly timeoutOverrideMs: number | undefined;
+  constructor(timeoutMs?: number) {
+    this.timeoutOverrideMs = timeoutMs;
   }
 
   run(operation: NodeOperation): Promise<{ output: string }> {
     const args = scriptArgs(operation);
+    const timeoutMs = this.timeoutOverrideMs ?? DEFAULT_TIMEOUT_MS[operation.document];
     return new Promise((resolve, reject) => {
       execFile(
         'bash',
         [scriptPath(operation.document), ...args],
-        { timeout: this.timeoutMs },
+        { timeout: timeoutMs },
         (error, stdout, stderr) => {
           if (!error) {
             resolve({ output: stdout.trim() });
             return;
           }
           const reason = error.killed
-            ? `did not finish within ${this.timeoutMs} ms`
+            ? `did not finish within ${timeoutMs} ms`
             : (stderr || error.message).trim();
           reject(new NodeOpsError(`${operation.document} failed: ${reason}`, { cause: error }));
         },

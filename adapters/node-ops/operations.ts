@@ -1,4 +1,4 @@
-import type { Endpoint } from '../../functions/core/cluster.ts';
+import type { Endpoint, NodeConfig } from '../../functions/core/cluster.ts';
 import { NodeOpsError } from '../../functions/core/errors.ts';
 import type { NodeOperation } from '../../functions/core/ports.ts';
 
@@ -11,6 +11,7 @@ import type { NodeOperation } from '../../functions/core/ports.ts';
 export const DOCUMENT_PARAMETERS = {
   'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload'],
   'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort'],
+  'maintenance-action': ['config', 'nodePort', 'action', 'service'],
   'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
 } as const satisfies Record<NodeOperation['document'] | 'install-bridge', readonly string[]>;
 
@@ -20,6 +21,17 @@ export type DocumentParameters<D extends DocumentName> = Record<
   (typeof DOCUMENT_PARAMETERS)[D][number],
   string
 >;
+
+/** The systemd unit of redis-server on an AWS host (the Debian/Ubuntu package's unit name). */
+export const REDIS_SYSTEMD_UNIT = 'redis-server';
+
+/**
+ * How a node runs, for `maintenance-action --service`: a node with an `instance` is an AWS host whose
+ * redis-server is the systemd unit `redis-server`; a node without one belongs to the local runtime
+ * (`redis-server <config>` on this machine).
+ */
+export const serviceModeOf = (node: NodeConfig): string =>
+  node.instance ? `systemd:${REDIS_SYSTEMD_UNIT}` : 'local';
 
 /** The named parameters of an operation; refuses an operation whose host paths are not configured. */
 export function operationParameters(op: NodeOperation): Record<string, string> {
@@ -54,6 +66,20 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
         masterAddr: op.master.host,
         masterPort: String(op.master.port),
         nodePort: String(op.node.port),
+      };
+      return parameters;
+    }
+    case 'maintenance-action': {
+      if (!op.node.configPath) {
+        throw new NodeOpsError(
+          `node ${op.node.id} has no configPath; maintenance-action needs its redis.conf (pidfile, password)`,
+        );
+      }
+      const parameters: DocumentParameters<'maintenance-action'> = {
+        config: op.node.configPath,
+        nodePort: String(op.node.port),
+        action: op.action,
+        service: serviceModeOf(op.node),
       };
       return parameters;
     }

@@ -28,6 +28,8 @@ export const PATTERNS = {
   snsTopicArn: '^arn:aws[a-z-]{0,16}:sns:[a-z0-9-]{1,32}:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
   clusterName: '^[a-z0-9][a-z0-9-]{0,62}$',
   ssmParameterName: '^/?[A-Za-z0-9_./-]{1,1011}$',
+  maintenanceAction: '^(restart|upgrade|reboot)$',
+  service: '^(local|systemd:[A-Za-z0-9@._-]{1,255})$',
 } as const;
 
 /** One document parameter: always a String. */
@@ -128,11 +130,28 @@ const installBridge = define(
   [BRIDGE_UNIT],
 );
 
-/** The three documents, by name. */
+const maintenanceAction = define(
+  'maintenance-action',
+  // An upgrade downloads and installs a package before the restart; a restart may write an RDB first.
+  600,
+  'Run one allow-listed maintenance action on a Redis node: restart it, upgrade the redis-server package and restart, or reboot the host 5 s after answering.',
+  {
+    config: { description: "The node's redis.conf.", allowedPattern: PATTERNS.absolutePath },
+    nodePort: { description: "The node's own port on this host.", allowedPattern: PATTERNS.port },
+    action: { description: "'restart', 'upgrade' or 'reboot'.", allowedPattern: PATTERNS.maintenanceAction },
+    service: {
+      description: "How the node runs: 'systemd:<unit>' (a host), or 'local' (the local runtime).",
+      allowedPattern: PATTERNS.service,
+    },
+  },
+);
+
+/** The documents, by name. */
 export const COMMAND_DOCUMENTS: { readonly [D in DocumentName]: CommandDocumentDef<D> } = {
   'update-haproxy': updateHaproxy,
   'fence-node': fenceNode,
   'install-bridge': installBridge,
+  'maintenance-action': maintenanceAction,
 };
 
 /** Ends each embedded file; a line of a script must never equal it. */
@@ -210,7 +229,7 @@ export interface SsmCommandDocumentsProps {
   prefix: string;
 }
 
-/** The three SSM Command documents of a deployment. */
+/** The SSM Command documents of a deployment. */
 export class SsmCommandDocuments extends Construct {
   /** The CloudFormation resources, by document. */
   readonly documents: { readonly [D in DocumentName]: ssm.CfnDocument };

@@ -6,7 +6,13 @@ import { promisify } from 'node:util';
 import * as cdk from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argsOf, DOCUMENT_PARAMETERS, type DocumentName } from '../../adapters/node-ops/operations.ts';
+import {
+  argsOf,
+  DOCUMENT_PARAMETERS,
+  type DocumentName,
+  operationParameters,
+} from '../../adapters/node-ops/operations.ts';
+import type { NodeConfig } from '../../functions/core/cluster.ts';
 import {
   COMMAND_DOCUMENTS,
   type CommandDocumentContent,
@@ -43,6 +49,8 @@ const VALID: Record<string, string[]> = {
   sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
   sentinelPort: ['26379'],
   passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],
+  action: ['restart', 'upgrade', 'reboot'],
+  service: ['local', 'systemd:redis-server', 'systemd:redis-server@6380.service'],
 };
 
 /** Shell injection attempts: each is refused alone, after a valid value and before one. */
@@ -118,6 +126,15 @@ describe('SSM Command documents', () => {
       for (const value of values ?? []) expect(value).toMatch(pattern);
     });
 
+    it('refuses maintenance actions and service modes outside the allow-list', () => {
+      const { parameters } = rendered('maintenance-action');
+      const action = new RegExp(parameters.action.allowedPattern);
+      const service = new RegExp(parameters.service.allowedPattern);
+      for (const value of ['stop', 'flushall', 'restart ', 'RESTART', '']) expect(value).not.toMatch(action);
+      for (const value of ['systemd:', 'pidfile:/run/redis.pid', 'Local', 'systemd:a b', 'none'])
+        expect(value).not.toMatch(service);
+    });
+
     it.each(cases)('$name $parameter rejects shell injection', ({ parameter, pattern }) => {
       const valid = VALID[parameter]?.[0] ?? '';
       for (const attack of INJECTIONS) {
@@ -183,6 +200,26 @@ describe('SSM Command documents', () => {
       expect(await readFile(viaDocument, 'utf8')).toBe(await readFile(viaScript, 'utf8'));
     });
 
+    it.each([
+      ['upgrade', 'local', 'upgrade is refused for a local node'],
+      ['reboot', 'local', 'reboot is refused for a local node'],
+      ['restart', 'pidfile:/x', "--service 'pidfile:/x' is neither systemd:<unit> nor local"],
+    ])(
+      'maintenance-action refuses %s with service %s through the document as the script does',
+      async (action, service, message) => {
+        const config = join(dir, 'maintenance.conf');
+        await writeFile(config, redisConf);
+        const values = { config, nodePort: '6390', action, service };
+        const document = await runDocument('maintenance-action', values, 'sh');
+        const script = await runScript('maintenance-action', values);
+        expect(document.code).toBe(2);
+        expect(script.code).toBe(2);
+        expect(document.stderr).toBe(script.stderr);
+        expect(document.stderr).toContain(message);
+        expect(`${document.stdout}${document.stderr}`).not.toContain('not-used');
+      },
+    );
+
     it('fence-node fails the same way through the document (exit code and message)', async () => {
       const values = {
         config: join(dir, 'missing.conf'),
@@ -218,7 +255,7 @@ describe('SsmCommandDocuments', () => {
   });
 
   it('exposes each document ARN in the stack partition, region and account', () => {
-    template.resourceCountIs('AWS::SSM::Document', 3);
+    template.resourceCountIs('AWS::SSM::Document', NAMES.length);
     expect(stack.resolve(documents.arns['fence-node'])).toEqual({
       'Fn::Join': [
         '',
@@ -233,6 +270,38 @@ describe('SsmCommandDocuments', () => {
         ],
       ],
     });
-    expect(documents.documentArns()).toHaveLength(3);
+    expect(documents.documentArns()).toHaveLength(NAMES.length);
+  });
+});
+
+describe('maintenance-action parameters', () => {
+  const node: NodeConfig = {
+    id: 'redis-2',
+    host: '10.0.1.22',
+    port: 6380,
+    configPath: '/etc/redis/redis.conf',
+  } as NodeConfig;
+
+  it('runs a node with an instance as the systemd unit redis-server', () => {
+    const onHost = { ...node, instance: { id: 'i-0abc12345678def90' } } as NodeConfig;
+    expect(operationParameters({ document: 'maintenance-action', node: onHost, action: 'upgrade' })).toEqual({
+      config: '/etc/redis/redis.conf',
+      nodePort: '6380',
+      action: 'upgrade',
+      service: 'systemd:redis-server',
+    });
+  });
+
+  it('runs a node without an instance as a local node', () => {
+    expect(operationParameters({ document: 'maintenance-action', node, action: 'restart' }).service).toBe(
+      'local',
+    );
+  });
+
+  it('refuses a node without a configPath, naming it', () => {
+    const { configPath: _, ...bare } = node;
+    expect(() =>
+      operationParameters({ document: 'maintenance-action', node: bare as NodeConfig, action: 'restart' }),
+    ).toThrow('node redis-2 has no configPath');
   });
 });

@@ -128,8 +128,8 @@ describe('SSM Command documents', () => {
 
     it('refuses maintenance actions and service modes outside the allow-list', () => {
       const { parameters } = rendered('maintenance-action');
-      const action = new RegExp(parameters.action.allowedPattern);
-      const service = new RegExp(parameters.service.allowedPattern);
+      const action = new RegExp(parameters.action?.allowedPattern ?? '');
+      const service = new RegExp(parameters.service?.allowedPattern ?? '');
       for (const value of ['stop', 'flushall', 'restart ', 'RESTART', '']) expect(value).not.toMatch(action);
       for (const value of ['systemd:', 'pidfile:/run/redis.pid', 'Local', 'systemd:a b', 'none'])
         expect(value).not.toMatch(service);

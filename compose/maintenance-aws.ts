@@ -1,0 +1,45 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
+import { ConfigurationError } from '../functions/core/errors.ts';
+import type { Logger } from '../functions/core/ports.ts';
+import type { MaintenanceTriggerDeps } from '../functions/maintenance-trigger/handler.ts';
+import { awsDeps, requireEnv } from './aws.ts';
+
+let cached: MaintenanceTriggerDeps | undefined;
+
+/**
+ * The maintenance trigger's AWS composition: the bundled config, the state table and the notification topic of
+ * `awsDeps`, and the maintenance state machine from HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN.
+ */
+export function maintenanceTriggerDeps(
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): MaintenanceTriggerDeps {
+  if (cached) return cached;
+  const base = awsDeps(logger, env);
+  const maintenance = requireEnv('HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN', env);
+  const starter = new StepFunctionsStarter({
+    client: new SFNClient({}),
+    // The options require a switchover ARN; this Lambda is not allowed to start one, so `start` refuses it below.
+    stateMachineArns: { switchover: maintenance, maintenance },
+    clock: base.failover.clock,
+  });
+  cached = {
+    config: base.config,
+    state: base.failover.state,
+    notifier: base.failover.notifier,
+    clock: base.failover.clock,
+    logger,
+    workflows: {
+      start: async (request) => {
+        if (request.workflow !== 'maintenance') {
+          throw new ConfigurationError(
+            `the maintenance trigger starts maintenance only, not ${request.workflow}`,
+          );
+        }
+        return starter.start(request);
+      },
+    },
+  };
+  return cached;
+}

@@ -5,10 +5,14 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import {
+  LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
+  renderMaintenanceAsl,
+} from '../infra/maintenance-definition.ts';
 import { LOCAL_STEP_FUNCTION_ARN, renderSwitchoverAsl } from '../infra/switchover-definition.ts';
 
 /**
- * Runs the switchover workflow locally: the ASL that CDK renders, executed by aws-local-stepfunctions, with every
+ * Runs a workflow (the switchover, the maintenance) locally: the ASL that CDK renders, executed by aws-local-stepfunctions, with every
  * Task state answered by an in-process step function instead of a Lambda.
  *
  * Parity with AWS, so that what works here works there:
@@ -33,7 +37,7 @@ export type WorkflowTransition = {
   error?: string;
 };
 
-export type RunSwitchoverOptions = {
+export type RunWorkflowOptions = {
   /** The execution name: the execution id in the state, and on AWS the idempotency key. */
   executionName: string;
   /** Answers every Task state; its result replaces the execution state. */
@@ -55,6 +59,9 @@ export type WorkflowResult = {
   /** The last state that a state emitted (on failure: what the Fail state received; AWS keeps it in the history). */
   lastState?: unknown;
 };
+
+/** The options of a switchover run (the same as any workflow's). */
+export type RunSwitchoverOptions = RunWorkflowOptions;
 
 /** JSON, as the library types it (it does not export the type). */
 type ExecutionInput = Parameters<StateMachine['run']>[0];
@@ -121,31 +128,60 @@ function isStepEvent(value: unknown): value is StepEvent {
   );
 }
 
-let cached: { machine: StateMachine; tasks: Map<string, AslState> } | undefined;
+/** A workflow that runs locally: its rendered ASL, and the step function ARN every Task must call. */
+export type LocalWorkflow = { name: string; render: () => object; stepFunctionArn: string };
 
-/** The switchover state machine, rendered and validated once per process. */
-function switchoverMachine(): { machine: StateMachine; tasks: Map<string, AslState> } {
-  if (!cached) {
-    const definition = renderSwitchoverAsl() as StateMachineDefinition;
+/** The workflows CDK defines, by name. */
+export const LOCAL_WORKFLOWS = {
+  switchover: { name: 'switchover', render: renderSwitchoverAsl, stepFunctionArn: LOCAL_STEP_FUNCTION_ARN },
+  maintenance: {
+    name: 'maintenance',
+    render: renderMaintenanceAsl,
+    stepFunctionArn: LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
+  },
+} as const satisfies Record<string, LocalWorkflow>;
+
+const cached = new Map<string, { machine: StateMachine; tasks: Map<string, AslState> }>();
+
+/** A workflow's state machine, rendered and validated once per process. */
+function machineOf(workflow: LocalWorkflow): { machine: StateMachine; tasks: Map<string, AslState> } {
+  let found = cached.get(workflow.name);
+  if (!found) {
+    const definition = workflow.render() as StateMachineDefinition;
     const tasks = findTaskStates(definition as unknown as AslMachine);
     for (const [name, state] of tasks) {
-      if (state.Resource !== LOCAL_STEP_FUNCTION_ARN) {
+      if (state.Resource !== workflow.stepFunctionArn) {
         throw new Error(
-          `Task state ${name} calls ${state.Resource}, not the switchover step function; fix infra`,
+          `Task state ${name} calls ${state.Resource}, not the ${workflow.name} step function; fix infra`,
         );
       }
     }
-    cached = { machine: new StateMachine(definition), tasks };
+    found = { machine: new StateMachine(definition), tasks };
+    cached.set(workflow.name, found);
   }
-  return cached;
+  return found;
 }
 
 /** Runs one planned switchover locally, from the person's `input` to the end of the workflow. */
-export async function runSwitchoverWorkflow(
+export function runSwitchoverWorkflow(
   input: unknown,
   options: RunSwitchoverOptions,
 ): Promise<WorkflowResult> {
-  const { machine, tasks } = switchoverMachine();
+  return runWorkflow(LOCAL_WORKFLOWS.switchover, input, options);
+}
+
+/** Runs one rolling maintenance locally, from the request (`input`) to the end of the workflow. */
+export function runMaintenanceWorkflow(input: unknown, options: RunWorkflowOptions): Promise<WorkflowResult> {
+  return runWorkflow(LOCAL_WORKFLOWS.maintenance, input, options);
+}
+
+/** Runs one execution of `workflow` locally, from its `input` to its end. */
+export async function runWorkflow(
+  workflow: LocalWorkflow,
+  input: unknown,
+  options: RunWorkflowOptions,
+): Promise<WorkflowResult> {
+  const { machine, tasks } = machineOf(workflow);
   // StartExecution takes JSON text: what is not JSON does not reach the steps on AWS either.
   // The execution input is the person's request, as on AWS; Plan builds the state from it and the context.
   const initialState = JSON.parse(JSON.stringify(input)) as ExecutionInput;
@@ -250,4 +286,52 @@ export async function runSwitchoverWorkflow(
   await transitions;
   if (transitionError !== undefined) throw transitionError;
   return result.status === 'SUCCEEDED' ? result : { ...result, lastState };
+}
+
+/** Lambda's `{"errorType","errorMessage"}` cause, or the text as it is. */
+export function causeMessageOf(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
+  } catch {
+    return cause;
+  }
+}
+
+/** How an execution ended, read for a person: the Fail state, the error that caused it, the final state. */
+export type WorkflowEnding<S> = {
+  status: WorkflowResult['status'];
+  /** The Fail state the execution ended in. */
+  ending?: string;
+  error?: string;
+  cause?: string;
+  state?: S;
+};
+
+/**
+ * The ending of a run: the Fail state names the ending; the error that caused it travels in the state. A
+ * refused Plan never built the state: its Catch put the error next to the request itself.
+ */
+export function endingOf<S extends { error?: { Error: string; Cause?: string | undefined } | undefined }>(
+  result: WorkflowResult,
+  parseState: (value: unknown) => S | undefined,
+): WorkflowEnding<S> {
+  const state = parseState(result.status === 'SUCCEEDED' ? result.output : result.lastState);
+  const requestError = (result.lastState as { error?: unknown } | undefined)?.error;
+  const caught =
+    state?.error ??
+    (typeof requestError === 'object' &&
+    requestError !== null &&
+    typeof (requestError as { Error?: unknown }).Error === 'string'
+      ? (requestError as { Error: string; Cause?: string })
+      : undefined);
+  const error = caught?.Error ?? result.error;
+  const cause = caught?.Cause ? causeMessageOf(caught.Cause) : result.cause;
+  return {
+    status: result.status,
+    ...(result.error ? { ending: result.error } : {}),
+    ...(error ? { error } : {}),
+    ...(cause ? { cause } : {}),
+    ...(state ? { state } : {}),
+  };
 }

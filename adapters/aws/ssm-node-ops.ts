@@ -92,7 +92,8 @@ export class SsmNodeOps implements NodeOps {
     what: string,
   ): Promise<string> {
     const { target } = destination;
-    const comment = `ha-redis ${operation.document} ${destination.subject} -> ${formatEndpoint(operation.master)}`;
+    const towards = 'master' in operation ? formatEndpoint(operation.master) : operation.action;
+    const comment = `ha-redis ${operation.document} ${destination.subject} -> ${towards}`;
     const input: SendCommandCommandInput = {
       DocumentName: this.documentName(operation.document),
       ...('id' in target

@@ -22,6 +22,9 @@ export const ERROR_NAMES = {
   catchUpTimeout: 'CatchUpTimeoutError',
   promotion: 'PromotionError',
   awsService: 'AwsServiceError',
+  maintenanceRefused: 'MaintenanceRefusedError',
+  nodeNotBackYet: 'NodeNotBackYetError',
+  nodeNotBack: 'NodeNotBackError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -129,6 +132,30 @@ export class AwsServiceError extends HaRedisError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = ERROR_NAMES.awsService;
+  }
+}
+
+/** A maintenance run's precheck failed (paused, unhealthy, lease held); nothing was changed. */
+export class MaintenanceRefusedError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.maintenanceRefused;
+  }
+}
+
+/** A maintained node is not back yet at the end of one bounded wait; the state machine retries the wait. */
+export class NodeNotBackYetError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.nodeNotBackYet;
+  }
+}
+
+/** A maintained node did not come back (replica, in sync, healthy for every Sentinel) within its deadline. */
+export class NodeNotBackError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.nodeNotBack;
   }
 }
 

@@ -111,7 +111,11 @@ export interface Dns {
 /** Named operations that run on a host: an SSM document in AWS, the same script under bash locally. */
 export type NodeOperation =
   | { document: 'update-haproxy'; proxy: ProxyConfig; master: Endpoint }
-  | { document: 'fence-node'; node: NodeConfig; master: Endpoint };
+  | { document: 'fence-node'; node: NodeConfig; master: Endpoint }
+  | { document: 'maintenance-action'; node: NodeConfig; action: MaintenanceAction };
+
+/** The allow-listed maintenance actions on a node's host. */
+export type MaintenanceAction = 'restart' | 'upgrade' | 'reboot';
 
 export interface NodeOps {
   run(operation: NodeOperation): Promise<{ output: string }>;

@@ -687,3 +687,41 @@ async function recordSwitchover(
     .publish({ cluster: cluster.name, kind: 'switchover', outcome, summary, entry })
     .catch((e: unknown) => deps.logger.error('notification failed', { error: errorMessage(e) }));
 }
+
+/**
+ * A whole planned switchover in this one call (maintenance runs it between nodes), with the same steps as the
+ * switchover workflow: plan, prepare, switch, fence, verify, finish. When a step throws: recover (writes
+ * unblocked, priorities restored, lease released, recorded), then rethrow the step's error.
+ */
+export async function runSwitchoverSteps(
+  cluster: ClusterConfig,
+  input: SwitchoverInput,
+  deps: FailoverDeps,
+  execution: { executionId: string } = { executionId: `switchover-${deps.newId()}` },
+): Promise<SwitchoverState> {
+  const steps = [planSwitchover, prepareSwitchover, switchMaster, fenceOldMaster, verifySwitchover];
+  let state: SwitchoverState = {
+    input,
+    executionId: execution.executionId,
+    startedAt: deps.clock.now(),
+    timeline: [],
+  };
+  try {
+    for (const step of steps) state = await step(cluster, state, deps);
+    return await finishSwitchover(cluster, state, deps);
+  } catch (error) {
+    const name = error instanceof Error ? error.name : 'Error';
+    // As a Catch would: the state before the failed step, with the error next to it.
+    const failed: SwitchoverState = { ...state, error: { Error: name, Cause: errorMessage(error) } };
+    if (state.plan) {
+      await recoverSwitchover(cluster, failed, deps).catch((e: unknown) =>
+        deps.logger.error('recovering the failed switchover failed; check the cluster', {
+          cluster: cluster.name,
+          switchover: execution.executionId,
+          error: errorMessage(e),
+        }),
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { EndpointSchema } from '../core/cluster.ts';
+
+/**
+ * The contract between the maintenance state machine and its step handler.
+ * Every Task state sends `{ action, state }` and replaces the execution state with the handler's answer.
+ */
+
+/** The allow-listed maintenance actions (the `maintenance-action` document refuses any other). */
+export const MAINTENANCE_ACTIONS = ['restart', 'upgrade', 'reboot'] as const;
+
+/** Longest wait for one node to come back; the Wait state's retry policy is sized from it. */
+export const MAX_NODE_BACK_TIMEOUT_MS = 900_000;
+
+/** What a person (CLI, Slack) or a schedule asks for. */
+export const MaintenanceInputSchema = z.object({
+  cluster: z.string().min(1),
+  action: z.enum(MAINTENANCE_ACTIONS).default('restart'),
+  /** After the old master: switch back to it, so the cluster ends with the master it started with. */
+  switchback: z.boolean().default(false),
+  reason: z.string().min(1).default('rolling maintenance'),
+  requestedBy: z.string().min(1).default('unknown'),
+  /** A scheduled run: the time the schedule fired for (epoch ms). */
+  scheduledAt: z.number().int().optional(),
+  /** A node is back in sync when it trails the master by at most this many bytes. */
+  maxLagBytes: z.number().int().nonnegative().default(1_048_576),
+  /** How long a node may take to come back after its action, before the run fails. */
+  nodeBackTimeoutMs: z.number().int().positive().max(MAX_NODE_BACK_TIMEOUT_MS).default(300_000),
+});
+export type MaintenanceInput = z.infer<typeof MaintenanceInputSchema>;
+
+const StepSchema = z.object({
+  step: z.string(),
+  at: z.number(),
+  durationMs: z.number(),
+  status: z.enum(['ok', 'failed', 'skipped']),
+  detail: z.string().optional(),
+});
+
+export const NodeRefSchema = EndpointSchema.extend({ id: z.string() });
+/** A node of the cluster, by id and address. */
+export type NodeRef = z.infer<typeof NodeRefSchema>;
+
+export const MaintenancePlanSchema = z.object({
+  /** The master when the run started. */
+  master: NodeRefSchema,
+  /** The replicas, in the order they are maintained. */
+  replicas: z.array(NodeRefSchema),
+});
+export type MaintenancePlan = z.infer<typeof MaintenancePlanSchema>;
+
+/** A switchover run as part of the maintenance. */
+export const MaintenanceSwitchoverSchema = z.object({
+  kind: z.enum(['switchover', 'switchback']),
+  executionId: z.string(),
+  from: z.string(),
+  to: z.string(),
+  writeGapMs: z.number().optional(),
+});
+
+/**
+ * Where the run is. `Next` sets node|switchover|switchback|done and the Choice routes on it; `finished` and
+ * `failed` are the ends.
+ */
+export const MAINTENANCE_PHASES = [
+  'planned',
+  'node',
+  'switchover',
+  'switchback',
+  'done',
+  'finished',
+  'failed',
+] as const;
+export type MaintenancePhase = (typeof MAINTENANCE_PHASES)[number];
+
+/** The execution state, carried from Task to Task. */
+export const MaintenanceStateSchema = z.object({
+  input: MaintenanceInputSchema,
+  /** The Step Functions execution name: the history id; its switchovers are named after it. */
+  executionId: z.string().min(1),
+  /** Epoch ms; Plan receives the execution's start time as Step Functions gives it (ISO 8601). */
+  startedAt: z.union([z.number(), z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso))]),
+  plan: MaintenancePlanSchema.optional(),
+  /** The master now (it changes with the switchover and the switchback). */
+  master: NodeRefSchema.optional(),
+  /** Node ids whose action ran and who came back, in order. */
+  done: z.array(z.string()).default([]),
+  /** The node being maintained; `actedAt` is set once its action ran (the wait's deadline counts from it). */
+  current: z
+    .object({ node: NodeRefSchema, startedAt: z.number(), actedAt: z.number().optional() })
+    .optional(),
+  switchovers: z.array(MaintenanceSwitchoverSchema).default([]),
+  phase: z.enum(MAINTENANCE_PHASES).default('planned'),
+  timeline: z.array(StepSchema).default([]),
+  outcome: z.enum(['succeeded', 'failed']).optional(),
+  /** Set by a Catch (`ResultPath: $.error`): Step Functions' `{ Error, Cause }`. */
+  error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+});
+export type MaintenanceState = z.infer<typeof MaintenanceStateSchema>;
+
+/** The Task actions; `recover` is the Catch path of every one after `plan`. */
+export const MAINTENANCE_STEP_ACTIONS = [
+  'plan',
+  'next',
+  'act',
+  'wait',
+  'switchover',
+  'switchback',
+  'finish',
+  'recover',
+] as const;
+export type MaintenanceStepAction = (typeof MAINTENANCE_STEP_ACTIONS)[number];
+
+export const MaintenanceStepEventSchema = z.object({
+  action: z.enum(MAINTENANCE_STEP_ACTIONS),
+  state: MaintenanceStateSchema,
+});
+export type MaintenanceStepEvent = z.infer<typeof MaintenanceStepEventSchema>;

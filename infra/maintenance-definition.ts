@@ -1,0 +1,212 @@
+import * as cdk from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { ERROR_NAMES } from '../functions/core/errors.ts';
+import { MAINTENANCE_TIMING } from '../functions/core/maintenance.ts';
+import {
+  MAX_NODE_BACK_TIMEOUT_MS,
+  type MaintenancePhase,
+  type MaintenanceStepAction,
+} from '../functions/maintenance-step/contract.ts';
+
+/**
+ * The rolling-maintenance workflow: the one source of truth for AWS (a Standard state machine) and for the
+ * local runtime (the same ASL, run by aws-local-stepfunctions).
+ *
+ * 1. Plan (refuse when paused, unhealthy or leased; read-only) -> Next
+ * 2. Next -> Route: node -> Act -> Wait -> Next; switchover -> Switchover -> Next; switchback -> Switchback -> Next;
+ *    done -> Finish -> Done
+ * 3. Any failure after Plan -> Recover (cluster writable, failure recorded and told) -> MaintenanceFailed;
+ *    Recover itself failing -> MaintenanceRecoveryFailed. A Plan failure -> MaintenanceRefused (nothing changed).
+ *
+ * Every Task sends `{ action, state }` to the one step function and its answer replaces the whole state.
+ * A Catch keeps the state and adds Step Functions' `{ Error, Cause }` at `$.error`.
+ */
+
+/** Task state name -> the action it sends to the step handler. */
+export const MAINTENANCE_STATE_NAMES = {
+  Plan: 'plan',
+  Next: 'next',
+  Act: 'act',
+  Wait: 'wait',
+  Switchover: 'switchover',
+  Switchback: 'switchback',
+  Finish: 'finish',
+  Recover: 'recover',
+} as const satisfies Record<string, MaintenanceStepAction>;
+type TaskStateName = keyof typeof MAINTENANCE_STATE_NAMES;
+
+/** The Choice after Next, and the phase value -> the state it routes to. */
+export const MAINTENANCE_ROUTE = {
+  name: 'Route',
+  phases: { node: 'Act', switchover: 'Switchover', switchback: 'Switchback', done: 'Finish' },
+} as const satisfies { name: string; phases: Partial<Record<MaintenancePhase, TaskStateName>> };
+
+/** The Error of the execution when it ends in a Fail state (the Fail state has the same name). */
+export const MAINTENANCE_FAILURES = {
+  /** Plan refused (paused, unhealthy, lease held); nothing was changed. */
+  refused: 'MaintenanceRefused',
+  /** A step failed; Recover left the cluster writable and recorded what was done and what was not. */
+  failed: 'MaintenanceFailed',
+  /** Recover itself failed: the run stopped midway and was not recorded; an operator must look. */
+  recoveryFailed: 'MaintenanceRecoveryFailed',
+} as const;
+
+/** The step function's ARN in the locally rendered ASL (no AWS account behind it). */
+export const LOCAL_MAINTENANCE_STEP_FUNCTION_ARN =
+  'arn:aws:lambda:local:000000000000:function:ha-redis-maintenance-step';
+
+/**
+ * Per-step task timeouts, in seconds. Act covers a package upgrade and a reboot seen going down; Switchover
+ * a whole switchover with its recovery; Wait one call budget plus its last probes.
+ * The step Lambda's timeout must be at least the longest of them.
+ */
+export const MAINTENANCE_TASK_TIMEOUT_SECONDS: Record<TaskStateName, number> = {
+  Plan: 60,
+  Next: 30,
+  Act: 300,
+  Wait: MAINTENANCE_TIMING.waitCallBudgetMs / 1000 + 15,
+  Switchover: 180,
+  Switchback: 180,
+  Finish: 30,
+  Recover: 90,
+};
+
+/** Plan only reads: a node or Sentinel that missed one probe should not refuse the run. */
+const PLAN_UNREACHABLE_RETRY: sfn.RetryProps = {
+  errors: [ERROR_NAMES.unreachable],
+  maxAttempts: 2,
+  interval: cdk.Duration.seconds(1),
+  backoffRate: 2,
+};
+
+/** Pause between two bounded wait calls. */
+export const WAIT_RETRY_INTERVAL_SECONDS = 5;
+
+/**
+ * Wait polls for one call budget, then throws NodeNotBackYetError; retrying it keeps waiting. The core stops at
+ * the node's own deadline (NodeNotBackError, not retried); the attempts cover the longest deadline allowed.
+ */
+export const WAIT_UNTIL_BACK_RETRY: sfn.RetryProps = {
+  errors: [ERROR_NAMES.nodeNotBackYet],
+  maxAttempts: Math.ceil(
+    MAX_NODE_BACK_TIMEOUT_MS / (MAINTENANCE_TIMING.waitCallBudgetMs + WAIT_RETRY_INTERVAL_SECONDS * 1000),
+  ),
+  interval: cdk.Duration.seconds(WAIT_RETRY_INTERVAL_SECONDS),
+  backoffRate: 1,
+};
+
+/** Recover only looks, repairs routing, records and notifies: idempotent, so it retries any error. */
+const RECOVER_ANY_RETRY: sfn.RetryProps = {
+  errors: [sfn.Errors.ALL],
+  maxAttempts: 3,
+  interval: cdk.Duration.seconds(2),
+  backoffRate: 2,
+};
+
+/**
+ * Transient Lambda service faults (AWS only). Not for Act (an action must never run twice blind) nor the
+ * switchovers (their write-blocked section must not either): their failures go to Recover.
+ */
+const LAMBDA_FAULT_RETRY: sfn.RetryProps = {
+  errors: [
+    'Lambda.ServiceException',
+    'Lambda.AWSLambdaException',
+    'Lambda.SdkClientException',
+    'Lambda.TooManyRequestsException',
+  ],
+  maxAttempts: 3,
+  interval: cdk.Duration.seconds(2),
+  backoffRate: 2,
+};
+
+/** The execution input is the request (a MaintenanceInput); Plan builds the state around it from the context. */
+const INITIAL_STATE = {
+  input: sfn.JsonPath.entirePayload,
+  executionId: sfn.JsonPath.executionName,
+  startedAt: sfn.JsonPath.executionStartTime,
+  timeline: [],
+};
+
+/** Catch of every step after Plan: keep the state, add `{ Error, Cause }`, go to Recover. */
+const TO_RECOVER: sfn.CatchProps = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
+
+/** Builds the maintenance workflow in `scope`, every Task invoking `stepFunction`; returns its start. */
+export function maintenanceDefinition(scope: Construct, stepFunction: lambda.IFunction): sfn.IChainable {
+  const task = (name: TaskStateName, comment: string): tasks.LambdaInvoke =>
+    new tasks.LambdaInvoke(scope, name, {
+      comment,
+      lambdaFunction: stepFunction,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        action: MAINTENANCE_STATE_NAMES[name],
+        state: name === 'Plan' ? INITIAL_STATE : sfn.JsonPath.entirePayload,
+      }),
+      // No ResultPath: the result replaces the state (aws-local-stepfunctions misreads an explicit "$").
+      taskTimeout: sfn.Timeout.duration(cdk.Duration.seconds(MAINTENANCE_TASK_TIMEOUT_SECONDS[name])),
+      retryOnServiceExceptions: false,
+    });
+
+  const refused = new sfn.Fail(scope, MAINTENANCE_FAILURES.refused, {
+    error: MAINTENANCE_FAILURES.refused,
+    cause: 'the plan refused the maintenance run; nothing was changed. The reason is in state.error',
+  });
+  const failed = new sfn.Fail(scope, MAINTENANCE_FAILURES.failed, {
+    error: MAINTENANCE_FAILURES.failed,
+    cause:
+      'a step failed and the run stopped; the cluster was left writable. History says what was done and what was not',
+  });
+  const recoveryFailed = new sfn.Fail(scope, MAINTENANCE_FAILURES.recoveryFailed, {
+    error: MAINTENANCE_FAILURES.recoveryFailed,
+    cause: 'a step failed and recovery failed too: run `ha-redis status` now',
+  });
+
+  const recover = task('Recover', 'Leave the cluster writable; record and tell what was and was not done')
+    .addRetry(RECOVER_ANY_RETRY)
+    .addCatch(recoveryFailed, { errors: [sfn.Errors.ALL], resultPath: '$.recoveryError' });
+  recover.next(failed);
+
+  const step = (name: Exclude<TaskStateName, 'Plan' | 'Recover'>, comment: string): sfn.TaskStateBase => {
+    const stepTask = task(name, comment);
+    if (name === 'Wait') stepTask.addRetry(WAIT_UNTIL_BACK_RETRY);
+    if (name === 'Next' || name === 'Wait' || name === 'Finish') stepTask.addRetry(LAMBDA_FAULT_RETRY);
+    return stepTask.addCatch(recover, TO_RECOVER);
+  };
+
+  const plan = task('Plan', 'Refuse when paused, unhealthy or leased; plan the order; changes nothing')
+    .addRetry(PLAN_UNREACHABLE_RETRY)
+    .addRetry(LAMBDA_FAULT_RETRY)
+    .addCatch(refused, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  const next = step('Next', 'Choose the next node, the switchover, the switchback, or done');
+  const act = step('Act', 'Run the allow-listed maintenance action on the node');
+  const wait = step('Wait', 'Until the node is a replica of the master, in sync, healthy for every Sentinel');
+  const switchover = step('Switchover', 'A planned switchover away from the master, with its own lease');
+  const switchback = step('Switchback', 'A planned switchover back to the original master');
+  const finish = step('Finish', 'Record and notify what was done');
+
+  const phase = (value: MaintenancePhase) => sfn.Condition.stringEquals('$.phase', value);
+  const route = new sfn.Choice(scope, MAINTENANCE_ROUTE.name)
+    .when(phase('node'), act)
+    .when(phase('switchover'), switchover)
+    .when(phase('switchback'), switchback)
+    .when(phase('done'), finish)
+    .otherwise(recover);
+  act.next(wait);
+  wait.next(next);
+  switchover.next(next);
+  switchback.next(next);
+  finish.next(new sfn.Succeed(scope, 'Done'));
+  next.next(route);
+  return plan.next(next);
+}
+
+/** The maintenance workflow as plain ASL JSON, its Tasks on LOCAL_MAINTENANCE_STEP_FUNCTION_ARN. */
+export function renderMaintenanceAsl(): object {
+  const app = new cdk.App();
+  const stack = new cdk.Stack(app, 'MaintenanceAsl', { env: { account: '000000000000', region: 'local' } });
+  const stepFunction = lambda.Function.fromFunctionArn(stack, 'Step', LOCAL_MAINTENANCE_STEP_FUNCTION_ARN);
+  const graph = new sfn.StateGraph(maintenanceDefinition(stack, stepFunction).startState, 'maintenance');
+  return stack.resolve(graph.toGraphJson()) as object;
+}

@@ -1,0 +1,90 @@
+import { composeLocal } from '../compose/local.ts';
+import { ClusterRegistry } from '../functions/core/cluster.ts';
+import { InvalidInputError } from '../functions/core/errors.ts';
+import type { FailoverDeps, Logger, MaintenanceAction } from '../functions/core/ports.ts';
+import type { TimelineStep } from '../functions/core/timeline.ts';
+import {
+  MaintenanceInputSchema,
+  type MaintenanceState,
+  MaintenanceStateSchema,
+} from '../functions/maintenance-step/contract.ts';
+import { makeMaintenanceStepHandler } from '../functions/maintenance-step/handler.ts';
+import type { Descriptor } from './descriptor.ts';
+import {
+  endingOf,
+  runMaintenanceWorkflow,
+  type WorkflowEnding,
+  type WorkflowTransition,
+} from './stepfunctions.ts';
+
+/** How a local maintenance run ended: status, the Fail state (MaintenanceRefused, MaintenanceFailed, ...), the state. */
+export type LocalMaintenanceResult = WorkflowEnding<MaintenanceState>;
+
+/** What a person asks of a local maintenance run; unset fields take the contract's defaults. */
+export interface LocalMaintenanceRequest {
+  action?: MaintenanceAction;
+  switchback?: boolean;
+  reason?: string;
+  requestedBy?: string;
+  scheduledAt?: number;
+  maxLagBytes?: number;
+  nodeBackTimeoutMs?: number;
+}
+
+export interface LocalMaintenanceOptions {
+  logger: Logger;
+  /** Every timeline step, as the run records it. */
+  onStep?: (step: TimelineStep) => void;
+  /** Every state transition of the execution (a watcher's view of where it is). */
+  onTransition?: (transition: WorkflowTransition) => void;
+  executionName?: string;
+  /** Tests: wrap the real adapters, e.g. to inject a failure at one step. */
+  wrapDeps?: (deps: FailoverDeps) => FailoverDeps;
+  /** Tests: replaces every Retry interval (the Wait state's pause between two bounded waits), in milliseconds. */
+  retryIntervalMs?: number;
+}
+
+/**
+ * Run the rolling maintenance on a local cluster: the state machine that CDK defines, executed by
+ * aws-local-stepfunctions, each Task answered by the maintenance-step handler through the local composition.
+ */
+export async function runLocalMaintenance(
+  d: Descriptor,
+  request: LocalMaintenanceRequest,
+  options: LocalMaintenanceOptions,
+): Promise<LocalMaintenanceResult> {
+  const parsed = MaintenanceInputSchema.safeParse({ cluster: d.cluster, ...request });
+  if (!parsed.success) {
+    throw new InvalidInputError(
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    );
+  }
+  const runtime = composeLocal(d, options.logger);
+  const failover = options.wrapDeps ? options.wrapDeps(runtime.deps) : runtime.deps;
+  const handle = makeMaintenanceStepHandler(() => ({
+    clusters: new ClusterRegistry([runtime.cluster]),
+    failover,
+  }));
+  const stateOf = (value: unknown): MaintenanceState | undefined => {
+    const state = MaintenanceStateSchema.safeParse(value);
+    return state.success ? state.data : undefined;
+  };
+  let printed = 0;
+  try {
+    const result = await runMaintenanceWorkflow(parsed.data, {
+      executionName: options.executionName ?? `maintenance-${d.cluster}-${Date.now()}`,
+      step: (event) => handle(event),
+      ...(options.retryIntervalMs === undefined ? {} : { retryIntervalMs: options.retryIntervalMs }),
+      onTransition: (t) => {
+        options.onTransition?.(t);
+        if (t.type !== 'succeeded') return;
+        const steps = stateOf(t.output)?.timeline ?? [];
+        for (const step of steps.slice(printed)) options.onStep?.(step);
+        printed = Math.max(printed, steps.length);
+      },
+    });
+    return endingOf(result, stateOf);
+  } finally {
+    await runtime.close();
+  }
+}

@@ -106,9 +106,20 @@ export function formatStatus(r: StatusReport): string[] {
       ? `lease   held by ${r.lease.owner} for ${r.lease.purpose} until ${time(r.lease.until)}`
       : 'lease   free',
   );
+  lines.push(`maint   ${formatMaintenanceMode(r.maintenance)}`);
   if (r.reasons.length) lines.push('', 'unhealthy because:', ...r.reasons.map((x) => `  - ${x}`));
   if (r.warnings.length) lines.push('', 'warnings:', ...r.warnings.map((x) => `  - ${x}`));
   return lines;
+}
+
+/** One line for a maintenance mode: paused (by whom, since when, why), running, or unreadable. */
+export function formatMaintenanceMode(mode: StatusReport['maintenance']): string {
+  if (!mode) return 'running (never paused): scheduled maintenance runs go ahead';
+  if ('error' in mode) return `unknown: ${mode.error}`;
+  const change = `${mode.by} at ${time(mode.at)}${mode.reason ? ` (${mode.reason})` : ''}`;
+  return mode.paused
+    ? `PAUSED by ${change}: scheduled maintenance runs are skipped`
+    : `running (resumed by ${change}): scheduled maintenance runs go ahead`;
 }
 
 export interface StatusOptions {

@@ -206,6 +206,7 @@ export function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.en
     status: async (cluster) =>
       buildStatusReport(await observeCluster(cluster, base.failover), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
     history: (cluster, limit) => base.failover.state.listHistory(cluster, limit),
+    maintenance: base.failover.state,
     respond: responseUrlPoster({ allowedOrigins: [SLACK_RESPONSE_ORIGIN] }),
     defer: lambdaDeferrer(new LambdaClient({}), functionName, clock),
     ...(groups.length

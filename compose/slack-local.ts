@@ -45,6 +45,7 @@ export function composeLocalSlack(
     status: async (c) =>
       buildStatusReport(await observeCluster(c, deps), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
     history: (name, limit) => deps.state.listHistory(name, limit),
+    maintenance: deps.state,
     respond: (responseUrl, message) => {
       const origin = URL.canParse(responseUrl) ? new URL(responseUrl) : undefined;
       const allowed = origin && LOOPBACK_HOSTS.has(origin.hostname) ? origin.origin : SLACK_RESPONSE_ORIGIN;

@@ -409,6 +409,20 @@ function historyEntry(
   };
 }
 
+/**
+ * Whether the cluster was in maintenance (paused), for the notification: the reaction runs either way, and a
+ * mode that cannot be read is said to be unknown rather than holding the notification up.
+ */
+async function maintenanceNote(deps: FailoverDeps, cluster: string): Promise<string> {
+  try {
+    const mode = await deps.state.maintenanceMode(cluster);
+    if (!mode?.paused) return '';
+    return `; the cluster was in maintenance (paused by ${mode.by}${mode.reason ? `: ${mode.reason}` : ''})`;
+  } catch (error) {
+    return `; maintenance mode unknown (${errorMessage(error)})`;
+  }
+}
+
 /** History first (the durable record), then the notification; a notification failure never fails the reaction. */
 async function recordAndNotify(deps: FailoverDeps, entry: HistoryEntry, summary: string): Promise<void> {
   const timeline = new Timeline(deps.clock, deps.logger, { cluster: entry.cluster });
@@ -418,7 +432,7 @@ async function recordAndNotify(deps: FailoverDeps, entry: HistoryEntry, summary:
       cluster: entry.cluster,
       kind: entry.kind,
       outcome: entry.outcome,
-      summary,
+      summary: `${summary}${await maintenanceNote(deps, entry.cluster)}`,
       entry,
     });
   } catch (error) {

@@ -17,7 +17,7 @@ export async function observeCluster(
 ): Promise<StatusObservations> {
   const nodeMs = cluster.timing.nodeTimeoutMs;
   const sentinelMs = cluster.timing.sentinelTimeoutMs;
-  const [nodes, { answers, tilts }, proxies, dns, history, lease] = await Promise.all([
+  const [nodes, { answers, tilts }, proxies, dns, history, lease, maintenance] = await Promise.all([
     Promise.all(
       cluster.nodes.map(async (n): Promise<NodeObservation> => {
         const address: Endpoint = { host: n.host, port: n.port };
@@ -64,6 +64,7 @@ export async function observeCluster(
     ),
     deps.state.listHistory(cluster.name, LAST_OPERATION_SCAN).catch(() => []),
     deps.state.lease(cluster.name).catch(() => undefined),
+    deps.state.maintenanceMode(cluster.name).catch((error: unknown) => ({ error: errorMessage(error) })),
   ]);
   const lastOperation = history.find((e) => e.kind === 'failover' || e.kind === 'switchover');
   return {
@@ -79,5 +80,6 @@ export async function observeCluster(
     dns,
     ...(lastOperation ? { lastOperation } : {}),
     ...(lease ? { lease } : {}),
+    ...(maintenance ? { maintenance } : {}),
   };
 }

@@ -1,6 +1,6 @@
 import { type Endpoint, formatEndpoint, sameEndpoint } from './cluster.ts';
 import { decideMajority, type MajorityDecision, type SentinelAnswer } from './confirm.ts';
-import type { ClusterLease, HistoryEntry, Role } from './ports.ts';
+import type { ClusterLease, HistoryEntry, MaintenanceMode, Role } from './ports.ts';
 
 /** Default bound on how far a replica may trail the master before the cluster counts as unhealthy. */
 export const DEFAULT_MAX_LAG_BYTES = 1024 * 1024;
@@ -46,6 +46,8 @@ export interface StatusObservations {
   /** The newest failover or switchover in history. */
   lastOperation?: HistoryEntry;
   lease?: ClusterLease;
+  /** The maintenance mode (absent: never set, so running), or why it could not be read. */
+  maintenance?: MaintenanceMode | { error: string };
 }
 
 export interface NodeStatus extends NodeObservation {
@@ -85,6 +87,8 @@ export interface StatusReport {
   lastOperation?: HistoryEntry;
   /** The lease, when one is held (not expired). */
   lease?: ClusterLease;
+  /** The maintenance mode as observed (paused: scheduled maintenance runs are skipped). */
+  maintenance?: MaintenanceMode | { error: string };
 }
 
 /** Turn observations into a report with a verdict: who is master, who follows, who routes where. */
@@ -212,6 +216,9 @@ export function buildStatusReport(obs: StatusObservations, options: { maxLagByte
     }
   }
   const lease = obs.lease && obs.lease.until > obs.observedAt ? obs.lease : undefined;
+  if (obs.maintenance && 'error' in obs.maintenance) {
+    warnings.push(`maintenance mode unreadable: ${obs.maintenance.error}`);
+  }
 
   return {
     cluster: obs.cluster,
@@ -235,5 +242,6 @@ export function buildStatusReport(obs: StatusObservations, options: { maxLagByte
     ...(dns ? { dns } : {}),
     ...(obs.lastOperation ? { lastOperation: obs.lastOperation } : {}),
     ...(lease ? { lease } : {}),
+    ...(obs.maintenance ? { maintenance: obs.maintenance } : {}),
   };
 }

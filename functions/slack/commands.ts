@@ -7,7 +7,8 @@ export type SlackCommand =
   | { kind: 'help' }
   | { kind: 'status'; cluster: string }
   | { kind: 'history'; cluster: string; limit: number }
-  | { kind: 'switchover'; cluster: string; target?: string };
+  | { kind: 'switchover'; cluster: string; target?: string }
+  | { kind: 'maintenance'; cluster: string; pause: boolean; reason?: string };
 
 export type ParsedCommand = { ok: true; command: SlackCommand } | { ok: false; problem: string };
 
@@ -26,38 +27,34 @@ function unwrap(token: string): string {
 /** The subcommand in `text`, or what is wrong with it (the caller adds the usage). */
 export function parseCommandText(text: string, clusters: ClusterRegistry): ParsedCommand {
   const words = text.trim().split(/\s+/).filter(Boolean).map(unwrap);
+  if (words[0] === 'maintenance') return parseMaintenance(words.slice(1), clusters);
   const [sub, clusterName, ...rest] = words;
   if (sub === undefined || sub === 'help') return { ok: true, command: { kind: 'help' } };
   if (sub !== 'status' && sub !== 'history' && sub !== 'switchover') {
     return { ok: false, problem: `unknown subcommand '${sub}'` };
   }
-  if (clusterName === undefined) return { ok: false, problem: `\`${sub}\` needs a cluster name` };
-  if (!clusters.names().includes(clusterName)) {
-    const known = clusters.names();
-    return {
-      ok: false,
-      problem: `unknown cluster '${clusterName}'; known clusters: ${known.length ? known.join(', ') : '(none)'}`,
-    };
-  }
+  const checked = checkCluster(clusterName, clusters, sub);
+  if (!checked.ok) return checked;
+  const cluster = checked.name;
   switch (sub) {
     case 'status':
       if (rest.length)
         return { ok: false, problem: `\`status\` takes only a cluster name, not '${rest.join(' ')}'` };
-      return { ok: true, command: { kind: 'status', cluster: clusterName } };
+      return { ok: true, command: { kind: 'status', cluster } };
     case 'history': {
       const [count, ...extra] = rest;
       if (extra.length)
         return { ok: false, problem: `\`history\` takes a cluster and a count, not '${rest.join(' ')}'` };
       if (count === undefined)
-        return { ok: true, command: { kind: 'history', cluster: clusterName, limit: HISTORY_DEFAULT } };
+        return { ok: true, command: { kind: 'history', cluster, limit: HISTORY_DEFAULT } };
       const limit = /^\d{1,3}$/.test(count) ? Number(count) : Number.NaN;
       if (!(limit >= 1 && limit <= HISTORY_MAX)) {
         return { ok: false, problem: `history count '${count}' must be a number from 1 to ${HISTORY_MAX}` };
       }
-      return { ok: true, command: { kind: 'history', cluster: clusterName, limit } };
+      return { ok: true, command: { kind: 'history', cluster, limit } };
     }
     case 'switchover': {
-      if (rest.length === 0) return { ok: true, command: { kind: 'switchover', cluster: clusterName } };
+      if (rest.length === 0) return { ok: true, command: { kind: 'switchover', cluster } };
       const [to, target, ...extra] = rest;
       if (to !== 'to' || target === undefined || extra.length || !NODE_REF.test(target)) {
         return {
@@ -65,9 +62,47 @@ export function parseCommandText(text: string, clusters: ClusterRegistry): Parse
           problem: `after the cluster, \`switchover\` takes \`to <node>\`, not '${rest.join(' ')}'`,
         };
       }
-      return { ok: true, command: { kind: 'switchover', cluster: clusterName, target } };
+      return { ok: true, command: { kind: 'switchover', cluster, target } };
     }
   }
+}
+
+/** The cluster name when it is configured; else what is wrong (missing or unknown). */
+function checkCluster(
+  name: string | undefined,
+  clusters: ClusterRegistry,
+  sub: string,
+): { ok: true; name: string } | { ok: false; problem: string } {
+  if (name === undefined) return { ok: false, problem: `\`${sub}\` needs a cluster name` };
+  if (clusters.names().includes(name)) return { ok: true, name };
+  const known = clusters.names();
+  return {
+    ok: false,
+    problem: `unknown cluster '${name}'; known clusters: ${known.length ? known.join(', ') : '(none)'}`,
+  };
+}
+
+/** `maintenance pause|resume <cluster> [reason…]`. */
+function parseMaintenance(words: string[], clusters: ClusterRegistry): ParsedCommand {
+  const [verb, clusterName, ...reason] = words;
+  if (verb !== 'pause' && verb !== 'resume') {
+    return {
+      ok: false,
+      problem: `\`maintenance\` takes \`pause\` or \`resume\`${verb === undefined ? '' : `, not '${verb}'`}`,
+    };
+  }
+  const checked = checkCluster(clusterName, clusters, `maintenance ${verb}`);
+  if (!checked.ok) return checked;
+  const text = reason.join(' ').slice(0, 200);
+  return {
+    ok: true,
+    command: {
+      kind: 'maintenance',
+      cluster: clusterName as string,
+      pause: verb === 'pause',
+      ...(text ? { reason: text } : {}),
+    },
+  };
 }
 
 /** Who asks, and from where. */

@@ -4,7 +4,15 @@ import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
 import type { ClusterConfig, ClusterRegistry } from '../core/cluster.ts';
 import { errorMessage, InvalidInputError } from '../core/errors.ts';
-import type { Clock, HistoryEntry, Logger, WorkflowExecution, WorkflowStarter } from '../core/ports.ts';
+import type {
+  Clock,
+  HistoryEntry,
+  Logger,
+  MaintenanceMode,
+  StateStore,
+  WorkflowExecution,
+  WorkflowStarter,
+} from '../core/ports.ts';
 import type { StatusReport } from '../core/status.ts';
 import {
   type SwitchoverInput,
@@ -34,6 +42,7 @@ import {
   helpMessage,
   historyMessage,
   lostTrackMessage,
+  maintenanceModeMessage,
   outcomeMessage,
   planMessage,
   planRefusedMessage,
@@ -84,6 +93,8 @@ export interface SlackDeps {
   plan(input: SwitchoverInput): Promise<SwitchoverPlan>;
   status(cluster: ClusterConfig): Promise<StatusReport>;
   history(cluster: string, limit: number): Promise<HistoryEntry[]>;
+  /** Where `/redis maintenance pause|resume` sets the cluster's maintenance mode (the state store). */
+  maintenance: Pick<StateStore, 'setMaintenanceMode'>;
   /** POST to Slack's response_url. */
   respond(responseUrl: string, message: SlackMessage): Promise<void>;
   /** Run the task after the reply (AWS: an async self-invoke; local: in-process). */
@@ -218,7 +229,41 @@ async function slashCommand(
       );
     case 'switchover':
       return planSwitchover(deps, command, sub, limits);
+    case 'maintenance':
+      return setMaintenanceMode(deps, command, sub);
   }
+}
+
+/** Pause or resume scheduled maintenance of a cluster; the channel sees who did it. */
+async function setMaintenanceMode(
+  deps: SlackDeps,
+  command: SlashCommand,
+  sub: { cluster: string; pause: boolean; reason?: string },
+): Promise<HttpResponse> {
+  const mode: MaintenanceMode = {
+    paused: sub.pause,
+    by: `slack:${command.user_id}`,
+    at: deps.clock.now(),
+    reason: sub.reason ?? (sub.pause ? `paused from Slack by ${command.user_id}` : ''),
+  };
+  try {
+    await deps.maintenance.setMaintenanceMode(sub.cluster, mode);
+  } catch (error) {
+    deps.logger.error('slack: setting the maintenance mode failed', {
+      cluster: sub.cluster,
+      paused: sub.pause,
+      error: errorMessage(error),
+    });
+    return reply(
+      failureMessage(`${sub.pause ? 'pause' : 'resume'} maintenance of ${sub.cluster}`, errorMessage(error)),
+    );
+  }
+  deps.logger.info('slack: maintenance mode set', {
+    cluster: sub.cluster,
+    paused: sub.pause,
+    userId: command.user_id,
+  });
+  return reply(maintenanceModeMessage(sub.cluster, mode));
 }
 
 /** Hand the work over and say so; a failed hand-over is said too. */

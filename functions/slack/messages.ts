@@ -1,6 +1,6 @@
 import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel } from '../core/cluster.ts';
-import type { HistoryEntry, WorkflowExecution } from '../core/ports.ts';
+import type { HistoryEntry, MaintenanceMode, WorkflowExecution } from '../core/ports.ts';
 import type { StatusReport } from '../core/status.ts';
 import type { TimelineStep } from '../core/timeline.ts';
 import type { SwitchoverPlan, SwitchoverState } from '../switchover-step/contract.ts';
@@ -73,6 +73,7 @@ export function usageLines(command: string): string[] {
     `\`${command} status &lt;cluster&gt;\`: master, Sentinel agreement, routing, replica lag, last failover`,
     `\`${command} history &lt;cluster&gt; [N]\`: the last N failovers and switchovers (default 10, at most ${HISTORY_MAX})`,
     `\`${command} switchover &lt;cluster&gt; [to &lt;node&gt;]\`: plan a switchover, then Confirm or Cancel`,
+    `\`${command} maintenance pause|resume &lt;cluster&gt; [reason]\`: skip scheduled maintenance runs, or let them run again`,
   ];
 }
 
@@ -148,12 +149,14 @@ export function statusMessage(r: StatusReport): SlackMessage {
   const reasons = r.reasons.length ? `\n${r.reasons.map((x) => `• ${escapeText(x)}`).join('\n')}` : '';
   const text = [
     `${r.cluster}: ${r.healthy ? 'healthy' : 'UNHEALTHY'}${r.reasons.length ? ` (${escapeText(r.reasons.join('; '))})` : ''}`,
-    `master ${r.master?.id ?? 'unknown'}; Sentinels ${agreeing}/${r.sentinels.length} agree`,
+    `master ${r.master?.id ?? 'unknown'}; Sentinels ${agreeing}/${r.sentinels.length} agree${
+      r.maintenance && 'paused' in r.maintenance && r.maintenance.paused ? '; maintenance PAUSED' : ''
+    }`,
   ].join('\n');
   return ephemeral(text, [
     section(`${verdict}${reasons}`),
     section(
-      `${master}\n${sentinels}${r.lease ? `\n*lease* ${r.lease.purpose} by ${r.lease.owner} until ${slackTime(r.lease.until)}` : ''}`,
+      `${master}\n${sentinels}${r.lease ? `\n*lease* ${r.lease.purpose} by ${r.lease.owner} until ${slackTime(r.lease.until)}` : ''}\n${maintenanceLine(r.maintenance)}`,
     ),
     section(
       `*proxies*\n${code(proxies.length ? proxies : ['(none)'])}\n*replicas*\n${code(replicas.length ? replicas : ['(none)'])}`,
@@ -163,6 +166,29 @@ export function statusMessage(r: StatusReport): SlackMessage {
       `observed ${slackTime(r.observedAt)}${r.warnings.length ? ` · ${r.warnings.length} warning(s): ${escapeText(r.warnings.slice(0, 3).join('; '))}` : ''}`,
     ),
   ]);
+}
+
+/** A maintenance mode in a line: paused (by whom, since when, why) or running. */
+export function maintenanceLine(mode: StatusReport['maintenance']): string {
+  if (!mode) return '*maintenance* running (never paused)';
+  if ('error' in mode) return `*maintenance* unknown: ${escapeText(mode.error)}`;
+  const change = `${escapeText(mode.by)} ${slackTime(mode.at)}${mode.reason ? ` (${escapeText(mode.reason)})` : ''}`;
+  return mode.paused
+    ? `*maintenance* PAUSED by ${change}: scheduled runs are skipped`
+    : `*maintenance* running (resumed by ${change})`;
+}
+
+/** The answer to `maintenance pause|resume`, shown to the channel. */
+export function maintenanceModeMessage(cluster: string, mode: MaintenanceMode): SlackMessage {
+  const who = mode.by.startsWith('slack:') ? `<@${mode.by.slice('slack:'.length)}>` : escapeText(mode.by);
+  const text = mode.paused
+    ? `Maintenance of ${cluster} paused by ${who}${mode.reason ? `: ${escapeText(mode.reason)}` : ''}. Scheduled maintenance runs are skipped; the automatic failover reaction keeps running.`
+    : `Maintenance of ${cluster} resumed by ${who}. Scheduled maintenance runs go ahead again.`;
+  return {
+    response_type: 'in_channel',
+    text,
+    blocks: [section(`${mode.paused ? ':double_vertical_bar:' : ':arrow_forward:'} ${text}`)],
+  };
 }
 
 /** The newest entries, one line each: when, kind, outcome, old → new, duration, write gap. */

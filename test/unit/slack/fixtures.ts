@@ -4,6 +4,7 @@ import { ClusterRegistry } from '../../../functions/core/cluster.ts';
 import type {
   HistoryEntry,
   Logger,
+  MaintenanceMode,
   WorkflowExecution,
   WorkflowStarter,
 } from '../../../functions/core/ports.ts';
@@ -219,8 +220,11 @@ export function slackWorld(
     plan?: (input: SwitchoverInput) => Promise<SwitchoverPlan>;
     report?: StatusReport;
     history?: HistoryEntry[];
+    /** Setting the maintenance mode fails with this. */
+    maintenanceError?: Error;
   } = {},
 ) {
+  const modes = new Map<string, MaintenanceMode>();
   const calls: string[] = [];
   const posts: { url: string; message: SlackMessage }[] = [];
   const deferred: DeferredTask[] = [];
@@ -254,6 +258,12 @@ export function slackWorld(
       return options.report;
     }),
     history: recorded('history', async () => options.history ?? []),
+    maintenance: {
+      setMaintenanceMode: recorded('maintenance.set', async (cluster: string, mode: MaintenanceMode) => {
+        if (options.maintenanceError) throw options.maintenanceError;
+        modes.set(cluster, mode);
+      }),
+    },
     respond: recorded('respond', async (url: string, message: SlackMessage) => {
       posts.push({ url, message });
     }),
@@ -266,5 +276,5 @@ export function slackWorld(
         .map(([group]) => group),
     ),
   };
-  return { deps, calls, posts, deferred, planned, clock, logger, workflows };
+  return { deps, calls, posts, deferred, planned, clock, logger, workflows, modes };
 }

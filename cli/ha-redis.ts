@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `ha-redis` command. Logs and progress go to stderr; `--json` output goes to stdout. */
 import { spawn } from 'node:child_process';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
@@ -12,9 +12,11 @@ import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
 import { runDemo } from '../local/demo.ts';
 import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../local/launcher.ts';
+import { runLocalMaintenance } from '../local/maintenance.ts';
 import { runLocalSwitchover } from '../local/switchover.ts';
 import { doctorCommand } from './doctor.ts';
 import { historyCommand, historyShowCommand } from './history.ts';
+import { setMaintenanceMode, showMaintenanceMode, withLocalStateStore } from './maintenance.ts';
 import { statusCommand } from './status.ts';
 
 const positiveInt = (name: string) => (value: string) => {
@@ -37,6 +39,9 @@ const httpUrl = (name: string) => (value: string) => {
   return value;
 };
 const err = (line: string) => process.stderr.write(`${line}\n`);
+/** One step of a workflow, as it happens. */
+const formatStep = (s: { step: string; durationMs: number; status: string; detail?: string }) =>
+  `  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status === 'ok' ? '' : `${s.status} `}${s.detail ?? ''}`;
 
 const program = new Command()
   .name('ha-redis')
@@ -223,10 +228,7 @@ program
         },
         {
           logger,
-          onStep: (s) =>
-            err(
-              `  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status === 'ok' ? '' : `${s.status} `}${s.detail ?? ''}`,
-            ),
+          onStep: (s) => err(formatStep(s)),
         },
       );
       const state = result.state;
@@ -303,6 +305,90 @@ program
   .action(async (o: { cluster: string; json?: boolean }) => {
     process.exitCode = await doctorCommand({ cluster: o.cluster, json: Boolean(o.json) });
   });
+
+const maintenance = program
+  .command('maintenance')
+  .description('scheduled maintenance: pause or resume it, see the mode, or run a rolling maintenance now');
+const cliUser = () => `cli:${process.env.USER ?? 'unknown'}`;
+
+for (const verb of ['pause', 'resume'] as const) {
+  maintenance
+    .command(verb)
+    .description(
+      verb === 'pause'
+        ? 'skip scheduled maintenance runs of the cluster (the failover reaction keeps running)'
+        : 'let scheduled maintenance runs of the cluster go ahead again',
+    )
+    .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+    .option('--reason <text>', 'why, shown in status and in skipped-run notifications')
+    .action(async (o: { cluster: string; reason?: string }) => {
+      process.exitCode = await withLocalStateStore(o.cluster, (store) =>
+        setMaintenanceMode(store, {
+          cluster: o.cluster,
+          pause: verb === 'pause',
+          by: cliUser(),
+          now: Date.now(),
+          ...(o.reason ? { reason: o.reason } : {}),
+        }),
+      );
+    });
+}
+
+maintenance
+  .command('status')
+  .description('whether scheduled maintenance of the cluster is paused, by whom, since when and why')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .option('--json', 'print the mode as JSON on stdout')
+  .action(async (o: { cluster: string; json?: boolean }) => {
+    process.exitCode = await withLocalStateStore(o.cluster, (store) =>
+      showMaintenanceMode(store, { cluster: o.cluster, json: Boolean(o.json) }),
+    );
+  });
+
+maintenance
+  .command('run')
+  .description(
+    'rolling maintenance now: each replica, then a switchover and the old master (local state machine)',
+  )
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .addOption(
+    new Option('--action <action>', 'what to do on each node')
+      .choices(['restart', 'upgrade', 'reboot'])
+      .default('restart'),
+  )
+  .option('--switchback', 'switch back to the original master at the end')
+  .option('--reason <text>', 'why, for history', 'rolling maintenance')
+  .option('--json', 'print the final state as one JSON document on stdout')
+  .action(
+    async (o: {
+      cluster: string;
+      action: 'restart' | 'upgrade' | 'reboot';
+      switchback?: boolean;
+      reason: string;
+      json?: boolean;
+    }) => {
+      const d = await readDescriptor(descriptorPath(o.cluster));
+      const logger = powertoolsLogger('ha-redis-maintenance', process.env.HA_REDIS_LOG_LEVEL ?? 'SILENT');
+      const result = await runLocalMaintenance(
+        d,
+        { action: o.action, switchback: Boolean(o.switchback), reason: o.reason, requestedBy: cliUser() },
+        { logger, onStep: (s) => err(formatStep(s)) },
+      );
+      if (o.json)
+        process.stdout.write(
+          `${JSON.stringify({ status: result.status, error: result.error, state: result.state }, null, 2)}\n`,
+        );
+      if (result.status === 'SUCCEEDED') {
+        const done = result.state?.done ?? [];
+        err(`maintenance (${o.action}) succeeded: ${done.length ? done.join(', ') : 'no node'} done`);
+      } else {
+        err(
+          `maintenance ${result.status} (${result.ending ?? ''}): ${result.error ?? ''}: ${result.cause ?? ''}; done: ${(result.state?.done ?? []).join(', ') || 'nothing'}`,
+        );
+        process.exitCode = 1;
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   err(`ha-redis: ${errorMessage(error)}`);

@@ -15,8 +15,8 @@ import {
  * The rolling-maintenance workflow: the one source of truth for AWS (a Standard state machine) and for the
  * local runtime (the same ASL, run by aws-local-stepfunctions).
  *
- * 1. Plan (refuse when paused, unhealthy or leased; read-only) -> Next
- * 2. Next -> Route: node -> Act -> Wait -> Next; switchover -> Switchover -> Next; switchback -> Switchback -> Next;
+ * 1. Plan (refuse when paused, unhealthy or leased; read-only) -> ChooseNext
+ * 2. ChooseNext -> Route: node -> Act -> Wait -> ChooseNext; switchover and switchback -> ChooseNext;
  *    done -> Finish -> Done
  * 3. Any failure after Plan -> Recover (cluster writable, failure recorded and told) -> MaintenanceFailed;
  *    Recover itself failing -> MaintenanceRecoveryFailed. A Plan failure -> MaintenanceRefused (nothing changed).
@@ -28,7 +28,8 @@ import {
 /** Task state name -> the action it sends to the step handler. */
 export const MAINTENANCE_STATE_NAMES = {
   Plan: 'plan',
-  Next: 'next',
+  /** Not named `Next`: ASL validators read a state named like the field as a transition. */
+  ChooseNext: 'next',
   Act: 'act',
   Wait: 'wait',
   Switchover: 'switchover',
@@ -65,7 +66,7 @@ export const LOCAL_MAINTENANCE_STEP_FUNCTION_ARN =
  */
 export const MAINTENANCE_TASK_TIMEOUT_SECONDS: Record<TaskStateName, number> = {
   Plan: 60,
-  Next: 30,
+  ChooseNext: 30,
   Act: 300,
   Wait: MAINTENANCE_TIMING.waitCallBudgetMs / 1000 + 15,
   Switchover: 180,
@@ -171,7 +172,7 @@ export function maintenanceDefinition(scope: Construct, stepFunction: lambda.IFu
   const step = (name: Exclude<TaskStateName, 'Plan' | 'Recover'>, comment: string): sfn.TaskStateBase => {
     const stepTask = task(name, comment);
     if (name === 'Wait') stepTask.addRetry(WAIT_UNTIL_BACK_RETRY);
-    if (name === 'Next' || name === 'Wait' || name === 'Finish') stepTask.addRetry(LAMBDA_FAULT_RETRY);
+    if (name === 'ChooseNext' || name === 'Wait' || name === 'Finish') stepTask.addRetry(LAMBDA_FAULT_RETRY);
     return stepTask.addCatch(recover, TO_RECOVER);
   };
 
@@ -179,7 +180,7 @@ export function maintenanceDefinition(scope: Construct, stepFunction: lambda.IFu
     .addRetry(PLAN_UNREACHABLE_RETRY)
     .addRetry(LAMBDA_FAULT_RETRY)
     .addCatch(refused, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-  const next = step('Next', 'Choose the next node, the switchover, the switchback, or done');
+  const next = step('ChooseNext', 'Choose the next node, the switchover, the switchback, or done');
   const act = step('Act', 'Run the allow-listed maintenance action on the node');
   const wait = step('Wait', 'Until the node is a replica of the master, in sync, healthy for every Sentinel');
   const switchover = step('Switchover', 'A planned switchover away from the master, with its own lease');

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EndpointSchema } from '../core/cluster.ts';
+import { SwitchoverStateSchema } from '../switchover-step/contract.ts';
 
 /**
  * The contract between the maintenance state machine and its step handler.
@@ -29,13 +30,12 @@ export const MaintenanceInputSchema = z.object({
 });
 export type MaintenanceInput = z.infer<typeof MaintenanceInputSchema>;
 
-const StepSchema = z.object({
-  step: z.string(),
-  at: z.number(),
-  durationMs: z.number(),
-  status: z.enum(['ok', 'failed', 'skipped']),
-  detail: z.string().optional(),
-});
+/** The timeline, start time and caught error are carried as the switchover carries them. */
+const {
+  timeline: TimelineSchema,
+  startedAt: StartedAtSchema,
+  error: CaughtErrorSchema,
+} = SwitchoverStateSchema.shape;
 
 export const NodeRefSchema = EndpointSchema.extend({ id: z.string() });
 /** A node of the cluster, by id and address. */
@@ -79,7 +79,7 @@ export const MaintenanceStateSchema = z.object({
   /** The Step Functions execution name: the history id; its switchovers are named after it. */
   executionId: z.string().min(1),
   /** Epoch ms; Plan receives the execution's start time as Step Functions gives it (ISO 8601). */
-  startedAt: z.union([z.number(), z.iso.datetime({ offset: true }).transform((iso) => Date.parse(iso))]),
+  startedAt: StartedAtSchema,
   plan: MaintenancePlanSchema.optional(),
   /** The master now (it changes with the switchover and the switchback). */
   master: NodeRefSchema.optional(),
@@ -91,10 +91,10 @@ export const MaintenanceStateSchema = z.object({
     .optional(),
   switchovers: z.array(MaintenanceSwitchoverSchema).default([]),
   phase: z.enum(MAINTENANCE_PHASES).default('planned'),
-  timeline: z.array(StepSchema).default([]),
+  timeline: TimelineSchema,
   outcome: z.enum(['succeeded', 'failed']).optional(),
   /** Set by a Catch (`ResultPath: $.error`): Step Functions' `{ Error, Cause }`. */
-  error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
+  error: CaughtErrorSchema,
 });
 export type MaintenanceState = z.infer<typeof MaintenanceStateSchema>;
 

@@ -33,6 +33,15 @@ export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): 
   return value;
 }
 
+/** A positive whole number of milliseconds from the environment, or a failure that names the variable. */
+function positiveMs(env: NodeJS.ProcessEnv, name: string): number {
+  const value = Number(env[name]);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new ConfigurationError(`environment variable ${name} must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
 /** The deployment config bundled with the Lambda (HA_REDIS_CONFIG_FILE, relative to the code directory). */
 export function deploymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
   const file = requireEnv('HA_REDIS_CONFIG_FILE', env);
@@ -116,6 +125,10 @@ export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): A
         client: new SSMClient({}),
         documentName: (document) => `${documentPrefix}-${document}`,
         clock: systemClock,
+        // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
+        ...(env.HA_REDIS_NODE_OPS_DEADLINE_MS
+          ? { deadlineMs: positiveMs(env, 'HA_REDIS_NODE_OPS_DEADLINE_MS') }
+          : {}),
       }),
       state: new DynamoStateStore(new DynamoDBClient({}), table),
       notifier: new SnsNotifier(new SNSClient({}), topic),

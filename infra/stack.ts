@@ -24,6 +24,7 @@ import type { DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { bundleBridgeSync } from '../events/bridge/bundle.ts';
 import { ConfigurationError } from '../functions/core/errors.ts';
 import { METRICS } from '../functions/core/metrics.ts';
+import { maintenanceDefinition } from './maintenance-definition.ts';
 import { SsmCommandDocuments } from './ssm/documents.ts';
 import { switchoverDefinition } from './switchover-definition.ts';
 
@@ -40,6 +41,7 @@ export const LAMBDA_ENV = {
   notifyTopicArn: 'HA_REDIS_NOTIFY_TOPIC_ARN',
   documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
   switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
+  maintenanceStateMachineArn: 'HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN',
 } as const;
 
 export interface HaRedisStackProps extends cdk.StackProps {
@@ -72,6 +74,9 @@ export class HaRedisStack extends cdk.Stack {
   readonly notifyFunction: nodejs.NodejsFunction;
   readonly slackFunction?: nodejs.NodejsFunction;
   readonly switchoverStateMachine: sfn.StateMachine;
+  readonly maintenanceStepFunction: nodejs.NodejsFunction;
+  readonly maintenanceTriggerFunction: nodejs.NodejsFunction;
+  readonly maintenanceStateMachine: sfn.StateMachine;
   readonly securityGroup: ec2.SecurityGroup;
   readonly documents: SsmCommandDocuments;
 
@@ -235,20 +240,91 @@ export class HaRedisStack extends cdk.Stack {
     });
 
     // --- The switchover state machine (definition shared with the local runtime)
-    const switchoverLogs = new logs.LogGroup(this, 'SwitchoverLogs', {
-      retention: logs.RetentionDays.THREE_MONTHS,
-      encryptionKey: key,
-    });
-    this.switchoverStateMachine = new sfn.StateMachine(this, 'Switchover', {
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      // The states live in their own scope: their names (Plan, SwitchoverFailed, ...) are the construct ids.
-      definitionBody: sfn.DefinitionBody.fromChainable(
-        switchoverDefinition(new Construct(this, 'SwitchoverStates'), this.switchoverStepFunction),
-      ),
-      timeout: cdk.Duration.minutes(10),
-      tracingEnabled: true,
-      logs: { destination: switchoverLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
-    });
+    /** A Standard state machine, logged (ALL) to its own encrypted log group and traced with X-Ray. */
+    const stateMachine = (
+      id: string,
+      define: (scope: Construct, step: lambda.IFunction) => sfn.IChainable,
+      step: lambda.IFunction,
+      timeout: cdk.Duration,
+    ) =>
+      new sfn.StateMachine(this, id, {
+        stateMachineType: sfn.StateMachineType.STANDARD,
+        // The states live in their own scope: their names (Plan, Recover, ...) are the construct ids.
+        definitionBody: sfn.DefinitionBody.fromChainable(define(new Construct(this, `${id}States`), step)),
+        timeout,
+        tracingEnabled: true,
+        logs: {
+          destination: new logs.LogGroup(this, `${id}Logs`, {
+            retention: logs.RetentionDays.THREE_MONTHS,
+            encryptionKey: key,
+          }),
+          level: sfn.LogLevel.ALL,
+          includeExecutionData: true,
+        },
+      });
+    this.switchoverStateMachine = stateMachine(
+      'Switchover',
+      switchoverDefinition,
+      this.switchoverStepFunction,
+      cdk.Duration.minutes(10),
+    );
+
+    // --- Rolling maintenance: its state machine, its step function, and the schedules that start it
+    this.maintenanceStepFunction = fn(
+      'maintenance-step',
+      'functions/maintenance-step/handler.ts',
+      // Above the longest Task (Act: 300 s, a reboot waits until the node stops answering); a whole
+      // switchover inside one step (prepare waits ~15 s for the Sentinels) fits well inside.
+      cdk.Duration.seconds(330),
+      'One step of the rolling maintenance state machine',
+      // A restart or a package upgrade through SSM may take minutes: wait for it within the Act task.
+      { environment: { HA_REDIS_NODE_OPS_DEADLINE_MS: '280000' } },
+    );
+    this.maintenanceStateMachine = stateMachine(
+      'Maintenance',
+      maintenanceDefinition,
+      this.maintenanceStepFunction,
+      // A reboot of each of 3 hosts, with catch-up, and two switchovers.
+      cdk.Duration.hours(2),
+    );
+    this.maintenanceTriggerFunction = fn(
+      'maintenance-trigger',
+      'functions/maintenance-trigger/handler.ts',
+      cdk.Duration.seconds(30),
+      'Starts a scheduled maintenance run, or skips it in a freeze window or in maintenance mode',
+      {
+        environment: {
+          [LAMBDA_ENV.maintenanceStateMachineArn]: this.maintenanceStateMachine.stateMachineArn,
+        },
+      },
+    );
+    this.maintenanceTriggerFunction.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'StartMaintenance',
+        actions: ['states:StartExecution'],
+        resources: [this.maintenanceStateMachine.stateMachineArn],
+      }),
+    );
+    for (const cluster of config.clusters) {
+      for (const schedule of cluster.maintenance.schedules) {
+        new scheduler.Schedule(this, `Maintenance-${cluster.name}-${schedule.name}`, {
+          description: `${config.name}: ${schedule.action} of ${cluster.name} (${schedule.name})`,
+          schedule: scheduler.ScheduleExpression.expression(
+            `cron(${schedule.cron})`,
+            cdk.TimeZone.of(schedule.timezone),
+          ),
+          target: new schedulerTargets.LambdaInvoke(this.maintenanceTriggerFunction, {
+            // The scheduled time names the execution: a retried invocation starts nothing new.
+            input: scheduler.ScheduleTargetInput.fromObject({
+              cluster: cluster.name,
+              schedule: schedule.name,
+              scheduledTime: scheduler.ContextAttribute.scheduledTime,
+            }),
+            retryAttempts: 3,
+          }),
+        });
+      }
+    }
 
     // --- Notifications: every outcome and alarm on the topic, formatted and delivered to Slack / webhooks
     const notifyDlq = this.deadLetterQueue('NotifyDlq', key);
@@ -324,7 +400,12 @@ export class HaRedisStack extends cdk.Stack {
     }
 
     // --- IAM: what the Lambdas may do, and nothing else
-    for (const f of [this.sentinelEventFunction, this.switchoverStepFunction, this.reconcileFunction]) {
+    for (const f of [
+      this.sentinelEventFunction,
+      this.switchoverStepFunction,
+      this.reconcileFunction,
+      this.maintenanceStepFunction,
+    ]) {
       this.table.grantReadWriteData(f);
       this.notificationsTopic.grantPublish(f);
       this.grantNodeOps(f, clusterNames);
@@ -376,16 +457,24 @@ export class HaRedisStack extends cdk.Stack {
           : []),
       ],
     });
+    this.table.grantReadData(this.maintenanceTriggerFunction);
+    this.notificationsTopic.grantPublish(this.maintenanceTriggerFunction);
     const operatorPolicy = new iam.ManagedPolicy(this, 'OperatorPolicy', {
-      description: `${config.name}: start and watch planned switchovers (ha-redis switchover against AWS)`,
+      description: `${config.name}: start and watch planned switchovers and maintenance runs`,
       statements: [
         new iam.PolicyStatement({
           actions: ['states:StartExecution'],
-          resources: [this.switchoverStateMachine.stateMachineArn],
+          resources: [
+            this.switchoverStateMachine.stateMachineArn,
+            this.maintenanceStateMachine.stateMachineArn,
+          ],
         }),
         new iam.PolicyStatement({
           actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
-          resources: [executionArnsOf(this, this.switchoverStateMachine)],
+          resources: [
+            executionArnsOf(this, this.switchoverStateMachine),
+            executionArnsOf(this, this.maintenanceStateMachine),
+          ],
         }),
       ],
     });
@@ -435,6 +524,19 @@ export class HaRedisStack extends cdk.Stack {
       }),
       'A planned switchover did not complete; writes were unblocked. Its history entry says what was done',
     );
+    alarm(
+      'MaintenanceFailed',
+      new cloudwatch.MathExpression({
+        expression: 'failed + timedOut + aborted',
+        usingMetrics: {
+          failed: this.maintenanceStateMachine.metricFailed({ period: cdk.Duration.minutes(1) }),
+          timedOut: this.maintenanceStateMachine.metricTimedOut({ period: cdk.Duration.minutes(1) }),
+          aborted: this.maintenanceStateMachine.metricAborted({ period: cdk.Duration.minutes(1) }),
+        },
+        period: cdk.Duration.minutes(1),
+      }),
+      'A maintenance run stopped; the cluster was left writable. Its history entry says which nodes were done',
+    );
     for (const f of this.functions()) {
       alarm(
         `${f.node.id}Errors`,
@@ -449,6 +551,9 @@ export class HaRedisStack extends cdk.Stack {
     new cdk.CfnOutput(this, 'StateTableName', { value: this.table.tableName });
     new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', {
       value: this.switchoverStateMachine.stateMachineArn,
+    });
+    new cdk.CfnOutput(this, 'MaintenanceStateMachineArn', {
+      value: this.maintenanceStateMachine.stateMachineArn,
     });
     new cdk.CfnOutput(this, 'BridgePublisherPolicyArn', { value: bridgePolicy.managedPolicyArn });
     new cdk.CfnOutput(this, 'BridgeBundleUrl', {
@@ -635,6 +740,8 @@ export class HaRedisStack extends cdk.Stack {
       this.sentinelEventFunction,
       this.switchoverStepFunction,
       this.reconcileFunction,
+      this.maintenanceStepFunction,
+      this.maintenanceTriggerFunction,
       this.notifyFunction,
       ...(this.slackFunction ? [this.slackFunction] : []),
     ];
@@ -681,16 +788,23 @@ export class HaRedisStack extends cdk.Stack {
           'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
       });
     }
-    acknowledge(this.switchoverStateMachine, {
-      [iam5('Resource::*')]:
-        'X-Ray tracing and CloudWatch Logs delivery of the state machine support no resource-level permissions',
-      [iam5(`Resource::<${logicalId(this.switchoverStepFunction)}.Arn>:*`)]:
-        'The state machine invokes versions of its one step function; the wildcard is the version qualifier only',
-    });
+    for (const [machine, step] of [
+      [this.switchoverStateMachine, this.switchoverStepFunction],
+      [this.maintenanceStateMachine, this.maintenanceStepFunction],
+    ] as const) {
+      acknowledge(machine, {
+        [iam5('Resource::*')]:
+          'X-Ray tracing and CloudWatch Logs delivery of the state machine support no resource-level permissions',
+        [iam5(`Resource::<${logicalId(step)}.Arn>:*`)]:
+          'The state machine invokes versions of its one step function; the wildcard is the version qualifier only',
+      });
+    }
     // The scheduler's role (created by the Lambda target, outside any construct of ours) invokes one function.
     acknowledge(this, {
       [iam5(`Resource::<${logicalId(this.reconcileFunction)}.Arn>:*`)]:
         'EventBridge Scheduler invokes versions of the one reconcile function; the wildcard is the version qualifier only',
+      [iam5(`Resource::<${logicalId(this.maintenanceTriggerFunction)}.Arn>:*`)]:
+        'EventBridge Scheduler invokes versions of the one maintenance trigger function; the wildcard is the version qualifier only',
     });
     if (this.slackFunction) {
       acknowledge(this.slackFunction, {
@@ -705,6 +819,10 @@ export class HaRedisStack extends cdk.Stack {
         `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(this.switchoverStateMachine)}.Name>:*`,
       )]:
         'Execution names are chosen per request; the wildcard covers executions of the one switchover state machine',
+      [iam5(
+        `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(this.maintenanceStateMachine)}.Name>:*`,
+      )]:
+        'Execution names are chosen per run; the wildcard covers executions of the one maintenance state machine',
     });
     acknowledge(bridgePolicy, {
       [iam5('Action::kms:GenerateDataKey*')]:

@@ -1,7 +1,10 @@
-import { ConfigurationError, errorMessage, InvalidInputError } from '../functions/core/errors.ts';
+import { errorMessage, InvalidInputError } from '../functions/core/errors.ts';
 import type { Logger, WorkflowExecution, WorkflowStarter } from '../functions/core/ports.ts';
-import { SwitchoverInputSchema } from '../functions/switchover-step/contract.ts';
+import { type MaintenanceInput, MaintenanceInputSchema } from '../functions/maintenance-step/contract.ts';
+import { type SwitchoverInput, SwitchoverInputSchema } from '../functions/switchover-step/contract.ts';
 import type { Descriptor } from './descriptor.ts';
+import { runLocalMaintenance } from './maintenance.ts';
+import type { WorkflowTransition } from './stepfunctions.ts';
 import { runLocalSwitchover } from './switchover.ts';
 
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
@@ -21,28 +24,40 @@ export class LocalWorkflowStarter implements WorkflowStarter {
   }
 
   async start(request: { workflow: 'switchover' | 'maintenance'; name: string; input: unknown }) {
-    if (request.workflow !== 'switchover') {
-      throw new ConfigurationError(`the local runtime has no ${request.workflow} workflow yet`);
-    }
     if (!EXECUTION_NAME.test(request.name)) {
       throw new InvalidInputError(`execution name '${request.name}' must be 1-80 of [A-Za-z0-9_-]`);
     }
     if (this.executions.has(request.name)) return { executionId: request.name, started: false };
-    const parsed = SwitchoverInputSchema.safeParse(request.input);
-    if (!parsed.success) throw new InvalidInputError(`invalid switchover input: ${parsed.error.message}`);
+    const parsed = (
+      request.workflow === 'switchover' ? SwitchoverInputSchema : MaintenanceInputSchema
+    ).safeParse(request.input);
+    if (!parsed.success) {
+      throw new InvalidInputError(`invalid ${request.workflow} input: ${parsed.error.message}`);
+    }
     const { cluster, ...rest } = parsed.data;
     if (cluster !== this.descriptor.cluster) {
       throw new InvalidInputError(`this runtime runs cluster ${this.descriptor.cluster}, not ${cluster}`);
     }
     const record: WorkflowExecution = { executionId: request.name, status: 'RUNNING' };
-    const done = runLocalSwitchover(this.descriptor, rest, {
+    const options = {
       logger: this.logger,
       executionName: request.name,
-      onTransition: (t) => {
+      onTransition: (t: WorkflowTransition) => {
         if (t.type === 'entered') record.currentState = t.state;
         if (t.type === 'succeeded') record.output = t.output;
       },
-    }).then(
+    };
+    const run: Promise<{
+      status: WorkflowExecution['status'];
+      ending?: string;
+      error?: string;
+      cause?: string;
+      state?: unknown;
+    }> =
+      request.workflow === 'switchover'
+        ? runLocalSwitchover(this.descriptor, rest as Omit<SwitchoverInput, 'cluster'>, options)
+        : runLocalMaintenance(this.descriptor, rest as Omit<MaintenanceInput, 'cluster'>, options);
+    const done = run.then(
       (result) => {
         record.status = result.status;
         if (result.ending) record.currentState = result.ending;

@@ -87,7 +87,15 @@ describe('HaRedisStack resources', () => {
       Object.keys(functions)
         .sort()
         .map((id) => id.replace(/[0-9A-F]{8}$/, '')),
-    ).toEqual(['Notify', 'Reconcile', 'SentinelEvent', 'Slack', 'SwitchoverStep']);
+    ).toEqual([
+      'MaintenanceStep',
+      'MaintenanceTrigger',
+      'Notify',
+      'Reconcile',
+      'SentinelEvent',
+      'Slack',
+      'SwitchoverStep',
+    ]);
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
@@ -181,6 +189,38 @@ describe('HaRedisStack resources', () => {
     });
   });
 
+  it('schedules each configured maintenance in its time zone, naming the cluster, the schedule and the scheduled time', () => {
+    const schedules = template.findResources('AWS::Scheduler::Schedule', {
+      Properties: { ScheduleExpression: Match.stringLikeRegexp('^cron') },
+    });
+    const configured = config.clusters.flatMap((c) =>
+      c.maintenance.schedules.map((s) => ({ cluster: c.name, ...s })),
+    );
+    expect(configured.length).toBeGreaterThan(0);
+    expect(Object.keys(schedules)).toHaveLength(configured.length);
+    for (const s of configured) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: `cron(${s.cron})`,
+        ScheduleExpressionTimezone: s.timezone,
+        State: 'ENABLED',
+        Target: Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^MaintenanceTrigger'), 'Arn'] },
+          Input: JSON.stringify({
+            cluster: s.cluster,
+            schedule: s.name,
+            scheduledTime: '<aws.scheduler.scheduled-time>',
+          }),
+        }),
+      });
+    }
+  });
+
+  it('lets the maintenance trigger start executions of the maintenance state machine only', () => {
+    const start = statements().find((s) => s.Sid === 'StartMaintenance');
+    expect(actionsOf(start ?? { Action: [] })).toEqual(['states:StartExecution']);
+    expect(start?.Resource).toEqual({ Ref: expect.stringMatching(/^Maintenance[0-9A-F]{8}$/) });
+  });
+
   it('bundles the validated config file into each Lambda', async () => {
     const assets = stack.node
       .findAll()
@@ -252,7 +292,16 @@ describe('HaRedisStack resources', () => {
     });
   });
 
-  it('logs every switchover execution to CloudWatch and traces it with X-Ray', () => {
+  it('logs every switchover and maintenance execution to CloudWatch and traces it with X-Ray', () => {
+    template.resourcePropertiesCountIs(
+      'AWS::StepFunctions::StateMachine',
+      {
+        StateMachineType: 'STANDARD',
+        TracingConfiguration: { Enabled: true },
+        LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+      },
+      2,
+    );
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
@@ -281,9 +330,9 @@ describe('HaRedisStack resources', () => {
     expect(catchOf('Recover')).toEqual([expect.objectContaining({ Next: 'SwitchoverFailed' })]);
   });
 
-  it('creates the three SSM Command documents', () => {
-    template.resourceCountIs('AWS::SSM::Document', 3);
-    for (const name of ['update-haproxy', 'fence-node', 'install-bridge']) {
+  it('creates the four SSM Command documents', () => {
+    template.resourceCountIs('AWS::SSM::Document', 4);
+    for (const name of ['update-haproxy', 'fence-node', 'install-bridge', 'maintenance-action']) {
       template.hasResourceProperties('AWS::SSM::Document', {
         DocumentType: 'Command',
         Name: `${config.name}-${name}`,
@@ -313,7 +362,7 @@ describe('HaRedisStack resources', () => {
     template.resourcePropertiesCountIs(
       'AWS::CloudWatch::Alarm',
       { MetricName: 'Errors', Namespace: 'AWS/Lambda' },
-      5,
+      7,
     );
   });
 
@@ -363,11 +412,15 @@ describe('HaRedisStack IAM', () => {
     });
   });
 
-  it('starts executions only of the switchover state machine', () => {
+  it('starts executions only of the switchover and maintenance state machines', () => {
     const start = statements().filter((s) => actionsOf(s).includes('states:StartExecution'));
-    expect(start.length).toBeGreaterThanOrEqual(1);
-    for (const s of start)
-      expect(s.Resource).toEqual({ Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/) });
+    expect(start.length).toBeGreaterThanOrEqual(3);
+    for (const s of start) {
+      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      for (const r of resources) {
+        expect(r).toEqual({ Ref: expect.stringMatching(/^(Switchover|Maintenance)[0-9A-F]{8}$/) });
+      }
+    }
   });
 
   it('touches DynamoDB only on the state table', () => {

@@ -15,6 +15,7 @@ import { localDown, localStatus, localUp } from '../local/launcher.ts';
 import { runLocalMaintenance } from '../local/maintenance.ts';
 import { runLocalSwitchover } from '../local/switchover.ts';
 import { doctorCommand } from './doctor.ts';
+import { drainCommand } from './drain.ts';
 import { historyCommand, historyShowCommand } from './history.ts';
 import { setMaintenanceMode, showMaintenanceMode, withLocalStateStore } from './maintenance.ts';
 import { statusCommand } from './status.ts';
@@ -272,6 +273,24 @@ program
       json: Boolean(o.json),
       watch: Boolean(o.watch),
       maxLagBytes: o.maxLagBytes,
+    });
+  });
+
+program
+  .command('drain')
+  .description('move every master off a host: one planned switchover per cluster whose master is on it')
+  .requiredOption('--host <host>', 'an IP (every node on it) or host:port (one node)')
+  .option('--cluster <names>', 'comma-separated clusters (default: every local cluster)', (v: string) =>
+    v.split(',').map((n) => n.trim()),
+  )
+  .option('--dry-run', 'say what would move, and move nothing')
+  .option('--json', 'print the results as one JSON document on stdout')
+  .action(async (o: { host: string; cluster?: string[]; dryRun?: boolean; json?: boolean }) => {
+    process.exitCode = await drainCommand({
+      host: o.host,
+      ...(o.cluster ? { clusters: o.cluster } : {}),
+      dryRun: Boolean(o.dryRun),
+      json: Boolean(o.json),
     });
   });
 

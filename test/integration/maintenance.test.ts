@@ -1,12 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
+import { drainCommand } from '../../cli/drain.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import { runLocalMaintenance } from '../../local/maintenance.ts';
-import { startTestCluster, type TestCluster } from './cluster.ts';
+import { capture, startTestCluster, type TestCluster } from './cluster.ts';
 
 const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -112,6 +113,52 @@ describe('rolling maintenance through the local Step Functions workflow (real pr
     expect(notifications).toMatch(/"kind":"maintenance"/);
     // Leave the cluster whole for teardown.
     await startNode({ name: cluster.name, root: cluster.root }, stopped[0] ?? '');
+  });
+});
+
+describe('ha-redis drain (real processes)', () => {
+  let t: TestCluster | undefined;
+  afterEach(async () => {
+    await t?.down().catch(() => undefined);
+    t = undefined;
+  });
+
+  it('moves the master off the drained node, then has nothing to do; refuses when no replica is elsewhere', async () => {
+    // Arrange: locally every node is on 127.0.0.1, so a node is addressed as host:port.
+    t = await startTestCluster();
+    const cluster = t;
+    const oldMaster = await cluster.soleMaster();
+    const drained = `${oldMaster.host}:${oldMaster.port}`;
+    const run = async (host: string, extra: { dryRun?: boolean } = {}) => {
+      const io = capture();
+      const code = await drainCommand(
+        { host, clusters: [cluster.name], root: cluster.root, json: true, ...extra },
+        io,
+      );
+      return {
+        code,
+        results: (JSON.parse(io.stdout) as { results: { action: string }[] }).results,
+        lines: io.lines,
+      };
+    };
+
+    // Act
+    const dry = await run(drained, { dryRun: true });
+    const first = await run(drained);
+    const second = await run(drained);
+    const wholeHost = await run(oldMaster.host);
+
+    // Assert
+    expect(dry).toMatchObject({ code: 0, results: [{ action: 'would-move' }] });
+    expect(first).toMatchObject({ code: 0, results: [{ action: 'moved' }] });
+    const newMaster = await cluster.soleMaster();
+    expect(sameEndpoint(newMaster, oldMaster)).toBe(false);
+    expect(second).toMatchObject({ code: 0, results: [{ action: 'not-on-host' }] });
+    expect(wholeHost.code).toBe(1);
+    expect(wholeHost.results).toMatchObject([{ action: 'refused' }]);
+    expect(wholeHost.lines.join('\n')).toContain(`no reachable replica off ${oldMaster.host}`);
+    const switchovers = (await cluster.history()).filter((e) => e.kind === 'switchover');
+    expect(switchovers).toHaveLength(1);
   });
 });
 

@@ -1,7 +1,7 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { ERROR_NAMES } from '../functions/core/errors.ts';
 import { MAINTENANCE_TIMING } from '../functions/core/maintenance.ts';
@@ -10,6 +10,7 @@ import {
   type MaintenancePhase,
   type MaintenanceStepAction,
 } from '../functions/maintenance-step/contract.ts';
+import { stepTask, TO_RECOVER } from './step-task.ts';
 
 /**
  * The rolling-maintenance workflow: the one source of truth for AWS (a Standard state machine) and for the
@@ -123,31 +124,15 @@ const LAMBDA_FAULT_RETRY: sfn.RetryProps = {
   backoffRate: 2,
 };
 
-/** The execution input is the request (a MaintenanceInput); Plan builds the state around it from the context. */
-const INITIAL_STATE = {
-  input: sfn.JsonPath.entirePayload,
-  executionId: sfn.JsonPath.executionName,
-  startedAt: sfn.JsonPath.executionStartTime,
-  timeline: [],
-};
-
-/** Catch of every step after Plan: keep the state, add `{ Error, Cause }`, go to Recover. */
-const TO_RECOVER: sfn.CatchProps = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
-
 /** Builds the maintenance workflow in `scope`, every Task invoking `stepFunction`; returns its start. */
 export function maintenanceDefinition(scope: Construct, stepFunction: lambda.IFunction): sfn.IChainable {
   const task = (name: TaskStateName, comment: string): tasks.LambdaInvoke =>
-    new tasks.LambdaInvoke(scope, name, {
+    stepTask(scope, name, {
+      action: MAINTENANCE_STATE_NAMES[name],
+      stepFunction,
+      timeout: cdk.Duration.seconds(MAINTENANCE_TASK_TIMEOUT_SECONDS[name]),
       comment,
-      lambdaFunction: stepFunction,
-      payloadResponseOnly: true,
-      payload: sfn.TaskInput.fromObject({
-        action: MAINTENANCE_STATE_NAMES[name],
-        state: name === 'Plan' ? INITIAL_STATE : sfn.JsonPath.entirePayload,
-      }),
-      // No ResultPath: the result replaces the state (aws-local-stepfunctions misreads an explicit "$").
-      taskTimeout: sfn.Timeout.duration(cdk.Duration.seconds(MAINTENANCE_TASK_TIMEOUT_SECONDS[name])),
-      retryOnServiceExceptions: false,
+      first: name === 'Plan',
     });
 
   const refused = new sfn.Fail(scope, MAINTENANCE_FAILURES.refused, {

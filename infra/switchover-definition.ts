@@ -1,10 +1,11 @@
 import * as cdk from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { ERROR_NAMES } from '../functions/core/errors.ts';
 import type { SwitchoverAction } from '../functions/switchover-step/contract.ts';
+import { stepTask, TO_RECOVER } from './step-task.ts';
 
 /**
  * The planned-switchover workflow: the one source of truth for AWS (a Standard state machine) and for the
@@ -96,38 +97,15 @@ const LAMBDA_SERVICE_RETRY: sfn.RetryProps = {
   backoffRate: 2,
 };
 
-/**
- * The execution input is what the person asked for (a SwitchoverInput, as StartExecution received it); Plan
- * builds the execution state around it from the context object: the execution name is the id (and the lease
- * owner), its start time the start.
- */
-const INITIAL_STATE = {
-  input: sfn.JsonPath.entirePayload,
-  executionId: sfn.JsonPath.executionName,
-  startedAt: sfn.JsonPath.executionStartTime,
-  timeline: [],
-};
-
-/** Catch of every step after Plan: keep the state, add `{ Error, Cause }`, go to Recover. */
-const TO_RECOVER: sfn.CatchProps = { errors: [sfn.Errors.ALL], resultPath: '$.error' };
-
 /** Builds the switchover workflow in `scope`, every Task invoking `stepFunction`; returns its start. */
 export function switchoverDefinition(scope: Construct, stepFunction: lambda.IFunction): sfn.IChainable {
   const task = (name: TaskStateName, comment: string): tasks.LambdaInvoke =>
-    new tasks.LambdaInvoke(scope, name, {
+    stepTask(scope, name, {
+      action: SWITCHOVER_STATE_NAMES[name],
+      stepFunction,
+      timeout: TASK_TIMEOUTS[name],
       comment,
-      lambdaFunction: stepFunction,
-      // The Resource is the function ARN and the result is the handler's answer, not the Invoke API envelope.
-      payloadResponseOnly: true,
-      payload: sfn.TaskInput.fromObject({
-        action: SWITCHOVER_STATE_NAMES[name],
-        state: name === 'Plan' ? INITIAL_STATE : sfn.JsonPath.entirePayload,
-      }),
-      // The result replaces the whole state: ResultPath is left out, which means `$`. An explicit "$" would be
-      // misread by aws-local-stepfunctions 3.0.0 (it nests the result under a key named "$").
-      taskTimeout: sfn.Timeout.duration(TASK_TIMEOUTS[name]),
-      // Retries are the named policies above, not CDK's default (6 attempts, Switch included).
-      retryOnServiceExceptions: false,
+      first: name === 'Plan',
     });
 
   const refused = new sfn.Fail(scope, SWITCHOVER_FAILURES.refused, {

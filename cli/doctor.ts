@@ -15,6 +15,8 @@ export const SLOW_DOWN_AFTER_MS = 30_000;
 export const FAST_DOWN_AFTER_MS = 1_000;
 /** min-replicas-max-lag above this lets an isolated master take writes for too long. */
 export const MAX_REPLICA_LAG_S = 10;
+/** Clocks further apart than this: Sentinel TILTs on jumps, and timelines across hosts stop lining up. */
+export const MAX_CLOCK_SKEW_MS = 500;
 const REQUIREPASS_LINE = /^\s*requirepass\s+\S+/m;
 const DENY_SCRIPTS_LINE = /^\s*sentinel\s+deny-scripts-reconfig\s+(\S+)/gim;
 const ROLE_MASTER_CHECK = /tcp-check\s+expect\s+string\s+role:master/;
@@ -33,6 +35,8 @@ export interface DoctorFacts {
     configHasRequirepass?: boolean;
     /** `sentinel deny-scripts-reconfig` (absent counts as yes, the Redis 7 default); undefined when not read. */
     denyScriptsReconfig?: boolean;
+    /** Its clock minus ours (TIME, corrected by half the round trip), in ms. */
+    clockSkewMs?: number;
     error?: string;
   }[];
   nodes: {
@@ -48,6 +52,8 @@ export interface DoctorFacts {
     replicaPriority?: number;
     /** The node's config file has a `replicaof` line; undefined when it could not be read. */
     configHasReplicaOf?: boolean;
+    /** Its clock minus ours (TIME, corrected by half the round trip), in ms. */
+    clockSkewMs?: number;
     error?: string;
   }[];
   proxies: { id: string; hasRoleMasterCheck?: boolean; hasTlsPort?: boolean; error?: string }[];
@@ -234,6 +240,19 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
       'warn',
     );
   };
+  for (const x of [
+    ...f.sentinels.map((s) => ({ what: `Sentinel ${s.address}`, skew: s.clockSkewMs })),
+    ...f.nodes.map((n) => ({ what: `node ${n.id}`, skew: n.clockSkewMs })),
+  ]) {
+    if (x.skew === undefined) continue;
+    add(
+      'clock',
+      Math.abs(x.skew) <= MAX_CLOCK_SKEW_MS,
+      `${x.what} clock within ${MAX_CLOCK_SKEW_MS} ms of this host (${x.skew >= 0 ? '+' : ''}${x.skew} ms)`,
+      'run chrony or NTP on every host: Sentinel enters TILT on clock jumps, and timelines stop lining up',
+      'warn',
+    );
+  }
   same(
     'redis-version',
     'Redis',
@@ -251,6 +270,16 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
 export function denyScriptsReconfigOf(sentinelConf: string): boolean {
   const values = [...sentinelConf.matchAll(DENY_SCRIPTS_LINE)].map((m) => m[1]?.toLowerCase());
   return values.length === 0 || values[values.length - 1] !== 'no';
+}
+
+/** The server's clock minus ours, from TIME, corrected by half the round trip. */
+async function clockSkewMs(time: () => Promise<unknown>): Promise<number | undefined> {
+  const before = Date.now();
+  const reply = await time();
+  const after = Date.now();
+  if (!Array.isArray(reply) || reply.length < 2) return undefined;
+  const serverMs = Number(reply[0]) * 1000 + Math.round(Number(reply[1]) / 1000);
+  return Number.isFinite(serverMs) ? serverMs - Math.round((before + after) / 2) : undefined;
 }
 
 /** Read the facts through the pooled connections and the config files named in the descriptor. */
@@ -283,6 +312,9 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               ),
             );
             const version = info.get('redis_version');
+            const skew = await clockSkewMs(() =>
+              connections.run('sentinel', s, cluster.timing.sentinelTimeoutMs, (c) => c.call('TIME')),
+            );
             const configPath = d.sentinels.find((x) => x.host === s.host && x.port === s.port)?.configPath;
             const text = configPath ? await readFile(configPath, 'utf8').catch(() => undefined) : undefined;
             return {
@@ -291,6 +323,7 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               downAfterMs: Number(f.get('down-after-milliseconds')),
               ...(f.has('failover-timeout') ? { failoverTimeoutMs: Number(f.get('failover-timeout')) } : {}),
               ...(version ? { version } : {}),
+              ...(skew === undefined ? {} : { clockSkewMs: skew }),
               ...(text === undefined
                 ? {}
                 : {
@@ -321,6 +354,9 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
                 ),
               ),
             ).get('redis_version');
+            const skew = await clockSkewMs(() =>
+              connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) => c.call('TIME')),
+            );
             const text = n.configPath
               ? await readFile(n.configPath, 'utf8').catch(() => undefined)
               : undefined;
@@ -333,6 +369,7 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               minReplicasMaxLag,
               requirepassSet,
               ...(version ? { version } : {}),
+              ...(skew === undefined ? {} : { clockSkewMs: skew }),
               ...(text === undefined ? {} : { configHasReplicaOf: REPLICAOF_LINE.test(text) }),
             };
           } catch (error) {

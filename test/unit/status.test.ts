@@ -208,6 +208,25 @@ describe('doctorChecks', () => {
     expect(doctorChecks(facts()).every((c) => c.level === 'pass')).toBe(true);
   });
 
+  it('warns about a clock more than 500 ms off, either way, and passes one within', () => {
+    // Arrange
+    const f = facts();
+    f.sentinels[0] = { ...(f.sentinels[0] as DoctorFacts['sentinels'][number]), clockSkewMs: -1200 };
+    (f.nodes[0] as DoctorFacts['nodes'][number]).clockSkewMs = 40;
+    (f.nodes[1] as DoctorFacts['nodes'][number]).clockSkewMs = 501;
+
+    // Act
+    const clocks = doctorChecks(f).filter((c) => c.id === 'clock');
+
+    // Assert
+    expect(clocks.map((c) => [c.level, c.check])).toEqual([
+      ['warn', 'Sentinel 127.0.0.1:26001 clock within 500 ms of this host (-1200 ms)'],
+      ['pass', 'node redis-1 clock within 500 ms of this host (+40 ms)'],
+      ['warn', 'node redis-2 clock within 500 ms of this host (+501 ms)'],
+    ]);
+    expect(clocks[0]?.fix).toMatch(/chrony or NTP/);
+  });
+
   it('fails an even Sentinel count, a wrong quorum, AOF off, a missing replicaof and a role:master check', () => {
     const f = facts();
     f.sentinelsConfigured = 4;

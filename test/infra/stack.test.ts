@@ -279,6 +279,35 @@ describe('HaRedisStack resources', () => {
     ]);
   });
 
+  it('bundles every Lambda into a module that loads on its own and exports its handler', async () => {
+    // Each bundle imported as Lambda would (no node_modules beside it): a missing require shim, a CommonJS
+    // dependency that breaks under ESM, or a bad import fails here instead of at the first invocation.
+    const script = `const results = {};
+      for (const path of process.argv.slice(1)) {
+        const m = await import(path);
+        results[path] = typeof m.handler;
+      }
+      process.stdout.write('RESULT ' + JSON.stringify(results));`;
+    const bundles = stack.functions().map((f) => {
+      const code = (f.node.defaultChild as cdk.aws_lambda.CfnFunction).code as { s3Key?: string };
+      const dir = join(
+        (stack.node.root as cdk.App).outdir,
+        `asset.${(code.s3Key ?? '').replace(/\.zip$/, '')}`,
+      );
+      return join(dir, 'index.mjs');
+    });
+
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', script, ...bundles],
+      { cwd: tmpdir(), env: { PATH: process.env.PATH, AWS_REGION: 'eu-west-1', POWERTOOLS_DEV: 'true' } },
+    );
+
+    const results = JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7)) as Record<string, string>;
+    expect(Object.values(results)).toEqual(bundles.map(() => 'function'));
+    expect(bundles).toHaveLength(7);
+  });
+
   it('keeps state in an on-demand table with point-in-time recovery and encryption', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       BillingMode: 'PAY_PER_REQUEST',

@@ -3,13 +3,14 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { composeLocal } from '../compose/local.ts';
-import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
+import { formatEndpoint } from '../functions/core/cluster.ts';
 import { errorMessage } from '../functions/core/errors.ts';
+import { drainTarget, onHost } from '../functions/core/maintenance.ts';
 import { observeCluster } from '../functions/core/observe.ts';
 import type { Logger } from '../functions/core/ports.ts';
 import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
 import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../local/descriptor.ts';
-import { runLocalSwitchover } from '../local/switchover.ts';
+import { runLocalMaintenance } from '../local/maintenance.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
 export interface DrainOptions {
@@ -27,10 +28,6 @@ export type DrainResult =
   | { cluster: string; action: 'not-on-host'; master: string | null }
   | { cluster: string; action: 'moved' | 'would-move'; from: string; to: string }
   | { cluster: string; action: 'refused' | 'failed'; from: string | null; reason: string };
-
-/** Does the address sit on the drained host (an IP or name), or is it the drained node (`host:port`)? */
-export const onHost = (address: Endpoint, host: string): boolean =>
-  host.includes(':') ? formatEndpoint(address) === host : address.host === host;
 
 /** Every local cluster under the root, by name. */
 async function localClusters(root: string): Promise<string[]> {
@@ -64,9 +61,7 @@ async function drainCluster(d: Descriptor, options: DrainOptions): Promise<Drain
   if (!onHost(master.address, options.host)) {
     return { cluster: d.cluster, action: 'not-on-host', master: formatEndpoint(master.address) };
   }
-  const target = report.nodes.find(
-    (n) => !n.isMaster && n.reachable && n.role === 'slave' && !onHost(n.address, options.host),
-  );
+  const target = drainTarget(report.nodes, options.host);
   if (!target) {
     return {
       cluster: d.cluster,
@@ -76,23 +71,28 @@ async function drainCluster(d: Descriptor, options: DrainOptions): Promise<Drain
     };
   }
   if (options.dryRun) return { cluster: d.cluster, action: 'would-move', from: master.id, to: target.id };
-  const result = await runLocalSwitchover(
+  // The drain runs as the maintenance workflow (drainHost: no node action, one switchover off the host).
+  const result = await runLocalMaintenance(
     d,
     {
-      target: target.id,
+      drainHost: options.host,
       reason: `drain ${options.host}`,
       requestedBy: `cli:drain:${process.env.USER ?? 'unknown'}`,
     },
     { logger: options.logger ?? silentLogger },
   );
-  return result.status === 'SUCCEEDED'
-    ? { cluster: d.cluster, action: 'moved', from: master.id, to: target.id }
-    : {
-        cluster: d.cluster,
-        action: 'failed',
-        from: master.id,
-        reason: `${result.ending ?? result.error ?? 'failed'}: ${result.cause ?? ''}`.trim(),
-      };
+  const moved = result.state?.switchovers.find((s) => s.kind === 'switchover');
+  if (result.status === 'SUCCEEDED') {
+    return moved
+      ? { cluster: d.cluster, action: 'moved', from: moved.from, to: moved.to }
+      : { cluster: d.cluster, action: 'not-on-host', master: master.id };
+  }
+  return {
+    cluster: d.cluster,
+    action: result.ending === 'MaintenanceRefused' ? 'refused' : 'failed',
+    from: master.id,
+    reason: `${result.ending ?? result.error ?? 'failed'}: ${result.cause ?? ''}`.trim(),
+  };
 }
 
 /** Drain the host cluster by cluster; exit 1 when a master on it could not be moved. */

@@ -29,6 +29,8 @@ export interface LocalMaintenanceRequest {
   scheduledAt?: number;
   maxLagBytes?: number;
   nodeBackTimeoutMs?: number;
+  /** Drain: move the master off this host (IP) or node (host:port), acting on no node. */
+  drainHost?: string;
 }
 
 export interface LocalMaintenanceOptions {

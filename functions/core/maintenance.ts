@@ -125,6 +125,19 @@ export async function nodeBackProblems(
   return problems;
 }
 
+/** Is the address on the drained host (an IP or name), or is it the drained node (`host:port`)? */
+export const onHost = (address: Endpoint, host: string): boolean =>
+  host.includes(':') ? formatEndpoint(address) === host : address.host === host;
+
+/** The replica a drain moves the master to: the first one that is a reachable replica off the host. */
+export function drainTarget<
+  N extends { id: string; address: Endpoint; isMaster?: boolean; reachable?: boolean; role?: string },
+>(nodes: readonly N[], host: string): N | undefined {
+  return nodes.find(
+    (n) => !n.isMaster && n.reachable !== false && n.role === 'slave' && !onHost(n.address, host),
+  );
+}
+
 /** 1. Refuse when maintenance is paused, a lease is held or the cluster is not healthy; else plan the order. Changes nothing. */
 export async function planMaintenance(
   cluster: ClusterConfig,
@@ -162,6 +175,16 @@ export async function planMaintenance(
         );
       }
       if (!report.master) throw new MaintenanceRefusedError(`cluster ${cluster.name} has no master`);
+      const drain = state.input.drainHost;
+      if (drain) {
+        // A drain acts on no node: it only moves the master off the host, when it is there.
+        if (onHost(report.master.address, drain) && !drainTarget(report.nodes, drain)) {
+          throw new MaintenanceRefusedError(
+            `cluster ${cluster.name}: no reachable replica off ${drain} to move the master to`,
+          );
+        }
+        return { master: refOf(cluster, report.master.address), replicas: [] };
+      }
       if (!replicas.length) {
         throw new MaintenanceRefusedError(
           `cluster ${cluster.name} has no replica to switch over to; maintenance needs one`,
@@ -170,7 +193,9 @@ export async function planMaintenance(
       return { master: refOf(cluster, report.master.address), replicas };
     },
     (p) =>
-      `${state.input.action}: ${p.replicas.map((r) => r.id).join(', ')}, then ${p.master.id}${state.input.switchback ? ' and back' : ''}`,
+      state.input.drainHost
+        ? `drain ${state.input.drainHost}: the master ${p.master.id} ${onHost(p.master, state.input.drainHost) ? 'moves' : 'is not on it'}`
+        : `${state.input.action}: ${p.replicas.map((r) => r.id).join(', ')}, then ${p.master.id}${state.input.switchback ? ' and back' : ''}`,
   );
   return {
     ...state,
@@ -198,6 +223,11 @@ export async function nextMaintenanceStep(
     current: { node, startedAt: deps.clock.now() },
   });
   if (replica) return onNode(replica);
+  const drain = state.input.drainHost;
+  if (drain) {
+    const moved = state.switchovers.some((s) => s.kind === 'switchover');
+    return { ...rest, phase: !moved && onHost(plan.master, drain) ? 'switchover' : 'done' };
+  }
   if (!state.switchovers.some((s) => s.kind === 'switchover')) return { ...rest, phase: 'switchover' };
   if (!state.done.includes(plan.master.id)) return onNode(plan.master);
   if (state.input.switchback && !state.switchovers.some((s) => s.kind === 'switchback')) {
@@ -301,6 +331,20 @@ export async function waitUntilNodeBack(
   }
 }
 
+/** A drain's target, asked of the cluster as it is now (the plan may be minutes old). */
+async function drainTargetNow(cluster: ClusterConfig, host: string, deps: FailoverDeps): Promise<string> {
+  const report = buildStatusReport(await observeCluster(cluster, deps), {
+    maxLagBytes: Number.MAX_SAFE_INTEGER,
+  });
+  const target = drainTarget(report.nodes, host);
+  if (!target) {
+    throw new MaintenanceRefusedError(
+      `cluster ${cluster.name}: no reachable replica off ${host} to move the master to`,
+    );
+  }
+  return target.id;
+}
+
 async function switchAway(
   cluster: ClusterConfig,
   state: MaintenanceState,
@@ -309,9 +353,15 @@ async function switchAway(
 ): Promise<MaintenanceState> {
   const plan = planOf(state);
   const { input } = state;
+  const asked =
+    kind === 'switchback'
+      ? plan.master.id
+      : input.drainHost
+        ? await drainTargetNow(cluster, input.drainHost, deps)
+        : undefined;
   const request: SwitchoverInput = {
     cluster: cluster.name,
-    ...(kind === 'switchback' ? { target: plan.master.id } : {}),
+    ...(asked ? { target: asked } : {}),
     reason: `${kind} of maintenance ${state.executionId} (${input.action}): ${input.reason}`,
     requestedBy: input.requestedBy,
     dryRun: false,

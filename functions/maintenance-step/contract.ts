@@ -19,6 +19,11 @@ export const MaintenanceInputSchema = z.object({
   action: z.enum(MAINTENANCE_ACTIONS).default('restart'),
   /** After the old master: switch back to it, so the cluster ends with the master it started with. */
   switchback: z.boolean().default(false),
+  /**
+   * Drain instead of a rolling action: move the master off this host (an IP: every node on it; or host:port:
+   * one node) by a switchover to a replica elsewhere, and act on no node.
+   */
+  drainHost: z.string().min(1).optional(),
   reason: z.string().min(1).default('rolling maintenance'),
   requestedBy: z.string().min(1).default('unknown'),
   /** A scheduled run: the time the schedule fired for (epoch ms). */

@@ -392,6 +392,31 @@ describe('reactToFailover', () => {
     expect(w.clock.sleeps.filter((ms) => ms === 20)).toHaveLength(2);
   });
 
+  it.each([
+    ['reading the applied epoch', 'appliedEpoch'],
+    ['claiming the epoch', 'claimEpoch'],
+  ] as const)(
+    'acts on nothing when the state store fails %s, and reports the error',
+    async (_what, method) => {
+      // Arrange: without a claim there is no "exactly once"; the failure goes up for the retry and the alarm.
+      const w = failedOverWorld();
+      w.state[method] = async () => {
+        throw new Error('ProvisionedThroughputExceededException: state table unavailable');
+      };
+
+      // Act
+      const run = reactToFailover(w.cluster, switchMaster, w.deps);
+
+      // Assert
+      await expect(run).rejects.toThrow('state table unavailable');
+      expect(w.router.calls).toEqual([]);
+      expect(w.dns.calls).toEqual([]);
+      expect(w.nodeOps.runs).toEqual([]);
+      expect(w.redis.replicaOfCalls).toEqual([]);
+      expect(w.notifier.published).toEqual([]);
+    },
+  );
+
   it('still fails over and records history when the notifier throws', async () => {
     // Arrange
     const w = failedOverWorld();

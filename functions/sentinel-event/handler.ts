@@ -49,8 +49,20 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
   };
 }
 
+/**
+ * A sentinel-event envelope is a few hundred bytes; anything near this is not one (and is not parsed, so a
+ * flood of large messages costs no JSON work).
+ */
+export const MAX_ENVELOPE_BYTES = 16 * 1024;
+
 function decodeEnvelope(message: unknown) {
   if (typeof message !== 'string') throw new InvalidInputError('SNS record has no Message string');
+  const bytes = Buffer.byteLength(message);
+  if (bytes > MAX_ENVELOPE_BYTES) {
+    throw new InvalidInputError(
+      `SNS Message of ${bytes} bytes is larger than a sentinel-event envelope can be (${MAX_ENVELOPE_BYTES}); not parsed`,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(message);

@@ -111,6 +111,11 @@ describe('makeSentinelEventHandler', () => {
       "unknown Sentinel event channel '__sentinel__:hello'",
     ],
     ['no Message at all', undefined, 'SNS record has no Message string'],
+    [
+      'an oversized Message',
+      JSON.stringify(envelopeWith({ payload: 'x'.repeat(20_000) })),
+      'bytes is larger than a sentinel-event envelope can be (16384); not parsed',
+    ],
   ])('rejects %s with a clear error and calls no port', async (_what, message, error) => {
     // Arrange
     const { handler, touched } = rejectingSetup();

@@ -273,13 +273,22 @@ export function denyScriptsReconfigOf(sentinelConf: string): boolean {
 }
 
 /** The server's clock minus ours, from TIME, corrected by half the round trip. */
-async function clockSkewMs(time: () => Promise<unknown>): Promise<number | undefined> {
+/**
+ * The server's clock minus ours, from `INFO server` (`server_time_usec`: Sentinel has no TIME command),
+ * corrected by half the round trip; returns the parsed INFO too.
+ */
+async function infoServerWithSkew(
+  info: () => Promise<unknown>,
+): Promise<{ info: Map<string, string>; skewMs: number | undefined }> {
   const before = Date.now();
-  const reply = await time();
+  const fields = parseInfo(String(await info()));
   const after = Date.now();
-  if (!Array.isArray(reply) || reply.length < 2) return undefined;
-  const serverMs = Number(reply[0]) * 1000 + Math.round(Number(reply[1]) / 1000);
-  return Number.isFinite(serverMs) ? serverMs - Math.round((before + after) / 2) : undefined;
+  const serverMs = Math.round(Number(fields.get('server_time_usec')) / 1000);
+  return {
+    info: fields,
+    skewMs:
+      Number.isFinite(serverMs) && serverMs > 0 ? serverMs - Math.round((before + after) / 2) : undefined,
+  };
 }
 
 /** Read the facts through the pooled connections and the config files named in the descriptor. */
@@ -304,17 +313,12 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
                 c.call('SENTINEL', 'MASTER', cluster.masterName),
               ),
             );
-            const info = parseInfo(
-              String(
-                await connections.run('sentinel', s, cluster.timing.sentinelTimeoutMs, (c) =>
-                  c.call('INFO', 'server'),
-                ),
+            const { info, skewMs: skew } = await infoServerWithSkew(() =>
+              connections.run('sentinel', s, cluster.timing.sentinelTimeoutMs, (c) =>
+                c.call('INFO', 'server'),
               ),
             );
             const version = info.get('redis_version');
-            const skew = await clockSkewMs(() =>
-              connections.run('sentinel', s, cluster.timing.sentinelTimeoutMs, (c) => c.call('TIME')),
-            );
             const configPath = d.sentinels.find((x) => x.host === s.host && x.port === s.port)?.configPath;
             const text = configPath ? await readFile(configPath, 'utf8').catch(() => undefined) : undefined;
             return {
@@ -347,16 +351,10 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
             const minReplicasMaxLag = Number(await config(n, 'min-replicas-max-lag'));
             // Only whether it is set: the password itself goes no further than this line.
             const requirepassSet = (await config(n, 'requirepass')) !== '';
-            const version = parseInfo(
-              String(
-                await connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) =>
-                  c.call('INFO', 'server'),
-                ),
-              ),
-            ).get('redis_version');
-            const skew = await clockSkewMs(() =>
-              connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) => c.call('TIME')),
+            const { info, skewMs: skew } = await infoServerWithSkew(() =>
+              connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) => c.call('INFO', 'server')),
             );
+            const version = info.get('redis_version');
             const text = n.configPath
               ? await readFile(n.configPath, 'utf8').catch(() => undefined)
               : undefined;

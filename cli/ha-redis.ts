@@ -10,6 +10,7 @@ import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
 import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
 import { runDemo } from '../local/demo.ts';
+import { writeLocalDeploymentConfig } from '../local/deployment-config.ts';
 import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../local/launcher.ts';
 import { runLocalMaintenance } from '../local/maintenance.ts';
@@ -108,6 +109,20 @@ local
       }
     },
   );
+
+local
+  .command('config')
+  .description('write a deployment config file for the local cluster, and its secrets as files')
+  .option('--name <name>', 'cluster name', 'demo')
+  .action(async (o: { name: string }) => {
+    const d = await readDescriptor(descriptorPath(o.name));
+    const { configPath, secretsDir } = await writeLocalDeploymentConfig(d);
+    process.stdout.write(`${configPath}\n`);
+    err(`secrets (mode 600) under ${secretsDir}; try:`);
+    err(
+      `  ha-redis status --cluster ${d.cluster} --config ${configPath} --secrets-dir ${secretsDir} --skip-dns`,
+    );
+  });
 
 local
   .command('down')
@@ -258,7 +273,7 @@ program
 program
   .command('status')
   .description('roles, replication, Sentinels, proxies, DNS, last operation and lease; exit 1 when unhealthy')
-  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`, or one of --config)')
   .option('--json', 'print the report as one JSON document on stdout')
   .option('--watch', 'refresh every second until Ctrl-C')
   .option(
@@ -267,14 +282,55 @@ program
     positiveInt('--max-lag-bytes'),
     DEFAULT_MAX_LAG_BYTES,
   )
-  .action(async (o: { cluster: string; json?: boolean; watch?: boolean; maxLagBytes: number }) => {
-    process.exitCode = await statusCommand({
-      cluster: o.cluster,
-      json: Boolean(o.json),
-      watch: Boolean(o.watch),
-      maxLagBytes: o.maxLagBytes,
-    });
-  });
+  .option('--config <file>', 'a deployment config file: reach the cluster directly (TLS, passwords)')
+  .option('--secrets-dir <dir>', 'with --config: secrets from files named like the references, not AWS')
+  .option('--table <name>', 'with --config: the state table (stack output StateTableName)')
+  .option(
+    '--dynamodb-endpoint <url>',
+    'with --config: a DynamoDB-compatible endpoint',
+    httpUrl('--dynamodb-endpoint'),
+  )
+  .option('--skip-dns', 'with --config: do not read the Route53 record')
+  .action(
+    async (o: {
+      cluster: string;
+      json?: boolean;
+      watch?: boolean;
+      maxLagBytes: number;
+      config?: string;
+      secretsDir?: string;
+      table?: string;
+      dynamodbEndpoint?: string;
+      skipDns?: boolean;
+    }) => {
+      const remoteOnly = [
+        o.secretsDir && '--secrets-dir',
+        o.table && '--table',
+        o.dynamodbEndpoint && '--dynamodb-endpoint',
+        o.skipDns && '--skip-dns',
+      ].filter(Boolean);
+      if (!o.config && remoteOnly.length) {
+        program.error(`error: ${remoteOnly.join(', ')} need --config <file>`, { exitCode: 2 });
+      }
+      process.exitCode = await statusCommand({
+        cluster: o.cluster,
+        json: Boolean(o.json),
+        watch: Boolean(o.watch),
+        maxLagBytes: o.maxLagBytes,
+        ...(o.config
+          ? {
+              remote: {
+                configPath: o.config,
+                ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}),
+                ...(o.table ? { table: o.table } : {}),
+                ...(o.dynamodbEndpoint ? { dynamodbEndpoint: o.dynamodbEndpoint } : {}),
+                skipDns: Boolean(o.skipDns),
+              },
+            }
+          : {}),
+      });
+    },
+  );
 
 program
   .command('drain')

@@ -1,5 +1,6 @@
 /** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
-import { composeLocal, type LocalRuntime } from '../compose/local.ts';
+import { composeLocal } from '../compose/local.ts';
+import { composeRemote, type ObservedCluster, type RemoteOptions } from '../compose/remote.ts';
 import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
 import { observeCluster } from '../functions/core/observe.ts';
 import type { Logger } from '../functions/core/ports.ts';
@@ -34,7 +35,9 @@ const WATCH_INTERVAL_MS = 1000;
 const CLEAR_SCREEN = '\x1b[2J\x1b[H';
 
 /** Observe a local cluster through its adapters (the same observation Slack and the AWS CLI path use). */
-export function gatherStatus(runtime: LocalRuntime): Promise<StatusObservations> {
+export function gatherStatus(
+  runtime: Pick<ObservedCluster, 'cluster' | 'deps'>,
+): Promise<StatusObservations> {
   return observeCluster(runtime.cluster, runtime.deps);
 }
 
@@ -129,11 +132,13 @@ export interface StatusOptions {
   json?: boolean;
   watch?: boolean;
   maxLagBytes?: number;
+  /** A cluster of the deployment config file, reached directly (instead of a local cluster). */
+  remote?: RemoteOptions;
 }
 
 /** Observe once and build the report. */
 export async function clusterStatus(
-  runtime: LocalRuntime,
+  runtime: Pick<ObservedCluster, 'cluster' | 'deps'>,
   maxLagBytes = DEFAULT_MAX_LAG_BYTES,
 ): Promise<StatusReport> {
   return buildStatusReport(await gatherStatus(runtime), { maxLagBytes });
@@ -144,10 +149,14 @@ export async function clusterStatus(
  * 0 when healthy. With `watch`, refresh every second until SIGINT.
  */
 export async function statusCommand(options: StatusOptions, io: Io = processIo): Promise<number> {
-  const d = await readDescriptor(
-    options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
-  );
-  const runtime = composeLocal(d, silentLogger);
+  const runtime: ObservedCluster = options.remote
+    ? composeRemote(options.cluster, options.remote)
+    : composeLocal(
+        await readDescriptor(
+          options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
+        ),
+        silentLogger,
+      );
   const show = (r: StatusReport, clear: boolean) => {
     if (options.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
     else {

@@ -39,6 +39,8 @@ export const DescriptorSchema = z.object({
       plainPort: port,
       tlsPort: port,
       runtimeApi: z.object({ kind: z.literal('unix'), path: z.string() }),
+      /** The same Runtime API over TLS on loopback, client certificate required (as on AWS hosts). */
+      apiTlsPort: port.optional(),
       configPath: z.string(),
       stateFilePath: z.string(),
       backend: z.string(),
@@ -46,6 +48,8 @@ export const DescriptorSchema = z.object({
     }),
   ),
   caCertPath: z.string(),
+  /** Client certificate and key (PEM) for the Runtime API over TLS. */
+  clientPemPath: z.string().optional(),
   passwordFile: z.string(),
   dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
   stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),

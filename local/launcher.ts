@@ -94,7 +94,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
 
   const downAfterMs = options.downAfterMs ?? 5000;
   const failoverTimeoutMs = options.failoverTimeoutMs ?? 60_000;
-  const ports = await freePorts(3 + 3 + 2 * 2 + 1 + 1);
+  const ports = await freePorts(3 + 3 + 2 * 3 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -121,6 +121,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
     sentinels: [],
     proxies: [],
     caCertPath: tls.caCertPath,
+    clientPemPath: tls.clientPemPath,
     passwordFile,
     dns: { file: join(dir, 'dns.zone'), recordName: `master.${name}.ha-redis.local`, ttl: 5 },
     stateStore: {
@@ -217,6 +218,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       await mkdir(pDir, { recursive: true });
       const plainPort = take();
       const tlsPort = take();
+      const apiTlsPort = take();
       const configPath = join(pDir, 'haproxy.cfg');
       const socketPath = join(pDir, 'admin.sock');
       const stateFilePath = join(pDir, 'server-state');
@@ -229,6 +231,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
           socketPath,
           stateFilePath,
           pemPath: tls.proxyPemPath,
+          apiTls: { port: apiTlsPort, caPath: tls.caCertPath },
           backend: 'redis_master',
           server: 'master',
           master,
@@ -243,6 +246,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
         plainPort,
         tlsPort,
         runtimeApi: { kind: 'unix', path: socketPath },
+        apiTlsPort,
         configPath,
         stateFilePath,
         backend: 'redis_master',

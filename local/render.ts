@@ -73,6 +73,8 @@ export interface HaproxyConfInput {
   socketPath: string;
   stateFilePath: string;
   pemPath: string;
+  /** The Runtime API over TLS on loopback, for clients that present a certificate of this CA (the AWS way). */
+  apiTls?: { port: number; caPath: string };
   backend: string;
   server: string;
   master: { host: string; port: number };
@@ -86,6 +88,7 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
   return [
     'global',
     `    stats socket ${i.socketPath} mode 600 level admin`,
+
     `    server-state-file ${i.stateFilePath}`,
     '    maxconn 4096',
     // After a reload the old worker keeps its client sessions, and a later `shutdown sessions` on the stats
@@ -101,6 +104,16 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
     '    timeout server 1h',
     '    load-server-state-from-file global',
     '',
+    // The Runtime API over TLS: HAProxy's CLI speaks no TLS itself, so a TCP listener terminates it (client
+    // certificate required) in front of the admin socket, as on a host reached from a Lambda.
+    ...(i.apiTls
+      ? [
+          'listen runtime_api_tls',
+          `    bind 127.0.0.1:${i.apiTls.port} ssl crt ${i.pemPath} ca-file ${i.apiTls.caPath} verify required`,
+          `    server admin unix@${i.socketPath}`,
+          '',
+        ]
+      : []),
     'frontend redis_plain',
     `    bind 127.0.0.1:${i.plainPort}`,
     `    default_backend ${i.backend}`,

@@ -6,8 +6,13 @@ import { HaRedisError } from '../functions/core/errors.ts';
 
 const run = promisify(execFile);
 
-/** Generate a throw-away CA and a proxy certificate for localhost / 127.0.0.1 (EC P-256, fast to make). */
-export async function generateTls(dir: string): Promise<{ caCertPath: string; proxyPemPath: string }> {
+/**
+ * Generate a throw-away CA, a proxy certificate for localhost / 127.0.0.1, and a client certificate for the
+ * HAProxy Runtime API over TLS (EC P-256, fast to make). PEMs with keys are mode 600.
+ */
+export async function generateTls(
+  dir: string,
+): Promise<{ caCertPath: string; proxyPemPath: string; clientPemPath: string }> {
   const ca = join(dir, 'ca');
   const proxy = join(dir, 'proxy');
   const ext = join(dir, 'proxy.ext');
@@ -35,28 +40,36 @@ export async function generateTls(dir: string): Promise<{ caCertPath: string; pr
     '-subj',
     '/CN=ha-redis local CA',
   ]);
-  await openssl(['req', ...ec, '-keyout', `${proxy}.key`, '-out', `${proxy}.csr`, '-subj', '/CN=localhost']);
-  await writeFile(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    `${proxy}.csr`,
-    '-CA',
-    `${ca}.crt`,
-    '-CAkey',
-    `${ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    `${proxy}.crt`,
-    '-days',
-    '30',
-    '-extfile',
-    ext,
-  ]);
-  const pem = `${await readFile(`${proxy}.crt`, 'utf8')}${await readFile(`${proxy}.key`, 'utf8')}`;
-  await writeFile(`${proxy}.pem`, pem, { mode: 0o600 });
-  await rm(`${proxy}.csr`);
-  await rm(ext);
-  return { caCertPath: `${ca}.crt`, proxyPemPath: `${proxy}.pem` };
+  /** A key and a certificate signed by the CA, as one PEM (mode 600) at `<base>.pem`. */
+  const issue = async (base: string, subject: string, extension: string) => {
+    await openssl(['req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject]);
+    await writeFile(ext, `${extension}\n`);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${base}.csr`,
+      '-CA',
+      `${ca}.crt`,
+      '-CAkey',
+      `${ca}.key`,
+      '-CAcreateserial',
+      '-out',
+      `${base}.crt`,
+      '-days',
+      '30',
+      '-extfile',
+      ext,
+    ]);
+    const pem = `${await readFile(`${base}.crt`, 'utf8')}${await readFile(`${base}.key`, 'utf8')}`;
+    await writeFile(`${base}.pem`, pem, { mode: 0o600 });
+    await rm(`${base}.csr`);
+    await rm(ext);
+  };
+  await issue(proxy, '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  // The admin client: what ha-redis presents to a Runtime API that says `verify required`.
+  const client = join(dir, 'client');
+  await issue(client, '/CN=ha-redis-admin', 'extendedKeyUsage=clientAuth');
+  await rm(`${client}.key`);
+  return { caCertPath: `${ca}.crt`, proxyPemPath: `${proxy}.pem`, clientPemPath: `${client}.pem` };
 }

@@ -23,6 +23,10 @@ describe('ha-redis doctor on a real local cluster', () => {
     const code = await doctorCommand({ cluster: t.name, root: t.root, json: true }, io);
 
     expect(checks.filter((c) => c.level === 'fail')).toEqual([]);
+    // Every node and Sentinel told its clock (one host here: within the bound).
+    const clocks = checks.filter((c) => c.id === 'clock');
+    expect(clocks).toHaveLength(t.d.nodes.length + t.d.sentinels.length);
+    expect(clocks.every((c) => c.level === 'pass')).toBe(true);
     expect(code).toBe(0);
     expect(io.stdout).toContain('redis-password');
     expect(io.stdout).not.toContain(t.password);

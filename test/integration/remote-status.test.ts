@@ -1,0 +1,108 @@
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runtimeApi } from '../../adapters/haproxy/runtime-api.ts';
+import { statusCommand } from '../../cli/status.ts';
+import type { RemoteOptions } from '../../compose/remote.ts';
+import { sameEndpoint } from '../../functions/core/cluster.ts';
+import type { StatusReport } from '../../functions/core/status.ts';
+import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
+import { waitUntil } from '../../local/processes.ts';
+import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
+
+describe('ha-redis status --config: a cluster reached as the deployment config describes it', () => {
+  let t: TestCluster;
+  let remote: RemoteOptions;
+
+  beforeAll(async () => {
+    t = await startTestCluster();
+    await waitForHistory(t, (e) => e.trigger === 'adopt');
+    const { configPath, secretsDir } = await writeLocalDeploymentConfig(t.d);
+    remote = {
+      configPath,
+      secretsDir,
+      table: t.d.stateStore.table,
+      dynamodbEndpoint: t.d.stateStore.endpoint,
+      skipDns: true,
+    };
+  });
+  afterAll(async () => {
+    await t?.down().catch(() => undefined);
+  });
+
+  const status = async (options: RemoteOptions) => {
+    const io = capture();
+    const code = await statusCommand({ cluster: t.name, json: true, remote: options }, io);
+    return { code, report: JSON.parse(io.stdout) as StatusReport };
+  };
+
+  it('reports the cluster healthy through direct connections, passwords and the Runtime API over TLS', async () => {
+    // Arrange: replicas and Sentinels settle a moment after start.
+    let last: Awaited<ReturnType<typeof status>> | undefined;
+    await waitUntil(
+      async () => {
+        last = await status(remote);
+        return last.code === 0;
+      },
+      15_000,
+      'a healthy status through the config file',
+      200,
+    ).catch(() => undefined);
+
+    // Assert
+    expect(last?.report.reasons).toEqual([]);
+    expect(last?.code).toBe(0);
+    const r = last?.report as StatusReport;
+    expect(sameEndpoint(r.master?.address, await t.soleMaster())).toBe(true);
+    expect(r.proxies.every((p) => p.pointsAtMaster && p.route?.state === 'ready')).toBe(true);
+    expect(r.sentinels.every((s) => s.ok && s.agrees)).toBe(true);
+    expect(r.lastOperation?.trigger).toBe('adopt');
+    expect(r.dns).toEqual({ error: 'DNS not read (--skip-dns)' });
+  });
+
+  it('is refused by the Runtime API over TLS without a client certificate of the CA', async () => {
+    // Arrange
+    const proxy = t.d.proxies[0];
+    const address = {
+      kind: 'tcp' as const,
+      host: proxy?.host ?? '',
+      port: proxy?.apiTlsPort ?? 0,
+      tls: true,
+    };
+
+    // Act
+    const pem = await readFile(t.d.clientPemPath ?? '', 'utf8');
+    const [withCert, without] = await Promise.allSettled([
+      runtimeApi(address, ['show info'], 2000, { ca: t.ca, cert: pem, key: pem }),
+      runtimeApi(address, ['show info'], 2000, { ca: t.ca }),
+    ]);
+
+    // Assert
+    expect(withCert.status === 'fulfilled' && withCert.value).toMatch(/^Name: HAProxy/m);
+    expect(without.status === 'rejected' && String(without.reason)).toMatch(/certificate required/);
+  });
+
+  it('is unhealthy, naming the missing secret, when the Runtime API client certificate is not there', async () => {
+    // Arrange
+    await rm(join(remote.secretsDir ?? '', 'ha-redis', 'local', t.name, 'haproxy-api-client'));
+
+    // Act
+    const { code, report } = await status(remote);
+
+    // Assert
+    expect(code).toBe(1);
+    const errors = report.proxies.map((p) => p.error ?? '');
+    expect(
+      errors.every((e) => e.includes(`SSM parameter /ha-redis/local/${t.name}/haproxy-api-client`)),
+    ).toBe(true);
+    expect(JSON.stringify(report)).not.toContain('BEGIN');
+  });
+
+  it('refuses a cluster the config file does not name, listing those it does', async () => {
+    // Act
+    const run = statusCommand({ cluster: 'payments', json: true, remote }, capture());
+
+    // Assert
+    await expect(run).rejects.toThrow(`unknown cluster 'payments'; known clusters: ${t.name}`);
+  });
+});

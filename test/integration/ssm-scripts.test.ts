@@ -69,7 +69,10 @@ describe('update-haproxy and fence-node through BashNodeOps (real redis, sentine
     // Assert: config and state name redis-2; a new worker serves; the master process stayed the same.
     expect(output).toMatch(new RegExp(`reloaded \\(pidfile:${d.pidFile}\\): worker ${workerBefore} -> \\d+`));
     expect(await readFile(d.configPath, 'utf8')).toContain(`\n    server master 127.0.0.1:${second.port}\n`);
-    const state = parseServersState(await readFile(d.stateFilePath, 'utf8'));
+    // The master slot's row (the file also holds the Runtime API's TLS listener).
+    const state = parseServersState(await readFile(d.stateFilePath, 'utf8')).filter(
+      (row) => row.be_name === d.backend,
+    );
     expect(state).toEqual([
       expect.objectContaining({ be_name: 'redis_master', srv_name: 'master', srv_port: String(second.port) }),
     ]);

@@ -127,8 +127,13 @@ if alive "$old_pid"; then
     alive "$old_pid" && fail "SHUTDOWN of ${host}:${node_port} was refused: ${reply}; the node still runs (pid $old_pid)"
   fi
   # 2. wait until the process is gone (up to 30 s: SHUTDOWN may write an RDB or fsync the AOF first).
-  for _ in $(seq 1 300); do alive "$old_pid" || break; sleep 0.1; done
-  alive "$old_pid" && fail "${host}:${node_port} (pid $old_pid) is still running 30 s after SHUTDOWN; see $(directive logfile)"
+  # Decide once: asking again after the loop could see the pid reused by another process once it is reaped.
+  gone=''
+  for _ in $(seq 1 300); do
+    if ! alive "$old_pid"; then gone=1; break; fi
+    sleep 0.1
+  done
+  [ -n "$gone" ] || fail "${host}:${node_port} (pid $old_pid) is still running 30 s after SHUTDOWN; see $(directive logfile)"
   stopped="stopped pid $old_pid"
 else
   stopped="was not running"

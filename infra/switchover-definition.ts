@@ -4,7 +4,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { ERROR_NAMES } from '../functions/core/errors.ts';
-import type { SwitchoverAction } from '../functions/switchover-step/contract.ts';
+import { SWITCHOVER_FAILURES, type SwitchoverAction } from '../functions/switchover-step/contract.ts';
 import { stepTask, TO_RECOVER } from './step-task.ts';
 
 /**
@@ -35,17 +35,8 @@ export const SWITCHOVER_STATE_NAMES = {
 } as const satisfies Record<string, SwitchoverAction>;
 type TaskStateName = keyof typeof SWITCHOVER_STATE_NAMES;
 
-/** The Error of the execution when it ends in a Fail state (the Fail state has the same name). */
-export const SWITCHOVER_FAILURES = {
-  /** Plan refused (precheck failed); nothing was changed. */
-  refused: 'SwitchoverRefused',
-  /** A step failed after Plan; Recover put the old master back. */
-  rolledBack: 'SwitchoverRolledBack',
-  /** A step failed after the promotion; Recover finished the switchover forward. */
-  completedForward: 'SwitchoverCompletedForward',
-  /** Recover itself failed: the cluster may be half switched; an operator must look. */
-  recoveryFailed: 'SwitchoverFailed',
-} as const;
+/** The Error of the execution when it ends in a Fail state (defined with the contract, so Lambdas need no CDK). */
+export { SWITCHOVER_FAILURES };
 
 /** The step function's ARN in the locally rendered ASL (no AWS account behind it). */
 export const LOCAL_STEP_FUNCTION_ARN = 'arn:aws:lambda:local:000000000000:function:ha-redis-switchover-step';

@@ -5,6 +5,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { z } from 'zod';
 import {
   LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   renderMaintenanceAsl,
@@ -308,6 +309,9 @@ export type WorkflowEnding<S> = {
   state?: S;
 };
 
+/** What a Catch adds to the state it passes on: Step Functions' `{ Error, Cause }` at `$.error`. */
+const CaughtErrorSchema = z.object({ error: z.object({ Error: z.string(), Cause: z.string().optional() }) });
+
 /**
  * The ending of a run: the Fail state names the ending; the error that caused it travels in the state. A
  * refused Plan never built the state: its Catch put the error next to the request itself.
@@ -317,14 +321,7 @@ export function endingOf<S extends { error?: { Error: string; Cause?: string | u
   parseState: (value: unknown) => S | undefined,
 ): WorkflowEnding<S> {
   const state = parseState(result.status === 'SUCCEEDED' ? result.output : result.lastState);
-  const requestError = (result.lastState as { error?: unknown } | undefined)?.error;
-  const caught =
-    state?.error ??
-    (typeof requestError === 'object' &&
-    requestError !== null &&
-    typeof (requestError as { Error?: unknown }).Error === 'string'
-      ? (requestError as { Error: string; Cause?: string })
-      : undefined);
+  const caught = state?.error ?? CaughtErrorSchema.safeParse(result.lastState).data?.error;
   const error = caught?.Error ?? result.error;
   const cause = caught?.Cause ? causeMessageOf(caught.Cause) : result.cause;
   return {

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { composeLocal } from '../compose/local.ts';
 import { ClusterRegistry } from '../functions/core/cluster.ts';
 import { InvalidInputError } from '../functions/core/errors.ts';
@@ -11,29 +10,15 @@ import {
 } from '../functions/switchover-step/contract.ts';
 import { makeSwitchoverStepHandler } from '../functions/switchover-step/handler.ts';
 import type { Descriptor } from './descriptor.ts';
-import { runSwitchoverWorkflow, type WorkflowResult, type WorkflowTransition } from './stepfunctions.ts';
+import {
+  endingOf,
+  runSwitchoverWorkflow,
+  type WorkflowEnding,
+  type WorkflowTransition,
+} from './stepfunctions.ts';
 
-/** Lambda's `{"errorType","errorMessage"}` cause, or the text as it is. */
-function errorMessageOf(cause: string): string {
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
-  } catch {
-    return cause;
-  }
-}
-
-export interface LocalSwitchoverResult {
-  status: WorkflowResult['status'];
-  /** The Fail state the execution ended in (SwitchoverRefused, SwitchoverRolledBack, ...). */
-  ending?: string;
-  error?: string;
-  cause?: string;
-  state?: SwitchoverState;
-}
-
-/** What a Catch adds to the state it passes on: Step Functions' `{ Error, Cause }` at `$.error`. */
-const CaughtErrorSchema = z.object({ error: z.object({ Error: z.string(), Cause: z.string().optional() }) });
+/** How a local switchover ended: status, the Fail state (SwitchoverRefused, SwitchoverRolledBack, ...), the state. */
+export type LocalSwitchoverResult = WorkflowEnding<SwitchoverState>;
 
 /**
  * Run the planned switchover on a local cluster: the state machine that CDK defines, executed by
@@ -63,11 +48,11 @@ export async function runLocalSwitchover(
     clusters: new ClusterRegistry([runtime.cluster]),
     failover,
   }));
-  let printed = 0;
-  const stepsOf = (output: unknown): TimelineStep[] => {
-    const state = SwitchoverStateSchema.safeParse(output);
-    return state.success ? state.data.timeline : [];
+  const stateOf = (value: unknown): SwitchoverState | undefined => {
+    const state = SwitchoverStateSchema.safeParse(value);
+    return state.success ? state.data : undefined;
   };
+  let printed = 0;
   try {
     const result = await runSwitchoverWorkflow(parsed.data, {
       executionName: options.executionName ?? `switchover-${d.cluster}-${Date.now()}`,
@@ -75,27 +60,12 @@ export async function runLocalSwitchover(
       onTransition: (t) => {
         options.onTransition?.(t);
         if (t.type !== 'succeeded') return;
-        const steps = stepsOf(t.output);
+        const steps = stateOf(t.output)?.timeline ?? [];
         for (const step of steps.slice(printed)) options.onStep?.(step);
         printed = Math.max(printed, steps.length);
       },
     });
-    const final = SwitchoverStateSchema.safeParse(
-      result.status === 'SUCCEEDED' ? result.output : result.lastState,
-    );
-    const state = final.success ? final.data : undefined;
-    // The Fail state names the ending; the error that caused it travels in the state. A refused Plan never
-    // built the state: its Catch put the error next to the request itself.
-    const caught = state?.error ?? CaughtErrorSchema.safeParse(result.lastState).data?.error;
-    const error = caught?.Error ?? result.error;
-    const cause = caught?.Cause ? errorMessageOf(caught.Cause) : result.cause;
-    return {
-      status: result.status,
-      ...(result.error ? { ending: result.error } : {}),
-      ...(error ? { error } : {}),
-      ...(cause ? { cause } : {}),
-      ...(state ? { state } : {}),
-    };
+    return endingOf(result, stateOf);
   } finally {
     await runtime.close();
   }

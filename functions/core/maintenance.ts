@@ -19,7 +19,7 @@ import { proxiesAwayFrom, verifyThroughProxies } from './failover.ts';
 import { observeCluster } from './observe.ts';
 import type { FailoverDeps, HistoryEntry, ReplicationInfo } from './ports.ts';
 import { buildStatusReport } from './status.ts';
-import { runSwitchoverSteps } from './switchover.ts';
+import { asNode, runSwitchoverSteps } from './switchover.ts';
 import { Timeline } from './timeline.ts';
 
 /**
@@ -43,14 +43,8 @@ export const MAINTENANCE_TIMING = {
 /** Sentinel flags that mean a replica is not healthy. */
 const UNHEALTHY_FLAGS = ['s_down', 'o_down', 'disconnected'];
 
-function timelineOf(state: MaintenanceState, deps: FailoverDeps): Timeline {
-  const timeline = new Timeline(deps.clock, deps.logger, {
-    cluster: state.input.cluster,
-    maintenance: state.executionId,
-  });
-  timeline.steps.push(...state.timeline);
-  return timeline;
-}
+const timelineOf = (state: MaintenanceState, deps: FailoverDeps): Timeline =>
+  Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, maintenance: state.executionId });
 
 function planOf(state: MaintenanceState): MaintenancePlan & { current: NodeRef } {
   if (!state.plan || !state.master) {
@@ -59,11 +53,7 @@ function planOf(state: MaintenanceState): MaintenancePlan & { current: NodeRef }
   return { ...state.plan, current: state.master };
 }
 
-const refOf = (cluster: ClusterConfig, e: Endpoint): NodeRef => ({
-  id: nodeLabel(cluster, e),
-  host: e.host,
-  port: e.port,
-});
+const refOf: (cluster: ClusterConfig, e: Endpoint) => NodeRef = asNode;
 const endpoint = (n: NodeRef): Endpoint => ({ host: n.host, port: n.port });
 
 /** What keeps `nodes` from counting as healthy replicas for every Sentinel (one line per problem). */

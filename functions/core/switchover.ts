@@ -60,14 +60,8 @@ const STEPS = [
   'restore priorities, record, release',
 ];
 
-function timelineOf(state: SwitchoverState, deps: FailoverDeps): Timeline {
-  const timeline = new Timeline(deps.clock, deps.logger, {
-    cluster: state.input.cluster,
-    switchover: state.executionId,
-  });
-  timeline.steps.push(...state.timeline);
-  return timeline;
-}
+const timelineOf = (state: SwitchoverState, deps: FailoverDeps): Timeline =>
+  Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, switchover: state.executionId });
 
 function resolveNode(cluster: ClusterConfig, ref: string): NodeConfig {
   const node = cluster.nodes.find((n) => n.id === ref || formatEndpoint(n) === ref);
@@ -79,7 +73,8 @@ function resolveNode(cluster: ClusterConfig, ref: string): NodeConfig {
   return node;
 }
 
-const asNode = (cluster: ClusterConfig, e: Endpoint) => ({
+/** A node as plans name it: its id (or host:port) and its address. */
+export const asNode = (cluster: ClusterConfig, e: Endpoint) => ({
   id: nodeLabel(cluster, e),
   host: e.host,
   port: e.port,

@@ -23,6 +23,17 @@ export class Timeline {
     this.context = context;
   }
 
+  /** A timeline that goes on from steps a workflow carried over from its earlier Tasks. */
+  static resume(
+    steps: readonly TimelineStep[],
+    deps: { clock: Clock; logger: Logger },
+    context: Record<string, unknown>,
+  ): Timeline {
+    const timeline = new Timeline(deps.clock, deps.logger, context);
+    timeline.steps.push(...steps);
+    return timeline;
+  }
+
   /** Record a point in time that has no duration of its own (e.g. when the event was seen). */
   mark(step: string, at: number, detail?: string): void {
     this.push({ step, at, durationMs: 0, status: 'ok', ...(detail ? { detail } : {}) });

@@ -3,7 +3,11 @@ import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel } from '..
 import type { HistoryEntry, MaintenanceMode, WorkflowExecution } from '../core/ports.ts';
 import type { StatusReport } from '../core/status.ts';
 import type { TimelineStep } from '../core/timeline.ts';
-import type { SwitchoverPlan, SwitchoverState } from '../switchover-step/contract.ts';
+import {
+  SWITCHOVER_FAILURES,
+  type SwitchoverPlan,
+  type SwitchoverState,
+} from '../switchover-step/contract.ts';
 import { HISTORY_MAX } from './commands.ts';
 import { ACTIONS, type SlackMessage, type SwitchoverButton } from './contract.ts';
 
@@ -11,16 +15,8 @@ import { ACTIONS, type SlackMessage, type SwitchoverButton } from './contract.ts
  * Every message the Slack front door sends, as Block Kit with a plain `text` fallback. Pure: data in, message out.
  */
 
-/**
- * The Fail states of the switchover workflow (infra/switchover-definition.ts SWITCHOVER_FAILURES; a test keeps
- * them equal). Repeated here so that the Lambda bundle does not import the CDK definition.
- */
-export const ENDINGS = {
-  refused: 'SwitchoverRefused',
-  rolledBack: 'SwitchoverRolledBack',
-  completedForward: 'SwitchoverCompletedForward',
-  recoveryFailed: 'SwitchoverFailed',
-} as const;
+/** The Fail states of the switchover workflow. */
+export const ENDINGS = SWITCHOVER_FAILURES;
 
 /** States after the write-blocked Switch on the success path: once there, writes flow to the new master. */
 export const AFTER_SWITCH_STATES: ReadonlySet<string> = new Set(['Fence', 'Verify', 'Finish', 'Done']);

@@ -85,3 +85,15 @@ export const SwitchoverStepEventSchema = z.object({
   state: SwitchoverStateSchema,
 });
 export type SwitchoverStepEvent = z.infer<typeof SwitchoverStepEventSchema>;
+
+/** The Error of the execution when it ends in a Fail state (the Fail state has the same name). */
+export const SWITCHOVER_FAILURES = {
+  /** Plan refused (precheck failed); nothing was changed. */
+  refused: 'SwitchoverRefused',
+  /** A step failed after Plan; Recover put the old master back. */
+  rolledBack: 'SwitchoverRolledBack',
+  /** A step failed after the promotion; Recover finished the switchover forward. */
+  completedForward: 'SwitchoverCompletedForward',
+  /** Recover itself failed: the cluster may be half switched; an operator must look. */
+  recoveryFailed: 'SwitchoverFailed',
+} as const;

@@ -11,7 +11,10 @@ import { localDown, localUp } from '../local/launcher.ts';
 export type Log = (line: string) => void;
 
 /** Clusters that are up (or being started), by name, with their teardown once it has begun. */
-const active = new Map<string, { root: string; keepFiles: boolean; down?: Promise<void> }>();
+const active = new Map<
+  string,
+  { root: string; keepFiles: boolean; cleanups: (() => Promise<void>)[]; down?: Promise<void> }
+>();
 
 /** localUp may still be starting processes when a signal arrives; a second sweep, this much later, stops those. */
 const SECOND_SWEEP_AFTER_MS = 300;
@@ -24,6 +27,10 @@ function teardown(name: string, log: Log, sweeps = 1): Promise<void> {
   const entry = active.get(name);
   if (!entry) return Promise.resolve();
   entry.down ??= (async () => {
+    // Processes the run started beside the cluster (baseline proxies) go first.
+    for (const cleanup of entry.cleanups.splice(0)) {
+      await cleanup().catch((error: unknown) => log(`  cleanup of ${name}: ${errorMessage(error)}`));
+    }
     for (let sweep = 1; sweep <= sweeps; sweep += 1) {
       if (sweep > 1) await sleep(SECOND_SWEEP_AFTER_MS);
       try {
@@ -40,14 +47,18 @@ function teardown(name: string, log: Log, sweeps = 1): Promise<void> {
   return entry.down;
 }
 
-/** Start a local cluster under a temp root, run `fn`, and take the cluster down whatever happens. */
+/**
+ * Start a local cluster under a temp root, run `fn`, and take the cluster down whatever happens. `fn` registers
+ * the teardown of anything it starts beside the cluster with `onDown`; that runs first, also on Ctrl-C.
+ */
 export async function withLocalCluster<T>(
   options: { prefix: string; downAfterMs: number; log: Log; keepFiles?: boolean },
-  fn: (d: Descriptor, root: string) => Promise<T>,
+  fn: (d: Descriptor, root: string, onDown: (cleanup: () => Promise<void>) => void) => Promise<T>,
 ): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'ha-redis-bench-'));
   const name = `${options.prefix}-${randomBytes(3).toString('hex')}`;
-  active.set(name, { root, keepFiles: options.keepFiles ?? false });
+  const cleanups: (() => Promise<void>)[] = [];
+  active.set(name, { root, keepFiles: options.keepFiles ?? false, cleanups });
   try {
     const d = await localUp({
       name,
@@ -55,7 +66,7 @@ export async function withLocalCluster<T>(
       downAfterMs: options.downAfterMs,
       progress: (line) => options.log(`  ${line}`),
     });
-    return await fn(d, root);
+    return await fn(d, root, (cleanup) => cleanups.push(cleanup));
   } finally {
     await teardown(name, options.log);
   }

@@ -28,6 +28,8 @@ export interface RunSample {
   lostKeys?: string[];
   /** Write attempts that failed (errors, timeouts) while the writers retried. */
   failed: number;
+  /** zombie, restart: lost writes acknowledged after the old master came back (the ones it took). */
+  lostAfterReturn?: number;
   /** kill-master: first acknowledged write after the outage, minus the first promotion event. */
   recoveryAfterPromotionMs?: number | null;
   rerouteAfterPromotionMs?: number | null;
@@ -63,6 +65,8 @@ export interface ScenarioRow {
   acked: number;
   /** Acknowledged writes missing on the final master, summed over the runs. */
   lost: number;
+  /** zombie, restart: of `lost`, those acknowledged after the old master came back. */
+  lostAfterReturn?: number;
   downAfterMs: number;
   writers: number;
   /** First +failover-state-wait-promotion / +promoted-slave after the kill. */
@@ -102,7 +106,8 @@ export interface MachineInfo {
 export interface BenchReport {
   date: string;
   machine: MachineInfo;
-  options: { runs: number; downAfterMs: number[]; scenario: string };
+  /** What was asked: each scenario with its runs per cell and down-after values. */
+  options: { scenarios: { name: string; runs: number; downAfterMs: number[] }[] };
   scenarios: ScenarioRow[];
 }
 
@@ -163,6 +168,11 @@ export function renderMarkdown(report: BenchReport): string {
   // Columns that only some scenarios measure; a column shows when a row has it.
   const extra = [
     {
+      title: 'Lost after the old master came back',
+      show: rows.some((r) => r.lostAfterReturn !== undefined),
+      cell: (r: ScenarioRow) => (r.lostAfterReturn === undefined ? '–' : String(r.lostAfterReturn)),
+    },
+    {
       title: 'Writes resume after promotion (ms)',
       show: rows.some((r) => r.recoveryAfterPromotionMs || r.promotionAfterKillMs),
       cell: (r: ScenarioRow) => showSpread(r.recoveryAfterPromotionMs),
@@ -197,7 +207,7 @@ export function renderMarkdown(report: BenchReport): string {
       '',
       'Timings in ms, median (max) over the runs. Promotion = first `+failover-state-wait-promotion` or `+promoted-slave` from any Sentinel; rerouted = end of the `rerouted` step in the orchestrator history; fenced = end of its `fenced` step.',
       '',
-      '| Scenario | Promotion after kill | +switch-master after kill | ha-redis: proxies rerouted after promotion | rerouted after +switch-master | old master fenced after promotion | first write through proxy-1 after reroute |',
+      '| Scenario | Promotion after the fault | +switch-master after the fault | ha-redis: proxies rerouted after promotion | rerouted after +switch-master | old master fenced after promotion | first write through proxy-1 after reroute |',
       '|---|--:|--:|--:|--:|--:|--:|',
       ...[...byScenario.values()].map(
         (r) =>

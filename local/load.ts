@@ -35,6 +35,8 @@ export interface LoadReport {
   gaps: WriteGap[];
   maxGapMs: number;
   ackedKeys: string[];
+  /** When each of `ackedKeys` was acknowledged (epoch ms), index for index. */
+  ackedAt: number[];
 }
 
 /**
@@ -85,6 +87,14 @@ export class WriteLoad {
     return this.ackedKeys.length;
   }
 
+  /**
+   * Drop every writer's connection and connect again, as a client pool's churn does: a proxy or a Sentinel-aware
+   * client then picks the master anew. A write in flight fails and is retried.
+   */
+  reconnect(): void {
+    for (const c of this.clients) c.disconnect(true);
+  }
+
   async stop(minGapMs = 100): Promise<LoadReport> {
     this.running = false;
     await Promise.all(this.loops);
@@ -103,6 +113,7 @@ export class WriteLoad {
       gaps,
       maxGapMs: gaps[0]?.ms ?? 0,
       ackedKeys: [...this.ackedKeys],
+      ackedAt: [...this.ackTimes],
     };
   }
 

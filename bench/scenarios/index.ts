@@ -1,8 +1,8 @@
-import { killMaster } from './kill-master.ts';
+import { killMaster, restartOldMaster, zombieMaster } from './master-fault.ts';
 import { switchover } from './switchover.ts';
 import type { Scenario } from './types.ts';
 
-/** Every scenario `bench/run.ts --scenario` can run; a new scenario is one module here. */
+/** Every scenario `bench/run.ts --scenario` can run, in the order `--scenario all` runs them. */
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [killMaster, switchover].map((s) => [s.name, s]),
+  [killMaster, zombieMaster, restartOldMaster, switchover].map((s) => [s.name, s]),
 );

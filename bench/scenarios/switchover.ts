@@ -448,6 +448,8 @@ export async function runSwitchover(options: ScenarioOptions): Promise<ScenarioR
 
 export const switchover: Scenario = {
   name: NAME,
+  defaultRuns: 10,
+  defaultDownAfterMs: [5000],
   description:
     'planned switchover under write load: the ha-redis workflow vs a plain SENTINEL FAILOVER vs the classic careful script',
   run: runSwitchover,

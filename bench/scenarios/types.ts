@@ -15,5 +15,9 @@ export interface ScenarioOptions {
 export interface Scenario {
   name: string;
   description: string;
+  /** Runs per cell when `--runs` is not given. */
+  defaultRuns: number;
+  /** Sentinel down-after values to run when `--down-after` is not given. */
+  defaultDownAfterMs: readonly number[];
   run(options: ScenarioOptions): Promise<ScenarioRow[]>;
 }

@@ -23,6 +23,18 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // Network namespaces (root only; skipped with the reason otherwise): 3 clusters, each cut off for 20 s.
+        // A group of its own (groupOrder): no other test file runs beside it to take the cores its timings need.
+        test: {
+          name: 'partition',
+          include: ['test/partition/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 150_000,
+          hookTimeout: 60_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
     ],
   },
 });

@@ -5,6 +5,7 @@ import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
 import { BashNodeOps } from '../adapters/local/bash-node-ops.ts';
 import { FileNotifier } from '../adapters/local/file-notifier.ts';
+import { ReachableHostNodeOps } from '../adapters/local/reachable-host-node-ops.ts';
 import { ZoneFileDns } from '../adapters/local/zone-file-dns.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
@@ -26,7 +27,14 @@ export function clusterFromDescriptor(d: Descriptor, timing: Partial<ReactionTim
       host: p.host,
       plainPort: p.plainPort,
       tlsPort: p.tlsPort,
-      runtimeApi: p.runtimeApi,
+      // A proxy on a host of its own (a network namespace) is reached over the network, as a Lambda reaches one
+      // on EC2 (the Runtime API over TLS); its admin socket is for the scripts run on that host.
+      ...(p.netns && p.apiTlsPort
+        ? {
+            runtimeApi: { kind: 'tcp', host: p.host, port: p.apiTlsPort, tls: true },
+            hostSocketPath: p.runtimeApi.path,
+          }
+        : { runtimeApi: p.runtimeApi }),
       backend: p.backend,
       server: p.server,
       configPath: p.configPath,
@@ -74,13 +82,21 @@ export function composeLocal(
 ): LocalRuntime {
   const connections = new RedisConnections(localAccess(d));
   const dynamo = localDynamoClient(d.stateStore.endpoint);
+  // Processes in network namespaces: a cut-off host's files and sockets are out of reach, as on real hosts.
+  const onHosts = [...d.nodes, ...d.proxies].some((p) => p.netns);
+  const clientPemPath = d.clientPemPath;
   const notifier = new FileNotifier(d.orchestrator?.notificationsPath ?? `${d.dir}/notifications.jsonl`);
   const deps: FailoverDeps = {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),
-    router: new HaproxyRouter(),
+    // Only proxies reached over TCP with TLS (see clusterFromDescriptor) ask for the client certificate.
+    router: new HaproxyRouter(1000, async () => {
+      if (!clientPemPath) return undefined;
+      const pem = await readFile(clientPemPath, 'utf8');
+      return { ca: await readFile(d.caCertPath, 'utf8'), cert: pem, key: pem };
+    }),
     dns: new ZoneFileDns(d.dns.file),
-    nodeOps: new BashNodeOps(),
+    nodeOps: onHosts ? new ReachableHostNodeOps(new BashNodeOps()) : new BashNodeOps(),
     state: new DynamoStateStore(dynamo, d.stateStore.table),
     notifier,
     clock: systemClock,

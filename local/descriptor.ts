@@ -9,6 +9,8 @@ const ProcessSchema = z.object({
   pidFile: z.string(),
   logPath: z.string(),
 });
+/** The network namespace a process runs in, when its cluster is placed on hosts (`localUp` `hosts`). */
+const netns = z.string().optional();
 
 export const DescriptorSchema = z.object({
   version: z.literal(1),
@@ -27,10 +29,11 @@ export const DescriptorSchema = z.object({
       port,
       configPath: z.string(),
       dataDir: z.string(),
+      netns,
     }),
   ),
   sentinels: z.array(
-    ProcessSchema.extend({ id: z.string(), host: z.string(), port, configPath: z.string() }),
+    ProcessSchema.extend({ id: z.string(), host: z.string(), port, configPath: z.string(), netns }),
   ),
   proxies: z.array(
     ProcessSchema.extend({
@@ -45,8 +48,14 @@ export const DescriptorSchema = z.object({
       stateFilePath: z.string(),
       backend: z.string(),
       server: z.string(),
+      netns,
     }),
   ),
+  /**
+   * Absent: the orchestrator routes (fail-closed proxies). `role-check`: no orchestrator; every proxy routes
+   * to whichever node a health check finds saying `role:master` (the baseline without ha-redis).
+   */
+  routing: z.literal('role-check').optional(),
   caCertPath: z.string(),
   /** Client certificate and key (PEM) for the Runtime API over TLS. */
   clientPemPath: z.string().optional(),

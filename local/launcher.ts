@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RedisConnections } from '../adapters/redis/connections.ts';
@@ -31,6 +32,13 @@ const REQUIRED_TOOLS = ['redis-server', 'redis-sentinel', 'haproxy', 'openssl', 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const HOST = '127.0.0.1';
 
+/** A host of a placed cluster: the address its processes listen on, and the network namespace they run in. */
+export interface HostPlacement {
+  ip: string;
+  /** Start the host's processes with `ip netns exec <netns>` (needs root). */
+  netns?: string;
+}
+
 export interface UpOptions {
   name: string;
   root?: string;
@@ -42,6 +50,20 @@ export interface UpOptions {
   slackUsers?: string[];
   /** Also deliver each outcome's JSON document to this webhook. */
   notifyWebhookUrl?: string;
+  /**
+   * Node i, Sentinel i and proxy i run on host i (exactly 3 hosts; then there are 3 proxies). Default: all on
+   * loopback, 2 proxies. The partition tests place them in network namespaces.
+   */
+  hosts?: HostPlacement[];
+  /** Redis `min-replicas-to-write` (default 1; 0: an isolated master keeps accepting writes). */
+  minReplicasToWrite?: number;
+  /** Redis `min-replicas-max-lag` in seconds (default 3). */
+  minReplicasMaxLag?: number;
+  /**
+   * `role-check`: start no orchestrator, and let every HAProxy route to whichever node a health check finds
+   * saying `role:master` (the classic setup without ha-redis, as a baseline). Default: the orchestrator routes.
+   */
+  routing?: 'orchestrator' | 'role-check';
 }
 
 /** The Slack user the local endpoint allows when none is given. */
@@ -69,7 +91,16 @@ function which(tool: string): string {
   return tool;
 }
 
-/** Start 3 Redis nodes, 3 Sentinels, 2 HAProxies, dynalite and the orchestrator, all on free loopback ports. */
+/** The program and arguments that start `program` on a host: inside its network namespace, if it has one. */
+function onHost(host: HostPlacement, program: string, args: string[]): [string, string[]] {
+  // `ip netns exec` execs the program itself (no fork), so the pid we get is the program's.
+  return host.netns ? [which('ip'), ['netns', 'exec', host.netns, program, ...args]] : [program, args];
+}
+
+/**
+ * Start 3 Redis nodes, 3 Sentinels, 2 HAProxies, dynalite and the orchestrator, all on free loopback ports; or,
+ * with `hosts`, node, Sentinel and proxy i on host i (3 proxies), and with `routing: 'role-check'` no orchestrator.
+ */
 export async function localUp(options: UpOptions): Promise<Descriptor> {
   const { name, root } = options;
   if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(name)) {
@@ -77,6 +108,19 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       `cluster name '${name}' must be lower-case letters, digits and dashes (max 31)`,
     );
   }
+  if (options.hosts && options.hosts.length !== 3) {
+    throw new ConfigurationError(
+      `hosts must list exactly 3 hosts (node, Sentinel and proxy i run on host i), not ${options.hosts.length}`,
+    );
+  }
+  const badIp = options.hosts?.find((h) => !isIP(h.ip));
+  if (badIp) throw new ConfigurationError(`host address '${badIp.ip}' is not an IP address`);
+  const placed = options.hosts;
+  const hostOf = (i: number): HostPlacement => placed?.[i] ?? { ip: HOST };
+  const netnsOf = (i: number) => (hostOf(i).netns ? { netns: hostOf(i).netns } : {});
+  const bindOf = (i: number) => (placed ? { bind: hostOf(i).ip } : {});
+  const proxyCount = placed ? 3 : 2;
+  const roleCheck = options.routing === 'role-check';
   const progress = options.progress ?? (() => undefined);
   await checkTools();
   const dir = clusterDir(name, root);
@@ -94,7 +138,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
 
   const downAfterMs = options.downAfterMs ?? 5000;
   const failoverTimeoutMs = options.failoverTimeoutMs ?? 60_000;
-  const ports = await freePorts(3 + 3 + 2 * 3 + 1 + 1);
+  const ports = await freePorts(3 + 3 + proxyCount * 3 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -107,7 +151,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
   const signingSecretPath = join(dir, 'slack-signing-secret');
   await writeFile(signingSecretPath, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   progress('generating a CA and the proxy certificate');
-  const tls = await generateTls(dir);
+  const tls = await generateTls(dir, placed ? placed.map((h) => h.ip) : []);
   const masterName = `${name}-master`;
 
   const d: Descriptor = {
@@ -132,8 +176,10 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       table: 'ha-redis-state',
     },
     notifyWebhookUrl: options.notifyWebhookUrl ?? null,
+    ...(roleCheck ? { routing: 'role-check' as const } : {}),
     slack: {
-      endpointUrl: `http://127.0.0.1:${take()}/slack`,
+      // Without an orchestrator nothing serves the Slack endpoint.
+      endpointUrl: roleCheck ? null : `http://127.0.0.1:${take()}/slack`,
       signingSecretPath,
       allowedUsers: options.slackUsers ?? [LOCAL_SLACK_USER],
       channel: 'C0LOCALOPS',
@@ -142,7 +188,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
   try {
     // Redis nodes: redis-1 is the initial master; the others carry a replicaof line.
     const nodePorts = [take(), take(), take()];
-    const master = { host: HOST, port: nodePorts[0] as number };
+    const master = { host: hostOf(0).ip, port: nodePorts[0] as number };
     for (const [i, port] of nodePorts.entries()) {
       const id = `redis-${i + 1}`;
       const nodeDir = join(dir, id);
@@ -154,27 +200,35 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
           port,
           dir: nodeDir,
           password,
-          minReplicasMaxLag: 3,
+          ...(options.minReplicasToWrite !== undefined
+            ? { minReplicasToWrite: options.minReplicasToWrite }
+            : {}),
+          minReplicasMaxLag: options.minReplicasMaxLag ?? 3,
           ...(i > 0 ? { replicaOf: master } : {}),
+          ...bindOf(i),
         }),
         { mode: 0o600 },
       );
       const logPath = join(nodeDir, 'redis.log');
-      const pid = startDetached(which('redis-server'), [configPath], join(nodeDir, 'stdout.log'));
+      const pid = startDetached(
+        ...onHost(hostOf(i), which('redis-server'), [configPath]),
+        join(nodeDir, 'stdout.log'),
+      );
       d.nodes.push({
         id,
-        host: HOST,
+        host: hostOf(i).ip,
         port,
         pid,
         pidFile: join(nodeDir, 'redis.pid'),
         logPath,
         configPath,
         dataDir: join(nodeDir, 'data'),
+        ...netnsOf(i),
       });
       await writeDescriptor(path, d);
     }
     progress(`started 3 redis-server: ${d.nodes.map((n) => `${n.id}:${n.port}`).join(', ')}`);
-    await Promise.all(d.nodes.map((n) => waitForPort(n.port, 10_000, `redis ${n.id}`)));
+    await Promise.all(d.nodes.map((n) => waitForPort(n.port, 10_000, `redis ${n.id}`, n.host)));
 
     for (let i = 0; i < 3; i += 1) {
       const id = `sentinel-${i + 1}`;
@@ -193,18 +247,23 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
           quorum: 2,
           downAfterMs,
           failoverTimeoutMs,
+          ...bindOf(i),
         }),
         { mode: 0o600 },
       );
-      const pid = startDetached(which('redis-sentinel'), [configPath], join(sDir, 'stdout.log'));
+      const pid = startDetached(
+        ...onHost(hostOf(i), which('redis-sentinel'), [configPath]),
+        join(sDir, 'stdout.log'),
+      );
       d.sentinels.push({
         id,
-        host: HOST,
+        host: hostOf(i).ip,
         port,
         pid,
         pidFile: join(sDir, 'sentinel.pid'),
         logPath: join(sDir, 'sentinel.log'),
         configPath,
+        ...netnsOf(i),
       });
       await writeDescriptor(path, d);
     }
@@ -212,7 +271,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       `started 3 redis-sentinel (down-after ${downAfterMs} ms): ${d.sentinels.map((s) => s.port).join(', ')}`,
     );
 
-    for (let i = 0; i < 2; i += 1) {
+    for (let i = 0; i < proxyCount; i += 1) {
       const id = `proxy-${i + 1}`;
       const pDir = join(dir, id);
       await mkdir(pDir, { recursive: true });
@@ -235,14 +294,28 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
           backend: 'redis_master',
           server: 'master',
           master,
+          ...bindOf(i),
+          ...(roleCheck
+            ? {
+                roleCheck: {
+                  password,
+                  nodes: d.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
+                },
+              }
+            : {}),
         }),
+        // The role check sends the password.
+        roleCheck ? { mode: 0o600 } : {},
       );
       const pidFile = join(pDir, 'haproxy.pid');
       const logPath = join(pDir, 'haproxy.log');
-      const pid = startDetached(which('haproxy'), ['-W', '-f', configPath, '-p', pidFile], logPath);
+      const pid = startDetached(
+        ...onHost(hostOf(i), which('haproxy'), ['-W', '-f', configPath, '-p', pidFile]),
+        logPath,
+      );
       d.proxies.push({
         id,
-        host: HOST,
+        host: hostOf(i).ip,
         plainPort,
         tlsPort,
         runtimeApi: { kind: 'unix', path: socketPath },
@@ -254,12 +327,13 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
         pid,
         pidFile,
         logPath,
+        ...netnsOf(i),
       });
       await writeDescriptor(path, d);
     }
-    await Promise.all(d.proxies.map((p) => waitForPort(p.plainPort, 10_000, `haproxy ${p.id}`)));
+    await Promise.all(d.proxies.map((p) => waitForPort(p.plainPort, 10_000, `haproxy ${p.id}`, p.host)));
     progress(
-      `started 2 haproxy: ${d.proxies.map((p) => `${p.id} plain ${p.plainPort} tls ${p.tlsPort}`).join(', ')}`,
+      `started ${proxyCount} haproxy: ${d.proxies.map((p) => `${p.id} plain ${p.plainPort} tls ${p.tlsPort}`).join(', ')}`,
     );
 
     const dynalitePort = take();
@@ -275,6 +349,10 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
 
     progress('waiting for replicas to sync and Sentinels to discover each other');
     await waitForClusterFormed(d, 30_000);
+    if (roleCheck) {
+      progress('no orchestrator: each haproxy routes to the node its role:master check finds');
+      return d;
+    }
 
     const orchestrator = {
       pid: 1,
@@ -480,8 +558,13 @@ export async function startNode(options: { name: string; root?: string }, id: st
     throw new ConfigurationError(`no node or sentinel '${id}' in cluster ${d.cluster}; known: ${ids}`);
   }
   const program = which(node ? 'redis-server' : 'redis-sentinel');
-  target.pid = startDetached(program, [target.configPath], join(d.dir, id, 'stdout.log'));
+  target.pid = startDetached(
+    ...onHost({ ip: target.host, ...(target.netns ? { netns: target.netns } : {}) }, program, [
+      target.configPath,
+    ]),
+    join(d.dir, id, 'stdout.log'),
+  );
   await writeDescriptor(path, d);
-  await waitForPort(target.port, 10_000, id);
+  await waitForPort(target.port, 10_000, id, target.host);
   return target.pid;
 }

@@ -96,12 +96,17 @@ export async function stopProcess(
   return true;
 }
 
-/** Wait until a TCP port accepts connections. */
-export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
+/** Wait until a TCP port accepts connections (on loopback, or on `host`). */
+export async function waitForPort(
+  port: number,
+  timeoutMs: number,
+  what: string,
+  host = '127.0.0.1',
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
+      const socket = connect({ host, port });
       socket.once('connect', () => {
         socket.destroy();
         resolve(true);
@@ -110,7 +115,7 @@ export async function waitForPort(port: number, timeoutMs: number, what: string)
     });
     if (ok) return;
     if (Date.now() > deadline)
-      throw new HaRedisError(`${what} did not open port ${port} within ${timeoutMs} ms; see its log`);
+      throw new HaRedisError(`${what} did not open port ${host}:${port} within ${timeoutMs} ms; see its log`);
     await sleep(25);
   }
 }

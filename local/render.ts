@@ -6,7 +6,11 @@ export interface RedisConfInput {
   password: string;
   /** The master to replicate from; undefined for the initial master. */
   replicaOf?: { host: string; port: number };
+  /** How many replicas must be connected for the master to accept writes (default 1; 0 turns the check off). */
+  minReplicasToWrite?: number;
   minReplicasMaxLag: number;
+  /** The address to listen on (default 127.0.0.1). */
+  bind?: string;
 }
 
 /**
@@ -15,7 +19,7 @@ export interface RedisConfInput {
  */
 export function renderRedisConf(i: RedisConfInput): string {
   return [
-    'bind 127.0.0.1',
+    `bind ${i.bind ?? '127.0.0.1'}`,
     `port ${i.port}`,
     'daemonize no',
     `pidfile ${i.dir}/redis.pid`,
@@ -26,7 +30,7 @@ export function renderRedisConf(i: RedisConfInput): string {
     'save ""',
     `requirepass ${i.password}`,
     `masterauth ${i.password}`,
-    'min-replicas-to-write 1',
+    `min-replicas-to-write ${i.minReplicasToWrite ?? 1}`,
     `min-replicas-max-lag ${i.minReplicasMaxLag}`,
     'replica-read-only yes',
     'repl-diskless-sync yes',
@@ -45,11 +49,13 @@ export interface SentinelConfInput {
   quorum: number;
   downAfterMs: number;
   failoverTimeoutMs: number;
+  /** The address to listen on (default 127.0.0.1). */
+  bind?: string;
 }
 
 export function renderSentinelConf(i: SentinelConfInput): string {
   return [
-    'bind 127.0.0.1',
+    `bind ${i.bind ?? '127.0.0.1'}`,
     `port ${i.port}`,
     'daemonize no',
     `pidfile ${i.dir}/sentinel.pid`,
@@ -78,6 +84,13 @@ export interface HaproxyConfInput {
   backend: string;
   server: string;
   master: { host: string; port: number };
+  /** The address the listeners bind (default 127.0.0.1). */
+  bind?: string;
+  /**
+   * The classic setup without ha-redis, for comparison: every node is a server, and a `role:master` health
+   * check decides where clients go. The config then holds the password: write it mode 600.
+   */
+  roleCheck?: { password: string; nodes: { id: string; host: string; port: number }[] };
 }
 
 /**
@@ -85,6 +98,7 @@ export interface HaproxyConfInput {
  * the orchestrator points it. The server-state file keeps runtime changes across a reload.
  */
 export function renderHaproxyConf(i: HaproxyConfInput): string {
+  const bind = i.bind ?? '127.0.0.1';
   return [
     'global',
     `    stats socket ${i.socketPath} mode 600 level admin`,
@@ -109,21 +123,44 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
     ...(i.apiTls
       ? [
           'listen runtime_api_tls',
-          `    bind 127.0.0.1:${i.apiTls.port} ssl crt ${i.pemPath} ca-file ${i.apiTls.caPath} verify required`,
+          `    bind ${bind}:${i.apiTls.port} ssl crt ${i.pemPath} ca-file ${i.apiTls.caPath} verify required`,
           `    server admin unix@${i.socketPath}`,
           '',
         ]
       : []),
     'frontend redis_plain',
-    `    bind 127.0.0.1:${i.plainPort}`,
+    `    bind ${bind}:${i.plainPort}`,
     `    default_backend ${i.backend}`,
     '',
     'frontend redis_tls',
-    `    bind 127.0.0.1:${i.tlsPort} ssl crt ${i.pemPath}`,
+    `    bind ${bind}:${i.tlsPort} ssl crt ${i.pemPath}`,
     `    default_backend ${i.backend}`,
     '',
     `backend ${i.backend}`,
-    `    server ${i.server} ${i.master.host}:${i.master.port}`,
+    ...(i.roleCheck
+      ? roleCheckServers(i.roleCheck)
+      : [`    server ${i.server} ${i.master.host}:${i.master.port}`]),
     '',
   ].join('\n');
+}
+
+/**
+ * The widespread HAProxy-in-front-of-Sentinel recipe: route to any node whose `INFO replication` says
+ * `role:master`, checked every 500 ms; sessions on a node marked down are cut, so clients reconnect.
+ */
+function roleCheckServers(check: NonNullable<HaproxyConfInput['roleCheck']>): string[] {
+  return [
+    '    option tcp-check',
+    '    tcp-check connect',
+    `    tcp-check send AUTH\\ ${check.password}\\r\\n`,
+    '    tcp-check expect string +OK',
+    '    tcp-check send PING\\r\\n',
+    '    tcp-check expect string +PONG',
+    '    tcp-check send info\\ replication\\r\\n',
+    '    tcp-check expect string role:master',
+    '    tcp-check send QUIT\\r\\n',
+    '    tcp-check expect string +OK',
+    '    default-server check inter 500ms on-marked-down shutdown-sessions',
+    ...check.nodes.map((n) => `    server ${n.id} ${n.host}:${n.port}`),
+  ];
 }

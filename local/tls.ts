@@ -8,10 +8,12 @@ const run = promisify(execFile);
 
 /**
  * Generate a throw-away CA, a proxy certificate for localhost / 127.0.0.1, and a client certificate for the
- * HAProxy Runtime API over TLS (EC P-256, fast to make). PEMs with keys are mode 600.
+ * HAProxy Runtime API over TLS (EC P-256, fast to make). PEMs with keys are mode 600. `hostIps`: more addresses
+ * the proxy certificate names (proxies placed on other hosts).
  */
 export async function generateTls(
   dir: string,
+  hostIps: readonly string[] = [],
 ): Promise<{ caCertPath: string; proxyPemPath: string; clientPemPath: string }> {
   const ca = join(dir, 'ca');
   const proxy = join(dir, 'proxy');
@@ -66,7 +68,8 @@ export async function generateTls(
     await rm(`${base}.csr`);
     await rm(ext);
   };
-  await issue(proxy, '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  const extraSans = hostIps.map((ip) => `,IP:${ip}`).join('');
+  await issue(proxy, '/CN=localhost', `subjectAltName=DNS:localhost,IP:127.0.0.1${extraSans}`);
   // The admin client: what ha-redis presents to a Runtime API that says `verify required`.
   const client = join(dir, 'client');
   await issue(client, '/CN=ha-redis-admin', 'extendedKeyUsage=clientAuth');

@@ -21,12 +21,17 @@ import { historyCommand, historyShowCommand } from './history.ts';
 import { setMaintenanceMode, showMaintenanceMode, withLocalStateStore } from './maintenance.ts';
 import { statusCommand } from './status.ts';
 
-const positiveInt = (name: string) => (value: string) => {
+/** An option value that must be a whole number of at least `min` (an empty value is none). */
+const integerAtLeast = (min: 0 | 1) => (name: string) => (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError(`${name} must be a positive integer, got '${value}'`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
+    const kind = min === 0 ? 'non-negative' : 'positive';
+    throw new InvalidArgumentError(`${name} must be a ${kind} integer, got '${value}'`);
+  }
   return n;
 };
+const positiveInt = integerAtLeast(1);
+const nonNegativeInt = integerAtLeast(0);
 const slackUserIds = (value: string) => {
   const ids = value.split(',').map((id) => id.trim());
   const bad = ids.find((id) => !/^[UW][A-Z0-9]{2,}$/.test(id));
@@ -220,7 +225,11 @@ program
   .option('--to <node>', 'target replica: node id (redis-2) or host:port; default: the best replica')
   .option('--dry-run', 'print the plan and change nothing')
   .option('--reason <text>', 'why, for history', 'planned switchover')
-  .option('--max-lag-bytes <n>', 'refuse a target further behind than this', positiveInt('--max-lag-bytes'))
+  .option(
+    '--max-lag-bytes <n>',
+    'refuse a target further behind than this (0: fully caught up)',
+    nonNegativeInt('--max-lag-bytes'),
+  )
   .option('--json', 'print the final state as one JSON document on stdout')
   .action(
     async (o: {
@@ -240,7 +249,7 @@ program
           dryRun: Boolean(o.dryRun),
           reason: o.reason,
           requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
-          ...(o.maxLagBytes ? { maxLagBytes: o.maxLagBytes } : {}),
+          ...(o.maxLagBytes !== undefined ? { maxLagBytes: o.maxLagBytes } : {}),
         },
         {
           logger,

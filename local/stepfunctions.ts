@@ -49,6 +49,8 @@ export type RunWorkflowOptions = {
   signal?: AbortSignal;
   /** Replaces every Retry interval, in milliseconds (tests). */
   retryIntervalMs?: number;
+  /** Replaces the TimeoutSeconds of the named Task states (tests: a hung step times out in 1 s, not 30). */
+  taskTimeoutSeconds?: Readonly<Record<string, number>>;
 };
 
 /** The end of an execution, shaped like DescribeExecution. */
@@ -142,22 +144,41 @@ export const LOCAL_WORKFLOWS = {
   },
 } as const satisfies Record<string, LocalWorkflow>;
 
-const cached = new Map<string, { machine: StateMachine; tasks: Map<string, AslState> }>();
+type LocalMachine = { machine: StateMachine; tasks: Map<string, AslState> };
 
-/** A workflow's state machine, rendered and validated once per process. */
-function machineOf(workflow: LocalWorkflow): { machine: StateMachine; tasks: Map<string, AslState> } {
+const cached = new Map<string, LocalMachine>();
+
+/** A state machine of `definition`, whose Tasks must all call the workflow's step function. */
+function buildMachine(workflow: LocalWorkflow, definition: object): LocalMachine {
+  const tasks = findTaskStates(definition as AslMachine);
+  for (const [name, state] of tasks) {
+    if (state.Resource !== workflow.stepFunctionArn) {
+      throw new Error(
+        `Task state ${name} calls ${state.Resource}, not the ${workflow.name} step function; fix infra`,
+      );
+    }
+  }
+  return { machine: new StateMachine(definition as StateMachineDefinition), tasks };
+}
+
+/**
+ * A workflow's state machine, rendered and validated once per process; with `timeouts`, a machine of its own
+ * whose named Task states time out after the given seconds.
+ */
+function machineOf(workflow: LocalWorkflow, timeouts?: Readonly<Record<string, number>>): LocalMachine {
+  if (timeouts) {
+    const definition = structuredClone(workflow.render()) as AslMachine;
+    const tasks = findTaskStates(definition);
+    for (const [name, seconds] of Object.entries(timeouts)) {
+      const task = tasks.get(name);
+      if (!task) throw new Error(`no Task state ${name} in the ${workflow.name} workflow`);
+      task.TimeoutSeconds = seconds;
+    }
+    return buildMachine(workflow, definition);
+  }
   let found = cached.get(workflow.name);
   if (!found) {
-    const definition = workflow.render() as StateMachineDefinition;
-    const tasks = findTaskStates(definition as unknown as AslMachine);
-    for (const [name, state] of tasks) {
-      if (state.Resource !== workflow.stepFunctionArn) {
-        throw new Error(
-          `Task state ${name} calls ${state.Resource}, not the ${workflow.name} step function; fix infra`,
-        );
-      }
-    }
-    found = { machine: new StateMachine(definition), tasks };
+    found = buildMachine(workflow, workflow.render());
     cached.set(workflow.name, found);
   }
   return found;
@@ -182,7 +203,7 @@ export async function runWorkflow(
   input: unknown,
   options: RunWorkflowOptions,
 ): Promise<WorkflowResult> {
-  const { machine, tasks } = machineOf(workflow);
+  const { machine, tasks } = machineOf(workflow, options.taskTimeoutSeconds);
   // StartExecution takes JSON text: what is not JSON does not reach the steps on AWS either.
   // The execution input is the person's request, as on AWS; Plan builds the state from it and the context.
   const initialState = JSON.parse(JSON.stringify(input)) as ExecutionInput;

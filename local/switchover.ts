@@ -12,6 +12,7 @@ import { makeSwitchoverStepHandler } from '../functions/switchover-step/handler.
 import type { Descriptor } from './descriptor.ts';
 import {
   endingOf,
+  type RunWorkflowOptions,
   runSwitchoverWorkflow,
   type WorkflowEnding,
   type WorkflowTransition,
@@ -35,6 +36,10 @@ export async function runLocalSwitchover(
     executionName?: string;
     /** Tests: wrap the real adapters, e.g. to inject a failure at one step. */
     wrapDeps?: (deps: FailoverDeps) => FailoverDeps;
+    /** Tests: wrap the step function that answers every Task, e.g. to make one Task crash or hang. */
+    wrapStep?: (step: RunWorkflowOptions['step']) => RunWorkflowOptions['step'];
+    /** Tests: replace the TimeoutSeconds of the named Task states. */
+    taskTimeoutSeconds?: RunWorkflowOptions['taskTimeoutSeconds'];
   },
 ): Promise<LocalSwitchoverResult> {
   const parsed = SwitchoverInputSchema.safeParse({ cluster: d.cluster, ...request });
@@ -52,11 +57,13 @@ export async function runLocalSwitchover(
     const state = SwitchoverStateSchema.safeParse(value);
     return state.success ? state.data : undefined;
   };
+  const step: RunWorkflowOptions['step'] = (event) => handle(event);
   let printed = 0;
   try {
     const result = await runSwitchoverWorkflow(parsed.data, {
       executionName: options.executionName ?? `switchover-${d.cluster}-${Date.now()}`,
-      step: (event) => handle(event),
+      step: options.wrapStep ? options.wrapStep(step) : step,
+      ...(options.taskTimeoutSeconds ? { taskTimeoutSeconds: options.taskTimeoutSeconds } : {}),
       onTransition: (t) => {
         options.onTransition?.(t);
         if (t.type !== 'succeeded') return;

@@ -14,6 +14,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Endpoint } from '../../functions/core/cluster.ts';
+import { HistoryEntryExistsError } from '../../functions/core/errors.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
@@ -225,13 +226,21 @@ export class DynamoStateStore implements StateStore {
   }
 
   async appendHistory(entry: HistoryEntry): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: pk(entry.cluster), sk: historySk(entry), entry },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
+    await this.doc
+      .send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: pk(entry.cluster), sk: historySk(entry), entry },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      )
+      .catch((error: unknown) => {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        throw new HistoryEntryExistsError(
+          `history entry ${entry.id} of ${entry.cluster} (started ${entry.startedAt}) is recorded already`,
+          { cause: error },
+        );
+      });
   }
 
   async listHistory(cluster: string, limit: number): Promise<HistoryEntry[]> {

@@ -25,6 +25,7 @@ export const ERROR_NAMES = {
   maintenanceRefused: 'MaintenanceRefusedError',
   nodeNotBackYet: 'NodeNotBackYetError',
   nodeNotBack: 'NodeNotBackError',
+  historyEntryExists: 'HistoryEntryExistsError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -162,4 +163,12 @@ export class NodeNotBackError extends HaRedisError {
 /** The message of any thrown value, for logs and history. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** History is append-only: an entry with this id and start time is recorded already. */
+export class HistoryEntryExistsError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.historyEntryExists;
+  }
 }

@@ -1,4 +1,9 @@
-import type { SwitchoverInput, SwitchoverPlan, SwitchoverState } from '../switchover-step/contract.ts';
+import type {
+  SwitchoverAction,
+  SwitchoverInput,
+  SwitchoverPlan,
+  SwitchoverState,
+} from '../switchover-step/contract.ts';
 import {
   type ClusterConfig,
   type Endpoint,
@@ -14,6 +19,7 @@ import {
   errorMessage,
   FencingError,
   HaRedisError,
+  HistoryEntryExistsError,
   InvalidInputError,
   LeaseHeldError,
   PromotionError,
@@ -208,6 +214,15 @@ export async function planSwitchover(
   return { ...state, plan, timeline: timeline.steps, outcome: 'planned' };
 }
 
+/** The replicas Prepare makes Sentinel prefer less than the target; priority 0 (never promote) stays as it is. */
+function replicasToDeprioritize(plan: SwitchoverPlan) {
+  const targetPriority = plan.replicas.find((r) => r.id === plan.target.id)?.priority ?? 100;
+  const others = plan.replicas.filter(
+    (r) => r.id !== plan.target.id && r.priority > 0 && r.priority <= targetPriority,
+  );
+  return { targetPriority, others };
+}
+
 /** 2. Take the cluster lease, and make Sentinel prefer the target: raise the other replicas' priority. */
 export async function prepareSwitchover(
   cluster: ClusterConfig,
@@ -230,12 +245,8 @@ export async function prepareSwitchover(
     }
   });
   const next: SwitchoverState = { ...state, leaseHeld: true };
-  const targetPriority = plan.replicas.find((r) => r.id === plan.target.id)?.priority ?? 100;
+  const { targetPriority, others } = replicasToDeprioritize(plan);
   const raised = targetPriority + DEPRIORITIZE_BY;
-  // Priority 0 (never promote) stays as it is.
-  const others = plan.replicas.filter(
-    (r) => r.id !== plan.target.id && r.priority > 0 && r.priority <= targetPriority,
-  );
   const priorities: Record<string, number> = {};
   try {
     await timeline.run(
@@ -535,11 +546,11 @@ export async function verifySwitchover(
 
 async function restorePriorities(
   cluster: ClusterConfig,
-  state: SwitchoverState,
+  priorities: Record<string, number>,
   deps: FailoverDeps,
 ): Promise<string> {
   const restored: string[] = [];
-  for (const [id, priority] of Object.entries(state.priorities ?? {})) {
+  for (const [id, priority] of Object.entries(priorities)) {
     const node = cluster.nodes.find((n) => n.id === id);
     if (!node) continue;
     await deps.redis.setReplicaPriority(node, priority, cluster.timing.nodeTimeoutMs);
@@ -561,7 +572,7 @@ export async function finishSwitchover(
   const timeline = timelineOf(state, deps);
   await timeline.run(
     'priorities-restored',
-    () => restorePriorities(cluster, state, deps),
+    () => restorePriorities(cluster, state.priorities ?? {}, deps),
     (d) => d,
   );
   const epoch = await timeline.run(
@@ -628,11 +639,20 @@ export async function recoverSwitchover(
     () => unblockWrites(cluster, state, deps),
     (d) => d,
   );
-  if (state.priorities) {
+  // The state is the one before the failed step. If Prepare took the lease and raised priorities but its
+  // answer was lost (crash, timeout), the state says neither: the lease's owner says that Prepare ran.
+  const lease = await deps.state.lease(cluster.name).catch(() => undefined);
+  const holdsLease = state.leaseHeld === true || lease?.owner === state.executionId;
+  const priorities =
+    state.priorities ??
+    (holdsLease && state.plan
+      ? Object.fromEntries(replicasToDeprioritize(state.plan).others.map((r) => [r.id, r.priority]))
+      : undefined);
+  if (priorities) {
     await timeline
       .run(
         'priorities-restored',
-        () => restorePriorities(cluster, state, deps),
+        () => restorePriorities(cluster, priorities, deps),
         (d) => d,
       )
       .catch(() => undefined);
@@ -645,8 +665,22 @@ export async function recoverSwitchover(
         : 'failed';
   const recovered: SwitchoverState = { ...state, timeline: timeline.steps, outcome };
   await recordSwitchover(cluster, recovered, deps, 'failed', null);
-  if (state.leaseHeld) await deps.state.releaseLease(cluster.name, state.executionId);
+  if (holdsLease) await deps.state.releaseLease(cluster.name, state.executionId);
   return { ...recovered, leaseHeld: false };
+}
+
+/**
+ * The step that failed. A Catch hands Recover the state the last step that answered returned: Plan leaves the
+ * plan, Prepare the lease, Switch the write gap, Fence and Verify their timeline marks.
+ */
+export function failedStepOf(state: SwitchoverState): SwitchoverAction {
+  const marks = new Set(state.timeline.map((s) => s.step));
+  if (!state.plan) return 'plan';
+  if (!state.leaseHeld) return 'prepare';
+  if (state.writeGapMs === undefined) return 'switch';
+  if (!marks.has('fenced')) return 'fence';
+  if (!marks.has('verified')) return 'verify';
+  return 'finish';
 }
 
 async function recordSwitchover(
@@ -671,13 +705,29 @@ async function recordSwitchover(
     timeline: state.timeline,
     bytesAtRisk: 0,
     ...(state.writeGapMs !== undefined ? { writeGapMs: state.writeGapMs } : {}),
-    ...(state.error ? { error: `${state.error.Error}: ${state.error.Cause ?? ''}`.slice(0, 1000) } : {}),
+    ...(state.error
+      ? {
+          error: [`${state.error.Error} in ${failedStepOf(state)}`, state.error.Cause]
+            .filter(Boolean)
+            .join(': ')
+            .slice(0, 1000),
+        }
+      : {}),
   };
-  await deps.state.appendHistory(entry);
+  try {
+    await deps.state.appendHistory(entry);
+  } catch (error) {
+    // Finish recorded this execution, then its answer was lost: the record of what it did stands.
+    if (!(error instanceof HistoryEntryExistsError)) throw error;
+    deps.logger.warn('the switchover was recorded already; that record stands', {
+      cluster: cluster.name,
+      switchover: state.executionId,
+    });
+  }
   const summary =
     outcome === 'succeeded'
       ? `switchover of ${cluster.name}: ${plan?.master.id} -> ${plan?.target.id} at epoch ${epoch}, writes blocked ${state.writeGapMs} ms`
-      : `switchover of ${cluster.name} FAILED (${state.error?.Error ?? 'error'}); ${state.outcome}; writes are unblocked`;
+      : `switchover of ${cluster.name} FAILED in ${failedStepOf(state)} (${state.error?.Error ?? 'error'}); ${state.outcome}; writes are unblocked`;
   await deps.notifier
     .publish({ cluster: cluster.name, kind: 'switchover', outcome, summary, entry })
     .catch((e: unknown) => deps.logger.error('notification failed', { error: errorMessage(e) }));

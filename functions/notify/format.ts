@@ -120,7 +120,10 @@ export function formatMessage(message: NotifyMessage): FormattedNotification {
  */
 export function switchoverEnding(n: NotificationMessage): SwitchoverEnding {
   if (n.outcome === 'succeeded') return 'done';
-  const errorName = /^(\w+):/.exec(n.entry?.error ?? '')?.[1] ?? /FAILED \((\w+)\)/.exec(n.summary)?.[1];
+  // `<Error> in <step>: <cause>` and `FAILED in <step> (<Error>)`; publishers before the step was named left it out.
+  const errorName =
+    /^(\w+)(?: in \w+)?:/.exec(n.entry?.error ?? '')?.[1] ??
+    /FAILED (?:in \w+ )?\((\w+)\)/.exec(n.summary)?.[1];
   if (errorName && REFUSALS.has(errorName)) return 'refused';
   const recovered = n.entry?.timeline.find((s) => s.step === 'recovered' && s.status === 'ok')?.detail;
   for (const direction of ['completed-forward', 'rolled-back'] as const) {

@@ -180,7 +180,7 @@ describe('renderSwitchoverAsl', () => {
 /** A step handler that records the actions and appends each to the timeline. */
 function fakeStep(failures: Partial<Record<string, (event: StepEvent) => unknown>> = {}) {
   const calls: StepEvent[] = [];
-  const step = async (event: StepEvent): Promise<unknown> => {
+  const step = async (event: StepEvent, _context?: { signal: AbortSignal }): Promise<unknown> => {
     calls.push(event);
     const fail = failures[event.action];
     if (fail) {
@@ -384,6 +384,41 @@ describe('runSwitchoverWorkflow', () => {
     // Assert
     expect(fake.actions()).toEqual(['plan', 'prepare']);
     expect(result).toMatchObject({ status: 'FAILED', error: 'States.DataLimitExceeded' });
+  });
+
+  it('fails a Task that outlives its TimeoutSeconds with States.Timeout, which Recover catches, and aborts its signal', async () => {
+    // Arrange: Fence never answers; its TimeoutSeconds is 1 here instead of 30.
+    const fake = fakeStep({ fence: () => new Promise<never>(() => {}) });
+    let fenceSignal: AbortSignal | undefined;
+    const step: typeof fake.step = (event, context) => {
+      if (event.action === 'fence') fenceSignal = context?.signal;
+      return fake.step(event);
+    };
+
+    // Act
+    const result = await runSwitchoverWorkflow(INPUT, {
+      executionName: 'timeout-1',
+      step,
+      taskTimeoutSeconds: { Fence: 1 },
+    });
+
+    // Assert
+    expect(fake.actions()).toEqual(['plan', 'prepare', 'switch', 'fence', 'recover']);
+    expect(fake.calls[4]?.state).toMatchObject({ error: { Error: 'States.Timeout' } });
+    expect(result).toMatchObject({ status: 'FAILED', error: SWITCHOVER_FAILURES.rolledBack });
+    expect(fenceSignal?.aborted).toBe(true);
+  });
+
+  it('refuses a timeout for a Task state the workflow does not have', async () => {
+    // Act
+    const run = runSwitchoverWorkflow(INPUT, {
+      executionName: 'timeout-2',
+      step: fakeStep().step,
+      taskTimeoutSeconds: { Fencing: 1 },
+    });
+
+    // Assert
+    await expect(run).rejects.toThrow('no Task state Fencing in the switchover workflow');
   });
 
   it('aborts the execution when the signal aborts', async () => {

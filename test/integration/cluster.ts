@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
+import { IoredisSentinelView } from '../../adapters/redis/sentinel-view.ts';
 import type { Io } from '../../cli/status.ts';
 import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../compose/local.ts';
 import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
+import { decideMajority, observeSentinels } from '../../functions/core/confirm.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { Descriptor } from '../../local/descriptor.ts';
 import { localDown, localUp } from '../../local/launcher.ts';
@@ -111,4 +113,45 @@ export async function waitForHistory(
     50,
   );
   return found as HistoryEntry;
+}
+
+/** The master and config epoch a majority of the cluster's Sentinels name, if a majority agrees. */
+export async function sentinelMajority(
+  t: TestCluster,
+): Promise<{ master: Endpoint; epoch: number } | undefined> {
+  const answers = await observeSentinels(t.cluster, new IoredisSentinelView(t.connections));
+  return decideMajority(answers, t.cluster.sentinels.length).agreed;
+}
+
+/**
+ * A failover run by Sentinel now: SENTINEL FAILOVER to `sentinel` (asked again while it refuses, e.g. INPROG), then
+ * wait until a majority names a master, at an epoch newer than `afterEpoch`, that answers ROLE master.
+ */
+export async function sentinelFailover(
+  t: TestCluster,
+  afterEpoch: number,
+  sentinel: Endpoint | undefined = t.cluster.sentinels[0],
+): Promise<{ master: Endpoint; epoch: number }> {
+  if (!sentinel) throw new Error('the cluster has no Sentinel');
+  await waitUntil(
+    async () => {
+      const answer = await t.connections
+        .run('sentinel', sentinel, 2000, (c) => c.call('SENTINEL', 'FAILOVER', t.d.masterName))
+        .catch((e: Error) => e.message);
+      return answer === 'OK';
+    },
+    20_000,
+    'SENTINEL FAILOVER to be accepted',
+    200,
+  );
+  let agreed: { master: Endpoint; epoch: number } | undefined;
+  await waitUntil(
+    async () => {
+      agreed = await sentinelMajority(t);
+      return agreed !== undefined && agreed.epoch > afterEpoch && (await t.role(agreed.master)) === 'master';
+    },
+    20_000,
+    'a majority to agree on the new master',
+  );
+  return agreed as { master: Endpoint; epoch: number };
 }

@@ -4,13 +4,19 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { toSnsEvent } from '../../adapters/local/bus.ts';
 import { readZone } from '../../adapters/local/zone-file-dns.ts';
 import { composeLocal, type LocalRuntime } from '../../compose/local.ts';
+import { SentinelBridge } from '../../events/bridge/bridge.ts';
 import { SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../../events/sentinel-events.ts';
-import { ClusterRegistry, type Endpoint, type ProxyConfig } from '../../functions/core/cluster.ts';
-import { decideMajority, observeSentinels } from '../../functions/core/confirm.ts';
+import {
+  ClusterRegistry,
+  type Endpoint,
+  type ProxyConfig,
+  sameEndpoint,
+} from '../../functions/core/cluster.ts';
 import type { Logger, Router } from '../../functions/core/ports.ts';
-import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
+import { FAILOVER_TRIGGERS } from '../../functions/core/reaction.ts';
+import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { stopProcess, waitUntil } from '../../local/processes.ts';
-import { startTestCluster, type TestCluster } from './cluster.ts';
+import { sentinelFailover, startTestCluster, type TestCluster } from './cluster.ts';
 
 const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 
@@ -29,6 +35,34 @@ class CountingRouter implements Router {
     return this.inner.masterRoute(proxy);
   }
 }
+
+/** The items in an order drawn from `seed` (mulberry32): out of order, and the same order on every run. */
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  let a = seed >>> 0;
+  const random = (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(a ^ (a >>> 15), 1 | a);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** The channel of the first event in `order` that calls for a failover reaction. */
+const firstTriggerIn = (order: readonly SentinelEnvelope[]): string | undefined =>
+  order.find((e) => [...FAILOVER_TRIGGERS].some((type) => type === e.channel))?.channel;
+
+/** The reactions that acted (trigger, epoch), in the order they ran. */
+const reactionsOf = (outcomes: readonly RecordOutcome[]) =>
+  outcomes.flatMap((o) => (o.action === 'failed-over' ? [[o.entry.trigger, o.entry.epoch]] : []));
+
+/** Every envelope 3 times, as at-least-once delivery (SNS, then Lambda's own retries) may hand it over. */
+const thrice = (events: readonly SentinelEnvelope[]) => events.flatMap((e) => [e, e, e]);
 
 describe('Sentinel events delivered to the handler (real cluster, handler in this process)', () => {
   let t: TestCluster;
@@ -52,34 +86,29 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
       `${t.d.masterName} ${from.host} ${from.port} ${to.host} ${to.port}`,
     );
   const deliver = (e: SentinelEnvelope) => handle(toSnsEvent(JSON.stringify(e)));
+  /** Deliver every envelope at once; the handler takes them in this order (one reaction at a time per cluster). */
+  const deliverAll = async (events: readonly SentinelEnvelope[]) =>
+    (await Promise.all(events.map(deliver))).flat();
 
-  /** Force a failover through Sentinel and wait until a majority names a master at a newer epoch. */
-  async function sentinelFailover(afterEpoch: number): Promise<{ master: Endpoint; epoch: number }> {
-    const s1 = t.cluster.sentinels[0] as Endpoint;
+  /** What the bridges of the three Sentinels published, as they would publish it to SNS. */
+  const published: SentinelEnvelope[] = [];
+  let bridges: SentinelBridge[] = [];
+
+  /** A real failover after `afterEpoch`, with every event the three Sentinels published for it. */
+  async function capturedFailover(
+    afterEpoch: number,
+  ): Promise<{ master: Endpoint; epoch: number; events: SentinelEnvelope[] }> {
+    published.length = 0;
+    const agreed = await sentinelFailover(t, afterEpoch);
     await waitUntil(
-      async () => {
-        const answer = await t.connections
-          .run('sentinel', s1, 2000, (c) => c.call('SENTINEL', 'FAILOVER', t.d.masterName))
-          .catch((e: Error) => e.message);
-        return answer === 'OK';
-      },
+      async () =>
+        t.cluster.sentinels.every((s) =>
+          published.some((e) => e.channel === '+switch-master' && sameEndpoint(e.sentinel, s)),
+        ) && [...FAILOVER_TRIGGERS].every((type) => published.some((e) => e.channel === type)),
       20_000,
-      'SENTINEL FAILOVER to be accepted',
-      200,
+      'every Sentinel to publish +switch-master, and the leader every promotion event',
     );
-    let agreed: { master: Endpoint; epoch: number } | undefined;
-    await waitUntil(
-      async () => {
-        const decision = decideMajority(await observeSentinels(t.cluster, runtime.deps.sentinels), 3);
-        agreed = decision.agreed;
-        return (
-          agreed !== undefined && agreed.epoch > afterEpoch && (await t.role(agreed.master)) === 'master'
-        );
-      },
-      20_000,
-      'a majority to agree on the new master',
-    );
-    return agreed as { master: Endpoint; epoch: number };
+    return { ...agreed, events: [...published] };
   }
 
   beforeAll(async () => {
@@ -91,8 +120,20 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
     router = new CountingRouter();
     const failover = { ...runtime.deps, router };
     handle = makeSentinelEventHandler(() => ({ clusters: new ClusterRegistry([runtime.cluster]), failover }));
+    bridges = t.cluster.sentinels.map(
+      (sentinel) =>
+        new SentinelBridge({
+          cluster: t.name,
+          sentinel,
+          password: t.password,
+          publisher: { publish: async (e) => void published.push(e) },
+          logger: silent,
+        }),
+    );
+    await Promise.all(bridges.map((b) => b.start()));
   });
   afterAll(async () => {
+    await Promise.all(bridges.map((b) => b.stop()));
     await runtime?.close();
     await t?.down();
   });
@@ -127,43 +168,46 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
     });
   });
 
-  it('turns the same +switch-master delivered 3 times, and an older one delivered last, into exactly one reroute per epoch', async () => {
-    // Arrange: two real failovers, epoch 1 and then epoch 2.
-    const m0 = { host: t.cluster.nodes[0]?.host, port: t.cluster.nodes[0]?.port } as Endpoint;
-    const first = await sentinelFailover(0);
-    const firstEvent = switchMaster(m0, first.master, 0);
+  it('turns every failover event of two real failovers, each delivered 3 times in shuffled order and the older epoch last, into exactly one reroute per epoch', async () => {
+    // Arrange: the first failover, with every event its Sentinels published, as the bridges forward them.
+    const calls = router.calls.length;
+    const first = await capturedFailover((await t.state.appliedEpoch(t.name))?.epoch ?? 0);
 
-    // Act 1: the epoch-1 event, three times at once (one per Sentinel, as Sentinel publishes it).
-    const outcomes1 = (
-      await Promise.all([
-        deliver(firstEvent),
-        deliver(switchMaster(m0, first.master, 1)),
-        deliver(switchMaster(m0, first.master, 2)),
-      ])
-    ).flat();
+    // Act 1: each of its events 3 times (SNS and Lambda deliver at least once), in shuffled order, at once.
+    const order1 = shuffled(thrice(first.events), 1);
+    const outcomes1 = await deliverAll(order1);
 
-    // Assert 1: one reaction, one reroute of each proxy.
-    expect(outcomes1.map((o) => o.action).sort()).toEqual(['current', 'current', 'failed-over']);
-    expect(router.calls.map((c) => c.proxy).sort()).toEqual(['proxy-1', 'proxy-2']);
-    expect(router.calls.every((c) => c.node.port === first.master.port)).toBe(true);
+    // Assert 1: one reaction, to the first failover event delivered; one reroute of each proxy, to the new master.
+    expect(outcomes1.filter((o) => o.action === 'rejected')).toEqual([]);
+    expect(reactionsOf(outcomes1)).toEqual([[firstTriggerIn(order1), first.epoch]]);
+    expect(
+      router.calls
+        .slice(calls)
+        .map((c) => c.proxy)
+        .sort(),
+    ).toEqual(['proxy-1', 'proxy-2']);
+    expect(router.calls.slice(calls).every((c) => sameEndpoint(c.node, first.master))).toBe(true);
 
-    // Act 2: a second failover, its event, then the old epoch-1 event once more, last.
-    const second = await sentinelFailover(first.epoch);
-    const [outcome2] = await deliver(switchMaster(first.master, second.master, 1));
-    const [stale] = await deliver(firstEvent);
+    // Act 2: a second failover; its events 3 times, shuffled; then the first failover's events again, last.
+    const second = await capturedFailover(first.epoch);
+    const order2 = shuffled(thrice(second.events), 2);
+    const outcomes2 = await deliverAll(order2);
+    const stale = await deliverAll(shuffled(thrice(first.events), 3));
 
-    // Assert 2: one more reroute, to the newest master; nothing moved back.
-    expect(outcome2?.action).toBe('failed-over');
-    expect(stale?.action).toBe('current');
-    expect(router.calls).toHaveLength(4);
-    expect(router.calls.slice(2).every((c) => c.node.port === second.master.port)).toBe(true);
-    for (const p of runtime.cluster.proxies)
-      expect((await router.masterRoute(p)).address).toEqual(second.master);
+    // Assert 2: one more reroute, to the newest master; the older epoch moved nothing back.
+    expect(reactionsOf(outcomes2)).toEqual([[firstTriggerIn(order2), second.epoch]]);
+    expect(reactionsOf(stale)).toEqual([]);
+    expect(stale.filter((o) => o.action === 'rejected')).toEqual([]);
+    expect(router.calls.slice(calls)).toHaveLength(4);
+    expect(router.calls.slice(calls + 2).every((c) => sameEndpoint(c.node, second.master))).toBe(true);
+    for (const p of runtime.cluster.proxies) {
+      expect(await router.masterRoute(p)).toEqual({ address: second.master, state: 'ready' });
+    }
     expect(readZone(await readFile(t.d.dns.file, 'utf8'))).toEqual({
       epoch: second.epoch,
       master: second.master,
     });
-    const failovers = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1);
+    const failovers = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) > 0);
     expect(failovers.map((e) => e.epoch).sort()).toEqual([first.epoch, second.epoch]);
     expect((await t.state.appliedEpoch(t.name))?.epoch).toBe(second.epoch);
   });

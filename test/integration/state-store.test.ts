@@ -3,6 +3,7 @@ import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore, ensureStateTable } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
+import { HistoryEntryExistsError } from '../../functions/core/errors.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 
 const m1 = { host: '10.0.0.1', port: 6379 };
@@ -118,6 +119,6 @@ describe('DynamoStateStore on dynalite', () => {
     await store.appendHistory(entry('z', 2000));
     expect((await store.listHistory(c, 10)).map((e) => e.id)).toEqual(['y', 'z', 'x']);
     expect((await store.listHistory(c, 2)).map((e) => e.id)).toEqual(['y', 'z']);
-    await expect(store.appendHistory(entry('y', 3000))).rejects.toThrow();
+    await expect(store.appendHistory(entry('y', 3000))).rejects.toThrow(HistoryEntryExistsError);
   });
 });

@@ -4,59 +4,11 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
 import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
-import { countLost, WriteLoad } from '../../local/load.ts';
 import { runLocalSwitchover } from '../../local/switchover.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
+import { startLoads, stopAndCountLost, writableThroughProxies } from './writes.ts';
 
 const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-
-/** Writers through both proxies (plain and TLS) with plain SET acks, plus Sentinel-aware ioredis writers. */
-function startLoads(t: TestCluster): WriteLoad[] {
-  const [p1, p2] = t.d.proxies;
-  if (!p1 || !p2) throw new Error('expected two proxies');
-  const loads = [
-    new WriteLoad({
-      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
-      password: t.password,
-      writers: 4,
-    }),
-    new WriteLoad({
-      target: { kind: 'direct', endpoint: { host: p2.host, port: p2.tlsPort }, tlsCa: t.ca },
-      password: t.password,
-      writers: 2,
-    }),
-    new WriteLoad({
-      target: { kind: 'sentinel', sentinels: t.cluster.sentinels, masterName: t.d.masterName },
-      password: t.password,
-      writers: 2,
-    }),
-  ];
-  for (const l of loads) l.start();
-  return loads;
-}
-
-/** Stop the loads after every one of them wrote again, and return the acked keys missing on the master. */
-async function stopAndCountLost(
-  t: TestCluster,
-  loads: WriteLoad[],
-): Promise<{ lost: string[]; acked: number }> {
-  const marks = loads.map((l) => l.ackCount);
-  await Promise.all(loads.map((l, i) => l.waitForAcks((marks[i] ?? 0) + 50, 20_000)));
-  const reports = await Promise.all(loads.map((l) => l.stop()));
-  const master = await t.soleMaster();
-  const keys = reports.flatMap((r) => r.ackedKeys);
-  return { lost: await countLost(master, t.password, keys), acked: keys.length };
-}
-
-/** A write through every proxy listener succeeds. */
-async function writableThroughProxies(t: TestCluster): Promise<void> {
-  const nodes = new IoredisNodes(t.connections);
-  const master = await t.soleMaster();
-  for (const p of t.cluster.proxies) {
-    await nodes.canaryThroughProxy(p, 'plain', master, 2000);
-    await nodes.canaryThroughProxy(p, 'tls', master, 2000);
-  }
-}
 
 describe('planned switchover through the local Step Functions workflow (real processes)', () => {
   let t: TestCluster | undefined;

@@ -8,22 +8,10 @@ import {
   loadEnvelope,
   loadSample,
   N2,
-  snsEventWith,
+  rejectingSentinelEventHandler,
   testCluster,
   untouchableDeps,
 } from './helpers.ts';
-
-/** A handler whose ports record any call: for input that must be rejected before any port is used. */
-function rejectingSetup() {
-  const touched: string[] = [];
-  const handler = makeSentinelEventHandler(() => ({
-    clusters: new ClusterRegistry([testCluster()]),
-    failover: untouchableDeps(touched),
-  }));
-  return { handler, touched };
-}
-
-const envelopeWith = (changes: Record<string, unknown>) => ({ ...loadEnvelope('switch-master'), ...changes });
 
 describe('makeSentinelEventHandler', () => {
   it('handles the SNS switch-master sample: the cluster fails over to the new master', async () => {
@@ -78,74 +66,6 @@ describe('makeSentinelEventHandler', () => {
     ]);
   });
 
-  it.each([
-    ['a Message that is not JSON', '{"contract": "sentinel-event", ', 'SNS Message is not JSON'],
-    [
-      'another contract',
-      JSON.stringify(envelopeWith({ contract: 'notification' })),
-      'SNS Message is not a sentinel-event v1 envelope: contract',
-    ],
-    [
-      'another version',
-      JSON.stringify(envelopeWith({ version: 2 })),
-      'SNS Message is not a sentinel-event v1 envelope: version',
-    ],
-    [
-      'a missing payload and channel',
-      JSON.stringify(envelopeWith({ payload: undefined, channel: undefined })),
-      'channel: Invalid input',
-    ],
-    [
-      'a malformed +switch-master payload',
-      JSON.stringify(loadEnvelope('malformed-switch-master-four-words')),
-      "malformed +switch-master payload 'mymaster 10.0.1.21 6379 10.0.1.22'",
-    ],
-    [
-      'a slave event without its master',
-      JSON.stringify(loadEnvelope('malformed-slave-without-master')),
-      'malformed +sdown payload',
-    ],
-    [
-      'an unknown channel',
-      JSON.stringify(loadEnvelope('unknown-channel')),
-      "unknown Sentinel event channel '__sentinel__:hello'",
-    ],
-    ['no Message at all', undefined, 'SNS record has no Message string'],
-    [
-      'an oversized Message',
-      JSON.stringify(envelopeWith({ payload: 'x'.repeat(20_000) })),
-      'bytes is larger than a sentinel-event envelope can be (16384); not parsed',
-    ],
-  ])('rejects %s with a clear error and calls no port', async (_what, message, error) => {
-    // Arrange
-    const { handler, touched } = rejectingSetup();
-
-    // Act
-    const results = await handler(snsEventWith(message));
-
-    // Assert
-    expect(results).toEqual([{ action: 'rejected', error: expect.stringContaining(error) }]);
-    expect(touched).toEqual([]);
-  });
-
-  it('rejects an unknown cluster, naming the known clusters, and calls no port', async () => {
-    // Arrange
-    const { handler, touched } = rejectingSetup();
-
-    // Act
-    const results = await handler(snsEventWith(JSON.stringify(envelopeWith({ cluster: 'payments' }))));
-
-    // Assert
-    expect(results).toEqual([
-      {
-        action: 'rejected',
-        error:
-          "unknown cluster 'payments'; known clusters: orders. Check the cluster name or the configuration",
-      },
-    ]);
-    expect(touched).toEqual([]);
-  });
-
   it('lets an infrastructure failure throw, so that SNS and Lambda retry', async () => {
     // Arrange
     const w = failedOverWorld();
@@ -167,7 +87,7 @@ describe('makeSentinelEventHandler', () => {
 
   it('returns no outcome for an event without records', async () => {
     // Arrange
-    const { handler, touched } = rejectingSetup();
+    const { handler, touched } = rejectingSentinelEventHandler();
 
     // Act
     const results = await handler({ Records: [] });

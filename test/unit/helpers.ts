@@ -7,13 +7,14 @@ import {
 } from '../../events/sentinel-events.ts';
 import {
   type ClusterConfig,
+  ClusterRegistry,
   ClusterSchema,
   type Endpoint,
   formatEndpoint,
   type ProxyConfig,
   sameEndpoint,
 } from '../../functions/core/cluster.ts';
-import { UnreachableError, VerificationError } from '../../functions/core/errors.ts';
+import { HistoryEntryExistsError, UnreachableError, VerificationError } from '../../functions/core/errors.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
@@ -40,6 +41,7 @@ import type {
   StateStore,
   WriteProbe,
 } from '../../functions/core/ports.ts';
+import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Samples (Powertools' getTestEvent pattern: read once, hand out a structured clone per test)
@@ -599,7 +601,12 @@ export class InMemoryStateStore implements StateStore {
     return [...this.leaderVotes].sort((a, b) => b.epoch - a.epoch);
   }
 
+  /** Append-only, as the DynamoDB adapter: the same id and start time are refused. */
   async appendHistory(entry: HistoryEntry): Promise<void> {
+    const recorded = this.history.some(
+      (e) => e.cluster === entry.cluster && e.id === entry.id && e.startedAt === entry.startedAt,
+    );
+    if (recorded) throw new HistoryEntryExistsError(`history entry ${entry.id} is recorded already`);
     this.history.push(structuredClone(entry));
   }
 
@@ -732,4 +739,14 @@ export function untouchableDeps(touched: string[]): FailoverDeps {
       return 'x';
     },
   };
+}
+
+/** The sentinel-event handler of the test cluster, whose every port records a call: for input it must reject. */
+export function rejectingSentinelEventHandler() {
+  const touched: string[] = [];
+  const handler = makeSentinelEventHandler(() => ({
+    clusters: new ClusterRegistry([testCluster()]),
+    failover: untouchableDeps(touched),
+  }));
+  return { handler, touched };
 }

@@ -4,6 +4,7 @@ import { reactToFailover } from '../../functions/core/failover.ts';
 import type { ClusterLease, ReplicaLink } from '../../functions/core/ports.ts';
 import { repairRouting } from '../../functions/core/reaction.ts';
 import {
+  failedStepOf,
   finishSwitchover,
   planSwitchover,
   prepareSwitchover,
@@ -838,12 +839,12 @@ describe('recoverSwitchover', () => {
       trigger: 'alice: kernel patching',
       startedAt: START,
       durationMs: 2500,
-      error: `CatchUpTimeoutError: ${CATCH_UP_FAILED.Cause}`,
+      error: `CatchUpTimeoutError in switch: ${CATCH_UP_FAILED.Cause}`,
     });
     expect(w.notifier.published).toHaveLength(1);
     expect(w.notifier.published[0]).toMatchObject({ kind: 'switchover', outcome: 'failed' });
     expect(w.notifier.published[0]?.summary).toBe(
-      'switchover of orders FAILED (CatchUpTimeoutError); rolled-back; writes are unblocked',
+      'switchover of orders FAILED in switch (CatchUpTimeoutError); rolled-back; writes are unblocked',
     );
   });
 
@@ -898,9 +899,90 @@ describe('recoverSwitchover', () => {
 
     // Assert
     expect(w.state.leaseHeld).toEqual(leaseOf('switchover-0'));
+    expect(w.redis.prioritySets).toEqual([]);
     expect(result.outcome).toBe('rolled-back');
   });
+
+  it('restores the priorities and releases the lease that Prepare took when Prepare’s answer was lost', async () => {
+    // Arrange: Prepare took the lease and raised n3, then timed out; the Catch hands over the plan only.
+    const w = failedSwitchWorld();
+    for (const proxy of w.cluster.proxies) w.router.blocked.delete(proxy.id);
+    const state: SwitchoverState = {
+      ...switchoverState({ plan: PLAN }),
+      error: { Error: 'States.Timeout' },
+    };
+
+    // Act
+    const result = await recoverSwitchover(w.cluster, state, w.deps);
+
+    // Assert
+    expect(result.outcome).toBe('rolled-back');
+    expect(w.redis.prioritySets).toEqual([{ node: N3, priority: 100 }]);
+    expect(w.state.leaseHeld).toBeUndefined();
+    expect(w.state.history[0]?.error).toBe('States.Timeout in prepare');
+  });
+
+  it('keeps the record of a Finish whose answer was lost, and still unblocks, restores and notifies', async () => {
+    // Arrange: Finish recorded the switchover and released the lease, then its process died.
+    const w = failedSwitchWorld(FakeSentinelView.agreeing(N2, 7));
+    w.redis.set(N2, { role: 'master' });
+    const done = { ...switchedState(), timeline: [mark('fenced'), mark('verified')] };
+    await finishedRecord(w, done);
+    w.state.leaseHeld = undefined;
+
+    // Act
+    const result = await recoverSwitchover(
+      w.cluster,
+      { ...done, error: { Error: 'Runtime.ExitError', Cause: 'Runtime exited' } },
+      w.deps,
+    );
+
+    // Assert
+    expect(result.outcome).toBe('completed-forward');
+    expect(w.state.history.map((e) => e.outcome)).toEqual(['succeeded']);
+    expect(w.redis.priorities.get(formatEndpoint(N3))).toBe(100);
+    expect(w.notifier.published.at(-1)?.summary).toBe(
+      'switchover of orders FAILED in finish (Runtime.ExitError); completed-forward; writes are unblocked',
+    );
+  });
+
+  it.each([
+    ['plan', {}],
+    ['prepare', { plan: PLAN }],
+    ['switch', { plan: PLAN, leaseHeld: true }],
+    ['fence', { plan: PLAN, leaseHeld: true, writeGapMs: 320 }],
+    ['verify', { plan: PLAN, leaseHeld: true, writeGapMs: 320, timeline: [mark('fenced')] }],
+    [
+      'finish',
+      { plan: PLAN, leaseHeld: true, writeGapMs: 320, timeline: [mark('fenced'), mark('verified')] },
+    ],
+  ] as const)('names %s as the failed step from the state the Catch hands over', (step, fields) => {
+    expect(failedStepOf(switchoverState(fields as Partial<SwitchoverState>))).toBe(step);
+  });
 });
+
+/** A timeline step that went well. */
+function mark(step: string) {
+  return { step, at: START, durationMs: 1, status: 'ok' as const };
+}
+
+/** The history entry a Finish of `state` records. */
+async function finishedRecord(w: FakeWorld, state: SwitchoverState): Promise<void> {
+  await w.state.appendHistory({
+    id: state.executionId,
+    cluster: 'orders',
+    kind: 'switchover',
+    epoch: 7,
+    oldMaster: N1,
+    newMaster: N2,
+    outcome: 'succeeded',
+    trigger: 'alice: kernel patching',
+    startedAt: state.startedAt,
+    durationMs: 9000,
+    timeline: state.timeline,
+    bytesAtRisk: 0,
+  });
+}
 
 // ---------------------------------------------------------------------------------------------
 // Finish

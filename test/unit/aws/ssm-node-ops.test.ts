@@ -272,6 +272,25 @@ describe('SsmNodeOps.run', () => {
     expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(8);
   });
 
+  it('keeps asking while SSM answers InvocationDoesNotExist, sends the command once, and gives up at the deadline', async () => {
+    // Arrange: the invocation never becomes known (the agent on the instance is down).
+    ssmMock.on(GetCommandInvocationCommand).rejects(awsError('InvocationDoesNotExist'));
+    const { ops, clock } = nodeOps({ deadlineMs: 5000 });
+
+    // Act
+    const run = ops.run(updateHaproxy());
+
+    // Assert
+    await expect(run).rejects.toThrow(
+      `update-haproxy on proxy p1 (${INSTANCE}) did not finish within 5 s (last status: not yet delivered); command ${COMMAND_ID} may still run: check it in Systems Manager Run Command`,
+    );
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(1);
+    expect(ssmMock.commandCalls(GetCommandInvocationCommand).map((c) => c.args[0].input)).toEqual(
+      Array(8).fill({ CommandId: COMMAND_ID, InstanceId: INSTANCE }),
+    );
+    expect(clock.now()).toBe(START + 5000);
+  });
+
   it('retries a throttled poll (by name or HTTP 429) with jitter within the deadline', async () => {
     // Arrange
     ssmMock

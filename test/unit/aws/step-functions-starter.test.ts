@@ -79,9 +79,11 @@ describe('StepFunctionsStarter.start', () => {
     // Act
     const result = await workflows.start({ workflow: 'switchover', name: NAME, input: INPUT });
 
-    // Assert
+    // Assert: asked once, with the name that makes it idempotent.
     expect(result).toEqual({ executionId: STARTED_ARN, started: false });
-    expect(startInputs()).toHaveLength(1);
+    expect(startInputs()).toEqual([
+      { stateMachineArn: SWITCHOVER_ARN, name: NAME, input: JSON.stringify(INPUT) },
+    ]);
   });
 
   it('refuses a workflow with no state machine configured, and calls nothing', async () => {
@@ -152,9 +154,11 @@ describe('StepFunctionsStarter.start', () => {
     // Act
     const result = await workflows.start({ workflow: 'switchover', name: NAME, input: INPUT });
 
-    // Assert
+    // Assert: every attempt with the same name, so that a start that went through is not started twice.
     expect(result).toEqual({ executionId: STARTED_ARN, started: true });
-    expect(startInputs()).toHaveLength(3);
+    expect(startInputs()).toEqual(
+      Array(3).fill({ stateMachineArn: SWITCHOVER_ARN, name: NAME, input: JSON.stringify(INPUT) }),
+    );
     expect(clock.sleeps).toEqual([50, 100]);
   });
 

@@ -121,11 +121,19 @@ export async function switchoverDone(): Promise<Notification> {
 }
 
 /** A switchover that died in its critical section (proxies blocked), recovered by what the Sentinels say. */
-async function recovered(w: FakeWorld, error: SwitchoverState['error']): Promise<Notification> {
+async function recovered(
+  w: FakeWorld,
+  error: SwitchoverState['error'],
+  before: Partial<SwitchoverState> = {},
+): Promise<Notification> {
   w.state.now = () => w.clock.now();
   for (const proxy of w.cluster.proxies) w.router.blocked.add(proxy.id);
   w.clock.advance(15_600);
-  await recoverSwitchover(w.cluster, switchoverState({ plan: PLAN, leaseHeld: true, error }), w.deps);
+  await recoverSwitchover(
+    w.cluster,
+    switchoverState({ plan: PLAN, leaseHeld: true, error, ...before }),
+    w.deps,
+  );
   return published(w);
 }
 
@@ -141,7 +149,18 @@ export async function switchoverRolledBack(): Promise<Notification> {
 /** Verification failed after Sentinel promoted n2: recovery completes the switch forward. */
 export async function switchoverCompletedForward(): Promise<Notification> {
   const w = failedOverWorld({ sentinels: FakeSentinelView.agreeing(N2, 7) });
-  return recovered(w, { Error: 'VerificationError', Cause: 'canary failed through p2/plain' });
+  // Verify failed: Switch and Fence had answered.
+  return recovered(
+    w,
+    { Error: 'VerificationError', Cause: 'canary failed through p2/plain' },
+    {
+      writeGapMs: 320,
+      timeline: [
+        ...switchoverState().timeline,
+        { step: 'fenced', at: START + 15_400, durationMs: 20, status: 'ok' },
+      ],
+    },
+  );
 }
 
 /** The precheck refused: a replica is offline; nothing changed. */

@@ -258,7 +258,7 @@ describe('formatNotification: switchover', () => {
       title: 'SWITCHOVER ROLLED BACK: orders',
       oldMaster: '10.0.1.21:6379',
       newMaster: 'unchanged',
-      error: 'CatchUpTimeoutError: target n2 is 10 bytes behind after 500 ms',
+      error: 'CatchUpTimeoutError in switch: target n2 is 10 bytes behind after 500 ms',
     },
     {
       make: switchoverCompletedForward,
@@ -266,7 +266,7 @@ describe('formatNotification: switchover', () => {
       title: 'SWITCHOVER COMPLETED FORWARD: orders',
       oldMaster: '10.0.1.21:6379',
       newMaster: 'the node Sentinel promoted',
-      error: 'VerificationError: canary failed through p2/plain',
+      error: 'VerificationError in verify: canary failed through p2/plain',
     },
     {
       make: switchoverRefused,
@@ -274,7 +274,7 @@ describe('formatNotification: switchover', () => {
       title: 'SWITCHOVER REFUSED: orders',
       oldMaster: 'unknown',
       newMaster: 'unchanged',
-      error: 'SwitchoverRefusedError: the master has 1 of 2 replicas online; offline: n3',
+      error: 'SwitchoverRefusedError in plan: the master has 1 of 2 replicas online; offline: n3',
     },
   ])('heads a switchover that ended $ending "$title", with the error', async (c) => {
     // Arrange

@@ -1,0 +1,173 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
+import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
+import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
+import type { HistoryEntry } from '../../functions/core/ports.ts';
+import { startNode } from '../../local/launcher.ts';
+import { commandLine, startDetached, waitForPort, waitUntil } from '../../local/processes.ts';
+import {
+  sentinelFailover,
+  sentinelMajority,
+  startTestCluster,
+  type TestCluster,
+  waitForHistory,
+} from './cluster.ts';
+import { writableThroughProxies } from './writes.ts';
+
+/** kill -9 a process and wait until it is gone. */
+async function kill9(pid: number, what: string): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  await waitUntil(async () => !(await commandLine(pid)), 5000, `${what} to die`);
+}
+
+describe('the failover reaction when a component does not answer (real processes, the local orchestrator)', () => {
+  let t: TestCluster;
+  const router = new HaproxyRouter();
+  const nodes = () => new IoredisNodes(t.connections);
+
+  /** A failover asked of `sentinel`, after the epoch a majority names now. */
+  const failover = async (sentinel: Endpoint) =>
+    sentinelFailover(t, (await sentinelMajority(t))?.epoch ?? 0, sentinel);
+
+  /** The orchestrator's failover entry of `epoch` whose outcome is `outcome`. */
+  const reactionTo = (epoch: number, outcome: HistoryEntry['outcome']) =>
+    waitForHistory(t, (e) => e.kind === 'failover' && e.epoch === epoch && e.outcome === outcome);
+
+  /** The notifications the orchestrator wrote, as JSON documents. */
+  async function notifications(): Promise<{ outcome: string; summary: string }[]> {
+    const path = t.d.orchestrator?.notificationsPath;
+    if (!path) throw new Error('the test cluster has no orchestrator');
+    const text = await readFile(path, 'utf8').catch(() => '');
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { outcome: string; summary: string });
+  }
+
+  beforeAll(async () => {
+    t = await startTestCluster({ downAfterMs: 1000 });
+  });
+  afterAll(async () => {
+    await t?.down();
+  });
+
+  it('confirms through the majority when a Sentinel is down, and reroutes, fences and verifies', async () => {
+    // Arrange: sentinel-3 is gone.
+    const [s1, , s3] = t.d.sentinels;
+    if (!s1 || !s3) throw new Error('expected three Sentinels');
+    const oldMaster = await t.soleMaster();
+    await kill9(s3.pid, 'sentinel-3');
+
+    // Act
+    const agreed = await failover(s1);
+    const entry = await reactionTo(agreed.epoch, 'succeeded');
+
+    // Assert: confirmed by the two Sentinels that answer; every step done.
+    expect(entry.timeline.find((s) => s.step === 'confirmed')?.detail).toMatch(/, 2 of 3 Sentinels \(/);
+    expect(entry.timeline.every((s) => s.status === 'ok')).toBe(true);
+    expect(entry.newMaster).toEqual(agreed.master);
+    for (const p of t.cluster.proxies) {
+      expect(await router.masterRoute(p)).toEqual({ address: agreed.master, state: 'ready' });
+    }
+    expect(await nodes().probeWrite(oldMaster, 1000)).toBe('readonly');
+    await writableThroughProxies(t);
+
+    // sentinel-3 back, for the next tests.
+    await startNode({ name: t.name, root: t.root }, s3.id);
+    await waitUntil(
+      async () => sameEndpoint((await sentinelMajority(t))?.master ?? oldMaster, agreed.master),
+      10_000,
+      'sentinel-3 to answer again',
+    );
+  });
+
+  it('reroutes the proxy that answers, fences, and reports the one that is down as partial; a retry finishes once it is back', async () => {
+    // Arrange: proxy-2's HAProxy is gone.
+    const [s1] = t.d.sentinels;
+    const [p1, p2] = t.d.proxies;
+    const [proxy1] = t.cluster.proxies;
+    if (!s1 || !p1 || !p2 || !proxy1) throw new Error('expected a Sentinel and two proxies');
+    const oldMaster = await t.soleMaster();
+    const told = (await notifications()).length;
+    await kill9(Number((await readFile(p2.pidFile, 'utf8')).trim()), 'proxy-2');
+
+    // Act
+    const agreed = await failover(s1);
+    const entry = await reactionTo(agreed.epoch, 'partial');
+
+    // Assert: proxy-1 rerouted, the old master fenced, DNS moved; proxy-2 named as what failed.
+    expect(entry.error).toMatch(/rerouted: 1 of 2 proxies not rerouted: proxy-2: /);
+    const steps = Object.fromEntries(entry.timeline.map((s) => [s.step, s.status]));
+    expect(steps).toMatchObject({
+      rerouted: 'failed',
+      fenced: 'ok',
+      'dns-updated': 'ok',
+      verified: 'failed',
+    });
+    expect(await router.masterRoute(proxy1)).toEqual({ address: agreed.master, state: 'ready' });
+    expect(await nodes().probeWrite(oldMaster, 1000)).toBe('readonly');
+    await new IoredisNodes(t.connections).canaryThroughProxy(proxy1, 'plain', agreed.master, 2000);
+    const notified = (await notifications()).slice(told);
+    expect(notified).toContainEqual(
+      expect.objectContaining({ outcome: 'partial', summary: expect.stringContaining('proxy-2') }),
+    );
+    // Left open for a retry (failed, or claimed again by a reconcile that retries it now).
+    expect((await t.state.appliedEpoch(t.name))?.status).not.toBe('done');
+
+    // Act 2: proxy-2 back, as its host would start it.
+    startDetached('haproxy', ['-W', '-f', p2.configPath, '-p', p2.pidFile], p2.logPath);
+    await waitForPort(p2.plainPort, 10_000, 'proxy-2');
+
+    // Assert 2: the reconcile retries the open epoch and finishes it.
+    const retried = await reactionTo(agreed.epoch, 'succeeded');
+    expect(retried.timeline.every((s) => s.status === 'ok')).toBe(true);
+    expect((await t.state.appliedEpoch(t.name))?.status).toBe('done');
+    await writableThroughProxies(t);
+  });
+
+  it('acts on nothing without a claim when the state store is down, and says so in its log', async () => {
+    // Arrange: the state store (dynalite) is gone; what routing and DNS look like now.
+    const [s1] = t.d.sentinels;
+    const log = t.d.orchestrator?.logPath;
+    if (!s1 || !log) throw new Error('expected a Sentinel and an orchestrator');
+    const master = await t.soleMaster();
+    const zone = await readFile(t.d.dns.file, 'utf8');
+    const told = (await notifications()).length;
+    const logStart = (await readFile(log, 'utf8')).length;
+    await kill9(t.d.stateStore.pid, 'dynalite');
+
+    // Act: a failover; the orchestrator's reaction to its events, then its reconcile, fail at the state store.
+    await failover(s1);
+    const failures = async () =>
+      (await readFile(log, 'utf8'))
+        .slice(logStart)
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { level: string; message: string; error?: string })
+        .filter((l) => l.level === 'ERROR' || l.level === 'WARN')
+        .filter((l) => /event handling failed|reconcile failed/.test(l.message));
+    await waitUntil(
+      async () => {
+        const seen = await failures();
+        return (
+          seen.some((l) => l.message.startsWith('event handling failed')) &&
+          seen.some((l) => l.message.startsWith('reconcile failed'))
+        );
+      },
+      20_000,
+      'the reaction and the reconcile to fail at the state store',
+    );
+
+    // Assert: every proxy still routes to the old master (fail closed), DNS unchanged, nothing notified; the
+    // log says why, naming the store.
+    for (const p of t.cluster.proxies) {
+      expect(await router.masterRoute(p)).toEqual({ address: master, state: 'ready' });
+    }
+    expect(await readFile(t.d.dns.file, 'utf8')).toBe(zone);
+    expect((await notifications()).length).toBe(told);
+    for (const failure of await failures()) {
+      expect(failure.error).toContain(t.d.stateStore.endpoint.replace(/^https?:\/\//, ''));
+    }
+  });
+});

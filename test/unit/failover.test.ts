@@ -318,6 +318,11 @@ describe('reactToFailover', () => {
     expect(w.router.calls.filter((c) => c.proxy === 'p2')).toHaveLength(3);
     expect(w.state.history[0]?.error).toContain('rerouted: 1 of 2 proxies not rerouted: p2');
     expect(w.state.history[0]?.timeline.find((s) => s.step === 'rerouted')?.status).toBe('failed');
+    // No canary through the proxy the reroute missed: it could only fail, after every verify attempt.
+    expect(w.redis.canaryCalls.map((c) => c.proxy)).not.toContain('p2');
+    expect(w.redis.canaryCalls.filter((c) => c.proxy === 'p1')).toHaveLength(2);
+    const verified = w.state.history[0]?.timeline.find((s) => s.step === 'verified');
+    expect(verified).toMatchObject({ status: 'ok', detail: expect.stringContaining('not through p2') });
     expect(await w.state.appliedEpoch('orders')).toMatchObject({ epoch: 7, status: 'failed' });
     expect(w.dns.calls).toEqual([{ master: N2, epoch: 7 }]);
     expect(w.notifier.published[0]?.outcome).toBe('partial');
@@ -472,12 +477,16 @@ describe('failover steps', () => {
     w.router.failures.set('p2', Number.POSITIVE_INFINITY);
 
     // Act
-    const reroute = rerouteProxies(w.cluster, N2, w.deps);
+    const reroute = await rerouteProxies(w.cluster, N2, w.deps);
 
     // Assert
-    await expect(reroute).rejects.toThrow(
-      '2 of 2 proxies not rerouted: p1: proxy p1: connection refused; p2: proxy p2: connection refused',
-    );
+    expect(reroute).toEqual({
+      summary: '0 proxies -> n2',
+      failed: [
+        { id: 'p1', error: 'proxy p1: connection refused' },
+        { id: 'p2', error: 'proxy p2: connection refused' },
+      ],
+    });
   });
 
   it('fenceOtherNodes leaves the new master alone and reports the old master offset', async () => {

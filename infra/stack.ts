@@ -34,6 +34,9 @@ export const CLUSTER_TAG_KEY = 'ha-redis:cluster';
 /** The config file's name inside each Lambda bundle (the Lambdas read and validate it at cold start). */
 export const BUNDLED_CONFIG_FILE = 'ha-redis.config.json';
 
+/** The switchover step Lambda's timeout: below every Task timeout of the switchover state machine (see below). */
+export const SWITCHOVER_STEP_TIMEOUT = cdk.Duration.seconds(25);
+
 /** Lambda environment variables the AWS composition root reads (compose/aws.ts). */
 export const LAMBDA_ENV = {
   configFile: 'HA_REDIS_CONFIG_FILE',
@@ -216,9 +219,14 @@ export class HaRedisStack extends cdk.Stack {
     this.switchoverStepFunction = fn(
       'switchover-step',
       'functions/switchover-step/handler.ts',
-      // Above the longest Task timeout of the state machine (Prepare and Recover: 60 s).
-      cdk.Duration.seconds(70),
+      // Below every Task timeout of the state machine (30 s and more): a step that overruns is stopped by
+      // Lambda, its environment reset, before Step Functions hands the execution to Recover. A Task timeout
+      // that fired first would leave the step running, free to promote or reroute after Recover unblocked
+      // writes. The longest step, Prepare, waits up to 15 s for the Sentinels.
+      SWITCHOVER_STEP_TIMEOUT,
       'One step of the planned switchover state machine',
+      // An SSM command (persisting the fence and the routing) gives up with a clear error inside the timeout.
+      { environment: { HA_REDIS_NODE_OPS_DEADLINE_MS: '20000' } },
     );
 
     this.reconcileFunction = fn(

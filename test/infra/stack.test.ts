@@ -17,6 +17,7 @@ import {
   CLUSTER_TAG_KEY,
   HaRedisStack,
   LAMBDA_ENV,
+  SWITCHOVER_STEP_TIMEOUT,
 } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
 import { loadEnvelope } from '../unit/helpers.ts';
@@ -338,18 +339,44 @@ describe('HaRedisStack resources', () => {
     });
   });
 
-  it('sends every failing step of the state machine to Recover, and a failed Plan to SwitchoverRefused', () => {
+  /** The switchover state machine's definition, with every Lambda ARN token written "ARN". */
+  const switchoverDefinition = () => {
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as {
       Properties: { DefinitionString: { 'Fn::Join': [string, unknown[]] } };
     }[];
-    const definition = JSON.parse(
+    return JSON.parse(
       (machine?.Properties.DefinitionString['Fn::Join'][1] ?? [])
         .map((part) => (typeof part === 'string' ? part : '"ARN"'))
         .join('')
         .replaceAll('""ARN""', '"ARN"'),
+    ) as { States: Record<string, { Type: string; TimeoutSeconds?: number; Catch?: unknown }> };
+  };
+
+  it('stops an overrunning switchover step (Lambda timeout) before its Task times out: no stale step acts after Recover', () => {
+    const definition = switchoverDefinition();
+    const taskTimeouts = Object.values(definition.States).flatMap((s) =>
+      s.Type === 'Task' ? [s.TimeoutSeconds ?? Number.POSITIVE_INFINITY] : [],
     );
+    const [stepFunction] = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('planned switchover') },
+      }),
+    ) as { Properties: { Timeout: number; Environment: { Variables: Record<string, string> } } }[];
+
+    expect(taskTimeouts).toHaveLength(Object.keys(SWITCHOVER_STATE_NAMES).length);
+    expect(stepFunction?.Properties.Timeout).toBe(SWITCHOVER_STEP_TIMEOUT.toSeconds());
+    expect(SWITCHOVER_STEP_TIMEOUT.toSeconds()).toBeLessThan(Math.min(...taskTimeouts));
+    // An SSM command the step waits for gives up (with its own error) before the Lambda is stopped.
+    const ssmDeadlineMs = Number(
+      stepFunction?.Properties.Environment.Variables.HA_REDIS_NODE_OPS_DEADLINE_MS,
+    );
+    expect(ssmDeadlineMs).toBeLessThan(SWITCHOVER_STEP_TIMEOUT.toMilliseconds());
+  });
+
+  it('sends every failing step of the state machine to Recover, and a failed Plan to SwitchoverRefused', () => {
+    const definition = switchoverDefinition();
     const catchOf = (state: string) =>
-      definition.States[state].Catch as { ErrorEquals: string[]; Next: string }[];
+      definition.States[state]?.Catch as { ErrorEquals: string[]; Next: string }[];
     for (const state of Object.keys(SWITCHOVER_STATE_NAMES).filter((s) => !['Plan', 'Recover'].includes(s))) {
       expect(catchOf(state)).toEqual([
         expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Recover' }),

@@ -6,6 +6,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { z } from 'zod';
+import { causeMessage } from '../functions/core/errors.ts';
 import {
   LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   renderMaintenanceAsl,
@@ -310,16 +311,6 @@ export async function runWorkflow(
   return result.status === 'SUCCEEDED' ? result : { ...result, lastState };
 }
 
-/** Lambda's `{"errorType","errorMessage"}` cause, or the text as it is. */
-export function causeMessageOf(cause: string): string {
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
-  } catch {
-    return cause;
-  }
-}
-
 /** How an execution ended, read for a person: the Fail state, the error that caused it, the final state. */
 export type WorkflowEnding<S> = {
   status: WorkflowResult['status'];
@@ -344,7 +335,7 @@ export function endingOf<S extends { error?: { Error: string; Cause?: string | u
   const state = parseState(result.status === 'SUCCEEDED' ? result.output : result.lastState);
   const caught = state?.error ?? CaughtErrorSchema.safeParse(result.lastState).data?.error;
   const error = caught?.Error ?? result.error;
-  const cause = caught?.Cause ? causeMessageOf(caught.Cause) : result.cause;
+  const cause = caught?.Cause ? causeMessage(caught.Cause) : result.cause;
   return {
     status: result.status,
     ...(result.error ? { ending: result.error } : {}),

@@ -172,3 +172,17 @@ export class HistoryEntryExistsError extends HaRedisError {
     this.name = ERROR_NAMES.historyEntryExists;
   }
 }
+
+/**
+ * The message of a Step Functions Catch's `Cause`: the Lambda runtime's `{"errorType","errorMessage","trace"}`
+ * reduced to its `errorMessage` (no stack trace in history or notifications), or the text as it is.
+ */
+export function causeMessage(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
+  } catch {
+    return cause;
+  }
+}

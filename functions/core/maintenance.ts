@@ -8,6 +8,7 @@ import type { SwitchoverInput } from '../switchover-step/contract.ts';
 import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel, sameEndpoint } from './cluster.ts';
 import { decideMajority, observeSentinels } from './confirm.ts';
 import {
+  causeMessage,
   errorMessage,
   InvalidInputError,
   MaintenanceRefusedError,
@@ -474,17 +475,6 @@ export async function finishMaintenance(
   return done;
 }
 
-/** The message of a Catch's Cause: the Lambda runtime's `{"errorMessage"}`, or the text as it is. */
-function causeMessage(cause: string | undefined): string {
-  if (!cause) return '';
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
-  } catch {
-    return cause;
-  }
-}
-
 /** What the run did, where it stopped, and what it never started (node ids, `switchover`, `switchback`). */
 export function progressOf(state: MaintenanceState): {
   done: string[];
@@ -539,7 +529,9 @@ export async function recoverMaintenance(
       () => false,
     );
   const progress = progressOf(state);
-  const reason = state.error ? `${state.error.Error}: ${causeMessage(state.error.Cause)}` : 'unknown error';
+  const reason = state.error
+    ? `${state.error.Error}: ${causeMessage(state.error.Cause) ?? ''}`
+    : 'unknown error';
   const record = `done: ${progress.done.join(', ') || 'none'}; failed at: ${progress.failedAt ?? 'none'}; not started: ${progress.notStarted.join(', ') || 'none'}`;
   const failed: MaintenanceState = { ...state, phase: 'failed', outcome: 'failed', timeline: timeline.steps };
   const summary = `maintenance (${state.input.action}) of ${cluster.name} FAILED at ${progress.failedAt ?? 'an unknown step'} (${reason}); ${record}; ${

@@ -16,6 +16,7 @@ import {
 import { confirmNewMaster, decideMajority, observeSentinels } from './confirm.ts';
 import {
   CatchUpTimeoutError,
+  causeMessage,
   errorMessage,
   FencingError,
   HaRedisError,
@@ -707,7 +708,7 @@ async function recordSwitchover(
     ...(state.writeGapMs !== undefined ? { writeGapMs: state.writeGapMs } : {}),
     ...(state.error
       ? {
-          error: [`${state.error.Error} in ${failedStepOf(state)}`, state.error.Cause]
+          error: [`${state.error.Error} in ${failedStepOf(state)}`, causeMessage(state.error.Cause)]
             .filter(Boolean)
             .join(': ')
             .slice(0, 1000),

@@ -1,5 +1,6 @@
 import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel } from '../core/cluster.ts';
+import { causeMessage } from '../core/errors.ts';
 import type { HistoryEntry, MaintenanceMode, WorkflowExecution } from '../core/ports.ts';
 import type { StatusReport } from '../core/status.ts';
 import type { TimelineStep } from '../core/timeline.ts';
@@ -340,17 +341,6 @@ export function switchedMessage(
       context(`started by <@${task.startedBy}> · execution \`${executionName(task.executionId)}\``),
     ],
   };
-}
-
-/** The message of a Lambda error cause (`{"errorType","errorMessage"}`), or the cause as it is. */
-export function causeMessage(cause: string | undefined): string | undefined {
-  if (!cause) return undefined;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    return typeof parsed.errorMessage === 'string' ? parsed.errorMessage : cause;
-  } catch {
-    return cause;
-  }
 }
 
 /** The step timeline as aligned lines: offset, step, duration, status, detail. */

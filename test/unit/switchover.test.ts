@@ -848,6 +848,29 @@ describe('recoverSwitchover', () => {
     );
   });
 
+  it("records the Lambda runtime's errorMessage from a Catch's JSON Cause, without its stack trace", async () => {
+    // Arrange: what Step Functions hands a Catch when the Lambda threw.
+    const w = failedSwitchWorld();
+    const cause = JSON.stringify({
+      errorType: 'CatchUpTimeoutError',
+      errorMessage: CATCH_UP_FAILED.Cause,
+      trace: [
+        'CatchUpTimeoutError: target n2 is 10 bytes behind',
+        '    at switchWrites (file:///var/task/index.mjs:1:2)',
+      ],
+    });
+
+    // Act
+    await recoverSwitchover(
+      w.cluster,
+      { ...preparedState(), error: { Error: 'CatchUpTimeoutError', Cause: cause } },
+      w.deps,
+    );
+
+    // Assert
+    expect(w.state.history[0]?.error).toBe(`CatchUpTimeoutError in switch: ${CATCH_UP_FAILED.Cause}`);
+  });
+
   it('completes forward when a majority names the target: the old master becomes its replica', async () => {
     // Arrange
     const w = failedSwitchWorld(FakeSentinelView.agreeing(N2, 7));

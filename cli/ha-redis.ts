@@ -7,6 +7,7 @@ import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
+import type { RemoteOptions } from '../compose/remote.ts';
 import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
 import { runDemo } from '../local/demo.ts';
@@ -49,6 +50,68 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 /** One step of a workflow, as it happens. */
 const formatStep = (s: { step: string; durationMs: number; status: string; detail?: string }) =>
   `  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status === 'ok' ? '' : `${s.status} `}${s.detail ?? ''}`;
+
+/** The options that reach a cluster of the deployment config file instead of a local one. */
+interface RemoteFlags {
+  config?: string;
+  secretsDir?: string;
+  table?: string;
+  dynamodbEndpoint?: string;
+  skipDns?: boolean;
+}
+type RemoteFlag = Exclude<keyof RemoteFlags, 'config'>;
+const REMOTE_FLAGS: Record<RemoteFlag, () => Option> = {
+  secretsDir: () =>
+    new Option('--secrets-dir <dir>', 'with --config: secrets from files named like the references, not AWS'),
+  table: () => new Option('--table <name>', 'with --config: the state table (stack output StateTableName)'),
+  dynamodbEndpoint: () =>
+    new Option('--dynamodb-endpoint <url>', 'with --config: a DynamoDB-compatible endpoint').argParser(
+      httpUrl('--dynamodb-endpoint'),
+    ),
+  skipDns: () => new Option('--skip-dns', 'with --config: do not read the Route53 record'),
+};
+
+/** Add `--config <file>` and those of its companion flags that the command uses. */
+function withRemoteOptions(command: Command, configHelp: string, flags: readonly RemoteFlag[]): Command {
+  command.option('--config <file>', `a deployment config file: ${configHelp}`);
+  for (const flag of flags) command.addOption(REMOTE_FLAGS[flag]());
+  return command;
+}
+
+/**
+ * The cluster of the config file that the flags describe, or undefined for a local cluster. A companion
+ * flag without --config, or a `required` one missing with it, is a wrong argument (exit 2).
+ */
+function remoteOf(
+  command: string,
+  o: RemoteFlags,
+  required: readonly RemoteFlag[] = [],
+): RemoteOptions | undefined {
+  const given = (Object.keys(REMOTE_FLAGS) as RemoteFlag[]).filter((f) => o[f] !== undefined);
+  const flagName = (f: RemoteFlag) => REMOTE_FLAGS[f]().long ?? f;
+  const flagHelp = (f: RemoteFlag) => {
+    const option = REMOTE_FLAGS[f]();
+    return `${option.flags}, ${option.description.replace(/^with --config: /, '')}`;
+  };
+  if (!o.config) {
+    if (given.length)
+      program.error(`error: ${given.map(flagName).join(', ')} need --config <file>`, { exitCode: 2 });
+    return undefined;
+  }
+  const missing = required.filter((f) => o[f] === undefined);
+  if (missing.length) {
+    program.error(`error: ${command} --config also needs ${missing.map(flagHelp).join('; ')}`, {
+      exitCode: 2,
+    });
+  }
+  return {
+    configPath: o.config,
+    ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}),
+    ...(o.table ? { table: o.table } : {}),
+    ...(o.dynamodbEndpoint ? { dynamodbEndpoint: o.dynamodbEndpoint } : {}),
+    skipDns: Boolean(o.skipDns),
+  };
+}
 
 const program = new Command()
   .name('ha-redis')
@@ -279,7 +342,7 @@ program
     },
   );
 
-program
+const status = program
   .command('status')
   .description('roles, replication, Sentinels, proxies, DNS, last operation and lease; exit 1 when unhealthy')
   .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`, or one of --config)')
@@ -291,55 +354,24 @@ program
     positiveInt('--max-lag-bytes'),
     DEFAULT_MAX_LAG_BYTES,
   )
-  .option('--config <file>', 'a deployment config file: reach the cluster directly (TLS, passwords)')
-  .option('--secrets-dir <dir>', 'with --config: secrets from files named like the references, not AWS')
-  .option('--table <name>', 'with --config: the state table (stack output StateTableName)')
-  .option(
-    '--dynamodb-endpoint <url>',
-    'with --config: a DynamoDB-compatible endpoint',
-    httpUrl('--dynamodb-endpoint'),
-  )
-  .option('--skip-dns', 'with --config: do not read the Route53 record')
   .action(
-    async (o: {
-      cluster: string;
-      json?: boolean;
-      watch?: boolean;
-      maxLagBytes: number;
-      config?: string;
-      secretsDir?: string;
-      table?: string;
-      dynamodbEndpoint?: string;
-      skipDns?: boolean;
-    }) => {
-      const remoteOnly = [
-        o.secretsDir && '--secrets-dir',
-        o.table && '--table',
-        o.dynamodbEndpoint && '--dynamodb-endpoint',
-        o.skipDns && '--skip-dns',
-      ].filter(Boolean);
-      if (!o.config && remoteOnly.length) {
-        program.error(`error: ${remoteOnly.join(', ')} need --config <file>`, { exitCode: 2 });
-      }
+    async (o: RemoteFlags & { cluster: string; json?: boolean; watch?: boolean; maxLagBytes: number }) => {
+      const remote = remoteOf('status', o);
       process.exitCode = await statusCommand({
         cluster: o.cluster,
         json: Boolean(o.json),
         watch: Boolean(o.watch),
         maxLagBytes: o.maxLagBytes,
-        ...(o.config
-          ? {
-              remote: {
-                configPath: o.config,
-                ...(o.secretsDir ? { secretsDir: o.secretsDir } : {}),
-                ...(o.table ? { table: o.table } : {}),
-                ...(o.dynamodbEndpoint ? { dynamodbEndpoint: o.dynamodbEndpoint } : {}),
-                skipDns: Boolean(o.skipDns),
-              },
-            }
-          : {}),
+        ...(remote ? { remote } : {}),
       });
     },
   );
+withRemoteOptions(status, 'reach the cluster directly (TLS, passwords)', [
+  'secretsDir',
+  'table',
+  'dynamodbEndpoint',
+  'skipDns',
+]);
 
 program
   .command('drain')
@@ -364,19 +396,35 @@ const history = program
   .description(
     'failovers, switchovers and fences, newest first; `history show <id>` for one with its timeline',
   )
-  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`, or one of --config)')
   .option('--json', 'print JSON on stdout')
   .option('--limit <n>', 'how many entries', positiveInt('--limit'), 20)
-  .action(async (o: { cluster: string; json?: boolean; limit: number }) => {
-    process.exitCode = await historyCommand({ cluster: o.cluster, json: Boolean(o.json), limit: o.limit });
+  .action(async (o: RemoteFlags & { cluster: string; json?: boolean; limit: number }) => {
+    const remote = remoteOf('history', o, ['table']);
+    process.exitCode = await historyCommand({
+      cluster: o.cluster,
+      json: Boolean(o.json),
+      limit: o.limit,
+      ...(remote ? { remote } : {}),
+    });
   });
+withRemoteOptions(history, 'a cluster it describes; history from its state table', [
+  'table',
+  'dynamodbEndpoint',
+]);
 
 history
   .command('show <id>')
   .description('one history entry whole, with its timeline (an id or a unique prefix)')
   .action(async (id: string) => {
-    const o = history.opts<{ cluster: string; json?: boolean }>();
-    process.exitCode = await historyShowCommand({ cluster: o.cluster, json: Boolean(o.json), id });
+    const o = history.opts<RemoteFlags & { cluster: string; json?: boolean }>();
+    const remote = remoteOf('history', o, ['table']);
+    process.exitCode = await historyShowCommand({
+      cluster: o.cluster,
+      json: Boolean(o.json),
+      id,
+      ...(remote ? { remote } : {}),
+    });
   });
 
 program

@@ -1,10 +1,14 @@
-/** `ha-redis history`: what ha-redis did to a local cluster, newest first, from the state store. */
+/**
+ * `ha-redis history`: what ha-redis did to a cluster, newest first, from the state store: a local cluster's,
+ * or the state table of a cluster of the deployment config file.
+ */
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../compose/local.ts';
+import { type RemoteOptions, remoteCluster, remoteStateStore } from '../compose/remote.ts';
 import { formatEndpoint } from '../functions/core/cluster.ts';
-import { HaRedisError } from '../functions/core/errors.ts';
+import { ConfigurationError, HaRedisError } from '../functions/core/errors.ts';
 import type { HistoryEntry } from '../functions/core/ports.ts';
-import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
 import { type Io, processIo } from './status.ts';
 
 /** `history show` finds an entry by id among this many of the newest (the store has no lookup by id). */
@@ -15,7 +19,12 @@ export interface HistoryOptions {
   /** The local root that holds `<cluster>/cluster.json`; default `localRoot()`. */
   root?: string;
   json?: boolean;
+  /** A cluster of the deployment config file and its state table (`table` is required here). */
+  remote?: Pick<RemoteOptions, 'configPath' | 'table' | 'dynamodbEndpoint'>;
 }
+
+/** A node's id and address: a descriptor's node, or a config file's. */
+type NamedNode = { id: string; host: string; port: number };
 
 const time = (ms: number) =>
   new Date(ms)
@@ -23,10 +32,10 @@ const time = (ms: number) =>
     .replace('T', ' ')
     .replace(/\.\d+Z$/, 'Z');
 
-/** Node id of an address in the descriptor, or the address. */
-function labelIn(d: Descriptor) {
+/** Node id of an address among the cluster's nodes, or the address. */
+function labelIn(nodes: readonly NamedNode[]) {
   return (e: { host: string; port: number } | null) =>
-    e ? (d.nodes.find((n) => n.host === e.host && n.port === e.port)?.id ?? formatEndpoint(e)) : '-';
+    e ? (nodes.find((n) => n.host === e.host && n.port === e.port)?.id ?? formatEndpoint(e)) : '-';
 }
 
 /** One line per entry: time, kind, outcome, epoch, old -> new, duration, write gap. */
@@ -66,16 +75,31 @@ export function formatHistoryEntry(e: HistoryEntry, label: ReturnType<typeof lab
   ];
 }
 
+/** The cluster's history store and its nodes (for labels), closed after `fn`. */
 async function withStore<T>(
   options: HistoryOptions,
-  fn: (store: DynamoStateStore, d: Descriptor) => Promise<T>,
+  fn: (store: DynamoStateStore, nodes: readonly NamedNode[]) => Promise<T>,
 ): Promise<T> {
+  if (options.remote) {
+    const { cluster } = remoteCluster(options.remote.configPath, options.cluster);
+    const table = remoteStateStore(options.remote);
+    if (!table) {
+      throw new ConfigurationError(
+        'history of a cluster of the config file needs its state table: --table <StateTableName stack output>',
+      );
+    }
+    try {
+      return await fn(table.state, cluster.nodes);
+    } finally {
+      table.close();
+    }
+  }
   const d = await readDescriptor(
     options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
   );
   const dynamo = localDynamoClient(d.stateStore.endpoint);
   try {
-    return await fn(new DynamoStateStore(dynamo, d.stateStore.table), d);
+    return await fn(new DynamoStateStore(dynamo, d.stateStore.table), d.nodes);
   } finally {
     dynamo.destroy();
   }
@@ -86,11 +110,11 @@ export async function historyCommand(
   options: HistoryOptions & { limit: number },
   io: Io = processIo,
 ): Promise<number> {
-  return withStore(options, async (store, d) => {
-    const entries = await store.listHistory(d.cluster, options.limit);
+  return withStore(options, async (store, nodes) => {
+    const entries = await store.listHistory(options.cluster, options.limit);
     if (options.json) io.out(`${JSON.stringify(entries, null, 2)}\n`);
-    else if (entries.length === 0) io.err(`no history for cluster ${d.cluster}`);
-    else for (const e of entries) io.err(formatHistoryLine(e, labelIn(d)));
+    else if (entries.length === 0) io.err(`no history for cluster ${options.cluster}`);
+    else for (const e of entries) io.err(formatHistoryLine(e, labelIn(nodes)));
     return 0;
   });
 }
@@ -100,8 +124,8 @@ export async function historyShowCommand(
   options: HistoryOptions & { id: string },
   io: Io = processIo,
 ): Promise<number> {
-  return withStore(options, async (store, d) => {
-    const entries = await store.listHistory(d.cluster, SHOW_SCAN_LIMIT);
+  return withStore(options, async (store, nodes) => {
+    const entries = await store.listHistory(options.cluster, SHOW_SCAN_LIMIT);
     const exact = entries.find((e) => e.id === options.id);
     const matches = exact ? [exact] : entries.filter((e) => e.id.startsWith(options.id));
     if (matches.length > 1) {
@@ -112,11 +136,11 @@ export async function historyShowCommand(
     const entry = matches[0];
     if (!entry) {
       throw new HaRedisError(
-        `no history entry '${options.id}' among the newest ${SHOW_SCAN_LIMIT} of cluster ${d.cluster}; list ids with 'ha-redis history --cluster ${d.cluster}'`,
+        `no history entry '${options.id}' among the newest ${SHOW_SCAN_LIMIT} of cluster ${options.cluster}; list ids with 'ha-redis history --cluster ${options.cluster}'`,
       );
     }
     if (options.json) io.out(`${JSON.stringify(entry, null, 2)}\n`);
-    else for (const line of formatHistoryEntry(entry, labelIn(d))) io.err(line);
+    else for (const line of formatHistoryEntry(entry, labelIn(nodes))) io.err(line);
     return 0;
   });
 }

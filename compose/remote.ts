@@ -11,6 +11,7 @@ import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import { loadDeploymentConfig } from '../config/load.ts';
+import type { DeploymentConfig } from '../config/schema.ts';
 import { type ClusterConfig, ClusterRegistry } from '../functions/core/cluster.ts';
 import { ConfigurationError } from '../functions/core/errors.ts';
 import type { Dns, FailoverDeps, StateStore } from '../functions/core/ports.ts';
@@ -34,6 +35,8 @@ export interface RemoteOptions {
 /** What `status` needs of a cluster: read-only ports. */
 export interface ObservedCluster {
   cluster: ClusterConfig;
+  /** The pooled connections behind `deps` (doctor asks CONFIG GET and INFO through them). */
+  connections: RedisConnections;
   deps: Pick<FailoverDeps, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>;
   close(): Promise<void>;
 }
@@ -47,33 +50,48 @@ function unavailable<T extends object>(message: string): T {
   });
 }
 
+/** The cluster named in the deployment config file (an unknown name lists the known ones), and the config. */
+export function remoteCluster(
+  configPath: string,
+  clusterName: string,
+): { config: DeploymentConfig; cluster: ClusterConfig } {
+  const config = loadDeploymentConfig(configPath);
+  return { config, cluster: new ClusterRegistry(config.clusters).get(clusterName) };
+}
+
+/** The state table when one is given: the region's DynamoDB, or a DynamoDB-compatible endpoint. */
+export function remoteStateStore(
+  options: Pick<RemoteOptions, 'table' | 'dynamodbEndpoint'>,
+): { state: DynamoStateStore; close(): void } | undefined {
+  if (!options.table) return undefined;
+  const dynamo = options.dynamodbEndpoint
+    ? localDynamoClient(options.dynamodbEndpoint)
+    : new DynamoDBClient({});
+  return { state: new DynamoStateStore(dynamo, options.table), close: () => dynamo.destroy() };
+}
+
 /**
  * The CLI's composition for a cluster of the deployment config: direct connections to its nodes, Sentinels
  * and HAProxy Runtime APIs (TLS and client certificate as configured), with its passwords, Route53 and the
  * state table when given. Everything here only reads.
  */
 export function composeRemote(clusterName: string, options: RemoteOptions): ObservedCluster {
-  const config = loadDeploymentConfig(options.configPath);
-  const cluster = new ClusterRegistry(config.clusters).get(clusterName);
+  const { config, cluster } = remoteCluster(options.configPath, clusterName);
   const secrets: SecretSource = options.secretsDir
     ? new DirectorySecrets(options.secretsDir)
     : new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
   const access = clusterAccess(config, secrets);
   const connections = new RedisConnections(access);
-  const dynamo = options.table
-    ? options.dynamodbEndpoint
-      ? localDynamoClient(options.dynamodbEndpoint)
-      : new DynamoDBClient({})
-    : undefined;
+  const table = remoteStateStore(options);
   const state: StateStore =
-    dynamo && options.table
-      ? new DynamoStateStore(dynamo, options.table)
-      : unavailable<StateStore>('no state table given (--table, the stack output StateTableName)');
+    table?.state ??
+    unavailable<StateStore>('no state table given (--table, the stack output StateTableName)');
   const dns: Dns = options.skipDns
     ? unavailable<Dns>('DNS not read (--skip-dns)')
     : new Route53Dns({ client: new Route53Client({}), clock: systemClock });
   return {
     cluster,
+    connections,
     deps: {
       sentinels: new IoredisSentinelView(connections),
       redis: new IoredisNodes(connections),
@@ -84,7 +102,7 @@ export function composeRemote(clusterName: string, options: RemoteOptions): Obse
     },
     close: async () => {
       await connections.close();
-      dynamo?.destroy();
+      table?.close();
     },
   };
 }

@@ -1,22 +1,26 @@
-import { readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeApi } from '../../adapters/haproxy/runtime-api.ts';
 import { statusCommand } from '../../cli/status.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
-import { sameEndpoint } from '../../functions/core/cluster.ts';
+import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
+import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { StatusReport } from '../../functions/core/status.ts';
 import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
 import { waitUntil } from '../../local/processes.ts';
-import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
+import { capture, sentinelFailover, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 
 describe('ha-redis status --config: a cluster reached as the deployment config describes it', () => {
   let t: TestCluster;
   let remote: RemoteOptions;
+  let adopt: HistoryEntry;
 
   beforeAll(async () => {
     t = await startTestCluster();
-    await waitForHistory(t, (e) => e.trigger === 'adopt');
+    adopt = await waitForHistory(t, (e) => e.trigger === 'adopt');
     const { configPath, secretsDir } = await writeLocalDeploymentConfig(t.d);
     remote = {
       configPath,
@@ -104,5 +108,51 @@ describe('ha-redis status --config: a cluster reached as the deployment config d
 
     // Assert
     await expect(run).rejects.toThrow(`unknown cluster 'payments'; known clusters: ${t.name}`);
+  });
+
+  it('lists a failover with history --config from the state table, and shows its timeline, labelled by the config', async () => {
+    // Arrange: a failover recorded, and a config whose node ids differ from the local ones, so labels
+    // can only come from the config file.
+    const agreed = await sentinelFailover(t, adopt.epoch ?? 0);
+    const failover = await waitForHistory(
+      t,
+      (e) => e.kind === 'failover' && e.trigger !== 'adopt' && e.epoch === agreed.epoch,
+    );
+    const config = JSON.parse(await readFile(remote.configPath, 'utf8')) as {
+      clusters: { nodes: { id: string }[] }[];
+    };
+    for (const n of config.clusters[0]?.nodes ?? []) n.id = `orders-${n.id}`;
+    const renamed = join(t.d.dir, 'renamed.config.json');
+    await writeFile(renamed, JSON.stringify(config));
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [
+        new URL('../../cli/ha-redis.ts', import.meta.url).pathname,
+        ...args,
+        '--cluster',
+        t.name,
+        '--config',
+        renamed,
+        '--table',
+        t.d.stateStore.table,
+        '--dynamodb-endpoint',
+        t.d.stateStore.endpoint,
+      ]);
+    const label = (e: Endpoint | null) =>
+      `orders-${t.d.nodes.find((n) => e && sameEndpoint(n, e))?.id ?? 'none'}`;
+
+    // Act
+    const list = await cli('history');
+    const show = await cli('history', 'show', failover.id.slice(0, 12));
+
+    // Assert
+    const line = list.stderr.split('\n').find((l) => l.includes(failover.id)) ?? '';
+    expect(line).toMatch(new RegExp(`failover\\s+${failover.outcome}\\s+epoch ${agreed.epoch}`));
+    expect(line).toContain(`${label(failover.oldMaster)} -> ${label(failover.newMaster)}`);
+    const lines = show.stderr.split('\n');
+    expect(lines).toContain(`id          ${failover.id}`);
+    expect(lines).toContain(`master      ${label(failover.oldMaster)} -> ${label(failover.newMaster)}`);
+    expect(lines).toContain('timeline');
+    expect(lines.some((l) => /\+\s*\d+ ms\s+confirmed/.test(l))).toBe(true);
+    expect(list.stdout + show.stdout).toBe('');
   });
 });

@@ -323,6 +323,19 @@ describe.concurrent('the ha-redis CLI', () => {
       "error: option '--notify-webhook <url>' argument 'ftp://example.com/hook' is invalid. --notify-webhook must be an http(s) URL, got 'ftp://example.com/hook'",
     ],
     [['status', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
+    [['history', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
+    [
+      ['history', 'show', 'abc', '--cluster', 'demo', '--dynamodb-endpoint', 'http://localhost:4567'],
+      'error: --dynamodb-endpoint need --config <file>',
+    ],
+    [
+      ['history', '--cluster', 'demo', '--config', 'ha-redis.config.json'],
+      'error: history --config also needs --table <name>, the state table (stack output StateTableName)',
+    ],
+    [
+      ['history', 'show', 'abc', '--cluster', 'demo', '--config', 'ha-redis.config.json'],
+      'error: history --config also needs --table <name>, the state table (stack output StateTableName)',
+    ],
     [['drain'], "error: required option '--host <host>' not specified"],
   ])('%j exits 2 with its error, and writes nothing', async (args, message) => {
     // Act

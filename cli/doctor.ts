@@ -1,9 +1,14 @@
-/** `ha-redis doctor`: configuration checks of a local cluster, each pass/warn/fail with a one-line fix. */
+/**
+ * `ha-redis doctor`: configuration checks of a cluster, each pass/warn/fail with a one-line fix. A local
+ * cluster's config files are read too; a cluster of the deployment config file is checked over the network
+ * only, and the checks that need its hosts' files are listed as skipped.
+ */
 import { readFile } from 'node:fs/promises';
 import { parseInfo } from '../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../adapters/redis/sentinel-view.ts';
 import { composeLocal } from '../compose/local.ts';
-import { formatEndpoint } from '../functions/core/cluster.ts';
+import { composeRemote, type ObservedCluster, type RemoteOptions } from '../compose/remote.ts';
+import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
 import { majorityOf } from '../functions/core/confirm.ts';
 import { errorMessage } from '../functions/core/errors.ts';
 import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
@@ -57,15 +62,47 @@ export interface DoctorFacts {
     error?: string;
   }[];
   proxies: { id: string; hasRoleMasterCheck?: boolean; hasTlsPort?: boolean; error?: string }[];
+  /** False when the config files are on other hosts (doctor --config): the checks that read them are skipped. */
+  filesRead?: boolean;
 }
 
 export interface DoctorCheck {
   /** Stable name of the kind of check, e.g. `aof`; several checks (one per node) share an id. */
   id: string;
-  level: 'pass' | 'warn' | 'fail';
+  /** `skip`: not made (its config files are on other hosts); never a fail. */
+  level: 'pass' | 'warn' | 'fail' | 'skip';
   check: string;
   fix?: string;
 }
+
+/** The checks that read config files, and how to make each by hand on the hosts. */
+const FILE_CHECKS: readonly DoctorCheck[] = [
+  {
+    id: 'sentinel-password',
+    level: 'skip',
+    check: 'Sentinel config files set requirepass: not checked, the files are on the Sentinel hosts',
+    fix: "on each Sentinel host: grep '^requirepass' sentinel.conf",
+  },
+  {
+    id: 'deny-scripts-reconfig',
+    level: 'skip',
+    check: 'Sentinel deny-scripts-reconfig yes: not checked, the files are on the Sentinel hosts',
+    fix: "on each Sentinel host: grep 'deny-scripts-reconfig' sentinel.conf (must not say no)",
+  },
+  {
+    id: 'replicaof-in-config',
+    level: 'skip',
+    check: 'replica config files have a replicaof line: not checked, the files are on the node hosts',
+    fix: "on each replica host: grep -E '^(replicaof|slaveof)' redis.conf",
+  },
+  {
+    id: 'proxy-fails-closed',
+    level: 'skip',
+    check:
+      "proxies have no 'tcp-check expect string role:master': not checked, the files are on the proxy hosts",
+    fix: "on each proxy host: grep 'role:master' haproxy.cfg (must find nothing)",
+  },
+];
 
 /** Judge the facts; pure. A fact left undefined (not gathered) is not judged. */
 export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
@@ -200,19 +237,21 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
         'CONFIG SET replica-priority 100 unless the node must never be promoted',
         'warn',
       );
-      add(
-        'replicaof-in-config',
-        node.configHasReplicaOf === true,
-        `${node.id} config file has a replicaof line`,
-        'CONFIG REWRITE on the replica, so it comes back read-only after a restart',
-        node.configHasReplicaOf === undefined ? 'warn' : 'fail',
-      );
+      if (f.filesRead !== false) {
+        add(
+          'replicaof-in-config',
+          node.configHasReplicaOf === true,
+          `${node.id} config file has a replicaof line`,
+          'CONFIG REWRITE on the replica, so it comes back read-only after a restart',
+          node.configHasReplicaOf === undefined ? 'warn' : 'fail',
+        );
+      }
     }
   }
   for (const p of f.proxies) {
     if (p.error) {
       add('proxy-config', false, `proxy ${p.id} config readable`, `check its configPath: ${p.error}`, 'warn');
-    } else {
+    } else if (p.hasRoleMasterCheck !== undefined) {
       add(
         'proxy-fails-closed',
         !p.hasRoleMasterCheck,
@@ -263,6 +302,7 @@ export function doctorChecks(f: DoctorFacts): DoctorCheck[] {
     'Sentinel',
     f.sentinels.map((x) => x.version),
   );
+  if (f.filesRead === false) out.push(...FILE_CHECKS);
   return out;
 }
 
@@ -291,10 +331,29 @@ async function infoServerWithSkew(
   };
 }
 
-/** Read the facts through the pooled connections and the config files named in the descriptor. */
-export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
-  const runtime = composeLocal(d, silentLogger);
+/** Read the facts of a local cluster through the pooled connections and the config files it names. */
+export function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
+  return gatherFacts(composeLocal(d, silentLogger), {
+    sentinelConfigPath: (s) => d.sentinels.find((x) => x.host === s.host && x.port === s.port)?.configPath,
+  });
+}
+
+/** The config files of a cluster, when they are on this host. */
+interface LocalFiles {
+  sentinelConfigPath(s: Endpoint): string | undefined;
+}
+
+/**
+ * Read the facts through the pooled connections (SENTINEL MASTER, CONFIG GET, INFO server); with `files`, also
+ * the config files. Without them, nothing is read from a file, and `filesRead` is false.
+ */
+async function gatherFacts(
+  runtime: Pick<ObservedCluster, 'cluster' | 'connections' | 'deps' | 'close'>,
+  files: LocalFiles | undefined,
+): Promise<DoctorFacts> {
   const { cluster, connections } = runtime;
+  const readLocal = (path: string | undefined) =>
+    files && path ? readFile(path, 'utf8').catch(() => undefined) : Promise.resolve(undefined);
   const config = async (node: Parameters<typeof connections.run>[1], name: string) =>
     String(
       (
@@ -319,8 +378,7 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               ),
             );
             const version = info.get('redis_version');
-            const configPath = d.sentinels.find((x) => x.host === s.host && x.port === s.port)?.configPath;
-            const text = configPath ? await readFile(configPath, 'utf8').catch(() => undefined) : undefined;
+            const text = await readLocal(files?.sentinelConfigPath(s));
             return {
               address: formatEndpoint(s),
               quorum: Number(f.get('quorum')),
@@ -355,9 +413,7 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
               connections.run('redis', n, cluster.timing.nodeTimeoutMs, (c) => c.call('INFO', 'server')),
             );
             const version = info.get('redis_version');
-            const text = n.configPath
-              ? await readFile(n.configPath, 'utf8').catch(() => undefined)
-              : undefined;
+            const text = await readLocal(n.configPath);
             return {
               id: n.id,
               role,
@@ -377,6 +433,7 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
       ),
       Promise.all(
         cluster.proxies.map(async (p) => {
+          if (!files) return { id: p.id, hasTlsPort: p.tlsPort !== undefined };
           if (!p.configPath) {
             return {
               id: p.id,
@@ -396,7 +453,13 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
         }),
       ),
     ]);
-    return { sentinelsConfigured: cluster.sentinels.length, sentinels, nodes, proxies };
+    return {
+      sentinelsConfigured: cluster.sentinels.length,
+      sentinels,
+      nodes,
+      proxies,
+      ...(files ? {} : { filesRead: false }),
+    };
   } finally {
     await runtime.close();
   }
@@ -404,17 +467,29 @@ export async function gatherDoctorFacts(d: Descriptor): Promise<DoctorFacts> {
 
 /** The `doctor` command: one line per check; returns 1 when any check fails. */
 export async function doctorCommand(
-  options: { cluster: string; root?: string; json?: boolean },
+  options: {
+    cluster: string;
+    root?: string;
+    json?: boolean;
+    /** A cluster of the deployment config file, checked over the network only. */
+    remote?: Pick<RemoteOptions, 'configPath' | 'secretsDir'>;
+  },
   io: Io = processIo,
 ): Promise<number> {
-  const d = await readDescriptor(
-    options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
-  );
-  const checks = doctorChecks(await gatherDoctorFacts(d));
+  const facts = options.remote
+    ? await gatherFacts(composeRemote(options.cluster, { ...options.remote, skipDns: true }), undefined)
+    : await gatherDoctorFacts(
+        await readDescriptor(
+          options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),
+        ),
+      );
+  const checks = doctorChecks(facts);
   if (options.json) io.out(`${JSON.stringify(checks, null, 2)}\n`);
   else {
     for (const c of checks)
-      io.err(`${c.level.toUpperCase().padEnd(4)}  ${c.check}${c.fix ? `\n      fix: ${c.fix}` : ''}`);
+      io.err(
+        `${c.level.toUpperCase().padEnd(4)}  ${c.check}${c.fix ? `\n      ${c.level === 'skip' ? 'by hand' : 'fix'}: ${c.fix}` : ''}`,
+      );
   }
   return checks.some((c) => c.level === 'fail') ? 1 : 0;
 }

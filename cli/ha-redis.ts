@@ -427,16 +427,24 @@ history
     });
   });
 
-program
+const doctor = program
   .command('doctor')
   .description(
     'configuration checks (Sentinels, quorum, persistence, fencing, HAProxy), each with a fix; exit 1 on a fail',
   )
-  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
+  .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`, or one of --config)')
   .option('--json', 'print the checks as JSON on stdout')
-  .action(async (o: { cluster: string; json?: boolean }) => {
-    process.exitCode = await doctorCommand({ cluster: o.cluster, json: Boolean(o.json) });
+  .action(async (o: RemoteFlags & { cluster: string; json?: boolean }) => {
+    const remote = remoteOf('doctor', o);
+    process.exitCode = await doctorCommand({
+      cluster: o.cluster,
+      json: Boolean(o.json),
+      ...(remote ? { remote } : {}),
+    });
   });
+withRemoteOptions(doctor, 'check the cluster over the network only (files on its hosts are skipped)', [
+  'secretsDir',
+]);
 
 const maintenance = program
   .command('maintenance')

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeApi } from '../../adapters/haproxy/runtime-api.ts';
+import { type DoctorCheck, doctorCommand } from '../../cli/doctor.ts';
 import { statusCommand } from '../../cli/status.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
 import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
@@ -84,6 +85,46 @@ describe('ha-redis status --config: a cluster reached as the deployment config d
     // Assert
     expect(withCert.status === 'fulfilled' && withCert.value).toMatch(/^Name: HAProxy/m);
     expect(without.status === 'rejected' && String(without.reason)).toMatch(/certificate required/);
+  });
+
+  it('runs doctor --config over the network: settings, quorum and clocks judged, file checks listed as skipped', async () => {
+    // Arrange
+    const cli = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
+    const args = ['doctor', '--cluster', t.name, '--config', remote.configPath, '--json'];
+    const secrets = ['--secrets-dir', remote.secretsDir ?? ''];
+
+    // Act
+    const r = await promisify(execFile)(process.execPath, [cli, ...args, ...secrets]);
+
+    // Assert
+    const checks = JSON.parse(r.stdout) as DoctorCheck[];
+    expect(checks.filter((c) => c.level === 'fail' || c.level === 'warn')).toEqual([]);
+    expect(new Set(checks.filter((c) => c.level === 'skip').map((c) => c.id))).toEqual(
+      new Set(['sentinel-password', 'deny-scripts-reconfig', 'replicaof-in-config', 'proxy-fails-closed']),
+    );
+    const passed = (id: string) => checks.filter((c) => c.id === id && c.level === 'pass').length;
+    expect(passed('quorum')).toBe(t.d.sentinels.length);
+    expect(passed('clock')).toBe(t.d.nodes.length + t.d.sentinels.length);
+    for (const id of ['min-replicas-to-write', 'min-replicas-max-lag', 'aof', 'redis-password'])
+      expect(passed(id)).toBe(t.d.nodes.length);
+    expect(r.stdout).not.toContain(t.password);
+  });
+
+  it('fails doctor --config on a node setting seen over the network', async () => {
+    // Arrange
+    const node = t.d.nodes[1] as Endpoint;
+    const set = (value: string) =>
+      t.connections.run('redis', node, 2000, (c) => c.call('CONFIG', 'SET', 'appendonly', value));
+    await set('no');
+    const io = capture();
+
+    // Act
+    const code = await doctorCommand({ cluster: t.name, json: true, remote }, io).finally(() => set('yes'));
+
+    // Assert
+    expect(code).toBe(1);
+    const failed = (JSON.parse(io.stdout) as DoctorCheck[]).filter((c) => c.level === 'fail');
+    expect(failed).toEqual([expect.objectContaining({ id: 'aof', check: `${t.d.nodes[1]?.id} AOF on` })]);
   });
 
   it('is unhealthy, naming the missing secret, when the Runtime API client certificate is not there', async () => {

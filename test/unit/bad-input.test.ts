@@ -325,6 +325,10 @@ describe.concurrent('the ha-redis CLI', () => {
     [['status', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
     [['history', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
     [
+      ['doctor', '--cluster', 'demo', '--secrets-dir', 'secrets'],
+      'error: --secrets-dir need --config <file>',
+    ],
+    [
       ['history', 'show', 'abc', '--cluster', 'demo', '--dynamodb-endpoint', 'http://localhost:4567'],
       'error: --dynamodb-endpoint need --config <file>',
     ],

@@ -349,6 +349,27 @@ describe('doctorChecks', () => {
     expect(doctorChecks(f).some((c) => c.level === 'fail')).toBe(false);
   });
 
+  it('lists the file checks as skipped, and judges nothing of the files, when they were not read', () => {
+    // Arrange: what doctor --config gathers (no config file facts).
+    const f = facts();
+    f.filesRead = false;
+    f.nodes = f.nodes.map(({ configHasReplicaOf: _, ...n }) => n);
+    f.proxies = [{ id: 'haproxy-1', hasTlsPort: true }];
+
+    // Act
+    const checks = doctorChecks(f);
+
+    // Assert
+    expect(checks.filter((c) => c.level === 'warn' || c.level === 'fail')).toEqual([]);
+    expect(checks.filter((c) => c.level === 'skip').map((c) => c.id)).toEqual([
+      'sentinel-password',
+      'deny-scripts-reconfig',
+      'replicaof-in-config',
+      'proxy-fails-closed',
+    ]);
+    expect(checks.filter((c) => c.level === 'skip').every((c) => c.fix?.startsWith('on each'))).toBe(true);
+  });
+
   it('reads deny-scripts-reconfig from a Sentinel config file: absent is yes, the last line wins', () => {
     expect(denyScriptsReconfigOf('port 26379\n')).toBe(true);
     expect(denyScriptsReconfigOf('sentinel deny-scripts-reconfig yes\n')).toBe(true);

@@ -95,7 +95,10 @@ function remoteOf(
   };
   if (!o.config) {
     if (given.length)
-      program.error(`error: ${given.map(flagName).join(', ')} need --config <file>`, { exitCode: 2 });
+      program.error(
+        `error: ${given.map(flagName).join(', ')} ${given.length > 1 ? 'need' : 'needs'} --config <file>`,
+        { exitCode: 2 },
+      );
     return undefined;
   }
   const missing = required.filter((f) => o[f] === undefined);

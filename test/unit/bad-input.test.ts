@@ -322,15 +322,15 @@ describe.concurrent('the ha-redis CLI', () => {
       ['local', 'up', '--notify-webhook', 'ftp://example.com/hook'],
       "error: option '--notify-webhook <url>' argument 'ftp://example.com/hook' is invalid. --notify-webhook must be an http(s) URL, got 'ftp://example.com/hook'",
     ],
-    [['status', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
-    [['history', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table need --config <file>'],
+    [['status', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table needs --config <file>'],
+    [['history', '--cluster', 'demo', '--table', 'ha-redis-state'], 'error: --table needs --config <file>'],
     [
       ['doctor', '--cluster', 'demo', '--secrets-dir', 'secrets'],
-      'error: --secrets-dir need --config <file>',
+      'error: --secrets-dir needs --config <file>',
     ],
     [
       ['history', 'show', 'abc', '--cluster', 'demo', '--dynamodb-endpoint', 'http://localhost:4567'],
-      'error: --dynamodb-endpoint need --config <file>',
+      'error: --dynamodb-endpoint needs --config <file>',
     ],
     [
       ['history', '--cluster', 'demo', '--config', 'ha-redis.config.json'],

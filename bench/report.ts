@@ -30,6 +30,11 @@ export interface RunSample {
   failed: number;
   /** zombie, restart: lost writes acknowledged after the old master came back (the ones it took). */
   lostAfterReturn?: number;
+  /**
+   * Master faults: lost writes acknowledged more than 100 ms after the fault, so not by the dying master just
+   * before it went (asynchronous replication): writes the system sent to a master that was not the final one.
+   */
+  lostAfterFault?: number;
   /** kill-master: first acknowledged write after the outage, minus the first promotion event. */
   recoveryAfterPromotionMs?: number | null;
   rerouteAfterPromotionMs?: number | null;

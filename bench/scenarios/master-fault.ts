@@ -57,6 +57,8 @@ const AFTER_RETURN_MS = 10_000;
 /** restart: each writer drops its connection and connects again this often after the old master is back. */
 const CHURN_EVERY_MS = 1000;
 const PROMOTION_EVENTS = ['+failover-state-wait-promotion', '+promoted-slave'];
+/** Replies the master sent just before the fault can still arrive this long after it. */
+const REPLIES_IN_FLIGHT_MS = 100;
 
 type Fault = 'kill' | 'zombie' | 'restart';
 /** ha-redis reacts on its own cluster; the baselines share one where the orchestrator is stopped. */
@@ -287,7 +289,7 @@ async function faultOnce(
       frozen = spec.fault === 'zombie';
       log(`  ${spec.fault === 'zombie' ? 'SIGSTOP' : 'kill -9'} ${master.id} (pid ${master.pid})`);
       // Replies already in the sockets are counted within this pause; every ack after it comes from the new master.
-      await sleep(100);
+      await sleep(REPLIES_IN_FLIGHT_MS);
       const baseline = loads.map((l) => l.load.ackCount);
       const failoverDeadline = Date.now() + downAfterMs + RECOVERY_GRACE_MS;
       let returnedAt: number | undefined;
@@ -364,12 +366,9 @@ async function faultOnce(
         const report = reports[i] as LoadReport;
         const lost = await countLost(newMaster, password, report.ackedKeys);
         const lostSet = new Set(lost);
-        const lostAfterReturn =
-          returnedAt === undefined
-            ? undefined
-            : report.ackedKeys.filter(
-                (k, j) => lostSet.has(k) && (report.ackedAt[j] ?? 0) >= (returnedAt ?? 0),
-              ).length;
+        const lostAckedFrom = (from: number) =>
+          report.ackedKeys.filter((k, j) => lostSet.has(k) && (report.ackedAt[j] ?? 0) >= from).length;
+        const lostAfterReturn = returnedAt === undefined ? undefined : lostAckedFrom(returnedAt);
         // The outage is the gap that spans the fault (an ack just after it may still come from the old master).
         const outage = report.gaps.find((g) => g.from <= faultAt + 20 && g.to > faultAt);
         samples.set(s.system, {
@@ -379,6 +378,7 @@ async function faultOnce(
           lost: lost.length,
           ...(lost.length ? { lostKeys: lost.slice(0, 10) } : {}),
           ...(lostAfterReturn !== undefined ? { lostAfterReturn } : {}),
+          lostAfterFault: lostAckedFrom(faultAt + REPLIES_IN_FLIGHT_MS),
           failed: report.failed,
           recoveryAfterPromotionMs: since(outage?.to, promotion?.at),
           ...(group === 'ha-redis'

@@ -21,27 +21,30 @@ function expectComplete(rows: ScenarioRow[], systems: string[]) {
   }
 }
 
-describe('benchmark smoke runs (1 run each at down-after 1000)', () => {
+describe('benchmark smoke runs (1 run each at down-after 2000: at 1000 Sentinel now and then fails over a second time, right after the first, on a loaded 2-core machine)', () => {
   it('kill -9: measures ha-redis and every baseline, and reports the ha-redis reroute', async () => {
     // Act
-    const rows = await runKillMaster({ runs: 1, downAfterMs: 1000 });
+    const rows = await runKillMaster({ runs: 1, downAfterMs: 2000 });
 
     // Assert
     expectComplete(rows, ['ha-redis', 'ha-redis-tls', 'ha-redis-wait1', ...BASELINES]);
     expect(row(rows, 'ha-redis-wait1').lost).toBe(0);
     const haRedis = row(rows, 'ha-redis');
+    expect(haRedis.samples[0]?.lostAfterFault).toBe(0);
     expect(haRedis.rerouteAfterPromotionMs?.n).toBe(1);
     expect(haRedis.samples[0]?.outcome).toBe('succeeded');
   });
 
-  it('restart of the old master: ha-redis loses nothing; the role-check proxy sends writes to the old master', async () => {
+  it('restart of the old master: ha-redis loses no write acknowledged after the kill; the role-check proxy sends writes to the old master', async () => {
     // Act
-    const rows = await runFault(RESTART_OLD_MASTER, { runs: 1, downAfterMs: 1000 });
+    const rows = await runFault(RESTART_OLD_MASTER, { runs: 1, downAfterMs: 2000 });
 
     // Assert
     expectComplete(rows, ['ha-redis', ...BASELINES]);
     const haRedis = row(rows, 'ha-redis');
-    expect(haRedis.lost).toBe(0);
+    // A write the dying master acknowledged just before the kill can be lost (asynchronous replication, for
+    // every system alike); none acknowledged after the kill is, and none the restarted old master could take.
+    expect(haRedis.samples[0]?.lostAfterFault).toBe(0);
     expect(haRedis.lostAfterReturn).toBe(0);
     expect(haRedis.fenceMs?.n).toBe(1);
     // The scenario really brings a master back: `balance first` sends reconnecting writers to it (it answers

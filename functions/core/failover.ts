@@ -138,8 +138,11 @@ export async function reactToFailover(
   // A proxy the reroute could not reach is reported by that step; a canary through it could only fail (or land
   // on the old master) after every verify attempt, holding the reaction and the cluster's lease for seconds.
   let unrouted: string[] = [];
+  // A retry of this epoch (a partial reaction, or a claimer that died) leaves alone the proxies already routed
+  // to the new master: rerouting one again would put it in maint and cut its clients' sessions for nothing.
+  const retry = applied?.epoch === epoch;
   await attempt('rerouted', async () => {
-    const reroute = await rerouteProxies(cluster, newMaster, deps);
+    const reroute = await rerouteProxies(cluster, newMaster, deps, { skipRouted: retry });
     unrouted = reroute.failed.map((f) => f.id);
     if (reroute.failed.length)
       throw new RoutingError(
@@ -190,9 +193,14 @@ export async function rerouteProxies(
   cluster: ClusterConfig,
   master: Endpoint,
   deps: FailoverDeps,
+  options: { skipRouted?: boolean } = {},
 ): Promise<{ summary: string; failed: { id: string; error: string }[] }> {
+  const proxies = options.skipRouted
+    ? (await proxiesAwayFrom(cluster, master, deps)).map((p) => p.proxy)
+    : cluster.proxies;
+  const already = cluster.proxies.length - proxies.length;
   const results = await Promise.allSettled(
-    cluster.proxies.map(async (proxy) => {
+    proxies.map(async (proxy) => {
       for (let i = 1; ; i += 1) {
         try {
           await deps.router.pointMasterAt(proxy, master);
@@ -205,10 +213,11 @@ export async function rerouteProxies(
     }),
   );
   const failed = results.flatMap((r, i) =>
-    r.status === 'rejected' ? [{ id: cluster.proxies[i]?.id ?? `#${i}`, error: errorMessage(r.reason) }] : [],
+    r.status === 'rejected' ? [{ id: proxies[i]?.id ?? `#${i}`, error: errorMessage(r.reason) }] : [],
   );
-  const rerouted = cluster.proxies.length - failed.length;
-  return { summary: `${rerouted} proxies -> ${nodeLabel(cluster, master)}`, failed };
+  const rerouted = proxies.length - failed.length;
+  const left = already ? ` (${already} already there)` : '';
+  return { summary: `${rerouted} proxies -> ${nodeLabel(cluster, master)}${left}`, failed };
 }
 
 /** The proxies that are not ready and pointing at `master` (route undefined: the proxy did not answer). */

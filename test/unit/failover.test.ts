@@ -335,12 +335,19 @@ describe('reactToFailover', () => {
     await reactToFailover(w.cluster, switchMaster, w.deps);
     w.router.failures.set('p2', 0);
 
+    const callsBefore = w.router.calls.length;
+
     // Act: a redelivery of the same event.
     const retry = await reactToFailover(w.cluster, switchMaster, w.deps);
 
     // Assert
     expect(retry.action === 'failed-over' && retry.entry.outcome).toBe('succeeded');
     expect(w.router.routes.get('p2')).toEqual(N2);
+    // p1 already routed to n2 is left alone (a reroute would cut its clients' sessions again).
+    expect(w.router.calls.slice(callsBefore)).toEqual([{ proxy: 'p2', node: N2 }]);
+    expect(
+      retry.action === 'failed-over' && retry.entry.timeline.find((s) => s.step === 'rerouted')?.detail,
+    ).toBe('1 proxies -> n2 (1 already there)');
     expect(await w.state.appliedEpoch('orders')).toMatchObject({ epoch: 7, status: 'done' });
   });
 

@@ -374,28 +374,39 @@ async function fenceOne(
 }
 
 /** A canary write through every proxy listener (plain and TLS) must land on the new master. */
+/**
+ * A canary write through one proxy listener that must land on `master`, tried `verifyAttempts` times: right
+ * after a switch the new master may refuse a write for a moment (no replica attached yet, a proxy reloading).
+ */
+export async function canaryWithRetries(
+  cluster: ClusterConfig,
+  proxy: ProxyConfig,
+  listener: 'plain' | 'tls',
+  master: Endpoint,
+  deps: Pick<FailoverDeps, 'redis' | 'clock'>,
+): Promise<{ key: string; value: string }> {
+  const { verifyAttempts, verifyIntervalMs, nodeTimeoutMs } = cluster.timing;
+  for (let i = 1; ; i += 1) {
+    try {
+      return await deps.redis.canaryThroughProxy(proxy, listener, master, nodeTimeoutMs);
+    } catch (error) {
+      if (i >= verifyAttempts) throw error;
+      await deps.clock.sleep(verifyIntervalMs);
+    }
+  }
+}
+
 export async function verifyThroughProxies(
   cluster: ClusterConfig,
   master: Endpoint,
   deps: FailoverDeps,
   options: { skip?: readonly string[] } = {},
 ): Promise<string> {
-  const { verifyAttempts, verifyIntervalMs, nodeTimeoutMs } = cluster.timing;
   const skip = options.skip ?? [];
   const checks = proxyListeners(cluster).filter(({ proxy }) => !skip.includes(proxy.id));
   const skipped = skip.length ? `; not through ${skip.join(', ')} (not rerouted)` : '';
   const results = await Promise.allSettled(
-    checks.map(async ({ proxy, listener }) => {
-      for (let i = 1; ; i += 1) {
-        try {
-          await deps.redis.canaryThroughProxy(proxy, listener, master, nodeTimeoutMs);
-          return;
-        } catch (error) {
-          if (i >= verifyAttempts) throw error;
-          await deps.clock.sleep(verifyIntervalMs);
-        }
-      }
-    }),
+    checks.map(({ proxy, listener }) => canaryWithRetries(cluster, proxy, listener, master, deps)),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected'

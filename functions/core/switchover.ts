@@ -27,7 +27,7 @@ import {
   SwitchoverRefusedError,
   VerificationError,
 } from './errors.ts';
-import { persistRouting, proxiesAwayFrom } from './failover.ts';
+import { canaryWithRetries, persistRouting, proxiesAwayFrom } from './failover.ts';
 import type { FailoverDeps, HistoryEntry } from './ports.ts';
 import { Timeline } from './timeline.ts';
 
@@ -520,7 +520,7 @@ export async function verifySwitchover(
       const listeners = proxyListeners(cluster);
       const canaries = await Promise.all(
         listeners.map(({ proxy, listener }) =>
-          deps.redis.canaryThroughProxy(proxy, listener, plan.target, nodeTimeoutMs),
+          canaryWithRetries(cluster, proxy, listener, plan.target, deps),
         ),
       );
       const replicas = cluster.nodes.filter((n) => !sameEndpoint(n, plan.target));

@@ -1,6 +1,6 @@
 import { composeLocal } from '../compose/local.ts';
 import { ClusterRegistry } from '../functions/core/cluster.ts';
-import { InvalidInputError } from '../functions/core/errors.ts';
+import { InvalidInputError, issuesText } from '../functions/core/errors.ts';
 import type { FailoverDeps, Logger, MaintenanceAction } from '../functions/core/ports.ts';
 import type { TimelineStep } from '../functions/core/timeline.ts';
 import {
@@ -57,9 +57,7 @@ export async function runLocalMaintenance(
 ): Promise<LocalMaintenanceResult> {
   const parsed = MaintenanceInputSchema.safeParse({ cluster: d.cluster, ...request });
   if (!parsed.success) {
-    throw new InvalidInputError(
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-    );
+    throw new InvalidInputError(issuesText(parsed.error));
   }
   const runtime = composeLocal(d, options.logger);
   const failover = options.wrapDeps ? options.wrapDeps(runtime.deps) : runtime.deps;

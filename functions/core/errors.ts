@@ -186,3 +186,14 @@ export function causeMessage(cause: string | undefined): string | undefined {
     return cause;
   }
 }
+
+/**
+ * Every issue of a failed zod parse on one line: `path: message; ...`. `root` names an issue with an empty path
+ * (the value as a whole).
+ */
+export function issuesText(
+  error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
+  root = '',
+): string {
+  return error.issues.map((i) => `${i.path.map(String).join('.') || root}: ${i.message}`).join('; ');
+}

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EndpointSchema } from '../core/cluster.ts';
+import { issuesText } from '../core/errors.ts';
 
 /**
  * What arrives on the notification topic, as the SNS Message:
@@ -76,13 +77,16 @@ export function parseNotifyMessage(
     const alarm = CloudWatchAlarmSchema.safeParse(json);
     return alarm.success
       ? { ok: true, message: { type: 'alarm', alarm: alarm.data } }
-      : { ok: false, reason: `the SNS Message is not a CloudWatch alarm: ${issues(alarm.error)}` };
+      : {
+          ok: false,
+          reason: `the SNS Message is not a CloudWatch alarm: ${issuesText(alarm.error, '(root)')}`,
+        };
   }
   const notification = NotificationMessageSchema.safeParse(json);
   return notification.success
     ? { ok: true, message: { type: 'notification', notification: notification.data } }
-    : { ok: false, reason: `the SNS Message is not a notification: ${issues(notification.error)}` };
+    : {
+        ok: false,
+        reason: `the SNS Message is not a notification: ${issuesText(notification.error, '(root)')}`,
+      };
 }
-
-const issues = (error: z.ZodError): string =>
-  error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

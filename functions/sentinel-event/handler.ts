@@ -3,7 +3,7 @@ import type { SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
 import { parseSentinelMessage, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import type { ClusterRegistry } from '../core/cluster.ts';
-import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import { errorMessage, InvalidInputError, issuesText } from '../core/errors.ts';
 import { METRICS, type MetricName } from '../core/metrics.ts';
 import type { FailoverDeps } from '../core/ports.ts';
 import { type EventOutcome, handleSentinelEvent } from '../core/reaction.ts';
@@ -72,7 +72,7 @@ function decodeEnvelope(message: unknown) {
   const envelope = SentinelEnvelopeSchema.safeParse(json);
   if (!envelope.success) {
     throw new InvalidInputError(
-      `SNS Message is not a sentinel-event v1 envelope: ${envelope.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      `SNS Message is not a sentinel-event v1 envelope: ${issuesText(envelope.error)}`,
     );
   }
   return envelope.data;

@@ -2,9 +2,8 @@
 # make test: lint, type check, unit, integration and e2e tests against real processes.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-# Node 24 from .tools/ when the system Node is older (scripts/setup.sh decides and installs).
-NODE_PATH_PREFIX = $(shell test -x .tools/node_modules/.bin/node && echo "$(CURDIR)/.tools/node_modules/.bin:")
-RUN = PATH="$(NODE_PATH_PREFIX)$$PATH:/usr/sbin:/sbin"
+# Node 24 and every tool come from node_modules/.bin (npm ci installs Node 24 as the devDependency `node`).
+RUN = PATH="$(CURDIR)/node_modules/.bin:$$PATH:/usr/sbin:/sbin"
 
 # The deployment config for synth and deploy (see README, "Deploying to AWS").
 CONFIG ?= config/example.json
@@ -24,7 +23,7 @@ setup:
 	@bash scripts/setup.sh >/dev/null
 
 demo: setup
-	@$(RUN) node cli/ha-redis.ts demo
+	@$(RUN) node bin/ha-redis.js demo
 
 lint: setup
 	@$(RUN) npx biome check .
@@ -50,5 +49,5 @@ deploy: setup
 	@$(CDK) deploy --require-approval broadening
 
 clean:
-	@for d in .ha-redis/local/*/; do [ -d "$$d" ] && $(RUN) node cli/ha-redis.ts local down --name "$$(basename $$d)" || true; done
+	@for d in .ha-redis/local/*/; do [ -d "$$d" ] && $(RUN) node bin/ha-redis.js local down --name "$$(basename $$d)" || true; done
 	rm -rf .ha-redis

@@ -1,26 +1,15 @@
-#!/usr/bin/env node
-/** The `ha-redis` command. Logs and progress go to stderr; `--json` output goes to stdout. */
-import { spawn } from 'node:child_process';
+/**
+ * The `ha-redis` command. Logs and progress go to stderr; `--json` output goes to stdout.
+ *
+ * This module loads only commander and two leaf modules: each action imports its command's modules when it
+ * runs, so `--help`, `--version` and an argument error answer without loading the launcher, the state
+ * machine runner or the AWS SDK (the bench's cli-startup scenario measures it).
+ */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
-import { powertoolsLogger } from '../adapters/logging/powertools.ts';
-import { RedisConnections } from '../adapters/redis/connections.ts';
-import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
-import { clusterFromDescriptor, localAccess } from '../compose/local.ts';
 import type { RemoteOptions } from '../compose/remote.ts';
 import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
-import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
-import { runDemo } from '../local/demo.ts';
-import { writeLocalDeploymentConfig } from '../local/deployment-config.ts';
-import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
-import { localDown, localStatus, localUp } from '../local/launcher.ts';
-import { runLocalMaintenance } from '../local/maintenance.ts';
-import { runLocalSwitchover } from '../local/switchover.ts';
-import { doctorCommand } from './doctor.ts';
-import { drainCommand } from './drain.ts';
-import { historyCommand, historyShowCommand } from './history.ts';
-import { setMaintenanceMode, showMaintenanceMode, withLocalStateStore } from './maintenance.ts';
-import { statusCommand } from './status.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/limits.ts';
+import pkg from '../package.json' with { type: 'json' };
 
 /** An option value that must be a whole number of at least `min` (an empty value is none). */
 const integerAtLeast = (min: 0 | 1) => (name: string) => (value: string) => {
@@ -47,9 +36,8 @@ const httpUrl = (name: string) => (value: string) => {
   return value;
 };
 const err = (line: string) => process.stderr.write(`${line}\n`);
-/** One step of a workflow, as it happens. */
-const formatStep = (s: { step: string; durationMs: number; status: string; detail?: string }) =>
-  `  ${s.step.padEnd(20)} ${String(s.durationMs).padStart(6)} ms  ${s.status === 'ok' ? '' : `${s.status} `}${s.detail ?? ''}`;
+/** Who asked, for history: `cli:<user>`. */
+const cliUser = () => `cli:${process.env.USER ?? 'unknown'}`;
 
 /** The options that reach a cluster of the deployment config file instead of a local one. */
 interface RemoteFlags {
@@ -119,6 +107,7 @@ function remoteOf(
 const program = new Command()
   .name('ha-redis')
   .description('Failover orchestration for Redis Sentinel clusters')
+  .version(pkg.version, '-V, --version', 'print the version of ha-redis')
   .showHelpAfterError('(run with --help for usage)')
   // Wrong arguments exit 2 (after commander printed the one-line error); --help and --version exit 0.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
@@ -145,54 +134,18 @@ local
   )
   .option('--notify-webhook <url>', 'also POST each outcome as JSON to this URL', httpUrl('--notify-webhook'))
   .option('--json', 'print the descriptor as JSON on stdout')
-  .action(
-    async (o: {
-      name: string;
-      downAfterMs: number;
-      failoverTimeoutMs: number;
-      slackUser?: string[];
-      notifyWebhook?: string;
-      json?: boolean;
-    }) => {
-      const d = await localUp({
-        name: o.name,
-        downAfterMs: o.downAfterMs,
-        failoverTimeoutMs: o.failoverTimeoutMs,
-        progress: err,
-        ...(o.slackUser ? { slackUsers: o.slackUser } : {}),
-        ...(o.notifyWebhook ? { notifyWebhookUrl: o.notifyWebhook } : {}),
-      });
-      if (o.json) process.stdout.write(`${JSON.stringify(d, null, 2)}\n`);
-      else {
-        err(`local cluster '${d.cluster}' is up; descriptor: ${descriptorPath(d.cluster)}`);
-        const p = d.proxies[0];
-        if (p) {
-          err(`connect: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.plainPort}`);
-          err(
-            `    tls: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.tlsPort} --tls --cacert ${d.caCertPath}`,
-          );
-        }
-        if (d.slack.endpointUrl) {
-          err(
-            `slack: POST signed /redis requests to ${d.slack.endpointUrl} (signing secret in ${d.slack.signingSecretPath}; allowed: ${d.slack.allowedUsers.join(', ')})`,
-          );
-        }
-      }
-    },
-  );
+  .action(async (o: import('./commands/local.ts').LocalUpOptions) => {
+    const { localUpCommand } = await import('./commands/local.ts');
+    await localUpCommand(o);
+  });
 
 local
   .command('config')
   .description('write a deployment config file for the local cluster, and its secrets as files')
   .option('--name <name>', 'cluster name', 'demo')
   .action(async (o: { name: string }) => {
-    const d = await readDescriptor(descriptorPath(o.name));
-    const { configPath, secretsDir } = await writeLocalDeploymentConfig(d);
-    process.stdout.write(`${configPath}\n`);
-    err(`secrets (mode 600) under ${secretsDir}; try:`);
-    err(
-      `  ha-redis status --cluster ${d.cluster} --config ${configPath} --secrets-dir ${secretsDir} --skip-dns`,
-    );
+    const { localConfigCommand } = await import('./commands/local.ts');
+    await localConfigCommand(o);
   });
 
 local
@@ -201,8 +154,8 @@ local
   .option('--name <name>', 'cluster name', 'demo')
   .option('--keep-files', 'keep configs, logs and data')
   .action(async (o: { name: string; keepFiles?: boolean }) => {
-    const stopped = await localDown({ name: o.name, keepFiles: Boolean(o.keepFiles) });
-    err(`stopped ${stopped.length} processes${stopped.length ? `: ${stopped.join(', ')}` : ''}`);
+    const { localDownCommand } = await import('./commands/local.ts');
+    await localDownCommand(o);
   });
 
 local
@@ -211,45 +164,8 @@ local
   .option('--name <name>', 'cluster name', 'demo')
   .option('--json', 'print JSON on stdout')
   .action(async (o: { name: string; json?: boolean }) => {
-    const { descriptor, processes } = await localStatus({ name: o.name });
-    const cluster = clusterFromDescriptor(descriptor);
-    const connections = new RedisConnections(localAccess(descriptor));
-    const nodes = new IoredisNodes(connections);
-    const router = new HaproxyRouter();
-    const roles = await Promise.all(
-      cluster.nodes.map(async (n) => ({
-        id: n.id,
-        role: await nodes.role(n, 500).catch(() => 'unreachable'),
-      })),
-    );
-    const routes = await Promise.all(
-      cluster.proxies.map(async (p) => ({
-        id: p.id,
-        route: await router
-          .masterRoute(p)
-          .then(
-            (r) =>
-              `${cluster.nodes.find((n) => n.port === r.address.port)?.id ?? `${r.address.host}:${r.address.port}`} (${r.state})`,
-          )
-          .catch((e: unknown) => `unknown: ${errorMessage(e)}`),
-      })),
-    );
-    await connections.close();
-    const healthy = processes.every((p) => p.alive);
-    if (o.json) {
-      process.stdout.write(
-        `${JSON.stringify({ cluster: descriptor.cluster, healthy, processes, roles, routes }, null, 2)}\n`,
-      );
-    } else {
-      for (const p of processes) {
-        const role = roles.find((r) => r.id === p.id)?.role;
-        const route = routes.find((r) => r.id === p.id)?.route;
-        err(
-          `${p.id.padEnd(13)} ${p.alive ? 'up  ' : 'DOWN'} pid ${String(p.pid).padEnd(8)}${p.port ? `port ${p.port}` : ''}${role ? `  ${role}` : ''}${route ? `  -> ${route}` : ''}`,
-        );
-      }
-    }
-    process.exitCode = healthy ? 0 : 1;
+    const { localStatusCommand } = await import('./commands/local.ts');
+    process.exitCode = await localStatusCommand(o);
   });
 
 local
@@ -258,12 +174,8 @@ local
   .option('--name <name>', 'cluster name', 'demo')
   .option('--no-follow', 'print and exit')
   .action(async (o: { name: string; follow: boolean }) => {
-    const d = await readDescriptor(descriptorPath(o.name));
-    if (!d.orchestrator) throw new HaRedisError(`cluster ${o.name} has no orchestrator`);
-    const child = spawn('tail', [...(o.follow ? ['-F'] : []), '-n', '200', d.orchestrator.logPath], {
-      stdio: 'inherit',
-    });
-    await new Promise((resolve) => child.on('exit', resolve));
+    const { localLogsCommand } = await import('./commands/local.ts');
+    await localLogsCommand(o);
   });
 
 program
@@ -274,6 +186,7 @@ program
   .option('--keep', 'leave the cluster running afterwards, and print how to connect')
   .option('--json', 'print the summary as one JSON document on stdout')
   .action(async (o: { name: string; downAfterMs: number; keep?: boolean; json?: boolean }) => {
+    const { runDemo } = await import('../local/demo.ts');
     const summary = await runDemo({
       name: o.name,
       downAfterMs: o.downAfterMs,
@@ -297,53 +210,10 @@ program
     nonNegativeInt('--max-lag-bytes'),
   )
   .option('--json', 'print the final state as one JSON document on stdout')
-  .action(
-    async (o: {
-      cluster: string;
-      to?: string;
-      dryRun?: boolean;
-      reason: string;
-      maxLagBytes?: number;
-      json?: boolean;
-    }) => {
-      const d = await readDescriptor(descriptorPath(o.cluster));
-      const logger = powertoolsLogger('ha-redis-switchover', process.env.HA_REDIS_LOG_LEVEL ?? 'SILENT');
-      const result = await runLocalSwitchover(
-        d,
-        {
-          ...(o.to ? { target: o.to } : {}),
-          dryRun: Boolean(o.dryRun),
-          reason: o.reason,
-          requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
-          ...(o.maxLagBytes !== undefined ? { maxLagBytes: o.maxLagBytes } : {}),
-        },
-        {
-          logger,
-          onStep: (s) => err(formatStep(s)),
-        },
-      );
-      const state = result.state;
-      if (o.json)
-        process.stdout.write(
-          `${JSON.stringify({ status: result.status, error: result.error, state }, null, 2)}\n`,
-        );
-      if (result.status === 'SUCCEEDED' && state?.outcome === 'planned') {
-        const p = state.plan;
-        err(
-          `plan: ${p?.master.id} -> ${p?.target.id}; expected write gap ~${p?.expectedWriteGapMs} ms; nothing changed (dry run)`,
-        );
-      } else if (result.status === 'SUCCEEDED') {
-        err(
-          `switchover succeeded: ${state?.plan?.master.id} -> ${state?.plan?.target.id}, writes blocked ${state?.writeGapMs} ms`,
-        );
-      } else {
-        err(
-          `switchover ${result.status} (${result.ending ?? ''}): ${result.error ?? ''}: ${result.cause ?? ''}; writes are unblocked`,
-        );
-        process.exitCode = 1;
-      }
-    },
-  );
+  .action(async (o: Omit<import('./commands/workflow.ts').SwitchoverCommandOptions, 'requestedBy'>) => {
+    const { switchoverCommand } = await import('./commands/workflow.ts');
+    process.exitCode = await switchoverCommand({ ...o, requestedBy: cliUser() });
+  });
 
 const status = program
   .command('status')
@@ -360,6 +230,7 @@ const status = program
   .action(
     async (o: RemoteFlags & { cluster: string; json?: boolean; watch?: boolean; maxLagBytes: number }) => {
       const remote = remoteOf('status', o);
+      const { statusCommand } = await import('./commands/status.ts');
       process.exitCode = await statusCommand({
         cluster: o.cluster,
         json: Boolean(o.json),
@@ -386,6 +257,7 @@ program
   .option('--dry-run', 'say what would move, and move nothing')
   .option('--json', 'print the results as one JSON document on stdout')
   .action(async (o: { host: string; cluster?: string[]; dryRun?: boolean; json?: boolean }) => {
+    const { drainCommand } = await import('./commands/drain.ts');
     process.exitCode = await drainCommand({
       host: o.host,
       ...(o.cluster ? { clusters: o.cluster } : {}),
@@ -404,6 +276,7 @@ const history = program
   .option('--limit <n>', 'how many entries', positiveInt('--limit'), 20)
   .action(async (o: RemoteFlags & { cluster: string; json?: boolean; limit: number }) => {
     const remote = remoteOf('history', o, ['table']);
+    const { historyCommand } = await import('./commands/history.ts');
     process.exitCode = await historyCommand({
       cluster: o.cluster,
       json: Boolean(o.json),
@@ -422,6 +295,7 @@ history
   .action(async (id: string) => {
     const o = history.opts<RemoteFlags & { cluster: string; json?: boolean }>();
     const remote = remoteOf('history', o, ['table']);
+    const { historyShowCommand } = await import('./commands/history.ts');
     process.exitCode = await historyShowCommand({
       cluster: o.cluster,
       json: Boolean(o.json),
@@ -439,6 +313,7 @@ const doctor = program
   .option('--json', 'print the checks as JSON on stdout')
   .action(async (o: RemoteFlags & { cluster: string; json?: boolean }) => {
     const remote = remoteOf('doctor', o);
+    const { doctorCommand } = await import('./commands/doctor.ts');
     process.exitCode = await doctorCommand({
       cluster: o.cluster,
       json: Boolean(o.json),
@@ -452,8 +327,6 @@ withRemoteOptions(doctor, 'check the cluster over the network only (files on its
 const maintenance = program
   .command('maintenance')
   .description('scheduled maintenance: pause or resume it, see the mode, or run a rolling maintenance now');
-const cliUser = () => `cli:${process.env.USER ?? 'unknown'}`;
-
 for (const verb of ['pause', 'resume'] as const) {
   maintenance
     .command(verb)
@@ -465,6 +338,7 @@ for (const verb of ['pause', 'resume'] as const) {
     .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
     .option('--reason <text>', 'why, shown in status and in skipped-run notifications')
     .action(async (o: { cluster: string; reason?: string }) => {
+      const { setMaintenanceMode, withLocalStateStore } = await import('./commands/maintenance.ts');
       process.exitCode = await withLocalStateStore(o.cluster, (store) =>
         setMaintenanceMode(store, {
           cluster: o.cluster,
@@ -483,6 +357,7 @@ maintenance
   .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
   .option('--json', 'print the mode as JSON on stdout')
   .action(async (o: { cluster: string; json?: boolean }) => {
+    const { showMaintenanceMode, withLocalStateStore } = await import('./commands/maintenance.ts');
     process.exitCode = await withLocalStateStore(o.cluster, (store) =>
       showMaintenanceMode(store, { cluster: o.cluster, json: Boolean(o.json) }),
     );
@@ -502,36 +377,10 @@ maintenance
   .option('--switchback', 'switch back to the original master at the end')
   .option('--reason <text>', 'why, for history', 'rolling maintenance')
   .option('--json', 'print the final state as one JSON document on stdout')
-  .action(
-    async (o: {
-      cluster: string;
-      action: 'restart' | 'upgrade' | 'reboot';
-      switchback?: boolean;
-      reason: string;
-      json?: boolean;
-    }) => {
-      const d = await readDescriptor(descriptorPath(o.cluster));
-      const logger = powertoolsLogger('ha-redis-maintenance', process.env.HA_REDIS_LOG_LEVEL ?? 'SILENT');
-      const result = await runLocalMaintenance(
-        d,
-        { action: o.action, switchback: Boolean(o.switchback), reason: o.reason, requestedBy: cliUser() },
-        { logger, onStep: (s) => err(formatStep(s)) },
-      );
-      if (o.json)
-        process.stdout.write(
-          `${JSON.stringify({ status: result.status, error: result.error, state: result.state }, null, 2)}\n`,
-        );
-      if (result.status === 'SUCCEEDED') {
-        const done = result.state?.done ?? [];
-        err(`maintenance (${o.action}) succeeded: ${done.length ? done.join(', ') : 'no node'} done`);
-      } else {
-        err(
-          `maintenance ${result.status} (${result.ending ?? ''}): ${result.error ?? ''}: ${result.cause ?? ''}; done: ${(result.state?.done ?? []).join(', ') || 'nothing'}`,
-        );
-        process.exitCode = 1;
-      }
-    },
-  );
+  .action(async (o: Omit<import('./commands/workflow.ts').MaintenanceRunOptions, 'requestedBy'>) => {
+    const { maintenanceRunCommand } = await import('./commands/workflow.ts');
+    process.exitCode = await maintenanceRunCommand({ ...o, requestedBy: cliUser() });
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   err(`ha-redis: ${errorMessage(error)}`);

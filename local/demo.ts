@@ -277,18 +277,27 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     loads.push(switchLoad);
     switchLoad.start();
     await switchLoad.waitForAcks(200);
+    // The progress line names the wait that is going on: Prepare's, until its priorities step is printed.
+    let lastStep: string | undefined;
+    let prepared = false;
     const switched = await withProgress(
       say,
-      () => 'Prepare waits until every Sentinel has read the changed replica priorities (INFO every 10 s)',
+      () =>
+        !prepared
+          ? 'Prepare waits until every Sentinel has read the changed replica priorities (INFO every 10 s)'
+          : `the workflow goes on after ${lastStep}`,
       runLocalSwitchover(
         d,
         { reason: 'demo', requestedBy: 'demo' },
         {
           logger: quietLogger,
-          onStep: (st) =>
+          onStep: (st) => {
+            lastStep = st.step;
+            prepared ||= st.step === 'priorities-raised';
             say(
               `  workflow: ${st.step.padEnd(20)} ${String(st.durationMs).padStart(5)} ms  ${st.detail ?? ''}`,
-            ),
+            );
+          },
         },
       ),
     );

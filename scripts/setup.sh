@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # Everything `make demo` and `make test` need on a fresh Debian machine:
 #   1. redis-server, redis-sentinel, haproxy, openssl, socat (apt-get, as root) when missing;
-#   2. Node 24 from the npm registry (package `node`) into .tools/ when the system Node is older than 22;
-#   3. npm ci.
-# Prints the directory to put first on PATH (empty when the system Node is used).
+#   2. npm ci, which also brings Node 24 from the npm registry (the devDependency `node`, pinned) into
+#      node_modules/.bin: the Makefile, `npm run` and `npx ha-redis` put that directory first on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NODE_VERSION=24.21.0   # the Lambda nodejs24.x runtime line
+NODE_VERSION="$(node -p 'require("./package.json").devDependencies.node' 2>/dev/null || true)"   # the Lambda nodejs24.x line
 say() { echo "setup: $*" >&2; }
 
 # 1. system packages
@@ -30,23 +29,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
-# 2. Node 24 when the system Node is older than 22 (a newer system Node is left alone)
-node_bin_dir=""
-system_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
-if [ "$system_major" -lt 22 ]; then
-  node_bin_dir="$PWD/.tools/node_modules/.bin"
-  if [ "$("$node_bin_dir/node" --version 2>/dev/null || true)" != "v$NODE_VERSION" ]; then
-    say "system Node is v$system_major; installing Node $NODE_VERSION from the npm registry into .tools/"
-    mkdir -p .tools
-    npm install --prefix .tools --no-save --no-audit --no-fund --loglevel=error "node@$NODE_VERSION" >&2
-  fi
-  export PATH="$node_bin_dir:$PATH"
+# 2. dependencies from the lock file, Node 24 among them (any npm runs the install; the system Node may be older)
+if ! command -v npm >/dev/null 2>&1; then
+  say "npm is missing: install Node.js with npm (any version from 18 on), e.g. apt-get install nodejs npm"
+  exit 1
 fi
-
-# 3. dependencies, from the lock file
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] \
+  || [ "$(node_modules/.bin/node --version 2>/dev/null || true)" != "v$NODE_VERSION" ]; then
   say "npm ci"
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
+node_bin="$PWD/node_modules/.bin/node"
+if [ "$("$node_bin" --version 2>/dev/null || true)" != "v$NODE_VERSION" ]; then
+  say "npm ci did not install Node $NODE_VERSION into node_modules/.bin (its install script may be disabled); run: npm rebuild node"
+  exit 1
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
 say "ready: node $(node --version), $(redis-server --version | cut -d' ' -f3), $(PATH="$PATH:/usr/sbin" haproxy -v | head -1 | cut -d' ' -f1-3)"
-echo "$node_bin_dir"

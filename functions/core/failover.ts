@@ -179,12 +179,12 @@ export async function reactToFailover(
   // A partial reaction leaves the epoch open to a retry (redelivery or reconcile); all steps are idempotent.
   await deps.state.finishEpoch(cluster.name, epoch, token, outcome === 'succeeded' ? 'done' : 'failed');
   const from = oldMaster ? nodeLabel(cluster, oldMaster) : 'unknown';
-  await recordAndNotify(
-    deps,
-    entry,
-    `failover of ${cluster.name}: ${from} -> ${nodeLabel(cluster, newMaster)} at epoch ${epoch}, ${outcome}` +
-      (problems.length ? ` (${problems.join('; ')})` : ''),
-  );
+  // Adopting the master found at start-up is no failover, and must not read like one.
+  const what =
+    trigger.type === 'adopt'
+      ? `${cluster.name}: adopted ${nodeLabel(cluster, newMaster)} as master at epoch ${epoch}, ${outcome}`
+      : `failover of ${cluster.name}: ${from} -> ${nodeLabel(cluster, newMaster)} at epoch ${epoch}, ${outcome}`;
+  await recordAndNotify(deps, entry, what + (problems.length ? ` (${problems.join('; ')})` : ''));
   return { action: 'failed-over', entry };
 }
 

@@ -2,8 +2,8 @@ import { type Endpoint, formatEndpoint, sameEndpoint } from './cluster.ts';
 import { decideMajority, type MajorityDecision, type SentinelAnswer } from './confirm.ts';
 import type { ClusterLease, HistoryEntry, MaintenanceMode, Role } from './ports.ts';
 
-/** Default bound on how far a replica may trail the master before the cluster counts as unhealthy. */
-export const DEFAULT_MAX_LAG_BYTES = 1024 * 1024;
+// A leaf module of its own, so that the CLI can show the default in its help without loading the core.
+export { DEFAULT_MAX_LAG_BYTES } from './limits.ts';
 
 /** What one Redis node answered, or why it did not. */
 export interface NodeObservation {

@@ -1,13 +1,9 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { DemoSummary } from '../../local/demo.ts';
-
-const run = promisify(execFile);
-const CLI = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
+import { runCli } from '../support/cli.ts';
 
 describe('ha-redis demo, end to end through the CLI', () => {
   it('fails over a killed master, fences it, switches over with no acknowledged write lost, and cleans up', async () => {
@@ -15,13 +11,13 @@ describe('ha-redis demo, end to end through the CLI', () => {
     const home = await mkdtemp(join(tmpdir(), 'har-e2e-'));
     try {
       // Act
-      const { stdout, stderr } = await run(
-        process.execPath,
-        [CLI, 'demo', '--json', '--down-after-ms', '1000', '--name', `e2e${process.pid % 10000}`],
-        { env: { ...process.env, HA_REDIS_HOME: home }, timeout: 120_000, maxBuffer: 10 * 1024 * 1024 },
+      const { code, stdout, stderr } = await runCli(
+        ['demo', '--json', '--down-after-ms', '1000', '--name', `e2e${process.pid % 10000}`],
+        { env: { ...process.env, HA_REDIS_HOME: home }, timeoutMs: 120_000 },
       );
 
       // Assert: one JSON document on stdout, progress on stderr.
+      expect(code, stderr).toBe(0);
       const summary = JSON.parse(stdout) as DemoSummary;
       expect(stderr).toContain('kill -9 of the master');
       expect(stderr).toContain('orchestrator: rerouted');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { IoredisSentinelView } from '../../adapters/redis/sentinel-view.ts';
-import type { Io } from '../../cli/status.ts';
+import type { Io } from '../../cli/commands/status.ts';
 import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../compose/local.ts';
 import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
 import { decideMajority, observeSentinels } from '../../functions/core/confirm.ts';
@@ -32,8 +32,15 @@ export interface TestCluster {
 
 let counter = 0;
 
+/**
+ * Sentinel's INFO period in test clusters: a switchover's Prepare waits for every Sentinel to read the changed
+ * replica priorities from INFO, every 10 s by default; at 1 s the same wait takes ~1 s. The demo and the bench
+ * keep Sentinel's 10 s.
+ */
+const TEST_SENTINEL_INFO_PERIOD_MS = 1000;
+
 export async function startTestCluster(
-  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+  options: { downAfterMs?: number; failoverTimeoutMs?: number; sentinelInfoPeriodMs?: number } = {},
 ): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'har-'));
   counter += 1;
@@ -43,6 +50,7 @@ export async function startTestCluster(
     root,
     downAfterMs: options.downAfterMs ?? 1000,
     failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
+    sentinelInfoPeriodMs: options.sentinelInfoPeriodMs ?? TEST_SENTINEL_INFO_PERIOD_MS,
   });
   const access = localAccess(d);
   const connections = new RedisConnections(access);

@@ -1,6 +1,11 @@
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DoctorCheck, doctorChecks, doctorCommand, gatherDoctorFacts } from '../../cli/doctor.ts';
+import {
+  type DoctorCheck,
+  doctorChecks,
+  doctorCommand,
+  gatherDoctorFacts,
+} from '../../cli/commands/doctor.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import { stopProcess } from '../../local/processes.ts';
 import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';

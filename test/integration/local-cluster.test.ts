@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { localUp } from '../../local/launcher.ts';
 import { commandLine } from '../../local/processes.ts';
+import { runCli } from '../support/cli.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
-
-const run = promisify(execFile);
-const CLI = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
 
 const portIsFree = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -67,12 +63,7 @@ describe('local cluster launcher', () => {
 
 describe('ha-redis CLI arguments', () => {
   const cli = (...args: string[]) =>
-    run(process.execPath, [CLI, ...args], {
-      env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' },
-    }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+    runCli(args, { env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' } });
 
   it('rejects a bad number with a one-line error and exit code 2', async () => {
     const r = await cli('local', 'up', '--down-after-ms', 'soon');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
-import { drainCommand } from '../../cli/drain.ts';
+import { drainCommand } from '../../cli/commands/drain.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
 import { startNode } from '../../local/launcher.ts';

@@ -1,17 +1,16 @@
-import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runtimeApi } from '../../adapters/haproxy/runtime-api.ts';
-import { type DoctorCheck, doctorCommand } from '../../cli/doctor.ts';
-import { statusCommand } from '../../cli/status.ts';
+import { type DoctorCheck, doctorCommand } from '../../cli/commands/doctor.ts';
+import { statusCommand } from '../../cli/commands/status.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
 import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { StatusReport } from '../../functions/core/status.ts';
 import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
 import { waitUntil } from '../../local/processes.ts';
+import { runCli } from '../support/cli.ts';
 import { capture, sentinelFailover, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 
 describe('ha-redis status --config: a cluster reached as the deployment config describes it', () => {
@@ -89,14 +88,14 @@ describe('ha-redis status --config: a cluster reached as the deployment config d
 
   it('runs doctor --config over the network: settings, quorum and clocks judged, file checks listed as skipped', async () => {
     // Arrange
-    const cli = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
     const args = ['doctor', '--cluster', t.name, '--config', remote.configPath, '--json'];
     const secrets = ['--secrets-dir', remote.secretsDir ?? ''];
 
     // Act
-    const r = await promisify(execFile)(process.execPath, [cli, ...args, ...secrets]);
+    const r = await runCli([...args, ...secrets]);
 
     // Assert
+    expect(r.code).toBe(0);
     const checks = JSON.parse(r.stdout) as DoctorCheck[];
     expect(checks.filter((c) => c.level === 'fail' || c.level === 'warn')).toEqual([]);
     expect(new Set(checks.filter((c) => c.level === 'skip').map((c) => c.id))).toEqual(
@@ -166,8 +165,7 @@ describe('ha-redis status --config: a cluster reached as the deployment config d
     const renamed = join(t.d.dir, 'renamed.config.json');
     await writeFile(renamed, JSON.stringify(config));
     const cli = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [
-        new URL('../../cli/ha-redis.ts', import.meta.url).pathname,
+      runCli([
         ...args,
         '--cluster',
         t.name,
@@ -186,6 +184,7 @@ describe('ha-redis status --config: a cluster reached as the deployment config d
     const show = await cli('history', 'show', failover.id.slice(0, 12));
 
     // Assert
+    expect([list.code, show.code]).toEqual([0, 0]);
     const line = list.stderr.split('\n').find((l) => l.includes(failover.id)) ?? '';
     expect(line).toMatch(new RegExp(`failover\\s+${failover.outcome}\\s+epoch ${agreed.epoch}`));
     expect(line).toContain(`${label(failover.oldMaster)} -> ${label(failover.newMaster)}`);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
-import { doctorCommand } from '../../cli/doctor.ts';
-import { historyCommand, historyShowCommand } from '../../cli/history.ts';
-import { statusCommand } from '../../cli/status.ts';
+import { doctorCommand } from '../../cli/commands/doctor.ts';
+import { historyCommand, historyShowCommand } from '../../cli/commands/history.ts';
+import { statusCommand } from '../../cli/commands/status.ts';
 import { sameEndpoint } from '../../functions/core/cluster.ts';
 import type { HistoryEntry } from '../../functions/core/ports.ts';
 import type { StatusReport } from '../../functions/core/status.ts';

@@ -18,11 +18,9 @@
  * - CLI: a bad number, an unknown command and option, an unknown local cluster
  *   (test/integration/local-cluster.test.ts); maintenance arguments (test/unit/cli-maintenance.test.ts).
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { SNSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterRegistry } from '../../functions/core/cluster.ts';
@@ -31,6 +29,7 @@ import { makeMaintenanceStepHandler } from '../../functions/maintenance-step/han
 import { MAX_ENVELOPE_BYTES, makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 import { makeSlackHandler } from '../../functions/slack/handler.ts';
 import { makeSwitchoverStepHandler } from '../../functions/switchover-step/handler.ts';
+import { CLI_TEST_TIMEOUT_MS, runCli } from '../support/cli.ts';
 import {
   failedOverWorld,
   loadEnvelope,
@@ -276,16 +275,11 @@ describe('Slack (the signature comes first)', () => {
   });
 });
 
-// Each case is a process of its own; they share only the empty home they must leave empty.
-describe.concurrent('the ha-redis CLI', () => {
-  const run = promisify(execFile);
-  const CLI = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
+// Each case is a process of its own (runCli runs no more at once than there are cores); they share only the
+// empty home they must leave empty.
+describe.concurrent('the ha-redis CLI', { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   let home: string;
-  const cli = (...args: string[]) =>
-    run(process.execPath, [CLI, ...args], { env: { ...process.env, HA_REDIS_HOME: home } }).then(
-      (r) => ({ code: 0, ...r }),
-      (e: { code: number; stdout: string; stderr: string }) => e,
-    );
+  const cli = (...args: string[]) => runCli(args, { env: { ...process.env, HA_REDIS_HOME: home } });
 
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), 'har-cli-'));

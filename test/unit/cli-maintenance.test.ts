@@ -1,14 +1,10 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { setMaintenanceMode, showMaintenanceMode } from '../../cli/maintenance.ts';
-import { formatStatus, type Io } from '../../cli/status.ts';
+import { setMaintenanceMode, showMaintenanceMode } from '../../cli/commands/maintenance.ts';
+import { formatStatus, type Io } from '../../cli/commands/status.ts';
 import { observeCluster } from '../../functions/core/observe.ts';
 import { buildStatusReport } from '../../functions/core/status.ts';
+import { CLI_TEST_TIMEOUT_MS, runCli } from '../support/cli.ts';
 import { failedOverWorld, InMemoryStateStore, START } from './helpers.ts';
-
-const run = promisify(execFile);
-const CLI = new URL('../../cli/ha-redis.ts', import.meta.url).pathname;
 
 function capture(): Io & { stdout: string; lines: string[] } {
   const io = {
@@ -75,14 +71,11 @@ describe('ha-redis maintenance pause|resume|status', () => {
     expect(io.lines).toEqual([]);
   });
 
-  describe('bad arguments exit 2 with one line saying what is wrong', () => {
+  describe('bad arguments exit 2 with one line saying what is wrong', {
+    timeout: CLI_TEST_TIMEOUT_MS,
+  }, () => {
     const cli = (...args: string[]) =>
-      run(process.execPath, [CLI, ...args], {
-        env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' },
-      }).then(
-        (r) => ({ code: 0, ...r }),
-        (e: { code: number; stdout: string; stderr: string }) => e,
-      );
+      runCli(args, { env: { ...process.env, HA_REDIS_HOME: '/nonexistent-ha-redis-home' } });
     const firstLine = (stderr: string) => stderr.trim().split('\n')[0];
 
     it.each([

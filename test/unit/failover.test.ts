@@ -113,6 +113,19 @@ describe('reactToFailover', () => {
     ]);
   });
 
+  it('says it adopted the master found at start-up, not that it failed over to it', async () => {
+    // Arrange: an orchestrator starting on a cluster with no applied epoch yet.
+    const w = failedOverWorld();
+
+    // Act
+    await reactToFailover(w.cluster, { type: 'adopt', seenAt: w.clock.now() }, w.deps);
+
+    // Assert
+    expect(w.notifier.published.map((p) => p.summary)).toEqual([
+      'orders: adopted n2 as master at epoch 7, succeeded',
+    ]);
+  });
+
   it('finishes the claimed epoch as done', async () => {
     // Arrange
     const w = failedOverWorld();

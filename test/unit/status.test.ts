@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type DoctorFacts, denyScriptsReconfigOf, doctorChecks } from '../../cli/doctor.ts';
+import { type DoctorFacts, denyScriptsReconfigOf, doctorChecks } from '../../cli/commands/doctor.ts';
 import type { Endpoint } from '../../functions/core/cluster.ts';
 import {
   buildStatusReport,

@@ -2,13 +2,13 @@
  * `ha-redis history`: what ha-redis did to a cluster, newest first, from the state store: a local cluster's,
  * or the state table of a cluster of the deployment config file.
  */
-import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
-import { localDynamoClient } from '../compose/local.ts';
-import { type RemoteOptions, remoteCluster, remoteStateStore } from '../compose/remote.ts';
-import { formatEndpoint } from '../functions/core/cluster.ts';
-import { ConfigurationError, HaRedisError } from '../functions/core/errors.ts';
-import type { HistoryEntry } from '../functions/core/ports.ts';
-import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
+import { localDynamoClient } from '../../compose/local.ts';
+import type { RemoteOptions } from '../../compose/remote.ts';
+import { formatEndpoint } from '../../functions/core/cluster.ts';
+import { ConfigurationError, HaRedisError } from '../../functions/core/errors.ts';
+import type { HistoryEntry } from '../../functions/core/ports.ts';
+import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { type Io, processIo } from './status.ts';
 
 /** `history show` finds an entry by id among this many of the newest (the store has no lookup by id). */
@@ -81,6 +81,8 @@ async function withStore<T>(
   fn: (store: DynamoStateStore, nodes: readonly NamedNode[]) => Promise<T>,
 ): Promise<T> {
   if (options.remote) {
+    // The AWS composition loads only for --config.
+    const { remoteCluster, remoteStateStore } = await import('../../compose/remote.ts');
     const { cluster } = remoteCluster(options.remote.configPath, options.cluster);
     const table = remoteStateStore(options.remote);
     if (!table) {

@@ -4,14 +4,14 @@
  * only, and the checks that need its hosts' files are listed as skipped.
  */
 import { readFile } from 'node:fs/promises';
-import { parseInfo } from '../adapters/redis/redis-nodes.ts';
-import { fieldsOf } from '../adapters/redis/sentinel-view.ts';
-import { composeLocal } from '../compose/local.ts';
-import { composeRemote, type ObservedCluster, type RemoteOptions } from '../compose/remote.ts';
-import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
-import { majorityOf } from '../functions/core/confirm.ts';
-import { errorMessage } from '../functions/core/errors.ts';
-import { type Descriptor, descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
+import { fieldsOf } from '../../adapters/redis/sentinel-view.ts';
+import { composeLocal } from '../../compose/local.ts';
+import type { ObservedCluster, RemoteOptions } from '../../compose/remote.ts';
+import { type Endpoint, formatEndpoint } from '../../functions/core/cluster.ts';
+import { majorityOf } from '../../functions/core/confirm.ts';
+import { errorMessage } from '../../functions/core/errors.ts';
+import { type Descriptor, descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
 /** Down-after-milliseconds beyond this makes failover slow enough to warn about. */
@@ -477,7 +477,14 @@ export async function doctorCommand(
   io: Io = processIo,
 ): Promise<number> {
   const facts = options.remote
-    ? await gatherFacts(composeRemote(options.cluster, { ...options.remote, skipDns: true }), undefined)
+    ? await gatherFacts(
+        // The AWS composition loads only for --config.
+        (await import('../../compose/remote.ts')).composeRemote(options.cluster, {
+          ...options.remote,
+          skipDns: true,
+        }),
+        undefined,
+      )
     : await gatherDoctorFacts(
         await readDescriptor(
           options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),

@@ -2,15 +2,15 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { composeLocal } from '../compose/local.ts';
-import { formatEndpoint } from '../functions/core/cluster.ts';
-import { errorMessage } from '../functions/core/errors.ts';
-import { drainTarget, onHost } from '../functions/core/maintenance.ts';
-import { observeCluster } from '../functions/core/observe.ts';
-import type { Logger } from '../functions/core/ports.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
-import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../local/descriptor.ts';
-import { runLocalMaintenance } from '../local/maintenance.ts';
+import { composeLocal } from '../../compose/local.ts';
+import { formatEndpoint } from '../../functions/core/cluster.ts';
+import { errorMessage } from '../../functions/core/errors.ts';
+import { drainTarget, onHost } from '../../functions/core/maintenance.ts';
+import { observeCluster } from '../../functions/core/observe.ts';
+import type { Logger } from '../../functions/core/ports.ts';
+import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../../functions/core/status.ts';
+import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../../local/descriptor.ts';
+import { runLocalMaintenance } from '../../local/maintenance.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
 export interface DrainOptions {

@@ -1,16 +1,16 @@
 /** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
-import { composeLocal } from '../compose/local.ts';
-import { composeRemote, type ObservedCluster, type RemoteOptions } from '../compose/remote.ts';
-import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
-import { observeCluster } from '../functions/core/observe.ts';
-import type { Logger } from '../functions/core/ports.ts';
+import { composeLocal } from '../../compose/local.ts';
+import type { ObservedCluster, RemoteOptions } from '../../compose/remote.ts';
+import { type Endpoint, formatEndpoint } from '../../functions/core/cluster.ts';
+import { observeCluster } from '../../functions/core/observe.ts';
+import type { Logger } from '../../functions/core/ports.ts';
 import {
   buildStatusReport,
   DEFAULT_MAX_LAG_BYTES,
   type StatusObservations,
   type StatusReport,
-} from '../functions/core/status.ts';
-import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
+} from '../../functions/core/status.ts';
+import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 
 /** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */
 export interface Io {
@@ -149,8 +149,9 @@ export async function clusterStatus(
  * 0 when healthy. With `watch`, refresh every second until SIGINT.
  */
 export async function statusCommand(options: StatusOptions, io: Io = processIo): Promise<number> {
+  // The AWS composition (SDK clients, Secrets Manager) loads only for --config: a local status stays quick.
   const runtime: ObservedCluster = options.remote
-    ? composeRemote(options.cluster, options.remote)
+    ? (await import('../../compose/remote.ts')).composeRemote(options.cluster, options.remote)
     : composeLocal(
         await readDescriptor(
           options.root ? descriptorPath(options.cluster, options.root) : descriptorPath(options.cluster),

@@ -1,7 +1,7 @@
 /** `ha-redis maintenance pause|resume|status`: a local cluster's maintenance mode, in its state store. */
-import { composeLocal } from '../compose/local.ts';
-import type { MaintenanceMode, StateStore } from '../functions/core/ports.ts';
-import { descriptorPath, readDescriptor } from '../local/descriptor.ts';
+import { composeLocal } from '../../compose/local.ts';
+import type { MaintenanceMode, StateStore } from '../../functions/core/ports.ts';
+import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { formatMaintenanceMode, type Io, processIo, silentLogger } from './status.ts';
 
 /** The state store methods the maintenance commands use. */

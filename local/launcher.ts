@@ -66,12 +66,18 @@ export interface UpOptions {
    */
   routing?: 'orchestrator' | 'role-check';
   /**
-   * For tests: Sentinel's INFO period (`SENTINEL DEBUG info-period`, not kept across a Sentinel restart).
-   * Sentinel reads replica priorities from INFO every 10 s, so a switchover's Prepare waits up to 10 s for
-   * every Sentinel to see them; at 1000 it waits about 1 s. Default: Sentinel's own 10 s, as in production.
+   * For tests: Sentinel's timer periods, set with `SENTINEL DEBUG` (not kept across a Sentinel restart).
+   * Default: Sentinel's own, as in production.
+   * - `infoMs` (10 s): Sentinel reads replica priorities from INFO this often, so a switchover's Prepare
+   *   waits up to that long for every Sentinel to see them; at 1000 it waits about 1 s.
+   * - `publishMs` (2 s): Sentinels find each other (and learn a new configuration) through hello messages
+   *   sent this often; `up` waits for that discovery.
    */
-  sentinelInfoPeriodMs?: number;
+  sentinelPeriods?: { infoMs?: number; publishMs?: number };
 }
+
+/** The range `sentinelPeriods` accepts, in milliseconds. */
+const SENTINEL_PERIOD_RANGE = { min: 100, max: 10_000 } as const;
 
 /** The Slack user the local endpoint allows when none is given. */
 export const LOCAL_SLACK_USER = 'U0LOCALOPS';
@@ -120,14 +126,12 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       `hosts must list exactly 3 hosts (node, Sentinel and proxy i run on host i), not ${options.hosts.length}`,
     );
   }
-  const infoPeriod = options.sentinelInfoPeriodMs;
-  if (
-    infoPeriod !== undefined &&
-    (!Number.isInteger(infoPeriod) || infoPeriod < 100 || infoPeriod > 10_000)
-  ) {
-    throw new ConfigurationError(
-      `sentinelInfoPeriodMs must be whole milliseconds from 100 to 10000, got ${infoPeriod}`,
-    );
+  for (const [key, ms] of Object.entries(options.sentinelPeriods ?? {})) {
+    if (!Number.isInteger(ms) || ms < SENTINEL_PERIOD_RANGE.min || ms > SENTINEL_PERIOD_RANGE.max) {
+      throw new ConfigurationError(
+        `sentinelPeriods.${key} must be whole milliseconds from ${SENTINEL_PERIOD_RANGE.min} to ${SENTINEL_PERIOD_RANGE.max}, got ${ms}`,
+      );
+    }
   }
   const badIp = options.hosts?.find((h) => !isIP(h.ip));
   if (badIp) throw new ConfigurationError(`host address '${badIp.ip}' is not an IP address`);
@@ -300,6 +304,15 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
     progress(
       `started 3 redis-sentinel (down-after ${downAfterMs} ms): ${d.sentinels.map((s) => s.port).join(', ')}`,
     );
+    const periods = Object.entries(options.sentinelPeriods ?? {}).map(
+      ([key, ms]) => [key === 'infoMs' ? 'info-period' : 'publish-period', ms] as const,
+    );
+    if (periods.length) {
+      await setSentinelPeriods(d, periods);
+      progress(
+        `Sentinel periods set: ${periods.map(([p, ms]) => `${p} ${ms} ms`).join(', ')} (SENTINEL DEBUG)`,
+      );
+    }
 
     for (let i = 0; i < proxyCount; i += 1) {
       const id = `proxy-${i + 1}`;
@@ -369,10 +382,6 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
     await waitForPort(dynalitePort, 10_000, 'dynalite');
     progress(`started dynalite on ${dynalitePort}`);
 
-    if (options.sentinelInfoPeriodMs !== undefined) {
-      await setSentinelInfoPeriod(d, options.sentinelInfoPeriodMs);
-      progress(`Sentinel INFO period set to ${options.sentinelInfoPeriodMs} ms (SENTINEL DEBUG info-period)`);
-    }
     progress('waiting for replicas to sync and Sentinels to discover each other');
     await waitForClusterFormed(d, 30_000);
     if (roleCheck) {
@@ -449,14 +458,14 @@ async function withConnections<T>(
 const replicationOf = async (connections: RedisConnections, master: Descriptor['nodes'][number]) =>
   parseInfo(await connections.run('redis', master, 1000, (c) => c.info('replication')));
 
-/** `SENTINEL DEBUG info-period <ms>` on every Sentinel, once each answers. */
-function setSentinelInfoPeriod(d: Descriptor, ms: number): Promise<void> {
+/** `SENTINEL DEBUG <period> <ms> ...` on every Sentinel, once each answers. */
+function setSentinelPeriods(d: Descriptor, periods: readonly (readonly [string, number])[]): Promise<void> {
   return withConnections(d, async (connections) => {
     await Promise.all(
       d.sentinels.map(async (s) => {
         await waitForPort(s.port, 10_000, `redis-sentinel ${s.id}`, s.host);
         await connections.run('sentinel', s, 1000, (c) =>
-          c.call('SENTINEL', 'DEBUG', 'info-period', String(ms)),
+          c.call('SENTINEL', 'DEBUG', ...periods.flatMap(([p, ms]) => [p, String(ms)])),
         );
       }),
     );

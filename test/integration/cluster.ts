@@ -33,14 +33,15 @@ export interface TestCluster {
 let counter = 0;
 
 /**
- * Sentinel's INFO period in test clusters: a switchover's Prepare waits for every Sentinel to read the changed
- * replica priorities from INFO, every 10 s by default; at 1 s the same wait takes ~1 s. The demo and the bench
- * keep Sentinel's 10 s.
+ * Sentinel's timer periods in test clusters (SENTINEL DEBUG): a switchover's Prepare waits for every Sentinel
+ * to read the changed replica priorities from INFO, every 10 s by default, and `up` waits for the Sentinels to
+ * find each other through hellos, every 2 s. At these periods both waits take well under a second or two. The
+ * demo and the bench keep Sentinel's own periods.
  */
-const TEST_SENTINEL_INFO_PERIOD_MS = 1000;
+const TEST_SENTINEL_PERIODS = { infoMs: 1000, publishMs: 500 } as const;
 
 export async function startTestCluster(
-  options: { downAfterMs?: number; failoverTimeoutMs?: number; sentinelInfoPeriodMs?: number } = {},
+  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
 ): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'har-'));
   counter += 1;
@@ -50,7 +51,7 @@ export async function startTestCluster(
     root,
     downAfterMs: options.downAfterMs ?? 1000,
     failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
-    sentinelInfoPeriodMs: options.sentinelInfoPeriodMs ?? TEST_SENTINEL_INFO_PERIOD_MS,
+    sentinelPeriods: TEST_SENTINEL_PERIODS,
   });
   const access = localAccess(d);
   const connections = new RedisConnections(access);

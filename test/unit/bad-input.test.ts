@@ -18,6 +18,7 @@
  * - CLI: a bad number, an unknown command and option, an unknown local cluster
  *   (test/integration/local-cluster.test.ts); maintenance arguments (test/unit/cli-maintenance.test.ts).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ import { makeMaintenanceStepHandler } from '../../functions/maintenance-step/han
 import { MAX_ENVELOPE_BYTES, makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 import { makeSlackHandler } from '../../functions/slack/handler.ts';
 import { makeSwitchoverStepHandler } from '../../functions/switchover-step/handler.ts';
-import { CLI_TEST_TIMEOUT_MS, runCli } from '../support/cli.ts';
+import { BIN, CLI_TEST_TIMEOUT_MS, CLI_TIMEOUT_MS, runCli } from '../support/cli.ts';
 import {
   failedOverWorld,
   loadEnvelope,
@@ -362,5 +363,30 @@ describe.concurrent('the ha-redis CLI', { timeout: CLI_TEST_TIMEOUT_MS }, () => 
       `ha-redis: no local cluster descriptor at ${join(home, 'local', 'nope', 'cluster.json')}; start one with 'ha-redis local up'\n`,
     );
     expect(await readdir(home)).toEqual([]);
+  });
+});
+
+describe('the ha-redis bin on a Node too old for TypeScript', () => {
+  // The machine's own Node, when it is older than 22.18 (Debian's is 20): what `ha-redis` meets when run
+  // without the project's Node 24.
+  const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((path) => {
+    const r = spawnSync(path, ['-p', 'process.versions.node'], { encoding: 'utf8' });
+    const [major = 0, minor = 0] = (r.stdout ?? '').trim().split('.').map(Number);
+    return r.status === 0 && (major < 22 || (major === 22 && minor < 18));
+  });
+  if (!systemNode) {
+    console.log('skipped: no Node older than 22.18 on this machine to run the bin with');
+  }
+
+  it.skipIf(!systemNode)('says which Node it needs and how to get it, and exits 2', () => {
+    // Act
+    const r = spawnSync(systemNode as string, [BIN, '--help'], { encoding: 'utf8', timeout: CLI_TIMEOUT_MS });
+
+    // Assert
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^ha-redis: needs Node 22\.18 or newer .* but this is v\d+\.\d+\.\d+; `npm ci` installs Node 24/,
+    );
   });
 });

@@ -11,7 +11,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HaRedisError } from '../functions/core/errors.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 import type { Descriptor } from '../local/descriptor.ts';
 import { freePorts, startDetached, stopProcess, waitForPort } from '../local/processes.ts';
 

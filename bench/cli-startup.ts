@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { errorMessage } from '../functions/core/errors.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import { localDown, localUp } from '../local/launcher.ts';
 import { machineInfo } from './report.ts';
 

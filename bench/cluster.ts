@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from '../functions/core/errors.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import type { Descriptor } from '../local/descriptor.ts';
 import { localDown, localUp } from '../local/launcher.ts';
 

@@ -1,8 +1,8 @@
 /** Small admin helpers the scenarios share: Redis and Sentinel clients, ROLE, the final master, the orchestrator. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import type { Endpoint } from '../functions/core/cluster.ts';
-import { HaRedisError } from '../functions/core/errors.ts';
+import type { Endpoint } from '../core/model/cluster.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 import type { Descriptor } from '../local/descriptor.ts';
 import { stopProcess } from '../local/processes.ts';
 

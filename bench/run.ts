@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
-import { errorMessage } from '../functions/core/errors.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import { downActiveClusters } from './cluster.ts';
 import { type BenchReport, machineInfo, renderMarkdown, type ScenarioRow } from './report.ts';
 import { SCENARIOS } from './scenarios/index.ts';

@@ -1,6 +1,6 @@
 /** Listens to every Sentinel (PSUBSCRIBE *) and keeps the first time each event was published by any of them. */
 import { Redis } from 'ioredis';
-import type { Endpoint } from '../functions/core/cluster.ts';
+import type { Endpoint } from '../core/model/cluster.ts';
 
 export interface SeenEvent {
   at: number;

@@ -7,8 +7,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RemoteOptions } from '../compose/remote.ts';
-import { errorMessage, HaRedisError } from '../functions/core/errors.ts';
-import { DEFAULT_MAX_LAG_BYTES } from '../functions/core/limits.ts';
+import { errorMessage, HaRedisError } from '../core/model/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 /** An option value that must be a whole number of at least `min` (an empty value is none). */

@@ -16,14 +16,9 @@ import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
-import {
-  ClusterRegistry,
-  type Endpoint,
-  formatEndpoint,
-  type ProxyConfig,
-} from '../functions/core/cluster.ts';
-import { ConfigurationError } from '../functions/core/errors.ts';
-import type { FailoverDeps, Logger } from '../functions/core/ports.ts';
+import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../core/model/cluster.ts';
+import { ConfigurationError } from '../core/model/errors.ts';
+import type { FailoverDeps, Logger } from '../core/ports.ts';
 import { systemClock } from './clock.ts';
 
 /** A required environment variable, or a failure that names it. */

@@ -1,7 +1,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
-import { ConfigurationError } from '../functions/core/errors.ts';
-import type { Logger } from '../functions/core/ports.ts';
+import { ConfigurationError } from '../core/model/errors.ts';
+import type { Logger } from '../core/ports.ts';
 import type { MaintenanceTriggerDeps } from '../functions/maintenance-trigger/handler.ts';
 import { awsDeps, requireEnv } from './aws.ts';
 

@@ -12,11 +12,11 @@ import {
   errorMessage,
   HaRedisError,
   InvalidInputError,
-} from '../functions/core/errors.ts';
-import { observeCluster } from '../functions/core/observe.ts';
-import type { Clock, Logger } from '../functions/core/ports.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
-import { dryRunPlan } from '../functions/core/switchover.ts';
+} from '../core/model/errors.ts';
+import type { Clock, Logger } from '../core/ports.ts';
+import { observeCluster } from '../core/status/observe.ts';
+import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../core/status/report.ts';
+import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { DeferredTask, SlackDeps, SlackMessage } from '../functions/slack/handler.ts';
 import { awsDeps, requireEnv } from './aws.ts';
 import { systemClock } from './clock.ts';

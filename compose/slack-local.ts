@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { ClusterRegistry } from '../functions/core/cluster.ts';
-import { ConfigurationError, errorMessage } from '../functions/core/errors.ts';
-import { observeCluster } from '../functions/core/observe.ts';
-import type { Logger } from '../functions/core/ports.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../functions/core/status.ts';
-import { dryRunPlan } from '../functions/core/switchover.ts';
+import { ClusterRegistry } from '../core/model/cluster.ts';
+import { ConfigurationError, errorMessage } from '../core/model/errors.ts';
+import type { Logger } from '../core/ports.ts';
+import { observeCluster } from '../core/status/observe.ts';
+import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../core/status/report.ts';
+import { dryRunPlan } from '../core/switchover/steps.ts';
 import { type DeferredTask, makeDeferredHandler, type SlackDeps } from '../functions/slack/handler.ts';
 import type { Descriptor } from '../local/descriptor.ts';
 import type { LocalWorkflowStarter } from '../local/workflows.ts';

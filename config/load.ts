@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
-import { ConfigurationError } from '../functions/core/errors.ts';
+import { ConfigurationError } from '../core/model/errors.ts';
 import { type DeploymentConfig, DeploymentConfigSchema } from './schema.ts';
 
 /** `clusters[0].dns.hostedZoneId`: the path of a zod issue, the way a reader finds it in the file. */

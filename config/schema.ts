@@ -5,7 +5,7 @@ import {
   NodeSchema,
   ProxySchema,
   SentinelSchema,
-} from '../functions/core/cluster.ts';
+} from '../core/model/cluster.ts';
 
 /**
  * The deployment configuration file (`ha-redis.config.json`): every cluster one AWS deployment manages,

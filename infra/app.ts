@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import * as cdk from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadDeploymentConfig } from '../config/load.ts';
-import { errorMessage } from '../functions/core/errors.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import { HaRedisStack } from './stack.ts';
 
 /**

@@ -3,13 +3,13 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { ERROR_NAMES } from '../functions/core/errors.ts';
-import { MAINTENANCE_TIMING } from '../functions/core/maintenance.ts';
 import {
   MAX_NODE_BACK_TIMEOUT_MS,
   type MaintenancePhase,
   type MaintenanceStepAction,
-} from '../functions/maintenance-step/contract.ts';
+} from '../core/maintenance/state.ts';
+import { MAINTENANCE_TIMING } from '../core/maintenance/steps.ts';
+import { ERROR_NAMES } from '../core/model/errors.ts';
 import { stepTask, TO_RECOVER } from './step-task.ts';
 
 /**

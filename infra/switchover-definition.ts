@@ -3,8 +3,8 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
-import { ERROR_NAMES } from '../functions/core/errors.ts';
-import { SWITCHOVER_FAILURES, type SwitchoverAction } from '../functions/switchover-step/contract.ts';
+import { ERROR_NAMES } from '../core/model/errors.ts';
+import { SWITCHOVER_FAILURES, type SwitchoverAction } from '../core/switchover/state.ts';
 import { stepTask, TO_RECOVER } from './step-task.ts';
 
 /**

@@ -3,13 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { localAccess, localDynamoClient } from '../compose/local.ts';
-import { type Endpoint, formatEndpoint } from '../functions/core/cluster.ts';
-import type { HistoryEntry, Logger } from '../functions/core/ports.ts';
-import { formatTimeline } from '../functions/core/timeline.ts';
+import { type Endpoint, formatEndpoint } from '../core/model/cluster.ts';
+import { formatTimeline } from '../core/model/timeline.ts';
+import type { HistoryEntry, Logger } from '../core/ports.ts';
 import type { Descriptor } from './descriptor.ts';
 import { localDown, localUp, startNode } from './launcher.ts';
 import { countLost, type LoadReport, WriteLoad } from './load.ts';
-import { runLocalSwitchover } from './switchover.ts';
+import { runLocalSwitchover } from './switchover-runner.ts';
 
 export interface DemoOptions {
   name: string;

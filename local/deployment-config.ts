@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDeploymentConfig } from '../config/load.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
-import { ConfigurationError } from '../functions/core/errors.ts';
+import { ConfigurationError } from '../core/model/errors.ts';
 import type { Descriptor } from './descriptor.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigurationError } from '../functions/core/errors.ts';
+import { ConfigurationError } from '../core/model/errors.ts';
 
 const port = z.number().int().min(1).max(65535);
 const ProcessSchema = z.object({

@@ -9,7 +9,7 @@ import { RedisConnections } from '../adapters/redis/connections.ts';
 import { parseInfo } from '../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../adapters/redis/sentinel-view.ts';
 import { localAccess } from '../compose/local.ts';
-import { ConfigurationError, HaRedisError } from '../functions/core/errors.ts';
+import { ConfigurationError, HaRedisError } from '../core/model/errors.ts';
 import {
   clusterDir,
   type Descriptor,

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Endpoint } from '../functions/core/cluster.ts';
+import type { Endpoint } from '../core/model/cluster.ts';
 
 /** How writers connect: through a proxy (plain or TLS), or as a Sentinel-aware client. */
 export type LoadTarget =

@@ -3,7 +3,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { HaRedisError } from '../functions/core/errors.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 
 const run = promisify(execFile);
 

@@ -5,16 +5,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
-import { InProcessBus, toSnsEvent } from '../adapters/local/bus.ts';
+import { InProcessBus, toSnsEvent } from '../adapters/host/bus.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
 import { composeLocal, localAccess, localDynamoClient } from '../compose/local.ts';
 import { composeLocalSlack } from '../compose/slack-local.ts';
+import { reconcile } from '../core/failover/handle-event.ts';
+import { reactToFailover } from '../core/failover/react.ts';
+import { ClusterRegistry } from '../core/model/cluster.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
-import { ClusterRegistry } from '../functions/core/cluster.ts';
-import { errorMessage } from '../functions/core/errors.ts';
-import { reactToFailover } from '../functions/core/failover.ts';
-import { reconcile } from '../functions/core/reaction.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
 import { serialized } from '../functions/sentinel-event/serialize.ts';
 import { makeSlackHandler } from '../functions/slack/handler.ts';

@@ -3,7 +3,7 @@ import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HaRedisError } from '../functions/core/errors.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 
 /** Reserve `count` distinct free loopback ports (all held open together, then released). */
 export async function freePorts(count: number): Promise<number[]> {

@@ -6,7 +6,7 @@ import {
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
 import { z } from 'zod';
-import { causeMessage } from '../functions/core/errors.ts';
+import { causeMessage } from '../core/model/errors.ts';
 import {
   LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   renderMaintenanceAsl,

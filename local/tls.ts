@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { HaRedisError } from '../functions/core/errors.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 
 const run = promisify(execFile);
 

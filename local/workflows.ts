@@ -1,11 +1,11 @@
-import { errorMessage, InvalidInputError } from '../functions/core/errors.ts';
-import type { Logger, WorkflowExecution, WorkflowStarter } from '../functions/core/ports.ts';
-import { type MaintenanceInput, MaintenanceInputSchema } from '../functions/maintenance-step/contract.ts';
-import { type SwitchoverInput, SwitchoverInputSchema } from '../functions/switchover-step/contract.ts';
+import { type MaintenanceInput, MaintenanceInputSchema } from '../core/maintenance/state.ts';
+import { errorMessage, InvalidInputError } from '../core/model/errors.ts';
+import type { Logger, WorkflowExecution, WorkflowStarter } from '../core/ports.ts';
+import { type SwitchoverInput, SwitchoverInputSchema } from '../core/switchover/state.ts';
 import type { Descriptor } from './descriptor.ts';
-import { runLocalMaintenance } from './maintenance.ts';
+import { runLocalMaintenance } from './maintenance-runner.ts';
 import type { WorkflowTransition } from './stepfunctions.ts';
-import { runLocalSwitchover } from './switchover.ts';
+import { runLocalSwitchover } from './switchover-runner.ts';
 
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 

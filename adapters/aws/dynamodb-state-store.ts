@@ -13,8 +13,8 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import { HistoryEntryExistsError } from '../../functions/core/errors.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import { HistoryEntryExistsError } from '../../core/model/errors.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
@@ -24,7 +24,7 @@ import type {
   MaintenanceMode,
   PendingFence,
   StateStore,
-} from '../../functions/core/ports.ts';
+} from '../../core/ports.ts';
 
 const pk = (cluster: string) => `cluster#${cluster}`;
 /** Votes matter only during a failover; the table's TTL attribute `expiresAt` removes them after a day. */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Clock } from '../../functions/core/ports.ts';
+import type { Clock } from '../../core/ports.ts';
 
 /** Error names AWS services answer "slow down" with; an HTTP 429 means the same. */
 const THROTTLING_NAMES: ReadonlySet<string> = new Set([

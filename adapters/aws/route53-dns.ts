@@ -6,14 +6,9 @@ import {
   ListResourceRecordSetsCommand,
   type Route53Client,
 } from '@aws-sdk/client-route-53';
-import {
-  type ClusterConfig,
-  type Endpoint,
-  formatEndpoint,
-  sameEndpoint,
-} from '../../functions/core/cluster.ts';
-import { AwsServiceError, ConfigurationError } from '../../functions/core/errors.ts';
-import type { Clock, Dns } from '../../functions/core/ports.ts';
+import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import { AwsServiceError, ConfigurationError } from '../../core/model/errors.ts';
+import type { Clock, Dns } from '../../core/ports.ts';
 import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy } from './retry.ts';
 
 /** Route53 takes about 5 requests/s per account; after that it throttles, so back off past a second. */

@@ -4,7 +4,7 @@ import { SSMProvider } from '@aws-lambda-powertools/parameters/ssm';
 import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { SecretRef } from '../../config/schema.ts';
-import { AwsServiceError, ConfigurationError } from '../../functions/core/errors.ts';
+import { AwsServiceError, ConfigurationError } from '../../core/model/errors.ts';
 import { awsErrorName, describeAwsError } from './retry.ts';
 
 /** Five minutes: a rotated password reaches every warm Lambda within that, at one read per container. */

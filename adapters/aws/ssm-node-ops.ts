@@ -8,9 +8,9 @@ import {
   type SendCommandCommandInput,
   type SSMClient,
 } from '@aws-sdk/client-ssm';
-import { formatEndpoint, type InstanceTarget } from '../../functions/core/cluster.ts';
-import { NodeOpsError } from '../../functions/core/errors.ts';
-import type { Clock, NodeOperation, NodeOps } from '../../functions/core/ports.ts';
+import { formatEndpoint, type InstanceTarget } from '../../core/model/cluster.ts';
+import { NodeOpsError } from '../../core/model/errors.ts';
+import type { Clock, NodeOperation, NodeOps } from '../../core/ports.ts';
 import { type DocumentName, operationParameters } from '../node-ops/operations.ts';
 import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy } from './retry.ts';
 

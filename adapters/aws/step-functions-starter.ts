@@ -11,8 +11,8 @@ import {
   ConfigurationError,
   HaRedisError,
   InvalidInputError,
-} from '../../functions/core/errors.ts';
-import type { Clock, WorkflowExecution, WorkflowStarter } from '../../functions/core/ports.ts';
+} from '../../core/model/errors.ts';
+import type { Clock, WorkflowExecution, WorkflowStarter } from '../../core/ports.ts';
 import {
   awsErrorName,
   Backoff,

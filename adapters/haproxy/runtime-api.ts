@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../functions/core/cluster.ts';
-import { RoutingError } from '../../functions/core/errors.ts';
-import type { Router } from '../../functions/core/ports.ts';
+import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../core/model/cluster.ts';
+import { RoutingError } from '../../core/model/errors.ts';
+import type { Router } from '../../core/ports.ts';
 
 /** PEM material for a Runtime API over TLS: the CA that signed HAProxy's certificate, and our client certificate. */
 export interface RuntimeApiTls {

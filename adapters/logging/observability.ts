@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { MiddlewareObj } from '@middy/core';
-import { METRICS, type MetricName } from '../../functions/core/metrics.ts';
+import { METRICS, type MetricName } from '../../core/model/metrics.ts';
 import { powertoolsLogger } from './powertools.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import type { LogAttributes, LogLevel } from '@aws-lambda-powertools/logger/types';
-import type { Logger } from '../../functions/core/ports.ts';
+import type { Logger } from '../../core/ports.ts';
 
 const LEVELS = new Set(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']);
 

@@ -1,6 +1,6 @@
-import type { Endpoint, NodeConfig } from '../../functions/core/cluster.ts';
-import { NodeOpsError } from '../../functions/core/errors.ts';
-import type { NodeOperation } from '../../functions/core/ports.ts';
+import type { Endpoint, NodeConfig } from '../../core/model/cluster.ts';
+import { NodeOpsError } from '../../core/model/errors.ts';
+import type { NodeOperation } from '../../core/ports.ts';
 
 /**
  * The one mapping from an operation to its script's named parameters. The SSM document of the same name

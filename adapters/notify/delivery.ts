@@ -1,5 +1,5 @@
-import { errorMessage, HaRedisError } from '../../functions/core/errors.ts';
-import type { Clock } from '../../functions/core/ports.ts';
+import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
+import type { Clock } from '../../core/ports.ts';
 import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { Backoff, type RetryPolicy, wallClock } from '../aws/retry.ts';
 

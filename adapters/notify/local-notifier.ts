@@ -1,5 +1,5 @@
-import { errorMessage } from '../../functions/core/errors.ts';
-import type { Logger, Notification, Notifier } from '../../functions/core/ports.ts';
+import { errorMessage } from '../../core/model/errors.ts';
+import type { Logger, Notification, Notifier } from '../../core/ports.ts';
 import { type FormattedNotification, formatNotification } from '../../functions/notify/format.ts';
 import type { DeliverySettings } from './delivery.ts';
 import { JsonWebhookTarget } from './json-webhook.ts';

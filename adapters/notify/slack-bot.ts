@@ -6,7 +6,7 @@ import {
   WebAPIRequestError,
   WebClient,
 } from '@slack/web-api';
-import { errorMessage } from '../../functions/core/errors.ts';
+import { errorMessage } from '../../core/model/errors.ts';
 import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { wallClock } from '../aws/retry.ts';
 import {

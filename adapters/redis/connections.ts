@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import { UnreachableError } from '../../functions/core/errors.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import { UnreachableError } from '../../core/model/errors.ts';
 
 /**
  * How to reach Redis nodes and Sentinels: passwords come from a provider, never from code. The endpoint tells

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { type Endpoint, formatEndpoint, type ProxyConfig } from '../../functions/core/cluster.ts';
-import { VerificationError } from '../../functions/core/errors.ts';
-import type { RedisNodes, ReplicationInfo, Role, WriteProbe } from '../../functions/core/ports.ts';
+import { type Endpoint, formatEndpoint, type ProxyConfig } from '../../core/model/cluster.ts';
+import { VerificationError } from '../../core/model/errors.ts';
+import type { RedisNodes, ReplicationInfo, Role, WriteProbe } from '../../core/ports.ts';
 import { type RedisConnections, withTimeout } from './connections.ts';
 
 /** Parse `INFO replication` text into its fields. */

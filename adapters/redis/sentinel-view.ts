@@ -1,6 +1,6 @@
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import { HaRedisError } from '../../functions/core/errors.ts';
-import type { SentinelMasterView, SentinelView } from '../../functions/core/ports.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import { HaRedisError } from '../../core/model/errors.ts';
+import type { SentinelMasterView, SentinelView } from '../../core/ports.ts';
 import type { RedisConnections } from './connections.ts';
 import { parseInfo } from './redis-nodes.ts';
 

@@ -8,9 +8,9 @@ import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../../adapters/redis/sentinel-view.ts';
 import { composeLocal } from '../../compose/local.ts';
 import type { ObservedCluster, RemoteOptions } from '../../compose/remote.ts';
-import { type Endpoint, formatEndpoint } from '../../functions/core/cluster.ts';
-import { majorityOf } from '../../functions/core/confirm.ts';
-import { errorMessage } from '../../functions/core/errors.ts';
+import { majorityOf } from '../../core/failover/confirm.ts';
+import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import { errorMessage } from '../../core/model/errors.ts';
 import { type Descriptor, descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 

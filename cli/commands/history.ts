@@ -5,9 +5,9 @@
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
-import { formatEndpoint } from '../../functions/core/cluster.ts';
-import { ConfigurationError, HaRedisError } from '../../functions/core/errors.ts';
-import type { HistoryEntry } from '../../functions/core/ports.ts';
+import { formatEndpoint } from '../../core/model/cluster.ts';
+import { ConfigurationError, HaRedisError } from '../../core/model/errors.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
 import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { type Io, processIo } from './status.ts';
 

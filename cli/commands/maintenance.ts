@@ -1,6 +1,6 @@
 /** `ha-redis maintenance pause|resume|status`: a local cluster's maintenance mode, in its state store. */
 import { composeLocal } from '../../compose/local.ts';
-import type { MaintenanceMode, StateStore } from '../../functions/core/ports.ts';
+import type { MaintenanceMode, StateStore } from '../../core/ports.ts';
 import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { formatMaintenanceMode, type Io, processIo, silentLogger } from './status.ts';
 

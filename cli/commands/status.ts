@@ -1,15 +1,15 @@
 /** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
 import { composeLocal } from '../../compose/local.ts';
 import type { ObservedCluster, RemoteOptions } from '../../compose/remote.ts';
-import { type Endpoint, formatEndpoint } from '../../functions/core/cluster.ts';
-import { observeCluster } from '../../functions/core/observe.ts';
-import type { Logger } from '../../functions/core/ports.ts';
+import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import type { Logger } from '../../core/ports.ts';
+import { observeCluster } from '../../core/status/observe.ts';
 import {
   buildStatusReport,
   DEFAULT_MAX_LAG_BYTES,
   type StatusObservations,
   type StatusReport,
-} from '../../functions/core/status.ts';
+} from '../../core/status/report.ts';
 import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 
 /** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */

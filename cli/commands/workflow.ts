@@ -1,8 +1,8 @@
 /** `ha-redis switchover` and `ha-redis maintenance run`: a local state machine run, its steps printed live. */
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
-import { runLocalMaintenance } from '../../local/maintenance.ts';
-import { runLocalSwitchover } from '../../local/switchover.ts';
+import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
+import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { type Io, processIo } from './status.ts';
 
 /** One step of a workflow, as it happens. */

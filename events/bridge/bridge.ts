@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import { errorMessage } from '../../functions/core/errors.ts';
-import type { Logger } from '../../functions/core/ports.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import { errorMessage } from '../../core/model/errors.ts';
+import type { Logger } from '../../core/ports.ts';
 import { parseSentinelMessage, SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../sentinel-events.ts';
 
 /** Where the bridge sends envelopes: SNS in AWS, the in-process bus locally. */

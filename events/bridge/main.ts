@@ -8,7 +8,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { requireEnv } from '../../compose/aws.ts';
-import { errorMessage } from '../../functions/core/errors.ts';
+import { errorMessage } from '../../core/model/errors.ts';
 import { SentinelBridge } from './bridge.ts';
 
 async function main(): Promise<void> {

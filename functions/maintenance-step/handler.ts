@@ -1,8 +1,11 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
-import type { ClusterRegistry } from '../core/cluster.ts';
-import { InvalidInputError } from '../core/errors.ts';
+import {
+  type MaintenanceState,
+  type MaintenanceStepAction,
+  MaintenanceStepEventSchema,
+} from '../../core/maintenance/state.ts';
 import {
   actOnNode,
   finishMaintenance,
@@ -12,9 +15,10 @@ import {
   switchbackForMaintenance,
   switchoverForMaintenance,
   waitUntilNodeBack,
-} from '../core/maintenance.ts';
-import type { FailoverDeps } from '../core/ports.ts';
-import { type MaintenanceState, type MaintenanceStepAction, MaintenanceStepEventSchema } from './contract.ts';
+} from '../../core/maintenance/steps.ts';
+import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { InvalidInputError } from '../../core/model/errors.ts';
+import type { FailoverDeps } from '../../core/ports.ts';
 
 export interface MaintenanceStepDeps {
   clusters: ClusterRegistry;

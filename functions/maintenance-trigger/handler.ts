@@ -2,9 +2,9 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
 import type { DeploymentConfig } from '../../config/schema.ts';
-import { errorMessage, InvalidInputError, UnknownClusterError } from '../core/errors.ts';
-import type { Clock, Logger, Notifier, StateStore, WorkflowStarter } from '../core/ports.ts';
-import { decideScheduledRun } from '../core/schedule.ts';
+import { decideScheduledRun } from '../../core/maintenance/schedule.ts';
+import { errorMessage, InvalidInputError, UnknownClusterError } from '../../core/model/errors.ts';
+import type { Clock, Logger, Notifier, StateStore, WorkflowStarter } from '../../core/ports.ts';
 
 /**
  * The target of each cluster's maintenance schedules (EventBridge Scheduler):

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EndpointSchema } from '../core/cluster.ts';
-import { issuesText } from '../core/errors.ts';
+import { EndpointSchema } from '../../core/model/cluster.ts';
+import { issuesText } from '../../core/model/errors.ts';
 
 /**
  * What arrives on the notification topic, as the SNS Message:
@@ -42,7 +42,7 @@ export const NotificationMessageSchema = z.object({
   summary: z.string(),
   entry: HistoryEntrySchema.optional(),
 });
-/** A Notification (functions/core/ports.ts) as read back from the topic; every Notification is one. */
+/** A Notification (core/ports.ts) as read back from the topic; every Notification is one. */
 export type NotificationMessage = z.infer<typeof NotificationMessageSchema>;
 
 /** The fields of CloudWatch's alarm JSON that the message shows; `AlarmDescription` is null when unset. */

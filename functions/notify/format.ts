@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
-import { type Endpoint, formatEndpoint } from '../core/cluster.ts';
-import { ERROR_NAMES } from '../core/errors.ts';
+import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import { ERROR_NAMES } from '../../core/model/errors.ts';
 import type { CloudWatchAlarm, NotificationMessage, NotifyMessage } from './contract.ts';
 
 /**

@@ -6,8 +6,8 @@ import {
   NotificationDeliveryError,
   type NotificationTarget,
 } from '../../adapters/notify/delivery.ts';
-import { errorMessage } from '../core/errors.ts';
-import type { Logger } from '../core/ports.ts';
+import { errorMessage } from '../../core/model/errors.ts';
+import type { Logger } from '../../core/ports.ts';
 import { parseNotifyMessage } from './contract.ts';
 import { formatMessage } from './format.ts';
 import type { DeliveryLedger } from './ledger.ts';

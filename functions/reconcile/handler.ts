@@ -1,10 +1,10 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
-import type { ClusterRegistry } from '../core/cluster.ts';
-import { errorMessage, InvalidInputError } from '../core/errors.ts';
-import type { FailoverDeps } from '../core/ports.ts';
-import { type EventOutcome, reconcile } from '../core/reaction.ts';
+import { type EventOutcome, reconcile } from '../../core/failover/handle-event.ts';
+import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
+import type { FailoverDeps } from '../../core/ports.ts';
 import { serialized } from '../sentinel-event/serialize.ts';
 
 export interface ReconcileDeps {

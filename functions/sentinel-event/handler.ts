@@ -1,12 +1,12 @@
 import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
+import { type EventOutcome, handleSentinelEvent } from '../../core/failover/handle-event.ts';
+import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
+import { METRICS, type MetricName } from '../../core/model/metrics.ts';
+import type { FailoverDeps } from '../../core/ports.ts';
 import { parseSentinelMessage, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
-import type { ClusterRegistry } from '../core/cluster.ts';
-import { errorMessage, InvalidInputError, issuesText } from '../core/errors.ts';
-import { METRICS, type MetricName } from '../core/metrics.ts';
-import type { FailoverDeps } from '../core/ports.ts';
-import { type EventOutcome, handleSentinelEvent } from '../core/reaction.ts';
 import { serialized } from './serialize.ts';
 
 export interface SentinelEventDeps {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ClusterRegistry } from '../core/cluster.ts';
+import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import type { ClusterSlack } from './contract.ts';
 
 /** `/redis` subcommands, parsed. */

@@ -1,7 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import { z } from 'zod';
 import type { ClusterSlackSchema } from '../../config/schema.ts';
-import { SwitchoverInputSchema } from '../switchover-step/contract.ts';
+import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
 
 /**
  * The contracts of the Slack front door: what Slack sends (a slash command, a block_actions callback), what the

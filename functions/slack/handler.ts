@@ -2,8 +2,8 @@ import middy from '@middy/core';
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
-import type { ClusterConfig, ClusterRegistry } from '../core/cluster.ts';
-import { errorMessage, InvalidInputError } from '../core/errors.ts';
+import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
+import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
 import type {
   Clock,
   HistoryEntry,
@@ -12,15 +12,15 @@ import type {
   StateStore,
   WorkflowExecution,
   WorkflowStarter,
-} from '../core/ports.ts';
-import type { StatusReport } from '../core/status.ts';
+} from '../../core/ports.ts';
+import type { StatusReport } from '../../core/status/report.ts';
 import {
   type SwitchoverInput,
   SwitchoverInputSchema,
   type SwitchoverPlan,
   type SwitchoverState,
   SwitchoverStateSchema,
-} from '../switchover-step/contract.ts';
+} from '../../core/switchover/state.ts';
 import { authorize, executionNameOf, parseCommandText, type Requester, requestIdOf } from './commands.ts';
 import {
   ACTIONS,

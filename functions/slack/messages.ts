@@ -1,14 +1,14 @@
 import type { ActionsBlock, Button, ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
-import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel } from '../core/cluster.ts';
-import { causeMessage } from '../core/errors.ts';
-import type { HistoryEntry, MaintenanceMode, WorkflowExecution } from '../core/ports.ts';
-import type { StatusReport } from '../core/status.ts';
-import type { TimelineStep } from '../core/timeline.ts';
+import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel } from '../../core/model/cluster.ts';
+import { causeMessage } from '../../core/model/errors.ts';
+import type { TimelineStep } from '../../core/model/timeline.ts';
+import type { HistoryEntry, MaintenanceMode, WorkflowExecution } from '../../core/ports.ts';
+import type { StatusReport } from '../../core/status/report.ts';
 import {
   SWITCHOVER_FAILURES,
   type SwitchoverPlan,
   type SwitchoverState,
-} from '../switchover-step/contract.ts';
+} from '../../core/switchover/state.ts';
 import { HISTORY_MAX } from './commands.ts';
 import { ACTIONS, type SlackMessage, type SwitchoverButton } from './contract.ts';
 

@@ -1,9 +1,14 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { observability } from '../../adapters/logging/observability.ts';
-import type { ClusterRegistry } from '../core/cluster.ts';
-import { InvalidInputError } from '../core/errors.ts';
-import type { FailoverDeps } from '../core/ports.ts';
+import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { InvalidInputError } from '../../core/model/errors.ts';
+import type { FailoverDeps } from '../../core/ports.ts';
+import {
+  type SwitchoverAction,
+  type SwitchoverState,
+  SwitchoverStepEventSchema,
+} from '../../core/switchover/state.ts';
 import {
   fenceOldMaster,
   finishSwitchover,
@@ -12,8 +17,7 @@ import {
   recoverSwitchover,
   switchMaster,
   verifySwitchover,
-} from '../core/switchover.ts';
-import { type SwitchoverAction, type SwitchoverState, SwitchoverStepEventSchema } from './contract.ts';
+} from '../../core/switchover/steps.ts';
 
 export interface SwitchoverStepDeps {
   clusters: ClusterRegistry;

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Aws } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { scriptPath } from '../../adapters/local/bash-node-ops.ts';
+import { scriptPath } from '../../adapters/host/bash-node-ops.ts';
 import { DOCUMENT_PARAMETERS, type DocumentName, flagOf } from '../../adapters/node-ops/operations.ts';
 
 /**

@@ -12,7 +12,7 @@ import {
   type DocumentName,
   operationParameters,
 } from '../../adapters/node-ops/operations.ts';
-import type { NodeConfig } from '../../functions/core/cluster.ts';
+import type { NodeConfig } from '../../core/model/cluster.ts';
 import {
   COMMAND_DOCUMENTS,
   type CommandDocumentContent,

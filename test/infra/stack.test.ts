@@ -9,7 +9,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfig } from '../../config/load.ts';
-import { METRICS } from '../../functions/core/metrics.ts';
+import { METRICS } from '../../core/model/metrics.ts';
 import {
   allowedTargets,
   BUNDLED_CONFIG_FILE,

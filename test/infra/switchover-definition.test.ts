@@ -3,7 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_NAMES } from '../../functions/core/errors.ts';
+import { ERROR_NAMES } from '../../core/model/errors.ts';
 import {
   LOCAL_STEP_FUNCTION_ARN,
   renderSwitchoverAsl,

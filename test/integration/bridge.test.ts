@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import type { Logger } from '../../core/ports.ts';
 import { SentinelBridge } from '../../events/bridge/bridge.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import type { Logger } from '../../functions/core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
 import { commandLine, waitUntil } from '../../local/processes.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';

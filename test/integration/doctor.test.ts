@@ -6,7 +6,7 @@ import {
   doctorCommand,
   gatherDoctorFacts,
 } from '../../cli/commands/doctor.ts';
-import { sameEndpoint } from '../../functions/core/cluster.ts';
+import { sameEndpoint } from '../../core/model/cluster.ts';
 import { stopProcess } from '../../local/processes.ts';
 import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 

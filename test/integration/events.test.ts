@@ -1,19 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
-import { toSnsEvent } from '../../adapters/local/bus.ts';
-import { readZone } from '../../adapters/local/zone-file-dns.ts';
+import { toSnsEvent } from '../../adapters/host/bus.ts';
+import { readZone } from '../../adapters/host/zone-file-dns.ts';
 import { composeLocal, type LocalRuntime } from '../../compose/local.ts';
+import { FAILOVER_TRIGGERS } from '../../core/failover/handle-event.ts';
+import { ClusterRegistry, type Endpoint, type ProxyConfig, sameEndpoint } from '../../core/model/cluster.ts';
+import type { Logger, Router } from '../../core/ports.ts';
 import { SentinelBridge } from '../../events/bridge/bridge.ts';
 import { SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../../events/sentinel-events.ts';
-import {
-  ClusterRegistry,
-  type Endpoint,
-  type ProxyConfig,
-  sameEndpoint,
-} from '../../functions/core/cluster.ts';
-import type { Logger, Router } from '../../functions/core/ports.ts';
-import { FAILOVER_TRIGGERS } from '../../functions/core/reaction.ts';
 import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { stopProcess, waitUntil } from '../../local/processes.ts';
 import { sentinelFailover, startTestCluster, type TestCluster } from './cluster.ts';

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
-import { readZone } from '../../adapters/local/zone-file-dns.ts';
+import { readZone } from '../../adapters/host/zone-file-dns.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
-import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
-import type { HistoryEntry } from '../../functions/core/ports.ts';
+import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import { waitUntil } from '../../local/processes.ts';

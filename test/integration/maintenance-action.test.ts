@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BashNodeOps } from '../../adapters/local/bash-node-ops.ts';
-import type { NodeConfig } from '../../functions/core/cluster.ts';
+import { BashNodeOps } from '../../adapters/host/bash-node-ops.ts';
+import type { NodeConfig } from '../../core/model/cluster.ts';
 import { commandLine, readPidFile, waitUntil } from '../../local/processes.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 

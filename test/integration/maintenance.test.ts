@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { drainCommand } from '../../cli/commands/drain.ts';
-import { sameEndpoint } from '../../functions/core/cluster.ts';
-import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
+import { sameEndpoint } from '../../core/model/cluster.ts';
+import type { FailoverDeps, Logger } from '../../core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
-import { runLocalMaintenance } from '../../local/maintenance.ts';
+import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
 import { capture, startTestCluster, type TestCluster } from './cluster.ts';
 
 const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };

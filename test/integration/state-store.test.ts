@@ -3,8 +3,8 @@ import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore, ensureStateTable } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
-import { HistoryEntryExistsError } from '../../functions/core/errors.ts';
-import type { HistoryEntry } from '../../functions/core/ports.ts';
+import { HistoryEntryExistsError } from '../../core/model/errors.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
 
 const m1 = { host: '10.0.0.1', port: 6379 };
 const m2 = { host: '10.0.0.2', port: 6379 };

@@ -3,9 +3,9 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { doctorCommand } from '../../cli/commands/doctor.ts';
 import { historyCommand, historyShowCommand } from '../../cli/commands/history.ts';
 import { statusCommand } from '../../cli/commands/status.ts';
-import { sameEndpoint } from '../../functions/core/cluster.ts';
-import type { HistoryEntry } from '../../functions/core/ports.ts';
-import type { StatusReport } from '../../functions/core/status.ts';
+import { sameEndpoint } from '../../core/model/cluster.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
+import type { StatusReport } from '../../core/status/report.ts';
 import { stopProcess, waitUntil } from '../../local/processes.ts';
 import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';
 

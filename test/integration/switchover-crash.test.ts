@@ -2,13 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { composeLocal, type LocalRuntime } from '../../compose/local.ts';
-import { sameEndpoint } from '../../functions/core/cluster.ts';
-import type { Logger } from '../../functions/core/ports.ts';
-import { dryRunPlan } from '../../functions/core/switchover.ts';
-import { SWITCHOVER_FAILURES, SwitchoverInputSchema } from '../../functions/switchover-step/contract.ts';
+import { sameEndpoint } from '../../core/model/cluster.ts';
+import type { Logger } from '../../core/ports.ts';
+import { SWITCHOVER_FAILURES, SwitchoverInputSchema } from '../../core/switchover/state.ts';
+import { dryRunPlan } from '../../core/switchover/steps.ts';
 import { waitUntil } from '../../local/processes.ts';
 import type { RunWorkflowOptions } from '../../local/stepfunctions.ts';
-import { runLocalSwitchover } from '../../local/switchover.ts';
+import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 import { startLoads, stopAndCountLost, writableThroughProxies } from './writes.ts';
 

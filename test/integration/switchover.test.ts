@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
-import { type Endpoint, sameEndpoint } from '../../functions/core/cluster.ts';
-import type { FailoverDeps, Logger } from '../../functions/core/ports.ts';
-import { runLocalSwitchover } from '../../local/switchover.ts';
+import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import type { FailoverDeps, Logger } from '../../core/ports.ts';
+import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 import { startLoads, stopAndCountLost, writableThroughProxies } from './writes.ts';
 

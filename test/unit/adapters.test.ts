@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseServersState } from '../../adapters/haproxy/runtime-api.ts';
-import { readZone, renderZone, ZoneFileDns } from '../../adapters/local/zone-file-dns.ts';
+import { readZone, renderZone, ZoneFileDns } from '../../adapters/host/zone-file-dns.ts';
 import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../../adapters/redis/sentinel-view.ts';
 import { N1, N2, N3, testCluster } from './helpers.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { setMaintenanceMode, showMaintenanceMode } from '../../cli/commands/maintenance.ts';
 import { formatStatus, type Io } from '../../cli/commands/status.ts';
-import { observeCluster } from '../../functions/core/observe.ts';
-import { buildStatusReport } from '../../functions/core/status.ts';
+import { observeCluster } from '../../core/status/observe.ts';
+import { buildStatusReport } from '../../core/status/report.ts';
 import { CLI_TEST_TIMEOUT_MS, runCli } from '../support/cli.ts';
 import { failedOverWorld, InMemoryStateStore, START } from './helpers.ts';
 

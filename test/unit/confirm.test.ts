@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { Endpoint } from '../../functions/core/cluster.ts';
 import {
   confirmNewMaster,
   decideMajority,
@@ -7,8 +6,9 @@ import {
   majorityOf,
   observeSentinels,
   type SentinelAnswer,
-} from '../../functions/core/confirm.ts';
-import type { AppliedEpoch } from '../../functions/core/ports.ts';
+} from '../../core/failover/confirm.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import type { AppliedEpoch } from '../../core/ports.ts';
 import {
   FakeClock,
   FakeRedisNodes,

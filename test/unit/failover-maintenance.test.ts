@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type FailoverTrigger, reactToFailover } from '../../functions/core/failover.ts';
+import { type FailoverTrigger, reactToFailover } from '../../core/failover/react.ts';
 import { failedOverWorld, N1, START } from './helpers.ts';
 
 const switchMaster: FailoverTrigger = { type: '+switch-master', seenAt: START - 800, oldMaster: N1 };

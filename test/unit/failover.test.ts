@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { handleSentinelEvent } from '../../core/failover/handle-event.ts';
 import {
   type FailoverTrigger,
   fenceOtherNodes,
   reactToFailover,
   rerouteProxies,
   verifyThroughProxies,
-} from '../../functions/core/failover.ts';
-import { handleSentinelEvent } from '../../functions/core/reaction.ts';
+} from '../../core/failover/react.ts';
 import { FakeSentinelView, failedOverWorld, loadEvent, N1, N2, N3, START } from './helpers.ts';
 
 const SEEN = START - 800;

@@ -1,6 +1,6 @@
 import type { SNSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { ClusterRegistry } from '../../functions/core/cluster.ts';
+import { ClusterRegistry } from '../../core/model/cluster.ts';
 import { makeReconcileHandler } from '../../functions/reconcile/handler.ts';
 import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 import {

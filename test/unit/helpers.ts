@@ -1,11 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SNSEvent } from 'aws-lambda';
 import {
-  parseSentinelMessage,
-  type SentinelEnvelope,
-  type SentinelEvent,
-} from '../../events/sentinel-events.ts';
-import {
   type ClusterConfig,
   ClusterRegistry,
   ClusterSchema,
@@ -13,8 +8,8 @@ import {
   formatEndpoint,
   type ProxyConfig,
   sameEndpoint,
-} from '../../functions/core/cluster.ts';
-import { HistoryEntryExistsError, UnreachableError, VerificationError } from '../../functions/core/errors.ts';
+} from '../../core/model/cluster.ts';
+import { HistoryEntryExistsError, UnreachableError, VerificationError } from '../../core/model/errors.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
@@ -40,7 +35,12 @@ import type {
   SentinelView,
   StateStore,
   WriteProbe,
-} from '../../functions/core/ports.ts';
+} from '../../core/ports.ts';
+import {
+  parseSentinelMessage,
+  type SentinelEnvelope,
+  type SentinelEvent,
+} from '../../events/sentinel-events.ts';
 import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeployedCluster } from '../../config/schema.ts';
-import type { WorkflowStarter } from '../../functions/core/ports.ts';
+import type { WorkflowStarter } from '../../core/ports.ts';
 import {
   type MaintenanceTriggerDeps,
   makeMaintenanceTrigger,

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type Endpoint, formatEndpoint, sameEndpoint } from '../../functions/core/cluster.ts';
-import { ERROR_NAMES } from '../../functions/core/errors.ts';
+import {
+  type MaintenancePlan,
+  type MaintenanceState,
+  MaintenanceStateSchema,
+} from '../../core/maintenance/state.ts';
 import {
   actOnNode,
   drainTarget,
@@ -13,12 +16,9 @@ import {
   switchbackForMaintenance,
   switchoverForMaintenance,
   waitUntilNodeBack,
-} from '../../functions/core/maintenance.ts';
-import {
-  type MaintenancePlan,
-  type MaintenanceState,
-  MaintenanceStateSchema,
-} from '../../functions/maintenance-step/contract.ts';
+} from '../../core/maintenance/steps.ts';
+import { type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import { ERROR_NAMES } from '../../core/model/errors.ts';
 import { makeMaintenanceStepHandler } from '../../functions/maintenance-step/handler.ts';
 import {
   FakeSentinelView,

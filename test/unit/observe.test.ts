@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { formatEndpoint } from '../../functions/core/cluster.ts';
-import { observeCluster } from '../../functions/core/observe.ts';
-import { buildStatusReport } from '../../functions/core/status.ts';
+import { formatEndpoint } from '../../core/model/cluster.ts';
+import { observeCluster } from '../../core/status/observe.ts';
+import { buildStatusReport } from '../../core/status/report.ts';
 import { failedOverWorld, N1, N2, N3, SENTINELS } from './helpers.ts';
 
 describe('observeCluster', () => {

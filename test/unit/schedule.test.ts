@@ -3,7 +3,7 @@ import {
   decideScheduledRun,
   type ScheduledRunInput,
   scheduledExecutionName,
-} from '../../functions/core/schedule.ts';
+} from '../../core/maintenance/schedule.ts';
 
 const SCHEDULED = Date.parse('2025-03-02T03:00:00.000Z');
 const WINDOW = {

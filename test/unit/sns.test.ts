@@ -3,9 +3,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
 import { type Publisher, SentinelBridge } from '../../events/bridge/bridge.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
-import type { HistoryEntry } from '../../functions/core/ports.ts';
 import { loadEnvelope, N1, N2, RecordingLogger, SAMPLE_CASES, START } from './helpers.ts';
 
 const EVENTS_TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ha-redis-sentinel-events';

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type DoctorFacts, denyScriptsReconfigOf, doctorChecks } from '../../cli/commands/doctor.ts';
-import type { Endpoint } from '../../functions/core/cluster.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
 import {
   buildStatusReport,
   DEFAULT_MAX_LAG_BYTES,
   type NodeObservation,
   type SentinelObservation,
   type StatusObservations,
-} from '../../functions/core/status.ts';
+} from '../../core/status/report.ts';
 
 const n1: Endpoint = { host: '127.0.0.1', port: 7001 };
 const n2: Endpoint = { host: '127.0.0.1', port: 7002 };

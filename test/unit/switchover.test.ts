@@ -1,8 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../functions/core/cluster.ts';
-import { reactToFailover } from '../../functions/core/failover.ts';
-import type { ClusterLease, ReplicaLink } from '../../functions/core/ports.ts';
-import { repairRouting } from '../../functions/core/reaction.ts';
+import { repairRouting } from '../../core/failover/handle-event.ts';
+import { reactToFailover } from '../../core/failover/react.ts';
+import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import type { ClusterLease, ReplicaLink } from '../../core/ports.ts';
+import {
+  SWITCHOVER_ACTIONS,
+  type SwitchoverAction,
+  type SwitchoverPlan,
+  type SwitchoverState,
+  SwitchoverStateSchema,
+} from '../../core/switchover/state.ts';
 import {
   failedStepOf,
   finishSwitchover,
@@ -11,14 +18,7 @@ import {
   recoverSwitchover,
   SWITCHOVER_TIMING,
   switchMaster,
-} from '../../functions/core/switchover.ts';
-import {
-  SWITCHOVER_ACTIONS,
-  type SwitchoverAction,
-  type SwitchoverPlan,
-  type SwitchoverState,
-  SwitchoverStateSchema,
-} from '../../functions/switchover-step/contract.ts';
+} from '../../core/switchover/steps.ts';
 import { makeSwitchoverStepHandler } from '../../functions/switchover-step/handler.ts';
 import {
   endpointOf,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTimeline, Timeline, type TimelineStep } from '../../functions/core/timeline.ts';
+import { formatTimeline, Timeline, type TimelineStep } from '../../core/model/timeline.ts';
 import { FakeClock, RecordingLogger, START } from './helpers.ts';
 
 function setup() {

@@ -13,8 +13,8 @@ import {
   Route53Dns,
   type Route53DnsOptions,
 } from '../../../adapters/aws/route53-dns.ts';
-import type { ClusterConfig, Endpoint } from '../../../functions/core/cluster.ts';
-import { AwsServiceError, ConfigurationError } from '../../../functions/core/errors.ts';
+import type { ClusterConfig, Endpoint } from '../../../core/model/cluster.ts';
+import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
 import { FakeClock, N1, N2, N3, START, testCluster } from '../helpers.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 

@@ -8,7 +8,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AwsSecrets, describeSecretRef } from '../../../adapters/aws/secrets.ts';
 import type { SecretRef } from '../../../config/schema.ts';
-import { AwsServiceError, ConfigurationError } from '../../../functions/core/errors.ts';
+import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
 import { START } from '../helpers.ts';
 import { awsError, rejectionOf, throttling } from './sdk-errors.ts';
 

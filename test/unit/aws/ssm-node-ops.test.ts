@@ -10,9 +10,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { SsmNodeOps } from '../../../adapters/aws/ssm-node-ops.ts';
 import { operationParameters } from '../../../adapters/node-ops/operations.ts';
-import type { InstanceTarget, NodeConfig, ProxyConfig } from '../../../functions/core/cluster.ts';
-import { NodeOpsError } from '../../../functions/core/errors.ts';
-import type { NodeOperation } from '../../../functions/core/ports.ts';
+import type { InstanceTarget, NodeConfig, ProxyConfig } from '../../../core/model/cluster.ts';
+import { NodeOpsError } from '../../../core/model/errors.ts';
+import type { NodeOperation } from '../../../core/ports.ts';
 import { FakeClock, N1, N2, START, testCluster } from '../helpers.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 

@@ -8,7 +8,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { executionArn, StepFunctionsStarter } from '../../../adapters/aws/step-functions-starter.ts';
-import { AwsServiceError, ConfigurationError, InvalidInputError } from '../../../functions/core/errors.ts';
+import { AwsServiceError, ConfigurationError, InvalidInputError } from '../../../core/model/errors.ts';
 import { FakeClock, START } from '../helpers.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 

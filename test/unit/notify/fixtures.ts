@@ -1,19 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SNSEvent } from 'aws-lambda';
-import { formatEndpoint } from '../../../functions/core/cluster.ts';
-import {
-  type FailoverTrigger,
-  fencePendingNodes,
-  reactToFailover,
-} from '../../../functions/core/failover.ts';
-import type { Notification } from '../../../functions/core/ports.ts';
-import {
-  finishSwitchover,
-  recoverSwitchover,
-  SWITCHOVER_TIMING,
-} from '../../../functions/core/switchover.ts';
-import { type SwitchoverState, SwitchoverStateSchema } from '../../../functions/switchover-step/contract.ts';
+import { type FailoverTrigger, fencePendingNodes, reactToFailover } from '../../../core/failover/react.ts';
+import { formatEndpoint } from '../../../core/model/cluster.ts';
+import type { Notification } from '../../../core/ports.ts';
+import { type SwitchoverState, SwitchoverStateSchema } from '../../../core/switchover/state.ts';
+import { finishSwitchover, recoverSwitchover, SWITCHOVER_TIMING } from '../../../core/switchover/steps.ts';
 import {
   FakeSentinelView,
   type FakeWorld,

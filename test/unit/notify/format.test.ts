@@ -1,6 +1,6 @@
 import type { ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { describe, expect, it } from 'vitest';
-import type { Notification } from '../../../functions/core/ports.ts';
+import type { Notification } from '../../../core/ports.ts';
 import { parseNotifyMessage } from '../../../functions/notify/contract.ts';
 import {
   type FormattedNotification,

@@ -5,7 +5,7 @@ import { NotificationDeliveryError, type NotificationTarget } from '../../../ada
 import { notifyTargets } from '../../../compose/notify-aws.ts';
 import { parseDeploymentConfig } from '../../../config/load.ts';
 import type { DeploymentConfig, SecretRef } from '../../../config/schema.ts';
-import { UnknownClusterError } from '../../../functions/core/errors.ts';
+import { UnknownClusterError } from '../../../core/model/errors.ts';
 import type { FormattedNotification } from '../../../functions/notify/format.ts';
 import { makeNotifyHandler, type NotifyDeps } from '../../../functions/notify/handler.ts';
 import { DeliveryLedger } from '../../../functions/notify/ledger.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClusterRegistry } from '../../../functions/core/cluster.ts';
+import { ClusterRegistry } from '../../../core/model/cluster.ts';
 import { executionNameOf, parseCommandText, requestIdOf } from '../../../functions/slack/commands.ts';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';
 import { testCluster } from '../helpers.ts';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Endpoint } from '../../../functions/core/cluster.ts';
-import { SwitchoverRefusedError } from '../../../functions/core/errors.ts';
-import type { HistoryEntry, WorkflowExecution } from '../../../functions/core/ports.ts';
-import { buildStatusReport, type StatusObservations } from '../../../functions/core/status.ts';
+import type { Endpoint } from '../../../core/model/cluster.ts';
+import { SwitchoverRefusedError } from '../../../core/model/errors.ts';
+import type { HistoryEntry, WorkflowExecution } from '../../../core/ports.ts';
+import { buildStatusReport, type StatusObservations } from '../../../core/status/report.ts';
+import type { SwitchoverState } from '../../../core/switchover/state.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
 import { makeDeferredHandler } from '../../../functions/slack/handler.ts';
-import type { SwitchoverState } from '../../../functions/switchover-step/contract.ts';
 import { FakeClock, N1, N2, N3, SENTINELS, START } from '../helpers.ts';
 import { CLICK_URL, missingPhrases, OPERATOR, PLAN, RESPONSE_URL, slackWorld, wordsOf } from './fixtures.ts';
 

@@ -1,14 +1,15 @@
 import { createHmac } from 'node:crypto';
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
-import { ClusterRegistry } from '../../../functions/core/cluster.ts';
+import { ClusterRegistry } from '../../../core/model/cluster.ts';
 import type {
   HistoryEntry,
   Logger,
   MaintenanceMode,
   WorkflowExecution,
   WorkflowStarter,
-} from '../../../functions/core/ports.ts';
-import type { StatusReport } from '../../../functions/core/status.ts';
+} from '../../../core/ports.ts';
+import type { StatusReport } from '../../../core/status/report.ts';
+import type { SwitchoverInput, SwitchoverPlan } from '../../../core/switchover/state.ts';
 import type {
   ClusterSlack,
   DeferredTask,
@@ -17,7 +18,6 @@ import type {
   SlackDeps,
   SlackMessage,
 } from '../../../functions/slack/handler.ts';
-import type { SwitchoverInput, SwitchoverPlan } from '../../../functions/switchover-step/contract.ts';
 import { FakeClock, N1, N2, N3, START, testCluster } from '../helpers.ts';
 
 export const SECRET = 'e5f1c0ffee0ddba11d00dfeedfacecafe0123456789abcdef0123456789abcd';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SwitchoverRefusedError } from '../../../functions/core/errors.ts';
+import { SwitchoverRefusedError } from '../../../core/model/errors.ts';
 import { requestIdOf } from '../../../functions/slack/commands.ts';
 import { SwitchoverButtonSchema } from '../../../functions/slack/contract.ts';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';

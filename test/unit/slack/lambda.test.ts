@@ -1,6 +1,6 @@
 import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../../functions/core/errors.ts';
+import { InvalidInputError } from '../../../core/model/errors.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
 import { fromFunctionUrlEvent, makeLambdaHandler } from '../../../functions/slack/handler.ts';
 import { AFTER_SWITCH_STATES, ENDINGS } from '../../../functions/slack/messages.ts';

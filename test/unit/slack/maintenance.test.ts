@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildStatusReport, type StatusObservations } from '../../../functions/core/status.ts';
+import { buildStatusReport, type StatusObservations } from '../../../core/status/report.ts';
 import { makeDeferredHandler, makeSlackHandler } from '../../../functions/slack/handler.ts';
 import { FakeClock, N1, START } from '../helpers.ts';
 import {

@@ -17,7 +17,7 @@ import {
   ConfigurationError,
   HaRedisError,
   InvalidInputError,
-} from '../../../functions/core/errors.ts';
+} from '../../../core/model/errors.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
 import { awsError, rejectionOf, throttling } from '../aws/sdk-errors.ts';
 import { FakeClock, silentLogger } from '../helpers.ts';

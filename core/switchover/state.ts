@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EndpointSchema } from '../core/cluster.ts';
+import { EndpointSchema } from '../model/cluster.ts';
 
 /**
  * The contract between the switchover state machine and its step handler.

@@ -1,5 +1,5 @@
+import type { Clock, Logger } from '../ports.ts';
 import { errorMessage } from './errors.ts';
-import type { Clock, Logger } from './ports.ts';
 
 /** One step of a reaction: when it started (epoch ms), how long it took, and how it ended. */
 export interface TimelineStep {

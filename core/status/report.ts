@@ -1,9 +1,9 @@
-import { type Endpoint, formatEndpoint, sameEndpoint } from './cluster.ts';
-import { decideMajority, type MajorityDecision, type SentinelAnswer } from './confirm.ts';
-import type { ClusterLease, HistoryEntry, MaintenanceMode, Role } from './ports.ts';
+import { decideMajority, type MajorityDecision, type SentinelAnswer } from '../failover/confirm.ts';
+import { type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
+import type { ClusterLease, HistoryEntry, MaintenanceMode, Role } from '../ports.ts';
 
 // A leaf module of its own, so that the CLI can show the default in its help without loading the core.
-export { DEFAULT_MAX_LAG_BYTES } from './limits.ts';
+export { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
 
 /** What one Redis node answered, or why it did not. */
 export interface NodeObservation {

@@ -6,11 +6,11 @@ import {
   type ProxyConfig,
   proxyListeners,
   sameEndpoint,
-} from './cluster.ts';
+} from '../model/cluster.ts';
+import { errorMessage, FencingError, RoutingError, VerificationError } from '../model/errors.ts';
+import { formatTimeline, Timeline } from '../model/timeline.ts';
+import type { FailoverDeps, HistoryEntry, Outcome, PendingFence } from '../ports.ts';
 import { confirmNewMaster, type Promotion } from './confirm.ts';
-import { errorMessage, FencingError, RoutingError, VerificationError } from './errors.ts';
-import type { FailoverDeps, HistoryEntry, Outcome, PendingFence } from './ports.ts';
-import { formatTimeline, Timeline } from './timeline.ts';
 
 /** Why a reaction started: a Sentinel event, or a periodic reconcile. */
 export interface FailoverTrigger {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EndpointSchema } from '../core/cluster.ts';
-import { SwitchoverStateSchema } from '../switchover-step/contract.ts';
+import { EndpointSchema } from '../model/cluster.ts';
+import { SwitchoverStateSchema } from '../switchover/state.ts';
 
 /**
  * The contract between the maintenance state machine and its step handler.

@@ -1,5 +1,5 @@
-import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from './cluster.ts';
-import { errorMessage } from './errors.ts';
+import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
+import { errorMessage } from '../model/errors.ts';
 import type {
   AppliedEpoch,
   Clock,
@@ -8,7 +8,7 @@ import type {
   SentinelMasterView,
   SentinelView,
   StateStore,
-} from './ports.ts';
+} from '../ports.ts';
 
 /** One Sentinel's answer, or why it gave none. */
 export type SentinelAnswer =

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import type { SecretRef } from '../../config/schema.ts';
-import { ConfigurationError } from '../../functions/core/errors.ts';
+import { ConfigurationError } from '../../core/model/errors.ts';
 import { describeSecretRef, type SecretSource } from '../aws/secrets.ts';
 
 /**

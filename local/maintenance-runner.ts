@@ -1,13 +1,13 @@
 import { composeLocal } from '../compose/local.ts';
-import { ClusterRegistry } from '../functions/core/cluster.ts';
-import { InvalidInputError, issuesText } from '../functions/core/errors.ts';
-import type { FailoverDeps, Logger, MaintenanceAction } from '../functions/core/ports.ts';
-import type { TimelineStep } from '../functions/core/timeline.ts';
 import {
   MaintenanceInputSchema,
   type MaintenanceState,
   MaintenanceStateSchema,
-} from '../functions/maintenance-step/contract.ts';
+} from '../core/maintenance/state.ts';
+import { ClusterRegistry } from '../core/model/cluster.ts';
+import { InvalidInputError, issuesText } from '../core/model/errors.ts';
+import type { TimelineStep } from '../core/model/timeline.ts';
+import type { FailoverDeps, Logger, MaintenanceAction } from '../core/ports.ts';
 import { makeMaintenanceStepHandler } from '../functions/maintenance-step/handler.ts';
 import type { Descriptor } from './descriptor.ts';
 import {

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { NodeOpsError } from '../../functions/core/errors.ts';
-import type { NodeOperation, NodeOps } from '../../functions/core/ports.ts';
+import { NodeOpsError } from '../../core/model/errors.ts';
+import type { NodeOperation, NodeOps } from '../../core/ports.ts';
 import { type DocumentName, scriptArgs } from '../node-ops/operations.ts';
 
 /** The same scripts the SSM documents run, here run with bash on this host. */

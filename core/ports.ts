@@ -1,5 +1,5 @@
-import type { ClusterConfig, Endpoint, NodeConfig, ProxyConfig } from './cluster.ts';
-import type { TimelineStep } from './timeline.ts';
+import type { ClusterConfig, Endpoint, NodeConfig, ProxyConfig } from './model/cluster.ts';
+import type { TimelineStep } from './model/timeline.ts';
 
 /** What one Sentinel says about the master it monitors (`SENTINEL MASTER <name>`). */
 export interface SentinelMasterView {

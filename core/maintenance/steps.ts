@@ -1,12 +1,12 @@
-import type {
-  MaintenanceInput,
-  MaintenancePlan,
-  MaintenanceState,
-  NodeRef,
-} from '../maintenance-step/contract.ts';
-import type { SwitchoverInput } from '../switchover-step/contract.ts';
-import { type ClusterConfig, type Endpoint, formatEndpoint, nodeLabel, sameEndpoint } from './cluster.ts';
-import { decideMajority, observeSentinels } from './confirm.ts';
+import { decideMajority, observeSentinels } from '../failover/confirm.ts';
+import { proxiesAwayFrom, verifyThroughProxies } from '../failover/react.ts';
+import {
+  type ClusterConfig,
+  type Endpoint,
+  formatEndpoint,
+  nodeLabel,
+  sameEndpoint,
+} from '../model/cluster.ts';
 import {
   causeMessage,
   errorMessage,
@@ -15,13 +15,14 @@ import {
   NodeNotBackError,
   NodeNotBackYetError,
   UnreachableError,
-} from './errors.ts';
-import { proxiesAwayFrom, verifyThroughProxies } from './failover.ts';
-import { observeCluster } from './observe.ts';
-import type { FailoverDeps, HistoryEntry, ReplicationInfo } from './ports.ts';
-import { buildStatusReport } from './status.ts';
-import { asNode, runSwitchoverSteps } from './switchover.ts';
-import { Timeline } from './timeline.ts';
+} from '../model/errors.ts';
+import { Timeline } from '../model/timeline.ts';
+import type { FailoverDeps, HistoryEntry, ReplicationInfo } from '../ports.ts';
+import { observeCluster } from '../status/observe.ts';
+import { buildStatusReport } from '../status/report.ts';
+import type { SwitchoverInput } from '../switchover/state.ts';
+import { asNode, runSwitchoverSteps } from '../switchover/steps.ts';
+import type { MaintenanceInput, MaintenancePlan, MaintenanceState, NodeRef } from './state.ts';
 
 /**
  * Rolling maintenance of a cluster, one node at a time, as steps of a state machine:

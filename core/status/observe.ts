@@ -1,8 +1,8 @@
-import type { ClusterConfig, Endpoint } from './cluster.ts';
-import { observeSentinels } from './confirm.ts';
-import { errorMessage } from './errors.ts';
-import type { FailoverDeps } from './ports.ts';
-import type { NodeObservation, StatusObservations } from './status.ts';
+import { observeSentinels } from '../failover/confirm.ts';
+import type { ClusterConfig, Endpoint } from '../model/cluster.ts';
+import { errorMessage } from '../model/errors.ts';
+import type { FailoverDeps } from '../ports.ts';
+import type { NodeObservation, StatusObservations } from './report.ts';
 
 /** How many history entries to scan for the newest failover or switchover. */
 const LAST_OPERATION_SCAN = 20;

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
-import type { Endpoint } from '../../functions/core/cluster.ts';
-import { NodeOpsError } from '../../functions/core/errors.ts';
-import type { NodeOperation, NodeOps } from '../../functions/core/ports.ts';
+import type { Endpoint } from '../../core/model/cluster.ts';
+import { NodeOpsError } from '../../core/model/errors.ts';
+import type { NodeOperation, NodeOps } from '../../core/ports.ts';
 
 /** How long a host may take to answer before it counts as cut off (SSM would not reach it either). */
 const HOST_PROBE_TIMEOUT_MS = 1000;

@@ -1,13 +1,13 @@
 import { composeLocal } from '../compose/local.ts';
-import { ClusterRegistry } from '../functions/core/cluster.ts';
-import { InvalidInputError, issuesText } from '../functions/core/errors.ts';
-import type { FailoverDeps, Logger } from '../functions/core/ports.ts';
-import type { TimelineStep } from '../functions/core/timeline.ts';
+import { ClusterRegistry } from '../core/model/cluster.ts';
+import { InvalidInputError, issuesText } from '../core/model/errors.ts';
+import type { TimelineStep } from '../core/model/timeline.ts';
+import type { FailoverDeps, Logger } from '../core/ports.ts';
 import {
   SwitchoverInputSchema,
   type SwitchoverState,
   SwitchoverStateSchema,
-} from '../functions/switchover-step/contract.ts';
+} from '../core/switchover/state.ts';
 import { makeSwitchoverStepHandler } from '../functions/switchover-step/handler.ts';
 import type { Descriptor } from './descriptor.ts';
 import {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ClusterConfig, Endpoint } from '../../functions/core/cluster.ts';
-import type { Dns } from '../../functions/core/ports.ts';
+import type { ClusterConfig, Endpoint } from '../../core/model/cluster.ts';
+import type { Dns } from '../../core/ports.ts';
 
 const EPOCH_LINE = /^; ha-redis epoch (\d+)/m;
 const LOCK_WAIT_MS = 2000;

@@ -1,9 +1,5 @@
-import type {
-  SwitchoverAction,
-  SwitchoverInput,
-  SwitchoverPlan,
-  SwitchoverState,
-} from '../switchover-step/contract.ts';
+import { confirmNewMaster, decideMajority, observeSentinels } from '../failover/confirm.ts';
+import { canaryWithRetries, persistRouting, proxiesAwayFrom } from '../failover/react.ts';
 import {
   type ClusterConfig,
   type Endpoint,
@@ -12,8 +8,7 @@ import {
   nodeLabel,
   proxyListeners,
   sameEndpoint,
-} from './cluster.ts';
-import { confirmNewMaster, decideMajority, observeSentinels } from './confirm.ts';
+} from '../model/cluster.ts';
 import {
   CatchUpTimeoutError,
   causeMessage,
@@ -26,10 +21,10 @@ import {
   PromotionError,
   SwitchoverRefusedError,
   VerificationError,
-} from './errors.ts';
-import { canaryWithRetries, persistRouting, proxiesAwayFrom } from './failover.ts';
-import type { FailoverDeps, HistoryEntry } from './ports.ts';
-import { Timeline } from './timeline.ts';
+} from '../model/errors.ts';
+import { Timeline } from '../model/timeline.ts';
+import type { FailoverDeps, HistoryEntry } from '../ports.ts';
+import type { SwitchoverAction, SwitchoverInput, SwitchoverPlan, SwitchoverState } from './state.ts';
 
 /** Time limits of a planned switchover, in milliseconds. */
 export const SWITCHOVER_TIMING = {

@@ -1,5 +1,5 @@
 import { appendFile } from 'node:fs/promises';
-import type { Notification, Notifier } from '../../functions/core/ports.ts';
+import type { Notification, Notifier } from '../../core/ports.ts';
 
 /** Local notifications: one JSON line per outcome in a file, and any in-process listeners (the CLI, the demo). */
 export class FileNotifier implements Notifier {

@@ -185,10 +185,11 @@ export interface StateStore {
   pendingFences(cluster: string): Promise<PendingFence[]>;
   addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
   removePendingFence(cluster: string, node: Endpoint): Promise<void>;
-  /** Take the cluster lease (switchover, maintenance) unless another owner holds an unexpired one. */
+  /** Take the cluster lease (switchover, maintenance) unless another owner holds one unexpired at `now`. */
   takeLease(
     cluster: string,
     lease: ClusterLease,
+    now: number,
   ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }>;
   releaseLease(cluster: string, owner: string): Promise<void>;
   lease(cluster: string): Promise<ClusterLease | undefined>;

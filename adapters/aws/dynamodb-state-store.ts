@@ -133,8 +133,8 @@ export class DynamoStateStore implements StateStore {
   async takeLease(
     cluster: string,
     lease: ClusterLease,
+    now: number,
   ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }> {
-    const now = Date.now();
     try {
       await this.doc.send(
         new PutCommand({
@@ -149,7 +149,7 @@ export class DynamoStateStore implements StateStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const holder = await this.lease(cluster);
-      if (!holder) return this.takeLease(cluster, lease);
+      if (!holder) return this.takeLease(cluster, lease, now);
       return { taken: false, holder };
     }
   }

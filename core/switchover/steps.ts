@@ -229,11 +229,12 @@ export async function prepareSwitchover(
   const timeline = timelineOf(state, deps);
   const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
   await timeline.run('lease-taken', async () => {
-    const result = await deps.state.takeLease(cluster.name, {
-      owner: state.executionId,
-      purpose: 'switchover',
-      until: deps.clock.now() + SWITCHOVER_TIMING.leaseMs,
-    });
+    const now = deps.clock.now();
+    const result = await deps.state.takeLease(
+      cluster.name,
+      { owner: state.executionId, purpose: 'switchover', until: now + SWITCHOVER_TIMING.leaseMs },
+      now,
+    );
     if (!result.taken) {
       throw new LeaseHeldError(
         `${result.holder.purpose} ${result.holder.owner} holds cluster ${cluster.name}; retry when it ends`,

@@ -103,11 +103,12 @@ describe('planned switchover through the local Step Functions workflow (real pro
 
   it('refuses a switchover while another one holds the cluster', async () => {
     t = await startTestCluster();
-    await t.state.takeLease(t.name, {
-      owner: 'other-switchover',
-      purpose: 'switchover',
-      until: Date.now() + 60_000,
-    });
+    const now = Date.now();
+    await t.state.takeLease(
+      t.name,
+      { owner: 'other-switchover', purpose: 'switchover', until: now + 60_000 },
+      now,
+    );
     const result = await runLocalSwitchover(t.d, {}, { logger: silent });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('LeaseHeldError');

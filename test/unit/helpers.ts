@@ -568,15 +568,14 @@ export class InMemoryStateStore implements StateStore {
   }
 
   leaseHeld: ClusterLease | undefined;
-  /** The time takeLease judges expiry by; wall time like the DynamoDB adapter, or a FakeClock's. */
-  now: () => number = () => Date.now();
 
   async takeLease(
     _cluster: string,
     lease: ClusterLease,
+    now: number,
   ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }> {
     const held = this.leaseHeld;
-    if (held && held.owner !== lease.owner && held.until >= this.now()) return { taken: false, holder: held };
+    if (held && held.owner !== lease.owner && held.until >= now) return { taken: false, holder: held };
     this.leaseHeld = { ...lease };
     return { taken: true };
   }

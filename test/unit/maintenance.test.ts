@@ -62,7 +62,6 @@ function healthyWorld(): FakeWorld & { master: () => Endpoint; flags: Map<string
   setMaster(N1);
   for (const proxy of w.cluster.proxies) w.router.routes.set(proxy.id, N1);
   w.dns.record = { master: N1, epoch: 6 };
-  w.state.now = () => w.clock.now();
   w.sentinels.replicasViewOf = () =>
     NODES.filter((n) => !sameEndpoint(n, master)).map((address) => ({
       address,

@@ -86,7 +86,6 @@ function beforeSwitchWorld(sentinels: FakeSentinelView = FakeSentinelView.agreei
     .set(N1, { role: 'master', offset: 1000, replicas: [link(N2, 1000), link(N3, 990)] })
     .set(N2, { role: 'slave', offset: 1000, master: N1 })
     .set(N3, { role: 'slave', offset: 990, master: N1 });
-  w.state.now = () => w.clock.now();
   return w;
 }
 
@@ -98,7 +97,6 @@ function afterSwitchWorld(): FakeWorld {
   const w = failedOverWorld();
   for (const proxy of w.cluster.proxies) w.router.routes.set(proxy.id, N2);
   w.redis.priorities.set(formatEndpoint(N3), 200);
-  w.state.now = () => w.clock.now();
   w.state.leaseHeld = { owner: EXECUTION, purpose: 'switchover', until: START + SWITCHOVER_TIMING.leaseMs };
   return w;
 }

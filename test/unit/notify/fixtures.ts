@@ -95,7 +95,6 @@ export async function switchoverDone(): Promise<Notification> {
   const w = failedOverWorld();
   for (const proxy of w.cluster.proxies) w.router.routes.set(proxy.id, N2);
   w.redis.priorities.set(formatEndpoint(N3), 200);
-  w.state.now = () => w.clock.now();
   w.state.leaseHeld = { owner: EXECUTION, purpose: 'switchover', until: START + SWITCHOVER_TIMING.leaseMs };
   w.clock.advance(15_400);
   await finishSwitchover(
@@ -118,7 +117,6 @@ async function recovered(
   error: SwitchoverState['error'],
   before: Partial<SwitchoverState> = {},
 ): Promise<Notification> {
-  w.state.now = () => w.clock.now();
   for (const proxy of w.cluster.proxies) w.router.blocked.add(proxy.id);
   w.clock.advance(15_600);
   await recoverSwitchover(

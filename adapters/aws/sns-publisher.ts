@@ -1,6 +1,7 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { epochOf, parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { Publisher } from '../../events/bridge/bridge.ts';
-import { epochOf, parseSentinelMessage, type SentinelEnvelope } from '../../events/sentinel-events.ts';
+import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
 
 /** Publishes sentinel-event envelopes to SNS, with attributes for subscription filters. */
 export class SnsPublisher implements Publisher {

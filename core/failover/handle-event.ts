@@ -1,7 +1,7 @@
-import { masterNameOf, type SentinelEvent } from '../../events/sentinel-events.ts';
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
 import type { FailoverDeps, HistoryEntry } from '../ports.ts';
 import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
+import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
 
 /** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */
 export const FAILOVER_TRIGGERS = new Set<SentinelEvent['type']>([

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
+import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { Endpoint } from '../../core/model/cluster.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
-import { parseSentinelMessage, SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../sentinel-events.ts';
+import { SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../sentinel-events.ts';
 
 /** Where the bridge sends envelopes: SNS in AWS, the in-process bus locally. */
 export interface Publisher {

@@ -2,11 +2,12 @@ import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
 import { type EventOutcome, handleSentinelEvent } from '../../core/failover/handle-event.ts';
+import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import { METRICS, type MetricName } from '../../core/model/metrics.ts';
 import type { FailoverDeps } from '../../core/ports.ts';
-import { parseSentinelMessage, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
+import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { serialized } from './serialize.ts';
 
 export interface SentinelEventDeps {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { SNSEvent } from 'aws-lambda';
+import { parseSentinelMessage, type SentinelEvent } from '../../core/failover/sentinel-event.ts';
 import {
   type ClusterConfig,
   ClusterRegistry,
@@ -36,11 +37,7 @@ import type {
   StateStore,
   WriteProbe,
 } from '../../core/ports.ts';
-import {
-  parseSentinelMessage,
-  type SentinelEnvelope,
-  type SentinelEvent,
-} from '../../events/sentinel-events.ts';
+import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
 import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
 
 // ---------------------------------------------------------------------------------------------

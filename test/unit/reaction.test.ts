@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FAILOVER_TRIGGERS, handleSentinelEvent, reconcile } from '../../core/failover/handle-event.ts';
+import { parseSentinelMessage, type SentinelEvent } from '../../core/failover/sentinel-event.ts';
 import type { Endpoint } from '../../core/model/cluster.ts';
-import { parseSentinelMessage, type SentinelEvent } from '../../events/sentinel-events.ts';
 import { FakeSentinelView, failedOverWorld, loadEnvelope, loadEvent, N1, N2, START } from './helpers.ts';
 
 /** A sample with the master name replaced, as another cluster's Sentinels would send it. */

@@ -3,9 +3,9 @@ import {
   epochOf,
   masterNameOf,
   parseSentinelMessage,
-  SentinelEnvelopeSchema,
   type SentinelEvent,
-} from '../../events/sentinel-events.ts';
+} from '../../core/failover/sentinel-event.ts';
+import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { loadEnvelope, loadEvent, SAMPLE_CASES } from './helpers.ts';
 
 const OLD = { host: '10.0.1.21', port: 6379 };

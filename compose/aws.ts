@@ -14,19 +14,13 @@ import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-a
 import { type RedisAccess, RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
+import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../core/model/cluster.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
 import type { FailoverDeps, Logger } from '../core/ports.ts';
 import { systemClock } from './clock.ts';
-
-/** A required environment variable, or a failure that names it. */
-export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
-  const value = env[name];
-  if (!value) throw new ConfigurationError(`environment variable ${name} is not set; the stack must set it`);
-  return value;
-}
 
 /** A positive whole number of milliseconds from the environment, or a failure that names the variable. */
 function positiveMs(env: NodeJS.ProcessEnv, name: string): number {
@@ -39,7 +33,7 @@ function positiveMs(env: NodeJS.ProcessEnv, name: string): number {
 
 /** The deployment config bundled with the Lambda (HA_REDIS_CONFIG_FILE, relative to the code directory). */
 export function deploymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
-  const file = requireEnv('HA_REDIS_CONFIG_FILE', env);
+  const file = requireEnv(LAMBDA_ENV.configFile, env);
   return loadDeploymentConfig(isAbsolute(file) ? file : resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file));
 }
 
@@ -102,9 +96,9 @@ let cached: AwsDeps | undefined;
 export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): AwsDeps {
   if (cached) return cached;
   const config = deploymentConfigFromEnv(env);
-  const table = requireEnv('HA_REDIS_STATE_TABLE', env);
-  const topic = requireEnv('HA_REDIS_NOTIFY_TOPIC_ARN', env);
-  const documentPrefix = requireEnv('HA_REDIS_SSM_DOCUMENT_PREFIX', env);
+  const table = requireEnv(LAMBDA_ENV.stateTable, env);
+  const topic = requireEnv(LAMBDA_ENV.notifyTopicArn, env);
+  const documentPrefix = requireEnv(LAMBDA_ENV.documentPrefix, env);
   const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
   const access = clusterAccess(config, secrets);
   const connections = new RedisConnections(access);
@@ -121,8 +115,8 @@ export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): A
         documentName: (document) => `${documentPrefix}-${document}`,
         clock: systemClock,
         // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
-        ...(env.HA_REDIS_NODE_OPS_DEADLINE_MS
-          ? { deadlineMs: positiveMs(env, 'HA_REDIS_NODE_OPS_DEADLINE_MS') }
+        ...(env[LAMBDA_ENV.nodeOpsDeadlineMs]
+          ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
           : {}),
       }),
       state: new DynamoStateStore(new DynamoDBClient({}), table),

@@ -1,9 +1,10 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
+import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
 import type { Logger } from '../core/ports.ts';
 import type { MaintenanceTriggerDeps } from '../functions/maintenance-trigger/handler.ts';
-import { awsDeps, requireEnv } from './aws.ts';
+import { awsDeps } from './aws.ts';
 
 let cached: MaintenanceTriggerDeps | undefined;
 
@@ -17,7 +18,7 @@ export function maintenanceTriggerDeps(
 ): MaintenanceTriggerDeps {
   if (cached) return cached;
   const base = awsDeps(logger, env);
-  const maintenance = requireEnv('HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN', env);
+  const maintenance = requireEnv(LAMBDA_ENV.maintenanceStateMachineArn, env);
   const starter = new StepFunctionsStarter({
     client: new SFNClient({}),
     // The options require a switchover ARN; this Lambda is not allowed to start one, so `start` refuses it below.

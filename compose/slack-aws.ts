@@ -6,6 +6,7 @@ import { LogLevel, WebClient, type WebClientOptions } from '@slack/web-api';
 import { Backoff, describeAwsError, type RetryPolicy, wallClock } from '../adapters/aws/retry.ts';
 import { AwsSecrets } from '../adapters/aws/secrets.ts';
 import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
+import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import {
   AwsServiceError,
   ConfigurationError,
@@ -18,7 +19,7 @@ import { observeCluster } from '../core/status/observe.ts';
 import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../core/status/report.ts';
 import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { DeferredTask, SlackDeps, SlackMessage } from '../functions/slack/handler.ts';
-import { awsDeps, requireEnv } from './aws.ts';
+import { awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
 
 /** The only origin a response_url may have on AWS: posting anywhere else would make the Lambda an open relay. */
@@ -184,7 +185,7 @@ export function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.en
       'the deployment config has no slack block (signingSecret, botToken); add it to serve /redis commands',
     );
   }
-  const stateMachineArn = requireEnv('HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN', env);
+  const stateMachineArn = requireEnv(LAMBDA_ENV.switchoverStateMachineArn, env);
   const functionName = requireEnv('AWS_LAMBDA_FUNCTION_NAME', env);
   const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
   const slackBlocks = new Map(config.clusters.map((c) => [c.name, c.slack]));

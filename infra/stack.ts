@@ -20,6 +20,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { LAMBDA_ENV } from '../config/env.ts';
 import type { DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
 import { METRICS } from '../core/model/metrics.ts';
@@ -36,16 +37,6 @@ export const BUNDLED_CONFIG_FILE = 'ha-redis.config.json';
 
 /** The switchover step Lambda's timeout: below every Task timeout of the switchover state machine (see below). */
 export const SWITCHOVER_STEP_TIMEOUT = cdk.Duration.seconds(25);
-
-/** Lambda environment variables the AWS composition root reads (compose/aws.ts). */
-export const LAMBDA_ENV = {
-  configFile: 'HA_REDIS_CONFIG_FILE',
-  stateTable: 'HA_REDIS_STATE_TABLE',
-  notifyTopicArn: 'HA_REDIS_NOTIFY_TOPIC_ARN',
-  documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
-  switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
-  maintenanceStateMachineArn: 'HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN',
-} as const;
 
 export interface HaRedisStackProps extends cdk.StackProps {
   config: DeploymentConfig;
@@ -226,7 +217,7 @@ export class HaRedisStack extends cdk.Stack {
       SWITCHOVER_STEP_TIMEOUT,
       'One step of the planned switchover state machine',
       // An SSM command (persisting the fence and the routing) gives up with a clear error inside the timeout.
-      { environment: { HA_REDIS_NODE_OPS_DEADLINE_MS: '20000' } },
+      { environment: { [LAMBDA_ENV.nodeOpsDeadlineMs]: '20000' } },
     );
 
     this.reconcileFunction = fn(
@@ -286,7 +277,7 @@ export class HaRedisStack extends cdk.Stack {
       cdk.Duration.seconds(330),
       'One step of the rolling maintenance state machine',
       // A restart or a package upgrade through SSM may take minutes: wait for it within the Act task.
-      { environment: { HA_REDIS_NODE_OPS_DEADLINE_MS: '280000' } },
+      { environment: { [LAMBDA_ENV.nodeOpsDeadlineMs]: '280000' } },
     );
     this.maintenanceStateMachine = stateMachine(
       'Maintenance',

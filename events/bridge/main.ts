@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
-import { requireEnv } from '../../compose/aws.ts';
+import { requireEnv } from '../../config/env.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import { SentinelBridge } from './bridge.ts';
 

@@ -8,6 +8,7 @@ import * as cdk from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { LAMBDA_ENV } from '../../config/env.ts';
 import { loadDeploymentConfig } from '../../config/load.ts';
 import { METRICS } from '../../core/model/metrics.ts';
 import {
@@ -16,7 +17,6 @@ import {
   bridgePasswordParameter,
   CLUSTER_TAG_KEY,
   HaRedisStack,
-  LAMBDA_ENV,
   SWITCHOVER_STEP_TIMEOUT,
 } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';

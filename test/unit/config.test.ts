@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../../adapters/aws/secrets.ts';
-import { clusterAccess, deploymentConfigFromEnv, requireEnv } from '../../compose/aws.ts';
+import { clusterAccess, deploymentConfigFromEnv } from '../../compose/aws.ts';
+import { requireEnv } from '../../config/env.ts';
 import { fieldPath, loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import type { SecretRef } from '../../config/schema.ts';
 

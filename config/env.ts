@@ -1,0 +1,23 @@
+import { ConfigurationError } from '../core/model/errors.ts';
+
+/**
+ * The Lambda environment: the variables the stack (infra/stack.ts) sets and the AWS composition roots (compose/)
+ * read. One list, so a renamed variable cannot leave one side behind.
+ */
+export const LAMBDA_ENV = {
+  configFile: 'HA_REDIS_CONFIG_FILE',
+  stateTable: 'HA_REDIS_STATE_TABLE',
+  notifyTopicArn: 'HA_REDIS_NOTIFY_TOPIC_ARN',
+  documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
+  switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
+  maintenanceStateMachineArn: 'HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN',
+  /** Optional: how long a node operation may run before it counts as failed (the step Lambdas set it). */
+  nodeOpsDeadlineMs: 'HA_REDIS_NODE_OPS_DEADLINE_MS',
+} as const;
+
+/** A required environment variable, or a failure that names it. */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = env[name];
+  if (!value) throw new ConfigurationError(`environment variable ${name} is not set; the stack must set it`);
+  return value;
+}

@@ -5,6 +5,9 @@ SHELL := /bin/bash
 # Node 24 and every tool come from node_modules/.bin (npm ci installs Node 24 as the devDependency `node`).
 RUN = PATH="$(CURDIR)/node_modules/.bin:$$PATH:/usr/sbin:/sbin"
 
+# The layers whose imports `make lint` checks against .dependency-cruiser.cjs (README, "House map").
+LAYERS = core config adapters events functions compose local cli infra bench test
+
 # The deployment config for synth and deploy (see README, "Deploying to AWS").
 CONFIG ?= config/example.json
 # Offline: no notices, no version check; synth needs no AWS credentials (VPC, subnets and zone come by id).
@@ -28,6 +31,7 @@ demo: setup
 lint: setup
 	@$(RUN) npx biome check .
 	@$(RUN) npx tsc -p tsconfig.json
+	@$(RUN) npx depcruise --config .dependency-cruiser.cjs $(LAYERS)
 
 unit: setup
 	@$(RUN) npx vitest run --project unit

@@ -1,26 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
-import { ConfigurationError } from '../core/model/errors.ts';
+import { ConfigurationError, issuesText } from '../core/model/errors.ts';
 import { type DeploymentConfig, DeploymentConfigSchema } from './schema.ts';
-
-/** `clusters[0].dns.hostedZoneId`: the path of a zod issue, the way a reader finds it in the file. */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  return (
-    path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('') ||
-    '(top level)'
-  );
-}
-
-/** Every issue of a failed parse, one per line, each naming its field. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `  ${fieldPath(issue.path)}: ${issue.message}`).join('\n');
-}
 
 /** Validate a parsed config; `source` names the file in the error. */
 export function parseDeploymentConfig(json: unknown, source: string): DeploymentConfig {
   const parsed = DeploymentConfigSchema.safeParse(json);
   if (!parsed.success) {
-    throw new ConfigurationError(`${source} is invalid:\n${describeIssues(parsed.error)}`);
+    throw new ConfigurationError(
+      `${source} is invalid:\n  ${issuesText(parsed.error, '(top level)', '\n  ')}`,
+    );
   }
   return parsed.data;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAINTENANCE_ACTIONS } from '../core/maintenance/state.ts';
 import {
   ClusterSchema,
   InstanceTargetSchema,
@@ -57,8 +58,6 @@ export const ClusterSlackSchema = z.strictObject({
   allowedGroups: z.array(slackId('S', 'user group')).default([]),
   allowedChannels: z.array(slackId('CG', 'channel')).default([]),
 });
-
-const MAINTENANCE_ACTIONS = ['restart', 'upgrade', 'reboot'] as const;
 
 /** A time zone the IANA database knows (EventBridge Scheduler uses the same names). */
 const timeZone = z.string().refine(

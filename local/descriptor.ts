@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigurationError } from '../core/model/errors.ts';
+import { ConfigurationError, issuesText } from '../core/model/errors.ts';
 
 const port = z.number().int().min(1).max(65535);
 const ProcessSchema = z.object({
@@ -94,9 +94,7 @@ export async function readDescriptor(path: string): Promise<Descriptor> {
   }
   const parsed = DescriptorSchema.safeParse(JSON.parse(text));
   if (!parsed.success) {
-    throw new ConfigurationError(
-      `descriptor ${path} is invalid: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
-    );
+    throw new ConfigurationError(`descriptor ${path} is invalid: ${issuesText(parsed.error)}`);
   }
   return parsed.data;
 }

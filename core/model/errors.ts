@@ -187,13 +187,21 @@ export function causeMessage(cause: string | undefined): string | undefined {
   }
 }
 
+/** `clusters[0].dns.hostedZoneId`: the path of a zod issue, the way a reader finds it in the input; `''` for the root. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`))
+    .join('');
+}
+
 /**
- * Every issue of a failed zod parse on one line: `path: message; ...`. `root` names an issue with an empty path
- * (the value as a whole).
+ * Every issue of a failed zod parse, each naming its field: `path: message; ...` on one line, or one per line with
+ * `separator` '\n'. `root` names an issue with an empty path (the value as a whole). The one printer of zod errors.
  */
 export function issuesText(
   error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] },
   root = '',
+  separator = '; ',
 ): string {
-  return error.issues.map((i) => `${i.path.map(String).join('.') || root}: ${i.message}`).join('; ');
+  return error.issues.map((i) => `${fieldPath(i.path) || root}: ${i.message}`).join(separator);
 }

@@ -6,8 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../../adapters/aws/secrets.ts';
 import { clusterAccess, deploymentConfigFromEnv } from '../../compose/aws.ts';
 import { requireEnv } from '../../config/env.ts';
-import { fieldPath, loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
+import { loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import type { SecretRef } from '../../config/schema.ts';
+import { fieldPath } from '../../core/model/errors.ts';
 
 const EXAMPLE = 'config/example.json';
 
@@ -132,7 +133,7 @@ describe('deployment config', () => {
 
   it('formats zod paths the way the file is read', () => {
     expect(fieldPath(['clusters', 0, 'nodes', 2, 'port'])).toBe('clusters[0].nodes[2].port');
-    expect(fieldPath([])).toBe('(top level)');
+    expect(fieldPath([])).toBe('');
   });
 
   describe('files', () => {

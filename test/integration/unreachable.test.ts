@@ -112,6 +112,12 @@ describe('the failover reaction when a component does not answer (real processes
     expect(await router.masterRoute(proxy1)).toEqual({ address: agreed.master, state: 'ready' });
     expect(await nodes().probeWrite(oldMaster, 1000)).toBe('readonly');
     await new IoredisNodes(t.connections).canaryThroughProxy(proxy1, 'plain', agreed.master, 2000);
+    // The history entry is written before the notification: wait for the notification, then name it.
+    const toldPartial = async () =>
+      (await notifications())
+        .slice(told)
+        .some((n) => n.outcome === 'partial' && n.summary.includes('proxy-2'));
+    await waitUntil(toldPartial, 10_000, 'the partial outcome to be notified').catch(() => undefined);
     const notified = (await notifications()).slice(told);
     expect(notified).toContainEqual(
       expect.objectContaining({ outcome: 'partial', summary: expect.stringContaining('proxy-2') }),
@@ -151,6 +157,7 @@ describe('the failover reaction when a component does not answer (real processes
         .map((line) => JSON.parse(line) as { level: string; message: string; error?: string })
         .filter((l) => l.level === 'ERROR' || l.level === 'WARN')
         .filter((l) => /event handling failed|reconcile failed/.test(l.message));
+    // 60 s: the reaction confirms through Sentinels before it reaches the store, and a loaded machine slows both.
     await waitUntil(
       async () => {
         const seen = await failures();
@@ -159,9 +166,12 @@ describe('the failover reaction when a component does not answer (real processes
           seen.some((l) => l.message.startsWith('reconcile failed'))
         );
       },
-      20_000,
+      60_000,
       'the reaction and the reconcile to fail at the state store',
-    );
+    ).catch(async (error: unknown) => {
+      const since = (await readFile(log, 'utf8')).slice(logStart).split('\n').slice(-30).join('\n');
+      throw new Error(`${String(error)}; the orchestrator's log since the kill ends with:\n${since}`);
+    });
 
     // Assert: every proxy still routes to the old master (fail closed), DNS unchanged, nothing notified; the
     // log says why, naming the store.

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/model/errors.ts';
-import type { Descriptor } from '../local/descriptor.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { localDown, localUp } from '../local/launcher.ts';
 
 export type Log = (line: string) => void;

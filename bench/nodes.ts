@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { Endpoint } from '../core/model/cluster.ts';
 import { HaRedisError } from '../core/model/errors.ts';
-import type { Descriptor } from '../local/descriptor.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { stopProcess } from '../local/processes.ts';
 
 /** An admin connection to a Redis node or a Sentinel (same password locally); fails fast, never queues. */

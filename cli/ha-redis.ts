@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { RemoteOptions } from '../compose/remote.ts';
 import { errorMessage, HaRedisError } from '../core/model/errors.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
+import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 /** An option value that must be a whole number of at least `min` (an empty value is none). */
@@ -338,9 +339,9 @@ for (const verb of ['pause', 'resume'] as const) {
     .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
     .option('--reason <text>', 'why, shown in status and in skipped-run notifications')
     .action(async (o: { cluster: string; reason?: string }) => {
-      const { setMaintenanceMode, withLocalStateStore } = await import('./commands/maintenance.ts');
+      const { pauseOrResumeMaintenance, withLocalStateStore } = await import('./commands/maintenance.ts');
       process.exitCode = await withLocalStateStore(o.cluster, (store) =>
-        setMaintenanceMode(store, {
+        pauseOrResumeMaintenance(store, {
           cluster: o.cluster,
           pause: verb === 'pause',
           by: cliUser(),
@@ -371,7 +372,7 @@ maintenance
   .requiredOption('--cluster <name>', 'cluster name (a local cluster from `local up`)')
   .addOption(
     new Option('--action <action>', 'what to do on each node')
-      .choices(['restart', 'upgrade', 'reboot'])
+      .choices(MAINTENANCE_ACTIONS)
       .default('restart'),
   )
   .option('--switchback', 'switch back to the original master at the end')

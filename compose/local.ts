@@ -10,9 +10,9 @@ import { ZoneFileDns } from '../adapters/host/zone-file-dns.ts';
 import { RedisConnections } from '../adapters/redis/connections.ts';
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { type ClusterConfig, ClusterSchema, type ReactionTiming } from '../core/model/cluster.ts';
 import type { FailoverDeps, Logger } from '../core/ports.ts';
-import type { Descriptor } from '../local/descriptor.ts';
 import { systemClock } from './clock.ts';
 
 /** The core's view of a local cluster, from its descriptor. */

@@ -14,11 +14,13 @@ import {
   HaRedisError,
   InvalidInputError,
 } from '../core/model/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
 import type { Clock, Logger } from '../core/ports.ts';
 import { observeCluster } from '../core/status/observe.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../core/status/report.ts';
+import { buildStatusReport } from '../core/status/report.ts';
 import { dryRunPlan } from '../core/switchover/steps.ts';
-import type { DeferredTask, SlackDeps, SlackMessage } from '../functions/slack/handler.ts';
+import type { DeferredTask, SlackMessage } from '../functions/slack/contract.ts';
+import type { SlackDeps } from '../functions/slack/deps.ts';
 import { awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
 

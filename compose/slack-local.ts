@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
 import { ConfigurationError, errorMessage } from '../core/model/errors.ts';
-import type { Logger } from '../core/ports.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
+import type { Logger, WorkflowStarter } from '../core/ports.ts';
 import { observeCluster } from '../core/status/observe.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../core/status/report.ts';
+import { buildStatusReport } from '../core/status/report.ts';
 import { dryRunPlan } from '../core/switchover/steps.ts';
-import { type DeferredTask, makeDeferredHandler, type SlackDeps } from '../functions/slack/handler.ts';
-import type { Descriptor } from '../local/descriptor.ts';
-import type { LocalWorkflowStarter } from '../local/workflows.ts';
+import type { DeferredTask } from '../functions/slack/contract.ts';
+import { makeDeferredHandler } from '../functions/slack/deferred.ts';
+import type { SlackDeps } from '../functions/slack/deps.ts';
 import type { LocalRuntime } from './local.ts';
 import { responseUrlPoster, SLACK_RESPONSE_ORIGIN } from './slack-aws.ts';
 
@@ -21,7 +23,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export function composeLocalSlack(
   d: Descriptor,
   runtime: LocalRuntime,
-  workflows: LocalWorkflowStarter,
+  workflows: WorkflowStarter,
   logger: Logger,
 ): SlackDeps {
   const secretPath = d.slack.signingSecretPath;

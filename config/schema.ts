@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { MAINTENANCE_ACTIONS } from '../core/maintenance/state.ts';
 import {
   ClusterSchema,
   InstanceTargetSchema,
@@ -7,6 +6,7 @@ import {
   ProxySchema,
   SentinelSchema,
 } from '../core/model/cluster.ts';
+import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
 
 /**
  * The deployment configuration file (`ha-redis.config.json`): every cluster one AWS deployment manages,

@@ -1,5 +1,33 @@
+/** The ports: the narrow interfaces through which the core sees the world, each with its contract. */
 import type { ClusterConfig, Endpoint, NodeConfig, ProxyConfig } from './model/cluster.ts';
-import type { TimelineStep } from './model/timeline.ts';
+import type { MaintenanceAction } from './model/maintenance.ts';
+import type {
+  AppliedEpoch,
+  ClaimResult,
+  ClusterLease,
+  EpochClaim,
+  HistoryEntry,
+  LeaderVote,
+  MaintenanceMode,
+  Notification,
+  PendingFence,
+} from './model/records.ts';
+
+// The records live in the model; re-exported here until every importer takes them from core/model/records.ts.
+export type {
+  AppliedEpoch,
+  ClaimResult,
+  ClusterLease,
+  EpochClaim,
+  EpochClaimStatus,
+  HistoryEntry,
+  HistoryKind,
+  LeaderVote,
+  MaintenanceMode,
+  Notification,
+  Outcome,
+  PendingFence,
+} from './model/records.ts';
 
 /** What one Sentinel says about the master it monitors (`SENTINEL MASTER <name>`). */
 export interface SentinelMasterView {
@@ -29,13 +57,6 @@ export interface SentinelView {
   failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string>;
   /** Whether the Sentinel is in TILT mode (`INFO sentinel`): its view is not to be trusted. */
   inTilt(sentinel: Endpoint, timeoutMs: number): Promise<boolean>;
-}
-
-/** One Sentinel's vote for a failover leader in an epoch (`+vote-for-leader`); a Sentinel votes once per epoch. */
-export interface LeaderVote {
-  epoch: number;
-  voter: Endpoint;
-  leaderRunId: string;
 }
 
 export type Role = 'master' | 'slave' | 'sentinel' | 'unknown';
@@ -115,111 +136,112 @@ export type NodeOperation =
   | { document: 'maintenance-action'; node: NodeConfig; action: MaintenanceAction };
 
 /** The allow-listed maintenance actions on a node's host. */
-export type MaintenanceAction = 'restart' | 'upgrade' | 'reboot';
 
 export interface NodeOps {
   run(operation: NodeOperation): Promise<{ output: string }>;
 }
 
-/** Status of an epoch claim. `failed` lets a retry take the epoch again. */
-export type EpochClaimStatus = 'claimed' | 'done' | 'failed';
+// ---------------------------------------------------------------------------------------------
+// Durable state. Every method is scoped to one cluster: nothing written for one cluster is seen by
+// another. Reads are strongly consistent: they see every write that completed before them.
+// ---------------------------------------------------------------------------------------------
 
-export interface AppliedEpoch {
-  epoch: number;
-  master: Endpoint;
-  status: EpochClaimStatus;
-  token: string;
-  leaseUntil: number;
-}
-
-export type ClaimResult =
-  | { claimed: true }
-  | { claimed: false; reason: 'duplicate' | 'stale'; current: AppliedEpoch };
-
-/** Who holds a cluster for a planned operation, and until when (epoch ms). */
-export interface ClusterLease {
-  owner: string;
-  purpose: 'switchover' | 'maintenance';
-  until: number;
-}
-
-/** A node that must be fenced as soon as it answers again. */
-export interface PendingFence {
-  node: Endpoint;
-  master: Endpoint;
-  epoch: number;
-  since: number;
-}
-
-export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance';
-export type Outcome = 'succeeded' | 'partial' | 'failed' | 'unconfirmed';
-
-/** One record of what ha-redis did, with its step timeline. */
-export interface HistoryEntry {
-  id: string;
-  cluster: string;
-  kind: HistoryKind;
-  epoch: number | null;
-  oldMaster: Endpoint | null;
-  newMaster: Endpoint | null;
-  outcome: Outcome;
-  trigger: string;
-  startedAt: number;
-  durationMs: number;
-  timeline: TimelineStep[];
-  /** Replication bytes that may be lost: old master's last known offset minus the new master's at promotion. */
-  bytesAtRisk: number | null;
-  /** Planned switchover: writes blocked, from the block to the reroute. */
-  writeGapMs?: number;
-  error?: string;
-}
-
-/** Durable state: epoch claims, pending fences, history. */
-export interface StateStore {
+/**
+ * The cluster's epoch record: which failover epoch is (being) applied, so that each epoch is acted on once.
+ * There is one record per cluster; a claim replaces it.
+ */
+export interface EpochClaims {
+  /** The record of the last winning claim, with its status; undefined when no epoch was ever claimed. */
   appliedEpoch(cluster: string): Promise<AppliedEpoch | undefined>;
-  claimEpoch(
-    cluster: string,
-    claim: { epoch: number; master: Endpoint; token: string; now: number; leaseMs: number },
-  ): Promise<ClaimResult>;
+  /**
+   * Claim `claim.epoch`, atomically: of two concurrent claims for the same epoch exactly one wins.
+   * The claim wins when there is no record, when the record's epoch is older, or when it is the same epoch
+   * and that claim `failed` or is still `claimed` with its lease run out (`leaseUntil < now`: a lease that
+   * ends at `now` still holds). A `done` epoch is never given again. The winner's record is
+   * `{ epoch, master, status: 'claimed', token, leaseUntil: now + leaseMs }`.
+   * A refused claim changes nothing and says why: `stale` when the record holds a newer epoch, `duplicate`
+   * when it holds the same one; `current` is the record as it stood.
+   * Expiry is judged at the caller's `now`, never by the store's clock. Not idempotent: the same claim
+   * (same token) again while it holds is a `duplicate`.
+   */
+  claimEpoch(cluster: string, claim: EpochClaim): Promise<ClaimResult>;
+  /**
+   * Set the status of the claim of `epoch` made with `token` (`done`: never given again; `failed`: a retry
+   * may take it at once). When the record holds another epoch or token (a newer claim took over), or there is
+   * none, it does nothing and does not throw. Idempotent; the lease (`leaseUntil`) is left as it is.
+   */
   finishEpoch(cluster: string, epoch: number, token: string, status: 'done' | 'failed'): Promise<void>;
-  pendingFences(cluster: string): Promise<PendingFence[]>;
-  addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
-  removePendingFence(cluster: string, node: Endpoint): Promise<void>;
-  /** Take the cluster lease (switchover, maintenance) unless another owner holds one unexpired at `now`. */
+}
+
+/** Sentinel's `+vote-for-leader` events, kept so that a failover can be confirmed by who voted for whom. */
+export interface LeaderVotes {
+  /**
+   * Keep one vote per (epoch, voter address): recording it again overwrites it (last write wins), so a
+   * redelivery is harmless. Votes matter only during a failover: the DynamoDB store drops them after a day.
+   */
+  recordVote(cluster: string, vote: LeaderVote): Promise<void>;
+  /**
+   * At most LEADER_VOTES_READ_LIMIT votes, the newest epochs first; within an epoch ordered by the voter's
+   * `host:port` as text, descending. Empty when none were recorded.
+   */
+  votes(cluster: string): Promise<LeaderVote[]>;
+}
+
+/** The cluster lease: one planned operation (switchover, maintenance) at a time per cluster. */
+export interface ClusterLeases {
+  /**
+   * Take the lease, atomically: it is taken when there is none, when the one held has expired
+   * (`until < now`: a lease that ends at `now` still holds), or when `lease.owner` holds it already (a renewal,
+   * which stores the new purpose and `until`). Otherwise nothing changes and the holder is returned.
+   * Expiry is judged at the caller's `now`, never by the store's clock.
+   */
   takeLease(
     cluster: string,
     lease: ClusterLease,
     now: number,
   ): Promise<{ taken: true } | { taken: false; holder: ClusterLease }>;
+  /** Remove the lease if `owner` holds it (expired or not); another owner's lease, or none, is left alone. Idempotent. */
   releaseLease(cluster: string, owner: string): Promise<void>;
+  /** The lease as stored, expired or not (the caller judges expiry); undefined when none is held. */
   lease(cluster: string): Promise<ClusterLease | undefined>;
-  recordVote(cluster: string, vote: LeaderVote): Promise<void>;
-  /** Votes of the newest epochs first. */
-  votes(cluster: string): Promise<LeaderVote[]>;
+}
+
+/** Nodes to fence as soon as they answer again, one per node. */
+export interface PendingFences {
+  /** The cluster's pending fences, ordered by the node's `host:port` as text; empty when none. */
+  pendingFences(cluster: string): Promise<PendingFence[]>;
+  /** Keyed by the node's address (host and port): adding one for a node that has one replaces it. Idempotent. */
+  addPendingFence(cluster: string, fence: PendingFence): Promise<void>;
+  /** Remove the fence of the node at this address (other properties are ignored); none: nothing happens. */
+  removePendingFence(cluster: string, node: Endpoint): Promise<void>;
+}
+
+/** What ha-redis did, append-only. */
+export interface HistoryLog {
+  /**
+   * Record an entry, keyed by (cluster, startedAt, id): an entry whose key is recorded already is refused
+   * with HistoryEntryExistsError and the first one is kept. Properties set to undefined are not stored.
+   */
   appendHistory(entry: HistoryEntry): Promise<void>;
+  /** The newest `limit` entries of the cluster, newest `startedAt` first (ties: `id` as text, descending). */
   listHistory(cluster: string, limit: number): Promise<HistoryEntry[]>;
-  /** The cluster's maintenance mode; never set means running (not paused). */
+}
+
+/** Whether scheduled maintenance of a cluster is paused. */
+export interface MaintenanceModes {
+  /** The mode last set; undefined when never set, which callers read as running (not paused). */
   maintenanceMode(cluster: string): Promise<MaintenanceMode | undefined>;
+  /** Replace the mode (last write wins, no condition). Idempotent. */
   setMaintenanceMode(cluster: string, mode: MaintenanceMode): Promise<void>;
 }
 
-/** Maintenance mode: while paused, scheduled maintenance runs are skipped (the failover reaction still runs). */
-export interface MaintenanceMode {
-  paused: boolean;
-  /** Who changed it (`cli:<user>`, `slack:<user id>`), when, and why. */
-  by: string;
-  at: number;
-  reason: string;
-}
-
-/** An outcome worth telling people about. */
-export interface Notification {
-  cluster: string;
-  kind: HistoryKind | 'alarm';
-  outcome: Outcome;
-  summary: string;
-  entry?: HistoryEntry;
-}
+/** Durable state, all the narrow state ports at once (the DynamoDB store implements them all). */
+export type StateStore = EpochClaims &
+  LeaderVotes &
+  ClusterLeases &
+  PendingFences &
+  HistoryLog &
+  MaintenanceModes;
 
 export interface Notifier {
   publish(notification: Notification): Promise<void>;

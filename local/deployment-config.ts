@@ -1,9 +1,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseDeploymentConfig } from '../config/load.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
-import type { Descriptor } from './descriptor.ts';
 
 /**
  * The local cluster described the way a deployment config file describes a real one (hosts, ports, the

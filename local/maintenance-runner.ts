@@ -1,4 +1,5 @@
 import { composeLocal } from '../compose/local.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import {
   MaintenanceInputSchema,
   type MaintenanceState,
@@ -6,10 +7,10 @@ import {
 } from '../core/maintenance/state.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../core/model/errors.ts';
+import type { MaintenanceAction } from '../core/model/maintenance.ts';
 import type { TimelineStep } from '../core/model/timeline.ts';
-import type { FailoverDeps, Logger, MaintenanceAction } from '../core/ports.ts';
+import type { FailoverDeps, Logger } from '../core/ports.ts';
 import { makeMaintenanceStepHandler } from '../functions/maintenance-step/handler.ts';
-import type { Descriptor } from './descriptor.ts';
 import {
   endingOf,
   runMaintenanceWorkflow,

@@ -10,6 +10,7 @@ import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
 import { composeLocal, localAccess, localDynamoClient } from '../compose/local.ts';
 import { composeLocalSlack } from '../compose/slack-local.ts';
+import { readDescriptor } from '../config/local-descriptor.ts';
 import { reconcile } from '../core/failover/handle-event.ts';
 import { reactToFailover } from '../core/failover/react.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
@@ -18,7 +19,6 @@ import { SentinelBridge } from '../events/bridge/bridge.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
 import { serialized } from '../functions/sentinel-event/serialize.ts';
 import { makeSlackHandler } from '../functions/slack/handler.ts';
-import { readDescriptor } from './descriptor.ts';
 import { serveOnLoopback } from './http-endpoint.ts';
 import { LocalWorkflowStarter } from './workflows.ts';
 

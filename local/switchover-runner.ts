@@ -1,4 +1,5 @@
 import { composeLocal } from '../compose/local.ts';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../core/model/errors.ts';
 import type { TimelineStep } from '../core/model/timeline.ts';
@@ -9,7 +10,6 @@ import {
   SwitchoverStateSchema,
 } from '../core/switchover/state.ts';
 import { makeSwitchoverStepHandler } from '../functions/switchover-step/handler.ts';
-import type { Descriptor } from './descriptor.ts';
 import {
   endingOf,
   type RunWorkflowOptions,

@@ -1,8 +1,8 @@
+import type { Descriptor } from '../config/local-descriptor.ts';
 import { type MaintenanceInput, MaintenanceInputSchema } from '../core/maintenance/state.ts';
 import { errorMessage, InvalidInputError } from '../core/model/errors.ts';
 import type { Logger, WorkflowExecution, WorkflowStarter } from '../core/ports.ts';
 import { type SwitchoverInput, SwitchoverInputSchema } from '../core/switchover/state.ts';
-import type { Descriptor } from './descriptor.ts';
 import { runLocalMaintenance } from './maintenance-runner.ts';
 import type { WorkflowTransition } from './stepfunctions.ts';
 import { runLocalSwitchover } from './switchover-runner.ts';

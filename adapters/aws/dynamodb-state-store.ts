@@ -15,15 +15,24 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { Endpoint } from '../../core/model/cluster.ts';
 import { HistoryEntryExistsError } from '../../core/model/errors.ts';
+import { LEADER_VOTES_READ_LIMIT } from '../../core/model/limits.ts';
 import type {
   AppliedEpoch,
   ClaimResult,
   ClusterLease,
+  EpochClaim,
   HistoryEntry,
   LeaderVote,
   MaintenanceMode,
   PendingFence,
-  StateStore,
+} from '../../core/model/records.ts';
+import type {
+  ClusterLeases,
+  EpochClaims,
+  HistoryLog,
+  LeaderVotes,
+  MaintenanceModes,
+  PendingFences,
 } from '../../core/ports.ts';
 
 const pk = (cluster: string) => `cluster#${cluster}`;
@@ -36,9 +45,12 @@ const historySk = (e: HistoryEntry) => `history#${String(e.startedAt).padStart(1
 
 /**
  * The state store on DynamoDB (dynalite locally): one item per cluster epoch claim, one per pending fence,
- * one per history entry, all under the partition `cluster#<name>`.
+ * one per history entry, one per leader vote, one for the lease and one for the maintenance mode, all under
+ * the partition `cluster#<name>`. It implements every state port; their contracts are in core/ports.ts.
  */
-export class DynamoStateStore implements StateStore {
+export class DynamoStateStore
+  implements EpochClaims, LeaderVotes, ClusterLeases, PendingFences, HistoryLog, MaintenanceModes
+{
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
   constructor(client: DynamoDBClient, table: string) {
@@ -54,10 +66,7 @@ export class DynamoStateStore implements StateStore {
   }
 
   /** Conditional write: a newer epoch always wins; the same epoch only when its claim failed or its lease ran out. */
-  async claimEpoch(
-    cluster: string,
-    claim: { epoch: number; master: Endpoint; token: string; now: number; leaseMs: number },
-  ): Promise<ClaimResult> {
+  async claimEpoch(cluster: string, claim: EpochClaim): Promise<ClaimResult> {
     try {
       await this.doc.send(
         new PutCommand({
@@ -193,7 +202,10 @@ export class DynamoStateStore implements StateStore {
   }
 
   async votes(cluster: string): Promise<LeaderVote[]> {
-    const Items = await this.itemsWithPrefix(cluster, 'vote#', { newestFirst: true, limit: 30 });
+    const Items = await this.itemsWithPrefix(cluster, 'vote#', {
+      newestFirst: true,
+      limit: LEADER_VOTES_READ_LIMIT,
+    });
     return Items.map((i) => ({
       epoch: Number(i.epoch),
       voter: i.voter as Endpoint,

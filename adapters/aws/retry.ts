@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withRetries } from '../../core/model/retry.ts';
 import type { Clock } from '../../core/ports.ts';
 
 /** Error names AWS services answer "slow down" with; an HTTP 429 means the same. */
@@ -27,7 +28,10 @@ export function describeAwsError(error: unknown): string {
   return error.message && error.message !== error.name ? `${error.name}: ${error.message}` : error.name;
 }
 
-/** Bounded attempts with exponential backoff and full jitter. */
+/**
+ * Bounded attempts with exponential backoff and full jitter (AWS's advice for throttling), so that callers
+ * slowed down together spread out. The core's `withRetries` runs the attempts.
+ */
 export interface RetryPolicy {
   maxAttempts: number;
   baseMs: number;
@@ -68,14 +72,15 @@ export class Backoff {
     policy: RetryPolicy,
     retryable: (error: unknown) => boolean = isThrottling,
   ): Promise<T> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        return await call();
-      } catch (error) {
-        if (attempt >= policy.maxAttempts || !retryable(error)) throw error;
-        await this.clock.sleep(fullJitterMs(attempt - 1, policy, this.random));
-      }
-    }
+    return withRetries(
+      call,
+      {
+        attempts: policy.maxAttempts,
+        pauseMs: (retry) => fullJitterMs(retry, policy, this.random),
+        retryable,
+      },
+      this.clock,
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { Clock } from '../../core/ports.ts';
-import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { Backoff, type RetryPolicy, wallClock } from '../aws/retry.ts';
+import type { FormattedNotification } from './format.ts';
 
 /** Where a formatted notification goes: a Slack channel, a Slack incoming webhook, a JSON webhook. */
 export interface NotificationTarget {

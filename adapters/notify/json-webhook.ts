@@ -1,5 +1,5 @@
-import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { httpFailure, networkFailure } from './delivery.ts';
+import type { FormattedNotification } from './format.ts';
 import { type WebhookAttempt, WebhookTarget } from './webhook-target.ts';
 
 /**

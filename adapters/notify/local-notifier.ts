@@ -1,7 +1,7 @@
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger, Notification, Notifier } from '../../core/ports.ts';
-import { type FormattedNotification, formatNotification } from '../../functions/notify/format.ts';
 import type { DeliverySettings } from './delivery.ts';
+import { type FormattedNotification, formatNotification } from './format.ts';
 import { JsonWebhookTarget } from './json-webhook.ts';
 
 export interface LocalNotifierOptions extends DeliverySettings {

@@ -7,7 +7,6 @@ import {
   WebClient,
 } from '@slack/web-api';
 import { errorMessage } from '../../core/model/errors.ts';
-import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { wallClock } from '../aws/retry.ts';
 import {
   DELIVERY_TIMEOUT_MS,
@@ -18,6 +17,7 @@ import {
   type NotificationTarget,
   networkFailure,
 } from './delivery.ts';
+import type { FormattedNotification } from './format.ts';
 
 /** Slack API error codes that mean "try again" (docs.slack.dev, chat.postMessage errors); the rest are final. */
 const TRANSIENT_SLACK_ERRORS: ReadonlySet<string> = new Set([

@@ -1,6 +1,6 @@
 import { IncomingWebhook, IncomingWebhookHTTPError } from '@slack/webhook';
-import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { httpFailure, networkFailure } from './delivery.ts';
+import type { FormattedNotification } from './format.ts';
 import { type WebhookAttempt, WebhookTarget } from './webhook-target.ts';
 
 /**

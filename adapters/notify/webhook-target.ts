@@ -1,4 +1,3 @@
-import type { FormattedNotification } from '../../functions/notify/format.ts';
 import { wallClock } from '../aws/retry.ts';
 import {
   DELIVERY_TIMEOUT_MS,
@@ -6,6 +5,7 @@ import {
   deliverWithRetries,
   type NotificationTarget,
 } from './delivery.ts';
+import type { FormattedNotification } from './format.ts';
 
 export interface WebhookTargetOptions extends DeliverySettings {
   /** Names the target in logs and errors; never the URL (a secret). */

@@ -3,13 +3,14 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { composeLocal } from '../../compose/local.ts';
+import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../../config/local-descriptor.ts';
 import { drainTarget, onHost } from '../../core/maintenance/steps.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { errorMessage } from '../../core/model/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../../core/model/limits.ts';
 import type { Logger } from '../../core/ports.ts';
 import { observeCluster } from '../../core/status/observe.ts';
-import { buildStatusReport, DEFAULT_MAX_LAG_BYTES } from '../../core/status/report.ts';
-import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../../local/descriptor.ts';
+import { buildStatusReport } from '../../core/status/report.ts';
 import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 

@@ -5,10 +5,10 @@
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { ConfigurationError, HaRedisError } from '../../core/model/errors.ts';
 import type { HistoryEntry } from '../../core/ports.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { type Io, processIo } from './status.ts';
 
 /** `history show` finds an entry by id among this many of the newest (the store has no lookup by id). */

@@ -4,9 +4,9 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../../compose/local.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { localDown, localStatus, localUp } from '../../local/launcher.ts';
 import { type Io, processIo } from './status.ts';
 

@@ -1,7 +1,7 @@
 /** `ha-redis maintenance pause|resume|status`: a local cluster's maintenance mode, in its state store. */
 import { composeLocal } from '../../compose/local.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import type { MaintenanceMode, StateStore } from '../../core/ports.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
 import { formatMaintenanceMode, type Io, processIo, silentLogger } from './status.ts';
 
 /** The state store methods the maintenance commands use. */
@@ -16,8 +16,8 @@ export interface SetModeOptions {
   now: number;
 }
 
-/** Pause or resume; prints the new mode. Returns the exit code. */
-export async function setMaintenanceMode(
+/** `maintenance pause|resume`: pause or resume, through the store; prints the new mode. Returns the exit code. */
+export async function pauseOrResumeMaintenance(
   store: MaintenanceModeStore,
   options: SetModeOptions,
   io: Io = processIo,

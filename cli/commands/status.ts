@@ -1,16 +1,12 @@
 /** `ha-redis status`: observe a local cluster through the adapters, and print a report with a health verdict. */
 import { composeLocal } from '../../compose/local.ts';
 import type { ObservedCluster, RemoteOptions } from '../../compose/remote.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../../core/model/limits.ts';
 import type { Logger } from '../../core/ports.ts';
 import { observeCluster } from '../../core/status/observe.ts';
-import {
-  buildStatusReport,
-  DEFAULT_MAX_LAG_BYTES,
-  type StatusObservations,
-  type StatusReport,
-} from '../../core/status/report.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
+import { buildStatusReport, type StatusObservations, type StatusReport } from '../../core/status/report.ts';
 
 /** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */
 export interface Io {

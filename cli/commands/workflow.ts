@@ -1,6 +1,7 @@
 /** `ha-redis switchover` and `ha-redis maintenance run`: a local state machine run, its steps printed live. */
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
+import type { MaintenanceAction } from '../../core/model/maintenance.ts';
 import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
 import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { type Io, processIo } from './status.ts';
@@ -57,7 +58,7 @@ export async function switchoverCommand(o: SwitchoverCommandOptions, io: Io = pr
 
 export interface MaintenanceRunOptions {
   cluster: string;
-  action: 'restart' | 'upgrade' | 'reboot';
+  action: MaintenanceAction;
   switchback?: boolean;
   reason: string;
   json?: boolean;

@@ -1,14 +1,16 @@
 import { z } from 'zod';
 import { EndpointSchema } from '../model/cluster.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
+import { MAINTENANCE_ACTIONS } from '../model/maintenance.ts';
 import { SwitchoverStateSchema } from '../switchover/state.ts';
 
 /**
- * The contract between the maintenance state machine and its step handler.
- * Every Task state sends `{ action, state }` and replaces the execution state with the handler's answer.
+ * The maintenance workflow's state: what a person or a schedule asks for, the plan, and the execution state
+ * carried from Task to Task (each Task replaces it with the step's answer). The Task event itself,
+ * `{ action, state }`, is the step handler's contract (functions/maintenance-step/contract.ts).
  */
 
 /** The allow-listed maintenance actions (the `maintenance-action` document refuses any other). */
-export const MAINTENANCE_ACTIONS = ['restart', 'upgrade', 'reboot'] as const;
 
 /** Longest wait for one node to come back; the Wait state's retry policy is sized from it. */
 export const MAX_NODE_BACK_TIMEOUT_MS = 900_000;
@@ -29,7 +31,7 @@ export const MaintenanceInputSchema = z.object({
   /** A scheduled run: the time the schedule fired for (epoch ms). */
   scheduledAt: z.number().int().optional(),
   /** A node is back in sync when it trails the master by at most this many bytes. */
-  maxLagBytes: z.number().int().nonnegative().default(1_048_576),
+  maxLagBytes: z.number().int().nonnegative().default(DEFAULT_MAX_LAG_BYTES),
   /** How long a node may take to come back after its action, before the run fails. */
   nodeBackTimeoutMs: z.number().int().positive().max(MAX_NODE_BACK_TIMEOUT_MS).default(300_000),
 });
@@ -115,9 +117,3 @@ export const MAINTENANCE_STEP_ACTIONS = [
   'recover',
 ] as const;
 export type MaintenanceStepAction = (typeof MAINTENANCE_STEP_ACTIONS)[number];
-
-export const MaintenanceStepEventSchema = z.object({
-  action: z.enum(MAINTENANCE_STEP_ACTIONS),
-  state: MaintenanceStateSchema,
-});
-export type MaintenanceStepEvent = z.infer<typeof MaintenanceStepEventSchema>;

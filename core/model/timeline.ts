@@ -1,5 +1,15 @@
-import type { Clock, Logger } from '../ports.ts';
 import { errorMessage } from './errors.ts';
+
+/** The time a timeline reads: the Clock port, narrowed to what it uses (the model imports no port). */
+export interface TimelineClock {
+  now(): number;
+}
+
+/** Where a timeline logs each step: the Logger port, narrowed to what it uses. */
+export interface TimelineLogger {
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+}
 
 /** One step of a reaction: when it started (epoch ms), how long it took, and how it ended. */
 export interface TimelineStep {
@@ -13,11 +23,11 @@ export interface TimelineStep {
 /** Records timed steps, logs each one as a structured line, and keeps them for history. */
 export class Timeline {
   readonly steps: TimelineStep[] = [];
-  private readonly clock: Clock;
-  private readonly logger: Logger;
+  private readonly clock: TimelineClock;
+  private readonly logger: TimelineLogger;
   private readonly context: Record<string, unknown>;
 
-  constructor(clock: Clock, logger: Logger, context: Record<string, unknown>) {
+  constructor(clock: TimelineClock, logger: TimelineLogger, context: Record<string, unknown>) {
     this.clock = clock;
     this.logger = logger;
     this.context = context;
@@ -26,7 +36,7 @@ export class Timeline {
   /** A timeline that goes on from steps a workflow carried over from its earlier Tasks. */
   static resume(
     steps: readonly TimelineStep[],
-    deps: { clock: Clock; logger: Logger },
+    deps: { clock: TimelineClock; logger: TimelineLogger },
     context: Record<string, unknown>,
   ): Timeline {
     const timeline = new Timeline(deps.clock, deps.logger, context);

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { EndpointSchema } from '../model/cluster.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
 
 /**
- * The contract between the switchover state machine and its step handler.
- * Every Task state sends `{ action, state }` and replaces the execution state with the handler's answer.
+ * The switchover workflow's state: what a person asks for, the plan, and the execution state carried from Task
+ * to Task (each Task replaces it with the step's answer). The Task event itself, `{ action, state }`, is the
+ * step handler's contract (functions/switchover-step/contract.ts).
  */
 
 /** What a person (CLI, Slack) asks for. */
@@ -15,7 +17,7 @@ export const SwitchoverInputSchema = z.object({
   requestedBy: z.string().min(1).default('unknown'),
   dryRun: z.boolean().default(false),
   /** The target may lag the master by at most this many bytes at plan time. */
-  maxLagBytes: z.number().int().nonnegative().default(1_048_576),
+  maxLagBytes: z.number().int().nonnegative().default(DEFAULT_MAX_LAG_BYTES),
 });
 export type SwitchoverInput = z.infer<typeof SwitchoverInputSchema>;
 
@@ -79,12 +81,6 @@ export const SWITCHOVER_ACTIONS = [
   'recover',
 ] as const;
 export type SwitchoverAction = (typeof SWITCHOVER_ACTIONS)[number];
-
-export const SwitchoverStepEventSchema = z.object({
-  action: z.enum(SWITCHOVER_ACTIONS),
-  state: SwitchoverStateSchema,
-});
-export type SwitchoverStepEvent = z.infer<typeof SwitchoverStepEventSchema>;
 
 /** The Error of the execution when it ends in a Fail state (the Fail state has the same name). */
 export const SWITCHOVER_FAILURES = {

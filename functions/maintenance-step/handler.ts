@@ -1,11 +1,4 @@
-import middy from '@middy/core';
-import { z } from 'zod';
-import { observability } from '../../adapters/logging/observability.ts';
-import {
-  type MaintenanceState,
-  type MaintenanceStepAction,
-  MaintenanceStepEventSchema,
-} from '../../core/maintenance/state.ts';
+import type { MaintenanceState, MaintenanceStepAction } from '../../core/maintenance/state.ts';
 import {
   actOnNode,
   finishMaintenance,
@@ -17,9 +10,13 @@ import {
   waitUntilNodeBack,
 } from '../../core/maintenance/steps.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
-import { InvalidInputError } from '../../core/model/errors.ts';
+import { InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import type { FailoverDeps } from '../../core/ports.ts';
+import { MaintenanceStepEventSchema } from './contract.ts';
 
+/** The maintenance step Task's factory; the AWS entry is lambda.ts. */
+
+/** What the step needs: the clusters, and the core's ports. */
 export interface MaintenanceStepDeps {
   clusters: ClusterRegistry;
   failover: FailoverDeps;
@@ -43,9 +40,7 @@ export function makeMaintenanceStepHandler(
   return async (event: unknown): Promise<MaintenanceState> => {
     const parsed = MaintenanceStepEventSchema.safeParse(event);
     if (!parsed.success) {
-      throw new InvalidInputError(
-        `invalid maintenance step event: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
-      );
+      throw new InvalidInputError(`invalid maintenance step event: ${issuesText(parsed.error, 'event')}`);
     }
     const { action, state } = parsed.data;
     const deps = await getDeps();
@@ -53,13 +48,3 @@ export function makeMaintenanceStepHandler(
     return STEPS[action](cluster, state, deps.failover);
   };
 }
-
-const { logger, middlewares } = observability('ha-redis-maintenance-step');
-
-/** AWS entry point (the state machine's Task resource). */
-export const handler = middy(
-  makeMaintenanceStepHandler(async () => {
-    const { awsDeps } = await import('../../compose/aws.ts');
-    return awsDeps(logger);
-  }),
-).use(middlewares);

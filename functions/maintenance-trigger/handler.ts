@@ -1,9 +1,7 @@
-import middy from '@middy/core';
 import { z } from 'zod';
-import { observability } from '../../adapters/logging/observability.ts';
 import type { DeploymentConfig } from '../../config/schema.ts';
 import { decideScheduledRun } from '../../core/maintenance/schedule.ts';
-import { errorMessage, InvalidInputError, UnknownClusterError } from '../../core/model/errors.ts';
+import { errorMessage, InvalidInputError, issuesText, UnknownClusterError } from '../../core/model/errors.ts';
 import type { Clock, Logger, Notifier, StateStore, WorkflowStarter } from '../../core/ports.ts';
 
 /**
@@ -11,6 +9,7 @@ import type { Clock, Logger, Notifier, StateStore, WorkflowStarter } from '../..
  * 1. validate the input 2. find the schedule in the deployment config 3. read the maintenance mode
  * 4. decide (paused, freeze window) 5. start the maintenance workflow under a name derived from the scheduled
  * time, so that a retried invocation starts nothing new; or notify that the run was skipped, and why.
+ * This file holds the trigger's factory; the AWS entry is lambda.ts.
  */
 
 /** What a schedule sends: `scheduledTime` is `<aws.scheduler.scheduled-time>`, the same on every retry. */
@@ -37,14 +36,14 @@ export type MaintenanceTriggerResult =
   | { outcome: 'skipped'; executionName: string; reason: string };
 
 /** The trigger, for tests and the AWS entry point alike. */
-export function makeMaintenanceTrigger(
+export function makeMaintenanceTriggerHandler(
   getDeps: () => MaintenanceTriggerDeps | Promise<MaintenanceTriggerDeps>,
 ) {
   return async (event: unknown): Promise<MaintenanceTriggerResult> => {
     const parsed = MaintenanceTriggerInputSchema.safeParse(event);
     if (!parsed.success) {
       throw new InvalidInputError(
-        `invalid maintenance trigger input (expected { cluster, schedule, scheduledTime: ISO time }): ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
+        `invalid maintenance trigger input (expected { cluster, schedule, scheduledTime: ISO time }): ${issuesText(parsed.error, 'input')}`,
       );
     }
     const input = parsed.data;
@@ -114,12 +113,3 @@ export function makeMaintenanceTrigger(
     };
   };
 }
-
-const { logger, middlewares } = observability('ha-redis-maintenance-trigger');
-
-/** AWS entry point (the target of EventBridge Scheduler's maintenance schedules). */
-export const handler = middy(
-  makeMaintenanceTrigger(async () =>
-    (await import('../../compose/maintenance-aws.ts')).maintenanceTriggerDeps(logger),
-  ),
-).use(middlewares);

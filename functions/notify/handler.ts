@@ -1,17 +1,18 @@
-import middy from '@middy/core';
 import type { SNSEvent, SNSEventRecord } from 'aws-lambda';
-import { observability } from '../../adapters/logging/observability.ts';
 import {
   deliverAll,
   NotificationDeliveryError,
   type NotificationTarget,
 } from '../../adapters/notify/delivery.ts';
+import { formatMessage } from '../../adapters/notify/format.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
-import { parseNotifyMessage } from './contract.ts';
-import { formatMessage } from './format.ts';
+import { parseNotifyMessage } from '../../events/notifications.ts';
 import type { DeliveryLedger } from './ledger.ts';
 
+/** The notify Lambda's factory; the AWS entry is lambda.ts. */
+
+/** What notify needs: a logger, each cluster's delivery targets, and the ledger of deliveries done. */
 export interface NotifyDeps {
   logger: Logger;
   /**
@@ -95,18 +96,3 @@ async function notifyOne(record: SNSEventRecord | undefined, deps: NotifyDeps): 
     throw error;
   }
 }
-
-const { logger, middlewares } = observability('ha-redis-notify');
-
-const handleNotifications = makeNotifyHandler(async () => {
-  try {
-    return (await import('../../compose/notify-aws.ts')).notifyAwsDeps(logger);
-  } catch (error) {
-    // Missing or invalid configuration: say which; the Lambda retries after a fix, then the DLQ keeps it.
-    logger.error('configuration is missing or invalid; nothing delivered', { error: errorMessage(error) });
-    throw error;
-  }
-});
-
-/** AWS entry point, subscribed to the notification topic; the composition root is built once per container. */
-export const handler = middy(async (event: SNSEvent) => handleNotifications(event)).use(middlewares);

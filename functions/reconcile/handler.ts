@@ -1,12 +1,13 @@
-import middy from '@middy/core';
 import { z } from 'zod';
-import { observability } from '../../adapters/logging/observability.ts';
 import { type EventOutcome, reconcile } from '../../core/failover/handle-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
 import type { FailoverDeps } from '../../core/ports.ts';
 import { serialized } from '../sentinel-event/serialize.ts';
 
+/** The reconcile Lambda's factory; the AWS entry is lambda.ts. */
+
+/** What reconcile needs: the clusters, and the core's ports. */
 export interface ReconcileDeps {
   clusters: ClusterRegistry;
   failover: FailoverDeps;
@@ -54,10 +55,3 @@ export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | Rec
     return results;
   };
 }
-
-const { logger, middlewares } = observability('ha-redis-reconcile');
-
-/** AWS entry point (an EventBridge Scheduler target). */
-export const handler = middy(
-  makeReconcileHandler(async () => (await import('../../compose/aws.ts')).awsDeps(logger)),
-).use(middlewares);

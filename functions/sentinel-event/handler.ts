@@ -1,6 +1,4 @@
-import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
-import { observability } from '../../adapters/logging/observability.ts';
 import { type EventOutcome, handleSentinelEvent } from '../../core/failover/handle-event.ts';
 import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
@@ -10,6 +8,9 @@ import type { FailoverDeps } from '../../core/ports.ts';
 import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { serialized } from './serialize.ts';
 
+/** The sentinel-event Lambda's factory, and the metric each outcome counts toward; the AWS entry is lambda.ts. */
+
+/** What the handler needs: the clusters, and the core's ports. */
 export interface SentinelEventDeps {
   clusters: ClusterRegistry;
   failover: FailoverDeps;
@@ -79,8 +80,6 @@ function decodeEnvelope(message: unknown) {
   return envelope.data;
 }
 
-const { logger, count, middlewares } = observability('ha-redis-sentinel-event');
-
 /** The metric an outcome counts toward (alarms watch them), if any. */
 export function outcomeMetric(outcome: RecordOutcome): MetricName | undefined {
   switch (outcome.action) {
@@ -94,23 +93,3 @@ export function outcomeMetric(outcome: RecordOutcome): MetricName | undefined {
       return undefined;
   }
 }
-
-const handleSentinelEvents = makeSentinelEventHandler(async () => {
-  try {
-    return (await import('../../compose/aws.ts')).awsDeps(logger);
-  } catch (error) {
-    // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
-    logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
-    throw error;
-  }
-});
-
-/** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
-export const handler = middy(async (event: SNSEvent) => {
-  const outcomes = await handleSentinelEvents(event);
-  for (const outcome of outcomes) {
-    const metric = outcomeMetric(outcome);
-    if (metric) count(metric);
-  }
-  return outcomes;
-}).use(middlewares);

@@ -1,14 +1,7 @@
-import middy from '@middy/core';
-import { z } from 'zod';
-import { observability } from '../../adapters/logging/observability.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
-import { InvalidInputError } from '../../core/model/errors.ts';
+import { InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import type { FailoverDeps } from '../../core/ports.ts';
-import {
-  type SwitchoverAction,
-  type SwitchoverState,
-  SwitchoverStepEventSchema,
-} from '../../core/switchover/state.ts';
+import type { SwitchoverAction, SwitchoverState } from '../../core/switchover/state.ts';
 import {
   fenceOldMaster,
   finishSwitchover,
@@ -18,7 +11,11 @@ import {
   switchMaster,
   verifySwitchover,
 } from '../../core/switchover/steps.ts';
+import { SwitchoverStepEventSchema } from './contract.ts';
 
+/** The switchover step Task's factory; the AWS entry is lambda.ts. */
+
+/** What the step needs: the clusters, and the core's ports. */
 export interface SwitchoverStepDeps {
   clusters: ClusterRegistry;
   failover: FailoverDeps;
@@ -39,9 +36,7 @@ export function makeSwitchoverStepHandler(getDeps: () => Promise<SwitchoverStepD
   return async (event: unknown): Promise<SwitchoverState> => {
     const parsed = SwitchoverStepEventSchema.safeParse(event);
     if (!parsed.success) {
-      throw new InvalidInputError(
-        `invalid switchover step event: ${z.prettifyError(parsed.error).replaceAll('\n', ' ')}`,
-      );
+      throw new InvalidInputError(`invalid switchover step event: ${issuesText(parsed.error, 'event')}`);
     }
     const { action, state } = parsed.data;
     const deps = await getDeps();
@@ -49,13 +44,3 @@ export function makeSwitchoverStepHandler(getDeps: () => Promise<SwitchoverStepD
     return STEPS[action](cluster, state, deps.failover);
   };
 }
-
-const { logger, middlewares } = observability('ha-redis-switchover-step');
-
-/** AWS entry point (the state machine's Task resource). */
-export const handler = middy(
-  makeSwitchoverStepHandler(async () => {
-    const { awsDeps } = await import('../../compose/aws.ts');
-    return awsDeps(logger);
-  }),
-).use(middlewares);

@@ -9,7 +9,7 @@ import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../com
 import { decideMajority, observeSentinels } from '../../core/failover/confirm.ts';
 import type { ClusterConfig, Endpoint } from '../../core/model/cluster.ts';
 import type { HistoryEntry } from '../../core/ports.ts';
-import type { Descriptor } from '../../local/descriptor.ts';
+import type { Descriptor } from '../../config/local-descriptor.ts';
 import { localDown, localUp } from '../../local/launcher.ts';
 import { waitUntil } from '../../local/processes.ts';
 

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { localUp } from '../../local/launcher.ts';
 import { commandLine } from '../../local/processes.ts';
 import { runCli } from '../support/cli.ts';

@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkTools } from '../../local/launcher.ts';
 import { createTopology, destroyTopology, netnsUnavailable, type Topology } from '../../local/netns.ts';
-import {
-  cleanUp,
-  type Running,
-  type RunResult,
-  resultsTable,
-  runPartition,
-  SCENARIO,
-  type System,
-} from './scenario.ts';
+import { type RunResult, resultsTable, type System } from './results.ts';
+import { cleanUp, type Running, runPartition, SCENARIO } from './scenario.ts';
 
 /**
  * The master's host is cut off from the other two for 20 s, with a writer on each side: how long does the

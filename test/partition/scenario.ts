@@ -1,143 +1,26 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+/**
+ * The partition scenario: a cluster placed on the topology's 3 hosts, a writer on each side, the master's host
+ * cut off and healed, the wait for one converged master, and the count of the lost writes; and the clean-up of
+ * what a failed run left. The writers are in writer-process.ts, the measures and the table in results.ts.
+ */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
 import { localAccess, localDynamoClient } from '../../compose/local.ts';
 import type { Endpoint } from '../../core/model/cluster.ts';
 import type { HistoryEntry } from '../../core/ports.ts';
-import type { Descriptor } from '../../local/descriptor.ts';
-import { descriptorPath, readDescriptor } from '../../local/descriptor.ts';
-import { localDown, localUp, type UpOptions } from '../../local/launcher.ts';
+import type { Descriptor } from '../../config/local-descriptor.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
+import { localDown, localUp } from '../../local/launcher.ts';
 import { countLost } from '../../local/load.ts';
-import { cutOff, inNetns, type NetnsHost, netnsOfPid, reconnect, type Topology } from '../../local/netns.ts';
+import { cutOff, type NetnsHost, netnsOfPid, reconnect, type Topology } from '../../local/netns.ts';
 import { commandLine, waitUntil } from '../../local/processes.ts';
-import type { WriterReport } from './writer.ts';
-
-const WRITER = fileURLToPath(new URL('./writer.ts', import.meta.url));
-
-/** A writer application running in a network namespace (see writer.ts). */
-export class WriterProcess {
-  private readonly child: ChildProcess;
-  private acked = 0;
-  private stdout = '';
-  private stderr = '';
-  private readonly exited: Promise<number | null>;
-
-  constructor(netns: string, proxy: Endpoint, passwordFile: string, prefix: string) {
-    const [program, args] = inNetns(netns, process.execPath, [
-      WRITER,
-      proxy.host,
-      String(proxy.port),
-      passwordFile,
-      prefix,
-    ]);
-    this.child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    this.child.stdout?.on('data', (chunk: Buffer) => {
-      this.stdout += chunk.toString('utf8');
-      const lines = this.stdout.split('\n');
-      for (const line of lines.slice(0, -1).reverse()) {
-        const count = /^\{"acked":(\d+)\}$/.exec(line)?.[1];
-        if (count !== undefined) {
-          this.acked = Number(count);
-          break;
-        }
-      }
-      // Keep only the unfinished line and the report (the progress lines are read once).
-      this.stdout = lines.filter((l, i) => i === lines.length - 1 || l.startsWith('{"report"')).join('\n');
-    });
-    this.child.stderr?.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString('utf8');
-    });
-  }
-
-  get ackCount(): number {
-    return this.acked;
-  }
-
-  async waitForAcks(n: number, timeoutMs: number, what: string): Promise<void> {
-    await waitUntil(async () => this.acked >= n, timeoutMs, what, 20).catch((error: Error) => {
-      throw new Error(`${error.message}; ${this.acked} acked; writer stderr: ${this.stderr.trim()}`);
-    });
-  }
-
-  /** Stop the writer and read what it acknowledged. */
-  async stop(): Promise<WriterReport> {
-    this.child.kill('SIGTERM');
-    const code = await this.exited;
-    const line = this.stdout.split('\n').find((l) => l.startsWith('{"report"'));
-    if (code !== 0 || !line) {
-      throw new Error(`writer exited with ${code} and no report; stderr: ${this.stderr.trim()}`);
-    }
-    return (JSON.parse(line) as { report: WriterReport }).report;
-  }
-
-  /** For teardown after a failure: the process we started, by its pid. */
-  kill(): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-  }
-}
-
-/** Which setup a run measures. */
-export interface System {
-  name: string;
-  minReplicasToWrite: number;
-  minReplicasMaxLag: number;
-  routing: NonNullable<UpOptions['routing']>;
-}
-
-export interface SideResult {
-  acked: number;
-  lost: number;
-  /** Lost writes by when they were acknowledged. */
-  lostBeforeCut: number;
-  lostDuringPartition: number;
-  lostAfterHeal: number;
-  ackedDuringPartition: number;
-  /**
-   * Writes acknowledged once the cut was certainly in place (from `ISOLATION_SLACK_MS` after `ip link set down`
-   * returned, until the heal), and how many of them are lost. A write whose replication left just before the cut
-   * can be acknowledged a moment after it.
-   */
-  ackedIsolated: number;
-  lostIsolated: number;
-  /** The last write acknowledged during the partition, in ms after the cut (null: none). */
-  lastAckDuringPartitionMs: number | null;
-  /** The first write after the heal that is on the final master, in ms after the heal (null: none). */
-  firstKeptAckAfterHealMs: number | null;
-  /** The longest stretch without an acknowledged write, from the cut on. */
-  longestGapMs: number;
-  /** When that stretch ended (writes acknowledged again), in ms after the cut. */
-  writesBackAfterCutMs: number;
-  /** The last write acknowledged after the heal and then lost, in ms after the heal (null: none). */
-  lastLostAckAfterHealMs: number | null;
-  errors: WriterReport['errors'];
-}
-
-/** See `SideResult.ackedIsolated`. */
-const ISOLATION_SLACK_MS = 100;
-
-export interface RunResult {
-  system: System;
-  /** Processes not running as the program, or not in their host's namespace (expected: none). */
-  misplaced: string[];
-  /** Just before the link went down, and when `ip link set down` returned. */
-  cutAt: number;
-  cutDoneAt: number;
-  healAt: number;
-  /** ms from the heal until one master with both replicas online and the old master a replica. */
-  convergedAfterHealMs: number;
-  finalMaster: Endpoint;
-  oldMasterRole: string;
-  minority: SideResult;
-  majority: SideResult;
-  history: HistoryEntry[];
-}
+import { type RunResult, type System, side } from './results.ts';
+import { WriterProcess } from './writer-process.ts';
 
 /** Scenario timing: down-after of the Sentinels, how long the partition lasts, how long to wait for a converged cluster. */
 export const SCENARIO = {
@@ -182,50 +65,117 @@ async function converged(d: Descriptor, connections: RedisConnections): Promise<
   return online.length === d.nodes.length - 1 ? { host: master.host, port: master.port } : undefined;
 }
 
-function side(
-  report: WriterReport,
-  lostKeys: Set<string>,
-  cut: { at: number; doneAt: number },
-  healAt: number,
-): SideResult {
-  const cutAt = cut.at;
-  const acks = report.acked.map((seq, i) => ({
-    t: report.ackedAt[i] as number,
-    lost: lostKeys.has(`${report.prefix}:${seq}`),
-  }));
-  const during = acks.filter((a) => a.t >= cutAt && a.t < healAt);
-  const isolated = during.filter((a) => a.t >= cut.doneAt + ISOLATION_SLACK_MS);
-  const afterCut = acks.filter((a) => a.t >= cutAt);
-  const keptAfterHeal = acks.find((a) => a.t >= healAt && !a.lost);
-  let longestGapMs = 0;
-  let gapEnd = cutAt;
-  let previous = acks.filter((a) => a.t < cutAt).pop()?.t ?? cutAt;
-  for (const a of afterCut) {
-    if (a.t - previous > longestGapMs) {
-      longestGapMs = a.t - previous;
-      gapEnd = a.t;
-    }
-    previous = a.t;
+/** Start the run's cluster on the topology's hosts (recorded in `running` first, for the clean-up). */
+async function startCluster(system: System, t: Topology, running: Running): Promise<Descriptor> {
+  const root = await mkdtemp(join(tmpdir(), 'har-part-'));
+  const name = `part-${system.name}-${t.id}`;
+  running.clusters.push({ name, root });
+  return localUp({
+    name,
+    root,
+    downAfterMs: SCENARIO.downAfterMs,
+    failoverTimeoutMs: SCENARIO.failoverTimeoutMs,
+    hosts: t.hosts.map((h) => ({ ip: h.ip, netns: h.netns })),
+    minReplicasToWrite: system.minReplicasToWrite,
+    minReplicasMaxLag: system.minReplicasMaxLag,
+    routing: system.routing,
+  });
+}
+
+/** The two writers: the minority one on h1 through its proxy, the majority one in the client namespace through h2's. */
+async function startWriters(
+  d: Descriptor,
+  netns: { h1: string; client: string },
+  prefix: string,
+  running: Running,
+): Promise<{ minority: WriterProcess; majority: WriterProcess }> {
+  const [p1, p2] = d.proxies;
+  if (!p1 || !p2) throw new Error('expected a proxy on h1 and on h2');
+  const minority = new WriterProcess(
+    netns.h1,
+    { host: p1.host, port: p1.plainPort },
+    d.passwordFile,
+    `${prefix}:minority`,
+  );
+  const majority = new WriterProcess(
+    netns.client,
+    { host: p2.host, port: p2.plainPort },
+    d.passwordFile,
+    `${prefix}:majority`,
+  );
+  running.writers.push(minority, majority);
+  await minority.waitForAcks(SCENARIO.warmupAcks, 15_000, 'the minority writer to warm up');
+  await majority.waitForAcks(SCENARIO.warmupAcks, 15_000, 'the majority writer to warm up');
+  return { minority, majority };
+}
+
+/** The partition: the master's host (with its Sentinel, its proxy and the minority writer) is cut off, then healed. */
+async function partition(h1: NetnsHost, running: Running) {
+  const cutAt = Date.now();
+  running.cut.push(h1);
+  await cutOff(h1);
+  const cutDoneAt = Date.now();
+  await sleep(SCENARIO.partitionMs);
+  const healAt = Date.now();
+  await reconnect(h1);
+  running.cut.splice(running.cut.indexOf(h1), 1);
+  return { cutAt, cutDoneAt, healAt };
+}
+
+/** Wait for one converged master, then (not asserted here) for both writers to write again; the master, and when. */
+async function awaitConverged(
+  system: System,
+  d: Descriptor,
+  connections: RedisConnections,
+  writers: { minority: WriterProcess; majority: WriterProcess },
+): Promise<{ finalMaster: Endpoint; convergedAt: number }> {
+  const { minority, majority } = writers;
+  let finalMaster: Endpoint | undefined;
+  await waitUntil(
+    async () => {
+      finalMaster = await converged(d, connections);
+      return finalMaster !== undefined;
+    },
+    SCENARIO.convergeTimeoutMs,
+    `${system.name}: one master with the old master and the other node as online replicas`,
+    100,
+  );
+  const convergedAt = Date.now();
+  const since = { minority: minority.ackCount, majority: majority.ackCount };
+  await waitUntil(
+    async () => minority.ackCount > since.minority + 50 && majority.ackCount > since.majority + 50,
+    SCENARIO.resumeTimeoutMs,
+    'both writers to write again',
+    50,
+  ).catch(() => undefined); // measured below: a writer that did not resume has no kept write after the heal
+  return { finalMaster: finalMaster as Endpoint, convergedAt };
+}
+
+/**
+ * The orchestrator's history (none for role-check). ha-redis: the reaction that ran during the partition could
+ * not reach h1 (partial); wait for the retry that completes it after the heal, to report its timeline.
+ */
+async function historyAfterHeal(
+  system: System,
+  d: Descriptor,
+  dynamo: ReturnType<typeof localDynamoClient>,
+  cutAt: number,
+): Promise<() => Promise<HistoryEntry[]>> {
+  const state = new DynamoStateStore(dynamo, d.stateStore.table);
+  const history = async () =>
+    system.routing === 'orchestrator' ? await state.listHistory(d.cluster, 20) : [];
+  if (system.routing === 'orchestrator') {
+    await waitUntil(
+      async () =>
+        (await history()).some(
+          (e) => e.kind === 'failover' && e.outcome === 'succeeded' && e.startedAt > cutAt,
+        ),
+      SCENARIO.resumeTimeoutMs,
+      'a failover completed after the cut',
+      200,
+    ).catch(() => undefined); // asserted by the test
   }
-  const lostAfterHeal = acks.filter((a) => a.lost && a.t >= healAt);
-  const lastLostAfterHeal = lostAfterHeal[lostAfterHeal.length - 1];
-  const last = during[during.length - 1];
-  return {
-    acked: acks.length,
-    lost: acks.filter((a) => a.lost).length,
-    lostBeforeCut: acks.filter((a) => a.lost && a.t < cutAt).length,
-    lostDuringPartition: during.filter((a) => a.lost).length,
-    lostAfterHeal: lostAfterHeal.length,
-    ackedDuringPartition: during.length,
-    ackedIsolated: isolated.length,
-    lostIsolated: isolated.filter((a) => a.lost).length,
-    lastAckDuringPartitionMs: last ? last.t - cutAt : null,
-    firstKeptAckAfterHealMs: keptAfterHeal ? keptAfterHeal.t - healAt : null,
-    longestGapMs,
-    writesBackAfterCutMs: gapEnd - cutAt,
-    lastLostAckAfterHealMs: lastLostAfterHeal ? lastLostAfterHeal.t - healAt : null,
-    errors: report.errors,
-  };
+  return history;
 }
 
 /**
@@ -237,89 +187,18 @@ export async function runPartition(system: System, t: Topology, running: Running
   const [h1, h2] = t.hosts;
   const client = t.clients[0];
   if (!h1 || !h2 || !client) throw new Error('the topology needs 3 hosts and a client namespace');
-  const root = await mkdtemp(join(tmpdir(), 'har-part-'));
-  const name = `part-${system.name}-${t.id}`;
-  running.clusters.push({ name, root });
-  const d = await localUp({
-    name,
-    root,
-    downAfterMs: SCENARIO.downAfterMs,
-    failoverTimeoutMs: SCENARIO.failoverTimeoutMs,
-    hosts: t.hosts.map((h) => ({ ip: h.ip, netns: h.netns })),
-    minReplicasToWrite: system.minReplicasToWrite,
-    minReplicasMaxLag: system.minReplicasMaxLag,
-    routing: system.routing,
-  });
+  const d = await startCluster(system, t, running);
   const connections = new RedisConnections(localAccess(d));
   const dynamo = localDynamoClient(d.stateStore.endpoint);
   try {
     const misplaced = await misplacedProcesses(d);
-    const [p1, p2] = d.proxies;
-    if (!p1 || !p2) throw new Error('expected a proxy on h1 and on h2');
     const prefix = `part:${system.name}`;
-    const minority = new WriterProcess(
-      h1.netns,
-      { host: p1.host, port: p1.plainPort },
-      d.passwordFile,
-      `${prefix}:minority`,
-    );
-    const majority = new WriterProcess(
-      client.netns,
-      { host: p2.host, port: p2.plainPort },
-      d.passwordFile,
-      `${prefix}:majority`,
-    );
-    running.writers.push(minority, majority);
-    await minority.waitForAcks(SCENARIO.warmupAcks, 15_000, 'the minority writer to warm up');
-    await majority.waitForAcks(SCENARIO.warmupAcks, 15_000, 'the majority writer to warm up');
-
-    // The partition: the master's host (with its Sentinel, its proxy and the minority writer) is cut off.
-    const cutAt = Date.now();
-    running.cut.push(h1);
-    await cutOff(h1);
-    const cutDoneAt = Date.now();
-    await sleep(SCENARIO.partitionMs);
-    const healAt = Date.now();
-    await reconnect(h1);
-    running.cut.splice(running.cut.indexOf(h1), 1);
-
-    let finalMaster: Endpoint | undefined;
-    await waitUntil(
-      async () => {
-        finalMaster = await converged(d, connections);
-        return finalMaster !== undefined;
-      },
-      SCENARIO.convergeTimeoutMs,
-      `${system.name}: one master with the old master and the other node as online replicas`,
-      100,
-    );
-    const convergedAt = Date.now();
-    const since = { minority: minority.ackCount, majority: majority.ackCount };
-    await waitUntil(
-      async () => minority.ackCount > since.minority + 50 && majority.ackCount > since.majority + 50,
-      SCENARIO.resumeTimeoutMs,
-      'both writers to write again',
-      50,
-    ).catch(() => undefined); // measured below: a writer that did not resume has no kept write after the heal
-    // ha-redis: the reaction that ran during the partition could not reach h1 (partial); wait for the retry that
-    // completes it after the heal, to report its timeline.
-    const state = new DynamoStateStore(dynamo, d.stateStore.table);
-    const history = async () =>
-      system.routing === 'orchestrator' ? await state.listHistory(d.cluster, 20) : [];
-    if (system.routing === 'orchestrator') {
-      await waitUntil(
-        async () =>
-          (await history()).some(
-            (e) => e.kind === 'failover' && e.outcome === 'succeeded' && e.startedAt > cutAt,
-          ),
-        SCENARIO.resumeTimeoutMs,
-        'a failover completed after the cut',
-        200,
-      ).catch(() => undefined); // asserted by the test
-    }
-    const minorityReport = await minority.stop();
-    const majorityReport = await majority.stop();
-    const master = finalMaster as Endpoint;
+    const writers = await startWriters(d, { h1: h1.netns, client: client.netns }, prefix, running);
+    const { cutAt, cutDoneAt, healAt } = await partition(h1, running);
+    const { finalMaster: master, convergedAt } = await awaitConverged(system, d, connections, writers);
+    const history = await historyAfterHeal(system, d, dynamo, cutAt);
+    const minorityReport = await writers.minority.stop();
+    const majorityReport = await writers.majority.stop();
     const password = await localAccess(d).redisPassword();
     const lost = new Set([
       ...(await countLost(
@@ -395,34 +274,4 @@ export async function cleanUp(running: Running): Promise<string[]> {
     }
   }
   return survivors;
-}
-
-const seconds = (ms: number | null) => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`);
-
-/** A compact table of the runs, for the CI log. */
-export function resultsTable(results: RunResult[]): string {
-  const rows = [
-    [
-      'system',
-      'old master acked: after cut',
-      'after heal',
-      'minority acked/lost',
-      'majority gap',
-      'majority acked/lost',
-      'one master after heal',
-      'minority writes kept after heal',
-    ],
-    ...results.map((r) => [
-      r.system.name,
-      seconds(r.minority.lastAckDuringPartitionMs),
-      r.minority.lastLostAckAfterHealMs === null ? 'none' : seconds(r.minority.lastLostAckAfterHealMs),
-      `${r.minority.acked}/${r.minority.lost}`,
-      `${seconds(r.majority.longestGapMs)} (back +${seconds(r.majority.writesBackAfterCutMs)})`,
-      `${r.majority.acked}/${r.majority.lost}`,
-      `+${seconds(r.convergedAfterHealMs)}`,
-      r.minority.firstKeptAckAfterHealMs === null ? 'no' : `+${seconds(r.minority.firstKeptAckAfterHealMs)}`,
-    ]),
-  ];
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
 }

@@ -6,7 +6,7 @@ import { parseServersState } from '../../adapters/haproxy/runtime-api.ts';
 import { readZone, renderZone, ZoneFileDns } from '../../adapters/host/zone-file-dns.ts';
 import { parseInfo } from '../../adapters/redis/redis-nodes.ts';
 import { fieldsOf } from '../../adapters/redis/sentinel-view.ts';
-import { N1, N2, N3, testCluster } from './helpers.ts';
+import { N1, N2, N3, testCluster } from '../support/fixtures.ts';
 
 describe('parseServersState', () => {
   // `show servers state redis_master` as HAProxy 2.6 answers it: version line, header, one row, blank line.

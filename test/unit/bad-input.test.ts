@@ -31,16 +31,9 @@ import { MAX_ENVELOPE_BYTES, makeSentinelEventHandler } from '../../functions/se
 import { makeSlackHandler } from '../../functions/slack/handler.ts';
 import { makeSwitchoverStepHandler } from '../../functions/switchover-step/handler.ts';
 import { BIN, CLI_TEST_TIMEOUT_MS, CLI_TIMEOUT_MS, runCli } from '../support/cli.ts';
-import {
-  failedOverWorld,
-  loadEnvelope,
-  N2,
-  rejectingSentinelEventHandler,
-  START,
-  snsEventWith,
-  testCluster,
-  untouchableDeps,
-} from './helpers.ts';
+import { N2, START, testCluster } from '../support/fixtures.ts';
+import { loadEnvelope, snsEventWith } from '../support/samples.ts';
+import { failedOverWorld, rejectingSentinelEventHandler, untouchableDeps } from '../support/world.ts';
 import { commandBody, SECRET, STRANGER, signed, slackWorld } from './slack/fixtures.ts';
 
 /** The SNS Message of the switch-master envelope with `changes`. */
@@ -202,34 +195,44 @@ describe('workflow step Tasks (switchover-step, maintenance-step)', () => {
   };
 
   it.each([
-    ['switchover-step', 'no event at all', null, 'invalid switchover step event'],
-    ['switchover-step', 'an event without a state', { action: 'plan' }, '→ at state'],
+    ['switchover-step', 'no event at all', null, 'invalid switchover step event: event: '],
+    [
+      'switchover-step',
+      'an event without a state',
+      { action: 'plan' },
+      'invalid switchover step event: state: ',
+    ],
     [
       'switchover-step',
       'a negative lag limit',
       withInput({ maxLagBytes: -1 }),
-      '→ at state.input.maxLagBytes',
+      'invalid switchover step event: state.input.maxLagBytes: ',
     ],
     [
       'switchover-step',
       'a start that is no time',
       { action: 'plan', state: { ...state, startedAt: 'soon' } },
-      '→ at state.startedAt',
+      'invalid switchover step event: state.startedAt: ',
     ],
     [
       'switchover-step',
       'a dry run that is not a boolean',
       withInput({ dryRun: 'yes' }),
-      '→ at state.input.dryRun',
+      'invalid switchover step event: state.input.dryRun: ',
     ],
-    ['maintenance-step', 'no event at all', null, 'invalid maintenance step event'],
+    ['maintenance-step', 'no event at all', null, 'invalid maintenance step event: event: '],
     [
       'maintenance-step',
       'a node action it does not know',
       withInput({ action: 'wipe' }),
-      '→ at state.input.action',
+      'invalid maintenance step event: state.input.action: ',
     ],
-    ['maintenance-step', 'an empty drain host', withInput({ drainHost: '' }), '→ at state.input.drainHost'],
+    [
+      'maintenance-step',
+      'an empty drain host',
+      withInput({ drainHost: '' }),
+      'invalid maintenance step event: state.input.drainHost: ',
+    ],
   ] as const)(
     '%s refuses %s with InvalidInputError naming the field, touching nothing',
     async (task, _what, event, field) => {

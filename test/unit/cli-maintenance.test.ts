@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { setMaintenanceMode, showMaintenanceMode } from '../../cli/commands/maintenance.ts';
+import { pauseOrResumeMaintenance, showMaintenanceMode } from '../../cli/commands/maintenance.ts';
 import { formatStatus, type Io } from '../../cli/commands/status.ts';
 import { observeCluster } from '../../core/status/observe.ts';
 import { buildStatusReport } from '../../core/status/report.ts';
+import { InMemoryStateStore } from '../fakes/state-store.ts';
 import { CLI_TEST_TIMEOUT_MS, runCli } from '../support/cli.ts';
-import { failedOverWorld, InMemoryStateStore, START } from './helpers.ts';
+import { START } from '../support/fixtures.ts';
+import { failedOverWorld } from '../support/world.ts';
 
 function capture(): Io & { stdout: string; lines: string[] } {
   const io = {
@@ -27,7 +29,7 @@ describe('ha-redis maintenance pause|resume|status', () => {
     const io = capture();
 
     // Act
-    const paused = await setMaintenanceMode(
+    const paused = await pauseOrResumeMaintenance(
       store,
       { cluster: 'orders', pause: true, by: 'cli:alice', now: START, reason: 'kernel upgrades' },
       io,
@@ -51,8 +53,12 @@ describe('ha-redis maintenance pause|resume|status', () => {
   it('resumes, and status says runs go ahead', async () => {
     const store = new InMemoryStateStore();
     const io = capture();
-    await setMaintenanceMode(store, { cluster: 'orders', pause: true, by: 'cli:alice', now: START }, io);
-    await setMaintenanceMode(
+    await pauseOrResumeMaintenance(
+      store,
+      { cluster: 'orders', pause: true, by: 'cli:alice', now: START },
+      io,
+    );
+    await pauseOrResumeMaintenance(
       store,
       { cluster: 'orders', pause: false, by: 'cli:bob', now: START + 60_000 },
       io,

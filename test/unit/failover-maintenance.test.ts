@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type FailoverTrigger, reactToFailover } from '../../core/failover/react.ts';
-import { failedOverWorld, N1, START } from './helpers.ts';
+import { N1, START } from '../support/fixtures.ts';
+import { failedOverWorld } from '../support/world.ts';
 
 const switchMaster: FailoverTrigger = { type: '+switch-master', seenAt: START - 800, oldMaster: N1 };
 

@@ -3,15 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { ClusterRegistry } from '../../core/model/cluster.ts';
 import { makeReconcileHandler } from '../../functions/reconcile/handler.ts';
 import { makeSentinelEventHandler } from '../../functions/sentinel-event/handler.ts';
-import {
-  failedOverWorld,
-  loadEnvelope,
-  loadSample,
-  N2,
-  rejectingSentinelEventHandler,
-  testCluster,
-  untouchableDeps,
-} from './helpers.ts';
+import { N2, testCluster } from '../support/fixtures.ts';
+import { loadEnvelope, loadSample } from '../support/samples.ts';
+import { failedOverWorld, rejectingSentinelEventHandler, untouchableDeps } from '../support/world.ts';
 
 describe('makeSentinelEventHandler', () => {
   it('handles the SNS switch-master sample: the cluster fails over to the new master', async () => {

@@ -3,9 +3,11 @@ import type { DeployedCluster } from '../../config/schema.ts';
 import type { WorkflowStarter } from '../../core/ports.ts';
 import {
   type MaintenanceTriggerDeps,
-  makeMaintenanceTrigger,
+  makeMaintenanceTriggerHandler,
 } from '../../functions/maintenance-trigger/handler.ts';
-import { FakeClock, FakeNotifier, InMemoryStateStore, RecordingLogger } from './helpers.ts';
+import { FakeClock } from '../fakes/clock.ts';
+import { FakeNotifier, RecordingLogger } from '../fakes/reporting.ts';
+import { InMemoryStateStore } from '../fakes/state-store.ts';
 
 const SCHEDULED = '2025-03-02T03:00:00.000Z';
 
@@ -50,7 +52,7 @@ function world(clusters = [cluster()]) {
     clock,
     logger: new RecordingLogger(),
   };
-  return { deps, state, workflows, notifier, trigger: makeMaintenanceTrigger(() => deps) };
+  return { deps, state, workflows, notifier, trigger: makeMaintenanceTriggerHandler(() => deps) };
 }
 
 const event = { cluster: 'orders', schedule: 'weekly', scheduledTime: SCHEDULED };

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { observeCluster } from '../../core/status/observe.ts';
 import { buildStatusReport } from '../../core/status/report.ts';
-import { failedOverWorld, N1, N2, N3, SENTINELS } from './helpers.ts';
+import { N1, N2, N3, SENTINELS } from '../support/fixtures.ts';
+import { failedOverWorld } from '../support/world.ts';
 
 describe('observeCluster', () => {
   it('turns every answer, and every silence, into facts', async () => {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { FAILOVER_TRIGGERS, handleSentinelEvent, reconcile } from '../../core/failover/handle-event.ts';
 import { parseSentinelMessage, type SentinelEvent } from '../../core/failover/sentinel-event.ts';
 import type { Endpoint } from '../../core/model/cluster.ts';
-import { FakeSentinelView, failedOverWorld, loadEnvelope, loadEvent, N1, N2, START } from './helpers.ts';
+import { FakeSentinelView } from '../fakes/sentinels.ts';
+import { N1, N2, START } from '../support/fixtures.ts';
+import { loadEnvelope, loadEvent } from '../support/samples.ts';
+import { failedOverWorld } from '../support/world.ts';
 
 /** A sample with the master name replaced, as another cluster's Sentinels would send it. */
 function otherMaster(name: string): SentinelEvent {

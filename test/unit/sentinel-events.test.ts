@@ -6,7 +6,7 @@ import {
   type SentinelEvent,
 } from '../../core/failover/sentinel-event.ts';
 import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
-import { loadEnvelope, loadEvent, SAMPLE_CASES } from './helpers.ts';
+import { loadEnvelope, loadEvent, SAMPLE_CASES } from '../support/samples.ts';
 
 const OLD = { host: '10.0.1.21', port: 6379 };
 const NEW = { host: '10.0.1.22', port: 6379 };

@@ -6,7 +6,9 @@ import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import type { HistoryEntry } from '../../core/ports.ts';
 import { type Publisher, SentinelBridge } from '../../events/bridge/bridge.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
-import { loadEnvelope, N1, N2, RecordingLogger, SAMPLE_CASES, START } from './helpers.ts';
+import { RecordingLogger } from '../fakes/reporting.ts';
+import { N1, N2, START } from '../support/fixtures.ts';
+import { loadEnvelope, SAMPLE_CASES } from '../support/samples.ts';
 
 const EVENTS_TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ha-redis-sentinel-events';
 const NOTIFY_TOPIC = 'arn:aws:sns:eu-west-1:123456789012:ha-redis-notifications';

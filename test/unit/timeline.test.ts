@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatTimeline, Timeline, type TimelineStep } from '../../core/model/timeline.ts';
-import { FakeClock, RecordingLogger, START } from './helpers.ts';
+import { FakeClock } from '../fakes/clock.ts';
+import { RecordingLogger } from '../fakes/reporting.ts';
+import { START } from '../support/fixtures.ts';
 
 function setup() {
   const clock = new FakeClock();

@@ -15,7 +15,8 @@ import {
 } from '../../../adapters/aws/route53-dns.ts';
 import type { ClusterConfig, Endpoint } from '../../../core/model/cluster.ts';
 import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
-import { FakeClock, N1, N2, N3, START, testCluster } from '../helpers.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { N1, N2, N3, START, testCluster } from '../../support/fixtures.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 
 const route53Mock = mockClient(Route53Client);

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { AwsSecrets, describeSecretRef } from '../../../adapters/aws/secrets.ts';
 import type { SecretRef } from '../../../config/schema.ts';
 import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
-import { START } from '../helpers.ts';
+import { START } from '../../support/fixtures.ts';
 import { awsError, rejectionOf, throttling } from './sdk-errors.ts';
 
 const ssmMock = mockClient(SSMClient);

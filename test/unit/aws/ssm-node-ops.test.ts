@@ -13,7 +13,8 @@ import { operationParameters } from '../../../adapters/node-ops/operations.ts';
 import type { InstanceTarget, NodeConfig, ProxyConfig } from '../../../core/model/cluster.ts';
 import { NodeOpsError } from '../../../core/model/errors.ts';
 import type { NodeOperation } from '../../../core/ports.ts';
-import { FakeClock, N1, N2, START, testCluster } from '../helpers.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { N1, N2, START, testCluster } from '../../support/fixtures.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 
 const ssmMock = mockClient(SSMClient);

@@ -9,7 +9,8 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { executionArn, StepFunctionsStarter } from '../../../adapters/aws/step-functions-starter.ts';
 import { AwsServiceError, ConfigurationError, InvalidInputError } from '../../../core/model/errors.ts';
-import { FakeClock, START } from '../helpers.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { START } from '../../support/fixtures.ts';
 import { awsError, fixedRandom, rejectionOf, throttling } from './sdk-errors.ts';
 
 const sfnMock = mockClient(SFNClient);

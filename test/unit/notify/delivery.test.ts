@@ -12,9 +12,9 @@ import { JsonWebhookTarget } from '../../../adapters/notify/json-webhook.ts';
 import { SlackBotTarget } from '../../../adapters/notify/slack-bot.ts';
 import { SlackWebhookTarget } from '../../../adapters/notify/slack-webhook.ts';
 import type { WebhookTargetOptions } from '../../../adapters/notify/webhook-target.ts';
-import { type FormattedNotification, formatNotification } from '../../../functions/notify/format.ts';
+import { type FormattedNotification, formatNotification } from '../../../adapters/notify/format.ts';
+import { FakeClock } from '../../fakes/clock.ts';
 import { rejectionOf } from '../aws/sdk-errors.ts';
-import { FakeClock } from '../helpers.ts';
 import { type Answer, failoverOk, LoopbackServer, slackOk } from './fixtures.ts';
 
 const servers: LoopbackServer[] = [];

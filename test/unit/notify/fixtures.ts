@@ -6,16 +6,10 @@ import { formatEndpoint } from '../../../core/model/cluster.ts';
 import type { Notification } from '../../../core/ports.ts';
 import { type SwitchoverState, SwitchoverStateSchema } from '../../../core/switchover/state.ts';
 import { finishSwitchover, recoverSwitchover, SWITCHOVER_TIMING } from '../../../core/switchover/steps.ts';
-import {
-  FakeSentinelView,
-  type FakeWorld,
-  failedOverWorld,
-  loadSample,
-  N1,
-  N2,
-  N3,
-  START,
-} from '../helpers.ts';
+import { FakeSentinelView } from '../../fakes/sentinels.ts';
+import { N1, N2, N3, START } from '../../support/fixtures.ts';
+import { loadSample } from '../../support/samples.ts';
+import { type FakeWorld, failedOverWorld } from '../../support/world.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Notifications as the core publishes them (so that the formatter is tested on the real shapes)

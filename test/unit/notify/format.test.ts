@@ -1,14 +1,14 @@
 import type { ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { describe, expect, it } from 'vitest';
 import type { Notification } from '../../../core/ports.ts';
-import { parseNotifyMessage } from '../../../functions/notify/contract.ts';
+import { parseNotifyMessage } from '../../../events/notifications.ts';
 import {
   type FormattedNotification,
   formatMessage,
   formatNotification,
   switchoverEnding,
-} from '../../../functions/notify/format.ts';
-import { START } from '../helpers.ts';
+} from '../../../adapters/notify/format.ts';
+import { START } from '../../support/fixtures.ts';
 import {
   cloudWatchAlarm,
   deferredFenceApplied,

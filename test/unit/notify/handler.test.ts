@@ -6,11 +6,12 @@ import { notifyTargets } from '../../../compose/notify-aws.ts';
 import { parseDeploymentConfig } from '../../../config/load.ts';
 import type { DeploymentConfig, SecretRef } from '../../../config/schema.ts';
 import { UnknownClusterError } from '../../../core/model/errors.ts';
-import type { FormattedNotification } from '../../../functions/notify/format.ts';
+import type { FormattedNotification } from '../../../adapters/notify/format.ts';
 import { makeNotifyHandler, type NotifyDeps } from '../../../functions/notify/handler.ts';
 import { DeliveryLedger } from '../../../functions/notify/ledger.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { RecordingLogger } from '../../fakes/reporting.ts';
 import { rejectionOf } from '../aws/sdk-errors.ts';
-import { FakeClock, RecordingLogger } from '../helpers.ts';
 import {
   cloudWatchAlarm,
   failoverOk,

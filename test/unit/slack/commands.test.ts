@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ClusterRegistry } from '../../../core/model/cluster.ts';
 import { executionNameOf, parseCommandText, requestIdOf } from '../../../functions/slack/commands.ts';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';
-import { testCluster } from '../helpers.ts';
+import { testCluster } from '../../support/fixtures.ts';
 import {
   commandBody,
   GROUP_MEMBER,

@@ -5,8 +5,9 @@ import type { HistoryEntry, WorkflowExecution } from '../../../core/ports.ts';
 import { buildStatusReport, type StatusObservations } from '../../../core/status/report.ts';
 import type { SwitchoverState } from '../../../core/switchover/state.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
-import { makeDeferredHandler } from '../../../functions/slack/handler.ts';
-import { FakeClock, N1, N2, N3, SENTINELS, START } from '../helpers.ts';
+import { makeDeferredHandler } from '../../../functions/slack/deferred.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { N1, N2, N3, SENTINELS, START } from '../../support/fixtures.ts';
 import { CLICK_URL, missingPhrases, OPERATOR, PLAN, RESPONSE_URL, slackWorld, wordsOf } from './fixtures.ts';
 
 const EXECUTION =

@@ -10,15 +10,11 @@ import type {
 } from '../../../core/ports.ts';
 import type { StatusReport } from '../../../core/status/report.ts';
 import type { SwitchoverInput, SwitchoverPlan } from '../../../core/switchover/state.ts';
-import type {
-  ClusterSlack,
-  DeferredTask,
-  HttpRequest,
-  HttpResponse,
-  SlackDeps,
-  SlackMessage,
-} from '../../../functions/slack/handler.ts';
-import { FakeClock, N1, N2, N3, START, testCluster } from '../helpers.ts';
+import type { ClusterSlack, DeferredTask, SlackMessage } from '../../../functions/slack/contract.ts';
+import type { SlackDeps } from '../../../functions/slack/deps.ts';
+import type { HttpRequest, HttpResponse } from '../../../functions/slack/http.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { N1, N2, N3, START, testCluster } from '../../support/fixtures.ts';
 
 export const SECRET = 'e5f1c0ffee0ddba11d00dfeedfacecafe0123456789abcdef0123456789abcd';
 export const OPERATOR = 'U0OPERATOR';

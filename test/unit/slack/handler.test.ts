@@ -3,7 +3,7 @@ import { SwitchoverRefusedError } from '../../../core/model/errors.ts';
 import { requestIdOf } from '../../../functions/slack/commands.ts';
 import { SwitchoverButtonSchema } from '../../../functions/slack/contract.ts';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';
-import { FakeClock } from '../helpers.ts';
+import { FakeClock } from '../../fakes/clock.ts';
 import {
   buttonsOf,
   CLICK_URL,

@@ -2,11 +2,12 @@ import type { LambdaFunctionURLEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../core/model/errors.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
-import { fromFunctionUrlEvent, makeLambdaHandler } from '../../../functions/slack/handler.ts';
-import { AFTER_SWITCH_STATES, ENDINGS } from '../../../functions/slack/messages.ts';
+import { makeLambdaHandler } from '../../../functions/slack/handler.ts';
+import { fromFunctionUrlEvent } from '../../../functions/slack/http.ts';
+import { AFTER_SWITCH_STATES, ENDINGS } from '../../../functions/slack/switchover-messages.ts';
 import { SWITCHOVER_FAILURES, SWITCHOVER_STATE_NAMES } from '../../../infra/switchover-definition.ts';
+import { START } from '../../support/fixtures.ts';
 import { rejectionOf } from '../aws/sdk-errors.ts';
-import { START } from '../helpers.ts';
 import { commandBody, RESPONSE_URL, replyOf, signatureOf, slackWorld } from './fixtures.ts';
 
 /** A Function URL event (payload format 2.0) as Lambda builds it for a POST from Slack. */

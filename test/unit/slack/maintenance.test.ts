@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildStatusReport, type StatusObservations } from '../../../core/status/report.ts';
-import { makeDeferredHandler, makeSlackHandler } from '../../../functions/slack/handler.ts';
-import { FakeClock, N1, START } from '../helpers.ts';
+import { makeDeferredHandler } from '../../../functions/slack/deferred.ts';
+import { makeSlackHandler } from '../../../functions/slack/handler.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { N1, START } from '../../support/fixtures.ts';
 import {
   commandBody,
   missingPhrases,

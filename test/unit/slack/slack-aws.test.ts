@@ -19,8 +19,9 @@ import {
   InvalidInputError,
 } from '../../../core/model/errors.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
+import { FakeClock } from '../../fakes/clock.ts';
+import { silentLogger } from '../../fakes/reporting.ts';
 import { awsError, rejectionOf, throttling } from '../aws/sdk-errors.ts';
-import { FakeClock, silentLogger } from '../helpers.ts';
 import { RESPONSE_URL } from './fixtures.ts';
 
 const lambdaMock = mockClient(LambdaClient);

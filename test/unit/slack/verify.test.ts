@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';
 import { MAX_CLOCK_SKEW_S, verifySlackSignature } from '../../../functions/slack/verify.ts';
-import { START } from '../helpers.ts';
+import { START } from '../../support/fixtures.ts';
 import { commandBody, replyOf, SECRET, signatureOf, signed, slackWorld } from './fixtures.ts';
 
 const NOW_S = Math.floor(START / 1000);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { EndpointSchema } from '../../core/model/cluster.ts';
-import { issuesText } from '../../core/model/errors.ts';
+import { EndpointSchema } from '../core/model/cluster.ts';
+import { issuesText } from '../core/model/errors.ts';
 
 /**
  * What arrives on the notification topic, as the SNS Message:

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
 import { ERROR_NAMES } from '../../core/model/errors.ts';
-import type { CloudWatchAlarm, NotificationMessage, NotifyMessage } from './contract.ts';
+import type { CloudWatchAlarm, NotificationMessage, NotifyMessage } from '../../events/notifications.ts';
 
 /**
  * Every outcome as people read it: a Slack message (`text` + Block Kit `blocks`), a plain text block

@@ -1,0 +1,210 @@
+/**
+ * What the master-fault scenarios measure, and how they report it: the orchestrator's history entry of the
+ * failover, one sample per system and run (write gap, lost writes, latencies from the Sentinel events and the
+ * history timeline), the progress line of a run, and the report rows over the runs.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
+import { localDynamoClient } from '../../compose/local.ts';
+import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
+import type { TimelineStep } from '../../core/model/timeline.ts';
+import type { HistoryEntry } from '../../core/ports.ts';
+import type { Descriptor } from '../../config/local-descriptor.ts';
+import { countLost, type LoadReport } from '../../local/load.ts';
+import { finalMaster } from '../nodes.ts';
+import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';
+import type { SentinelWatch } from '../sentinel-watch.ts';
+import type { FaultSpec, Group, SystemUnderTest } from './fault-specs.ts';
+
+/** The orchestrator records history after verify; it can lag the first writes through the proxy. */
+const HISTORY_TIMEOUT_MS = 20_000;
+const PROMOTION_EVENTS = ['+failover-state-wait-promotion', '+promoted-slave'];
+/** Replies the master sent just before the fault can still arrive this long after it. */
+export const REPLIES_IN_FLIGHT_MS = 100;
+
+/** What one run of one group measured. */
+export interface RunResult {
+  run: number;
+  promotionAfterFaultMs: number | null;
+  switchMasterAfterFaultMs: number | null;
+  samples: Map<string, RunSample>;
+  errors: string[];
+}
+
+const end = (s: TimelineStep) => s.at + s.durationMs;
+const since = (at: number | undefined, from: number | undefined) =>
+  at === undefined || from === undefined ? null : at - from;
+
+/** The orchestrator's record of this failover: a failover at epoch >= 1 whose proxies were rerouted. */
+async function waitForFailoverEntry(d: Descriptor): Promise<HistoryEntry> {
+  const dynamo = localDynamoClient(d.stateStore.endpoint);
+  const store = new DynamoStateStore(dynamo, d.stateStore.table);
+  const deadline = Date.now() + HISTORY_TIMEOUT_MS;
+  let last = 'no history';
+  try {
+    for (;;) {
+      try {
+        const entries = await store.listHistory(d.cluster, 10);
+        const rerouted = entries
+          .filter((e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1)
+          .flatMap((e) => {
+            const step = e.timeline.find((s) => s.step === 'rerouted' && s.status === 'ok');
+            return step ? [{ e, at: end(step) }] : [];
+          })
+          .sort((a, b) => a.at - b.at);
+        if (rerouted[0]) return rerouted[0].e;
+        last = `history: ${entries.map((e) => `${e.kind}@${e.epoch} ${e.outcome}`).join(', ') || 'empty'}`;
+      } catch (error) {
+        last = errorMessage(error);
+      }
+      if (Date.now() > deadline)
+        throw new HaRedisError(
+          `no failover entry with a 'rerouted' step in ${HISTORY_TIMEOUT_MS} ms (${last}); see the orchestrator log`,
+        );
+      await sleep(100);
+    }
+  } finally {
+    dynamo.destroy();
+  }
+}
+
+/** A run after its loads stopped: what it needs to measure. */
+export interface FaultMeasure {
+  spec: FaultSpec;
+  group: Group;
+  run: number;
+  d: Descriptor;
+  password: string;
+  /** The master the fault hit. */
+  master: Descriptor['nodes'][number];
+  watch: SentinelWatch;
+  faultAt: number;
+  /** zombie, restart: when the old master came back. */
+  returnedAt: number | undefined;
+  /** Problems found so far; measuring adds to them. */
+  errors: string[];
+}
+
+/** Find the final master and the history entry, and count each system's lost writes: the run's result. */
+export async function measureRun(
+  m: FaultMeasure,
+  systems: readonly SystemUnderTest[],
+  reports: readonly LoadReport[],
+): Promise<RunResult> {
+  const { spec, group, run, d, password, master, watch, faultAt, returnedAt, errors } = m;
+  const promotion = watch.firstOf(...PROMOTION_EVENTS);
+  const switchMaster = watch.firstOf('+switch-master');
+  // After a kill the old master is gone; when it is back, Sentinel must have demoted it by now.
+  const candidates = spec.fault === 'kill' ? d.nodes.filter((n) => n.id !== master.id) : d.nodes;
+  const newMaster = await finalMaster(candidates, password, 20_000);
+  if (newMaster.port === master.port) errors.push(`run ${run}: the old master is master again`);
+  if (!promotion) errors.push(`run ${run}: no promotion event seen from any Sentinel`);
+  let entry: HistoryEntry | undefined;
+  if (group === 'ha-redis') {
+    try {
+      entry = await waitForFailoverEntry(d);
+    } catch (error) {
+      errors.push(`run ${run} ha-redis: ${errorMessage(error)}`);
+    }
+  }
+  const rerouted = entry?.timeline.find((s) => s.step === 'rerouted' && s.status === 'ok');
+  const fenced = entry?.timeline.find((s) => s.step === 'fenced' && s.status === 'ok');
+  if (entry && !fenced && spec.fault !== 'zombie')
+    errors.push(`run ${run} ha-redis: the history entry has no successful 'fenced' step`);
+
+  const samples = new Map<string, RunSample>();
+  for (const [i, s] of systems.entries()) {
+    const report = reports[i] as LoadReport;
+    const lost = await countLost(newMaster, password, report.ackedKeys);
+    const lostSet = new Set(lost);
+    const lostAckedFrom = (from: number) =>
+      report.ackedKeys.filter((k, j) => lostSet.has(k) && (report.ackedAt[j] ?? 0) >= from).length;
+    const lostAfterReturn = returnedAt === undefined ? undefined : lostAckedFrom(returnedAt);
+    // The outage is the gap that spans the fault (an ack just after it may still come from the old master).
+    const outage = report.gaps.find((g) => g.from <= faultAt + 20 && g.to > faultAt);
+    samples.set(s.system, {
+      run,
+      gapMs: report.maxGapMs,
+      acked: report.acked,
+      lost: lost.length,
+      ...(lost.length ? { lostKeys: lost.slice(0, 10) } : {}),
+      ...(lostAfterReturn !== undefined ? { lostAfterReturn } : {}),
+      lostAfterFault: lostAckedFrom(faultAt + REPLIES_IN_FLIGHT_MS),
+      failed: report.failed,
+      recoveryAfterPromotionMs: since(outage?.to, promotion?.at),
+      ...(group === 'ha-redis'
+        ? {
+            rerouteAfterPromotionMs: rerouted ? since(end(rerouted), promotion?.at) : null,
+            rerouteAfterSwitchMasterMs: rerouted ? since(end(rerouted), switchMaster?.at) : null,
+            recoveryAfterRerouteMs: rerouted ? since(outage?.to, end(rerouted)) : null,
+            fenceMs: fenced ? since(end(fenced), promotion?.at) : null,
+            ...(entry ? { outcome: entry.outcome } : {}),
+          }
+        : {}),
+    });
+  }
+  return {
+    run,
+    promotionAfterFaultMs: since(promotion?.at, faultAt),
+    switchMasterAfterFaultMs: since(switchMaster?.at, faultAt),
+    samples,
+    errors,
+  };
+}
+
+/** The progress line of one run. */
+export const describeRun = (r: RunResult): string =>
+  [
+    `promotion +${r.promotionAfterFaultMs ?? '?'} ms, +switch-master +${r.switchMasterAfterFaultMs ?? '?'} ms`,
+    ...[...r.samples.entries()].map(
+      ([system, s]) =>
+        `${system}: gap ${s.gapMs} ms, ${s.acked} acked, ${s.lost} lost` +
+        (s.lostAfterReturn !== undefined ? ` (${s.lostAfterReturn} after the old master came back)` : '') +
+        (s.rerouteAfterPromotionMs !== undefined ? `, rerouted +${s.rerouteAfterPromotionMs ?? '?'} ms` : ''),
+    ),
+  ].join('; ');
+
+/** One report row per system of the spec, over its group's runs; `failures` are the runs that failed whole. */
+export function faultRows(
+  spec: FaultSpec,
+  cell: { name: string; downAfterMs: number; writers: number },
+  results: ReadonlyMap<Group, RunResult[]>,
+  failures: readonly string[],
+): ScenarioRow[] {
+  const { name, downAfterMs, writers } = cell;
+  return spec.systems.map((s) => {
+    const groupResults = results.get(s.group) ?? [];
+    const samples = groupResults.flatMap((r) => {
+      const sample = r.samples.get(s.system);
+      return sample ? [sample] : [];
+    });
+    const optional = <K extends string>(key: K, value: ReturnType<typeof spread>) =>
+      (value ? { [key]: value } : {}) as Partial<Record<K, NonNullable<typeof value>>>;
+    const lostAfterReturn = samples.flatMap((x) =>
+      x.lostAfterReturn === undefined ? [] : [x.lostAfterReturn],
+    );
+    return {
+      name,
+      system: s.system,
+      runs: samples.length,
+      gapMs: summarize(samples.map((x) => x.gapMs)),
+      acked: samples.reduce((sum, x) => sum + x.acked, 0),
+      lost: samples.reduce((sum, x) => sum + x.lost, 0),
+      ...(lostAfterReturn.length ? { lostAfterReturn: lostAfterReturn.reduce((a, b) => a + b, 0) } : {}),
+      downAfterMs,
+      writers,
+      ...optional('promotionAfterKillMs', spread(groupResults.map((r) => r.promotionAfterFaultMs))),
+      ...optional('switchMasterAfterKillMs', spread(groupResults.map((r) => r.switchMasterAfterFaultMs))),
+      ...optional('recoveryAfterPromotionMs', spread(samples.map((x) => x.recoveryAfterPromotionMs))),
+      ...optional('rerouteAfterPromotionMs', spread(samples.map((x) => x.rerouteAfterPromotionMs))),
+      ...optional('rerouteAfterSwitchMasterMs', spread(samples.map((x) => x.rerouteAfterSwitchMasterMs))),
+      ...optional('recoveryAfterRerouteMs', spread(samples.map((x) => x.recoveryAfterRerouteMs))),
+      ...optional('fenceMs', spread(samples.map((x) => x.fenceMs))),
+      samples,
+      errors: [
+        ...failures.filter((f) => f.includes(` ${s.group} failed`)),
+        ...groupResults.flatMap((r) => r.errors),
+      ],
+    };
+  });
+}

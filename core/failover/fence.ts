@@ -1,0 +1,53 @@
+import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
+import { FencingError } from '../model/errors.ts';
+import type { FailoverDeps } from '../ports.ts';
+
+/** The reaction's fence: every node but the new master made its replica and proven to refuse writes. */
+
+/**
+ * Make every other node a replica of the new master (demote one that claims master, re-point one that
+ * follows another master), and prove it refuses writes.
+ * A node that does not answer gets `replicaof` persisted in its config and a pending fence.
+ */
+export async function fenceOtherNodes(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  epoch: number,
+  deps: FailoverDeps,
+): Promise<{ summary: string; oldMasterOffsets: Map<string, number> }> {
+  const timeout = cluster.timing.nodeTimeoutMs;
+  const others = cluster.nodes.filter((n) => !sameEndpoint(n, master));
+  const offsets = new Map<string, number>();
+  const lines = await Promise.all(
+    others.map(async (node): Promise<string> => {
+      const info = await deps.redis.replication(node, timeout).catch(() => undefined);
+      if (!info) {
+        // The pending fence first: if persisting replicaof fails (host down too), the node is still fenced on return.
+        const address = { host: node.host, port: node.port };
+        await deps.state.addPendingFence(cluster.name, {
+          node: address,
+          master,
+          epoch,
+          since: deps.clock.now(),
+        });
+        await deps.nodeOps.run({ document: 'fence-node', node, master });
+        return `${node.id} unreachable: replicaof persisted, fence pending`;
+      }
+      let action = 'replica';
+      if (info.role === 'master') {
+        offsets.set(formatEndpoint(node), info.offset);
+        await deps.redis.replicaOf(node, master, timeout);
+        action = 'demoted';
+      } else if (!sameEndpoint(info.master, master)) {
+        await deps.redis.replicaOf(node, master, timeout);
+        action = 're-pointed';
+      }
+      const probe = await deps.redis.probeWrite(node, timeout);
+      if (probe === 'accepted') {
+        throw new FencingError(`${node.id} still accepts writes after REPLICAOF; check it by hand now`);
+      }
+      return `${node.id} ${action}, writes ${probe}`;
+    }),
+  );
+  return { summary: lines.join('; '), oldMasterOffsets: offsets };
+}

@@ -1,0 +1,70 @@
+import {
+  type ClusterConfig,
+  type Endpoint,
+  nodeLabel,
+  type ProxyConfig,
+  sameEndpoint,
+} from '../model/cluster.ts';
+import { errorMessage } from '../model/errors.ts';
+import { fixedPause, type Retries, withRetries } from '../model/retry.ts';
+import type { FailoverDeps } from '../ports.ts';
+
+/** Where the proxies send writes: reroute them to a new master, find the ones routed elsewhere, persist it. */
+
+/** A Runtime API socket can refuse a connection during a reload: retry briefly, whatever the error. */
+const PROXY_RETRIES: Retries = { attempts: 3, pauseMs: fixedPause(20) };
+
+/** Point every HAProxy at the new master at once, cutting sessions to the old one. */
+export async function rerouteProxies(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: FailoverDeps,
+  options: { skipRouted?: boolean } = {},
+): Promise<{ summary: string; failed: { id: string; error: string }[] }> {
+  const proxies = options.skipRouted
+    ? (await proxiesAwayFrom(cluster, master, deps)).map((p) => p.proxy)
+    : cluster.proxies;
+  const already = cluster.proxies.length - proxies.length;
+  const results = await Promise.allSettled(
+    proxies.map((proxy) =>
+      withRetries(() => deps.router.pointMasterAt(proxy, master), PROXY_RETRIES, deps.clock),
+    ),
+  );
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [{ id: proxies[i]?.id ?? `#${i}`, error: errorMessage(r.reason) }] : [],
+  );
+  const rerouted = proxies.length - failed.length;
+  const left = already ? ` (${already} already there)` : '';
+  return { summary: `${rerouted} proxies -> ${nodeLabel(cluster, master)}${left}`, failed };
+}
+
+/** The proxies that are not ready and pointing at `master` (route undefined: the proxy did not answer). */
+export async function proxiesAwayFrom(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: Pick<FailoverDeps, 'router'>,
+): Promise<{ proxy: ProxyConfig; route: { address: Endpoint; state: string } | undefined }[]> {
+  const routes = await Promise.all(
+    cluster.proxies.map(async (proxy) => ({
+      proxy,
+      route: await deps.router.masterRoute(proxy).catch(() => undefined),
+    })),
+  );
+  return routes.filter(({ route }) => !(route?.state === 'ready' && sameEndpoint(route.address, master)));
+}
+
+/** Persist the routing on each proxy host, so a reload or restart keeps it. */
+export async function persistRouting(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: FailoverDeps,
+): Promise<string> {
+  const results = await Promise.allSettled(
+    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master })),
+  );
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
+  );
+  if (failed.length) throw new Error(failed.join('; '));
+  return `${cluster.proxies.length} proxies`;
+}

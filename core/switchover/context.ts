@@ -1,0 +1,58 @@
+import { type ClusterConfig, type Endpoint, nodeLabel } from '../model/cluster.ts';
+import { InvalidInputError } from '../model/errors.ts';
+import { Timeline } from '../model/timeline.ts';
+import type { FailoverDeps } from '../ports.ts';
+import type { SwitchoverPlan, SwitchoverState } from './state.ts';
+
+/** What every step of a planned switchover shares: its time limits, its timeline, its plan. */
+
+/** Time limits of a planned switchover, in milliseconds. */
+export const SWITCHOVER_TIMING = {
+  /** CLIENT PAUSE WRITE expires by itself after this, even if everything else dies. */
+  pauseMs: 5000,
+  /**
+   * Kept far below Sentinel's down-after-milliseconds: CLIENT PAUSE WRITE also holds Sentinel's hello
+   * PUBLISH, and the PINGs queued behind it, so a long pause makes Sentinel see the master as down.
+   */
+  catchUpDeadlineMs: 500,
+  /** Sentinel promotes in ~260-340 ms here; allow for a slow host. */
+  promoteDeadlineMs: 5000,
+  pollMs: 2,
+  /** Sentinels read replica priorities from INFO every 10 s. */
+  priorityPropagationMs: 15_000,
+  /** Longer than a switchover takes (~10-20 s, mostly Prepare); a dead one frees the cluster after this. */
+  leaseMs: 60_000,
+  /** The expected client-visible write gap, reported by the dry run. */
+  expectedWriteGapMs: 350,
+} as const;
+
+/** The timeline of a switchover, going on from the steps its earlier Tasks recorded. */
+export const timelineOf = (state: SwitchoverState, deps: FailoverDeps): Timeline =>
+  Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, switchover: state.executionId });
+
+/** The plan of a switchover; every step after Plan needs it. */
+export function planOf(state: SwitchoverState): SwitchoverPlan {
+  if (!state.plan) throw new InvalidInputError('switchover state has no plan; the plan step must run first');
+  return state.plan;
+}
+
+/** A node as plans name it: its id (or host:port) and its address. */
+export const asNode = (cluster: ClusterConfig, e: Endpoint) => ({
+  id: nodeLabel(cluster, e),
+  host: e.host,
+  port: e.port,
+});
+
+/** The node that answers ROLE master, if exactly one does. */
+export async function findMaster(cluster: ClusterConfig, deps: FailoverDeps): Promise<Endpoint | undefined> {
+  const roles = await Promise.all(
+    cluster.nodes.map(async (n) => ({
+      n,
+      role: await deps.redis.role(n, cluster.timing.nodeTimeoutMs).catch(() => 'unreachable'),
+    })),
+  );
+  const masters = roles.filter((r) => r.role === 'master');
+  return masters.length === 1 && masters[0]
+    ? { host: masters[0].n.host, port: masters[0].n.port }
+    : undefined;
+}

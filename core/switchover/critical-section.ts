@@ -1,0 +1,166 @@
+import { type ClusterConfig, formatEndpoint, nodeLabel, sameEndpoint } from '../model/cluster.ts';
+import { CatchUpTimeoutError, errorMessage, PromotionError } from '../model/errors.ts';
+import type { Timeline } from '../model/timeline.ts';
+import type { FailoverDeps } from '../ports.ts';
+import { findMaster, planOf, SWITCHOVER_TIMING, timelineOf } from './context.ts';
+import { unblockWrites } from './recovery.ts';
+import type { SwitchoverPlan, SwitchoverState } from './state.ts';
+
+/**
+ * Step 3 of a switchover, Switch: the write-blocked critical section. Block writes, wait until the target
+ * caught up, promote it, reroute every proxy to it.
+ */
+
+/**
+ * 3. The write-blocked critical section, in one invocation: block writes (proxies maint + CLIENT PAUSE
+ * WRITE), wait until the target's offset equals the master's, SENTINEL FAILOVER, wait for ROLE master,
+ * then reroute every proxy and re-point the other replicas at once. On failure, writes are unblocked here
+ * before the error goes on to the state machine's Recover.
+ */
+export async function switchMaster(
+  cluster: ClusterConfig,
+  state: SwitchoverState,
+  deps: FailoverDeps,
+): Promise<SwitchoverState> {
+  const plan = planOf(state);
+  const timeline = timelineOf(state, deps);
+  let next: SwitchoverState = { ...state };
+  try {
+    const blockedAt = deps.clock.now();
+    next = { ...next, blocked: true };
+    await blockWrites(cluster, plan, deps, timeline);
+    await waitForCatchUp(cluster, plan, deps, timeline);
+    await startFailover(cluster, deps, timeline);
+    await waitForPromotion(cluster, plan, deps, timeline);
+    next = { ...next, promoted: true };
+    await rerouteToTarget(cluster, plan, deps, timeline);
+    const writeGapMs = deps.clock.now() - blockedAt;
+    return { ...next, blocked: false, writeGapMs, timeline: timeline.steps };
+  } catch (error) {
+    const failed = { ...next, timeline: timeline.steps };
+    await unblockWrites(cluster, failed, deps).catch((e: unknown) =>
+      deps.logger.error('unblocking writes after a failed switch failed; Recover retries', {
+        error: errorMessage(e),
+      }),
+    );
+    throw error;
+  }
+}
+
+/** Every proxy puts the master in maint, and the master pauses writes (it unpauses by itself after pauseMs). */
+function blockWrites(
+  cluster: ClusterConfig,
+  { master }: SwitchoverPlan,
+  deps: FailoverDeps,
+  timeline: Timeline,
+): Promise<void> {
+  return timeline.run('writes-blocked', async () => {
+    await Promise.all([
+      ...cluster.proxies.map((p) => deps.router.blockMaster(p)),
+      deps.redis.pauseWrites(master, SWITCHOVER_TIMING.pauseMs, cluster.timing.nodeTimeoutMs),
+    ]);
+  });
+}
+
+/** Until the target's replication offset reaches the master's, for at most catchUpDeadlineMs. */
+async function waitForCatchUp(
+  cluster: ClusterConfig,
+  { master, target }: SwitchoverPlan,
+  deps: FailoverDeps,
+  timeline: Timeline,
+): Promise<void> {
+  const { nodeTimeoutMs } = cluster.timing;
+  await timeline.run(
+    'caught-up',
+    async () => {
+      const deadline = deps.clock.now() + SWITCHOVER_TIMING.catchUpDeadlineMs;
+      for (;;) {
+        const [m, t] = await Promise.all([
+          deps.redis.replication(master, nodeTimeoutMs),
+          deps.redis.replication(target, nodeTimeoutMs),
+        ]);
+        if (t.offset >= m.offset) return `offset ${t.offset}`;
+        if (deps.clock.now() > deadline) {
+          throw new CatchUpTimeoutError(
+            `target ${target.id} is ${m.offset - t.offset} bytes behind after ${SWITCHOVER_TIMING.catchUpDeadlineMs} ms; writes unblocked, retry later`,
+          );
+        }
+        await deps.clock.sleep(SWITCHOVER_TIMING.pollMs);
+      }
+    },
+    (d) => d,
+  );
+}
+
+/** SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts. */
+async function startFailover(cluster: ClusterConfig, deps: FailoverDeps, timeline: Timeline): Promise<void> {
+  await timeline.run(
+    'failover-started',
+    async () => {
+      const refusals: string[] = [];
+      for (const sentinel of cluster.sentinels) {
+        const answer = await deps.sentinels
+          .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
+          .catch((e: unknown) => errorMessage(e));
+        if (answer === 'ok') return `via ${formatEndpoint(sentinel)}`;
+        refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
+      }
+      throw new PromotionError(`every Sentinel refused SENTINEL FAILOVER: ${refusals.join('; ')}`);
+    },
+    (d) => d,
+  );
+}
+
+/** Until the target answers ROLE master; fails at once when Sentinel promoted another node. */
+function waitForPromotion(
+  cluster: ClusterConfig,
+  { master, target }: SwitchoverPlan,
+  deps: FailoverDeps,
+  timeline: Timeline,
+): Promise<void> {
+  const { nodeTimeoutMs } = cluster.timing;
+  return timeline.run('promoted', async () => {
+    const deadline = deps.clock.now() + SWITCHOVER_TIMING.promoteDeadlineMs;
+    for (;;) {
+      const role = await deps.redis.role(target, nodeTimeoutMs).catch(() => 'unreachable');
+      if (role === 'master') return;
+      const masterRole = await deps.redis.role(master, nodeTimeoutMs).catch(() => 'unreachable');
+      if (masterRole !== 'master' && role !== 'master') {
+        // Sentinel chose another node, or a real failover happened: recovery decides.
+        const other = await findMaster(cluster, deps);
+        if (other && !sameEndpoint(other, target)) {
+          throw new PromotionError(`Sentinel promoted ${nodeLabel(cluster, other)}, not ${target.id}`);
+        }
+      }
+      if (deps.clock.now() > deadline) {
+        throw new PromotionError(
+          `${target.id} did not answer ROLE master within ${SWITCHOVER_TIMING.promoteDeadlineMs} ms`,
+        );
+      }
+      await deps.clock.sleep(SWITCHOVER_TIMING.pollMs);
+    }
+  });
+}
+
+/** Every proxy to the target, and the other replicas re-pointed at it, at once. */
+async function rerouteToTarget(
+  cluster: ClusterConfig,
+  { master, target }: SwitchoverPlan,
+  deps: FailoverDeps,
+  timeline: Timeline,
+): Promise<void> {
+  const { nodeTimeoutMs } = cluster.timing;
+  const others = cluster.nodes.filter((n) => !sameEndpoint(n, target) && !sameEndpoint(n, master));
+  await timeline.run(
+    'rerouted',
+    async () => {
+      await Promise.all([
+        ...cluster.proxies.map((p) => deps.router.pointMasterAt(p, target)),
+        // The new master accepts writes only with a replica attached (min-replicas-to-write).
+        ...others.map((n) => deps.redis.replicaOf(n, target, nodeTimeoutMs).catch(() => undefined)),
+      ]);
+      return `${cluster.proxies.length} proxies -> ${target.id}`;
+    },
+    (d) => d,
+  );
+}

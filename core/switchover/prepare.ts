@@ -1,0 +1,122 @@
+import { type ClusterConfig, sameEndpoint } from '../model/cluster.ts';
+import { LeaseHeldError, SwitchoverRefusedError } from '../model/errors.ts';
+import type { Timeline } from '../model/timeline.ts';
+import type { FailoverDeps } from '../ports.ts';
+import { planOf, SWITCHOVER_TIMING, timelineOf } from './context.ts';
+import type { SwitchoverPlan, SwitchoverState } from './state.ts';
+
+/** Step 2 of a switchover, Prepare: the cluster lease, and replica priorities that make Sentinel pick the target. */
+
+/** Added to the target's priority for every other replica, so that Sentinel picks the target. */
+const DEPRIORITIZE_BY = 100;
+
+/** The replicas Prepare makes Sentinel prefer less than the target; priority 0 (never promote) stays as it is. */
+export function replicasToDeprioritize(plan: SwitchoverPlan) {
+  const targetPriority = plan.replicas.find((r) => r.id === plan.target.id)?.priority ?? 100;
+  const others = plan.replicas.filter(
+    (r) => r.id !== plan.target.id && r.priority > 0 && r.priority <= targetPriority,
+  );
+  return { targetPriority, others };
+}
+
+/** 2. Take the cluster lease, and make Sentinel prefer the target: raise the other replicas' priority. */
+export async function prepareSwitchover(
+  cluster: ClusterConfig,
+  state: SwitchoverState,
+  deps: FailoverDeps,
+): Promise<SwitchoverState> {
+  const plan = planOf(state);
+  const timeline = timelineOf(state, deps);
+  const { nodeTimeoutMs } = cluster.timing;
+  await timeline.run('lease-taken', async () => {
+    const now = deps.clock.now();
+    const result = await deps.state.takeLease(
+      cluster.name,
+      { owner: state.executionId, purpose: 'switchover', until: now + SWITCHOVER_TIMING.leaseMs },
+      now,
+    );
+    if (!result.taken) {
+      throw new LeaseHeldError(
+        `${result.holder.purpose} ${result.holder.owner} holds cluster ${cluster.name}; retry when it ends`,
+      );
+    }
+  });
+  const next: SwitchoverState = { ...state, leaseHeld: true };
+  const priorities: Record<string, number> = {};
+  try {
+    await raisePriorities(cluster, plan, deps, timeline, priorities);
+  } catch (error) {
+    // A Catch hands Recover the state from before this step: undo here what only this step knows about.
+    for (const [id, priority] of Object.entries(priorities)) {
+      const node = cluster.nodes.find((n) => n.id === id);
+      if (node) await deps.redis.setReplicaPriority(node, priority, nodeTimeoutMs).catch(() => undefined);
+    }
+    await deps.state.releaseLease(cluster.name, state.executionId).catch(() => undefined);
+    throw error;
+  }
+  next.priorities = priorities;
+  next.timeline = timeline.steps;
+  return next;
+}
+
+/**
+ * Raise the other replicas' priority above the target's, noting each original in `priorities` as it goes,
+ * then wait until every Sentinel has seen the change.
+ */
+async function raisePriorities(
+  cluster: ClusterConfig,
+  plan: SwitchoverPlan,
+  deps: FailoverDeps,
+  timeline: Timeline,
+  priorities: Record<string, number>,
+): Promise<void> {
+  const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
+  const { targetPriority, others } = replicasToDeprioritize(plan);
+  const raised = targetPriority + DEPRIORITIZE_BY;
+  await timeline.run(
+    'priorities-raised',
+    async () => {
+      for (const r of others) {
+        priorities[r.id] = r.priority;
+        await deps.redis.setReplicaPriority(r, raised, nodeTimeoutMs);
+      }
+      // Sentinel chooses from what its last INFO said: wait until every Sentinel has seen the change.
+      const deadline = deps.clock.now() + SWITCHOVER_TIMING.priorityPropagationMs;
+      for (;;) {
+        const views = await Promise.all(
+          cluster.sentinels.map((s) => deps.sentinels.replicasView(s, cluster.masterName, sentinelTimeoutMs)),
+        );
+        const seen = views.every((view) =>
+          others.every((r) => view.some((v) => sameEndpoint(v.address, r) && v.priority === raised)),
+        );
+        if (seen) return;
+        if (deps.clock.now() > deadline) {
+          throw new SwitchoverRefusedError(
+            'the Sentinels did not see the changed replica priorities in time',
+          );
+        }
+        await deps.clock.sleep(200);
+      }
+    },
+    () =>
+      others.length
+        ? `${others.map((r) => r.id).join(', ')} -> ${raised}; seen by every Sentinel`
+        : 'none needed',
+  );
+}
+
+/** Put back the priorities Prepare changed (node id -> original priority); says which it restored. */
+export async function restorePriorities(
+  cluster: ClusterConfig,
+  priorities: Record<string, number>,
+  deps: FailoverDeps,
+): Promise<string> {
+  const restored: string[] = [];
+  for (const [id, priority] of Object.entries(priorities)) {
+    const node = cluster.nodes.find((n) => n.id === id);
+    if (!node) continue;
+    await deps.redis.setReplicaPriority(node, priority, cluster.timing.nodeTimeoutMs);
+    restored.push(`${id} ${priority}`);
+  }
+  return restored.length ? restored.join(', ') : 'none changed';
+}

@@ -1,0 +1,29 @@
+import middy from '@middy/core';
+import type { SNSEvent } from 'aws-lambda';
+import { observability } from '../../adapters/logging/observability.ts';
+import { errorMessage } from '../../core/model/errors.ts';
+import { makeSentinelEventHandler, outcomeMetric } from './handler.ts';
+
+/** The sentinel-event Lambda's AWS entry: observability, outcome metrics, and the composition root on first use. */
+
+const { logger, count, middlewares } = observability('ha-redis-sentinel-event');
+
+const handleSentinelEvents = makeSentinelEventHandler(async () => {
+  try {
+    return (await import('../../compose/aws.ts')).awsDeps(logger);
+  } catch (error) {
+    // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
+    logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
+    throw error;
+  }
+});
+
+/** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
+export const handler = middy(async (event: SNSEvent) => {
+  const outcomes = await handleSentinelEvents(event);
+  for (const outcome of outcomes) {
+    const metric = outcomeMetric(outcome);
+    if (metric) count(metric);
+  }
+  return outcomes;
+}).use(middlewares);

@@ -1,0 +1,56 @@
+import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
+import type { Clock, HistoryEntry, Logger, StateStore, WorkflowStarter } from '../../core/ports.ts';
+import type { StatusReport } from '../../core/status/report.ts';
+import type { SwitchoverInput, SwitchoverPlan } from '../../core/switchover/state.ts';
+import type { ClusterSlack, DeferredTask, SlackMessage } from './contract.ts';
+
+/** What the Slack front door needs from the world, and its time limits. */
+
+/** What the Slack front door needs from the world. */
+export interface SlackDeps {
+  clusters: ClusterRegistry;
+  /** The cluster's `slack` block; absent = nobody may act on it from Slack. */
+  slackOf(cluster: string): ClusterSlack | undefined;
+  signingSecret(): Promise<string>;
+  clock: Clock;
+  logger: Logger;
+  /** Starts and describes the switchover execution. */
+  workflows: WorkflowStarter;
+  /** The dry-run plan (read-only). */
+  plan(input: SwitchoverInput): Promise<SwitchoverPlan>;
+  status(cluster: ClusterConfig): Promise<StatusReport>;
+  history(cluster: string, limit: number): Promise<HistoryEntry[]>;
+  /** Where `/redis maintenance pause|resume` sets the cluster's maintenance mode (the state store). */
+  maintenance: Pick<StateStore, 'setMaintenanceMode'>;
+  /** POST to Slack's response_url. */
+  respond(responseUrl: string, message: SlackMessage): Promise<void>;
+  /** Run the task after the reply (AWS: an async self-invoke; local: in-process). */
+  defer(task: DeferredTask): Promise<void>;
+  /** Ids of the user groups the user is in, for allowedGroups. */
+  userGroups?(userId: string): Promise<string[]>;
+}
+
+/** The deps, built on first use (the AWS entry loads its composition root then). */
+export type GetSlackDeps = () => SlackDeps | Promise<SlackDeps>;
+
+/** Time limits of the front door, in milliseconds. */
+export interface SlackTiming {
+  /** The dry-run plan gets this long inside Slack's 3 s; slower, it is deferred. */
+  planBudgetMs: number;
+  /** The watch asks where the execution is this often. */
+  watchPollMs: number;
+  /**
+   * The watch stops following after this long (a switchover takes ~10-30 s, a recovery up to ~2 min). It must
+   * end, and post, inside the Lambda's timeout (600 s in the stack).
+   */
+  watchTimeoutMs: number;
+  /** Consecutive failed describes after which the watch gives up. */
+  watchMaxFailures: number;
+}
+
+export const SLACK_TIMING: SlackTiming = {
+  planBudgetMs: 2000,
+  watchPollMs: 1000,
+  watchTimeoutMs: 9 * 60_000,
+  watchMaxFailures: 10,
+};

@@ -1,0 +1,103 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as cdk from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
+import { ConfigurationError } from '../../core/model/errors.ts';
+import { bundleBridgeSync } from '../../events/bridge/bundle.ts';
+import { executionArnsOf, parameterArn, secretArn } from './arns.ts';
+
+/**
+ * Policies for others to attach: Sentinel hosts publish events through the bridge; operators start switchovers
+ * and maintenance runs. Created in the scope it is given (the stack), so every logical id stays as deployed.
+ */
+
+/**
+ * The SSM parameter name the bridge reads the Sentinel password from: a SecureString parameter, or a Secrets
+ * Manager secret through SSM's `/aws/reference/secretsmanager/` path. A JSON key cannot be read that way.
+ */
+export function bridgePasswordParameter(ref: SecretRef): string {
+  if ('ssmParameter' in ref) return ref.ssmParameter;
+  if (ref.jsonKey) {
+    throw new ConfigurationError(
+      `the Sentinel password ${ref.secretsManager} is a JSON key (${ref.jsonKey}): the event bridge reads it through SSM, so give it a plain secret or an SSM parameter`,
+    );
+  }
+  return `/aws/reference/secretsmanager/${ref.secretsManager}`;
+}
+
+/** The event bridge for the Sentinel hosts (one bundled file, installed by the install-bridge document) and its policy. */
+export function eventBridgePublisher(
+  scope: Construct,
+  props: { config: DeploymentConfig; topic: sns.ITopic; key: kms.IKey },
+): { bundle: s3assets.Asset; policy: iam.ManagedPolicy } {
+  const { config, topic, key } = props;
+  const stack = cdk.Stack.of(scope);
+  const bundle = new s3assets.Asset(scope, 'BridgeBundle', {
+    path: bundleBridgeSync(join(mkdtempSync(join(tmpdir(), 'ha-redis-bridge-')), 'bridge.mjs')).outfile,
+  });
+  const sentinelPasswords = config.clusters.flatMap((c) =>
+    c.secrets.sentinelPassword ? [c.secrets.sentinelPassword] : [],
+  );
+  const bridgeSecretArns = sentinelPasswords.flatMap((r) =>
+    'secretsManager' in r ? [secretArn(stack, r.secretsManager)] : [],
+  );
+  const policy = new iam.ManagedPolicy(scope, 'BridgePublisherPolicy', {
+    description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events`,
+    statements: [
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }),
+      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }),
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [bundle.bucket.arnForObjects(bundle.s3ObjectKey)],
+      }),
+      ...(sentinelPasswords.length > 0
+        ? [
+            new iam.PolicyStatement({
+              actions: ['ssm:GetParameter'],
+              resources: [
+                ...new Set(sentinelPasswords.map((r) => parameterArn(stack, bridgePasswordParameter(r)))),
+              ],
+            }),
+          ]
+        : []),
+      ...(bridgeSecretArns.length > 0
+        ? [
+            new iam.PolicyStatement({
+              actions: ['secretsmanager:GetSecretValue'],
+              resources: bridgeSecretArns,
+            }),
+          ]
+        : []),
+    ],
+  });
+  return { bundle, policy };
+}
+
+/** The operators' policy: start and watch planned switchovers and maintenance runs. */
+export function operatorPolicy(
+  scope: Construct,
+  props: { config: DeploymentConfig; switchover: sfn.StateMachine; maintenance: sfn.StateMachine },
+): iam.ManagedPolicy {
+  const { config, switchover, maintenance } = props;
+  const stack = cdk.Stack.of(scope);
+  return new iam.ManagedPolicy(scope, 'OperatorPolicy', {
+    description: `${config.name}: start and watch planned switchovers and maintenance runs`,
+    statements: [
+      new iam.PolicyStatement({
+        actions: ['states:StartExecution'],
+        resources: [switchover.stateMachineArn, maintenance.stateMachineArn],
+      }),
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:StopExecution'],
+        resources: [executionArnsOf(stack, switchover), executionArnsOf(stack, maintenance)],
+      }),
+    ],
+  });
+}

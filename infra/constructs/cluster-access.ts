@@ -1,0 +1,142 @@
+import type * as cdk from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
+import type { SsmCommandDocuments } from '../ssm/documents.ts';
+import { parameterArn, secretArn } from './arns.ts';
+
+/** What a Lambda may do to the clusters, and nothing else: least-privilege grants, each scoped by the config. */
+
+/** The tag every Redis, Sentinel and HAProxy instance carries, with its cluster's name: SSM commands are scoped to it. */
+export const CLUSTER_TAG_KEY = 'ha-redis:cluster';
+
+/** The resources the grants name. */
+export interface ClusterAccessProps {
+  config: DeploymentConfig;
+  table: dynamodb.ITable;
+  notificationsTopic: sns.ITopic;
+  documents: SsmCommandDocuments;
+}
+
+/** Grants, on the Lambda's role, of the state table, the notification topic, the hosts, DNS and the secrets. */
+export class ClusterAccess {
+  /** The secrets of the clusters' components (passwords, CA, Runtime API client certificates). */
+  readonly clusterSecrets: SecretRef[];
+
+  private readonly stack: cdk.Stack;
+  private readonly props: ClusterAccessProps;
+
+  constructor(stack: cdk.Stack, props: ClusterAccessProps) {
+    this.stack = stack;
+    this.props = props;
+    this.clusterSecrets = props.config.clusters.flatMap((c) =>
+      Object.values(c.secrets).filter((r) => r !== undefined),
+    );
+  }
+
+  /** Everything a Lambda that acts on the clusters needs: state, notifications, SSM commands, DNS, secrets. */
+  grantClusterOperations(f: lambda.IFunction): void {
+    this.props.table.grantReadWriteData(f);
+    this.props.notificationsTopic.grantPublish(f);
+    this.grantNodeOps(f);
+    this.grantDns(f);
+    this.grantSecrets(f, this.clusterSecrets);
+  }
+
+  /** ssm:SendCommand on the stack's documents, and on instances tagged with one of the clusters' names only. */
+  private grantNodeOps(f: lambda.IFunction): void {
+    const { partition, region, account } = this.stack;
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SendOurDocuments',
+        actions: ['ssm:SendCommand'],
+        resources: this.props.documents.documentArns(),
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToClusterInstances',
+        actions: ['ssm:SendCommand'],
+        resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
+        conditions: {
+          StringEquals: {
+            [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: this.props.config.clusters.map((c) => c.name),
+          },
+        },
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadCommandResults',
+        actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+        resources: ['*'],
+      }),
+    );
+  }
+
+  /** Route53: read and change only the configured records, in the configured zones. */
+  private grantDns(f: lambda.IFunction): void {
+    const { clusters } = this.props.config;
+    const zones = [...new Set(clusters.map((c) => c.dns.hostedZoneId))];
+    const names = [...new Set(clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
+    const zoneArns = zones.map((z) => `arn:${this.stack.partition}:route53:::hostedzone/${z}`);
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ChangeMasterRecords',
+        actions: ['route53:ChangeResourceRecordSets'],
+        resources: zoneArns,
+        conditions: {
+          'ForAllValues:StringEquals': {
+            'route53:ChangeResourceRecordSetsNormalizedRecordNames': names,
+            'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+            'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+          },
+        },
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadMasterRecords',
+        actions: ['route53:ListResourceRecordSets'],
+        resources: zoneArns,
+      }),
+    );
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WaitForChanges',
+        actions: ['route53:GetChange'],
+        resources: [`arn:${this.stack.partition}:route53:::change/*`],
+      }),
+    );
+  }
+
+  /** Read exactly the secrets named (SSM SecureString parameters, Secrets Manager secrets). */
+  grantSecrets(f: lambda.IFunction, refs: readonly SecretRef[]): void {
+    const parameterArns = refs.flatMap((r) =>
+      'ssmParameter' in r ? [parameterArn(this.stack, r.ssmParameter)] : [],
+    );
+    const secretArns = refs.flatMap((r) =>
+      'secretsManager' in r ? [secretArn(this.stack, r.secretsManager)] : [],
+    );
+    if (parameterArns.length > 0) {
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadSecretParameters',
+          actions: ['ssm:GetParameter'],
+          resources: [...new Set(parameterArns)],
+        }),
+      );
+    }
+    if (secretArns.length > 0) {
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadSecrets',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [...new Set(secretArns)],
+        }),
+      );
+    }
+  }
+}

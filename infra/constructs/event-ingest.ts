@@ -1,0 +1,77 @@
+import * as cdk from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from '../../config/schema.ts';
+import type { ClusterAccess } from './cluster-access.ts';
+import { encryptedTopic } from './encryption.ts';
+import { ASYNC_RETRY, deadLetterQueue, type LambdaFactory } from './lambda-function.ts';
+
+/**
+ * Event ingest: the topic the Sentinel hosts' bridge publishes to, the Lambda that acts on each event (with a
+ * dead-letter queue behind its retries), and the reconcile that runs every minute as the safety net. Created in
+ * the scope it is given (the stack), so every logical id stays as deployed.
+ */
+export interface EventIngestProps {
+  config: DeploymentConfig;
+  key: kms.IKey;
+  lambdas: LambdaFactory;
+  access: ClusterAccess;
+}
+
+/** The Sentinel events topic, the sentinel-event Lambda and the scheduled reconcile. */
+export class EventIngest {
+  readonly topic: sns.Topic;
+  /** Sentinel events that could not be processed: failed SNS deliveries and failed invocations alike. */
+  readonly deadLetterQueue: sqs.Queue;
+  readonly sentinelEventFunction: nodejs.NodejsFunction;
+  readonly reconcileFunction: nodejs.NodejsFunction;
+
+  constructor(scope: Construct, props: EventIngestProps) {
+    const { config, key, lambdas, access } = props;
+    this.topic = encryptedTopic(scope, 'SentinelEvents', `${config.name} Sentinel events`, key);
+    this.deadLetterQueue = deadLetterQueue(scope, 'SentinelEventDlq', key);
+
+    this.sentinelEventFunction = lambdas.create('sentinel-event', {
+      // Confirmation waits up to 20 s for a majority; reroute, fence, DNS and verify take a few more.
+      timeout: cdk.Duration.seconds(60),
+      description:
+        'Confirms a Sentinel failover and reroutes, fences, updates DNS, verifies, records and notifies',
+    });
+    // After its retries, a failed invocation lands in the same dead-letter queue as an SNS delivery failure.
+    this.sentinelEventFunction.configureAsyncInvoke({
+      ...ASYNC_RETRY,
+      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
+    });
+    this.topic.addSubscription(
+      new subscriptions.LambdaSubscription(this.sentinelEventFunction, {
+        deadLetterQueue: this.deadLetterQueue,
+      }),
+    );
+    access.grantClusterOperations(this.sentinelEventFunction);
+
+    this.reconcileFunction = lambdas.create('reconcile', {
+      // Under the 1-minute schedule, so two runs do not overlap in the normal case (overlap is still safe).
+      timeout: cdk.Duration.seconds(50),
+      description:
+        'Every minute: act on a failover no event reported, fence pending nodes, repair blocked proxies',
+    });
+    this.reconcileFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: cdk.Duration.minutes(1) });
+    new scheduler.Schedule(scope, 'ReconcileSchedule', {
+      description: `${config.name}: the safety net behind the Sentinel events, every minute`,
+      schedule: scheduler.ScheduleExpression.rate(cdk.Duration.minutes(1)),
+      // The next run is a minute away: a retried run would only overlap it.
+      target: new schedulerTargets.LambdaInvoke(this.reconcileFunction, {
+        input: scheduler.ScheduleTargetInput.fromObject({}),
+        retryAttempts: 0,
+      }),
+    });
+    access.grantClusterOperations(this.reconcileFunction);
+  }
+}

@@ -1,0 +1,74 @@
+/** Fakes of the ports that move traffic and run host operations: Router (HAProxy), Dns, NodeOps. */
+import {
+  type ClusterConfig,
+  type Endpoint,
+  type ProxyConfig,
+  sameEndpoint,
+} from '../../core/model/cluster.ts';
+import type { Dns, NodeOperation, NodeOps, Router } from '../../core/ports.ts';
+
+/** HAProxy fake: records every reroute; a proxy can be told to fail. */
+export class FakeRouter implements Router {
+  readonly routes = new Map<string, Endpoint>();
+  readonly calls: { proxy: string; node: Endpoint }[] = [];
+  /** Proxy id -> how many more attempts fail (Infinity: all). */
+  readonly failures = new Map<string, number>();
+
+  async pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void> {
+    this.calls.push({ proxy: proxy.id, node });
+    const left = this.failures.get(proxy.id) ?? 0;
+    if (left > 0) {
+      this.failures.set(proxy.id, left - 1);
+      throw new Error(`proxy ${proxy.id}: connection refused`);
+    }
+    this.routes.set(proxy.id, node);
+    // Like the Runtime API adapter, a reroute ends with `set server ... state ready`.
+    this.blocked.delete(proxy.id);
+  }
+
+  /** Proxies whose master server is in maint (writes through them stop). */
+  readonly blocked = new Set<string>();
+  readonly blockCalls: string[] = [];
+
+  async blockMaster(proxy: ProxyConfig): Promise<void> {
+    this.blockCalls.push(proxy.id);
+    this.blocked.add(proxy.id);
+  }
+
+  async masterRoute(proxy: ProxyConfig): Promise<{ address: Endpoint; state: string }> {
+    const address = this.routes.get(proxy.id);
+    if (!address) throw new Error(`proxy ${proxy.id} has no route`);
+    return { address, state: this.blocked.has(proxy.id) ? 'maint' : 'ready' };
+  }
+}
+
+/** DNS fake guarded by epoch, like the real adapters. */
+export class FakeDns implements Dns {
+  record: { master: Endpoint; epoch: number } | undefined;
+  readonly calls: { master: Endpoint; epoch: number }[] = [];
+
+  async upsertMaster(
+    _cluster: ClusterConfig,
+    master: Endpoint,
+    epoch: number,
+  ): Promise<'updated' | 'unchanged' | 'stale'> {
+    this.calls.push({ master, epoch });
+    if (this.record && this.record.epoch > epoch) return 'stale';
+    if (this.record && this.record.epoch === epoch && sameEndpoint(this.record.master, master))
+      return 'unchanged';
+    this.record = { master, epoch };
+    return 'updated';
+  }
+
+  async currentMaster(): Promise<{ master: Endpoint; epoch: number } | undefined> {
+    return this.record;
+  }
+}
+
+export class FakeNodeOps implements NodeOps {
+  readonly runs: NodeOperation[] = [];
+  async run(operation: NodeOperation): Promise<{ output: string }> {
+    this.runs.push(operation);
+    return { output: `${operation.document} ok` };
+  }
+}

@@ -1,0 +1,56 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as cdk from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { loadDeploymentConfig } from '../../config/load.ts';
+import { HaRedisStack } from '../../infra/stack.ts';
+
+/** The stack the infra tests assert on: HaRedisStack for config/example.json, in a fixed account and region. */
+
+export const EXAMPLE = resolve('config/example.json');
+export const config = loadDeploymentConfig(EXAMPLE);
+
+/** How long synthesizing may take: bundling seven Lambdas with esbuild takes a while on a busy machine. */
+export const SYNTH_TIMEOUT_MS = 120_000;
+
+/**
+ * Synthesizes the stack. bundle: the Lambdas are really bundled (local esbuild, no Docker), as `make synth`
+ * does; without it CDK skips the Lambda bundling (the template is the same but for the code's asset keys).
+ */
+export function synthesize({ bundle }: { bundle: boolean }): { stack: HaRedisStack; template: Template } {
+  const app = new cdk.App({
+    outdir: mkdtempSync(join(tmpdir(), 'ha-redis-cdk-test-')),
+    ...(bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } }),
+  });
+  const stack = new HaRedisStack(app, 'HaRedisTest', {
+    config,
+    configFile: EXAMPLE,
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  return { stack, template: Template.fromStack(stack) };
+}
+
+/** One IAM policy statement, as the template has it. */
+export interface Statement {
+  Sid?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+/** Every IAM policy statement of the template, flattened (inline policies and managed policies). */
+export function statementsOf(template: Template): Statement[] {
+  const policies = {
+    ...template.findResources('AWS::IAM::Policy'),
+    ...template.findResources('AWS::IAM::ManagedPolicy'),
+  };
+  return Object.values(policies).flatMap(
+    (p) =>
+      (p as { Properties: { PolicyDocument: { Statement: never[] } } }).Properties.PolicyDocument.Statement,
+  );
+}
+
+/** A statement's actions, as a list. */
+export const actionsOf = (s: { Action: string | string[] }) =>
+  Array.isArray(s.Action) ? s.Action : [s.Action];

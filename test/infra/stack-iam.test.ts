@@ -1,0 +1,190 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as cdk from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { bridgePasswordParameter, CLUSTER_TAG_KEY, type HaRedisStack } from '../../infra/stack.ts';
+import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
+
+/** Least privilege: every grant of the stack, the reviewed cdk-nag findings, and the app's config validation. */
+
+let stack: HaRedisStack;
+let template: Template;
+
+beforeAll(() => {
+  // Permissions do not depend on the Lambda bundles (stack-bundles.test.ts builds and loads those).
+  ({ stack, template } = synthesize({ bundle: false }));
+}, SYNTH_TIMEOUT_MS);
+
+const statements = () => statementsOf(template);
+
+describe('HaRedisStack IAM', () => {
+  it('sends only our SSM documents, and only to instances tagged with a configured cluster', () => {
+    const send = statements().filter((s) => actionsOf(s).includes('ssm:SendCommand'));
+    const resources = send.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(JSON.stringify(resources)).not.toContain('"*"');
+    const documents = send.find((s) => s.Sid === 'SendOurDocuments');
+    expect(JSON.stringify(documents?.Resource)).toContain(`:document/${config.name}-update-haproxy`);
+    expect(JSON.stringify(documents?.Resource)).toContain(`:document/${config.name}-fence-node`);
+    const instances = send.find((s) => s.Sid === 'SendToClusterInstances');
+    expect(instances?.Condition).toEqual({
+      StringEquals: { [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: ['orders', 'sessions'] },
+    });
+    expect(JSON.stringify(instances?.Resource)).toMatch(/:instance\/\*/);
+  });
+
+  it('changes Route53 only in the configured zone, only the master records, only by UPSERT of A and TXT', () => {
+    const change = statements().find((s) => actionsOf(s).includes('route53:ChangeResourceRecordSets'));
+    expect(change?.Resource).toEqual({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':route53:::hostedzone/Z0123456789ABCDEFGHIJ']],
+    });
+    expect(change?.Condition).toEqual({
+      'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': [
+          'orders-master.redis.internal.example.com',
+          'sessions-master.redis.internal.example.com',
+        ],
+        'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+        'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+      },
+    });
+  });
+
+  it('starts executions only of the switchover and maintenance state machines', () => {
+    const start = statements().filter((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(start.length).toBeGreaterThanOrEqual(3);
+    for (const s of start) {
+      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      for (const r of resources) {
+        expect(r).toEqual({ Ref: expect.stringMatching(/^(Switchover|Maintenance)[0-9A-F]{8}$/) });
+      }
+    }
+  });
+
+  it('touches DynamoDB only on the state table', () => {
+    const dynamo = statements().filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+    expect(dynamo.length).toBeGreaterThanOrEqual(2);
+    for (const s of dynamo) {
+      const resources = Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+      for (const r of resources) expect(JSON.stringify(r)).toMatch(/"State[0-9A-F]{8}"/);
+    }
+  });
+
+  it('reads exactly the secrets the config names', () => {
+    const ssm = statements().find((s) => s.Sid === 'ReadSecretParameters');
+    const sm = statements().find((s) => s.Sid === 'ReadSecrets');
+    expect(actionsOf(ssm ?? { Action: [] })).toEqual(['ssm:GetParameter']);
+    expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/redis-password');
+    expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/tls-ca');
+    expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/sessions/redis-??????');
+    expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/haproxy-api-client-??????');
+  });
+
+  it('lets Sentinel hosts fetch the bridge bundle, read their Sentinel password and publish, nothing more', () => {
+    const [policy] = Object.values(
+      template.findResources('AWS::IAM::ManagedPolicy', {
+        Properties: { Description: Match.stringLikeRegexp('instance role of Sentinel hosts') },
+      }),
+    ) as {
+      Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+    }[];
+    const byAction = Object.fromEntries(
+      (policy?.Properties.PolicyDocument.Statement ?? []).map((s) => [
+        actionsOf(s).join(','),
+        JSON.stringify(s.Resource),
+      ]),
+    );
+    expect(Object.keys(byAction).sort()).toEqual([
+      'kms:GenerateDataKey*,kms:Decrypt',
+      's3:GetObject',
+      'secretsmanager:GetSecretValue',
+      'sns:Publish',
+      'ssm:GetParameter',
+    ]);
+    expect(byAction['sns:Publish']).toMatch(/"Ref":"SentinelEvents/);
+    expect(byAction['s3:GetObject']).toMatch(/\.mjs"/);
+    expect(byAction['ssm:GetParameter']).toContain(':parameter/ha-redis/orders/sentinel-password');
+    expect(byAction['ssm:GetParameter']).toContain(
+      ':parameter/aws/reference/secretsmanager/ha-redis/sessions/sentinel-password',
+    );
+    expect(byAction['secretsmanager:GetSecretValue']).toContain(
+      ':secret:ha-redis/sessions/sentinel-password-??????',
+    );
+  });
+
+  it('refuses a Sentinel password the bridge cannot read through SSM (a JSON key)', () => {
+    expect(bridgePasswordParameter({ ssmParameter: '/a/b' })).toBe('/a/b');
+    expect(bridgePasswordParameter({ secretsManager: 'a/b' })).toBe('/aws/reference/secretsmanager/a/b');
+    expect(() => bridgePasswordParameter({ secretsManager: 'a/b', jsonKey: 'pw' })).toThrow(
+      'the Sentinel password a/b is a JSON key (pw): the event bridge reads it through SSM',
+    );
+  });
+
+  it('lets the Slack Lambda start and follow switchovers, invoke itself, and read the Slack secrets', () => {
+    const bySid = Object.fromEntries(
+      statements()
+        .filter((s) => s.Sid)
+        .map((s) => [s.Sid, s]),
+    );
+    expect(bySid.StartSwitchovers?.Resource).toEqual({
+      Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/),
+    });
+    expect(JSON.stringify(bySid.FollowSwitchovers?.Resource)).toMatch(/:execution:/);
+    expect(actionsOf(bySid.DeferWorkToItself ?? { Action: [] })).toEqual(['lambda:InvokeFunction']);
+    expect(JSON.stringify(bySid.DeferWorkToItself?.Resource)).toContain(`:function:${config.name}-slack`);
+    const secrets = statements()
+      .filter((s) => s.Sid === 'ReadSecrets')
+      .map((s) => JSON.stringify(s.Resource));
+    expect(secrets.some((r) => r.includes(':secret:ha-redis/slack-??????'))).toBe(true);
+  });
+
+  it('grants no action "*" anywhere', () => {
+    for (const s of statements()) expect(actionsOf(s)).not.toContain('*');
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged finding, and every acknowledgement carries a reason', () => {
+    const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
+    const findings = report.violations.map(
+      (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
+    );
+    expect(findings).toEqual([]);
+    const acknowledgements = stack.node
+      .findAll()
+      .flatMap((c) =>
+        c.node.metadata.filter((m) => m.type === cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY),
+      )
+      .flatMap((m) => Object.entries(m.data as Record<string, string>));
+    expect(acknowledgements.length).toBeGreaterThan(0);
+    for (const [id, reason] of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
+  });
+});
+
+describe('the CDK app', () => {
+  it('fails synth with the invalid field named, and builds nothing', async () => {
+    // Arrange
+    const dir = await mkdtemp(join(tmpdir(), 'ha-redis-synth-'));
+    const bad = JSON.parse(await readFile(EXAMPLE, 'utf8'));
+    bad.clusters[0].dns.hostedZoneId = 'my-zone';
+    const file = join(dir, 'bad.json');
+    await writeFile(file, JSON.stringify(bad));
+
+    // Act
+    const run = promisify(execFile)(process.execPath, ['infra/app.ts'], {
+      env: { ...process.env, HA_REDIS_CONFIG: file, CDK_OUTDIR: join(dir, 'out') },
+    });
+
+    // Assert
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('clusters[0].dns.hostedZoneId: a Route53 hosted zone id'),
+    });
+    await expect(readFile(join(dir, 'out', 'manifest.json'))).rejects.toThrow(/ENOENT/);
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -11,8 +11,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HaRedisError } from '../core/model/errors.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
+import { HaRedisError } from '../core/model/errors.ts';
 import { freePorts, startDetached, stopProcess, waitForPort } from '../local/processes.ts';
 
 /** Health check period and thresholds of both baselines: a failed check marks down within ~1 s. */

@@ -4,8 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from '../core/model/errors.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
+import { errorMessage } from '../core/model/errors.ts';
 import { localDown, localUp } from '../local/launcher.ts';
 
 export type Log = (line: string) => void;

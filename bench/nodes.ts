@@ -1,9 +1,9 @@
 /** Small admin helpers the scenarios share: Redis and Sentinel clients, ROLE, the final master, the orchestrator. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import type { Descriptor } from '../config/local-descriptor.ts';
 import type { Endpoint } from '../core/model/cluster.ts';
 import { HaRedisError } from '../core/model/errors.ts';
-import type { Descriptor } from '../config/local-descriptor.ts';
 import { stopProcess } from '../local/processes.ts';
 
 /** An admin connection to a Redis node or a Sentinel (same password locally); fails fast, never queues. */

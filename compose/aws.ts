@@ -19,7 +19,7 @@ import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../core/model/cluster.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
-import type { FailoverDeps, Logger } from '../core/ports.ts';
+import type { CorePorts, Logger } from '../core/ports.ts';
 import { systemClock } from './clock.ts';
 
 /** A positive whole number of milliseconds from the environment, or a failure that names the variable. */
@@ -87,7 +87,7 @@ export function clusterAccess(
 export interface AwsDeps {
   config: DeploymentConfig;
   clusters: ClusterRegistry;
-  failover: FailoverDeps;
+  failover: CorePorts;
 }
 
 let cached: AwsDeps | undefined;

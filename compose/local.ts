@@ -12,7 +12,7 @@ import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
 import { type ClusterConfig, ClusterSchema, type ReactionTiming } from '../core/model/cluster.ts';
-import type { FailoverDeps, Logger } from '../core/ports.ts';
+import type { CorePorts, Logger } from '../core/ports.ts';
 import { systemClock } from './clock.ts';
 
 /** The core's view of a local cluster, from its descriptor. */
@@ -68,7 +68,7 @@ export function localDynamoClient(endpoint: string): DynamoDBClient {
 
 export interface LocalRuntime {
   cluster: ClusterConfig;
-  deps: FailoverDeps;
+  deps: CorePorts;
   notifier: FileNotifier;
   connections: RedisConnections;
   close(): Promise<void>;
@@ -86,7 +86,7 @@ export function composeLocal(
   const onHosts = [...d.nodes, ...d.proxies].some((p) => p.netns);
   const clientPemPath = d.clientPemPath;
   const notifier = new FileNotifier(d.orchestrator?.notificationsPath ?? `${d.dir}/notifications.jsonl`);
-  const deps: FailoverDeps = {
+  const deps: CorePorts = {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),
     // Only proxies reached over TCP with TLS (see clusterFromDescriptor) ask for the client certificate.

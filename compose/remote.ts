@@ -14,7 +14,7 @@ import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { type ClusterConfig, ClusterRegistry } from '../core/model/cluster.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
-import type { Dns, FailoverDeps, StateStore } from '../core/ports.ts';
+import type { CorePorts, Dns, StateStore } from '../core/ports.ts';
 import { clusterAccess } from './aws.ts';
 import { systemClock } from './clock.ts';
 import { localDynamoClient } from './local.ts';
@@ -37,7 +37,7 @@ export interface ObservedCluster {
   cluster: ClusterConfig;
   /** The pooled connections behind `deps` (doctor asks CONFIG GET and INFO through them). */
   connections: RedisConnections;
-  deps: Pick<FailoverDeps, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>;
+  deps: Pick<CorePorts, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>;
   close(): Promise<void>;
 }
 

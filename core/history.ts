@@ -1,6 +1,7 @@
 import { errorMessage, HistoryEntryExistsError } from './model/errors.ts';
+import type { HistoryEntry } from './model/records.ts';
 import { formatTimeline, Timeline } from './model/timeline.ts';
-import type { FailoverDeps, HistoryEntry } from './ports.ts';
+import type { CorePorts } from './ports.ts';
 
 /**
  * How every use case ends: the history entry first (the durable record), then the notification. A
@@ -24,7 +25,7 @@ export interface RecordOptions {
 
 /** Record `entry` in the history, then publish `summary` with it. */
 export async function recordAndNotify(
-  deps: Pick<FailoverDeps, 'state' | 'notifier' | 'logger' | 'clock'>,
+  deps: Pick<CorePorts, 'state' | 'notifier' | 'logger' | 'clock'>,
   entry: HistoryEntry,
   summary: string,
   options: RecordOptions = {},
@@ -62,7 +63,7 @@ export async function recordAndNotify(
  * Whether the cluster was in maintenance (paused), for the notification: the reaction runs either way, and a
  * mode that cannot be read is said to be unknown rather than holding the notification up.
  */
-async function maintenanceNote(deps: Pick<FailoverDeps, 'state'>, cluster: string): Promise<string> {
+async function maintenanceNote(deps: Pick<CorePorts, 'state'>, cluster: string): Promise<string> {
   try {
     const mode = await deps.state.maintenanceMode(cluster);
     if (!mode?.paused) return '';

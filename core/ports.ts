@@ -14,20 +14,6 @@ import type {
 } from './model/records.ts';
 
 // The records live in the model; re-exported here until every importer takes them from core/model/records.ts.
-export type {
-  AppliedEpoch,
-  ClaimResult,
-  ClusterLease,
-  EpochClaim,
-  EpochClaimStatus,
-  HistoryEntry,
-  HistoryKind,
-  LeaderVote,
-  MaintenanceMode,
-  Notification,
-  Outcome,
-  PendingFence,
-} from './model/records.ts';
 
 /** What one Sentinel says about the master it monitors (`SENTINEL MASTER <name>`). */
 export interface SentinelMasterView {
@@ -261,8 +247,11 @@ export interface Logger {
   error(message: string, attributes?: Record<string, unknown>): void;
 }
 
-/** Everything the failover reaction needs from the world. */
-export interface FailoverDeps {
+/**
+ * Everything the core's use cases (failover, switchover, maintenance, status) need from the world: the ports,
+ * a clock, a logger and fresh ids. Each composition root builds one.
+ */
+export interface CorePorts {
   sentinels: SentinelView;
   redis: RedisNodes;
   router: Router;

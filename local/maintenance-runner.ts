@@ -9,7 +9,7 @@ import { ClusterRegistry } from '../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../core/model/errors.ts';
 import type { MaintenanceAction } from '../core/model/maintenance.ts';
 import type { TimelineStep } from '../core/model/timeline.ts';
-import type { FailoverDeps, Logger } from '../core/ports.ts';
+import type { CorePorts, Logger } from '../core/ports.ts';
 import { makeMaintenanceStepHandler } from '../functions/maintenance-step/handler.ts';
 import {
   endingOf,
@@ -42,7 +42,7 @@ export interface LocalMaintenanceOptions {
   onTransition?: (transition: WorkflowTransition) => void;
   executionName?: string;
   /** Tests: wrap the real adapters, e.g. to inject a failure at one step. */
-  wrapDeps?: (deps: FailoverDeps) => FailoverDeps;
+  wrapDeps?: (deps: CorePorts) => CorePorts;
   /** Tests: replaces every Retry interval (the Wait state's pause between two bounded waits), in milliseconds. */
   retryIntervalMs?: number;
 }

@@ -3,7 +3,7 @@ import type { Descriptor } from '../config/local-descriptor.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../core/model/errors.ts';
 import type { TimelineStep } from '../core/model/timeline.ts';
-import type { FailoverDeps, Logger } from '../core/ports.ts';
+import type { CorePorts, Logger } from '../core/ports.ts';
 import {
   SwitchoverInputSchema,
   type SwitchoverState,
@@ -35,7 +35,7 @@ export async function runLocalSwitchover(
     onTransition?: (transition: WorkflowTransition) => void;
     executionName?: string;
     /** Tests: wrap the real adapters, e.g. to inject a failure at one step. */
-    wrapDeps?: (deps: FailoverDeps) => FailoverDeps;
+    wrapDeps?: (deps: CorePorts) => CorePorts;
     /** Tests: wrap the step function that answers every Task, e.g. to make one Task crash or hang. */
     wrapStep?: (step: RunWorkflowOptions['step']) => RunWorkflowOptions['step'];
     /** Tests: replace the TimeoutSeconds of the named Task states. */

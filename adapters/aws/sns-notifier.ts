@@ -1,5 +1,6 @@
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import type { Notification, Notifier } from '../../core/ports.ts';
+import type { Notification } from '../../core/model/records.ts';
+import type { Notifier } from '../../core/ports.ts';
 
 /** Publishes outcomes to the notification topic; the notify Lambda formats and delivers them. */
 export class SnsNotifier implements Notifier {

@@ -1,5 +1,6 @@
 import { appendFile } from 'node:fs/promises';
-import type { Notification, Notifier } from '../../core/ports.ts';
+import type { Notification } from '../../core/model/records.ts';
+import type { Notifier } from '../../core/ports.ts';
 
 /** Local notifications: one JSON line per outcome in a file, and any in-process listeners (the CLI, the demo). */
 export class FileNotifier implements Notifier {

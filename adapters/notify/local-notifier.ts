@@ -1,5 +1,6 @@
 import { errorMessage } from '../../core/model/errors.ts';
-import type { Logger, Notification, Notifier } from '../../core/ports.ts';
+import type { Notification } from '../../core/model/records.ts';
+import type { Logger, Notifier } from '../../core/ports.ts';
 import type { DeliverySettings } from './delivery.ts';
 import { type FormattedNotification, formatNotification } from './format.ts';
 import { JsonWebhookTarget } from './json-webhook.ts';

@@ -6,10 +6,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
-import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
-import type { TimelineStep } from '../../core/model/timeline.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
 import type { Descriptor } from '../../config/local-descriptor.ts';
+import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
+import type { TimelineStep } from '../../core/model/timeline.ts';
 import { countLost, type LoadReport } from '../../local/load.ts';
 import { finalMaster } from '../nodes.ts';
 import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';

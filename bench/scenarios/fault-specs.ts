@@ -3,8 +3,9 @@
  * (ha-redis through its HAProxies; the baselines through a Sentinel-aware client or the two HAProxy recipes of
  * baseline-proxies.ts), and which systems each fault measures with which Redis settings.
  */
-import { HaRedisError } from '../../core/model/errors.ts';
+
 import type { Descriptor } from '../../config/local-descriptor.ts';
+import { HaRedisError } from '../../core/model/errors.ts';
 import type { LoadTarget } from '../../local/load.ts';
 import type { BaselineProxy } from '../baseline-proxies.ts';
 

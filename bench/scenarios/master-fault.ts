@@ -23,8 +23,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { Descriptor } from '../../config/local-descriptor.ts';
+import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { startNode } from '../../local/launcher.ts';
 import { WriteLoad } from '../../local/load.ts';
 import { commandLine } from '../../local/processes.ts';

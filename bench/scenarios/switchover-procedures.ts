@@ -6,10 +6,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { runtimeApi } from '../../adapters/haproxy/runtime-api.ts';
+import type { Descriptor } from '../../config/local-descriptor.ts';
 import { type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
-import type { Descriptor } from '../../config/local-descriptor.ts';
 import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { adminClient, finalMaster, roleOf } from '../nodes.ts';
 

@@ -21,8 +21,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { Descriptor } from '../../config/local-descriptor.ts';
+import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { countLost, type LoadTarget } from '../../local/load.ts';
 import { type Log, withLocalCluster } from '../cluster.ts';
 import { stopOrchestrator } from '../nodes.ts';

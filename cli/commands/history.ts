@@ -8,7 +8,7 @@ import type { RemoteOptions } from '../../compose/remote.ts';
 import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { ConfigurationError, HaRedisError } from '../../core/model/errors.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { type Io, processIo } from './status.ts';
 
 /** `history show` finds an entry by id among this many of the newest (the store has no lookup by id). */

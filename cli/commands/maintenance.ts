@@ -1,7 +1,8 @@
 /** `ha-redis maintenance pause|resume|status`: a local cluster's maintenance mode, in its state store. */
 import { composeLocal } from '../../compose/local.ts';
 import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
-import type { MaintenanceMode, StateStore } from '../../core/ports.ts';
+import type { MaintenanceMode } from '../../core/model/records.ts';
+import type { StateStore } from '../../core/ports.ts';
 import { formatMaintenanceMode, type Io, processIo, silentLogger } from './status.ts';
 
 /** The state store methods the maintenance commands use. */

@@ -1,14 +1,7 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
-import type {
-  AppliedEpoch,
-  Clock,
-  LeaderVote,
-  RedisNodes,
-  SentinelMasterView,
-  SentinelView,
-  StateStore,
-} from '../ports.ts';
+import type { AppliedEpoch, LeaderVote } from '../model/records.ts';
+import type { Clock, RedisNodes, SentinelMasterView, SentinelView, StateStore } from '../ports.ts';
 
 /** One Sentinel's answer, or why it gave none. */
 export type SentinelAnswer =

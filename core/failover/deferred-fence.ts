@@ -1,7 +1,8 @@
 import { type ClusterConfig, nodeLabel, sameEndpoint } from '../model/cluster.ts';
 import { errorMessage, FencingError } from '../model/errors.ts';
+import type { HistoryEntry, PendingFence } from '../model/records.ts';
 import { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps, HistoryEntry, PendingFence } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { historyEntry, recordReaction } from './record.ts';
 
 /** The deferred fence: nodes that were unreachable at failover time are fenced when they answer again. */
@@ -9,7 +10,7 @@ import { historyEntry, recordReaction } from './record.ts';
 /** Fence nodes that were unreachable at failover time and answer again. */
 export async function fencePendingNodes(
   cluster: ClusterConfig,
-  deps: FailoverDeps,
+  deps: CorePorts,
   reason: string,
 ): Promise<HistoryEntry[]> {
   const pending = await deps.state.pendingFences(cluster.name);
@@ -24,7 +25,7 @@ export async function fencePendingNodes(
 async function fenceOne(
   cluster: ClusterConfig,
   fence: PendingFence,
-  deps: FailoverDeps,
+  deps: CorePorts,
   reason: string,
 ): Promise<HistoryEntry | undefined> {
   const timeout = cluster.timing.nodeTimeoutMs;

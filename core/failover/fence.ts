@@ -1,6 +1,6 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
 import { FencingError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 
 /** The reaction's fence: every node but the new master made its replica and proven to refuse writes. */
 
@@ -13,7 +13,7 @@ export async function fenceOtherNodes(
   cluster: ClusterConfig,
   master: Endpoint,
   epoch: number,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<{ summary: string; oldMasterOffsets: Map<string, number> }> {
   const timeout = cluster.timing.nodeTimeoutMs;
   const others = cluster.nodes.filter((n) => !sameEndpoint(n, master));

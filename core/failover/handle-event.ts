@@ -1,5 +1,6 @@
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
-import type { FailoverDeps, HistoryEntry } from '../ports.ts';
+import type { HistoryEntry } from '../model/records.ts';
+import type { CorePorts } from '../ports.ts';
 import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
 import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
 
@@ -27,7 +28,7 @@ export async function handleSentinelEvent(
   cluster: ClusterConfig,
   event: SentinelEvent,
   seenAt: number,
-  deps: FailoverDeps,
+  deps: CorePorts,
   /** The Sentinel that published the event. */
   source?: Endpoint,
 ): Promise<EventOutcome> {
@@ -80,7 +81,7 @@ export async function handleSentinelEvent(
  * Periodic safety net: apply a confirmed newer epoch that no event delivered, fence returning nodes, and
  * repair proxies left blocked or pointing elsewhere (e.g. by a switchover that died in its critical section).
  */
-export async function reconcile(cluster: ClusterConfig, deps: FailoverDeps): Promise<EventOutcome[]> {
+export async function reconcile(cluster: ClusterConfig, deps: CorePorts): Promise<EventOutcome[]> {
   const failover = await reactToFailover(
     cluster,
     { type: 'reconcile', seenAt: deps.clock.now(), quiet: true },
@@ -92,7 +93,7 @@ export async function reconcile(cluster: ClusterConfig, deps: FailoverDeps): Pro
 }
 
 /** Point every proxy that is blocked or points elsewhere back at the applied master, unless a lease holds the cluster. */
-export async function repairRouting(cluster: ClusterConfig, deps: FailoverDeps): Promise<string[]> {
+export async function repairRouting(cluster: ClusterConfig, deps: CorePorts): Promise<string[]> {
   const lease = await deps.state.lease(cluster.name);
   if (lease && lease.until > deps.clock.now()) return [];
   const applied = await deps.state.appliedEpoch(cluster.name);

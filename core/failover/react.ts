@@ -6,8 +6,9 @@ import {
   sameEndpoint,
 } from '../model/cluster.ts';
 import { errorMessage, RoutingError } from '../model/errors.ts';
+import type { AppliedEpoch, HistoryEntry, Outcome } from '../model/records.ts';
 import { Timeline } from '../model/timeline.ts';
-import type { AppliedEpoch, FailoverDeps, HistoryEntry, Outcome } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { type Confirmation, confirmNewMaster, type Promotion } from './confirm.ts';
 import { fenceOtherNodes } from './fence.ts';
 import { historyEntry, recordReaction } from './record.ts';
@@ -57,7 +58,7 @@ interface ClaimedFailover {
 export async function reactToFailover(
   cluster: ClusterConfig,
   trigger: FailoverTrigger,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<FailoverResult> {
   const timeline = new Timeline(deps.clock, deps.logger, { cluster: cluster.name, trigger: trigger.type });
   timeline.mark('detected', trigger.seenAt, trigger.type);
@@ -111,7 +112,7 @@ function confirmFailover(
   cluster: ClusterConfig,
   trigger: FailoverTrigger,
   applied: AppliedEpoch | undefined,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<Confirmation> {
   return timeline.run(
@@ -134,7 +135,7 @@ async function reportUnconfirmed(
   trigger: FailoverTrigger,
   applied: AppliedEpoch | undefined,
   reason: string,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<FailoverResult> {
   if (trigger.quiet) return { action: 'unconfirmed' };
@@ -155,7 +156,7 @@ async function reportUnconfirmed(
 async function applyFailover(
   cluster: ClusterConfig,
   trigger: FailoverTrigger,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
   claimed: ClaimedFailover,
 ): Promise<HistoryEntry> {
@@ -187,7 +188,7 @@ async function applyFailover(
 /** Reroute, fence, persist, DNS, verify: each a timed step whose failure is a problem, not the end. */
 async function runReactionSteps(
   cluster: ClusterConfig,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
   { applied, newMaster, epoch }: ClaimedFailover,
   oldMaster: Endpoint | null,

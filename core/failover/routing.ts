@@ -7,7 +7,7 @@ import {
 } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
 import { fixedPause, type Retries, withRetries } from '../model/retry.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 
 /** Where the proxies send writes: reroute them to a new master, find the ones routed elsewhere, persist it. */
 
@@ -18,7 +18,7 @@ const PROXY_RETRIES: Retries = { attempts: 3, pauseMs: fixedPause(20) };
 export async function rerouteProxies(
   cluster: ClusterConfig,
   master: Endpoint,
-  deps: FailoverDeps,
+  deps: CorePorts,
   options: { skipRouted?: boolean } = {},
 ): Promise<{ summary: string; failed: { id: string; error: string }[] }> {
   const proxies = options.skipRouted
@@ -42,7 +42,7 @@ export async function rerouteProxies(
 export async function proxiesAwayFrom(
   cluster: ClusterConfig,
   master: Endpoint,
-  deps: Pick<FailoverDeps, 'router'>,
+  deps: Pick<CorePorts, 'router'>,
 ): Promise<{ proxy: ProxyConfig; route: { address: Endpoint; state: string } | undefined }[]> {
   const routes = await Promise.all(
     cluster.proxies.map(async (proxy) => ({
@@ -57,7 +57,7 @@ export async function proxiesAwayFrom(
 export async function persistRouting(
   cluster: ClusterConfig,
   master: Endpoint,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<string> {
   const results = await Promise.allSettled(
     cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master })),

@@ -7,7 +7,7 @@ import {
 } from '../model/cluster.ts';
 import { errorMessage, VerificationError } from '../model/errors.ts';
 import { fixedPause, withRetries } from '../model/retry.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 
 /** Proof that writes reach the new master: a canary write through every proxy listener. */
 
@@ -20,7 +20,7 @@ export async function canaryWithRetries(
   proxy: ProxyConfig,
   listener: 'plain' | 'tls',
   master: Endpoint,
-  deps: Pick<FailoverDeps, 'redis' | 'clock'>,
+  deps: Pick<CorePorts, 'redis' | 'clock'>,
 ): Promise<{ key: string; value: string }> {
   const { verifyAttempts, verifyIntervalMs, nodeTimeoutMs } = cluster.timing;
   return withRetries(
@@ -34,7 +34,7 @@ export async function canaryWithRetries(
 export async function verifyThroughProxies(
   cluster: ClusterConfig,
   master: Endpoint,
-  deps: FailoverDeps,
+  deps: CorePorts,
   options: { skip?: readonly string[] } = {},
 ): Promise<string> {
   const skip = options.skip ?? [];

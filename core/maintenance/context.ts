@@ -1,7 +1,7 @@
 import type { ClusterConfig, Endpoint } from '../model/cluster.ts';
 import { InvalidInputError } from '../model/errors.ts';
 import { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { asNode } from '../switchover/context.ts';
 import type { MaintenancePlan, MaintenanceState, NodeRef } from './state.ts';
 
@@ -17,7 +17,7 @@ export const MAINTENANCE_TIMING = {
 } as const;
 
 /** The timeline of a run, going on from the steps its earlier Tasks recorded. */
-export const timelineOf = (state: MaintenanceState, deps: FailoverDeps): Timeline =>
+export const timelineOf = (state: MaintenanceState, deps: CorePorts): Timeline =>
   Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, maintenance: state.executionId });
 
 /** The plan, with the master as it is now (`current`); every step after plan needs it. */

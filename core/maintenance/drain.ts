@@ -1,6 +1,6 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint } from '../model/cluster.ts';
 import { MaintenanceRefusedError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { observeCluster } from '../status/observe.ts';
 import { buildStatusReport } from '../status/report.ts';
 
@@ -20,11 +20,7 @@ export function drainTarget<
 }
 
 /** A drain's target, asked of the cluster as it is now (the plan may be minutes old). */
-export async function drainTargetNow(
-  cluster: ClusterConfig,
-  host: string,
-  deps: FailoverDeps,
-): Promise<string> {
+export async function drainTargetNow(cluster: ClusterConfig, host: string, deps: CorePorts): Promise<string> {
   const report = buildStatusReport(await observeCluster(cluster, deps), {
     maxLagBytes: Number.MAX_SAFE_INTEGER,
   });

@@ -4,7 +4,8 @@ import { verifyThroughProxies } from '../failover/verify.ts';
 import { recordAndNotify } from '../history.ts';
 import type { ClusterConfig } from '../model/cluster.ts';
 import { causeMessage, UnreachableError } from '../model/errors.ts';
-import type { FailoverDeps, HistoryEntry } from '../ports.ts';
+import type { HistoryEntry } from '../model/records.ts';
+import type { CorePorts } from '../ports.ts';
 import { endpoint, planOf, timelineOf } from './context.ts';
 import type { MaintenanceInput, MaintenanceState } from './state.ts';
 
@@ -17,7 +18,7 @@ import type { MaintenanceInput, MaintenanceState } from './state.ts';
 export async function finishMaintenance(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -40,7 +41,7 @@ export async function finishMaintenance(
 export async function recoverMaintenance(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const timeline = timelineOf(state, deps);
   const writable = await timeline
@@ -99,7 +100,7 @@ function sequenceOf(state: MaintenanceState): string[] {
  * Make sure writes reach the master: the one a Sentinel majority names; proxies that route elsewhere (or are
  * blocked) are pointed at it, unless another operation holds the lease; then a canary through every listener.
  */
-async function ensureWritable(cluster: ClusterConfig, deps: FailoverDeps): Promise<string> {
+async function ensureWritable(cluster: ClusterConfig, deps: CorePorts): Promise<string> {
   const decision = decideMajority(await observeSentinels(cluster, deps.sentinels), cluster.sentinels.length);
   const master = decision.agreed?.master;
   if (!master) throw new UnreachableError('no Sentinel majority names a master; check the cluster now');
@@ -118,7 +119,7 @@ const triggerOf = (input: MaintenanceInput): string =>
 function historyOf(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
   outcome: 'succeeded' | 'failed',
   error?: string,
 ): HistoryEntry {

@@ -1,6 +1,6 @@
 import { type ClusterConfig, formatEndpoint, nodeLabel, sameEndpoint } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
-import type { FailoverDeps, ReplicationInfo } from '../ports.ts';
+import type { CorePorts, ReplicationInfo } from '../ports.ts';
 import { endpoint } from './context.ts';
 import type { NodeRef } from './state.ts';
 
@@ -13,7 +13,7 @@ const UNHEALTHY_FLAGS = ['s_down', 'o_down', 'disconnected'];
 export async function sentinelProblems(
   cluster: ClusterConfig,
   nodes: readonly NodeRef[],
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<string[]> {
   const views = await Promise.all(
     cluster.sentinels.map(async (s) => ({
@@ -40,7 +40,7 @@ export async function nodeBackProblems(
   node: NodeRef,
   master: NodeRef,
   maxLagBytes: number,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<string[]> {
   const { nodeTimeoutMs } = cluster.timing;
   let info: ReplicationInfo;

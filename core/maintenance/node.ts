@@ -7,7 +7,7 @@ import {
   UnreachableError,
 } from '../model/errors.ts';
 import type { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { currentOf, MAINTENANCE_TIMING, planOf, timelineOf } from './context.ts';
 import { nodeBackProblems } from './health.ts';
 import type { MaintenanceState } from './state.ts';
@@ -18,7 +18,7 @@ import type { MaintenanceState } from './state.ts';
 export async function actOnNode(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const current = currentOf(state);
   const node = cluster.nodes.find((n) => n.id === current.node.id);
@@ -49,7 +49,7 @@ export async function actOnNode(
 function waitUntilGone(
   cluster: ClusterConfig,
   node: NodeConfig,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<void> {
   return timeline.run(`${node.id} went down`, async () => {
@@ -77,7 +77,7 @@ function waitUntilGone(
 export async function waitUntilNodeBack(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const { current: master } = planOf(state);
   const current = currentOf(state);

@@ -1,6 +1,6 @@
 import type { ClusterConfig } from '../model/cluster.ts';
 import { MaintenanceRefusedError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { observeCluster } from '../status/observe.ts';
 import { buildStatusReport } from '../status/report.ts';
 import { planOf, refOf, timelineOf } from './context.ts';
@@ -14,7 +14,7 @@ import type { MaintenancePlan, MaintenanceState, NodeRef } from './state.ts';
 export async function planMaintenance(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const timeline = timelineOf(state, deps);
   const plan = await timeline.run(
@@ -40,7 +40,7 @@ export async function planMaintenance(
 }
 
 /** Maintenance must not be paused, and no other operation may hold the cluster's lease. */
-async function refuseWhenPausedOrLeased(cluster: ClusterConfig, deps: FailoverDeps): Promise<void> {
+async function refuseWhenPausedOrLeased(cluster: ClusterConfig, deps: CorePorts): Promise<void> {
   const mode = await deps.state.maintenanceMode(cluster.name);
   if (mode?.paused) {
     throw new MaintenanceRefusedError(
@@ -59,7 +59,7 @@ async function refuseWhenPausedOrLeased(cluster: ClusterConfig, deps: FailoverDe
 async function planOrder(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenancePlan> {
   const report = buildStatusReport(await observeCluster(cluster, deps), {
     maxLagBytes: state.input.maxLagBytes,
@@ -98,7 +98,7 @@ async function planOrder(
 export async function nextMaintenanceStep(
   _cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<MaintenanceState> {
   const plan = planOf(state);
   const { current: _, ...rest } = state;

@@ -1,4 +1,4 @@
-import type { MaintenanceMode } from '../ports.ts';
+import type { MaintenanceMode } from '../model/records.ts';
 
 /**
  * Whether a scheduled maintenance run goes ahead: not while the cluster is paused, not inside a freeze window.

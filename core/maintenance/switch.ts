@@ -1,6 +1,6 @@
 import type { ClusterConfig } from '../model/cluster.ts';
 import { InvalidInputError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import type { SwitchoverInput } from '../switchover/state.ts';
 import { runSwitchoverSteps } from '../switchover/steps.ts';
 import { planOf, timelineOf } from './context.ts';
@@ -10,23 +10,17 @@ import type { MaintenanceState } from './state.ts';
 /** Step 5 of a maintenance run: a planned switchover away from the master, and the switchback to it. */
 
 /** 5a. A planned switchover away from the master (the switchover workflow's own steps, its own lease). */
-export const switchoverForMaintenance = (
-  cluster: ClusterConfig,
-  state: MaintenanceState,
-  deps: FailoverDeps,
-) => switchAway(cluster, state, deps, 'switchover');
+export const switchoverForMaintenance = (cluster: ClusterConfig, state: MaintenanceState, deps: CorePorts) =>
+  switchAway(cluster, state, deps, 'switchover');
 
 /** 5b. The switchback: a planned switchover to the master the run started with. */
-export const switchbackForMaintenance = (
-  cluster: ClusterConfig,
-  state: MaintenanceState,
-  deps: FailoverDeps,
-) => switchAway(cluster, state, deps, 'switchback');
+export const switchbackForMaintenance = (cluster: ClusterConfig, state: MaintenanceState, deps: CorePorts) =>
+  switchAway(cluster, state, deps, 'switchback');
 
 async function switchAway(
   cluster: ClusterConfig,
   state: MaintenanceState,
-  deps: FailoverDeps,
+  deps: CorePorts,
   kind: 'switchover' | 'switchback',
 ): Promise<MaintenanceState> {
   const plan = planOf(state);

@@ -1,5 +1,3 @@
-import type { Clock } from '../ports.ts';
-
 /**
  * Bounded retries of one call: the one retry loop of the code base. A policy says how many attempts, how
  * long to pause before each retry, and which errors are worth another attempt.
@@ -22,7 +20,7 @@ export interface Retries {
 export async function withRetries<T>(
   call: () => Promise<T>,
   retries: Retries,
-  clock: Pick<Clock, 'sleep'>,
+  clock: { sleep(ms: number): Promise<void> },
 ): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {

@@ -1,7 +1,7 @@
 import { observeSentinels } from '../failover/confirm.ts';
 import type { ClusterConfig, Endpoint } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import type { NodeObservation, StatusObservations } from './report.ts';
 
 /** How many history entries to scan for the newest failover or switchover. */
@@ -13,7 +13,7 @@ const LAST_OPERATION_SCAN = 20;
  */
 export async function observeCluster(
   cluster: ClusterConfig,
-  deps: Pick<FailoverDeps, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>,
+  deps: Pick<CorePorts, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>,
 ): Promise<StatusObservations> {
   const nodeMs = cluster.timing.nodeTimeoutMs;
   const sentinelMs = cluster.timing.sentinelTimeoutMs;

@@ -1,6 +1,7 @@
 import { decideMajority, type MajorityDecision, type SentinelAnswer } from '../failover/confirm.ts';
 import { type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
-import type { ClusterLease, HistoryEntry, MaintenanceMode, Role } from '../ports.ts';
+import type { ClusterLease, HistoryEntry, MaintenanceMode } from '../model/records.ts';
+import type { Role } from '../ports.ts';
 
 // A leaf module of its own, so that the CLI can show the default in its help without loading the core.
 export { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';

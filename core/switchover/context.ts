@@ -1,7 +1,7 @@
 import { type ClusterConfig, type Endpoint, nodeLabel } from '../model/cluster.ts';
 import { InvalidInputError } from '../model/errors.ts';
 import { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import type { SwitchoverPlan, SwitchoverState } from './state.ts';
 
 /** What every step of a planned switchover shares: its time limits, its timeline, its plan. */
@@ -27,7 +27,7 @@ export const SWITCHOVER_TIMING = {
 } as const;
 
 /** The timeline of a switchover, going on from the steps its earlier Tasks recorded. */
-export const timelineOf = (state: SwitchoverState, deps: FailoverDeps): Timeline =>
+export const timelineOf = (state: SwitchoverState, deps: CorePorts): Timeline =>
   Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, switchover: state.executionId });
 
 /** The plan of a switchover; every step after Plan needs it. */
@@ -44,7 +44,7 @@ export const asNode = (cluster: ClusterConfig, e: Endpoint) => ({
 });
 
 /** The node that answers ROLE master, if exactly one does. */
-export async function findMaster(cluster: ClusterConfig, deps: FailoverDeps): Promise<Endpoint | undefined> {
+export async function findMaster(cluster: ClusterConfig, deps: CorePorts): Promise<Endpoint | undefined> {
   const roles = await Promise.all(
     cluster.nodes.map(async (n) => ({
       n,

@@ -1,7 +1,7 @@
 import { type ClusterConfig, formatEndpoint, nodeLabel, sameEndpoint } from '../model/cluster.ts';
 import { CatchUpTimeoutError, errorMessage, PromotionError } from '../model/errors.ts';
 import type { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { findMaster, planOf, SWITCHOVER_TIMING, timelineOf } from './context.ts';
 import { unblockWrites } from './recovery.ts';
 import type { SwitchoverPlan, SwitchoverState } from './state.ts';
@@ -20,7 +20,7 @@ import type { SwitchoverPlan, SwitchoverState } from './state.ts';
 export async function switchMaster(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -51,7 +51,7 @@ export async function switchMaster(
 function blockWrites(
   cluster: ClusterConfig,
   { master }: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<void> {
   return timeline.run('writes-blocked', async () => {
@@ -66,7 +66,7 @@ function blockWrites(
 async function waitForCatchUp(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<void> {
   const { nodeTimeoutMs } = cluster.timing;
@@ -93,7 +93,7 @@ async function waitForCatchUp(
 }
 
 /** SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts. */
-async function startFailover(cluster: ClusterConfig, deps: FailoverDeps, timeline: Timeline): Promise<void> {
+async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: Timeline): Promise<void> {
   await timeline.run(
     'failover-started',
     async () => {
@@ -115,7 +115,7 @@ async function startFailover(cluster: ClusterConfig, deps: FailoverDeps, timelin
 function waitForPromotion(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<void> {
   const { nodeTimeoutMs } = cluster.timing;
@@ -146,7 +146,7 @@ function waitForPromotion(
 async function rerouteToTarget(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
 ): Promise<void> {
   const { nodeTimeoutMs } = cluster.timing;

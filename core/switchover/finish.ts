@@ -3,7 +3,7 @@ import { persistRouting } from '../failover/routing.ts';
 import { canaryWithRetries } from '../failover/verify.ts';
 import { type ClusterConfig, proxyListeners, sameEndpoint } from '../model/cluster.ts';
 import { FencingError, VerificationError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { planOf, timelineOf } from './context.ts';
 import { restorePriorities } from './prepare.ts';
 import { recordSwitchover } from './record.ts';
@@ -18,7 +18,7 @@ import type { SwitchoverPlan, SwitchoverState } from './state.ts';
 export async function fenceOldMaster(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -42,7 +42,7 @@ export async function fenceOldMaster(
 export async function verifySwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -85,7 +85,7 @@ export async function verifySwitchover(
 export async function finishSwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -118,7 +118,7 @@ export async function finishSwitchover(
 async function claimTargetEpoch(
   cluster: ClusterConfig,
   plan: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<number> {
   const applied = await deps.state.appliedEpoch(cluster.name);
   // A retried Finish: the epoch is already claimed for the target.

@@ -8,7 +8,7 @@ import {
   sameEndpoint,
 } from '../model/cluster.ts';
 import { HaRedisError, InvalidInputError, LeaseHeldError, SwitchoverRefusedError } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { asNode, SWITCHOVER_TIMING, timelineOf } from './context.ts';
 import type { SwitchoverInput, SwitchoverPlan, SwitchoverState } from './state.ts';
 
@@ -33,7 +33,7 @@ type PlannedReplica = SwitchoverPlan['replicas'][number];
 export async function dryRunPlan(
   cluster: ClusterConfig,
   input: SwitchoverInput,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverPlan> {
   const now = deps.clock.now();
   const state = await planSwitchover(
@@ -53,7 +53,7 @@ export async function dryRunPlan(
 export async function planSwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const timeline = timelineOf(state, deps);
   const plan = await timeline.run(
@@ -82,7 +82,7 @@ export async function planSwitchover(
 /** Every Sentinel answers, a majority agrees on the master, no failover is under way, CKQUORUM is OK. */
 async function checkSentinels(
   cluster: ClusterConfig,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<{ master: Endpoint; epoch: number }> {
   const answers = await observeSentinels(cluster, deps.sentinels);
   const silent = answers.flatMap((a) => (a.ok ? [] : [`${formatEndpoint(a.sentinel)} (${a.error})`]));
@@ -107,7 +107,7 @@ async function checkSentinels(
 }
 
 /** No other operation holds the cluster's lease (this execution's own, from a retried Plan, is fine). */
-async function checkLease(cluster: ClusterConfig, state: SwitchoverState, deps: FailoverDeps): Promise<void> {
+async function checkLease(cluster: ClusterConfig, state: SwitchoverState, deps: CorePorts): Promise<void> {
   const lease = await deps.state.lease(cluster.name);
   if (lease && lease.until > deps.clock.now() && lease.owner !== state.executionId) {
     throw new LeaseHeldError(
@@ -120,7 +120,7 @@ async function checkLease(cluster: ClusterConfig, state: SwitchoverState, deps: 
 async function readReplicas(
   cluster: ClusterConfig,
   master: Endpoint,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<PlannedReplica[]> {
   const { nodeTimeoutMs } = cluster.timing;
   const info = await deps.redis.replication(master, nodeTimeoutMs);

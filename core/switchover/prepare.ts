@@ -1,7 +1,7 @@
 import { type ClusterConfig, sameEndpoint } from '../model/cluster.ts';
 import { LeaseHeldError, SwitchoverRefusedError } from '../model/errors.ts';
 import type { Timeline } from '../model/timeline.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { planOf, SWITCHOVER_TIMING, timelineOf } from './context.ts';
 import type { SwitchoverPlan, SwitchoverState } from './state.ts';
 
@@ -23,7 +23,7 @@ export function replicasToDeprioritize(plan: SwitchoverPlan) {
 export async function prepareSwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const plan = planOf(state);
   const timeline = timelineOf(state, deps);
@@ -66,7 +66,7 @@ export async function prepareSwitchover(
 async function raisePriorities(
   cluster: ClusterConfig,
   plan: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
   timeline: Timeline,
   priorities: Record<string, number>,
 ): Promise<void> {
@@ -109,7 +109,7 @@ async function raisePriorities(
 export async function restorePriorities(
   cluster: ClusterConfig,
   priorities: Record<string, number>,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<string> {
   const restored: string[] = [];
   for (const [id, priority] of Object.entries(priorities)) {

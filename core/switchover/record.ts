@@ -1,7 +1,8 @@
 import { recordAndNotify } from '../history.ts';
 import type { ClusterConfig } from '../model/cluster.ts';
 import { causeMessage } from '../model/errors.ts';
-import type { FailoverDeps, HistoryEntry } from '../ports.ts';
+import type { HistoryEntry } from '../model/records.ts';
+import type { CorePorts } from '../ports.ts';
 import type { SwitchoverAction, SwitchoverState } from './state.ts';
 
 /** A switchover's history entry and notification, whether it succeeded (Finish) or failed (Recover). */
@@ -24,7 +25,7 @@ export function failedStepOf(state: SwitchoverState): SwitchoverAction {
 export async function recordSwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
   outcome: 'succeeded' | 'failed',
   epoch: number | null,
 ): Promise<void> {

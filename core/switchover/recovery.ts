@@ -1,7 +1,7 @@
 import { decideMajority, observeSentinels } from '../failover/confirm.ts';
 import { proxiesAwayFrom } from '../failover/routing.ts';
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { findMaster, timelineOf } from './context.ts';
 import { replicasToDeprioritize, restorePriorities } from './prepare.ts';
 import { recordSwitchover } from './record.ts';
@@ -22,7 +22,7 @@ const RECOVERY_WAIT_MS = 15_000;
 export async function recoverSwitchover(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<SwitchoverState> {
   const timeline = timelineOf(state, deps);
   const direction = await timeline.run(
@@ -67,7 +67,7 @@ export async function recoverSwitchover(
 export async function unblockWrites(
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<'completed-forward' | 'rolled-back'> {
   const plan = state.plan;
   if (!plan) return 'rolled-back';
@@ -95,7 +95,7 @@ export async function unblockWrites(
 async function chooseDirection(
   cluster: ClusterConfig,
   plan: SwitchoverPlan,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ): Promise<{ direction: 'completed-forward' | 'rolled-back'; master: Endpoint }> {
   const deadline = deps.clock.now() + RECOVERY_WAIT_MS;
   for (;;) {

@@ -1,6 +1,6 @@
 import type { ClusterConfig } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
-import type { FailoverDeps } from '../ports.ts';
+import type { CorePorts } from '../ports.ts';
 import { switchMaster } from './critical-section.ts';
 import { fenceOldMaster, finishSwitchover, verifySwitchover } from './finish.ts';
 import { planSwitchover } from './plan.ts';
@@ -27,7 +27,7 @@ export { recoverSwitchover } from './recovery.ts';
 export type SwitchoverStep = (
   cluster: ClusterConfig,
   state: SwitchoverState,
-  deps: FailoverDeps,
+  deps: CorePorts,
 ) => Promise<SwitchoverState>;
 
 /** The steps before Finish, in order, as the state machine runs them. */
@@ -47,7 +47,7 @@ const STEPS_BEFORE_FINISH: readonly SwitchoverStep[] = [
 export async function runSwitchoverSteps(
   cluster: ClusterConfig,
   input: SwitchoverInput,
-  deps: FailoverDeps,
+  deps: CorePorts,
   execution: { executionId: string } = { executionId: `switchover-${deps.newId()}` },
 ): Promise<SwitchoverState> {
   let state: SwitchoverState = {

@@ -11,7 +11,7 @@ import {
 } from '../../core/maintenance/steps.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../../core/model/errors.ts';
-import type { FailoverDeps } from '../../core/ports.ts';
+import type { CorePorts } from '../../core/ports.ts';
 import { MaintenanceStepEventSchema } from './contract.ts';
 
 /** The maintenance step Task's factory; the AWS entry is lambda.ts. */
@@ -19,7 +19,7 @@ import { MaintenanceStepEventSchema } from './contract.ts';
 /** What the step needs: the clusters, and the core's ports. */
 export interface MaintenanceStepDeps {
   clusters: ClusterRegistry;
-  failover: FailoverDeps;
+  failover: CorePorts;
 }
 
 const STEPS: Record<MaintenanceStepAction, typeof planMaintenance> = {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type EventOutcome, reconcile } from '../../core/failover/handle-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
-import type { FailoverDeps } from '../../core/ports.ts';
+import type { CorePorts } from '../../core/ports.ts';
 import { serialized } from '../sentinel-event/serialize.ts';
 
 /** The reconcile Lambda's factory; the AWS entry is lambda.ts. */
@@ -10,7 +10,7 @@ import { serialized } from '../sentinel-event/serialize.ts';
 /** What reconcile needs: the clusters, and the core's ports. */
 export interface ReconcileDeps {
   clusters: ClusterRegistry;
-  failover: FailoverDeps;
+  failover: CorePorts;
 }
 
 /** The scheduled event: every cluster, or one named cluster. */

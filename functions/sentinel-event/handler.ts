@@ -4,7 +4,7 @@ import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import { METRICS, type MetricName } from '../../core/model/metrics.ts';
-import type { FailoverDeps } from '../../core/ports.ts';
+import type { CorePorts } from '../../core/ports.ts';
 import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { serialized } from './serialize.ts';
 
@@ -13,7 +13,7 @@ import { serialized } from './serialize.ts';
 /** What the handler needs: the clusters, and the core's ports. */
 export interface SentinelEventDeps {
   clusters: ClusterRegistry;
-  failover: FailoverDeps;
+  failover: CorePorts;
 }
 
 export type RecordOutcome = EventOutcome | { action: 'rejected'; error: string };

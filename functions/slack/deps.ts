@@ -1,5 +1,6 @@
 import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
-import type { Clock, HistoryEntry, Logger, StateStore, WorkflowStarter } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
+import type { Clock, Logger, StateStore, WorkflowStarter } from '../../core/ports.ts';
 import type { StatusReport } from '../../core/status/report.ts';
 import type { SwitchoverInput, SwitchoverPlan } from '../../core/switchover/state.ts';
 import type { ClusterSlack, DeferredTask, SlackMessage } from './contract.ts';

@@ -1,6 +1,6 @@
 import type { ClusterConfig, Endpoint } from '../../core/model/cluster.ts';
 import { formatEndpoint, nodeLabel } from '../../core/model/cluster.ts';
-import type { HistoryEntry, MaintenanceMode } from '../../core/ports.ts';
+import type { HistoryEntry, MaintenanceMode } from '../../core/model/records.ts';
 import type { StatusReport } from '../../core/status/report.ts';
 import { code, context, ephemeral, escapeText, section, slackTime } from './blocks.ts';
 import { HISTORY_MAX } from './commands.ts';

@@ -1,5 +1,6 @@
 import { errorMessage, issuesText } from '../../core/model/errors.ts';
-import type { Clock, MaintenanceMode } from '../../core/ports.ts';
+import type { MaintenanceMode } from '../../core/model/records.ts';
+import type { Clock } from '../../core/ports.ts';
 import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
 import { refusalOf } from './access.ts';
 import { parseCommandText, requestIdOf } from './commands.ts';

@@ -1,6 +1,6 @@
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../../core/model/errors.ts';
-import type { FailoverDeps } from '../../core/ports.ts';
+import type { CorePorts } from '../../core/ports.ts';
 import type { SwitchoverAction, SwitchoverState } from '../../core/switchover/state.ts';
 import {
   fenceOldMaster,
@@ -18,7 +18,7 @@ import { SwitchoverStepEventSchema } from './contract.ts';
 /** What the step needs: the clusters, and the core's ports. */
 export interface SwitchoverStepDeps {
   clusters: ClusterRegistry;
-  failover: FailoverDeps;
+  failover: CorePorts;
 }
 
 const STEPS: Record<SwitchoverAction, typeof planSwitchover> = {

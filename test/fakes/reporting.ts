@@ -1,5 +1,7 @@
 /** Fakes of the ports that report: Notifier and Logger. */
-import type { Logger, Notification, Notifier } from '../../core/ports.ts';
+
+import type { Notification } from '../../core/model/records.ts';
+import type { Logger, Notifier } from '../../core/ports.ts';
 
 export class FakeNotifier implements Notifier {
   readonly published: Notification[] = [];

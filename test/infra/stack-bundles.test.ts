@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import type { HaRedisStack } from '../../infra/stack.ts';
 import { BUNDLED_CONFIG_FILE } from '../../infra/stack.ts';
-import { loadEnvelope } from '../unit/helpers.ts';
+import { loadEnvelope } from '../support/samples.ts';
 import { EXAMPLE, SYNTH_TIMEOUT_MS, synthesize } from './stack-fixture.ts';
 
 /** The Lambda bundles, really built (local esbuild, no Docker) as `make synth` does, and loaded as Lambda would. */

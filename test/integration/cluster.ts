@@ -6,10 +6,10 @@ import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { IoredisSentinelView } from '../../adapters/redis/sentinel-view.ts';
 import type { Io } from '../../cli/commands/status.ts';
 import { clusterFromDescriptor, localAccess, localDynamoClient } from '../../compose/local.ts';
+import type { Descriptor } from '../../config/local-descriptor.ts';
 import { decideMajority, observeSentinels } from '../../core/failover/confirm.ts';
 import type { ClusterConfig, Endpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
-import type { Descriptor } from '../../config/local-descriptor.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { localDown, localUp } from '../../local/launcher.ts';
 import { waitUntil } from '../../local/processes.ts';
 

@@ -4,7 +4,7 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { readZone } from '../../adapters/host/zone-file-dns.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { startNode } from '../../local/launcher.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import { waitUntil } from '../../local/processes.ts';

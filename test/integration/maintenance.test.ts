@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { drainCommand } from '../../cli/commands/drain.ts';
 import { sameEndpoint } from '../../core/model/cluster.ts';
-import type { FailoverDeps, Logger } from '../../core/ports.ts';
+import type { CorePorts, Logger } from '../../core/ports.ts';
 import { startNode } from '../../local/launcher.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
@@ -75,7 +75,7 @@ describe('rolling maintenance through the local Step Functions workflow (real pr
     t = await startTestCluster();
     const cluster = t;
     const stopped: string[] = [];
-    const wrapDeps = (deps: FailoverDeps): FailoverDeps => ({
+    const wrapDeps = (deps: CorePorts): CorePorts => ({
       ...deps,
       nodeOps: {
         run: async (op) => {

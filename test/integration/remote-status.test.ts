@@ -6,7 +6,7 @@ import { type DoctorCheck, doctorCommand } from '../../cli/commands/doctor.ts';
 import { statusCommand } from '../../cli/commands/status.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
 import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import type { StatusReport } from '../../core/status/report.ts';
 import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
 import { waitUntil } from '../../local/processes.ts';

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sameEndpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { ACTIONS, type SlackMessage } from '../../functions/slack/contract.ts';
 import { LOCAL_SLACK_USER } from '../../local/launcher.ts';
 import { waitUntil } from '../../local/processes.ts';

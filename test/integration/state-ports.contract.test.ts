@@ -15,6 +15,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   client = localDynamoClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   await ensureStateTable(client, 'state');
+  await ensureStateTable(client, 'state'); // idempotent: every start of a local orchestrator calls it
   store = new DynamoStateStore(client, 'state');
 });
 

@@ -4,7 +4,7 @@ import { doctorCommand } from '../../cli/commands/doctor.ts';
 import { historyCommand, historyShowCommand } from '../../cli/commands/history.ts';
 import { statusCommand } from '../../cli/commands/status.ts';
 import { sameEndpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import type { StatusReport } from '../../core/status/report.ts';
 import { stopProcess, waitUntil } from '../../local/processes.ts';
 import { capture, startTestCluster, type TestCluster, waitForHistory } from './cluster.ts';

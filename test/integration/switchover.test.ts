@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
-import type { FailoverDeps, Logger } from '../../core/ports.ts';
+import type { CorePorts, Logger } from '../../core/ports.ts';
 import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 import { startLoads, stopAndCountLost, writableThroughProxies } from './writes.ts';
@@ -119,7 +119,7 @@ describe('planned switchover through the local Step Functions workflow (real pro
 
   const failures: [
     string,
-    (deps: FailoverDeps, t: TestCluster) => FailoverDeps,
+    (deps: CorePorts, t: TestCluster) => CorePorts,
     'rolled-back' | 'completed-forward',
   ][] = [
     [

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { startNode } from '../../local/launcher.ts';
 import { commandLine, startDetached, waitForPort, waitUntil } from '../../local/processes.ts';
 import {

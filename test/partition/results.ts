@@ -3,7 +3,7 @@
  * before, during and after the partition), and the compact table of the runs for the CI log.
  */
 import type { Endpoint } from '../../core/model/cluster.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import type { UpOptions } from '../../local/launcher.ts';
 import type { WriterReport } from './writer.ts';
 

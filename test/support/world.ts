@@ -1,10 +1,10 @@
-/** The test world: every port fake of one test wired as FailoverDeps, and deps that must not be touched. */
+/** The test world: every port fake of one test wired as CorePorts, and deps that must not be touched. */
 import { type ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
 import type { AppliedEpoch } from '../../core/model/records.ts';
 import type {
   Clock,
+  CorePorts,
   Dns,
-  FailoverDeps,
   NodeOps,
   Notifier,
   RedisNodes,
@@ -21,7 +21,7 @@ import { FakeSentinelView } from '../fakes/sentinels.ts';
 import { InMemoryStateStore } from '../fakes/state-store.ts';
 import { N1, N2, N3, START, testCluster } from './fixtures.ts';
 
-/** All the fakes of one test, wired as FailoverDeps. */
+/** All the fakes of one test, wired as CorePorts. */
 export interface FakeWorld {
   cluster: ClusterConfig;
   clock: FakeClock;
@@ -33,7 +33,7 @@ export interface FakeWorld {
   state: InMemoryStateStore;
   notifier: FakeNotifier;
   logger: RecordingLogger;
-  deps: FailoverDeps;
+  deps: CorePorts;
 }
 
 /**
@@ -64,7 +64,7 @@ export function failedOverWorld(
   const notifier = new FakeNotifier();
   const logger = new RecordingLogger();
   let ids = 0;
-  const deps: FailoverDeps = {
+  const deps: CorePorts = {
     sentinels,
     redis,
     router,
@@ -82,8 +82,8 @@ export function failedOverWorld(
   return { cluster, clock, sentinels, router, redis, dns, nodeOps, state, notifier, logger, deps };
 }
 
-/** FailoverDeps whose every port method records that it was touched and then throws: for "no action" tests. */
-export function untouchableDeps(touched: string[]): FailoverDeps {
+/** CorePorts whose every port method records that it was touched and then throws: for "no action" tests. */
+export function untouchableDeps(touched: string[]): CorePorts {
   const port = (name: string) =>
     new Proxy(
       {},

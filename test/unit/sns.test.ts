@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
-import type { HistoryEntry } from '../../core/ports.ts';
+import type { HistoryEntry } from '../../core/model/records.ts';
 import { type Publisher, SentinelBridge } from '../../events/bridge/bridge.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
 import { RecordingLogger } from '../fakes/reporting.ts';

@@ -8,11 +8,11 @@ import {
   parseRetryAfter,
   TargetDeliveryError,
 } from '../../../adapters/notify/delivery.ts';
+import { type FormattedNotification, formatNotification } from '../../../adapters/notify/format.ts';
 import { JsonWebhookTarget } from '../../../adapters/notify/json-webhook.ts';
 import { SlackBotTarget } from '../../../adapters/notify/slack-bot.ts';
 import { SlackWebhookTarget } from '../../../adapters/notify/slack-webhook.ts';
 import type { WebhookTargetOptions } from '../../../adapters/notify/webhook-target.ts';
-import { type FormattedNotification, formatNotification } from '../../../adapters/notify/format.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { rejectionOf } from '../aws/sdk-errors.ts';
 import { type Answer, failoverOk, LoopbackServer, slackOk } from './fixtures.ts';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { SNSEvent } from 'aws-lambda';
 import { type FailoverTrigger, fencePendingNodes, reactToFailover } from '../../../core/failover/react.ts';
 import { formatEndpoint } from '../../../core/model/cluster.ts';
-import type { Notification } from '../../../core/ports.ts';
+import type { Notification } from '../../../core/model/records.ts';
 import { type SwitchoverState, SwitchoverStateSchema } from '../../../core/switchover/state.ts';
 import { finishSwitchover, recoverSwitchover, SWITCHOVER_TIMING } from '../../../core/switchover/steps.ts';
 import { FakeSentinelView } from '../../fakes/sentinels.ts';

@@ -1,13 +1,13 @@
 import type { ContextBlock, HeaderBlock, KnownBlock, SectionBlock } from '@slack/types';
 import { describe, expect, it } from 'vitest';
-import type { Notification } from '../../../core/ports.ts';
-import { parseNotifyMessage } from '../../../events/notifications.ts';
 import {
   type FormattedNotification,
   formatMessage,
   formatNotification,
   switchoverEnding,
 } from '../../../adapters/notify/format.ts';
+import type { Notification } from '../../../core/model/records.ts';
+import { parseNotifyMessage } from '../../../events/notifications.ts';
 import { START } from '../../support/fixtures.ts';
 import {
   cloudWatchAlarm,

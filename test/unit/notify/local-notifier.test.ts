@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LocalNotifier } from '../../../adapters/notify/local-notifier.ts';
 import { formatNotification } from '../../../adapters/notify/format.ts';
+import { LocalNotifier } from '../../../adapters/notify/local-notifier.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { RecordingLogger } from '../../fakes/reporting.ts';
 import { type Answer, failoverOk, LoopbackServer, switchoverFailed } from './fixtures.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Endpoint } from '../../../core/model/cluster.ts';
 import { SwitchoverRefusedError } from '../../../core/model/errors.ts';
-import type { HistoryEntry, WorkflowExecution } from '../../../core/ports.ts';
+import type { HistoryEntry } from '../../../core/model/records.ts';
+import type { WorkflowExecution } from '../../../core/ports.ts';
 import { buildStatusReport, type StatusObservations } from '../../../core/status/report.ts';
 import type { SwitchoverState } from '../../../core/switchover/state.ts';
 import type { DeferredTask } from '../../../functions/slack/contract.ts';

@@ -1,13 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { ClusterRegistry } from '../../../core/model/cluster.ts';
-import type {
-  HistoryEntry,
-  Logger,
-  MaintenanceMode,
-  WorkflowExecution,
-  WorkflowStarter,
-} from '../../../core/ports.ts';
+import type { HistoryEntry, MaintenanceMode } from '../../../core/model/records.ts';
+import type { Logger, WorkflowExecution, WorkflowStarter } from '../../../core/ports.ts';
 import type { StatusReport } from '../../../core/status/report.ts';
 import type { SwitchoverInput, SwitchoverPlan } from '../../../core/switchover/state.ts';
 import type { ClusterSlack, DeferredTask, SlackMessage } from '../../../functions/slack/contract.ts';

@@ -5,7 +5,8 @@
 
 import { expect } from 'vitest';
 import { type Endpoint, formatEndpoint } from '../../../core/model/cluster.ts';
-import type { ClusterLease, ReplicaLink } from '../../../core/ports.ts';
+import type { ClusterLease } from '../../../core/model/records.ts';
+import type { ReplicaLink } from '../../../core/ports.ts';
 import {
   type SwitchoverPlan,
   type SwitchoverState,

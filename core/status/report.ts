@@ -92,135 +92,38 @@ export interface StatusReport {
   maintenance?: MaintenanceMode | { error: string };
 }
 
-/** Turn observations into a report with a verdict: who is master, who follows, who routes where. */
+/** What makes the cluster unhealthy (`reasons`) and what to look at (`warnings`), in the order the steps find them. */
+interface Findings {
+  reasons: string[];
+  warnings: string[];
+}
+
+/** Names an endpoint by its node id, or by host:port when no node has it. */
+type Label = (e: Endpoint) => string;
+
+/** The master as the report sees it: the node (if any) and its address. */
+interface MasterPick {
+  node?: NodeObservation;
+  address?: Endpoint;
+}
+
+/**
+ * Turn observations into a report with a verdict: who is master, who follows, who routes where.
+ * 1. Sentinels 2. the master 3. replicas 4. proxies 5. DNS, lease and maintenance.
+ */
 export function buildStatusReport(obs: StatusObservations, options: { maxLagBytes: number }): StatusReport {
-  const reasons: string[] = [];
-  const warnings: string[] = [];
-  const label = (e: Endpoint) => obs.nodes.find((n) => sameEndpoint(n.address, e))?.id ?? formatEndpoint(e);
+  const findings: Findings = { reasons: [], warnings: [] };
+  const label: Label = (e) => obs.nodes.find((n) => sameEndpoint(n.address, e))?.id ?? formatEndpoint(e);
 
-  // 1. Sentinels: a majority of the configured ones must name the same master and epoch, and none dissent.
-  const answers = obs.sentinels.map((s) => s.answer);
-  const majority = decideMajority(answers, obs.sentinelsConfigured);
+  const { majority, sentinels } = judgeSentinels(obs, label, findings);
   const agreed = majority.agreed;
-  const sentinels: SentinelStatus[] = obs.sentinels.map(({ answer, tilt }) => {
-    if (!answer.ok) return { sentinel: answer.sentinel, ok: false, agrees: false, error: answer.error };
-    const agrees =
-      agreed !== undefined &&
-      sameEndpoint(answer.view.master, agreed.master) &&
-      answer.view.configEpoch === agreed.epoch;
-    return {
-      sentinel: answer.view.sentinel,
-      ok: true,
-      master: answer.view.master,
-      configEpoch: answer.view.configEpoch,
-      ...(tilt === undefined ? {} : { tilt }),
-      agrees,
-    };
-  });
-  if (!agreed) {
-    const said = sentinels
-      .filter((s) => s.ok && s.master)
-      .map((s) => `${formatEndpoint(s.sentinel)} names ${label(s.master as Endpoint)}@${s.configEpoch}`);
-    reasons.push(
-      `no Sentinel majority: ${majority.answered} of ${obs.sentinelsConfigured} answered, ${majority.needed} must agree` +
-        (said.length ? ` (${said.join('; ')})` : ''),
-    );
-  } else {
-    for (const s of sentinels) {
-      if (s.ok && !s.agrees) {
-        reasons.push(
-          `Sentinels disagree: ${formatEndpoint(s.sentinel)} names ${label(s.master as Endpoint)} at epoch ${s.configEpoch}, the majority ${label(agreed.master)} at epoch ${agreed.epoch}`,
-        );
-      }
-    }
-  }
-  for (const s of sentinels) {
-    if (!s.ok) warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} did not answer: ${s.error}`);
-    if (s.tilt) warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} is in TILT; its view is not trusted`);
-  }
-  if (majority.failoverInProgress) warnings.push('a Sentinel reports a failover in progress');
+  const master = findMaster(obs.nodes, agreed, findings);
+  const nodes = judgeNodes(obs.nodes, master, label, options.maxLagBytes, findings);
+  const proxies = judgeProxies(obs.proxies, master.address, label, findings);
+  const { dns, lease } = judgeFacts(obs, master.address, label, findings);
 
-  // 2. The master: the one the majority names, else the only node that answers ROLE master.
-  const masters = obs.nodes.filter((n) => n.reachable && n.role === 'master');
-  const masterNode = agreed
-    ? obs.nodes.find((n) => sameEndpoint(n.address, agreed.master))
-    : masters.length === 1
-      ? masters[0]
-      : undefined;
-  const masterAddress = agreed?.master ?? masterNode?.address;
-  if (agreed) {
-    if (!masterNode)
-      reasons.push(`the Sentinels' master ${formatEndpoint(agreed.master)} is not a node of the cluster`);
-    else if (!masterNode.reachable)
-      reasons.push(`master ${masterNode.id} is down: ${masterNode.error ?? 'no answer'}`);
-    else if (masterNode.role !== 'master')
-      reasons.push(
-        `master ${masterNode.id} named by the Sentinels answers ROLE ${masterNode.role ?? 'unknown'}`,
-      );
-  }
-  const masterOffset = masterNode?.reachable ? masterNode.offset : undefined;
-
-  // 3. Replicas: up, replicating from the master, link up, within the lag bound.
-  const nodes: NodeStatus[] = obs.nodes.map((n) => {
-    const isMaster = masterAddress !== undefined && sameEndpoint(n.address, masterAddress);
-    if (isMaster) return { ...n, isMaster };
-    if (!n.reachable) {
-      reasons.push(`replica ${n.id} is down: ${n.error ?? 'no answer'}`);
-      return { ...n, isMaster };
-    }
-    if (n.role !== 'slave') {
-      reasons.push(`${n.id} answers ROLE ${n.role ?? 'unknown'} but is not the master`);
-      return { ...n, isMaster };
-    }
-    if (masterAddress && !sameEndpoint(n.master, masterAddress)) {
-      reasons.push(
-        `replica ${n.id} replicates from ${n.master ? label(n.master) : 'nothing'}, not from the master ${label(masterAddress)}`,
-      );
-      return { ...n, isMaster };
-    }
-    if (n.linkUp === false) reasons.push(`replica ${n.id} has its link to the master down`);
-    const lagBytes =
-      masterOffset !== undefined && n.offset !== undefined ? Math.max(0, masterOffset - n.offset) : undefined;
-    if (lagBytes !== undefined && lagBytes > options.maxLagBytes) {
-      reasons.push(`replica ${n.id} is ${lagBytes} bytes behind the master (limit ${options.maxLagBytes})`);
-    }
-    if (n.aofEnabled === false) warnings.push(`${n.id} has AOF off`);
-    return { ...n, isMaster, ...(lagBytes === undefined ? {} : { lagBytes }) };
-  });
-  if (masterNode?.aofEnabled === false) warnings.push(`master ${masterNode.id} has AOF off`);
-
-  // 4. Proxies: each routes to the master, and its master server is not in maint.
-  const proxies: ProxyStatus[] = obs.proxies.map((p) => {
-    const pointsAtMaster = p.route !== undefined && sameEndpoint(p.route.address, masterAddress);
-    if (!p.route) reasons.push(`proxy ${p.id} did not answer: ${p.error ?? 'no answer'}`);
-    else {
-      if (masterAddress && !pointsAtMaster) {
-        reasons.push(
-          `proxy ${p.id} routes to ${label(p.route.address)}, not to the master ${label(masterAddress)}`,
-        );
-      }
-      if (p.route.state !== 'ready') reasons.push(`proxy ${p.id} has its master server in ${p.route.state}`);
-    }
-    return { ...p, pointsAtMaster };
-  });
-
-  // 5. DNS, last operation and lease are facts to show; a stale record is a warning.
-  let dns: StatusReport['dns'];
-  if (obs.dns && 'error' in obs.dns) {
-    dns = obs.dns;
-    warnings.push(`DNS record unreadable: ${obs.dns.error}`);
-  } else if (obs.dns) {
-    const pointsAtMaster = sameEndpoint(obs.dns.master, masterAddress);
-    dns = { ...obs.dns, pointsAtMaster };
-    if (masterAddress && !pointsAtMaster) {
-      warnings.push(`DNS names ${label(obs.dns.master)}, not the master ${label(masterAddress)}`);
-    }
-  }
-  const lease = obs.lease && obs.lease.until > obs.observedAt ? obs.lease : undefined;
-  if (obs.maintenance && 'error' in obs.maintenance) {
-    warnings.push(`maintenance mode unreadable: ${obs.maintenance.error}`);
-  }
-
+  const { reasons, warnings } = findings;
+  const masterAddress = master.address;
   return {
     cluster: obs.cluster,
     observedAt: obs.observedAt,
@@ -245,4 +148,179 @@ export function buildStatusReport(obs: StatusObservations, options: { maxLagByte
     ...(lease ? { lease } : {}),
     ...(obs.maintenance ? { maintenance: obs.maintenance } : {}),
   };
+}
+
+/** 1. Sentinels: a majority of the configured ones must name the same master and epoch, and none dissent. */
+function judgeSentinels(
+  obs: StatusObservations,
+  label: Label,
+  findings: Findings,
+): { majority: MajorityDecision; sentinels: SentinelStatus[] } {
+  const answers = obs.sentinels.map((s) => s.answer);
+  const majority = decideMajority(answers, obs.sentinelsConfigured);
+  const agreed = majority.agreed;
+  const sentinels: SentinelStatus[] = obs.sentinels.map(({ answer, tilt }) => {
+    if (!answer.ok) return { sentinel: answer.sentinel, ok: false, agrees: false, error: answer.error };
+    const agrees =
+      agreed !== undefined &&
+      sameEndpoint(answer.view.master, agreed.master) &&
+      answer.view.configEpoch === agreed.epoch;
+    return {
+      sentinel: answer.view.sentinel,
+      ok: true,
+      master: answer.view.master,
+      configEpoch: answer.view.configEpoch,
+      ...(tilt === undefined ? {} : { tilt }),
+      agrees,
+    };
+  });
+  if (!agreed) {
+    const said = sentinels
+      .filter((s) => s.ok && s.master)
+      .map((s) => `${formatEndpoint(s.sentinel)} names ${label(s.master as Endpoint)}@${s.configEpoch}`);
+    findings.reasons.push(
+      `no Sentinel majority: ${majority.answered} of ${obs.sentinelsConfigured} answered, ${majority.needed} must agree` +
+        (said.length ? ` (${said.join('; ')})` : ''),
+    );
+  } else {
+    for (const s of sentinels) {
+      if (s.ok && !s.agrees) {
+        findings.reasons.push(
+          `Sentinels disagree: ${formatEndpoint(s.sentinel)} names ${label(s.master as Endpoint)} at epoch ${s.configEpoch}, the majority ${label(agreed.master)} at epoch ${agreed.epoch}`,
+        );
+      }
+    }
+  }
+  for (const s of sentinels) {
+    if (!s.ok) findings.warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} did not answer: ${s.error}`);
+    if (s.tilt)
+      findings.warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} is in TILT; its view is not trusted`);
+  }
+  if (majority.failoverInProgress) findings.warnings.push('a Sentinel reports a failover in progress');
+  return { majority, sentinels };
+}
+
+/** 2. The master: the one the majority names, else the only node that answers ROLE master. */
+function findMaster(
+  nodes: NodeObservation[],
+  agreed: MajorityDecision['agreed'],
+  findings: Findings,
+): MasterPick {
+  const masters = nodes.filter((n) => n.reachable && n.role === 'master');
+  const node = agreed
+    ? nodes.find((n) => sameEndpoint(n.address, agreed.master))
+    : masters.length === 1
+      ? masters[0]
+      : undefined;
+  const address = agreed?.master ?? node?.address;
+  if (agreed) {
+    if (!node)
+      findings.reasons.push(
+        `the Sentinels' master ${formatEndpoint(agreed.master)} is not a node of the cluster`,
+      );
+    else if (!node.reachable)
+      findings.reasons.push(`master ${node.id} is down: ${node.error ?? 'no answer'}`);
+    else if (node.role !== 'master')
+      findings.reasons.push(
+        `master ${node.id} named by the Sentinels answers ROLE ${node.role ?? 'unknown'}`,
+      );
+  }
+  return { node, address };
+}
+
+/** 3. Replicas: up, replicating from the master, link up, within the lag bound; then the master's AOF. */
+function judgeNodes(
+  nodes: NodeObservation[],
+  master: MasterPick,
+  label: Label,
+  maxLagBytes: number,
+  findings: Findings,
+): NodeStatus[] {
+  const masterOffset = master.node?.reachable ? master.node.offset : undefined;
+  const statuses = nodes.map((n) => judgeNode(n, master.address, masterOffset, label, maxLagBytes, findings));
+  if (master.node?.aofEnabled === false) findings.warnings.push(`master ${master.node.id} has AOF off`);
+  return statuses;
+}
+
+/** 3. One node: the master passes as is; a replica must be up, follow the master and keep up. */
+function judgeNode(
+  n: NodeObservation,
+  masterAddress: Endpoint | undefined,
+  masterOffset: number | undefined,
+  label: Label,
+  maxLagBytes: number,
+  findings: Findings,
+): NodeStatus {
+  const isMaster = masterAddress !== undefined && sameEndpoint(n.address, masterAddress);
+  if (isMaster) return { ...n, isMaster };
+  if (!n.reachable) {
+    findings.reasons.push(`replica ${n.id} is down: ${n.error ?? 'no answer'}`);
+    return { ...n, isMaster };
+  }
+  if (n.role !== 'slave') {
+    findings.reasons.push(`${n.id} answers ROLE ${n.role ?? 'unknown'} but is not the master`);
+    return { ...n, isMaster };
+  }
+  if (masterAddress && !sameEndpoint(n.master, masterAddress)) {
+    findings.reasons.push(
+      `replica ${n.id} replicates from ${n.master ? label(n.master) : 'nothing'}, not from the master ${label(masterAddress)}`,
+    );
+    return { ...n, isMaster };
+  }
+  if (n.linkUp === false) findings.reasons.push(`replica ${n.id} has its link to the master down`);
+  const lagBytes =
+    masterOffset !== undefined && n.offset !== undefined ? Math.max(0, masterOffset - n.offset) : undefined;
+  if (lagBytes !== undefined && lagBytes > maxLagBytes) {
+    findings.reasons.push(`replica ${n.id} is ${lagBytes} bytes behind the master (limit ${maxLagBytes})`);
+  }
+  if (n.aofEnabled === false) findings.warnings.push(`${n.id} has AOF off`);
+  return { ...n, isMaster, ...(lagBytes === undefined ? {} : { lagBytes }) };
+}
+
+/** 4. Proxies: each routes to the master, and its master server is not in maint. */
+function judgeProxies(
+  proxies: ProxyObservation[],
+  masterAddress: Endpoint | undefined,
+  label: Label,
+  findings: Findings,
+): ProxyStatus[] {
+  return proxies.map((p) => {
+    const pointsAtMaster = p.route !== undefined && sameEndpoint(p.route.address, masterAddress);
+    if (!p.route) findings.reasons.push(`proxy ${p.id} did not answer: ${p.error ?? 'no answer'}`);
+    else {
+      if (masterAddress && !pointsAtMaster) {
+        findings.reasons.push(
+          `proxy ${p.id} routes to ${label(p.route.address)}, not to the master ${label(masterAddress)}`,
+        );
+      }
+      if (p.route.state !== 'ready')
+        findings.reasons.push(`proxy ${p.id} has its master server in ${p.route.state}`);
+    }
+    return { ...p, pointsAtMaster };
+  });
+}
+
+/** 5. DNS, last operation and lease are facts to show; a stale record is a warning. */
+function judgeFacts(
+  obs: StatusObservations,
+  masterAddress: Endpoint | undefined,
+  label: Label,
+  findings: Findings,
+): { dns: StatusReport['dns']; lease: ClusterLease | undefined } {
+  let dns: StatusReport['dns'];
+  if (obs.dns && 'error' in obs.dns) {
+    dns = obs.dns;
+    findings.warnings.push(`DNS record unreadable: ${obs.dns.error}`);
+  } else if (obs.dns) {
+    const pointsAtMaster = sameEndpoint(obs.dns.master, masterAddress);
+    dns = { ...obs.dns, pointsAtMaster };
+    if (masterAddress && !pointsAtMaster) {
+      findings.warnings.push(`DNS names ${label(obs.dns.master)}, not the master ${label(masterAddress)}`);
+    }
+  }
+  const lease = obs.lease && obs.lease.until > obs.observedAt ? obs.lease : undefined;
+  if (obs.maintenance && 'error' in obs.maintenance) {
+    findings.warnings.push(`maintenance mode unreadable: ${obs.maintenance.error}`);
+  }
+  return { dns, lease };
 }

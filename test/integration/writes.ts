@@ -1,4 +1,6 @@
+import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
+import { formatEndpoint } from '../../core/model/cluster.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import type { TestCluster } from './cluster.ts';
 
@@ -44,8 +46,20 @@ export async function stopAndCountLost(
 export async function writableThroughProxies(t: TestCluster): Promise<void> {
   const nodes = new IoredisNodes(t.connections);
   const master = await t.soleMaster();
+  const router = new HaproxyRouter();
   for (const p of t.cluster.proxies) {
-    await nodes.canaryThroughProxy(p, 'plain', master, 2000);
-    await nodes.canaryThroughProxy(p, 'tls', master, 2000);
+    for (const listener of ['plain', 'tls'] as const) {
+      await nodes.canaryThroughProxy(p, listener, master, 2000).catch(async (error: unknown) => {
+        // Name where the proxy routes and what each node is, so a failure here can be read from its message.
+        const route = await router.masterRoute(p).catch((e: unknown) => String(e));
+        const roles = await Promise.all(
+          t.d.nodes.map(async (n) => `${n.id} ${await t.role(n).catch(() => '?')}`),
+        );
+        throw new Error(
+          `a write through ${p.id}/${listener} failed (${String(error)}); the master is ${formatEndpoint(master)}, ` +
+            `${p.id} routes to ${JSON.stringify(route)}; nodes: ${roles.join(', ')}`,
+        );
+      });
+    }
   }
 }

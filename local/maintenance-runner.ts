@@ -14,6 +14,7 @@ import { makeMaintenanceStepHandler } from '../functions/maintenance-step/handle
 import {
   endingOf,
   runMaintenanceWorkflow,
+  stepByStep,
   type WorkflowEnding,
   type WorkflowTransition,
 } from './stepfunctions.ts';
@@ -70,19 +71,12 @@ export async function runLocalMaintenance(
     const state = MaintenanceStateSchema.safeParse(value);
     return state.success ? state.data : undefined;
   };
-  let printed = 0;
   try {
     const result = await runMaintenanceWorkflow(parsed.data, {
       executionName: options.executionName ?? `maintenance-${d.cluster}-${Date.now()}`,
       step: (event) => handle(event),
       ...(options.retryIntervalMs === undefined ? {} : { retryIntervalMs: options.retryIntervalMs }),
-      onTransition: (t) => {
-        options.onTransition?.(t);
-        if (t.type !== 'succeeded') return;
-        const steps = stateOf(t.output)?.timeline ?? [];
-        for (const step of steps.slice(printed)) options.onStep?.(step);
-        printed = Math.max(printed, steps.length);
-      },
+      onTransition: stepByStep(stateOf, options),
     });
     return endingOf(result, stateOf);
   } finally {

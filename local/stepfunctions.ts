@@ -7,6 +7,7 @@ import {
 } from 'aws-local-stepfunctions';
 import { z } from 'zod';
 import { causeMessage } from '../core/model/errors.ts';
+import type { TimelineStep } from '../core/model/timeline.ts';
 import {
   LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   renderMaintenanceAsl,
@@ -342,5 +343,26 @@ export function endingOf<S extends { error?: { Error: string; Cause?: string | u
     ...(error ? { error } : {}),
     ...(cause ? { cause } : {}),
     ...(state ? { state } : {}),
+  };
+}
+
+/**
+ * An `onTransition` that passes every transition on, and tells each timeline step once, as the Task that
+ * recorded it succeeds (the state a Task answers carries the whole timeline so far).
+ */
+export function stepByStep<S extends { timeline: TimelineStep[] }>(
+  parseState: (value: unknown) => S | undefined,
+  listeners: {
+    onTransition?: (transition: WorkflowTransition) => void;
+    onStep?: (step: TimelineStep) => void;
+  },
+): (transition: WorkflowTransition) => void {
+  let told = 0;
+  return (t) => {
+    listeners.onTransition?.(t);
+    if (t.type !== 'succeeded') return;
+    const steps = parseState(t.output)?.timeline ?? [];
+    for (const step of steps.slice(told)) listeners.onStep?.(step);
+    told = Math.max(told, steps.length);
   };
 }

@@ -14,6 +14,7 @@ import {
   endingOf,
   type RunWorkflowOptions,
   runSwitchoverWorkflow,
+  stepByStep,
   type WorkflowEnding,
   type WorkflowTransition,
 } from './stepfunctions.ts';
@@ -55,19 +56,12 @@ export async function runLocalSwitchover(
     return state.success ? state.data : undefined;
   };
   const step: RunWorkflowOptions['step'] = (event) => handle(event);
-  let printed = 0;
   try {
     const result = await runSwitchoverWorkflow(parsed.data, {
       executionName: options.executionName ?? `switchover-${d.cluster}-${Date.now()}`,
       step: options.wrapStep ? options.wrapStep(step) : step,
       ...(options.taskTimeoutSeconds ? { taskTimeoutSeconds: options.taskTimeoutSeconds } : {}),
-      onTransition: (t) => {
-        options.onTransition?.(t);
-        if (t.type !== 'succeeded') return;
-        const steps = stateOf(t.output)?.timeline ?? [];
-        for (const step of steps.slice(printed)) options.onStep?.(step);
-        printed = Math.max(printed, steps.length);
-      },
+      onTransition: stepByStep(stateOf, options),
     });
     return endingOf(result, stateOf);
   } finally {

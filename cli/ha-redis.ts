@@ -5,40 +5,14 @@
  * runs, so `--help`, `--version` and an argument error answer without loading the launcher, the state
  * machine runner or the AWS SDK (the bench's cli-startup scenario measures it).
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { RemoteOptions } from '../compose/remote.ts';
 import { errorMessage, HaRedisError } from '../core/model/errors.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
 import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
 import pkg from '../package.json' with { type: 'json' };
-
-/** An option value that must be a whole number of at least `min` (an empty value is none). */
-const integerAtLeast = (min: 0 | 1) => (name: string) => (value: string) => {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isInteger(n) || n < min) {
-    const kind = min === 0 ? 'non-negative' : 'positive';
-    throw new InvalidArgumentError(`${name} must be a ${kind} integer, got '${value}'`);
-  }
-  return n;
-};
-const positiveInt = integerAtLeast(1);
-const nonNegativeInt = integerAtLeast(0);
-const slackUserIds = (value: string) => {
-  const ids = value.split(',').map((id) => id.trim());
-  const bad = ids.find((id) => !/^[UW][A-Z0-9]{2,}$/.test(id));
-  if (bad !== undefined)
-    throw new InvalidArgumentError(`--slack-user: '${bad}' is not a Slack user id (U0123ABCD)`);
-  return ids;
-};
-const httpUrl = (name: string) => (value: string) => {
-  const url = URL.canParse(value) ? new URL(value) : undefined;
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
-    throw new InvalidArgumentError(`${name} must be an http(s) URL, got '${value}'`);
-  return value;
-};
-const err = (line: string) => process.stderr.write(`${line}\n`);
-/** Who asked, for history: `cli:<user>`. */
-const cliUser = () => `cli:${process.env.USER ?? 'unknown'}`;
+import { registerLocalCommands } from './local-program.ts';
+import { cliUser, err, httpUrl, nonNegativeInt, positiveInt } from './options.ts';
 
 /** The options that reach a cluster of the deployment config file instead of a local one. */
 interface RemoteFlags {
@@ -113,71 +87,7 @@ const program = new Command()
   // Wrong arguments exit 2 (after commander printed the one-line error); --help and --version exit 0.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 
-const local = program
-  .command('local')
-  .description('a local cluster of real redis, sentinel and haproxy processes');
-
-local
-  .command('up')
-  .description('start 3 redis, 3 sentinels, 2 haproxy, dynalite and the orchestrator on free loopback ports')
-  .option('--name <name>', 'cluster name', 'demo')
-  .option('--down-after-ms <ms>', 'Sentinel down-after-milliseconds', positiveInt('--down-after-ms'), 5000)
-  .option(
-    '--failover-timeout-ms <ms>',
-    'Sentinel failover-timeout',
-    positiveInt('--failover-timeout-ms'),
-    60_000,
-  )
-  .option(
-    '--slack-user <ids>',
-    'comma-separated Slack user ids allowed on the local /redis endpoint (default U0LOCALOPS)',
-    slackUserIds,
-  )
-  .option('--notify-webhook <url>', 'also POST each outcome as JSON to this URL', httpUrl('--notify-webhook'))
-  .option('--json', 'print the descriptor as JSON on stdout')
-  .action(async (o: import('./commands/local.ts').LocalUpOptions) => {
-    const { localUpCommand } = await import('./commands/local.ts');
-    await localUpCommand(o);
-  });
-
-local
-  .command('config')
-  .description('write a deployment config file for the local cluster, and its secrets as files')
-  .option('--name <name>', 'cluster name', 'demo')
-  .action(async (o: { name: string }) => {
-    const { localConfigCommand } = await import('./commands/local.ts');
-    await localConfigCommand(o);
-  });
-
-local
-  .command('down')
-  .description('stop exactly the processes that `up` started, and remove the cluster directory')
-  .option('--name <name>', 'cluster name', 'demo')
-  .option('--keep-files', 'keep configs, logs and data')
-  .action(async (o: { name: string; keepFiles?: boolean }) => {
-    const { localDownCommand } = await import('./commands/local.ts');
-    await localDownCommand(o);
-  });
-
-local
-  .command('status')
-  .description('processes, roles and routing of a local cluster; exit 1 when something is down')
-  .option('--name <name>', 'cluster name', 'demo')
-  .option('--json', 'print JSON on stdout')
-  .action(async (o: { name: string; json?: boolean }) => {
-    const { localStatusCommand } = await import('./commands/local.ts');
-    process.exitCode = await localStatusCommand(o);
-  });
-
-local
-  .command('logs')
-  .description("follow the orchestrator's log")
-  .option('--name <name>', 'cluster name', 'demo')
-  .option('--no-follow', 'print and exit')
-  .action(async (o: { name: string; follow: boolean }) => {
-    const { localLogsCommand } = await import('./commands/local.ts');
-    await localLogsCommand(o);
-  });
+registerLocalCommands(program);
 
 program
   .command('demo')

@@ -11,12 +11,19 @@ const ProcessSchema = z.object({
 });
 /** The network namespace a process runs in, when its cluster is placed on hosts (`localUp` `hosts`). */
 const netns = z.string().optional();
+/** The host a process runs on, when its cluster is a service of a host set (`host-1` ...). */
+const hostId = z.string().optional();
 
 export const DescriptorSchema = z.object({
   version: z.literal(1),
   cluster: z.string(),
   masterName: z.string(),
   dir: z.string(),
+  /**
+   * The host set this cluster is a service of (`local up --services N`): its Sentinels (when shared), proxies,
+   * dynalite and orchestrator are the set's, and `local down` takes the set's name.
+   */
+  hostSet: z.string().optional(),
   createdAt: z.string(),
   sentinelSettings: z.object({
     downAfterMs: z.number().int().positive(),
@@ -30,10 +37,11 @@ export const DescriptorSchema = z.object({
       configPath: z.string(),
       dataDir: z.string(),
       netns,
+      hostId,
     }),
   ),
   sentinels: z.array(
-    ProcessSchema.extend({ id: z.string(), host: z.string(), port, configPath: z.string(), netns }),
+    ProcessSchema.extend({ id: z.string(), host: z.string(), port, configPath: z.string(), netns, hostId }),
   ),
   proxies: z.array(
     ProcessSchema.extend({
@@ -49,6 +57,7 @@ export const DescriptorSchema = z.object({
       backend: z.string(),
       server: z.string(),
       netns,
+      hostId,
     }),
   ),
   /**

@@ -5,6 +5,7 @@
 
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isHostSet } from '../config/host-set-descriptor.ts';
 import {
   type Descriptor,
   descriptorPath,
@@ -13,6 +14,7 @@ import {
 } from '../config/local-descriptor.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
 import { onHost, which } from './host-programs.ts';
+import { hostSetDown } from './host-set-processes.ts';
 import { commandLine, readPidFile, startDetached, stopProcess, waitForPort } from './processes.ts';
 
 interface Owned {
@@ -78,14 +80,25 @@ export async function anyAlive(d: Descriptor): Promise<boolean> {
   return false;
 }
 
+/** A service of a host set shares its processes with the other services: act on the set, by its name. */
+export function refuseServiceOfSet(d: Descriptor, command: string): void {
+  if (d.hostSet) {
+    throw new ConfigurationError(
+      `'${d.cluster}' is a service of host set '${d.hostSet}', whose processes its services share: run 'ha-redis ${command} --name ${d.hostSet}'`,
+    );
+  }
+}
+
 /** Stop exactly the processes `up` started (checked by pid and command line), and free their ports. */
 export async function localDown(options: {
   name: string;
   root?: string;
   keepFiles?: boolean;
 }): Promise<string[]> {
+  if (isHostSet(options.name, options.root)) return hostSetDown(options);
   const path = descriptorPath(options.name, options.root);
   const d = await readDescriptor(path);
+  refuseServiceOfSet(d, 'local down');
   const stopped: string[] = [];
   for (const o of await ownedProcesses(d)) {
     for (const pid of o.pids) {

@@ -45,16 +45,25 @@ const bindOf = (l: Launch, i: number) => (l.options.hosts ? { bind: l.hostOf(i).
 /** Start dynalite first: a Node process that takes a while to start, and needs nothing else. Returns its port. */
 export async function startDynalite(l: Launch): Promise<number> {
   const { d } = l;
-  const dynalitePort = l.take();
-  d.stateStore.pid = startDetached(
+  const { pid, port, endpoint } = startDynaliteProcess(l.take(), d.stateStore.logPath);
+  d.stateStore.pid = pid;
+  d.stateStore.endpoint = endpoint;
+  await writeDescriptor(l.path, d);
+  return port;
+}
+
+/** Start dynalite on `port` (log to `logPath`); its pid and endpoint. */
+export function startDynaliteProcess(
+  port: number,
+  logPath: string,
+): { pid: number; port: number; endpoint: string } {
+  const pid = startDetached(
     process.execPath,
-    [join(HERE, 'dynalite-server.ts'), String(dynalitePort)],
-    d.stateStore.logPath,
+    [join(HERE, 'dynalite-server.ts'), String(port)],
+    logPath,
     nodeChildEnv(),
   );
-  d.stateStore.endpoint = `http://${LOOPBACK}:${dynalitePort}`;
-  await writeDescriptor(l.path, d);
-  return dynalitePort;
+  return { pid, port, endpoint: `http://${LOOPBACK}:${port}` };
 }
 
 /** Start the 3 Redis nodes: redis-1 is the initial master; the others carry a replicaof line. Returns the master. */
@@ -246,29 +255,42 @@ export async function startOrchestrator(l: Launch): Promise<void> {
   };
   d.orchestrator = orchestrator;
   await writeDescriptor(l.path, d);
-  orchestrator.pid = startDetached(
+  orchestrator.pid = await spawnOrchestrator([l.path], orchestrator, async (pid) => {
+    orchestrator.pid = pid;
+    await writeDescriptor(l.path, d);
+  });
+  l.progress(`orchestrator ready (pid ${orchestrator.pid}); logs: ha-redis local logs --name ${d.cluster}`);
+}
+
+/**
+ * Start one orchestrator for the clusters whose descriptors are at `descriptorPaths` (one, or every service of
+ * a host set); `started` records its pid before the wait. Resolves once it is ready.
+ */
+export async function spawnOrchestrator(
+  descriptorPaths: string[],
+  files: { pidFile: string; logPath: string; readyFile: string },
+  started: (pid: number) => Promise<void>,
+): Promise<number> {
+  const pid = startDetached(
     process.execPath,
-    [join(HERE, 'orchestrator.ts'), l.path],
-    orchestrator.logPath,
+    [join(HERE, 'orchestrator.ts'), ...descriptorPaths],
+    files.logPath,
     nodeChildEnv(),
   );
-  await writeFile(orchestrator.pidFile, `${orchestrator.pid}\n`);
-  await writeDescriptor(l.path, d);
+  await writeFile(files.pidFile, `${pid}\n`);
+  await started(pid);
   await waitUntil(
     async () => {
-      if (!(await commandLine(orchestrator.pid))) {
-        throw new HaRedisError(`the orchestrator exited at start; see ${orchestrator.logPath}`);
+      if (!(await commandLine(pid))) {
+        throw new HaRedisError(`the orchestrator exited at start; see ${files.logPath}`);
       }
-      return existsSync(orchestrator.readyFile);
+      return existsSync(files.readyFile);
     },
     30_000,
     'the orchestrator to become ready',
   ).catch(async (error: unknown) => {
-    const tail = (await readFile(orchestrator.logPath, 'utf8').catch(() => ''))
-      .split('\n')
-      .slice(-5)
-      .join('\n');
+    const tail = (await readFile(files.logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n');
     throw new HaRedisError(`${(error as Error).message}\n${tail}`);
   });
-  l.progress(`orchestrator ready (pid ${orchestrator.pid}); logs: ha-redis local logs --name ${d.cluster}`);
+  return pid;
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isHostSet } from '../config/host-set-descriptor.ts';
 import { clusterDir, type Descriptor, descriptorPath, readDescriptor } from '../config/local-descriptor.ts';
 import { ConfigurationError, HaRedisError } from '../core/model/errors.ts';
 import { waitForClusterFormed, waitForReplicasListed } from './cluster-forming.ts';
@@ -41,11 +42,14 @@ async function freshClusterDir(
 ): Promise<{ dir: string; path: string }> {
   const dir = clusterDir(name, root);
   const path = descriptorPath(name, root);
+  if (isHostSet(name, root)) {
+    throw new ConfigurationError(`'${name}' is a host set; run 'ha-redis local down --name ${name}' first`);
+  }
   if (existsSync(path)) {
     const existing = await readDescriptor(path).catch(() => undefined);
     if (existing && (await anyAlive(existing))) {
       throw new ConfigurationError(
-        `local cluster '${name}' is already up; run 'ha-redis local down --name ${name}' first`,
+        `local cluster '${name}' is already up; run 'ha-redis local down --name ${existing.hostSet ?? name}' first`,
       );
     }
   }

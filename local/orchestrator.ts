@@ -1,19 +1,20 @@
 /**
  * The local orchestrator runtime, started in the background by `ha-redis local up`:
  * one Sentinel bridge per Sentinel -> in-process bus -> the sentinel-event handler -> the core,
- * plus a periodic reconcile. Usage: node local/orchestrator.ts <descriptor.json>
+ * plus a periodic reconcile. One process serves one cluster, or every service of a host set.
+ * Usage: node local/orchestrator.ts <descriptor.json> [<descriptor.json> ...]
  */
 import { writeFile } from 'node:fs/promises';
 import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
 import { InProcessBus, toSnsEvent } from '../adapters/host/bus.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
-import { composeLocal, localAccess, localDynamoClient } from '../compose/local.ts';
+import { composeLocal, type LocalRuntime, localAccess, localDynamoClient } from '../compose/local.ts';
 import { composeLocalSlack } from '../compose/slack-local.ts';
-import { readDescriptor } from '../config/local-descriptor.ts';
+import { type Descriptor, readDescriptor } from '../config/local-descriptor.ts';
 import { reconcile } from '../core/failover/handle-event.ts';
 import { reactToFailover } from '../core/failover/react.ts';
-import { ClusterRegistry } from '../core/model/cluster.ts';
+import { ClusterRegistry, type Endpoint } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
@@ -24,57 +25,31 @@ import { LocalWorkflowStarter } from './workflows.ts';
 
 const RECONCILE_EVERY_MS = 5000; // safety net for a lost event; events are the fast path
 
-async function main(): Promise<void> {
-  const path = process.argv[2];
-  if (!path) throw new Error('usage: orchestrator.ts <descriptor.json>');
-  const descriptor = await readDescriptor(path);
-  const logger = powertoolsLogger('ha-redis-local');
+type Log = ReturnType<typeof powertoolsLogger>;
+
+/** One cluster (a service, in a host set) served by this process: its ports, its handler, its Slack endpoint. */
+interface Served {
+  descriptor: Descriptor;
+  runtime: LocalRuntime;
+  handle: ReturnType<typeof makeSentinelEventHandler>;
+  consoleNotifier: LocalNotifier;
+  workflows: LocalWorkflowStarter;
+  slackEndpoint: { url: string; close(): Promise<void> } | undefined;
+}
+
+/** Compose one cluster: outcomes to its notifications file, the console and a webhook; its Slack endpoint. */
+async function serve(descriptor: Descriptor, logger: Log): Promise<Served> {
   const runtime = composeLocal(descriptor, logger);
   const { cluster, deps } = runtime;
-  // Outcomes: a JSON line in the notifications file (as before), a readable block on the console, a webhook.
   const consoleNotifier = new LocalNotifier({
     logger,
     ...(descriptor.notifyWebhookUrl ? { webhookUrl: descriptor.notifyWebhookUrl } : {}),
   });
   runtime.notifier.onNotification((n) => void consoleNotifier.publish(n));
-  const dynamo = localDynamoClient(descriptor.stateStore.endpoint);
-  await ensureStateTable(dynamo, descriptor.stateStore.table);
-  dynamo.destroy();
-
   const handle = makeSentinelEventHandler(() => ({
     clusters: new ClusterRegistry([cluster]),
     failover: deps,
   }));
-  const bus = new InProcessBus();
-  bus.subscribe(async (message) => {
-    try {
-      const outcomes = await handle(toSnsEvent(message));
-      for (const outcome of outcomes) {
-        if (outcome.action !== 'ignored')
-          logger.info('event handled', { cluster: cluster.name, outcome: outcome.action });
-      }
-    } catch (error) {
-      logger.error('event handling failed; reconcile will retry', {
-        cluster: cluster.name,
-        error: errorMessage(error),
-      });
-    }
-  });
-
-  const password = await localAccess(descriptor).sentinelPassword();
-  const bridges = cluster.sentinels.map(
-    (sentinel) => new SentinelBridge({ cluster: cluster.name, sentinel, password, publisher: bus, logger }),
-  );
-  await Promise.all(bridges.map((b) => b.start()));
-
-  // Adopt the current master on first start (claims its epoch, points every proxy, writes DNS, verifies).
-  if (!(await deps.state.appliedEpoch(cluster.name))) {
-    const adopted = await serialized(cluster.name, () =>
-      reactToFailover(cluster, { type: 'adopt', seenAt: Date.now() }, deps),
-    );
-    logger.info('adopted the current master', { cluster: cluster.name, outcome: adopted.action });
-  }
-
   // The Slack front door on loopback: the same handler as the Lambda behind a Function URL.
   const workflows = new LocalWorkflowStarter(descriptor, logger);
   const slackEndpoint = descriptor.slack.endpointUrl
@@ -83,42 +58,125 @@ async function main(): Promise<void> {
         return serveOnLoopback(
           Number(new URL(descriptor.slack.endpointUrl).port),
           makeSlackHandler(() => slackDeps),
-          (error) => logger.error('slack endpoint failed', { error: errorMessage(error) }),
+          (error) =>
+            logger.error('slack endpoint failed', { cluster: cluster.name, error: errorMessage(error) }),
         );
       })()
     : undefined;
+  return { descriptor, runtime, handle, consoleNotifier, workflows, slackEndpoint };
+}
+
+/**
+ * One bridge per Sentinel process. A Sentinel that monitors several of the served masters (a host set's shared
+ * Sentinels) gets one bridge that sends each event to its master's cluster.
+ */
+async function startBridges(served: Served[], bus: InProcessBus, logger: Log): Promise<SentinelBridge[]> {
+  const bySentinel = new Map<string, { sentinel: Endpoint; masters: Map<string, string> }>();
+  for (const { runtime } of served) {
+    for (const sentinel of runtime.cluster.sentinels) {
+      const key = `${sentinel.host}:${sentinel.port}`;
+      const entry = bySentinel.get(key) ?? { sentinel, masters: new Map<string, string>() };
+      entry.masters.set(runtime.cluster.masterName, runtime.cluster.name);
+      bySentinel.set(key, entry);
+    }
+  }
+  const first = served[0];
+  if (!first) return [];
+  const password = await localAccess(first.descriptor).sentinelPassword();
+  const bridges = [...bySentinel.values()].map(({ sentinel, masters }) => {
+    const [only] = masters.values();
+    return new SentinelBridge({
+      cluster: only ?? first.runtime.cluster.name,
+      sentinel,
+      password,
+      publisher: bus,
+      logger,
+      ...(masters.size > 1 ? { masters } : {}),
+    });
+  });
+  await Promise.all(bridges.map((b) => b.start()));
+  return bridges;
+}
+
+/** Adopt the current master on first start (claims its epoch, points every proxy, writes DNS, verifies). */
+async function adopt(s: Served, logger: Log): Promise<void> {
+  const { cluster, deps } = s.runtime;
+  if (await deps.state.appliedEpoch(cluster.name)) return;
+  const adopted = await serialized(cluster.name, () =>
+    reactToFailover(cluster, { type: 'adopt', seenAt: Date.now() }, deps),
+  );
+  logger.info('adopted the current master', { cluster: cluster.name, outcome: adopted.action });
+}
+
+async function main(): Promise<void> {
+  const paths = process.argv.slice(2);
+  if (paths.length === 0) throw new Error('usage: orchestrator.ts <descriptor.json> [<descriptor.json> ...]');
+  const descriptors = await Promise.all(paths.map((p) => readDescriptor(p)));
+  const logger = powertoolsLogger('ha-redis-local');
+  const first = descriptors[0] as Descriptor;
+  const dynamo = localDynamoClient(first.stateStore.endpoint);
+  await ensureStateTable(dynamo, first.stateStore.table);
+  dynamo.destroy();
+  const served = await Promise.all(descriptors.map((d) => serve(d, logger)));
+  const byName = new Map(served.map((s) => [s.runtime.cluster.name, s]));
+
+  // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn.
+  const bus = new InProcessBus();
+  bus.subscribe(async (message, envelope) => {
+    const s = byName.get(envelope.cluster);
+    if (!s) return;
+    try {
+      const outcomes = await s.handle(toSnsEvent(message));
+      for (const outcome of outcomes) {
+        if (outcome.action !== 'ignored')
+          logger.info('event handled', { cluster: envelope.cluster, outcome: outcome.action });
+      }
+    } catch (error) {
+      logger.error('event handling failed; reconcile will retry', {
+        cluster: envelope.cluster,
+        error: errorMessage(error),
+      });
+    }
+  });
+  const bridges = await startBridges(served, bus, logger);
+  await Promise.all(served.map((s) => adopt(s, logger)));
 
   const timer = setInterval(() => {
-    void serialized(cluster.name, () => reconcile(cluster, deps)).catch((error: unknown) =>
-      logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) }),
-    );
+    for (const { runtime } of served) {
+      const { cluster, deps } = runtime;
+      void serialized(cluster.name, () => reconcile(cluster, deps)).catch((error: unknown) =>
+        logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) }),
+      );
+    }
   }, RECONCILE_EVERY_MS);
 
   const stop = async () => {
     clearInterval(timer);
-    await slackEndpoint?.close();
+    await Promise.all(served.map((s) => s.slackEndpoint?.close()));
     // A switchover started from Slack ends (and unblocks writes) before the process goes.
-    await workflows.settled();
-    await consoleNotifier.idle();
+    await Promise.all(served.map((s) => s.workflows.settled()));
+    await Promise.all(served.map((s) => s.consoleNotifier.idle()));
     await Promise.all(bridges.map((b) => b.stop()));
-    await runtime.close();
-    logger.info('orchestrator stopped', { cluster: cluster.name, bridges: bridges.map((b) => b.stats) });
+    await Promise.all(served.map((s) => s.runtime.close()));
+    logger.info('orchestrator stopped', {
+      clusters: [...byName.keys()],
+      bridges: bridges.map((b) => b.stats),
+    });
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 
-  if (descriptor.orchestrator) {
+  if (first.orchestrator) {
     await writeFile(
-      descriptor.orchestrator.readyFile,
+      first.orchestrator.readyFile,
       JSON.stringify({ pid: process.pid, at: new Date().toISOString() }),
     );
   }
   logger.info('orchestrator ready', {
-    cluster: cluster.name,
-    sentinels: cluster.sentinels.length,
-    proxies: cluster.proxies.length,
-    slack: slackEndpoint?.url ?? null,
+    clusters: [...byName.keys()],
+    bridges: bridges.length,
+    slack: served.map((s) => s.slackEndpoint?.url ?? null),
   });
 }
 

@@ -54,8 +54,29 @@ export interface SentinelConfInput {
 }
 
 export function renderSentinelConf(i: SentinelConfInput): string {
+  return renderSharedSentinelConf({
+    ...i,
+    bind: i.bind ?? '127.0.0.1',
+    masters: [{ masterName: i.masterName, master: i.master }],
+  });
+}
+
+export interface SharedSentinelConfInput {
+  port: number;
+  dir: string;
+  password: string;
+  bind: string;
+  /** Every service's master, by the name Sentinel monitors it under. */
+  masters: { masterName: string; master: { host: string; port: number } }[];
+  quorum: number;
+  downAfterMs: number;
+  failoverTimeoutMs: number;
+}
+
+/** One Sentinel on a host that monitors every service's master (the `shared` layout). */
+export function renderSharedSentinelConf(i: SharedSentinelConfInput): string {
   return [
-    `bind ${i.bind ?? '127.0.0.1'}`,
+    `bind ${i.bind}`,
     `port ${i.port}`,
     'daemonize no',
     `pidfile ${i.dir}/sentinel.pid`,
@@ -63,11 +84,13 @@ export function renderSentinelConf(i: SentinelConfInput): string {
     `dir ${i.dir}`,
     `requirepass ${i.password}`,
     `sentinel sentinel-pass ${i.password}`,
-    `sentinel monitor ${i.masterName} ${i.master.host} ${i.master.port} ${i.quorum}`,
-    `sentinel auth-pass ${i.masterName} ${i.password}`,
-    `sentinel down-after-milliseconds ${i.masterName} ${i.downAfterMs}`,
-    `sentinel failover-timeout ${i.masterName} ${i.failoverTimeoutMs}`,
-    `sentinel parallel-syncs ${i.masterName} 1`,
+    ...i.masters.flatMap(({ masterName, master }) => [
+      `sentinel monitor ${masterName} ${master.host} ${master.port} ${i.quorum}`,
+      `sentinel auth-pass ${masterName} ${i.password}`,
+      `sentinel down-after-milliseconds ${masterName} ${i.downAfterMs}`,
+      `sentinel failover-timeout ${masterName} ${i.failoverTimeoutMs}`,
+      `sentinel parallel-syncs ${masterName} 1`,
+    ]),
     '',
   ].join('\n');
 }
@@ -100,6 +123,29 @@ export interface HaproxyConfInput {
 export function renderHaproxyConf(i: HaproxyConfInput): string {
   const bind = i.bind ?? '127.0.0.1';
   return [
+    ...haproxyPreamble(i),
+    'frontend redis_plain',
+    `    bind ${bind}:${i.plainPort}`,
+    `    default_backend ${i.backend}`,
+    '',
+    'frontend redis_tls',
+    `    bind ${bind}:${i.tlsPort} ssl crt ${i.pemPath}`,
+    `    default_backend ${i.backend}`,
+    '',
+    `backend ${i.backend}`,
+    ...(i.roleCheck
+      ? roleCheckServers(i.roleCheck)
+      : [`    server ${i.server} ${i.master.host}:${i.master.port}`]),
+    '',
+  ].join('\n');
+}
+
+/** The global and defaults sections, and the Runtime API over TLS: what every HAProxy config here starts with. */
+export function haproxyPreamble(
+  i: Pick<HaproxyConfInput, 'socketPath' | 'stateFilePath' | 'pemPath' | 'apiTls' | 'bind'>,
+): string[] {
+  const bind = i.bind ?? '127.0.0.1';
+  return [
     'global',
     `    stats socket ${i.socketPath} mode 600 level admin`,
 
@@ -128,20 +174,7 @@ export function renderHaproxyConf(i: HaproxyConfInput): string {
           '',
         ]
       : []),
-    'frontend redis_plain',
-    `    bind ${bind}:${i.plainPort}`,
-    `    default_backend ${i.backend}`,
-    '',
-    'frontend redis_tls',
-    `    bind ${bind}:${i.tlsPort} ssl crt ${i.pemPath}`,
-    `    default_backend ${i.backend}`,
-    '',
-    `backend ${i.backend}`,
-    ...(i.roleCheck
-      ? roleCheckServers(i.roleCheck)
-      : [`    server ${i.server} ${i.master.host}:${i.master.port}`]),
-    '',
-  ].join('\n');
+  ];
 }
 
 /**

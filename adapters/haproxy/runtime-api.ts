@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../core/model/cluster.ts';
 import { RoutingError } from '../../core/model/errors.ts';
@@ -28,7 +28,13 @@ export async function runtimeApi(
       address.kind === 'unix'
         ? connect({ path: address.path })
         : address.tls
-          ? connectTls({ host: address.host, port: address.port, ...tls, servername: address.host })
+          ? connectTls({
+              host: address.host,
+              port: address.port,
+              ...tls,
+              // SNI carries a host name only (RFC 6066); the certificate is still checked against the address.
+              ...(isIP(address.host) ? {} : { servername: address.host }),
+            })
           : connect({ host: address.host, port: address.port });
     const chunks: Buffer[] = [];
     const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;

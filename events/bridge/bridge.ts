@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
+import { masterNameOf, parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { Endpoint } from '../../core/model/cluster.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
@@ -17,10 +17,21 @@ export interface BridgeStats {
   malformed: number;
   publishFailures: number;
   reconnects: number;
+  /** Events of a shared Sentinel that name no master this bridge maps to a cluster (see `masters`). */
+  unattributed: number;
 }
 
 export interface BridgeOptions {
+  /** The cluster every event belongs to; with `masters`, the cluster of events that name no master. */
   cluster: string;
+  /**
+   * A Sentinel that monitors several masters (a host set's `shared` layout): the cluster of each master name.
+   * An event that names a master goes to that master's cluster, or nowhere. `+new-epoch` and `+tilt` go to
+   * every cluster. A `+vote-for-leader` names no master, and a Sentinel's epochs are shared by all its masters,
+   * so it cannot be told which failover it belongs to: it is dropped, and those clusters are confirmed by the
+   * Sentinels' views (SENTINEL MASTER, per master) rather than by the election.
+   */
+  masters?: ReadonlyMap<string, string>;
   sentinel: Endpoint;
   password?: string | undefined;
   publisher: Publisher;
@@ -44,6 +55,7 @@ export class SentinelBridge {
     malformed: 0,
     publishFailures: 0,
     reconnects: 0,
+    unattributed: 0,
   };
   private client: Redis | undefined;
   private readonly options: BridgeOptions;
@@ -87,7 +99,7 @@ export class SentinelBridge {
 
   /** Parse and publish one message; never throws. */
   async handle(channel: string, payload: string): Promise<void> {
-    const { cluster, sentinel, logger, publisher } = this.options;
+    const { cluster, sentinel, logger } = this.options;
     const seenAt = (this.options.now ?? Date.now)();
     this.stats.received += 1;
     const parsed = parseSentinelMessage(channel, payload);
@@ -102,15 +114,43 @@ export class SentinelBridge {
       });
       return;
     }
-    const envelope: SentinelEnvelope = {
-      contract: SENTINEL_EVENT_CONTRACT.name,
-      version: SENTINEL_EVENT_CONTRACT.version,
-      cluster,
-      sentinel,
-      channel,
-      payload,
-      seenAt,
-    };
+    const clusters = this.clustersOf(parsed.event);
+    if (clusters.length === 0) {
+      this.stats.unattributed += 1;
+      logger.debug('sentinel event of no mapped master dropped', { cluster, sentinel, type: channel });
+      return;
+    }
+    await Promise.all(
+      clusters.map((c) =>
+        this.publish({
+          contract: SENTINEL_EVENT_CONTRACT.name,
+          version: SENTINEL_EVENT_CONTRACT.version,
+          cluster: c,
+          sentinel,
+          channel,
+          payload,
+          seenAt,
+        }),
+      ),
+    );
+  }
+
+  /** The clusters an event belongs to: the bridge's one, or (a shared Sentinel) by the master it names. */
+  private clustersOf(event: Parameters<typeof masterNameOf>[0]): string[] {
+    const { masters, cluster } = this.options;
+    if (!masters) return [cluster];
+    const name = masterNameOf(event);
+    if (name !== undefined) {
+      const owner = masters.get(name);
+      return owner ? [owner] : [];
+    }
+    if (event.type === '+vote-for-leader') return [];
+    return [...new Set(masters.values())];
+  }
+
+  private async publish(envelope: SentinelEnvelope): Promise<void> {
+    const { logger, publisher, sentinel } = this.options;
+    const { cluster, channel } = envelope;
     try {
       await publisher.publish(envelope);
       this.stats.published += 1;

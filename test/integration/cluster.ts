@@ -38,7 +38,7 @@ let counter = 0;
  * find each other through hellos, every 2 s. At these periods both waits take well under a second or two. The
  * demo and the bench keep Sentinel's own periods.
  */
-const TEST_SENTINEL_PERIODS = { infoMs: 1000, publishMs: 500 } as const;
+export const TEST_SENTINEL_PERIODS = { infoMs: 1000, publishMs: 500 } as const;
 
 export async function startTestCluster(
   options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
@@ -53,6 +53,20 @@ export async function startTestCluster(
     failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
     sentinelPeriods: TEST_SENTINEL_PERIODS,
   });
+  return testClusterOf(d, root, async () => {
+    const stopped = await localDown({ name, root });
+    await rm(root, { recursive: true, force: true });
+    return stopped;
+  });
+}
+
+/** The test's handle on a running local cluster (or one service of a host set); `stop` stops its processes. */
+export async function testClusterOf(
+  d: Descriptor,
+  root: string,
+  stop: () => Promise<string[]>,
+): Promise<TestCluster> {
+  const name = d.cluster;
   const access = localAccess(d);
   const connections = new RedisConnections(access);
   const dynamo = localDynamoClient(d.stateStore.endpoint);
@@ -83,9 +97,7 @@ export async function startTestCluster(
     down: async () => {
       await connections.close();
       dynamo.destroy();
-      const stopped = await localDown({ name, root });
-      await rm(root, { recursive: true, force: true });
-      return stopped;
+      return stop();
     },
   };
 }

@@ -249,7 +249,56 @@ describe('SentinelBridge.handle', () => {
       malformed: 5,
       publishFailures: 0,
       reconnects: 0,
+      unattributed: 0,
     });
     expect(logger.lines.filter((l) => l.message === 'sentinel message dropped')).toHaveLength(7);
+  });
+});
+
+describe('SentinelBridge for a Sentinel that monitors several masters (a host set with shared Sentinels)', () => {
+  const SENTINEL = { host: '10.0.1.11', port: 26379 };
+  const masters = new Map([
+    ['orders-master', 'orders'],
+    ['carts-master', 'carts'],
+  ]);
+
+  function sharedBridge() {
+    const published: SentinelEnvelope[] = [];
+    const bridge = new SentinelBridge({
+      cluster: 'orders',
+      sentinel: SENTINEL,
+      publisher: { publish: async (e) => void published.push(e) },
+      logger: new RecordingLogger(),
+      masters,
+      now: () => START,
+    });
+    return { bridge, published };
+  }
+
+  it("sends an event that names a master to that master's cluster only", async () => {
+    const { bridge, published } = sharedBridge();
+    await bridge.handle('+switch-master', 'carts-master 10.0.1.21 6379 10.0.1.22 6379');
+    await bridge.handle('+sdown', 'master orders-master 10.0.1.21 6380');
+    await bridge.handle(
+      '+promoted-slave',
+      'slave 10.0.1.22:6379 10.0.1.22 6379 @ carts-master 10.0.1.21 6379',
+    );
+    expect(published.map((e) => [e.channel, e.cluster])).toEqual([
+      ['+switch-master', 'carts'],
+      ['+sdown', 'orders'],
+      ['+promoted-slave', 'carts'],
+    ]);
+  });
+
+  it('drops an event of a master it does not map, and a vote that cannot be told apart; +new-epoch goes to every cluster', async () => {
+    const { bridge, published } = sharedBridge();
+    await bridge.handle('+switch-master', 'other-master 10.0.1.21 6379 10.0.1.22 6379');
+    await bridge.handle('+vote-for-leader', '4b1d2f0c9e0a7c1b2d3e4f5a6b7c8d9e0f1a2b3c 7');
+    await bridge.handle('+new-epoch', '7');
+    expect(published.map((e) => [e.channel, e.cluster])).toEqual([
+      ['+new-epoch', 'orders'],
+      ['+new-epoch', 'carts'],
+    ]);
+    expect(bridge.stats).toMatchObject({ received: 3, published: 2, unattributed: 2 });
   });
 });

@@ -1,0 +1,232 @@
+/**
+ * A host set as the seed deploys it (3 hosts; per service a redis and a Sentinel on each host; one HAProxy per
+ * host; every master on host-1) with real processes, and the failure of host-1, which fails every service over
+ * at once: no write acknowledged with WAIT 1 lost, every surviving proxy routed to each new master, and every
+ * old master back as a read-only replica when the host returns. The timings are the bench's (host-failure).
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../cli/commands/status.ts';
+import { composeLocal } from '../../compose/local.ts';
+import type { HostSet, SentinelLayout } from '../../config/host-set-descriptor.ts';
+import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
+import { sameEndpoint } from '../../core/model/cluster.ts';
+import { hostSetUp } from '../../local/host-set.ts';
+import { failHost, hostSetDown } from '../../local/host-set-processes.ts';
+import { localDown } from '../../local/launcher.ts';
+import { WriteLoad } from '../../local/load.ts';
+import { waitUntil } from '../../local/processes.ts';
+import {
+  sentinelMajority,
+  TEST_SENTINEL_PERIODS,
+  type TestCluster,
+  testClusterOf,
+  waitForHistory,
+} from './cluster.ts';
+import { stopAndCountLost, writableThroughProxies } from './writes.ts';
+
+interface RunningSet {
+  set: HostSet;
+  root: string;
+  services: TestCluster[];
+  down(): Promise<void>;
+}
+
+let counter = 0;
+
+async function startSet(services: number, sentinels: SentinelLayout): Promise<RunningSet> {
+  const root = await mkdtemp(join(tmpdir(), 'hrs-'));
+  counter += 1;
+  const name = `hs${process.pid % 10000}-${counter}`;
+  const set = await hostSetUp({
+    name,
+    services,
+    sentinels,
+    root,
+    downAfterMs: 1500,
+    failoverTimeoutMs: 10_000,
+    sentinelPeriods: TEST_SENTINEL_PERIODS,
+  });
+  const handles = await Promise.all(
+    set.services.map(async (s) =>
+      testClusterOf(await readDescriptor(descriptorPath(s, root)), root, async () => []),
+    ),
+  );
+  return {
+    set,
+    root,
+    services: handles,
+    down: async () => {
+      await Promise.all(handles.map((t) => t.down()));
+      await hostSetDown({ name, root });
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Writers through host-2's and host-3's proxies, a write counted only once a replica has it (WAIT 1). */
+function loadsThroughSurvivors(t: TestCluster): WriteLoad[] {
+  const loads = t.d.proxies
+    .filter((p) => p.hostId !== 'host-1')
+    .map(
+      (p) =>
+        new WriteLoad({
+          target: { kind: 'direct', endpoint: { host: p.host, port: p.plainPort } },
+          password: t.password,
+          writers: 1,
+          ackReplicas: 1,
+        }),
+    );
+  for (const l of loads) l.start();
+  return loads;
+}
+
+/** Where each of the service's proxies routes its master slot (`unreachable` when its host is down). */
+async function routesOf(t: TestCluster): Promise<Map<string, string>> {
+  const { deps, cluster, close } = composeLocal(t.d, silentLogger);
+  try {
+    const routes = await Promise.all(
+      cluster.proxies.map(async (p) => {
+        const route = await deps.router.masterRoute(p).catch(() => undefined);
+        return [p.id, route ? `${route.address.host}:${route.address.port}` : 'unreachable'] as const;
+      }),
+    );
+    return new Map(routes);
+  } finally {
+    await close();
+  }
+}
+
+/** Kill host-1 under a WAIT 1 load on every service; every service has failed over when it returns. */
+async function killHostOneUnderLoad(s: RunningSet): Promise<Map<string, string>> {
+  const loads = s.services.map((t) => loadsThroughSurvivors(t));
+  await Promise.all(loads.flat().map((l) => l.waitForAcks(30, 20_000)));
+  const killed = await failHost({ name: s.set.set, root: s.root }, 'host-1', 'kill');
+  const perService = s.set.sentinels === 'shared' ? 1 : 2;
+  expect(killed).toHaveLength(s.services.length * perService + (s.set.sentinels === 'shared' ? 2 : 1));
+  const newMasters = new Map<string, string>();
+  await Promise.all(
+    s.services.map(async (t, i) => {
+      const old = t.d.nodes[0];
+      await waitUntil(
+        async () => {
+          const agreed = await sentinelMajority(t);
+          if (!agreed || !old || sameEndpoint(agreed.master, old)) return false;
+          const routes = await routesOf(t);
+          const survivors = t.d.proxies.filter((p) => p.hostId !== 'host-1');
+          const target = `${agreed.master.host}:${agreed.master.port}`;
+          if (!survivors.every((p) => routes.get(p.id) === target)) return false;
+          newMasters.set(t.name, target);
+          return true;
+        },
+        30_000,
+        `${t.name}: a new master, and host-2's and host-3's proxies routed to it`,
+        100,
+      );
+      const { lost, acked } = await stopAndCountLost(t, loads[i] ?? []);
+      expect(acked, `${t.name} acknowledged writes`).toBeGreaterThan(60);
+      expect(lost, `${t.name}: acknowledged (WAIT 1) writes missing on the new master`).toEqual([]);
+    }),
+  );
+  return newMasters;
+}
+
+describe('a host set: 4 services on 3 hosts, per-service Sentinels, every master on host-1', () => {
+  let s: RunningSet;
+  let newMasters: Map<string, string>;
+  beforeAll(async () => {
+    s = await startSet(4, 'per-service');
+  });
+  afterAll(async () => {
+    await s?.down();
+  });
+
+  it('places each service on the hosts: its master on host-1, a node and a proxy on every host', async () => {
+    expect(s.set.hosts.map((h) => h.id)).toEqual(['host-1', 'host-2', 'host-3']);
+    expect(new Set(s.set.hosts.map((h) => h.address)).size).toBe(3);
+    for (const h of s.set.hosts) {
+      const kinds = h.processes.map((p) => p.kind);
+      expect(kinds.filter((k) => k === 'redis')).toHaveLength(4);
+      expect(kinds.filter((k) => k === 'sentinel')).toHaveLength(4);
+      expect(kinds.filter((k) => k === 'haproxy')).toHaveLength(1);
+    }
+    for (const t of s.services) {
+      expect(t.d.hostSet).toBe(s.set.set);
+      expect(t.d.nodes.map((n) => n.hostId)).toEqual(['host-1', 'host-2', 'host-3']);
+      expect(t.d.proxies.map((p) => p.hostId)).toEqual(['host-1', 'host-2', 'host-3']);
+      expect(await t.role(t.d.nodes[0] as TestCluster['d']['nodes'][number])).toBe('master');
+      await writableThroughProxies(t);
+    }
+    // One HAProxy process per host serves every service.
+    expect(new Set(s.services.map((t) => t.d.proxies[1]?.pid)).size).toBe(1);
+  });
+
+  it('refuses to stop one service of the set alone: its processes are shared', async () => {
+    const service = s.services[0]?.name as string;
+    await expect(localDown({ name: service, root: s.root })).rejects.toThrow(
+      /service of host set .*local down --name/,
+    );
+    expect(existsSync(descriptorPath(service, s.root))).toBe(true);
+  });
+
+  it('kill -9 of host-1: every service fails over, host-2 and host-3 route to each new master, no WAIT 1 write lost', async () => {
+    newMasters = await killHostOneUnderLoad(s);
+    expect(newMasters.size).toBe(4);
+    // Each reaction records its history entry once it has verified (after the routing seen above).
+    await Promise.all(
+      s.services.map(async (t) => {
+        const entry = await waitForHistory(t, (e) => e.kind === 'failover' && (e.epoch ?? 0) > 0);
+        expect(entry.newMaster, `${t.name}: the history entry's new master`).toMatchObject({
+          port: Number(newMasters.get(t.name)?.split(':')[1]),
+        });
+      }),
+    );
+  });
+
+  it('host-1 restored: every old master comes back as a replica that refuses writes, and proxy-1 follows', async () => {
+    await failHost({ name: s.set.set, root: s.root }, 'host-1', 'restore');
+    await Promise.all(
+      s.services.map(async (t) => {
+        const old = t.d.nodes[0] as TestCluster['d']['nodes'][number];
+        await waitUntil(
+          async () => (await t.role(old)) === 'slave',
+          30_000,
+          `${t.name}: redis-1 a replica`,
+          100,
+        );
+        const write = await t.connections
+          .run('redis', old, 1000, (c) => c.set('after-restore', '1'))
+          .catch((e: Error) => e.message);
+        expect(write).toMatch(/READONLY/);
+        // The reconcile (every 5 s) reroutes the proxy that was down.
+        await waitUntil(
+          async () => (await routesOf(t)).get('proxy-1') === newMasters.get(t.name),
+          30_000,
+          `${t.name}: proxy-1 routed to the new master`,
+          200,
+        );
+        await writableThroughProxies(t);
+      }),
+    );
+  });
+});
+
+describe('a host set with shared Sentinels: one Sentinel per host monitors 3 services', () => {
+  let s: RunningSet;
+  beforeAll(async () => {
+    s = await startSet(3, 'shared');
+  });
+  afterAll(async () => {
+    await s?.down();
+  });
+
+  it('kill -9 of host-1: every service fails over, confirmed by the Sentinels views, no WAIT 1 write lost', async () => {
+    const sentinelPids = new Set(s.services.flatMap((t) => t.d.sentinels.map((x) => x.pid)));
+    expect(sentinelPids.size).toBe(3);
+    const newMasters = await killHostOneUnderLoad(s);
+    expect(newMasters.size).toBe(3);
+  });
+});

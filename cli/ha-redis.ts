@@ -92,21 +92,41 @@ registerLocalCommands(program);
 program
   .command('demo')
   .description('start a local cluster, kill -9 its master under load, and show what ha-redis does about it')
-  .option('--name <name>', 'cluster name', 'demo')
+  .option('--name <name>', "cluster name (with --services: the host set's)", 'demo')
   .option('--down-after-ms <ms>', 'Sentinel down-after-milliseconds', positiveInt('--down-after-ms'), 5000)
+  .option(
+    '--services <n>',
+    'instead: a host set of N services on 3 hosts, and host-1 killed',
+    positiveInt('--services'),
+  )
   .option('--keep', 'leave the cluster running afterwards, and print how to connect')
   .option('--json', 'print the summary as one JSON document on stdout')
-  .action(async (o: { name: string; downAfterMs: number; keep?: boolean; json?: boolean }) => {
-    const { runDemo } = await import('../local/demo.ts');
-    const summary = await runDemo({
-      name: o.name,
-      downAfterMs: o.downAfterMs,
-      keep: Boolean(o.keep),
-      say: err,
-    });
-    if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    if (summary.events.some((e) => e.lost > 0)) process.exitCode = 1;
-  });
+  .action(
+    async (o: { name: string; downAfterMs: number; services?: number; keep?: boolean; json?: boolean }) => {
+      if (o.services !== undefined) {
+        const { runHostSetDemo } = await import('../local/demo-host-set.ts');
+        const rows = await runHostSetDemo({
+          name: o.name,
+          services: o.services,
+          downAfterMs: o.downAfterMs,
+          keep: Boolean(o.keep),
+          say: err,
+        });
+        if (o.json) process.stdout.write(`${JSON.stringify({ set: o.name, services: rows }, null, 2)}\n`);
+        if (rows.some((r) => r.lost > 0)) process.exitCode = 1;
+        return;
+      }
+      const { runDemo } = await import('../local/demo.ts');
+      const summary = await runDemo({
+        name: o.name,
+        downAfterMs: o.downAfterMs,
+        keep: Boolean(o.keep),
+        say: err,
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      if (summary.events.some((e) => e.lost > 0)) process.exitCode = 1;
+    },
+  );
 
 program
   .command('switchover')
@@ -160,22 +180,40 @@ withRemoteOptions(status, 'reach the cluster directly (TLS, passwords)', [
 
 program
   .command('drain')
-  .description('move every master off a host: one planned switchover per cluster whose master is on it')
-  .requiredOption('--host <host>', 'an IP (every node on it) or host:port (one node)')
+  .description(
+    'move every master off a host: one planned switchover per cluster whose master is on it, 4 at a time',
+  )
+  .requiredOption(
+    '--host <host>',
+    "an IP (every node on it), host:port (one node), or a host set's host id (host-1)",
+  )
+  .option('--set <name>', 'the host set whose host --host names (when several have it)')
+  .option('--parallel <n>', 'at most this many switchovers at once (default 4)', positiveInt('--parallel'))
   .option('--cluster <names>', 'comma-separated clusters (default: every local cluster)', (v: string) =>
     v.split(',').map((n) => n.trim()),
   )
   .option('--dry-run', 'say what would move, and move nothing')
   .option('--json', 'print the results as one JSON document on stdout')
-  .action(async (o: { host: string; cluster?: string[]; dryRun?: boolean; json?: boolean }) => {
-    const { drainCommand } = await import('./commands/drain.ts');
-    process.exitCode = await drainCommand({
-      host: o.host,
-      ...(o.cluster ? { clusters: o.cluster } : {}),
-      dryRun: Boolean(o.dryRun),
-      json: Boolean(o.json),
-    });
-  });
+  .action(
+    async (o: {
+      host: string;
+      set?: string;
+      parallel?: number;
+      cluster?: string[];
+      dryRun?: boolean;
+      json?: boolean;
+    }) => {
+      const { drainCommand } = await import('./commands/drain.ts');
+      process.exitCode = await drainCommand({
+        host: o.host,
+        ...(o.set ? { set: o.set } : {}),
+        ...(o.parallel ? { parallel: o.parallel } : {}),
+        ...(o.cluster ? { clusters: o.cluster } : {}),
+        dryRun: Boolean(o.dryRun),
+        json: Boolean(o.json),
+      });
+    },
+  );
 
 const history = program
   .command('history')

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drainCommand } from '../../cli/commands/drain.ts';
 import { silentLogger } from '../../cli/commands/status.ts';
 import { composeLocal } from '../../compose/local.ts';
 import type { HostSet, SentinelLayout } from '../../config/host-set-descriptor.ts';
@@ -20,6 +21,7 @@ import { localDown } from '../../local/launcher.ts';
 import { WriteLoad } from '../../local/load.ts';
 import { waitUntil } from '../../local/processes.ts';
 import {
+  capture,
   sentinelMajority,
   TEST_SENTINEL_PERIODS,
   type TestCluster,
@@ -209,6 +211,31 @@ describe('a host set: 4 services on 3 hosts, per-service Sentinels, every master
           200,
         );
         await writableThroughProxies(t);
+      }),
+    );
+  });
+  it('drain --host host-2: every master on host-2 moves off it, switchovers side by side, no WAIT 1 write lost', async () => {
+    const host2 = s.set.hosts.find((h) => h.id === 'host-2')?.address;
+    const onHost2 = [...newMasters.entries()].filter(([, m]) => m.startsWith(`${host2}:`)).map(([n]) => n);
+    expect(onHost2.length, 'services whose master is on host-2 after the host-1 failure').toBeGreaterThan(0);
+    const loads = s.services.map((t) => loadsThroughSurvivors(t));
+    await Promise.all(loads.flat().map((l) => l.waitForAcks(30, 20_000)));
+    const io = capture();
+    const code = await drainCommand({ host: 'host-2', set: s.set.set, root: s.root, json: true }, io);
+    expect(code, io.lines.join('\n')).toBe(0);
+    const { results } = JSON.parse(io.stdout) as { results: { cluster: string; action: string }[] };
+    expect(
+      results
+        .filter((r) => r.action === 'moved')
+        .map((r) => r.cluster)
+        .sort(),
+    ).toEqual(onHost2.sort());
+    await Promise.all(
+      s.services.map(async (t, i) => {
+        const agreed = await sentinelMajority(t);
+        expect(agreed?.master.host, `${t.name}: the master after the drain`).not.toBe(host2);
+        const { lost } = await stopAndCountLost(t, loads[i] ?? []);
+        expect(lost, `${t.name}: acknowledged (WAIT 1) writes missing after the drain`).toEqual([]);
       }),
     );
   });

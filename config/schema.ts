@@ -10,8 +10,9 @@ import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
 
 /**
  * The deployment configuration file (`ha-redis.config.json`): every cluster one AWS deployment manages,
- * with its hosts, secrets (by name only), DNS, Slack and maintenance settings. Validated at synth time by
- * the CDK app and at run time by the Lambdas; an error names the field.
+ * with its hosts, secrets (by name only), DNS, Slack and maintenance settings, given one by one (`clusters`)
+ * or as host sets (`hostSets`). Validated at synth time by the CDK app and at run time by the Lambdas; an
+ * error names the field. The rules that span entries, and the expansion of host sets, are in host-sets.ts.
  */
 
 /** A secret, by name: an SSM SecureString parameter or a Secrets Manager secret. Never the value. */
@@ -103,17 +104,28 @@ export const MaintenanceSchema = z.strictObject({
     .default([]),
 });
 
+/** The host a node, Sentinel or proxy runs on, by the id its host set gives it (set by the host-set expansion). */
+const hostId = z.string().min(1).optional();
+
 /** One cluster as deployed on EC2: the core's cluster, with hosts addressed by IP and instance. */
 export const DeployedClusterSchema = ClusterSchema.extend({
   nodes: z
-    .array(NodeSchema.extend({ host: ipv4, instance: InstanceTargetSchema, configPath: z.string().min(1) }))
+    .array(
+      NodeSchema.extend({
+        host: ipv4,
+        instance: InstanceTargetSchema,
+        configPath: z.string().min(1),
+        hostId,
+      }),
+    )
     .min(1),
   sentinels: z
-    .array(SentinelSchema.extend({ host: ipv4 }))
+    .array(SentinelSchema.extend({ host: ipv4, hostId }))
     .min(3, 'at least 3 Sentinels (an odd number) for a majority'),
   proxies: z
     .array(
       ProxySchema.extend({
+        hostId,
         host: ipv4,
         instance: InstanceTargetSchema,
         configPath: z.string().min(1),
@@ -140,6 +152,128 @@ export const DeployedClusterSchema = ClusterSchema.extend({
   maintenance: MaintenanceSchema.default({ schedules: [], freezeWindows: [] }),
 });
 export type DeployedCluster = z.infer<typeof DeployedClusterSchema>;
+
+const port = z.number().int().min(1).max(65535);
+
+/** Refuses a field that the set gives once for all its services, saying where it belongs instead. */
+const setLevelOnly = (message: string) => z.undefined({ message }).optional();
+
+/** One host of a host set: every service of the set runs its redis-server (and Sentinel) here, behind its HAProxy. */
+export const SetHostSchema = z.strictObject({
+  /** Names the host in node and proxy ids (`redis-<id>`, `haproxy-<id>`). */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'lower-case letters, digits and dashes'),
+  address: ipv4,
+  instance: InstanceTargetSchema,
+});
+
+/** The one HAProxy of each host: its Runtime API over TLS, on the host's address, and its files on the host. */
+export const SetHaproxySchema = z.strictObject({
+  runtimeApiPort: port,
+  configPath: z.string().min(1),
+  stateFilePath: z.string().min(1),
+  hostSocketPath: z.string().min(1).default('/run/haproxy/admin.sock'),
+  reload: ProxySchema.shape.reload.default('systemd:haproxy'),
+});
+
+/** A service's own secrets; the set's secrets are the defaults. */
+const ServiceSecretsSchema = z.strictObject({
+  redisPassword: SecretRefSchema.optional(),
+  sentinelPassword: SecretRefSchema.optional(),
+  tlsCa: setLevelOnly("every service of a set is behind the same HAProxy: give tlsCa in the set's secrets"),
+  haproxyApiClientCert: setLevelOnly(
+    "every service of a set is behind the same HAProxy: give haproxyApiClientCert in the set's secrets",
+  ),
+});
+
+/** What one service (one Redis database and its Sentinel master) of a host set has of its own. */
+const SetServiceSchema = z.strictObject({
+  name: ClusterSchema.shape.name,
+  /** The name Sentinel monitors; the service's name when absent. */
+  masterName: z.string().min(1).optional(),
+  redisPort: port,
+  /** Its redis.conf on every host, for fencing. */
+  redisConfigPath: z.string().min(1),
+  plainPort: port,
+  tlsPort: port.optional(),
+  /** Its backend on each host's HAProxy (default `redis_<name>`); its frontends are `<backend>_plain` and `_tls`. */
+  backend: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,64}$/, 'an HAProxy name: letters, digits and . _ : - (at most 64)')
+    .optional(),
+  dns: DeployedClusterSchema.shape.dns,
+  secrets: ServiceSecretsSchema.default({}),
+  slack: ClusterSlackSchema.optional(),
+  notifications: DeployedClusterSchema.shape.notifications,
+  maintenance: DeployedClusterSchema.shape.maintenance,
+  timing: ClusterSchema.shape.timing,
+});
+
+/** An odd number of hosts, at least 3: each service gets one Sentinel per host. */
+const SetHostsSchema = z
+  .array(SetHostSchema)
+  .min(1)
+  .superRefine((hosts, ctx) => {
+    if (hosts.length < 3 || hosts.length % 2 === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${hosts.length} hosts give each service ${hosts.length} Sentinels: use an odd number of hosts, at least 3, so a partition always leaves one side a majority`,
+      });
+    }
+    for (const key of ['id', 'address'] as const) {
+      hosts.forEach((host, j) => {
+        const first = hosts.findIndex((h) => h[key] === host[key]);
+        if (first < j) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [j, key],
+            message: `duplicate host ${key} '${host[key]}' (also hosts[${first}] of this set)`,
+          });
+        }
+      });
+    }
+  });
+
+const SetBaseSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
+  hosts: SetHostsSchema,
+  haproxy: SetHaproxySchema,
+  /** Defaults for every service; `tlsCa` and `haproxyApiClientCert` belong here only (one HAProxy per host). */
+  secrets: ClusterSecretsSchema.default({}),
+});
+
+/**
+ * Several services on the same hosts, described once (the seed's layout): on each host, per service, a
+ * redis-server and a Sentinel on the service's ports (or one shared Sentinel for every service), and one HAProxy
+ * with a plain and a TLS frontend per service. parseDeploymentConfig expands each service into a cluster.
+ */
+export const HostSetSchema = z.discriminatedUnion('sentinels', [
+  SetBaseSchema.extend({
+    /** One Sentinel per service on each host, on the service's sentinelPort. */
+    sentinels: z.literal('per-service'),
+    sharedSentinelPort: setLevelOnly("per-service Sentinels listen on each service's sentinelPort"),
+    services: z.array(SetServiceSchema.extend({ sentinelPort: port })).min(1),
+  }),
+  SetBaseSchema.extend({
+    /** One Sentinel on each host, on sharedSentinelPort, monitoring every service's master. */
+    sentinels: z.literal('shared'),
+    sharedSentinelPort: port,
+    services: z
+      .array(
+        SetServiceSchema.extend({
+          sentinelPort: setLevelOnly(
+            'the Sentinels of this set are shared: they listen on sharedSentinelPort',
+          ),
+          secrets: ServiceSecretsSchema.extend({
+            sentinelPassword: setLevelOnly(
+              "a shared Sentinel has one password for every service: give sentinelPassword in the set's secrets",
+            ),
+          }).default({}),
+        }),
+      )
+      .min(1),
+  }),
+]);
+export type HostSet = z.infer<typeof HostSetSchema>;
 
 export const DeploymentConfigSchema = z
   .strictObject({
@@ -173,9 +307,29 @@ export const DeploymentConfigSchema = z
       }),
     /** The Slack app of this deployment. Required when any cluster has a `slack` block. */
     slack: z.strictObject({ signingSecret: SecretRefSchema, botToken: SecretRefSchema }).optional(),
-    clusters: z.array(DeployedClusterSchema).min(1),
+    clusters: z.array(DeployedClusterSchema).default([]),
+    /** Services that share their hosts, described once per set (config/host-sets.ts expands them into clusters). */
+    hostSets: z.array(HostSetSchema).default([]),
   })
   .superRefine((config, ctx) => {
+    if (config.clusters.length === 0 && config.hostSets.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['clusters'],
+        message: 'give at least one cluster (clusters) or host set (hostSets)',
+      });
+    }
+    config.hostSets.forEach((set, i) => {
+      set.services.forEach((service, k) => {
+        if (service.slack && !config.slack) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['slack'],
+            message: `service '${service.name}' (hostSets[${i}].services[${k}]) has a slack block, so the deployment needs slack.signingSecret and slack.botToken`,
+          });
+        }
+      });
+    });
     const seen = new Set<string>();
     config.clusters.forEach((cluster, i) => {
       if (seen.has(cluster.name)) {
@@ -212,4 +366,7 @@ export const DeploymentConfigSchema = z
       });
     });
   });
-export type DeploymentConfig = z.infer<typeof DeploymentConfigSchema>;
+/** The config file as written: clusters one by one and host sets. */
+export type DeploymentFile = z.infer<typeof DeploymentConfigSchema>;
+/** The config the code works with (parseDeploymentConfig): every host set expanded into clusters. */
+export type DeploymentConfig = Omit<DeploymentFile, 'hostSets'>;

@@ -9,7 +9,7 @@ import { writeHostSet } from '../config/host-set-descriptor.ts';
 import { writeDescriptor } from '../config/local-descriptor.ts';
 import { HaRedisError } from '../core/model/errors.ts';
 import { onHost, which } from './host-programs.ts';
-import type { SetLaunch } from './host-set.ts';
+import type { SetLaunch } from './host-set-launch.ts';
 import type { Launch } from './launch-phases.ts';
 import { startDetached, waitForPort } from './processes.ts';
 import { renderSharedSentinelConf } from './render.ts';

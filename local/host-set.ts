@@ -9,12 +9,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type HostSet,
-  hostSetPath,
-  type SentinelLayout,
-  writeHostSet,
-} from '../config/host-set-descriptor.ts';
+import { type HostSet, hostSetPath, writeHostSet } from '../config/host-set-descriptor.ts';
 import {
   clusterDir,
   type Descriptor,
@@ -26,8 +21,12 @@ import { ConfigurationError, HaRedisError } from '../core/model/errors.ts';
 import { setSentinelPeriods, waitForClusterFormed, waitForReplicasListed } from './cluster-forming.ts';
 import { anyAlive } from './cluster-processes.ts';
 import { checkTools, type HostPlacement } from './host-programs.ts';
+import type { HostSetOptions, SetLaunch } from './host-set-launch.ts';
 import { hostSetDown } from './host-set-processes.ts';
 import { startSetProxies, startSharedSentinels } from './host-set-shared.ts';
+
+export type { HostSetOptions } from './host-set-launch.ts';
+
 import {
   type Launch,
   spawnOrchestrator,
@@ -39,23 +38,6 @@ import { createTopology, netnsUnavailable } from './netns.ts';
 import { freePorts, waitForPort } from './processes.ts';
 import { generateTls } from './tls.ts';
 import { LOCAL_SLACK_USER } from './up-options.ts';
-
-export interface HostSetOptions {
-  /** The set's name; its services are `<name>-1` ... unless `serviceNames` names them. */
-  name: string;
-  services: number;
-  serviceNames?: string[];
-  /** Default `per-service`, the seed's layout. */
-  sentinels?: SentinelLayout;
-  /** `auto` (default): namespaces as root where they work, else loopback addresses. */
-  network?: 'auto' | 'netns' | 'loopback';
-  root?: string;
-  downAfterMs?: number;
-  failoverTimeoutMs?: number;
-  sentinelPeriods?: { infoMs?: number; publishMs?: number };
-  slackUsers?: string[];
-  progress?: (line: string) => void;
-}
 
 /** At most this many services in a local set: each costs 3 redis (and 3 Sentinels), on a developer's machine. */
 export const MAX_LOCAL_SERVICES = 32;
@@ -126,21 +108,6 @@ async function refuseLiveClusters(
       );
     }
   }
-}
-
-/** What every phase of the set shares. */
-interface SetLaunch {
-  o: HostSetOptions;
-  set: HostSet;
-  path: string;
-  password: string;
-  proxyPemPath: string;
-  caCertPath: string;
-  clientPemPath: string;
-  signingSecretPath: string;
-  placements: HostPlacement[];
-  take: () => number;
-  progress: (line: string) => void;
 }
 
 /** The empty descriptor of one service of the set, and the Launch the per-cluster start phases take. */
@@ -360,5 +327,3 @@ async function startSetOrchestrator(s: SetLaunch, launches: Launch[]): Promise<v
   );
   s.progress(`orchestrator ready (pid ${pid}) for ${launches.length} services; logs: ${files.logPath}`);
 }
-
-export type { SetLaunch };

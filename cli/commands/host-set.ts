@@ -50,7 +50,9 @@ export async function hostSetUpCommand(o: HostSetUpOptions, io: Io = processIo):
 }
 
 /** Roles of a service's nodes and where each proxy routes it, by process id. */
-async function observeService(d: Descriptor): Promise<{ roles: Map<string, string>; routes: Map<string, string> }> {
+async function observeService(
+  d: Descriptor,
+): Promise<{ roles: Map<string, string>; routes: Map<string, string> }> {
   const { cluster, deps, close } = composeLocal(d, silentLogger);
   const nodeName = (host: string, port: number) => {
     const node = d.nodes.find((n) => n.host === host && n.port === port);
@@ -58,7 +60,9 @@ async function observeService(d: Descriptor): Promise<{ roles: Map<string, strin
   };
   try {
     const roles = await Promise.all(
-      cluster.nodes.map(async (n) => [n.id, await deps.redis.role(n, 500).catch(() => 'unreachable')] as const),
+      cluster.nodes.map(
+        async (n) => [n.id, await deps.redis.role(n, 500).catch(() => 'unreachable')] as const,
+      ),
     );
     const routes = await Promise.all(
       cluster.proxies.map(async (p) => {

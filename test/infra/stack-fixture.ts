@@ -17,15 +17,19 @@ export const SYNTH_TIMEOUT_MS = 120_000;
 /**
  * Synthesizes the stack. bundle: the Lambdas are really bundled (local esbuild, no Docker), as `make synth`
  * does; without it CDK skips the Lambda bundling (the template is the same but for the code's asset keys).
+ * configFile: another config than the example (loaded and validated as `make synth` does).
  */
-export function synthesize({ bundle }: { bundle: boolean }): { stack: HaRedisStack; template: Template } {
+export function synthesize({ bundle, configFile = EXAMPLE }: { bundle: boolean; configFile?: string }): {
+  stack: HaRedisStack;
+  template: Template;
+} {
   const app = new cdk.App({
     outdir: mkdtempSync(join(tmpdir(), 'ha-redis-cdk-test-')),
     ...(bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } }),
   });
   const stack = new HaRedisStack(app, 'HaRedisTest', {
-    config,
-    configFile: EXAMPLE,
+    config: configFile === EXAMPLE ? config : loadDeploymentConfig(configFile),
+    configFile,
     env: { account: '123456789012', region: 'eu-west-1' },
   });
   return { stack, template: Template.fromStack(stack) };

@@ -138,6 +138,15 @@ export async function failHost(
   return restoreHost(options, set, path, host);
 }
 
+/** SIGKILL a process group by its leader's pid, or the process alone when it leads none. */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
+}
+
 async function killHost(host: SetHost): Promise<string[]> {
   const killed: string[] = [];
   await Promise.all(
@@ -145,7 +154,9 @@ async function killHost(host: SetHost): Promise<string[]> {
       const pid = await runningPid(p);
       if (pid === undefined) return;
       try {
-        process.kill(pid, 'SIGKILL');
+        // The whole process group: HAProxy's master-worker leaves its worker serving when only the master dies,
+        // and a dead host has no process left. Each process was started as the leader of its own group.
+        killGroup(pid);
         killed.push(`${p.service ? `${p.service} ` : ''}${p.id} (pid ${pid})`);
       } catch {
         /* gone already */

@@ -12,6 +12,28 @@ export interface RuntimeApiTls {
   key?: string;
 }
 
+/**
+ * TLS sessions of the Runtime APIs, by address: each call is a new connection, and resuming the last session
+ * skips the handshake's key exchange and certificate checks (a host failure reroutes every service on each
+ * proxy at once, and every handshake costs CPU where the reactions run).
+ */
+const tlsSessions = new Map<string, Buffer>();
+
+function resumingTls(host: string, port: number, tls: RuntimeApiTls | undefined): Socket {
+  const key = `${host}:${port}`;
+  const session = tlsSessions.get(key);
+  const socket = connectTls({
+    host,
+    port,
+    ...tls,
+    // SNI carries a host name only (RFC 6066); the certificate is still checked against the address.
+    ...(isIP(host) ? {} : { servername: host }),
+    ...(session ? { session } : {}),
+  });
+  socket.on('session', (s: Buffer) => tlsSessions.set(key, s));
+  return socket;
+}
+
 /** Send commands to a HAProxy Runtime API (one connection, `;`-separated) and return the raw answer. */
 export async function runtimeApi(
   address: RuntimeApiAddress,
@@ -28,13 +50,7 @@ export async function runtimeApi(
       address.kind === 'unix'
         ? connect({ path: address.path })
         : address.tls
-          ? connectTls({
-              host: address.host,
-              port: address.port,
-              ...tls,
-              // SNI carries a host name only (RFC 6066); the certificate is still checked against the address.
-              ...(isIP(address.host) ? {} : { servername: address.host }),
-            })
+          ? resumingTls(address.host, address.port, tls)
           : connect({ host: address.host, port: address.port });
     const chunks: Buffer[] = [];
     const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;

@@ -30,9 +30,13 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
           const cluster = deps.clusters.get(envelope.cluster);
           const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
           if (!parsed.ok) throw new InvalidInputError(parsed.message);
-          return await serialized(cluster.name, () =>
-            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel),
-          );
+          const handle = () =>
+            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel);
+          // A vote only records itself (an idempotent write that every confirmation poll reads again), so it
+          // takes no turn in the cluster's queue: the promotion that follows its burst of votes waits for none.
+          return await (parsed.event.type === '+vote-for-leader'
+            ? handle()
+            : serialized(cluster.name, handle));
         } catch (error) {
           if (
             error instanceof Error &&

@@ -130,6 +130,20 @@ describe('update-haproxy and fence-node through BashNodeOps (real redis, sentine
     expect(config.match(/^(replicaof|slaveof) .*$/gim)).toEqual([`replicaof 127.0.0.1 ${master.port}`]);
   });
 
+  it('fences a node that already follows the master (Redis answers "OK Already connected"): a success', async () => {
+    // Arrange: the previous case left redis-3 a replica of redis-2.
+    const node = nodeAt(2);
+    const master = endpoint(nodeAt(1));
+
+    // Act: fenced to the same master again, as a retried reaction does
+    const { output } = await ops.run({ document: 'fence-node', node, master });
+
+    // Assert
+    expect(output).toContain(
+      `applied live: 127.0.0.1:${node.port} is now a replica of 127.0.0.1:${master.port}`,
+    );
+  });
+
   it('fences a stopped node in its config only, says so, and the node comes back fenced', async () => {
     // Arrange: stop redis-3.
     const node = nodeAt(2);

@@ -70,7 +70,8 @@ unset password
 
 reply="$(timeout 5 "${cli[@]}" REPLICAOF "$addr" "$port" 2>&1)" && rc=0 || rc=$?
 unset REDISCLI_AUTH
-if [ "$rc" -eq 0 ] && [ "$reply" = "OK" ]; then
+# Redis answers `OK Already connected to specified master` to a replica that already follows it: fenced too.
+if [ "$rc" -eq 0 ] && [[ "$reply" == "OK" || "$reply" == "OK Already connected to specified master" ]]; then
   echo "${persisted}; applied live: ${host}:${node_port} is now a replica of ${addr}:${port}"
 elif [ "$rc" -eq 124 ]; then
   echo "${persisted}; not applied live: ${host}:${node_port} did not answer within 5 s; the node is fenced at its next restart"

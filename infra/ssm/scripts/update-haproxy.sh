@@ -137,6 +137,12 @@ write_state_file() {
   mv "$state_new" "$state" && mv "$pending_new" "$pending_file" || return 6
 }
 
+# A HAProxy that does not answer (its host just failed) fails here, before it waits for the lock or validates;
+# asked 3 times, 0.1 s apart, since a reload can leave the socket unanswered for a moment.
+answers=''
+for ((tries = 0; tries < 3; tries++)); do answers="$(worker_pid)"; [ -z "$answers" ] || break; sleep 0.1; done
+[ -n "$answers" ] || die "Runtime API ${socket} did not answer; nothing changed"
+
 # 1-4 under the config lock
 exec {config_fd}>>"$lock_file" || die "cannot open ${lock_file}; nothing changed"
 lock "$config_fd" "waited ${LOCK_WAIT_SECONDS} s for ${lock_file}, which another update-haproxy holds; nothing changed; run again"

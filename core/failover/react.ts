@@ -193,7 +193,8 @@ async function runReactionSteps(
   { applied, newMaster, epoch }: ClaimedFailover,
   oldMaster: Endpoint | null,
 ): Promise<{ problems: string[]; bytesAtRisk: number | null }> {
-  const promotedAt = await deps.redis
+  // The new master's offset now, for the bytes at risk: read beside the reroute, not before it.
+  const promotedAtRead = deps.redis
     .replication(newMaster, cluster.timing.nodeTimeoutMs)
     .then((r) => r.offset)
     .catch(() => null);
@@ -226,6 +227,7 @@ async function runReactionSteps(
   let bytesAtRisk: number | null = null;
   await attempt('fenced', async () => {
     const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);
+    const promotedAt = await promotedAtRead;
     if (oldMaster && fence.oldMasterOffsets.has(formatEndpoint(oldMaster)) && promotedAt !== null) {
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);
     }

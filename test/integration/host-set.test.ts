@@ -19,6 +19,7 @@ import { hostSetUp } from '../../local/host-set.ts';
 import { failHost, hostSetDown } from '../../local/host-set-processes.ts';
 import { localDown } from '../../local/launcher.ts';
 import { WriteLoad } from '../../local/load.ts';
+import { netnsUnavailable } from '../../local/netns.ts';
 import { waitUntil } from '../../local/processes.ts';
 import {
   capture,
@@ -257,3 +258,72 @@ describe('a host set with shared Sentinels: one Sentinel per host monitors 3 ser
     expect(newMasters.size).toBe(3);
   });
 });
+
+const noNamespaces = await netnsUnavailable();
+if (noNamespaces) console.warn(`host-set 'cut' test skipped: ${noNamespaces}`);
+
+describe.skipIf(noNamespaces !== undefined)(
+  'a host set whose host-1 is cut off (its link down), then reconnected',
+  () => {
+    let s: RunningSet;
+    beforeAll(async () => {
+      s = await startSet(2, 'per-service');
+    });
+    afterAll(async () => {
+      await s?.down();
+    });
+
+    it('cut: both services fail over with no WAIT 1 write lost; reconnected, the old masters rejoin as replicas', async () => {
+      // Arrange
+      const loads = s.services.map((t) => loadsThroughSurvivors(t));
+      await Promise.all(loads.flat().map((l) => l.waitForAcks(30, 20_000)));
+
+      // Act: nothing on host-1 answers (no reset), as on a real partition
+      await failHost({ name: s.set.set, root: s.root }, 'host-1', 'cut');
+
+      // Assert
+      const newMasters = new Map<string, string>();
+      await Promise.all(
+        s.services.map(async (t, i) => {
+          const old = t.d.nodes[0] as TestCluster['d']['nodes'][number];
+          await waitUntil(
+            async () => {
+              const agreed = await sentinelMajority(t);
+              if (!agreed || sameEndpoint(agreed.master, old)) return false;
+              const target = `${agreed.master.host}:${agreed.master.port}`;
+              const routes = await routesOf(t);
+              newMasters.set(t.name, target);
+              return t.d.proxies
+                .filter((p) => p.hostId !== 'host-1')
+                .every((p) => routes.get(p.id) === target);
+            },
+            40_000,
+            `${t.name}: a new master off host-1, and host-2's and host-3's proxies routed to it`,
+            200,
+          );
+          const { lost } = await stopAndCountLost(t, loads[i] ?? []);
+          expect(lost, `${t.name}: acknowledged (WAIT 1) writes missing on the new master`).toEqual([]);
+        }),
+      );
+      await failHost({ name: s.set.set, root: s.root }, 'host-1', 'restore');
+      await Promise.all(
+        s.services.map(async (t) => {
+          const old = t.d.nodes[0] as TestCluster['d']['nodes'][number];
+          await waitUntil(
+            async () => (await t.role(old)) === 'slave',
+            40_000,
+            `${t.name}: redis-1 a replica again`,
+            200,
+          );
+          await waitUntil(
+            async () => (await routesOf(t)).get('proxy-1') === newMasters.get(t.name),
+            30_000,
+            `${t.name}: proxy-1 routed to the new master`,
+            200,
+          );
+          await writableThroughProxies(t);
+        }),
+      );
+    });
+  },
+);

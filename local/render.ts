@@ -14,6 +14,16 @@ export interface RedisConfInput {
 }
 
 /**
+ * A process bound to an address other than 127.0.0.1 (a host of a host set: a loopback address of its own, or a
+ * network namespace) connects out from that address and announces it. Otherwise a replica's link to its master
+ * leaves from 127.0.0.1, the master lists it there, and Sentinels look for it (and for each other) at an address
+ * where nothing listens.
+ */
+function ownAddress(bind: string | undefined, announce: string): string[] {
+  return bind && bind !== '127.0.0.1' ? [`bind-source-addr ${bind}`, `${announce} ${bind}`] : [];
+}
+
+/**
  * Redis: AOF on; an isolated master refuses writes (min-replicas-*); a replica carries a `replicaof` line,
  * so a node restarted by hand comes back read-only.
  */
@@ -36,6 +46,7 @@ export function renderRedisConf(i: RedisConfInput): string {
     'repl-diskless-sync yes',
     'repl-diskless-sync-delay 0',
     ...(i.replicaOf ? [`replicaof ${i.replicaOf.host} ${i.replicaOf.port}`] : []),
+    ...ownAddress(i.bind, 'replica-announce-ip'),
     '',
   ].join('\n');
 }
@@ -84,6 +95,7 @@ export function renderSharedSentinelConf(i: SharedSentinelConfInput): string {
     `dir ${i.dir}`,
     `requirepass ${i.password}`,
     `sentinel sentinel-pass ${i.password}`,
+    ...ownAddress(i.bind, 'sentinel announce-ip'),
     ...i.masters.flatMap(({ masterName, master }) => [
       `sentinel monitor ${masterName} ${master.host} ${master.port} ${i.quorum}`,
       `sentinel auth-pass ${masterName} ${i.password}`,

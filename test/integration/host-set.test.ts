@@ -40,7 +40,11 @@ interface RunningSet {
 
 let counter = 0;
 
-async function startSet(services: number, sentinels: SentinelLayout): Promise<RunningSet> {
+async function startSet(
+  services: number,
+  sentinels: SentinelLayout,
+  network: 'auto' | 'loopback' = 'auto',
+): Promise<RunningSet> {
   const root = await mkdtemp(join(tmpdir(), 'hrs-'));
   counter += 1;
   const name = `hs${process.pid % 10000}-${counter}`;
@@ -48,6 +52,7 @@ async function startSet(services: number, sentinels: SentinelLayout): Promise<Ru
     name,
     services,
     sentinels,
+    network,
     root,
     downAfterMs: 1500,
     failoverTimeoutMs: 10_000,
@@ -242,10 +247,10 @@ describe('a host set: 4 services on 3 hosts, per-service Sentinels, every master
   });
 });
 
-describe('a host set with shared Sentinels: one Sentinel per host monitors 3 services', () => {
+describe('a host set with shared Sentinels, on loopback addresses (no root): one Sentinel per host monitors 3 services', () => {
   let s: RunningSet;
   beforeAll(async () => {
-    s = await startSet(3, 'shared');
+    s = await startSet(3, 'shared', 'loopback');
   });
   afterAll(async () => {
     await s?.down();

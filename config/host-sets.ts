@@ -39,6 +39,7 @@ export function expandHostSet(set: HostSet): DeployedCluster[] {
   return withSentinelPorts(set).map(
     ({ service, sentinelPort }): DeployedCluster => ({
       name: service.name,
+      hostSet: set.name,
       masterName: service.masterName ?? service.name,
       nodes: set.hosts.map((h) => ({
         id: `redis-${h.id}`,

@@ -109,6 +109,14 @@ const hostId = z.string().min(1).optional();
 
 /** One cluster as deployed on EC2: the core's cluster, with hosts addressed by IP and instance. */
 export const DeployedClusterSchema = ClusterSchema.extend({
+  /**
+   * The host set the cluster is a service of (set by the host-set expansion): its instances may carry the
+   * set's name as their `ha-redis:cluster` tag, since an instance has one value per tag key.
+   */
+  hostSet: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes')
+    .optional(),
   nodes: z
     .array(
       NodeSchema.extend({

@@ -1,6 +1,7 @@
 /**
  * The Sentinel event bridge as a service on a Sentinel host: one Sentinel -> SNS.
- * Environment: HA_REDIS_CLUSTER, HA_REDIS_SENTINEL (host:port), HA_REDIS_SENTINEL_PASSWORD_FILE (optional),
+ * Environment: HA_REDIS_CLUSTER (a cluster name, or `master=cluster,...` for a Sentinel that monitors several
+ * masters: see masters.ts), HA_REDIS_SENTINEL (host:port), HA_REDIS_SENTINEL_PASSWORD_FILE (optional),
  * HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the instance role.
  */
 import { readFile } from 'node:fs/promises';
@@ -10,10 +11,11 @@ import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { requireEnv } from '../../config/env.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import { SentinelBridge } from './bridge.ts';
+import { parseBridgeClusters } from './masters.ts';
 
 async function main(): Promise<void> {
   const logger = powertoolsLogger('ha-redis-bridge');
-  const cluster = requireEnv('HA_REDIS_CLUSTER');
+  const { cluster, masters } = parseBridgeClusters(requireEnv('HA_REDIS_CLUSTER'));
   const [host, port] = requireEnv('HA_REDIS_SENTINEL').split(':');
   if (!host || !port || !Number.isInteger(Number(port)))
     throw new Error('HA_REDIS_SENTINEL must be host:port');
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
   const publisher = new SnsPublisher(new SNSClient({}), requireEnv('HA_REDIS_EVENTS_TOPIC_ARN'));
   const bridge = new SentinelBridge({
     cluster,
+    ...(masters ? { masters } : {}),
     sentinel: { host, port: Number(port) },
     password,
     publisher,

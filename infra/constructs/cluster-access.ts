@@ -9,8 +9,18 @@ import { parameterArn, secretArn } from './arns.ts';
 
 /** What a Lambda may do to the clusters, and nothing else: least-privilege grants, each scoped by the config. */
 
-/** The tag every Redis, Sentinel and HAProxy instance carries, with its cluster's name: SSM commands are scoped to it. */
+/**
+ * The tag every Redis, Sentinel and HAProxy instance carries, with its cluster's name, or for the hosts of a
+ * host set the set's name (an instance has one value per tag key, and serves every service of its set): SSM
+ * commands are scoped to it.
+ */
 export const CLUSTER_TAG_KEY = 'ha-redis:cluster';
+
+/** The values of CLUSTER_TAG_KEY that SSM commands may target: every cluster's name and every host set's. */
+export function clusterTagValues(config: DeploymentConfig): string[] {
+  const sets = config.clusters.flatMap((c) => (c.hostSet === undefined ? [] : [c.hostSet]));
+  return [...new Set([...config.clusters.map((c) => c.name), ...sets])];
+}
 
 /** The resources the grants name. */
 export interface ClusterAccessProps {
@@ -45,7 +55,7 @@ export class ClusterAccess {
     this.grantSecrets(f, this.clusterSecrets);
   }
 
-  /** ssm:SendCommand on the stack's documents, and on instances tagged with one of the clusters' names only. */
+  /** ssm:SendCommand on the stack's documents, and on instances tagged with a cluster's or host set's name only. */
   private grantNodeOps(f: lambda.IFunction): void {
     const { partition, region, account } = this.stack;
     f.addToRolePolicy(
@@ -62,7 +72,7 @@ export class ClusterAccess {
         resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
         conditions: {
           StringEquals: {
-            [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: this.props.config.clusters.map((c) => c.name),
+            [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: clusterTagValues(this.props.config),
           },
         },
       }),

@@ -26,7 +26,9 @@ export const PATTERNS = {
   reload: '^(none|systemd:[A-Za-z0-9@._-]{1,255}|pidfile:/[A-Za-z0-9._/@+-]{1,1023})$',
   bundle: '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._/=+-]{1,1024}|/[A-Za-z0-9._/@+-]{1,1023})$',
   snsTopicArn: '^arn:aws[a-z-]{0,16}:sns:[a-z0-9-]{1,32}:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$',
-  clusterName: '^[a-z0-9][a-z0-9-]{0,62}$',
+  /** A cluster name, or master=cluster pairs (at most 100) for a Sentinel that monitors several masters. */
+  bridgeClusters:
+    '^([a-z0-9][a-z0-9-]{0,62}|[A-Za-z0-9._-]{1,64}=[a-z0-9][a-z0-9-]{0,62}(,[A-Za-z0-9._-]{1,64}=[a-z0-9][a-z0-9-]{0,62}){0,99})$',
   ssmParameterName: '^/?[A-Za-z0-9_./-]{1,1011}$',
   maintenanceAction: '^(restart|upgrade|reboot)$',
   service: '^(local|systemd:[A-Za-z0-9@._-]{1,255})$',
@@ -115,7 +117,11 @@ const installBridge = define(
       allowedPattern: PATTERNS.bundle,
     },
     topicArn: { description: 'The SNS topic for Sentinel events.', allowedPattern: PATTERNS.snsTopicArn },
-    cluster: { description: 'The cluster name.', allowedPattern: PATTERNS.clusterName },
+    cluster: {
+      description:
+        "The cluster name; for a Sentinel that monitors several masters (a host set's shared Sentinel), the cluster of each master name instead: master=cluster,master=cluster.",
+      allowedPattern: PATTERNS.bridgeClusters,
+    },
     sentinelHost: {
       description: 'The address of the Sentinel on this host.',
       allowedPattern: PATTERNS.host,

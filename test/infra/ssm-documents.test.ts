@@ -45,7 +45,7 @@ const VALID: Record<string, string[]> = {
     'arn:aws:sns:eu-west-1:123456789012:ha-redis-sentinel-events',
     'arn:aws-us-gov:sns:us-gov-west-1:123456789012:events.fifo',
   ],
-  cluster: ['orders', 'orders-eu-1'],
+  cluster: ['orders', 'orders-eu-1', 'carts=carts,payments-master=payments,queues.v2=queues'],
   sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
   sentinelPort: ['26379'],
   passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],

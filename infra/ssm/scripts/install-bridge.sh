@@ -10,6 +10,8 @@
 #      does not stay active, switch back to the previous release and fail.
 # Usage: install-bridge.sh --bundle s3://BUCKET/KEY|/PATH --topic-arn ARN --cluster NAME --sentinel-host HOST
 #          --sentinel-port PORT --password-parameter NAME
+#   For a Sentinel that monitors several masters (a host set with shared Sentinels), --cluster takes the
+#   cluster of each master name instead: MASTER=CLUSTER,MASTER=CLUSTER (HA_REDIS_CLUSTER of the bridge).
 # Flags that are no SSM document parameters, for tests and unusual hosts:
 #   --prefix DIR          where releases live (default /opt/ha-redis-bridge)
 #   --unit-dir DIR        where the unit goes (default /etc/systemd/system)
@@ -47,7 +49,17 @@ done
 [[ "$bundle" =~ ^(s3://[a-z0-9][a-z0-9.-]+/.+|/.+)$ ]] || die "--bundle '$bundle' must be an s3:// URL or an absolute path"
 [[ "$topic" =~ ^arn:aws[a-z-]*:sns:([a-z0-9-]+):[0-9]{12}:[A-Za-z0-9_.-]+$ ]] || die "--topic-arn '$topic' is not an SNS topic ARN"
 region="${BASH_REMATCH[1]}"
-[[ "$cluster" =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "--cluster '$cluster' must be lower-case letters, digits and dashes"
+cluster_re='[a-z0-9][a-z0-9-]{0,62}' master_re='[A-Za-z0-9._-]{1,64}'
+if ! [[ "$cluster" =~ ^${cluster_re}$ ]]; then
+  [[ "$cluster" =~ ^${master_re}=${cluster_re}(,${master_re}=${cluster_re})*$ ]] \
+    || die "--cluster '$cluster' must be a cluster name (lower-case letters, digits and dashes), or for a Sentinel that monitors several masters master=cluster pairs such as carts=carts,payments=payments"
+  declare -A mapped=()
+  IFS=, read -r -a pairs <<< "$cluster"
+  for pair in "${pairs[@]}"; do
+    [ -z "${mapped[${pair%%=*}]:-}" ] || die "--cluster '$cluster' maps master '${pair%%=*}' twice; give each master one cluster"
+    mapped[${pair%%=*}]=1
+  done
+fi
 [[ "$sentinel_host" =~ ^[A-Za-z0-9.:-]+$ ]] || die "--sentinel-host '$sentinel_host' is not a host name or IP address"
 [[ "$sentinel_port" =~ ^[0-9]{1,5}$ ]] || die "--sentinel-port '$sentinel_port' is not a port"
 [[ "$password_parameter" =~ ^/?[A-Za-z0-9_./-]+$ ]] || die "--password-parameter '$password_parameter' is not an SSM parameter name"

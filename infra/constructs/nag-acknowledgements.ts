@@ -51,7 +51,7 @@ export function acknowledgeReviewedFindings(
       [iam5('Action::kms:ReEncrypt*')]:
         'Sending failed invocations to the encrypted dead-letter queue (CDK grant), on the one stack key only',
       [iam5(`Resource::arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`)]:
-        'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster (condition)',
+        'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster or host set (condition)',
       [iam5('Resource::arn:<AWS::Partition>:route53:::change/*')]:
         'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
     });

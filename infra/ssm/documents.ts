@@ -14,7 +14,8 @@ import { DOCUMENT_PARAMETERS, type DocumentName, flagOf } from '../../adapters/n
  * braces, spaces and newlines, so a value can never leave its single quotes.
  */
 
-const BRIDGE_UNIT = fileURLToPath(new URL('../../events/bridge/ha-redis-bridge.service', import.meta.url));
+/** The bridge's systemd template unit: install-bridge runs one instance per Sentinel, named by its port. */
+const BRIDGE_UNIT = fileURLToPath(new URL('../../events/bridge/ha-redis-bridge@.service', import.meta.url));
 
 /** allowedPatterns, also valid as JavaScript regular expressions (the tests use them so). */
 export const PATTERNS = {
@@ -110,7 +111,7 @@ const fenceNode = define(
 const installBridge = define(
   'install-bridge',
   300,
-  'Install or upgrade the Sentinel event bridge (Sentinel pub/sub -> SNS) as the systemd service ha-redis-bridge; the previous release is kept.',
+  'Install or upgrade the Sentinel event bridge (Sentinel pub/sub -> SNS) of one Sentinel as the systemd service ha-redis-bridge@<sentinelPort>: one per Sentinel on the host; the previous release is kept. Migrates the single ha-redis-bridge unit of an older install that bridged the same port.',
   {
     bundle: {
       description: 'The bundled bridge (one JS file): an s3:// URL or an absolute path on the host.',
@@ -126,7 +127,10 @@ const installBridge = define(
       description: 'The address of the Sentinel on this host.',
       allowedPattern: PATTERNS.host,
     },
-    sentinelPort: { description: 'The Sentinel port.', allowedPattern: PATTERNS.port },
+    sentinelPort: {
+      description: 'The Sentinel port; it names the service instance, ha-redis-bridge@<sentinelPort>.',
+      allowedPattern: PATTERNS.port,
+    },
     passwordParameter: {
       description:
         'The SSM parameter (SecureString) with the Sentinel password; read by the service at start.',

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -94,7 +94,7 @@ describe('install-bridge cluster parameter', () => {
   });
 });
 
-describe('install-bridge checks the cluster parameter before it changes anything', () => {
+describe('install-bridge checks its parameters and unit template before it changes anything', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'har-install-bridge-'));
@@ -104,14 +104,14 @@ describe('install-bridge checks the cluster parameter before it changes anything
   });
 
   /** The document as the SSM agent runs it, the values substituted into its runCommand. */
-  const runDocument = async (cluster: string) => {
+  const runDocument = async (cluster: string, env?: NodeJS.ProcessEnv) => {
     const values: Record<string, string> = { ...OTHERS, cluster };
     const text = (document.mainSteps[0]?.inputs.runCommand ?? [])
       .join('\n')
       .replace(/\{\{ (\w+) \}\}/g, (_, p: string) => values[p] ?? '');
     const file = join(dir, 'install-bridge-document.sh');
     await writeFile(file, text);
-    return outcome(run('sh', [file]));
+    return outcome(run('/bin/sh', [file], env ? { env } : {}));
   };
   const runScript = (cluster: string, extra: Record<string, string> = {}) =>
     outcome(
@@ -142,7 +142,75 @@ describe('install-bridge checks the cluster parameter before it changes anything
 
       // Assert
       expect(result.code).toBe(2);
-      expect(result.stderr).toContain('unit template ha-redis-bridge.service not found');
+      expect(result.stderr).toContain('unit template ha-redis-bridge@.service not found');
     },
   );
+
+  it('finds the template unit it embeds and accepts it (then stops: no node on this PATH)', async () => {
+    // Arrange: a PATH with the tools the document and the script use before their node check, and no node.
+    const bin = join(dir, 'bin-without-node');
+    await mkdir(bin);
+    for (const tool of ['bash', 'cat', 'dirname', 'grep', 'head', 'mktemp', 'rm', 'sed', 'tail']) {
+      await symlink(
+        existsSync(join('/usr/bin', tool)) ? join('/usr/bin', tool) : join('/bin', tool),
+        join(bin, tool),
+      );
+    }
+
+    // Act
+    const result = await runDocument('orders', { PATH: bin });
+
+    // Assert: past the template checks (found next to the script, placeholders and %i as expected).
+    expect(result.stderr).toBe(
+      "install-bridge: node 22 or later is required on this host and there is no 'node' on PATH; install Node.js 22+ and run again\n",
+    );
+  });
+
+  it.each(['0', '65536', '99999'])(
+    'refuses sentinel port %s, which the document pattern lets through, before it changes anything',
+    async (sentinelPort) => {
+      // Arrange
+      const prefix = join(dir, `opt-${sentinelPort}`);
+      expect(sentinelPort).toMatch(new RegExp(document.parameters.sentinelPort?.allowedPattern ?? '^$'));
+
+      // Act
+      const result = await runScript('orders', { sentinelPort, prefix });
+
+      // Assert
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe(
+        `install-bridge: --sentinel-port '${sentinelPort}' is not a port (1 to 65535)\n`,
+      );
+      expect(existsSync(prefix)).toBe(false);
+    },
+  );
+
+  it.each([
+    [
+      'the single unit of an older install',
+      'ExecStart=@NODE@ @BUNDLE@\nEnvironmentFile=@ENV_FILE@\n',
+      'has an unknown placeholder: @BUNDLE@',
+    ],
+    [
+      'a unit that never uses %i',
+      'ExecStart=@NODE@ @PREFIX@/current/bridge.mjs\nEnvironmentFile=@ENV_DIR@/bridge.env\n',
+      'is no template unit (it never uses %i)',
+    ],
+  ])('refuses %s as its unit template before it changes anything', async (what, text, message) => {
+    // Arrange
+    const name = what.replace(/[^a-z]+/g, '-');
+    const unitTemplate = join(dir, `${name}.service`);
+    const prefix = join(dir, `opt-${name}`);
+    await writeFile(unitTemplate, `[Service]\n${text}`);
+
+    // Act
+    const result = await runScript('orders', { unitTemplate, prefix });
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `install-bridge: unit template ${unitTemplate} ${message}; it must be ha-redis-bridge@.service of this release\n`,
+    );
+    expect(existsSync(prefix)).toBe(false);
+  });
 });

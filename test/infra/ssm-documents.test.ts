@@ -47,7 +47,7 @@ const VALID: Record<string, string[]> = {
   ],
   cluster: ['orders', 'orders-eu-1', 'carts=carts,payments-master=payments,queues.v2=queues'],
   sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
-  sentinelPort: ['26379'],
+  sentinelPort: ['26379', '26300'],
   passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],
   action: ['restart', 'upgrade', 'reboot'],
   service: ['local', 'systemd:redis-server', 'systemd:redis-server@6380.service'],
@@ -100,7 +100,9 @@ describe('SSM Command documents', () => {
       const embedded = `${lines.slice(start + 1, end).join('\n')}\n`;
       expect(Buffer.from(embedded)).toEqual(await readFile(path));
     }
-    expect(def.files.length).toBe(name === 'install-bridge' ? 1 : 0);
+    // install-bridge embeds the bridge's systemd template unit, which its script finds next to itself.
+    const files = def.files.map((path) => path.split('/').pop());
+    expect(files).toEqual(name === 'install-bridge' ? ['ha-redis-bridge@.service'] : []);
   });
 
   it.each(NAMES)('%s passes every parameter as a single-quoted flag', (name) => {

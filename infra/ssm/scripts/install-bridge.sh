@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# Install or upgrade the Sentinel event bridge as a systemd service on this Sentinel host:
+# Install or upgrade the Sentinel event bridge for one Sentinel on this host, as the instance
+# ha-redis-bridge@<sentinel port> of a systemd template unit: every Sentinel process of a host gets its own
+# bridge (a host set with per-service Sentinels: one per service port; a shared Sentinel: one), with its own
+# environment file and releases, so that installing, upgrading or rolling back one leaves the others as they are.
 #   1. check that node >= 22 is installed;
 #   2. fetch the bundle (one JS file: a local path, or an s3:// URL fetched with `aws s3 cp`) and check it parses;
-#   3. install it atomically as <prefix>/releases/<sha256>/bridge.mjs and swap the `current` link to it; the
-#      release it replaces stays as `previous` (rollback: point `current` at it and restart), older ones go;
-#   4. render the unit from ha-redis-bridge.service (next to this script, or events/bridge/ in a checkout) and
-#      the environment file; the password itself is never passed: the service reads it from the SSM parameter;
-#   5. systemctl daemon-reload, then `enable --now` (install) or `restart` (upgrade); if the upgraded service
-#      does not stay active, switch back to the previous release and fail.
+#   3. install it atomically as <prefix>/<port>/releases/<sha256>/bridge.mjs and swap that instance's `current`
+#      link to it; the release it replaces stays as `previous` (rollback: point `current` at it and restart),
+#      older ones go;
+#   4. render the template unit from ha-redis-bridge@.service (next to this script, or events/bridge/ in a
+#      checkout; shared by every instance) and the instance's environment file <env dir>/bridge-<port>.env; the
+#      password itself is never passed: the service reads it from the SSM parameter;
+#   5. systemctl daemon-reload, then `enable --now` (install) or `restart` (upgrade) the instance; if the
+#      upgraded instance does not stay active, switch back to its previous release and fail;
+#   6. migrate an older install's single unit ha-redis-bridge.service (environment file <env dir>/bridge.env,
+#      releases directly under <prefix>) when it bridges this port: once the instance is active, disable and
+#      stop the old unit and remove its unit file, environment file and releases (both report the same events
+#      for a few seconds; the event Lambda is idempotent). If the instance does not come up, it is stopped
+#      again and the old unit keeps running unchanged. An install for another port leaves it alone and says so.
 # Usage: install-bridge.sh --bundle s3://BUCKET/KEY|/PATH --topic-arn ARN --cluster NAME --sentinel-host HOST
 #          --sentinel-port PORT --password-parameter NAME
 #   For a Sentinel that monitors several masters (a host set with shared Sentinels), --cluster takes the
 #   cluster of each master name instead: MASTER=CLUSTER,MASTER=CLUSTER (HA_REDIS_CLUSTER of the bridge).
 # Flags that are no SSM document parameters, for tests and unusual hosts:
-#   --prefix DIR          where releases live (default /opt/ha-redis-bridge)
+#   --prefix DIR          where releases live, one directory per instance (default /opt/ha-redis-bridge)
 #   --unit-dir DIR        where the unit goes (default /etc/systemd/system)
-#   --env-dir DIR         where bridge.env goes (default /etc/ha-redis)
-#   --unit-template FILE  the unit template (default: found as described in 4.)
+#   --env-dir DIR         where bridge-<port>.env goes (default /etc/ha-redis)
+#   --unit-template FILE  the template unit (default: found as described in 4.)
 #   --systemctl COMMAND   the systemctl to run (default systemctl)
 #   --user NAME           the service user, created as a system user when missing (default ha-redis)
 #   --verify-seconds N    how long the service must stay active after a start (default 3)
 set -euo pipefail
 
-readonly UNIT=ha-redis-bridge.service
+# The template unit's file, and the single unit of an older install.
+readonly TEMPLATE=ha-redis-bridge@.service LEGACY_UNIT=ha-redis-bridge.service
 readonly NODE_MAJOR_MIN=22
 die() { echo "install-bridge: $*" >&2; exit 2; }
 bundle='' topic='' cluster='' sentinel_host='' sentinel_port='' password_parameter=''
@@ -61,7 +72,11 @@ if ! [[ "$cluster" =~ ^${cluster_re}$ ]]; then
   done
 fi
 [[ "$sentinel_host" =~ ^[A-Za-z0-9.:-]+$ ]] || die "--sentinel-host '$sentinel_host' is not a host name or IP address"
-[[ "$sentinel_port" =~ ^[0-9]{1,5}$ ]] || die "--sentinel-port '$sentinel_port' is not a port"
+[[ "$sentinel_port" =~ ^[0-9]{1,5}$ ]] && [ "$((10#$sentinel_port))" -ge 1 ] && [ "$((10#$sentinel_port))" -le 65535 ] \
+  || die "--sentinel-port '$sentinel_port' is not a port (1 to 65535)"
+# The instance is named by the Sentinel's port: one bridge per Sentinel process on this host.
+instance="$((10#$sentinel_port))"
+readonly UNIT="ha-redis-bridge@${instance}.service"
 [[ "$password_parameter" =~ ^/?[A-Za-z0-9_./-]+$ ]] || die "--password-parameter '$password_parameter' is not an SSM parameter name"
 [[ "$user" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user '$user' is not a user name"
 [[ "$verify_seconds" =~ ^[0-9]+$ ]] || die "--verify-seconds '$verify_seconds' is not a number"
@@ -70,11 +85,23 @@ for dir in "$prefix" "$unit_dir" "$env_dir"; do
 done
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ -z "$unit_template" ]; then
-  for candidate in "${here}/${UNIT}" "${here}/../../../events/bridge/${UNIT}"; do
+  for candidate in "${here}/${TEMPLATE}" "${here}/../../../events/bridge/${TEMPLATE}"; do
     [ -f "$candidate" ] && { unit_template="$candidate"; break; }
   done
 fi
-[ -f "$unit_template" ] || die "unit template ${UNIT} not found (looked next to this script and in events/bridge/); pass --unit-template"
+[ -f "$unit_template" ] || die "unit template ${TEMPLATE} not found (looked next to this script and in events/bridge/); pass --unit-template"
+# Checked before anything changes; an older single unit (@BUNDLE@, @ENV_FILE@, no %i) is refused here.
+unknown="$(grep -o '@[A-Z_]*@' "$unit_template" | grep -v -x -e @NODE@ -e @PREFIX@ -e @ENV_DIR@ -e @USER@ | head -n 1 || true)"
+[ -z "$unknown" ] || die "unit template ${unit_template} has an unknown placeholder: ${unknown}; it must be ${TEMPLATE} of this release"
+grep -q '%i' "$unit_template" || die "unit template ${unit_template} is no template unit (it never uses %i); it must be ${TEMPLATE} of this release"
+
+# An older install's single unit: migrated when it bridges this port (step 6), else left as it is.
+legacy_unit="${unit_dir}/${LEGACY_UNIT}" legacy_env="${env_dir}/bridge.env" legacy_sentinel='' migrate=''
+if [ -f "$legacy_unit" ]; then
+  legacy_sentinel="$(sed -n 's/^HA_REDIS_SENTINEL=//p' "$legacy_env" 2>/dev/null | tail -n 1 || true)"
+  legacy_port="${legacy_sentinel##*:}"
+  if [[ "$legacy_port" =~ ^[0-9]{1,5}$ ]] && [ "$((10#$legacy_port))" = "$instance" ]; then migrate=1; fi
+fi
 
 # 1. node >= 22
 node_bin="$(command -v node)" || die "node ${NODE_MAJOR_MIN} or later is required on this host and there is no 'node' on PATH; install Node.js ${NODE_MAJOR_MIN}+ and run again"
@@ -83,9 +110,10 @@ node_major="${node_version#v}"; node_major="${node_major%%.*}"
 [[ "$node_major" =~ ^[0-9]+$ ]] && [ "$node_major" -ge "$NODE_MAJOR_MIN" ] \
   || die "node ${NODE_MAJOR_MIN} or later is required on this host; ${node_bin} is ${node_version}; install Node.js ${NODE_MAJOR_MIN}+ and run again"
 
-# 2. the bundle, staged inside the prefix so that the move into place is atomic
-mkdir -p "${prefix}/releases"
-staging="$(mktemp -d "${prefix}/releases/.incoming.XXXXXX")"
+# 2. the bundle, staged inside the instance's directory so that the move into place is atomic
+instance_dir="${prefix}/${instance}"
+mkdir -p "${instance_dir}/releases"
+staging="$(mktemp -d "${instance_dir}/releases/.incoming.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 case "$bundle" in
   s3://*)
@@ -98,42 +126,45 @@ esac
 [ -s "${staging}/bridge.mjs" ] || die "bundle ${bundle} is empty; nothing changed"
 check="$("$node_bin" --check "${staging}/bridge.mjs" 2>&1)" || die "bundle ${bundle} does not parse with node ${node_version}: $(head -c 300 <<< "$check"); nothing changed"
 
-# 3. releases/<sha256>, `current` swapped atomically, `previous` kept
+# 3. <port>/releases/<sha256>, the instance's `current` swapped atomically, `previous` kept
 release="$(sha256sum "${staging}/bridge.mjs" | cut -c1-16)"
 chmod 0755 "$staging"; chmod 0644 "${staging}/bridge.mjs"
-if [ -d "${prefix}/releases/${release}" ]; then rm -rf "$staging"; else mv "$staging" "${prefix}/releases/${release}"; fi
-swap_link() { ln -sfn "$2" "${prefix}/.$1.tmp" && mv -Tf "${prefix}/.$1.tmp" "${prefix}/$1"; }
-was="$(readlink "${prefix}/current" 2>/dev/null || true)"
+if [ -d "${instance_dir}/releases/${release}" ]; then rm -rf "$staging"; else mv "$staging" "${instance_dir}/releases/${release}"; fi
+swap_link() { ln -sfn "$2" "${instance_dir}/.$1.tmp" && mv -Tf "${instance_dir}/.$1.tmp" "${instance_dir}/$1"; }
+was="$(readlink "${instance_dir}/current" 2>/dev/null || true)"
 swap_link current "releases/${release}"
 if [ -n "$was" ] && [ "$was" != "releases/${release}" ]; then swap_link previous "$was"; fi
-kept_previous="$(readlink "${prefix}/previous" 2>/dev/null || true)"
-for old in "${prefix}"/releases/*/; do
+kept_previous="$(readlink "${instance_dir}/previous" 2>/dev/null || true)"
+for old in "${instance_dir}"/releases/*/; do
   old="releases/$(basename "$old")"
-  [ "$old" = "releases/${release}" ] || [ "$old" = "$kept_previous" ] || rm -rf "${prefix:?}/${old}"
+  [ "$old" = "releases/${release}" ] || [ "$old" = "$kept_previous" ] || rm -rf "${instance_dir:?}/${old}"
 done
 
-# 4. service user, environment file and unit, each swapped in atomically
+# 4. service user, the instance's environment file and the template unit, each swapped in atomically
 if ! id "$user" >/dev/null 2>&1; then
-  useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || die "could not create the service user ${user}"
+  # An install for another Sentinel of this host may have created it meanwhile.
+  useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || id "$user" >/dev/null 2>&1 \
+    || die "could not create the service user ${user}"
 fi
 mkdir -p "$env_dir" "$unit_dir"
-env_file="${env_dir}/bridge.env"
+# The unit's EnvironmentFile, @ENV_DIR@/bridge-%i.env.
+env_file="${env_dir}/bridge-${instance}.env"
 tmp="$(mktemp "${env_file}.XXXXXX")"
 cat > "$tmp" <<EOF
 # Written by install-bridge; the Sentinel password is read at start from the SSM parameter, never stored here.
 HA_REDIS_CLUSTER=${cluster}
-HA_REDIS_SENTINEL=${sentinel_host}:${sentinel_port}
+HA_REDIS_SENTINEL=${sentinel_host}:${instance}
 HA_REDIS_EVENTS_TOPIC_ARN=${topic}
 HA_REDIS_SENTINEL_PASSWORD_PARAMETER=${password_parameter}
 AWS_REGION=${region}
 AWS_DEFAULT_REGION=${region}
 EOF
 chmod 0644 "$tmp"; mv "$tmp" "$env_file"
-tmp="$(mktemp "${unit_dir}/${UNIT}.XXXXXX")"
-sed -e "s|@NODE@|${node_bin}|g" -e "s|@BUNDLE@|${prefix}/current/bridge.mjs|g" \
-  -e "s|@ENV_FILE@|${env_file}|g" -e "s|@USER@|${user}|g" "$unit_template" > "$tmp"
-! grep -q '@[A-Z_]*@' "$tmp" || { rm -f "$tmp"; die "unit template ${unit_template} has an unknown placeholder: $(grep -o '@[A-Z_]*@' "$tmp" | head -1)"; }
-chmod 0644 "$tmp"; mv "$tmp" "${unit_dir}/${UNIT}"
+# Shared by every instance: the same content whichever instance writes it (same node, prefix, dirs, user).
+tmp="$(mktemp "${unit_dir}/.${TEMPLATE}.XXXXXX")"
+sed -e "s|@NODE@|${node_bin}|g" -e "s|@PREFIX@|${prefix}|g" \
+  -e "s|@ENV_DIR@|${env_dir}|g" -e "s|@USER@|${user}|g" "$unit_template" > "$tmp"
+chmod 0644 "$tmp"; mv "$tmp" "${unit_dir}/${TEMPLATE}"
 
 # 5. (re)start, and keep the previous release when the new one does not stay up
 read -r -a sysctl <<< "$systemctl"
@@ -148,11 +179,32 @@ else
 fi
 sleep "$verify_seconds"
 if ! "${sysctl[@]}" is-active --quiet "$UNIT"; then
-  if [ -n "$was" ] && [ "$was" != "releases/${release}" ] && [ -f "${prefix}/${was}/bridge.mjs" ]; then
+  rollback=''
+  if [ -n "$was" ] && [ "$was" != "releases/${release}" ] && [ -f "${instance_dir}/${was}/bridge.mjs" ]; then
     swap_link current "$was"
+    rollback="${was#releases/}"
+  fi
+  if [ -n "$migrate" ]; then
+    # The older unit still bridges this Sentinel: leave it alone, and stop the instance that did not come up.
+    "${sysctl[@]}" disable --now "$UNIT" || true
+    die "${UNIT} did not stay active with release ${release}; stopped and disabled it again; ${LEGACY_UNIT} still runs unchanged for ${legacy_sentinel}; see journalctl -u ${UNIT}"
+  fi
+  if [ -n "$rollback" ]; then
     "${sysctl[@]}" restart "$UNIT" || true
-    die "release ${release} did not stay active; rolled back to ${was#releases/}; see journalctl -u ${UNIT}"
+    die "release ${release} did not stay active; rolled back to ${rollback}; see journalctl -u ${UNIT}"
   fi
   die "${UNIT} did not stay active with release ${release}; see journalctl -u ${UNIT}"
 fi
-echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${prefix}; node ${node_version}; cluster ${cluster}, sentinel ${sentinel_host}:${sentinel_port}; active"
+echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${instance_dir}; node ${node_version}; cluster ${cluster}, sentinel ${sentinel_host}:${instance}; active"
+
+# 6. the older single unit: replaced by this instance when it bridged the same Sentinel, else left alone
+if [ -n "$migrate" ]; then
+  "${sysctl[@]}" disable --now "$LEGACY_UNIT" \
+    || die "${UNIT} is active, but 'systemctl disable --now ${LEGACY_UNIT}' failed: both bridge ${legacy_sentinel} (the event Lambda ignores the duplicate events); run it by hand"
+  rm -f "$legacy_unit" "$legacy_env"
+  rm -rf "${prefix:?}/releases" "${prefix:?}/current" "${prefix:?}/previous"
+  "${sysctl[@]}" daemon-reload || die "systemctl daemon-reload failed after removing ${LEGACY_UNIT}"
+  echo "migrated ${LEGACY_UNIT} (sentinel ${legacy_sentinel}) to ${UNIT}: disabled and stopped it, removed its unit, ${legacy_env} and its releases"
+elif [ -f "$legacy_unit" ]; then
+  echo "left ${LEGACY_UNIT} of an older install as it is (sentinel ${legacy_sentinel:-unknown: no HA_REDIS_SENTINEL in ${legacy_env}}); install the bridge for that Sentinel's port to migrate it to ha-redis-bridge@<port>, or disable it and remove ${legacy_unit}"
+fi

@@ -4,6 +4,7 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { clusterFromDescriptor, localAccess } from '../../compose/local.ts';
+import { hostSetPath, isHostSet, readHostSet } from '../../config/host-set-descriptor.ts';
 import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { writeLocalDeploymentConfig } from '../../local/deployment-config.ts';
@@ -116,9 +117,12 @@ export async function localStatusCommand(
 
 /** Print (and follow) the orchestrator's log. */
 export async function localLogsCommand(o: { name: string; follow: boolean }): Promise<void> {
-  const d = await readDescriptor(descriptorPath(o.name));
-  if (!d.orchestrator) throw new HaRedisError(`cluster ${o.name} has no orchestrator`);
-  const child = spawn('tail', [...(o.follow ? ['-F'] : []), '-n', '200', d.orchestrator.logPath], {
+  // A host set's one orchestrator serves every service: its log is the set's (`--name <set>` or a service).
+  const orchestrator = isHostSet(o.name)
+    ? (await readHostSet(hostSetPath(o.name))).orchestrator
+    : (await readDescriptor(descriptorPath(o.name))).orchestrator;
+  if (!orchestrator) throw new HaRedisError(`cluster ${o.name} has no orchestrator`);
+  const child = spawn('tail', [...(o.follow ? ['-F'] : []), '-n', '200', orchestrator.logPath], {
     stdio: 'inherit',
   });
   await new Promise((resolve) => child.on('exit', resolve));

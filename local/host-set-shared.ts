@@ -3,7 +3,7 @@
  * master slot per service), and in the `shared` layout one Sentinel per host that monitors every master. Each
  * service's descriptor lists them as its own proxies and Sentinels.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeHostSet } from '../config/host-set-descriptor.ts';
 import { writeDescriptor } from '../config/local-descriptor.ts';
@@ -141,9 +141,16 @@ export async function startSetProxies(s: SetLaunch, launches: Launch[]): Promise
   await Promise.all(launches.map((l) => writeDescriptor(l.path, l.d)));
   const first = frontends[0];
   await Promise.all(
-    s.placements.map((h, i) =>
-      first ? waitForPort(first.plainPort, 10_000, `haproxy proxy-${i + 1}`, h.ip) : undefined,
-    ),
+    s.placements.map(async (h, i) => {
+      if (!first) return;
+      const logPath = join(s.set.dir, `proxy-${i + 1}`, 'haproxy.log');
+      await waitForPort(first.plainPort, 10_000, `haproxy proxy-${i + 1}`, h.ip).catch(
+        async (error: unknown) => {
+          const tail = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n');
+          throw new HaRedisError(`${(error as Error).message}\n${tail}`);
+        },
+      );
+    }),
   );
   s.progress(
     `started ${s.placements.length} haproxy, each with ${launches.length} services (plain and TLS frontends)`,

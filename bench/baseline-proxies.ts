@@ -28,7 +28,8 @@ export interface BaselineProxy {
   configPath: string;
 }
 
-const header = (port: number) => [
+/** The global and defaults sections of a baseline HAProxy (also the host-failure scenario's, one per host). */
+export const baselinePreamble = (): string[] => [
   'global',
   '    maxconn 4096',
   '',
@@ -39,9 +40,9 @@ const header = (port: number) => [
   '    timeout client 1h',
   '    timeout server 1h',
   '',
-  'frontend redis',
-  `    bind 127.0.0.1:${port}`,
 ];
+
+const header = (port: number) => [...baselinePreamble(), 'frontend redis', `    bind 127.0.0.1:${port}`];
 
 /** RESP inline commands as a tcp-check sends them (spaces escaped, CRLF). */
 const send = (command: string) => `    tcp-check send ${command.replaceAll(' ', '\\ ')}\\r\\n`;
@@ -80,13 +81,14 @@ export function renderSentinelsConfig(d: Descriptor, password: string, port: num
   return lines.join('\n');
 }
 
-/** The plain role check: the first node answering `role:master` gets the new connections. */
-export function renderRoleConfig(d: Descriptor, password: string, port: number): string {
+/** The role-check backend `name`: every node a server; the first answering `role:master` gets new connections. */
+export function roleCheckBackend(
+  name: string,
+  nodes: readonly { id: string; host: string; port: number }[],
+  password: string,
+): string[] {
   return [
-    ...header(port),
-    '    default_backend redis',
-    '',
-    'backend redis',
+    `backend ${name}`,
     '    balance first',
     '    option tcp-check',
     send(`AUTH ${password}`),
@@ -94,7 +96,17 @@ export function renderRoleConfig(d: Descriptor, password: string, port: number):
     send('INFO replication'),
     '    tcp-check expect string role:master',
     send('QUIT'),
-    ...d.nodes.map((node) => `    server ${node.id} ${node.host}:${node.port} ${CHECK}`),
+    ...nodes.map((node) => `    server ${node.id} ${node.host}:${node.port} ${CHECK}`),
+  ];
+}
+
+/** The plain role check: the first node answering `role:master` gets the new connections. */
+export function renderRoleConfig(d: Descriptor, password: string, port: number): string {
+  return [
+    ...header(port),
+    '    default_backend redis',
+    '',
+    ...roleCheckBackend('redis', d.nodes, password),
     '',
   ].join('\n');
 }

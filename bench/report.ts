@@ -94,8 +94,64 @@ export interface ScenarioRow {
   waitMs?: Spread;
   namedAfterFailoverMs?: Spread;
   oldMasterDemotedAfterFailoverMs?: Spread;
+  /** host-failure: each service's numbers, and across the services (these rows have their own table). */
+  perService?: PerService;
   samples: RunSample[];
   errors: string[];
+}
+
+/** host-failure: what one system measured for one service of the set in one run. */
+export interface ServiceSample {
+  /** The service's number in its set (1 ...). */
+  service: number;
+  run: number;
+  /** The longest stretch with no acknowledged write, for the worse of the service's writers of this system. */
+  gapMs: number;
+  acked: number;
+  /** Acknowledged writes missing on the service's new master: plain acks and WAIT 1 together. */
+  lost: number;
+  /** Of `lost`, those acknowledged with WAIT 1. */
+  lostWait1: number;
+  /** Of `lost`, those acknowledged more than 100 ms after the kill (not by the dying master). */
+  lostAfterFault: number;
+  /** The first few lost keys. */
+  lostKeys?: string[];
+  failed: number;
+  /** The later of the writers' first acknowledged write after the outage, minus the service's first promotion event. */
+  recoveryAfterPromotionMs: number | null;
+  /** The service's first promotion event (any Sentinel) after the kill. */
+  promotionAfterKillMs: number | null;
+  /** The service's first +switch-master minus its first promotion event. */
+  switchMasterAfterPromotionMs: number | null;
+  /** When a majority of the service's Sentinels (2 of 3) had published +switch-master, minus the promotion. */
+  majoritySwitchMasterAfterPromotionMs: number | null;
+  /** ha-redis only: end of the `confirmed` step of the service's history entry, minus the first promotion event. */
+  confirmedAfterPromotionMs?: number | null;
+  /** ha-redis only: end of the `rerouted` step of the service's history entry, minus the first promotion event. */
+  rerouteAfterPromotionMs?: number | null;
+  /** ha-redis only: how the orchestrator confirmed the new master (`elected-leader`, `sentinel-majority`). */
+  confirmedBy?: string;
+  outcome?: string;
+}
+
+/** The measures of a ServiceSample that are summarized across services. */
+export type ServiceMeasure =
+  | 'gapMs'
+  | 'recoveryAfterPromotionMs'
+  | 'acked'
+  | 'lost'
+  | 'lostWait1'
+  | 'promotionAfterKillMs'
+  | 'switchMasterAfterPromotionMs'
+  | 'majoritySwitchMasterAfterPromotionMs'
+  | 'confirmedAfterPromotionMs'
+  | 'rerouteAfterPromotionMs';
+
+/** host-failure: the samples of every service and run, and p50 / p99 / max of each measure across them. */
+export interface PerService {
+  samples: ServiceSample[];
+  /** A measure no sample has (e.g. the reroute of a baseline) is absent. */
+  across: Partial<Record<ServiceMeasure, Summary>>;
 }
 
 export interface MachineInfo {
@@ -166,10 +222,75 @@ export async function machineInfo(): Promise<MachineInfo> {
 const ms = (v: number | undefined) => (v === undefined ? '–' : `${Math.round(v)}`);
 const showSpread = (s: Spread | undefined) => (s ? `${ms(s.p50)} (${ms(s.max)})` : '–');
 
+/** Per-service columns: the measure, and whether it is one number per service (not one per system). */
+const PER_SERVICE_COLUMNS: { title: string; measure: ServiceMeasure; shared?: boolean }[] = [
+  { title: 'Write gap (ms)', measure: 'gapMs' },
+  { title: 'Writes resume after promotion (ms)', measure: 'recoveryAfterPromotionMs' },
+  { title: 'Acked writes', measure: 'acked' },
+  { title: 'Lost acked writes', measure: 'lost' },
+  { title: 'of which WAIT 1', measure: 'lostWait1' },
+  { title: 'Promotion after the kill (ms)', measure: 'promotionAfterKillMs', shared: true },
+  { title: '+switch-master after promotion (ms)', measure: 'switchMasterAfterPromotionMs', shared: true },
+  {
+    title: '…from 2 Sentinels (ms)',
+    measure: 'majoritySwitchMasterAfterPromotionMs',
+    shared: true,
+  },
+  { title: 'ha-redis: confirmed after promotion (ms)', measure: 'confirmedAfterPromotionMs', shared: true },
+  { title: 'ha-redis: rerouted after promotion (ms)', measure: 'rerouteAfterPromotionMs', shared: true },
+];
+
+/**
+ * host-failure: one table per layout, a line per service and run, then p50 / p99 / max across them; a cell
+ * holds each system's number in the order of the legend, or one number when it is the service's, not a system's.
+ */
+function perServiceLines(rows: readonly ScenarioRow[]): string[] {
+  if (!rows.length) return [];
+  const systems = [...new Set(rows.map((r) => r.system))];
+  const lines = [
+    '',
+    `Host failure: per service, each cell ${systems.join(' / ')}; then p50 / p99 / max across the services and runs. Lost = acknowledged writes missing on the new master (plain acks and WAIT 1). ha-redis confirmed by: elected-leader (at the promotion) or sentinel-majority (the Sentinels' views).`,
+    '',
+    `| Scenario | Service |${PER_SERVICE_COLUMNS.map((c) => ` ${c.title} |`).join('')} ha-redis confirmed by |`,
+    `|---|---|${PER_SERVICE_COLUMNS.map(() => '--:|').join('')}---|`,
+  ];
+  const names = [...new Set(rows.map((r) => r.name))];
+  for (const name of names) {
+    const group = rows.filter((r) => r.name === name);
+    const first = group[0]?.perService?.samples ?? [];
+    const many = new Set(first.map((s) => s.run)).size > 1;
+    const cells = (pick: (r: ScenarioRow, c: (typeof PER_SERVICE_COLUMNS)[number]) => string | undefined) =>
+      PER_SERVICE_COLUMNS.map((c) => {
+        const values = group.map((r) => pick(r, c));
+        const shown = c.shared ? values.filter((v) => v !== undefined).slice(0, 1) : values;
+        return ` ${shown.map((v) => v ?? '–').join(' / ') || '–'} |`;
+      }).join('');
+    for (const key of first) {
+      const sample = (r: ScenarioRow) =>
+        r.perService?.samples.find((s) => s.run === key.run && s.service === key.service);
+      const value = (r: ScenarioRow, c: (typeof PER_SERVICE_COLUMNS)[number]) => {
+        const v = sample(r)?.[c.measure];
+        return v === undefined || v === null ? undefined : ms(v);
+      };
+      const basis = group.map((r) => sample(r)?.confirmedBy).find((b) => b) ?? '–';
+      lines.push(`| ${name} | #${key.service}${many ? ` (run ${key.run})` : ''} |${cells(value)} ${basis} |`);
+    }
+    for (const stat of ['p50', 'p99', 'max'] as const) {
+      const value = (r: ScenarioRow, c: (typeof PER_SERVICE_COLUMNS)[number]) => {
+        const summary = r.perService?.across[c.measure];
+        return summary ? ms(summary[stat]) : undefined;
+      };
+      lines.push(`| ${name} | ${stat} |${cells(value)} |`);
+    }
+  }
+  return lines;
+}
+
 /** Markdown, ready to paste into the README. */
 export function renderMarkdown(report: BenchReport): string {
   const m = report.machine;
-  const rows = report.scenarios;
+  const perService = report.scenarios.filter((r) => r.perService);
+  const rows = report.scenarios.filter((r) => !r.perService);
   // Columns that only some scenarios measure; a column shows when a row has it.
   const extra = [
     {
@@ -192,15 +313,19 @@ export function renderMarkdown(report: BenchReport): string {
     },
   ].filter((c) => c.show);
   const lines = [
-    `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on loopback.`,
-    '',
-    `| Scenario | System | Runs | Write gap p50 (ms) | p99 | max | Acked writes | Lost acked writes |${extra.map((c) => ` ${c.title} |`).join('')}`,
-    `|---|---|--:|--:|--:|--:|--:|--:|${extra.map(() => '--:|').join('')}`,
-    ...report.scenarios.map(
-      (r) =>
-        `| ${r.name} | ${r.system} | ${r.runs} | ${ms(r.gapMs.p50)} | ${ms(r.gapMs.p99)} | ${ms(r.gapMs.max)} | ${r.acked} | ${r.lost} |${extra.map((c) => ` ${c.cell(r)} |`).join('')}`,
-    ),
+    `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on this machine: on loopback, or for host sets one network namespace (or loopback address) per host.`,
   ];
+  if (rows.length || !perService.length)
+    lines.push(
+      '',
+      `| Scenario | System | Runs | Write gap p50 (ms) | p99 | max | Acked writes | Lost acked writes |${extra.map((c) => ` ${c.title} |`).join('')}`,
+      `|---|---|--:|--:|--:|--:|--:|--:|${extra.map(() => '--:|').join('')}`,
+      ...rows.map(
+        (r) =>
+          `| ${r.name} | ${r.system} | ${r.runs} | ${ms(r.gapMs.p50)} | ${ms(r.gapMs.p99)} | ${ms(r.gapMs.max)} | ${r.acked} | ${r.lost} |${extra.map((c) => ` ${c.cell(r)} |`).join('')}`,
+      ),
+    );
+  lines.push(...perServiceLines(perService));
   const reactions = report.scenarios.filter((r) => r.rerouteAfterPromotionMs || r.promotionAfterKillMs);
   const byScenario = new Map<string, ScenarioRow>();
   for (const r of reactions) {

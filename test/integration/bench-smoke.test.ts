@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScenarioRow } from '../../bench/report.ts';
+import { runHostFailure } from '../../bench/scenarios/host-failure.ts';
 import { RESTART_OLD_MASTER, runFault, runKillMaster } from '../../bench/scenarios/master-fault.ts';
 
 const BASELINES = ['haproxy-role', 'haproxy-sentinels', 'sentinel-ioredis'];
@@ -51,4 +52,33 @@ describe('benchmark smoke runs (1 run each at down-after 2000: at 1000 Sentinel 
     // role:master until Sentinel converts it, 8 s or more), and those acknowledged writes are thrown away.
     expect(row(rows, 'haproxy-role').lostAfterReturn).toBeGreaterThan(0);
   });
+
+  it('host failure: kill -9 of host-1 of a set of 2 services, per layout, measures every system for each service', async () => {
+    // Act
+    const rows = await runHostFailure({ runs: 1, downAfterMs: 2000, services: 2 });
+
+    // Assert
+    const layouts = { 'per-service': 'elected-leader', shared: 'sentinel-majority' } as const;
+    for (const [layout, confirmedBy] of Object.entries(layouts)) {
+      const group = rows.filter((r) => r.name.includes(`/${layout}/`));
+      expectComplete(group, ['ha-redis', ...BASELINES.filter((b) => b !== 'haproxy-sentinels')]);
+      for (const r of group) {
+        const samples = r.perService?.samples ?? [];
+        expect(samples.map((s) => s.service).sort(), `${layout} ${r.system}`).toEqual([1, 2]);
+        for (const s of samples) {
+          expect(s.acked, `${layout} ${r.system} #${s.service}`).toBeGreaterThan(0);
+          expect(s.recoveryAfterPromotionMs, `${layout} ${r.system} #${s.service}`).toBeGreaterThan(0);
+        }
+      }
+      // A plain ack from the dying master can be lost (asynchronous replication); nothing acknowledged after the
+      // kill, and nothing acknowledged with WAIT 1, is.
+      for (const s of row(group, 'ha-redis').perService?.samples ?? []) {
+        expect(s.lostWait1, `${layout} #${s.service}`).toBe(0);
+        expect(s.lostAfterFault, `${layout} #${s.service}`).toBe(0);
+        expect(s.rerouteAfterPromotionMs, `${layout} #${s.service}`).toBeGreaterThan(0);
+        // Shared Sentinels' votes name no master: the orchestrator confirms by their views instead.
+        expect(s.confirmedBy, `${layout} #${s.service}`).toBe(confirmedBy);
+      }
+    }
+  }, 240_000);
 });

@@ -181,14 +181,14 @@ withRemoteOptions(status, 'reach the cluster directly (TLS, passwords)', [
 program
   .command('drain')
   .description(
-    'move every master off a host: one planned switchover per cluster whose master is on it, 8 at a time',
+    'move every master off a host: one planned switchover per cluster whose master is on it, 4 at a time',
   )
   .requiredOption(
     '--host <host>',
     "an IP (every node on it), host:port (one node), or a host set's host id (host-1)",
   )
   .option('--set <name>', 'the host set whose host --host names (when several have it)')
-  .option('--parallel <n>', 'at most this many switchovers at once (default 8)', positiveInt('--parallel'))
+  .option('--parallel <n>', 'at most this many switchovers at once (default 4)', positiveInt('--parallel'))
   .option('--cluster <names>', 'comma-separated clusters (default: every local cluster)', (v: string) =>
     v.split(',').map((n) => n.trim()),
   )

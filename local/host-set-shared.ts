@@ -144,7 +144,7 @@ export async function startSetProxies(s: SetLaunch, launches: Launch[]): Promise
     s.placements.map(async (h, i) => {
       if (!first) return;
       const logPath = join(s.set.dir, `proxy-${i + 1}`, 'haproxy.log');
-      await waitForPort(first.plainPort, 10_000, `haproxy proxy-${i + 1}`, h.ip).catch(
+      await waitForPort(first.plainPort, 20_000, `haproxy proxy-${i + 1}`, h.ip).catch(
         async (error: unknown) => {
           const tail = (await readFile(logPath, 'utf8').catch(() => '')).split('\n').slice(-5).join('\n');
           throw new HaRedisError(`${(error as Error).message}\n${tail}`);

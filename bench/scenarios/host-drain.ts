@@ -19,8 +19,8 @@ import { type RunSample, type ScenarioRow, spread, summarize } from '../report.t
 import type { Scenario, ScenarioOptions } from './types.ts';
 
 const SERVICES = 8;
-/** The default (8), half of it, and one at a time (the gap of a switchover with nothing beside it). */
-const PARALLELISM = [8, 4, 1] as const;
+/** The default (4), twice it, and one at a time (the gap of a switchover with nothing beside it). */
+const PARALLELISM = [4, 8, 1] as const;
 /** Writes each service's writer must have acknowledged before the drain, and again after it. */
 const WARM_ACKS = 200;
 

@@ -1,7 +1,7 @@
 /**
  * `ha-redis drain --host H`: move every master off a host, one planned switchover per cluster whose master is on
  * it. H is an address, `host:port`, or a host set's host id (`host-1`). The switchovers run concurrently, at
- * most DRAIN_PARALLELISM (8) at a time.
+ * most DRAIN_PARALLELISM (4) at a time.
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -22,12 +22,12 @@ import { type Io, processIo, silentLogger } from './status.ts';
 /**
  * How many switchovers a drain runs at once (`--parallel`). Each blocks only its own service's writes, for a
  * fraction of a second; nearly all of a switchover is waiting for the Sentinels to read the replicas' raised
- * priorities (their INFO period, 10 s), and those waits overlap freely. Measured on 2 cores with 8 services under
- * load (bench host-drain): 8 at a time drained in 19-20 s with switchover gaps no longer than one at a time
- * (p50 ~450 ms against ~400 ms); 4 at a time took 25-27 s. A bound, so that 20 services do not start 20
- * critical sections (each polling every 2 ms) on the same cores at once.
+ * priorities (their INFO period, 10 s), and those waits overlap freely. Measured on 2 cores with 8 services
+ * under load (bench host-drain): 4 at a time drained them in 25-27 s with switchover gaps of 300-500 ms, as
+ * one at a time; 8 at a time took 19-20 s, but in 2 of 3 runs two or three switchovers blocked writes for
+ * 2-3 s.
  */
-export const DRAIN_PARALLELISM = 8;
+export const DRAIN_PARALLELISM = 4;
 
 export interface DrainOptions {
   /** An IP or host name (every node on it), `host:port` (one node), or a host set's host id (`host-1`). */

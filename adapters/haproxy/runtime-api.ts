@@ -1,5 +1,5 @@
 import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, createSecureContext, type SecureContext } from 'node:tls';
 import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../core/model/cluster.ts';
 import { RoutingError } from '../../core/model/errors.ts';
 import type { Router } from '../../core/ports.ts';
@@ -19,13 +19,41 @@ export interface RuntimeApiTls {
  */
 const tlsSessions = new Map<string, Buffer>();
 
+/**
+ * Secure contexts by their PEM material: building one parses the CA, the certificate and the private key, CPU
+ * that a host failure would otherwise spend again for every proxy of every service at the same moment.
+ */
+const secureContexts = new Map<string, SecureContext>();
+
+const materialKey = (tls: RuntimeApiTls) => [tls.ca ?? '', tls.cert ?? '', tls.key ?? ''].join('\0');
+
+function contextOf(tls: RuntimeApiTls | undefined): SecureContext | undefined {
+  if (!tls) return undefined;
+  const key = materialKey(tls);
+  let context = secureContexts.get(key);
+  if (!context) {
+    context = createSecureContext({
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+    });
+    // Rotated material makes a new entry: keep the map from growing past a handful.
+    if (secureContexts.size >= 8) secureContexts.clear();
+    secureContexts.set(key, context);
+  }
+  return context;
+}
+
 function resumingTls(host: string, port: number, tls: RuntimeApiTls | undefined): Socket {
-  const key = `${host}:${port}`;
+  // A session is resumed only with the client certificate that opened it: resuming skips the certificate
+  // check, so a caller without (or with another) certificate must never pick up someone else's session.
+  const key = `${host}:${port}\0${tls ? materialKey(tls) : ''}`;
   const session = tlsSessions.get(key);
+  const secureContext = contextOf(tls);
   const socket = connectTls({
     host,
     port,
-    ...tls,
+    ...(secureContext ? { secureContext } : {}),
     // SNI carries a host name only (RFC 6066); the certificate is still checked against the address.
     ...(isIP(host) ? {} : { servername: host }),
     ...(session ? { session } : {}),

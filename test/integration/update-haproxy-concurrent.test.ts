@@ -128,6 +128,25 @@ describe.skipIf(skipReason !== undefined)(
       expect(reloadedBy(outputs).length + carried(outputs).length).toBe(SERVICES);
     });
 
+    it('reloads with every server at its runtime address: one moved at runtime only keeps its new host', async () => {
+      // Arrange: backend A moved at runtime to another host and never persisted (a reconcile's repair); backend B
+      // persisted at an address the running HAProxy lacks, so its persist reloads. At load HAProxy takes a
+      // server's address from the config (and only its port from the state file): A's old config line would win.
+      const [a, b] = h.backends as [(typeof h.backends)[number], (typeof h.backends)[number]];
+      const [portA, portB] = (await freePorts(2)) as [number, number];
+      await router.pointMasterAt(h.proxyFor(a.backend), { host: '127.0.0.2', port: portA });
+
+      // Act
+      const result = await updateHaproxy(h, b.backend, { host: '127.0.0.3', port: portB });
+
+      // Assert
+      expect(result.stdout).toMatch(/; reloaded \(pidfile:/);
+      const runtime = await h.runtimeRoutes();
+      expect(runtime[a.backend]).toBe(`127.0.0.2:${portA}`);
+      expect(runtime[b.backend]).toBe(`127.0.0.3:${portB}`);
+      expect(configRoutes(await readFile(h.configPath, 'utf8'))[a.backend]).toBe(`127.0.0.2:${portA}`);
+    });
+
     it('persists 8 backends at once with --reload none: config and state file hold all 8, and no reload happens', async () => {
       // Arrange
       const masters = await newMasters();

@@ -143,6 +143,31 @@ answers=''
 for ((tries = 0; tries < 3; tries++)); do answers="$(worker_pid)"; [ -z "$answers" ] || break; sleep 0.1; done
 [ -n "$answers" ] || die "Runtime API ${socket} did not answer; nothing changed"
 
+# Before a reload, with the config lock held: every backend server line of the config at the address the state
+# file (just dumped, pending laid over) gives it. At load HAProxy takes a server's address from the config and
+# only its port from the state file, so a server the orchestrator moved at runtime (another service on this
+# HAProxy, a reconcile's repair) whose config line is older would come back at its old host. Validated first.
+config_follows_state() {
+  local synced check
+  new_temp synced "$config"
+  awk '
+    FILENAME == ARGV[1] {
+      if ($0 ~ /^# be_id/) { for (i = 2; i <= NF; i++) col[$i] = i - 1; next }
+      if (NF > 4 && ("srv_port" in col) && $(col["srv_addr"]) ~ /^[0-9a-fA-F.:]+$/ && $(col["srv_port"]) > 0)
+        at[$(col["be_name"]) " " $(col["srv_name"])] = $(col["srv_addr"]) ":" $(col["srv_port"])
+      next
+    }
+    /^[a-z]/ { be = ($1 == "backend") ? $2 : "" }
+    be != "" && $1 == "server" && ((be " " $2) in at) && $3 != at[be " " $2] { $3 = at[be " " $2]; print "    " $0; next }
+    { print }
+  ' "$state" "$config" > "$synced" || return 1
+  cmp -s "$synced" "$config" && return 0
+  check="$(haproxy -c -f "$synced" 2>&1)" || return 1
+  chmod --reference="$config" "$synced"
+  chown --reference="$config" "$synced" 2>/dev/null || true
+  mv "$synced" "$config"
+}
+
 # 1-4 under the config lock
 exec {config_fd}>>"$lock_file" || die "cannot open ${lock_file}; nothing changed"
 lock "$config_fd" "waited ${LOCK_WAIT_SECONDS} s for ${lock_file}, which another update-haproxy holds; nothing changed; run again"
@@ -217,6 +242,7 @@ lock "$config_fd" "${persisted}, but waited ${LOCK_WAIT_SECONDS} s for ${lock_fi
 read_count generation "$generation_file"
 old_pid="$(worker_pid)"
 write_state_file || die "${persisted}, but Runtime API ${socket} did not answer 'show servers state' before the reload; not reloaded: run again"
+config_follows_state || die "${persisted}, but the config with every server at its runtime address does not validate (haproxy -c); not reloaded: run again"
 case "$reload" in
   systemd:*)
     unit="${reload#systemd:}"

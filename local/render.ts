@@ -14,13 +14,15 @@ export interface RedisConfInput {
 }
 
 /**
- * A process bound to an address other than 127.0.0.1 (a host of a host set: a loopback address of its own, or a
- * network namespace) connects out from that address and announces it. Otherwise a replica's link to its master
- * leaves from 127.0.0.1, the master lists it there, and Sentinels look for it (and for each other) at an address
- * where nothing listens.
+ * A process bound to a loopback address other than 127.0.0.1 (a host of a host set without namespaces) connects
+ * out from that address and announces it. Otherwise a replica's link to its master leaves from 127.0.0.1, the
+ * master lists it there, and Sentinels look for it (and for each other) where nothing listens. In a network
+ * namespace the host's one address is the source already, and nothing is added.
  */
 function ownAddress(bind: string | undefined, announce: string): string[] {
-  return bind && bind !== '127.0.0.1' ? [`bind-source-addr ${bind}`, `${announce} ${bind}`] : [];
+  return bind?.startsWith('127.') && bind !== '127.0.0.1'
+    ? [`bind-source-addr ${bind}`, `${announce} ${bind}`]
+    : [];
 }
 
 /**

@@ -18,6 +18,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          exclude: ['test/integration/host-set.test.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,
@@ -28,7 +29,8 @@ export default defineConfig({
         // A group of its own (groupOrder): no other test file runs beside it to take the cores its timings need.
         test: {
           name: 'partition',
-          include: ['test/partition/**/*.test.ts'],
+          // The host-set tests too: 3 network namespaces and up to ~40 processes per set.
+          include: ['test/partition/**/*.test.ts', 'test/integration/host-set.test.ts'],
           fileParallelism: false,
           testTimeout: 150_000,
           hookTimeout: 60_000,

@@ -173,6 +173,25 @@ export async function sentinelFailover(
     },
     20_000,
     'a majority to agree on the new master',
-  );
+  ).catch(async (error: unknown) => {
+    throw new Error(`${String(error)} (after epoch ${afterEpoch})\n${await sentinelsSaid(t)}`);
+  });
   return agreed as { master: Endpoint; epoch: number };
+}
+
+/** What each Sentinel and node says now, and the tails of the Sentinels' and the orchestrator's logs. */
+async function sentinelsSaid(t: TestCluster): Promise<string> {
+  const tail = async (path: string | undefined, lines: number) =>
+    path ? (await readFile(path, 'utf8').catch(() => '')).split('\n').slice(-lines).join('\n') : '';
+  const answers = await observeSentinels(t.cluster, new IoredisSentinelView(t.connections));
+  const roles = await Promise.all(t.d.nodes.map(async (n) => `${n.id} ${n.port}: ${await t.role(n)}`));
+  const logs = await Promise.all(
+    t.d.sentinels.map(async (s) => `--- ${s.id} (${s.port}) log:\n${await tail(s.logPath, 25)}`),
+  );
+  return [
+    `views: ${JSON.stringify(answers)}`,
+    `roles: ${roles.join(', ')}`,
+    ...logs,
+    `--- orchestrator log:\n${await tail(t.d.orchestrator?.logPath, 15)}`,
+  ].join('\n');
 }

@@ -99,7 +99,9 @@ async function routesOf(t: TestCluster): Promise<Map<string, string>> {
     const routes = await Promise.all(
       cluster.proxies.map(async (p) => {
         const route = await deps.router.masterRoute(p).catch(() => undefined);
-        return [p.id, route ? `${route.address.host}:${route.address.port}` : 'unreachable'] as const;
+        // A slot not ready (e.g. in maint mid-reroute) is not a route yet: it drops connections.
+        const at = route ? `${route.address.host}:${route.address.port}` : 'unreachable';
+        return [p.id, route && route.state !== 'ready' ? `${at} (${route.state})` : at] as const;
       }),
     );
     return new Map(routes);

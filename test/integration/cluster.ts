@@ -147,6 +147,10 @@ export async function sentinelMajority(
 /**
  * A failover run by Sentinel now: SENTINEL FAILOVER to `sentinel` (asked again while it refuses, e.g. INPROG), then
  * wait until a majority names a master, at an epoch newer than `afterEpoch`, that answers ROLE master.
+ *
+ * A failover Sentinel accepted can still end without a new master (aborted, or not agreed within 20 s on a loaded
+ * machine; seen in CI, cause not yet known): what each Sentinel said is printed, and the failover is asked for
+ * once more. The tests built on this are about the reaction to a failover, not about Sentinel's own.
  */
 export async function sentinelFailover(
   t: TestCluster,
@@ -154,6 +158,22 @@ export async function sentinelFailover(
   sentinel: Endpoint | undefined = t.cluster.sentinels[0],
 ): Promise<{ master: Endpoint; epoch: number }> {
   if (!sentinel) throw new Error('the cluster has no Sentinel');
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await askedFailover(t, afterEpoch, sentinel);
+    } catch (error) {
+      const said = `${String(error)} (after epoch ${afterEpoch})\n${await sentinelsSaid(t)}`;
+      if (attempt >= 2) throw new Error(said);
+      console.warn(`SENTINEL FAILOVER, attempt ${attempt}: ${said}`);
+    }
+  }
+}
+
+async function askedFailover(
+  t: TestCluster,
+  afterEpoch: number,
+  sentinel: Endpoint,
+): Promise<{ master: Endpoint; epoch: number }> {
   await waitUntil(
     async () => {
       const answer = await t.connections
@@ -173,9 +193,7 @@ export async function sentinelFailover(
     },
     20_000,
     'a majority to agree on the new master',
-  ).catch(async (error: unknown) => {
-    throw new Error(`${String(error)} (after epoch ${afterEpoch})\n${await sentinelsSaid(t)}`);
-  });
+  );
   return agreed as { master: Endpoint; epoch: number };
 }
 

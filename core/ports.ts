@@ -33,12 +33,15 @@ export interface SentinelView {
   myId(sentinel: Endpoint, timeoutMs: number): Promise<string>;
   /** `SENTINEL CKQUORUM`: undefined when OK, else Sentinel's reason. */
   checkQuorum(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<string | undefined>;
-  /** The replicas as this Sentinel sees them (`SENTINEL REPLICAS`), with the priority from its last INFO. */
+  /**
+   * The replicas as this Sentinel sees them (`SENTINEL REPLICAS`), with the priority and the role
+   * (`role-reported`: `master` or `slave`) from its last INFO.
+   */
   replicasView(
     sentinel: Endpoint,
     masterName: string,
     timeoutMs: number,
-  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]>;
+  ): Promise<{ address: Endpoint; priority: number; flags: string[]; roleReported?: string }[]>;
   /** `SENTINEL FAILOVER`: 'ok', or Sentinel's refusal (`INPROG`, `NOGOODSLAVE`, ...). */
   failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string>;
   /** Whether the Sentinel is in TILT mode (`INFO sentinel`): its view is not to be trusted. */

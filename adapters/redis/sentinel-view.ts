@@ -47,7 +47,7 @@ export class IoredisSentinelView implements SentinelView {
     sentinel: Endpoint,
     masterName: string,
     timeoutMs: number,
-  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
+  ): Promise<{ address: Endpoint; priority: number; flags: string[]; roleReported?: string }[]> {
     const reply = await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
       c.call('SENTINEL', 'REPLICAS', masterName),
     );
@@ -57,6 +57,7 @@ export class IoredisSentinelView implements SentinelView {
         address: { host: f.get('ip') ?? '', port: Number(f.get('port')) },
         priority: Number(f.get('slave-priority') ?? 100),
         flags: (f.get('flags') ?? '').split(',').filter(Boolean),
+        ...(f.get('role-reported') ? { roleReported: f.get('role-reported') as string } : {}),
       };
     });
   }

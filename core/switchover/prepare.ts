@@ -1,4 +1,10 @@
-import { type ClusterConfig, sameEndpoint } from '../model/cluster.ts';
+import {
+  type ClusterConfig,
+  type Endpoint,
+  formatEndpoint,
+  nodeLabel,
+  sameEndpoint,
+} from '../model/cluster.ts';
 import { LeaseHeldError, SwitchoverRefusedError } from '../model/errors.ts';
 import type { Timeline } from '../model/timeline.ts';
 import type { CorePorts } from '../ports.ts';
@@ -89,10 +95,23 @@ async function raisePriorities(
         const seen = views.every((view) =>
           others.every((r) => view.some((v) => sameEndpoint(v.address, r) && v.priority === raised)),
         );
-        if (seen) return;
+        // Right after a failover a Sentinel that has not read the demoted old master's INFO since still holds it
+        // as reporting master; if SENTINEL FAILOVER then promoted it, that Sentinel would take the promotion for
+        // a stale master, turn it back (+convert-to-slave), and the failover would abort. Wait for that too.
+        const stale = views.flatMap((view, i) =>
+          view
+            .filter((v) => v.roleReported === 'master' && !v.flags.includes('s_down'))
+            .map(
+              (v) =>
+                `${formatEndpoint(cluster.sentinels[i] as Endpoint)} sees ${nodeLabel(cluster, v.address)}`,
+            ),
+        );
+        if (seen && stale.length === 0) return;
         if (deps.clock.now() > deadline) {
           throw new SwitchoverRefusedError(
-            'the Sentinels did not see the changed replica priorities in time',
+            seen
+              ? `the Sentinels still see a replica report itself as master (${stale.join('; ')}); a failover just ended? retry when they have settled`
+              : 'the Sentinels did not see the changed replica priorities in time',
           );
         }
         await deps.clock.sleep(200);

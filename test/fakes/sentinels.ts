@@ -43,12 +43,12 @@ export class FakeSentinelView implements SentinelView {
   replicasViewOf?: (
     sentinel: Endpoint,
     poll: number,
-  ) => { address: Endpoint; priority: number; flags: string[] }[];
+  ) => { address: Endpoint; priority: number; flags: string[]; roleReported?: string }[];
   readonly replicasViewCalls: Endpoint[] = [];
 
   async replicasView(
     sentinel: Endpoint,
-  ): Promise<{ address: Endpoint; priority: number; flags: string[] }[]> {
+  ): Promise<{ address: Endpoint; priority: number; flags: string[]; roleReported?: string }[]> {
     const poll = this.replicasViewCalls.filter((s) => sameEndpoint(s, sentinel)).length;
     this.replicasViewCalls.push(endpointOf(sentinel));
     return this.replicasViewOf?.(sentinel, poll) ?? [];

@@ -111,6 +111,57 @@ describe('prepareSwitchover', () => {
     expect(w.clock.now() - START).toBeGreaterThan(SWITCHOVER_TIMING.priorityPropagationMs);
   });
 
+  it('waits while a Sentinel still sees a replica report itself as master, then goes on', async () => {
+    // Arrange: right after a failover, the first two polls of sentinel-1 still hold the demoted N3 as master.
+    const w = beforeSwitchWorld();
+    sentinelsSeePriorities(w);
+    const seePriorities = w.sentinels.replicasViewOf ?? (() => []);
+    let polls = 0;
+    w.sentinels.replicasViewOf = (sentinel, poll) => {
+      polls += 1;
+      const view = seePriorities(sentinel, poll);
+      return polls <= 2 ? view.map((v) => (v.address === N3 ? { ...v, roleReported: 'master' } : v)) : view;
+    };
+
+    // Act
+    const result = await prepareSwitchover(w.cluster, switchoverState({ plan: PLAN }), w.deps);
+
+    // Assert: not ready at the first poll; ready once no replica reports master.
+    expect(result.timeline.find((s) => s.step === 'priorities-raised')?.status).toBe('ok');
+    expect(w.sentinels.replicasViewCalls.length).toBeGreaterThan(3);
+  });
+
+  it('refuses, naming the Sentinel and the replica, when a replica keeps reporting itself as master', async () => {
+    // Arrange
+    const w = beforeSwitchWorld();
+    sentinelsSeePriorities(w);
+    const seePriorities = w.sentinels.replicasViewOf ?? (() => []);
+    w.sentinels.replicasViewOf = (sentinel, poll) =>
+      seePriorities(sentinel, poll).map((v) => (v.address === N3 ? { ...v, roleReported: 'master' } : v));
+
+    // Act
+    const error = await rejectionOf(prepareSwitchover(w.cluster, switchoverState({ plan: PLAN }), w.deps));
+
+    // Assert: refused (Recover rolls back), with who sees what; the priorities are back and the lease free.
+    expect(error.name).toBe('SwitchoverRefusedError');
+    expect(error.message).toMatch(/the Sentinels still see a replica report itself as master \(.* sees n3/);
+    expect(await w.state.lease()).toBeUndefined();
+  });
+
+  it('does not wait for a replica that reports master but is down (s_down): Sentinel will not promote it', async () => {
+    const w = beforeSwitchWorld();
+    sentinelsSeePriorities(w);
+    const seePriorities = w.sentinels.replicasViewOf ?? (() => []);
+    w.sentinels.replicasViewOf = (sentinel, poll) =>
+      seePriorities(sentinel, poll).map((v) =>
+        v.address === N3 ? { ...v, roleReported: 'master', flags: ['slave', 's_down'] } : v,
+      );
+
+    const result = await prepareSwitchover(w.cluster, switchoverState({ plan: PLAN }), w.deps);
+
+    expect(result.timeline.find((s) => s.step === 'priorities-raised')?.status).toBe('ok');
+  });
+
   it('puts the priorities back and releases the lease itself when it fails, since Recover gets the state before it', async () => {
     // Arrange: SENTINEL REPLICAS keeps showing the old priority.
     const w = beforeSwitchWorld();

@@ -275,6 +275,24 @@ function reroutedSurvivors(steps: readonly TimelineStep[], deadProxies: readonly
 }
 
 /**
+ * When the last surviving proxy was rerouted: the step names each rerouted proxy's time from its start
+ * (`proxy-2 +38ms`), while its end waits for the failed attempts on the dead host's proxies. The step's end when
+ * a survivor's time is missing.
+ */
+function survivorsReroutedAt(
+  step: TimelineStep,
+  proxies: readonly { id: string }[],
+  deadProxies: readonly string[],
+): number {
+  const times = new Map(
+    [...(step.detail ?? '').matchAll(/(proxy-\d+) \+(\d+)ms/g)].map((m) => [m[1] ?? '', Number(m[2])]),
+  );
+  const survivors = proxies.filter((p) => !deadProxies.includes(p.id)).map((p) => times.get(p.id));
+  if (survivors.some((ms) => ms === undefined)) return end(step);
+  return step.at + Math.max(...(survivors as number[]));
+}
+
+/**
  * The service's first failover entry (epoch >= 1) whose reroute reached every proxy but those on `deadHost`
  * (they cannot answer; the step then ends failed, naming only them).
  */
@@ -294,7 +312,7 @@ export async function reactionOf(
         .filter((e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1)
         .flatMap((e) => {
           const step = reroutedSurvivors(e.timeline, dead);
-          return step ? [{ e, at: end(step) }] : [];
+          return step ? [{ e, at: survivorsReroutedAt(step, d.proxies, dead) }] : [];
         })
         .sort((a, b) => a.at - b.at)[0];
       if (found) {

@@ -14,7 +14,11 @@ import type { CorePorts } from '../ports.ts';
 /** A Runtime API socket can refuse a connection during a reload: retry briefly, whatever the error. */
 const PROXY_RETRIES: Retries = { attempts: 3, pauseMs: fixedPause(20) };
 
-/** Point every HAProxy at the new master at once, cutting sessions to the old one. */
+/**
+ * Point every HAProxy at the new master at once, cutting sessions to the old one. The summary names when each
+ * proxy was done, from the start (`p2 +38ms`): a proxy on a dead host holds the step's end with its failed
+ * attempts, and the others' times say when their clients were rerouted.
+ */
 export async function rerouteProxies(
   cluster: ClusterConfig,
   master: Endpoint,
@@ -25,17 +29,20 @@ export async function rerouteProxies(
     ? (await proxiesAwayFrom(cluster, master, deps)).map((p) => p.proxy)
     : cluster.proxies;
   const already = cluster.proxies.length - proxies.length;
+  const started = deps.clock.now();
   const results = await Promise.allSettled(
-    proxies.map((proxy) =>
-      withRetries(() => deps.router.pointMasterAt(proxy, master), PROXY_RETRIES, deps.clock),
-    ),
+    proxies.map(async (proxy) => {
+      await withRetries(() => deps.router.pointMasterAt(proxy, master), PROXY_RETRIES, deps.clock);
+      return `${proxy.id} +${deps.clock.now() - started}ms`;
+    }),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [{ id: proxies[i]?.id ?? `#${i}`, error: errorMessage(r.reason) }] : [],
   );
-  const rerouted = proxies.length - failed.length;
-  const left = already ? ` (${already} already there)` : '';
-  return { summary: `${rerouted} proxies -> ${nodeLabel(cluster, master)}${left}`, failed };
+  const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const notes = [...(already ? [`${already} already there`] : []), ...(done.length ? [done.join(', ')] : [])];
+  const left = notes.length ? ` (${notes.join('; ')})` : '';
+  return { summary: `${done.length} proxies -> ${nodeLabel(cluster, master)}${left}`, failed };
 }
 
 /** The proxies that are not ready and pointing at `master` (route undefined: the proxy did not answer). */

@@ -35,6 +35,23 @@ describe('reactToFailover', () => {
     expect(w.notifier.published[0]?.outcome).toBe('partial');
   });
 
+  it('names in the reroute step when each proxy was rerouted, before the step waits out a failing one', async () => {
+    // Arrange: p2 refuses every attempt (a dead host's HAProxy); its retries take the fake clock forward.
+    const w = failedOverWorld();
+    w.router.failures.set('p2', Number.POSITIVE_INFINITY);
+
+    // Act
+    const result = await reactToFailover(w.cluster, switchMaster, w.deps);
+
+    // Assert: p1's time from the step's start, shorter than the step (which ends with p2's last attempt).
+    const rerouted = (result.action === 'failed-over' ? result.entry.timeline : []).find(
+      (s) => s.step === 'rerouted',
+    );
+    const p1 = Number(rerouted?.detail?.match(/1 proxies -> n2 \(p1 \+(\d+)ms\)$/)?.[1]);
+    expect(p1).toBeGreaterThanOrEqual(0);
+    expect(p1).toBeLessThan(rerouted?.durationMs ?? 0);
+  });
+
   it('retries a partial failover on the next trigger and reroutes the proxy it missed', async () => {
     // Arrange: p2 refuses every attempt during the first reaction.
     const w = failedOverWorld();
@@ -54,7 +71,7 @@ describe('reactToFailover', () => {
     expect(w.router.calls.slice(callsBefore)).toEqual([{ proxy: 'p2', node: N2 }]);
     expect(
       retry.action === 'failed-over' && retry.entry.timeline.find((s) => s.step === 'rerouted')?.detail,
-    ).toBe('1 proxies -> n2 (1 already there)');
+    ).toBe('1 proxies -> n2 (1 already there; p2 +0ms)');
     expect(await w.state.appliedEpoch('orders')).toMatchObject({ epoch: 7, status: 'done' });
   });
 

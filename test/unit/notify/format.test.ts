@@ -62,9 +62,9 @@ describe('formatNotification: automatic failover', () => {
     expect(steps.map((l) => l.split(/\s+/)[0])).toEqual(n.entry?.timeline.map((s) => s.step));
     expect(steps).toHaveLength(8);
     expect(steps[0]).toBe('detected             +0ms  0ms  +switch-master');
-    expect(steps[3]).toBe('rerouted           +840ms  0ms  2 proxies -&gt; n2');
+    expect(steps[3]).toBe('rerouted           +840ms  0ms  2 proxies -&gt; n2 (p1 +0ms, p2 +0ms)');
     expect(lines(f)).toContain('timeline:');
-    expect(lines(f)).toContain('  rerouted           +840ms  0ms  2 proxies -> n2');
+    expect(lines(f)).toContain('  rerouted           +840ms  0ms  2 proxies -> n2 (p1 +0ms, p2 +0ms)');
   });
 
   it('carries the same facts in the JSON document', async () => {
@@ -140,7 +140,7 @@ describe('formatNotification: automatic failover', () => {
     expect(f.title).toBe('FAILOVER PARTIAL: orders');
     expect(f.json.severity).toBe('warning');
     expect(lines(f)).toContain(
-      '  rerouted           +800ms  40ms  FAILED  1 of 2 proxies not rerouted: p2: proxy p2: connection refused',
+      '  rerouted           +800ms  40ms  FAILED  1 of 2 proxies not rerouted: p2: proxy p2: connection refused; 1 proxies -> n2 (p1 +20ms)',
     );
     // Verified through p1 only: the proxy the reroute missed is not canaried (its failure is already above).
     expect(timelineBlock(f)).toContain(

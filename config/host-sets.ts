@@ -72,6 +72,7 @@ export function expandHostSet(set: HostSet): DeployedCluster[] {
       })),
       dns: service.dns,
       timing: service.timing,
+      onMasterExit: service.onMasterExit,
       secrets: { ...set.secrets, ...definedOnly(service.secrets) },
       ...(service.slack ? { slack: service.slack } : {}),
       notifications: service.notifications,

@@ -214,6 +214,7 @@ const SetServiceSchema = z.strictObject({
   notifications: DeployedClusterSchema.shape.notifications,
   maintenance: DeployedClusterSchema.shape.maintenance,
   timing: ClusterSchema.shape.timing,
+  onMasterExit: ClusterSchema.shape.onMasterExit,
 });
 
 /** An odd number of hosts, at least 3: each service gets one Sentinel per host. */

@@ -65,7 +65,12 @@ export interface ReplicationInfo {
   /** The master it replicates from, for a replica. */
   master?: Endpoint;
   linkUp?: boolean;
+  /** For a replica whose link is down: seconds since it went down (`master_link_down_since_seconds`). */
+  linkDownSinceSeconds?: number;
 }
+
+/** What a TCP connect to a node's port got: only `refused` (a reset) proves that nothing listens there. */
+export type ConnectProbe = 'refused' | 'accepted' | 'timeout' | 'unreachable';
 
 /** Outcome of a write attempt used to prove a node is (or is not) writable. */
 export type WriteProbe = 'accepted' | 'readonly' | 'noreplicas' | 'error';
@@ -85,6 +90,8 @@ export interface RedisNodes {
   read(node: Endpoint, key: string, timeoutMs: number): Promise<string | null>;
   /** Try one canary write directly on the node. */
   probeWrite(node: Endpoint, timeoutMs: number): Promise<WriteProbe>;
+  /** Open a TCP connection to the node's port and close it: what came back (no Redis command is sent). */
+  probeConnect(node: Endpoint, timeoutMs: number): Promise<ConnectProbe>;
   /** Whether AOF persistence is on (`INFO persistence`). */
   aofEnabled(node: Endpoint, timeoutMs: number): Promise<boolean>;
   /** Write a canary through a proxy listener, and read it back from the expected master; returns the key. */
@@ -122,6 +129,8 @@ export interface Dns {
 export type NodeOperation =
   | { document: 'update-haproxy'; proxy: ProxyConfig; master: Endpoint }
   | { document: 'fence-node'; node: NodeConfig; master: Endpoint }
+  /** Take out a `replicaof` line that points at NO_MASTER (the fast path's hold) and, live, end that replication. */
+  | { document: 'release-node'; node: NodeConfig }
   | { document: 'maintenance-action'; node: NodeConfig; action: MaintenanceAction };
 
 /** The allow-listed maintenance actions on a node's host. */

@@ -92,7 +92,12 @@ export class SsmNodeOps implements NodeOps {
     what: string,
   ): Promise<string> {
     const { target } = destination;
-    const towards = 'master' in operation ? formatEndpoint(operation.master) : operation.action;
+    const towards =
+      'master' in operation
+        ? formatEndpoint(operation.master)
+        : 'action' in operation
+          ? operation.action
+          : 'no hold';
     const comment = `ha-redis ${operation.document} ${destination.subject} -> ${towards}`;
     const input: SendCommandCommandInput = {
       DocumentName: this.documentName(operation.document),

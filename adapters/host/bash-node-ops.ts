@@ -15,6 +15,7 @@ const DEFAULT_TIMEOUT_MS: Record<NodeOperation['document'], number> = {
   // Waits up to 10 s for HAProxy to come back after a reload.
   'update-haproxy': 20_000,
   'fence-node': 20_000,
+  'release-node': 20_000,
   // A restart waits up to 30 s for the node to exit after SHUTDOWN (AOF fsync, RDB) and 10 s for it to answer.
   'maintenance-action': 60_000,
 };

@@ -11,6 +11,7 @@ import type { NodeOperation } from '../../core/ports.ts';
 export const DOCUMENT_PARAMETERS = {
   'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload'],
   'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort'],
+  'release-node': ['config', 'nodePort'],
   'maintenance-action': ['config', 'nodePort', 'action', 'service'],
   'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
 } as const satisfies Record<NodeOperation['document'] | 'install-bridge', readonly string[]>;
@@ -65,6 +66,16 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
         config: op.node.configPath,
         masterAddr: op.master.host,
         masterPort: String(op.master.port),
+        nodePort: String(op.node.port),
+      };
+      return parameters;
+    }
+    case 'release-node': {
+      if (!op.node.configPath) {
+        throw new NodeOpsError(`node ${op.node.id} has no configPath; cannot lift the fast path's hold`);
+      }
+      const parameters: DocumentParameters<'release-node'> = {
+        config: op.node.configPath,
         nodePort: String(op.node.port),
       };
       return parameters;

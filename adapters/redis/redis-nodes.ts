@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { type Endpoint, formatEndpoint, type ProxyConfig } from '../../core/model/cluster.ts';
 import { VerificationError } from '../../core/model/errors.ts';
-import type { RedisNodes, ReplicationInfo, Role, WriteProbe } from '../../core/ports.ts';
+import type { ConnectProbe, RedisNodes, ReplicationInfo, Role, WriteProbe } from '../../core/ports.ts';
 import { type RedisConnections, withTimeout } from './connections.ts';
 
 /** Parse `INFO replication` text into its fields. */
@@ -12,6 +13,25 @@ export function parseInfo(text: string): Map<string, string> {
     if (i > 0 && !line.startsWith('#')) out.set(line.slice(0, i), line.slice(i + 1).trim());
   }
   return out;
+}
+
+/** A TCP connect and close: a reset is `refused`; no route to the host is `unreachable`; silence is `timeout`. */
+export function probeConnect(node: Endpoint, timeoutMs: number): Promise<ConnectProbe> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: node.host, port: node.port });
+    const done = (result: ConnectProbe) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    socket.once('connect', () => done('accepted'));
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ECONNREFUSED') done('refused');
+      else if (['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN'].includes(error.code ?? '')) done('unreachable');
+      else done('timeout');
+    });
+  });
 }
 
 /** Redis node administration through ioredis. */
@@ -49,7 +69,14 @@ export class IoredisNodes implements RedisNodes {
       offset: Number(f.get('slave_repl_offset') ?? f.get('master_repl_offset') ?? 0),
       ...(masterHost ? { master: { host: masterHost, port: Number(f.get('master_port')) } } : {}),
       linkUp: f.get('master_link_status') === 'up',
+      ...(f.has('master_link_down_since_seconds')
+        ? { linkDownSinceSeconds: Number(f.get('master_link_down_since_seconds')) }
+        : {}),
     };
+  }
+
+  probeConnect(node: Endpoint, timeoutMs: number): Promise<ConnectProbe> {
+    return probeConnect(node, timeoutMs);
   }
 
   async replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void> {

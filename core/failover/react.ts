@@ -7,7 +7,7 @@ import {
 } from '../model/cluster.ts';
 import { errorMessage, RoutingError } from '../model/errors.ts';
 import type { AppliedEpoch, HistoryEntry, Outcome } from '../model/records.ts';
-import { Timeline } from '../model/timeline.ts';
+import { Timeline, type TimelineStep } from '../model/timeline.ts';
 import type { CorePorts } from '../ports.ts';
 import { type Confirmation, confirmNewMaster, type Promotion } from './confirm.ts';
 import { fenceOtherNodes } from './fence.ts';
@@ -32,6 +32,14 @@ export interface FailoverTrigger {
   promotion?: Promotion;
   /** Reconcile runs observe once and stay quiet when nothing is confirmed. */
   quiet?: boolean;
+  /** The fast path: it holds the cluster lease under this owner, so the reaction it runs is not deferred. */
+  leaseOwner?: string;
+  /** The proxies were already pointed at the promoted replica (by the fast path): leave the ready ones alone. */
+  routedAlready?: boolean;
+  /** Steps already taken before the reaction (the fast path's), the start of its timeline. */
+  prelude?: readonly TimelineStep[];
+  /** Who started the failover, for the history entry (the fast path, and why). */
+  startedBy?: string;
 }
 
 export type FailoverResult =
@@ -60,8 +68,11 @@ export async function reactToFailover(
   trigger: FailoverTrigger,
   deps: CorePorts,
 ): Promise<FailoverResult> {
-  const timeline = new Timeline(deps.clock, deps.logger, { cluster: cluster.name, trigger: trigger.type });
-  timeline.mark('detected', trigger.seenAt, trigger.type);
+  const context = { cluster: cluster.name, trigger: trigger.type };
+  const timeline = trigger.prelude
+    ? Timeline.resume(trigger.prelude, deps, context)
+    : new Timeline(deps.clock, deps.logger, context);
+  if (!trigger.prelude) timeline.mark('detected', trigger.seenAt, trigger.type);
   const applied = await deps.state.appliedEpoch(cluster.name);
   const confirmation = await confirmFailover(cluster, trigger, applied, deps, timeline);
   if (confirmation.kind === 'current') {
@@ -77,7 +88,7 @@ export async function reactToFailover(
 
   const { master: newMaster, epoch } = confirmation;
   const lease = await deps.state.lease(cluster.name);
-  if (lease && lease.until > deps.clock.now()) {
+  if (lease && lease.until > deps.clock.now() && lease.owner !== trigger.leaseOwner) {
     deps.logger.info(`epoch ${epoch} left to the ${lease.purpose} that holds the cluster`, {
       cluster: cluster.name,
       owner: lease.owner,
@@ -163,7 +174,14 @@ async function applyFailover(
   const { applied, newMaster, epoch, token } = claimed;
   const oldMaster =
     [applied?.master, trigger.oldMaster].find((m) => m && !sameEndpoint(m, newMaster)) ?? null;
-  const { problems, bytesAtRisk } = await runReactionSteps(cluster, deps, timeline, claimed, oldMaster);
+  const { problems, bytesAtRisk } = await runReactionSteps(
+    cluster,
+    deps,
+    timeline,
+    claimed,
+    oldMaster,
+    trigger.routedAlready === true,
+  );
   const outcome: Outcome = problems.length === 0 ? 'succeeded' : 'partial';
   const entry = historyEntry(cluster, deps, timeline, trigger, {
     epoch,
@@ -172,6 +190,7 @@ async function applyFailover(
     outcome,
     bytesAtRisk,
     ...(problems.length ? { error: problems.join('; ') } : {}),
+    ...(trigger.startedBy ? { startedBy: trigger.startedBy } : {}),
   });
   // A partial reaction leaves the epoch open to a retry (redelivery or reconcile); all steps are idempotent.
   await deps.state.finishEpoch(cluster.name, epoch, token, outcome === 'succeeded' ? 'done' : 'failed');
@@ -192,6 +211,7 @@ async function runReactionSteps(
   timeline: Timeline,
   { applied, newMaster, epoch }: ClaimedFailover,
   oldMaster: Endpoint | null,
+  routedAlready: boolean,
 ): Promise<{ problems: string[]; bytesAtRisk: number | null }> {
   // The new master's offset now, for the bytes at risk: read beside the reroute, not before it.
   const promotedAtRead = deps.redis
@@ -214,7 +234,7 @@ async function runReactionSteps(
   // to the new master: rerouting one again would put it in maint and cut its clients' sessions for nothing.
   const retry = applied?.epoch === epoch;
   await attempt('rerouted', async () => {
-    const reroute = await rerouteProxies(cluster, newMaster, deps, { skipRouted: retry });
+    const reroute = await rerouteProxies(cluster, newMaster, deps, { skipRouted: retry || routedAlready });
     unrouted = reroute.failed.map((f) => f.id);
     if (reroute.failed.length)
       throw new RoutingError(

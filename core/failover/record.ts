@@ -12,7 +12,10 @@ export function historyEntry(
   deps: CorePorts,
   timeline: Timeline,
   trigger: { type: string; seenAt: number },
-  fields: Pick<HistoryEntry, 'epoch' | 'oldMaster' | 'newMaster' | 'outcome' | 'bytesAtRisk' | 'error'> & {
+  fields: Pick<
+    HistoryEntry,
+    'epoch' | 'oldMaster' | 'newMaster' | 'outcome' | 'bytesAtRisk' | 'error' | 'startedBy'
+  > & {
     kind?: HistoryEntry['kind'];
   },
 ): HistoryEntry {

@@ -8,6 +8,12 @@ export const EndpointSchema = z.object({
 /** A host and TCP port. */
 export type Endpoint = z.infer<typeof EndpointSchema>;
 
+/**
+ * Where the fast path points a dead master's persisted `replicaof` (the seed's `replicaof localhost 0`): no
+ * master at all. A node that starts with it serves reads only, and keeps its data, until it is fenced or released.
+ */
+export const NO_MASTER: Endpoint = { host: '127.0.0.1', port: 0 };
+
 /** `host:port`, the way Redis and Sentinel name instances. */
 export const formatEndpoint = (e: Endpoint): string => `${e.host}:${e.port}`;
 export const sameEndpoint = (a: Endpoint | undefined, b: Endpoint | undefined): boolean =>
@@ -88,6 +94,21 @@ export const ReactionTimingSchema = z.object({
 });
 export type ReactionTiming = z.infer<typeof ReactionTimingSchema>;
 
+/**
+ * What to do when a node agent reports that the master's process exited (the fast path):
+ * `failover` asks Sentinel to fail over at once; `wait` leaves it to Sentinel's own `down-after-milliseconds`.
+ */
+export const MasterExitPolicySchema = z.strictObject({
+  policy: z.enum(['failover', 'wait']).default('failover'),
+  /** Wait this long first, and do nothing if the master serves again by then (a supervisor's quick restart). */
+  graceMs: z.number().int().nonnegative().max(60_000).default(0),
+  /** How long Sentinel has to promote a replica after SENTINEL FAILOVER; then the hold on the old master is lifted. */
+  promotionDeadlineMs: z.number().int().positive().max(120_000).default(5000),
+  /** A replica further behind the master's last offset the agent read than this is no candidate. */
+  maxLagBytes: z.number().int().nonnegative().default(1_048_576),
+});
+export type MasterExitPolicy = z.infer<typeof MasterExitPolicySchema>;
+
 export const ClusterSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
   masterName: z.string().min(1),
@@ -101,6 +122,7 @@ export const ClusterSchema = z.object({
     hostedZoneId: z.string().min(1).optional(),
   }),
   timing: ReactionTimingSchema.default(ReactionTimingSchema.parse({})),
+  onMasterExit: MasterExitPolicySchema.default(MasterExitPolicySchema.parse({})),
 });
 /** Everything the core knows about one Redis Sentinel cluster. */
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

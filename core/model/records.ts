@@ -37,7 +37,8 @@ export interface LeaderVote {
 /** Who holds a cluster for a planned operation, and until when (epoch ms). */
 export interface ClusterLease {
   owner: string;
-  purpose: 'switchover' | 'maintenance';
+  /** `fast-path`: a node agent's `node-exited` is being acted on (see core/failover/fast-path.ts). */
+  purpose: 'switchover' | 'maintenance' | 'fast-path';
   until: number;
 }
 
@@ -49,7 +50,7 @@ export interface PendingFence {
   since: number;
 }
 
-export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance';
+export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance' | 'node-exit';
 export type Outcome = 'succeeded' | 'partial' | 'failed' | 'unconfirmed';
 
 /** One record of what ha-redis did, with its step timeline. */
@@ -70,6 +71,8 @@ export interface HistoryEntry {
   /** Planned switchover: writes blocked, from the block to the reroute. */
   writeGapMs?: number;
   error?: string;
+  /** A failover that ha-redis started itself, and why (the fast path after a node agent's `node-exited`). */
+  startedBy?: string;
 }
 
 /** Maintenance mode: while paused, scheduled maintenance runs are skipped (the failover reaction still runs). */

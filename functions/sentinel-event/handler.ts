@@ -1,11 +1,13 @@
 import type { SNSEvent } from 'aws-lambda';
+import { type NodeExit, type NodeExitOutcome, reactToNodeExit } from '../../core/failover/fast-path.ts';
 import { type EventOutcome, handleSentinelEvent } from '../../core/failover/handle-event.ts';
 import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import { METRICS, type MetricName } from '../../core/model/metrics.ts';
 import type { CorePorts } from '../../core/ports.ts';
-import { SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
+import { NODE_EVENT_CONTRACT, type NodeEnvelope, NodeEnvelopeSchema } from '../../events/node-events.ts';
+import { type SentinelEnvelope, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { serialized } from './serialize.ts';
 
 /** The sentinel-event Lambda's factory, and the metric each outcome counts toward; the AWS entry is lambda.ts. */
@@ -16,7 +18,7 @@ export interface SentinelEventDeps {
   failover: CorePorts;
 }
 
-export type RecordOutcome = EventOutcome | { action: 'rejected'; error: string };
+export type RecordOutcome = EventOutcome | NodeExitOutcome | { action: 'rejected'; error: string };
 
 /** Validate each SNS record, find its cluster, and hand the event to the core. Bad input is logged, never acted on. */
 export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
@@ -28,6 +30,11 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
         try {
           const envelope = decodeEnvelope(record?.Sns?.Message);
           const cluster = deps.clusters.get(envelope.cluster);
+          // A node agent's exit report takes no turn in the queue: it waits for Sentinel's promotion, and the
+          // promotion's own events must not wait behind it. The cluster lease makes it act once.
+          if (envelope.contract === NODE_EVENT_CONTRACT.name) {
+            return await reactToNodeExit(cluster, nodeExitOf(envelope), deps.failover);
+          }
           const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
           if (!parsed.ok) throw new InvalidInputError(parsed.message);
           const handle = () =>
@@ -61,7 +68,15 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
  */
 export const MAX_ENVELOPE_BYTES = 16 * 1024;
 
-function decodeEnvelope(message: unknown) {
+/** The core's reading of a node agent's envelope. */
+const nodeExitOf = (envelope: NodeEnvelope): NodeExit => ({
+  node: envelope.node,
+  exitedAt: envelope.exitedAt,
+  agentHost: envelope.agent.host,
+  evidence: envelope.evidence,
+});
+
+function decodeEnvelope(message: unknown): SentinelEnvelope | NodeEnvelope {
   if (typeof message !== 'string') throw new InvalidInputError('SNS record has no Message string');
   const bytes = Buffer.byteLength(message);
   if (bytes > MAX_ENVELOPE_BYTES) {
@@ -74,6 +89,18 @@ function decodeEnvelope(message: unknown) {
     json = JSON.parse(message);
   } catch (error) {
     throw new InvalidInputError(`SNS Message is not JSON: ${errorMessage(error)}`);
+  }
+  if (
+    typeof json === 'object' &&
+    json !== null &&
+    'contract' in json &&
+    json.contract === NODE_EVENT_CONTRACT.name
+  ) {
+    const node = NodeEnvelopeSchema.safeParse(json);
+    if (!node.success) {
+      throw new InvalidInputError(`SNS Message is not a node-event v1 envelope: ${issuesText(node.error)}`);
+    }
+    return node.data;
   }
   const envelope = SentinelEnvelopeSchema.safeParse(json);
   if (!envelope.success) {

@@ -108,6 +108,16 @@ const fenceNode = define(
   },
 );
 
+const releaseNode = define(
+  'release-node',
+  30,
+  "Lift the fast path's hold on a Redis node: take `replicaof 127.0.0.1 0` out of redis.conf, and end that replication live when the node runs (password read from requirepass).",
+  {
+    config: { description: "The node's redis.conf.", allowedPattern: PATTERNS.absolutePath },
+    nodePort: { description: "The node's own port on this host.", allowedPattern: PATTERNS.port },
+  },
+);
+
 const installBridge = define(
   'install-bridge',
   300,
@@ -160,6 +170,7 @@ const maintenanceAction = define(
 export const COMMAND_DOCUMENTS: { readonly [D in DocumentName]: CommandDocumentDef<D> } = {
   'update-haproxy': updateHaproxy,
   'fence-node': fenceNode,
+  'release-node': releaseNode,
   'install-bridge': installBridge,
   'maintenance-action': maintenanceAction,
 };

@@ -1,7 +1,14 @@
 /** An in-memory fake of the RedisNodes port. */
 import { type Endpoint, formatEndpoint, type ProxyConfig, sameEndpoint } from '../../core/model/cluster.ts';
 import { UnreachableError, VerificationError } from '../../core/model/errors.ts';
-import type { RedisNodes, ReplicaLink, ReplicationInfo, Role, WriteProbe } from '../../core/ports.ts';
+import type {
+  ConnectProbe,
+  RedisNodes,
+  ReplicaLink,
+  ReplicationInfo,
+  Role,
+  WriteProbe,
+} from '../../core/ports.ts';
 import { endpointOf } from '../support/fixtures.ts';
 import type { FakeRouter } from './routing.ts';
 
@@ -19,6 +26,10 @@ export interface FakeNodeState {
   offsets?: number[];
   /** AOF persistence; on unless set to false. */
   aof?: boolean;
+  /** What a TCP connect gets; `refused` when unreachable and unset, else `accepted`. */
+  connect?: ConnectProbe;
+  /** For a replica: its link to the master is down since this many seconds. */
+  linkDownSinceSeconds?: number;
 }
 
 /** Redis nodes held in memory. Canary writes land where the router points, when a router is given. */
@@ -74,7 +85,11 @@ export class FakeRedisNodes implements RedisNodes {
     return {
       role,
       offset: state.offset,
-      ...(state.master ? { master: state.master, linkUp: true } : {}),
+      ...(state.master
+        ? state.linkDownSinceSeconds !== undefined
+          ? { master: state.master, linkUp: false, linkDownSinceSeconds: state.linkDownSinceSeconds }
+          : { master: state.master, linkUp: true }
+        : {}),
       ...(state.replicas ? { replicas: structuredClone(state.replicas) } : {}),
     };
   }
@@ -84,6 +99,13 @@ export class FakeRedisNodes implements RedisNodes {
     const state = this.reach(node);
     state.roles = ['slave'];
     state.master = master;
+  }
+
+  readonly connectProbes: Endpoint[] = [];
+  async probeConnect(node: Endpoint): Promise<ConnectProbe> {
+    this.connectProbes.push(endpointOf(node));
+    const state = this.nodes.get(formatEndpoint(node));
+    return state?.connect ?? (state?.reachable === false ? 'refused' : 'accepted');
   }
 
   async aofEnabled(node: Endpoint): Promise<boolean> {

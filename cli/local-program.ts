@@ -36,6 +36,10 @@ function addUp(local: Command): void {
       httpUrl('--notify-webhook'),
     )
     .option(
+      '--node-agent',
+      'a node agent per node: a master whose process exits fails over at once (the fast path), not after down-after',
+    )
+    .option(
       '--services <n>',
       'a host set of 3 hosts serving N services (databases), every master on host-1',
       positiveInt('--services'),
@@ -89,6 +93,12 @@ function addUp(local: Command): void {
         if (o.notifyWebhook) {
           err(
             '--notify-webhook is not supported with --services yet; each service writes notifications.jsonl',
+          );
+          process.exit(2);
+        }
+        if (o.nodeAgent) {
+          err(
+            '--node-agent is not supported with --services yet; start a single cluster to use the fast path',
           );
           process.exit(2);
         }

@@ -72,6 +72,12 @@ export const DescriptorSchema = z.object({
   dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
   stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),
   orchestrator: ProcessSchema.extend({ readyFile: z.string(), notificationsPath: z.string() }).optional(),
+  /** Where node agents POST their node-event envelopes: the orchestrator's stand-in for SNS (null: no agents). */
+  agentEventsUrl: z.string().nullable().default(null),
+  /** The node agents (`local up --node-agent`): one per node, each watching that node. */
+  agents: z
+    .array(ProcessSchema.extend({ id: z.string(), nodeId: z.string(), readyFile: z.string() }))
+    .default([]),
   /** Where the orchestrator also POSTs each outcome's JSON document (`local up --notify-webhook`). */
   notifyWebhookUrl: z.string().nullable().default(null),
   /** The Slack endpoint the orchestrator serves on loopback; sign requests with the secret in the file. */

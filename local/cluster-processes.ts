@@ -38,6 +38,13 @@ async function ownedProcesses(d: Descriptor): Promise<Owned[]> {
       matches: (c) => c.includes('orchestrator.ts') && c.includes(d.dir),
     });
   }
+  for (const a of d.agents) {
+    owned.push({
+      what: a.id,
+      pids: await withPidFile(a.pid, a.pidFile),
+      matches: (c) => c.includes('node-agent.ts') && c.includes(d.dir),
+    });
+  }
   for (const p of d.proxies) {
     owned.push({
       what: p.id,

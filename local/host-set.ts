@@ -135,6 +135,9 @@ async function serviceLaunch(s: SetLaunch, service: string): Promise<Launch> {
     dns: { file: join(dir, 'dns.zone'), recordName: `master.${service}.ha-redis.local`, ttl: 5 },
     stateStore: { ...s.set.stateStore, table: 'ha-redis-state' },
     notifyWebhookUrl: null,
+    // Node agents are started for single clusters (`local up --node-agent`), not yet for host sets.
+    agentEventsUrl: null,
+    agents: [],
     slack: {
       endpointUrl: `http://127.0.0.1:${s.take()}/slack`,
       signingSecretPath: s.signingSecretPath,

@@ -263,6 +263,39 @@ export async function startOrchestrator(l: Launch): Promise<void> {
 }
 
 /**
+ * Start a node agent per node (`local up --node-agent`), each a process of its own as on a Redis host, and wait
+ * until each holds its connection to its node.
+ */
+export async function startNodeAgents(l: Launch): Promise<void> {
+  const { d } = l;
+  for (const node of d.nodes) {
+    const agent = {
+      id: `agent-${node.id}`,
+      nodeId: node.id,
+      pid: 1,
+      pidFile: join(d.dir, `agent-${node.id}.pid`),
+      logPath: join(d.dir, `agent-${node.id}.log`),
+      readyFile: join(d.dir, `agent-${node.id}.ready`),
+    };
+    agent.pid = startDetached(
+      process.execPath,
+      [join(HERE, 'node-agent.ts'), l.path, node.id],
+      agent.logPath,
+      nodeChildEnv(),
+    );
+    await writeFile(agent.pidFile, `${agent.pid}\n`);
+    d.agents.push(agent);
+    await writeDescriptor(l.path, d);
+  }
+  await Promise.all(
+    d.agents.map((a) => waitUntil(async () => existsSync(a.readyFile), 15_000, `node agent ${a.id}`)),
+  );
+  l.progress(
+    `started ${d.agents.length} node agents: ${d.agents.map((a) => `${a.id} (pid ${a.pid})`).join(', ')}`,
+  );
+}
+
+/**
  * Start one orchestrator for the clusters whose descriptors are at `descriptorPaths` (one, or every service of
  * a host set); `started` records its pid before the wait. Resolves once it is ready.
  */

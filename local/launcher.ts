@@ -19,6 +19,7 @@ import {
   type Launch,
   LOOPBACK,
   startDynalite,
+  startNodeAgents,
   startOrchestrator,
   startProxies,
   startRedisNodes,
@@ -64,7 +65,7 @@ async function prepareLaunch(options: UpOptions, dir: string, path: string): Pro
   const progress = options.progress ?? (() => undefined);
   const placed = options.hosts;
   const roleCheck = options.routing === 'role-check';
-  const ports = await freePorts(3 + 3 + proxyCountOf(options) * 3 + 1 + 1);
+  const ports = await freePorts(3 + 3 + proxyCountOf(options) * 3 + 1 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -103,6 +104,8 @@ async function prepareLaunch(options: UpOptions, dir: string, path: string): Pro
       table: 'ha-redis-state',
     },
     notifyWebhookUrl: options.notifyWebhookUrl ?? null,
+    agentEventsUrl: options.nodeAgent && !roleCheck ? `http://127.0.0.1:${take()}/events` : null,
+    agents: [],
     ...(roleCheck ? { routing: 'role-check' as const } : {}),
     slack: {
       // Without an orchestrator nothing serves the Slack endpoint.
@@ -150,6 +153,7 @@ export async function localUp(options: UpOptions): Promise<Descriptor> {
       return d;
     }
     await startOrchestrator(launch);
+    if (d.agentEventsUrl) await startNodeAgents(launch);
     return d;
   } catch (error) {
     await localDown({ name, ...(root ? { root } : {}) }).catch(() => undefined);

@@ -17,6 +17,7 @@ import { reactToFailover } from '../core/failover/react.ts';
 import { ClusterRegistry, type Endpoint } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
+import type { NodeEnvelope } from '../events/node-events.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
 import { serialized } from '../functions/sentinel-event/serialize.ts';
 import { makeSlackHandler } from '../functions/slack/handler.ts';
@@ -98,6 +99,35 @@ async function startBridges(served: Served[], bus: InProcessBus, logger: Log): P
   return bridges;
 }
 
+/**
+ * The node agents' way in (`local up --node-agent`): each POSTs a node-event envelope, which goes on the bus as
+ * SNS would carry it; the handler validates it. 202 once it is on the bus, 400 for a body that is no JSON object.
+ */
+async function serveAgentEvents(
+  d: Descriptor,
+  bus: InProcessBus,
+  logger: Log,
+): Promise<{ close(): Promise<void> } | undefined> {
+  if (!d.agentEventsUrl) return undefined;
+  return serveOnLoopback(
+    Number(new URL(d.agentEventsUrl).port),
+    async ({ body }) => {
+      let envelope: unknown;
+      try {
+        envelope = JSON.parse(body);
+      } catch {
+        return { statusCode: 400, headers: { 'content-type': 'text/plain' }, body: 'not JSON\n' };
+      }
+      if (typeof envelope !== 'object' || envelope === null || !('cluster' in envelope)) {
+        return { statusCode: 400, headers: { 'content-type': 'text/plain' }, body: 'no envelope\n' };
+      }
+      await bus.publish(envelope as NodeEnvelope);
+      return { statusCode: 202, headers: { 'content-type': 'text/plain' }, body: 'accepted\n' };
+    },
+    (error) => logger.error('agent events endpoint failed', { error: errorMessage(error) }),
+  );
+}
+
 /** Adopt the current master on first start (claims its epoch, points every proxy, writes DNS, verifies). */
 async function adopt(s: Served, logger: Log): Promise<void> {
   const { cluster, deps } = s.runtime;
@@ -139,6 +169,7 @@ async function main(): Promise<void> {
     }
   });
   const bridges = await startBridges(served, bus, logger);
+  const agentEvents = await serveAgentEvents(first, bus, logger);
   await Promise.all(served.map((s) => adopt(s, logger)));
 
   const timer = setInterval(() => {
@@ -153,6 +184,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     clearInterval(timer);
     await Promise.all(served.map((s) => s.slackEndpoint?.close()));
+    await agentEvents?.close();
     // A switchover started from Slack ends (and unblocks writes) before the process goes.
     await Promise.all(served.map((s) => s.workflows.settled()));
     await Promise.all(served.map((s) => s.consoleNotifier.idle()));

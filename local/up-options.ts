@@ -29,6 +29,11 @@ export interface UpOptions {
    */
   routing?: 'orchestrator' | 'role-check';
   /**
+   * Start a node agent beside each Redis node: it reports a node's exit (process gone, port refusing) at once,
+   * and the orchestrator fails over without waiting out `down-after-milliseconds` (the fast path).
+   */
+  nodeAgent?: boolean;
+  /**
    * For tests: Sentinel's timer periods, set with `SENTINEL DEBUG` (not kept across a Sentinel restart).
    * Default: Sentinel's own, as in production.
    * - `infoMs` (10 s): Sentinel reads replica priorities from INFO this often, so a switchover's Prepare

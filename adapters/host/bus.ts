@@ -1,17 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import type { SNSEvent } from 'aws-lambda';
 import type { Publisher } from '../../events/bridge/bridge.ts';
+import type { NodeEnvelope } from '../../events/node-events.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
+
+/** What travels on the bus: a Sentinel's event (the bridge) or a node agent's. */
+type Envelope = SentinelEnvelope | NodeEnvelope;
 
 /** The local stand-in for SNS: delivers each published envelope to every subscriber, as an SNS record would. */
 export class InProcessBus implements Publisher {
-  private readonly subscribers: ((message: string, envelope: SentinelEnvelope) => Promise<unknown>)[] = [];
+  private readonly subscribers: ((message: string, envelope: Envelope) => Promise<unknown>)[] = [];
 
-  subscribe(fn: (message: string, envelope: SentinelEnvelope) => Promise<unknown>): void {
+  subscribe(fn: (message: string, envelope: Envelope) => Promise<unknown>): void {
     this.subscribers.push(fn);
   }
 
-  async publish(envelope: SentinelEnvelope): Promise<void> {
+  async publish(envelope: Envelope): Promise<void> {
     const message = JSON.stringify(envelope);
     // Like SNS, publishing does not wait for the consumers.
     for (const fn of this.subscribers) void fn(message, envelope).catch(() => undefined);

@@ -17,6 +17,7 @@ export interface LocalUpOptions {
   failoverTimeoutMs: number;
   slackUser?: string[];
   notifyWebhook?: string;
+  nodeAgent?: boolean;
   json?: boolean;
 }
 
@@ -29,6 +30,7 @@ export async function localUpCommand(o: LocalUpOptions, io: Io = processIo): Pro
     progress: io.err,
     ...(o.slackUser ? { slackUsers: o.slackUser } : {}),
     ...(o.notifyWebhook ? { notifyWebhookUrl: o.notifyWebhook } : {}),
+    ...(o.nodeAgent ? { nodeAgent: true } : {}),
   });
   if (o.json) {
     io.out(`${JSON.stringify(d, null, 2)}\n`);

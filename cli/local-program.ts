@@ -10,6 +10,9 @@ export function registerLocalCommands(program: Command): void {
   addLifecycle(local);
 }
 
+const NODE_AGENT_HELP =
+  'a node agent per node: a master whose process exits fails over at once (the fast path), not after down-after';
+
 /** `local up`: one cluster, or with --services a host set. */
 function addUp(local: Command): void {
   local
@@ -34,10 +37,6 @@ function addUp(local: Command): void {
       '--notify-webhook <url>',
       'also POST each outcome as JSON to this URL',
       httpUrl('--notify-webhook'),
-    )
-    .option(
-      '--node-agent',
-      'a node agent per node: a master whose process exits fails over at once (the fast path), not after down-after',
     )
     .option(
       '--services <n>',
@@ -66,47 +65,45 @@ function addUp(local: Command): void {
         .default('auto'),
     )
     .option('--json', 'print the descriptor (with --services: the host set) as JSON on stdout')
-    .action(
-      async (
-        o: import('./commands/local.ts').LocalUpOptions & {
-          services?: number;
-          sentinels: 'per-service' | 'shared';
-          serviceNames?: string[];
-          network: 'auto' | 'netns' | 'loopback';
-        },
-        command: Command,
-      ) => {
-        if (o.services === undefined) {
-          const setOnly = ['sentinels', 'serviceNames', 'network'].filter(
-            (k) => command.getOptionValueSource(k) === 'cli',
-          );
-          if (setOnly.length) {
-            err(
-              `--${setOnly.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')} needs --services N`,
-            );
-            process.exit(2);
-          }
-          const { localUpCommand } = await import('./commands/local.ts');
-          await localUpCommand(o);
-          return;
-        }
-        if (o.notifyWebhook) {
-          err(
-            '--notify-webhook is not supported with --services yet; each service writes notifications.jsonl',
-          );
-          process.exit(2);
-        }
-        if (o.nodeAgent) {
-          err(
-            '--node-agent is not supported with --services yet; start a single cluster to use the fast path',
-          );
-          process.exit(2);
-        }
-        const { hostSetUpCommand } = await import('./commands/host-set.ts');
-        await hostSetUpCommand({ ...o, services: o.services });
-      },
-    );
+    .option('--node-agent', NODE_AGENT_HELP)
+    .action(upAction);
 }
+
+type UpCliOptions = import('./commands/local.ts').LocalUpOptions & {
+  services?: number;
+  sentinels: 'per-service' | 'shared';
+  serviceNames?: string[];
+  network: 'auto' | 'netns' | 'loopback';
+};
+
+/** `local up`'s action: one cluster, or a host set (whose options are refused without --services). */
+const upAction = async (o: UpCliOptions, command: Command) => {
+  if (o.services === undefined) {
+    const setOnly = ['sentinels', 'serviceNames', 'network'].filter(
+      (k) => command.getOptionValueSource(k) === 'cli',
+    );
+    if (setOnly.length) {
+      err(
+        `--${setOnly.map((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)).join(', --')} needs --services N`,
+      );
+      process.exit(2);
+    }
+    const { localUpCommand } = await import('./commands/local.ts');
+    await localUpCommand(o);
+    return;
+  }
+  const unsupported = o.notifyWebhook
+    ? '--notify-webhook is not supported with --services yet; each service writes notifications.jsonl'
+    : o.nodeAgent
+      ? '--node-agent is not supported with --services yet; start a single cluster to use the fast path'
+      : undefined;
+  if (unsupported) {
+    err(unsupported);
+    process.exit(2);
+  }
+  const { hostSetUpCommand } = await import('./commands/host-set.ts');
+  await hostSetUpCommand({ ...o, services: o.services });
+};
 
 /** What follows `up`: fail a host of a set, config, down, status, logs. */
 function addLifecycle(local: Command): void {

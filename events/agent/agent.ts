@@ -235,6 +235,6 @@ class NodeWatch {
         });
       }
     }
-    setTimeout(() => this.connect(), RECONNECT_MS).unref();
+    setTimeout(() => this.connect(), RECONNECT_MS);
   }
 }

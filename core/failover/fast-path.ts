@@ -205,17 +205,26 @@ async function failOverNow(
     if (await actedOnAlready(cluster, node, exit, deps)) {
       return { action: 'ignored', reason: `${node.id}'s exit at ${exit.exitedAt} was acted on already` };
     }
-    // 1. If a supervisor restarts it now, it comes back read-only rather than as a second master.
-    await timeline.run(
-      'held',
-      () => deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }),
-      (r) => r.output,
-    );
-    const asked = await timeline.run(
-      'failover-asked',
-      () => askSentinel(cluster, deps),
-      (s) => formatEndpoint(s),
-    );
+    // 1. If a supervisor restarts it now, it comes back read-only rather than as a second master. Without the
+    // hold the fast path does not go on: Sentinel's own failover follows, as without it.
+    const held = await timeline
+      .run(
+        'held',
+        () => deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }),
+        (r) => r.output,
+      )
+      .then(() => true)
+      .catch((error: unknown) => errorMessage(error));
+    if (held !== true) return declined(cluster, node, `the hold on ${node.id} failed: ${held}`, deps);
+    const asked = await timeline
+      .run(
+        'failover-asked',
+        () => askSentinel(cluster, deps),
+        (s) => formatEndpoint(s),
+      )
+      .catch(() => undefined);
+    if (!asked)
+      return await liftHold(cluster, node, exit, deps, timeline, 'no Sentinel took SENTINEL FAILOVER');
     const promoted = await timeline
       .run(
         'promoted',
@@ -223,7 +232,10 @@ async function failOverNow(
         (p) => p.id,
       )
       .catch(() => undefined);
-    if (!promoted) return await liftHold(cluster, node, exit, deps, timeline);
+    if (!promoted) {
+      const why = `no replica was promoted within ${promotionDeadlineMs} ms of SENTINEL FAILOVER`;
+      return await liftHold(cluster, node, exit, deps, timeline, why);
+    }
     await timeline.run(
       'fast-rerouted',
       () => pointEverythingAt(cluster, promoted, node, deps),
@@ -331,13 +343,14 @@ async function pointEverythingAt(
   return [reroute.summary, ...repointed].join('; ');
 }
 
-/** No promotion followed: take the hold back out, so a restart brings the old master back as master with its data. */
+/** No promotion followed (or none could be asked for): take the hold back out, so a restart brings the old master back as master with its data. */
 async function liftHold(
   cluster: ClusterConfig,
   node: NodeConfig,
   exit: NodeExit,
   deps: CorePorts,
   timeline: Timeline,
+  why: string,
 ): Promise<NodeExitOutcome> {
   const lifted = await timeline
     .run(
@@ -350,7 +363,7 @@ async function liftHold(
       (error: unknown) =>
         `the hold on it could NOT be lifted (${errorMessage(error)}): check its replicaof line`,
     );
-  const error = `SENTINEL FAILOVER was asked after ${node.id}'s redis-server exited, but no replica was promoted within ${cluster.onMasterExit.promotionDeadlineMs} ms; ${lifted}`;
+  const error = `after ${node.id}'s redis-server exited, ${why}; ${lifted}`;
   const entry: HistoryEntry = {
     id: deps.newId(),
     cluster: cluster.name,

@@ -55,6 +55,11 @@ interface LastInfo {
 }
 
 const RECONNECT_MS = 100;
+/**
+ * The kernel closes a dying process's sockets before the process is gone (or a zombie): the close can arrive
+ * while the pid still runs its exit. Look again for this long before calling a close no exit.
+ */
+const EXIT_SETTLE_MS = 100;
 const PUBLISH_ATTEMPTS = 3;
 
 /** Whether no live process has this id (a zombie, killed but not reaped yet, counts as gone). */
@@ -66,6 +71,16 @@ export async function processGone(pid: number): Promise<boolean> {
   }
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   return / Z /.test(stat.slice(stat.lastIndexOf(')') + 1, stat.lastIndexOf(')') + 4));
+}
+
+/** Whether the process is gone within `ms`, looked at every 5 ms. */
+async function processGoneWithin(pid: number, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await processGone(pid)) return true;
+    if (Date.now() >= end) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 export class NodeAgent {
@@ -213,7 +228,7 @@ class NodeWatch {
     if (this.stopped || client !== this.client) return;
     if (last) {
       const [gone, connect] = await Promise.all([
-        processGone(last.pid),
+        processGoneWithin(last.pid, EXIT_SETTLE_MS),
         probeConnect(this.watched.node, 500),
       ]);
       const evidence: NodeExitEvidence = {

@@ -41,7 +41,7 @@ let counter = 0;
 export const TEST_SENTINEL_PERIODS = { infoMs: 1000, publishMs: 500 } as const;
 
 export async function startTestCluster(
-  options: { downAfterMs?: number; failoverTimeoutMs?: number } = {},
+  options: { downAfterMs?: number; failoverTimeoutMs?: number; nodeAgent?: boolean } = {},
 ): Promise<TestCluster> {
   const root = await mkdtemp(join(tmpdir(), 'har-'));
   counter += 1;
@@ -52,6 +52,7 @@ export async function startTestCluster(
     downAfterMs: options.downAfterMs ?? 1000,
     failoverTimeoutMs: options.failoverTimeoutMs ?? 10_000,
     sentinelPeriods: TEST_SENTINEL_PERIODS,
+    ...(options.nodeAgent ? { nodeAgent: true } : {}),
   });
   return testClusterOf(d, root, async () => {
     const stopped = await localDown({ name, root });

@@ -67,8 +67,12 @@ export class FakeDns implements Dns {
 
 export class FakeNodeOps implements NodeOps {
   readonly runs: NodeOperation[] = [];
+  /** Document name -> the error its runs fail with (the run is still recorded); a document not listed succeeds. */
+  readonly failures = new Map<NodeOperation['document'], Error>();
   async run(operation: NodeOperation): Promise<{ output: string }> {
     this.runs.push(operation);
+    const failure = this.failures.get(operation.document);
+    if (failure) throw failure;
     return { output: `${operation.document} ok` };
   }
 }

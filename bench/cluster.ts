@@ -52,7 +52,7 @@ function teardown(name: string, log: Log, sweeps = 1): Promise<void> {
  * the teardown of anything it starts beside the cluster with `onDown`; that runs first, also on Ctrl-C.
  */
 export async function withLocalCluster<T>(
-  options: { prefix: string; downAfterMs: number; log: Log; keepFiles?: boolean },
+  options: { prefix: string; downAfterMs: number; log: Log; keepFiles?: boolean; nodeAgent?: boolean },
   fn: (d: Descriptor, root: string, onDown: (cleanup: () => Promise<void>) => void) => Promise<T>,
 ): Promise<T> {
   const root = await mkdtemp(join(tmpdir(), 'ha-redis-bench-'));
@@ -64,6 +64,7 @@ export async function withLocalCluster<T>(
       name,
       root,
       downAfterMs: options.downAfterMs,
+      ...(options.nodeAgent ? { nodeAgent: true } : {}),
       progress: (line) => options.log(`  ${line}`),
     });
     return await fn(d, root, (cleanup) => cleanups.push(cleanup));

@@ -299,6 +299,16 @@ export function renderMarkdown(report: BenchReport): string {
       cell: (r: ScenarioRow) => (r.lostAfterReturn === undefined ? '–' : String(r.lostAfterReturn)),
     },
     {
+      title: 'of which acked after the fault',
+      show: rows.some((r) => r.samples?.some((x) => x.lostAfterFault !== undefined)),
+      cell: (r: ScenarioRow) => {
+        const after = (r.samples ?? []).flatMap((x) =>
+          x.lostAfterFault === undefined ? [] : [x.lostAfterFault],
+        );
+        return after.length ? String(after.reduce((a, b) => a + b, 0)) : '–';
+      },
+    },
+    {
       title: 'Writes resume after promotion (ms)',
       show: rows.some((r) => r.recoveryAfterPromotionMs || r.promotionAfterKillMs),
       cell: (r: ScenarioRow) => showSpread(r.recoveryAfterPromotionMs),
@@ -327,21 +337,24 @@ export function renderMarkdown(report: BenchReport): string {
     );
   lines.push(...perServiceLines(perService));
   const reactions = report.scenarios.filter((r) => r.rerouteAfterPromotionMs || r.promotionAfterKillMs);
+  // One line per cluster of a scenario: ha-redis's (and the baselines'), and the one with node agents.
   const byScenario = new Map<string, ScenarioRow>();
+  const clusterOf = (r: ScenarioRow) => (r.system.includes('+agent') ? `${r.name}, with agents` : r.name);
   for (const r of reactions) {
-    const seen = byScenario.get(r.name);
-    if (!seen || (!seen.rerouteAfterPromotionMs && r.rerouteAfterPromotionMs)) byScenario.set(r.name, r);
+    const seen = byScenario.get(clusterOf(r));
+    if (!seen || (!seen.rerouteAfterPromotionMs && r.rerouteAfterPromotionMs))
+      byScenario.set(clusterOf(r), r);
   }
   if (byScenario.size) {
     lines.push(
       '',
-      'Timings in ms, median (max) over the runs. Promotion = first `+failover-state-wait-promotion` or `+promoted-slave` from any Sentinel; rerouted = end of the `rerouted` step in the orchestrator history; fenced = end of its `fenced` step.',
+      "Timings in ms, median (max) over the runs. Promotion = first `+failover-state-wait-promotion` or `+promoted-slave` from any Sentinel; rerouted = end of the `rerouted` step in the orchestrator history (with agents: of the fast path's `fast-rerouted`); fenced = end of its `fenced` step.",
       '',
       '| Scenario | Promotion after the fault | +switch-master after the fault | ha-redis: proxies rerouted after promotion | rerouted after +switch-master | old master fenced after promotion | first write through proxy-1 after reroute |',
       '|---|--:|--:|--:|--:|--:|--:|',
-      ...[...byScenario.values()].map(
-        (r) =>
-          `| ${r.name} | ${showSpread(r.promotionAfterKillMs)} | ${showSpread(r.switchMasterAfterKillMs)} | ${showSpread(r.rerouteAfterPromotionMs)} | ${showSpread(r.rerouteAfterSwitchMasterMs)} | ${showSpread(r.fenceMs)} | ${showSpread(r.recoveryAfterRerouteMs)} |`,
+      ...[...byScenario.entries()].map(
+        ([name, r]) =>
+          `| ${name} | ${showSpread(r.promotionAfterKillMs)} | ${showSpread(r.switchMasterAfterKillMs)} | ${showSpread(r.rerouteAfterPromotionMs)} | ${showSpread(r.rerouteAfterSwitchMasterMs)} | ${showSpread(r.fenceMs)} | ${showSpread(r.recoveryAfterRerouteMs)} |`,
       ),
     );
   }

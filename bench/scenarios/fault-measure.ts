@@ -100,14 +100,19 @@ export async function measureRun(
   if (newMaster.port === master.port) errors.push(`run ${run}: the old master is master again`);
   if (!promotion) errors.push(`run ${run}: no promotion event seen from any Sentinel`);
   let entry: HistoryEntry | undefined;
-  if (group === 'ha-redis') {
+  if (group !== 'baselines') {
     try {
       entry = await waitForFailoverEntry(d);
     } catch (error) {
-      errors.push(`run ${run} ha-redis: ${errorMessage(error)}`);
+      errors.push(`run ${run} ${group}: ${errorMessage(error)}`);
     }
   }
-  const rerouted = entry?.timeline.find((s) => s.step === 'rerouted' && s.status === 'ok');
+  // The fast path reroutes before the reaction (whose own reroute then finds every proxy there already).
+  const rerouted =
+    entry?.timeline.find((s) => s.step === 'fast-rerouted' && s.status === 'ok') ??
+    entry?.timeline.find((s) => s.step === 'rerouted' && s.status === 'ok');
+  if (group === 'ha-redis-agent' && entry && !entry.startedBy)
+    errors.push(`run ${run} ${group}: the failover was not started by the fast path (${entry.trigger})`);
   const fenced = entry?.timeline.find((s) => s.step === 'fenced' && s.status === 'ok');
   if (entry && !fenced && spec.fault !== 'zombie')
     errors.push(`run ${run} ha-redis: the history entry has no successful 'fenced' step`);
@@ -132,7 +137,7 @@ export async function measureRun(
       lostAfterFault: lostAckedFrom(faultAt + REPLIES_IN_FLIGHT_MS),
       failed: report.failed,
       recoveryAfterPromotionMs: since(outage?.to, promotion?.at),
-      ...(group === 'ha-redis'
+      ...(group !== 'baselines'
         ? {
             rerouteAfterPromotionMs: rerouted ? since(end(rerouted), promotion?.at) : null,
             rerouteAfterSwitchMasterMs: rerouted ? since(end(rerouted), switchMaster?.at) : null,

@@ -10,8 +10,11 @@ import type { LoadTarget } from '../../local/load.ts';
 import type { BaselineProxy } from '../baseline-proxies.ts';
 
 export type Fault = 'kill' | 'zombie' | 'restart';
-/** ha-redis reacts on its own cluster; the baselines share one where the orchestrator is stopped. */
-export type Group = 'ha-redis' | 'baselines';
+/**
+ * ha-redis reacts on its own cluster; ha-redis with a node agent per node (the fast path) on another; the
+ * baselines share one where the orchestrator is stopped.
+ */
+export type Group = 'ha-redis' | 'ha-redis-agent' | 'baselines';
 
 /** A system under test: how its writers reach the master. */
 export interface SystemUnderTest {
@@ -50,6 +53,13 @@ const HA_REDIS_TLS: SystemUnderTest = {
 };
 /** The same proxy, with writes acknowledged by WAIT 1: what a client that needs durability sees. */
 const HA_REDIS_WAIT1: SystemUnderTest = { ...HA_REDIS, system: 'ha-redis-wait1', ackReplicas: 1 };
+/** The same, on a cluster with a node agent per node: a dead master's exit is reported at once (the fast path). */
+const HA_REDIS_AGENT: SystemUnderTest = { ...HA_REDIS, system: 'ha-redis+agent', group: 'ha-redis-agent' };
+const HA_REDIS_AGENT_WAIT1: SystemUnderTest = {
+  ...HA_REDIS_AGENT,
+  system: 'ha-redis+agent-wait1',
+  ackReplicas: 1,
+};
 const BASELINES: readonly SystemUnderTest[] = [
   {
     system: 'sentinel-ioredis',
@@ -82,7 +92,7 @@ export const KILL_MASTER: FaultSpec = {
   description: 'kill -9 the master under write load',
   fault: 'kill',
   plainSettings: false,
-  systems: [HA_REDIS, HA_REDIS_TLS, HA_REDIS_WAIT1, ...BASELINES],
+  systems: [HA_REDIS, HA_REDIS_TLS, HA_REDIS_WAIT1, HA_REDIS_AGENT, HA_REDIS_AGENT_WAIT1, ...BASELINES],
 };
 export const ZOMBIE_MASTER: FaultSpec = {
   name: 'zombie-master',

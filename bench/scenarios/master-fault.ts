@@ -237,8 +237,9 @@ async function faultOnce(
 ): Promise<RunResult> {
   const { downAfterMs, log } = options;
   const upStarted = Date.now();
-  const prefix = `bench-${spec.fault}-${group === 'ha-redis' ? 'h' : 'b'}`;
-  return withLocalCluster({ prefix, ...options }, async (d, root, onDown) => {
+  const prefix = `bench-${spec.fault}-${{ 'ha-redis': 'h', 'ha-redis-agent': 'a', baselines: 'b' }[group]}`;
+  const nodeAgent = group === 'ha-redis-agent';
+  return withLocalCluster({ prefix, nodeAgent, ...options }, async (d, root, onDown) => {
     log(`  ${group}: cluster ${d.cluster} up in ${Date.now() - upStarted} ms`);
     const { password, loads } = await prepareGroup(spec, group, run, { d, onDown });
     const master = d.nodes[0] as Descriptor['nodes'][number];

@@ -9,7 +9,11 @@ import { LAMBDA_ENV } from '../config/env.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { METRICS } from '../core/model/metrics.ts';
 import { addAlarms } from './constructs/alarms.ts';
-import { eventBridgePublisher, operatorPolicy } from './constructs/attachable-policies.ts';
+import {
+  eventBridgePublisher,
+  nodeAgentPublisher,
+  operatorPolicy,
+} from './constructs/attachable-policies.ts';
 import { ClusterAccess } from './constructs/cluster-access.ts';
 import { stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
@@ -22,7 +26,7 @@ import { stateTable } from './constructs/state-table.ts';
 import { Workflows } from './constructs/workflows.ts';
 import { SsmCommandDocuments } from './ssm/documents.ts';
 
-export { bridgePasswordParameter } from './constructs/attachable-policies.ts';
+export { agentPasswordParameter, bridgePasswordParameter } from './constructs/attachable-policies.ts';
 export { CLUSTER_TAG_KEY } from './constructs/cluster-access.ts';
 export { BUNDLED_CONFIG_FILE } from './constructs/lambda-function.ts';
 export { allowedTargets } from './constructs/network.ts';
@@ -123,6 +127,7 @@ export class HaRedisStack extends cdk.Stack {
 
     // Policies for others to attach, alarms, outputs, and the reviewed cdk-nag findings.
     const bridge = eventBridgePublisher(this, { config, topic: this.sentinelEventsTopic, key });
+    const agent = nodeAgentPublisher(this, { config, topic: this.sentinelEventsTopic, key });
     const operators = operatorPolicy(this, {
       config,
       switchover: this.switchoverStateMachine,
@@ -136,8 +141,12 @@ export class HaRedisStack extends cdk.Stack {
       maintenanceStateMachine: this.maintenanceStateMachine,
       functions: this.functions(),
     });
-    this.addOutputs(bridge, operators);
-    acknowledgeReviewedFindings(this, { bridgePolicy: bridge.policy, operatorPolicy: operators });
+    this.addOutputs(bridge, agent, operators);
+    acknowledgeReviewedFindings(this, {
+      bridgePolicy: bridge.policy,
+      agentPolicy: agent.policy,
+      operatorPolicy: operators,
+    });
   }
 
   /** The environment every Lambda gets: where its config, state, notifications and SSM documents are. */
@@ -164,9 +173,10 @@ export class HaRedisStack extends cdk.Stack {
     ];
   }
 
-  /** What operators and the install-bridge document need: ARNs, names, the bridge bundle's URL. */
+  /** What operators and the install documents need: ARNs, names, the bridge's and the agent's bundle URLs. */
   private addOutputs(
     bridge: ReturnType<typeof eventBridgePublisher>,
+    agent: ReturnType<typeof nodeAgentPublisher>,
     operators: ReturnType<typeof operatorPolicy>,
   ): void {
     new cdk.CfnOutput(this, 'SentinelEventsTopicArn', { value: this.sentinelEventsTopic.topicArn });
@@ -185,6 +195,14 @@ export class HaRedisStack extends cdk.Stack {
     });
     new cdk.CfnOutput(this, 'InstallBridgeDocument', {
       value: this.documents.documentName('install-bridge'),
+    });
+    new cdk.CfnOutput(this, 'AgentPublisherPolicyArn', { value: agent.policy.managedPolicyArn });
+    new cdk.CfnOutput(this, 'AgentBundleUrl', {
+      value: agent.bundle.s3ObjectUrl,
+      description: 'The bundle parameter of the install-agent document',
+    });
+    new cdk.CfnOutput(this, 'InstallAgentDocument', {
+      value: this.documents.documentName('install-agent'),
     });
     new cdk.CfnOutput(this, 'OperatorPolicyArn', { value: operators.managedPolicyArn });
   }

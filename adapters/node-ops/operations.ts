@@ -6,7 +6,8 @@ import type { NodeOperation } from '../../core/ports.ts';
  * The one mapping from an operation to its script's named parameters. The SSM document of the same name
  * declares exactly these parameters (camelCase); the script takes them as `--kebab-case value`.
  * Both the SSM NodeOps (AWS) and the bash NodeOps (local) use it, so the two runtimes run the same thing.
- * `install-bridge` is no NodeOperation: the deployment runs it once per Sentinel host.
+ * The INSTALL_DOCUMENTS are no NodeOperation: the deployment runs install-bridge once per Sentinel, and
+ * install-agent once per Redis host.
  */
 export const DOCUMENT_PARAMETERS = {
   'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload'],
@@ -14,7 +15,12 @@ export const DOCUMENT_PARAMETERS = {
   'release-node': ['config', 'nodePort'],
   'maintenance-action': ['config', 'nodePort', 'action', 'service'],
   'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
-} as const satisfies Record<NodeOperation['document'] | 'install-bridge', readonly string[]>;
+  'install-agent': ['bundle', 'topicArn', 'nodes', 'passwordParameter'],
+} as const satisfies Record<NodeOperation['document'] | InstallDocument, readonly string[]>;
+
+/** The documents that install a service on a host: run by the deployment, never by a Lambda. */
+export const INSTALL_DOCUMENTS = ['install-bridge', 'install-agent'] as const;
+export type InstallDocument = (typeof INSTALL_DOCUMENTS)[number];
 
 export type DocumentName = keyof typeof DOCUMENT_PARAMETERS;
 /** The parameter values of a document, by name. */
@@ -117,6 +123,36 @@ export function bridgeInstallParameters(install: BridgeInstall): DocumentParamet
     cluster: install.cluster,
     sentinelHost: install.sentinel.host,
     sentinelPort: String(install.sentinel.port),
+    passwordParameter: install.passwordParameter,
+  };
+}
+
+/** One node the agent of a host watches, and the cluster it belongs to. */
+export interface AgentNode {
+  cluster: string;
+  node: Endpoint;
+}
+
+/** What installing the node agent on one Redis host needs. */
+export interface AgentInstall {
+  /** The bundled agent (one JS file): an `s3://bucket/key` URL or an absolute path on the host. */
+  bundle: string;
+  topicArn: string;
+  /** Every Redis node on that host, as the cluster config names it (host and port). */
+  nodes: readonly AgentNode[];
+  /** The SSM parameter (SecureString) holding the nodes' password; the agent reads it at start. */
+  passwordParameter: string;
+}
+
+/** The named parameters of `install-agent`: `nodes` as `cluster=host:port,...` (HA_REDIS_AGENT_NODES). */
+export function agentInstallParameters(install: AgentInstall): DocumentParameters<'install-agent'> {
+  if (install.nodes.length === 0) {
+    throw new NodeOpsError('install-agent needs at least one node to watch on the host');
+  }
+  return {
+    bundle: install.bundle,
+    topicArn: install.topicArn,
+    nodes: install.nodes.map(({ cluster, node }) => `${cluster}=${node.host}:${node.port}`).join(','),
     passwordParameter: install.passwordParameter,
   };
 }

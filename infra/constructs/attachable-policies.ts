@@ -10,12 +10,14 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
+import { bundleAgentSync } from '../../events/agent/bundle.ts';
 import { bundleBridgeSync } from '../../events/bridge/bundle.ts';
 import { executionArnsOf, parameterArn, secretArn } from './arns.ts';
 
 /**
- * Policies for others to attach: Sentinel hosts publish events through the bridge; operators start switchovers
- * and maintenance runs. Created in the scope it is given (the stack), so every logical id stays as deployed.
+ * Policies for others to attach: Sentinel hosts publish events through the bridge, Redis hosts node events through
+ * the node agent; operators start switchovers and maintenance runs. Created in the scope it is given (the stack),
+ * so every logical id stays as deployed.
  */
 
 /**
@@ -74,6 +76,70 @@ export function eventBridgePublisher(
               resources: bridgeSecretArns,
             }),
           ]
+        : []),
+    ],
+  });
+  return { bundle, policy };
+}
+
+/**
+ * The SSM parameter name the node agent reads its nodes' Redis password from, as bridgePasswordParameter does for
+ * the Sentinel password: a SecureString parameter, or a plain Secrets Manager secret through SSM's
+ * `/aws/reference/secretsmanager/` path. A JSON key cannot be read that way.
+ */
+export function agentPasswordParameter(ref: SecretRef): string {
+  if ('ssmParameter' in ref) return ref.ssmParameter;
+  if (ref.jsonKey) {
+    throw new ConfigurationError(
+      `the Redis password ${ref.secretsManager} is a JSON key (${ref.jsonKey}): the node agent reads it through SSM, so give it a plain secret or an SSM parameter`,
+    );
+  }
+  return `/aws/reference/secretsmanager/${ref.secretsManager}`;
+}
+
+/**
+ * The node agent for the Redis hosts (one bundled file, installed by the install-agent document) and its policy,
+ * apart from the bridge's: the Redis hosts may publish to the Sentinel events topic and read the Redis passwords
+ * the agent needs, and nothing else. A cluster whose Redis password is a JSON key gets a synth warning instead of
+ * a grant (the Lambdas read it; the agent cannot): its hosts need a plain secret or parameter for the agent.
+ */
+export function nodeAgentPublisher(
+  scope: Construct,
+  props: { config: DeploymentConfig; topic: sns.ITopic; key: kms.IKey },
+): { bundle: s3assets.Asset; policy: iam.ManagedPolicy } {
+  const { config, topic, key } = props;
+  const stack = cdk.Stack.of(scope);
+  const bundle = new s3assets.Asset(scope, 'AgentBundle', {
+    path: bundleAgentSync(join(mkdtempSync(join(tmpdir(), 'ha-redis-agent-')), 'agent.mjs')).outfile,
+  });
+  const readable: SecretRef[] = [];
+  for (const cluster of config.clusters) {
+    const ref = cluster.secrets.redisPassword;
+    if (ref && 'jsonKey' in ref && ref.jsonKey) {
+      cdk.Annotations.of(scope).addWarningV2(
+        `ha-redis:agent-password-json-key:${cluster.name}`,
+        `cluster ${cluster.name}: the node agent cannot read its Redis password (${ref.secretsManager}, JSON key ${ref.jsonKey}) through SSM; install-agent on its hosts needs a plain secret or an SSM parameter`,
+      );
+    } else if (ref) readable.push(ref);
+  }
+  const parameterArns = [...new Set(readable.map((r) => parameterArn(stack, agentPasswordParameter(r))))];
+  const secretArns = [
+    ...new Set(readable.flatMap((r) => ('secretsManager' in r ? [secretArn(stack, r.secretsManager)] : []))),
+  ];
+  const policy = new iam.ManagedPolicy(scope, 'AgentPublisherPolicy', {
+    description: `${config.name}: attach to the instance role of Redis hosts: fetch the node agent, read the Redis password, publish node events`,
+    statements: [
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }),
+      new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }),
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [bundle.bucket.arnForObjects(bundle.s3ObjectKey)],
+      }),
+      ...(parameterArns.length > 0
+        ? [new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: parameterArns })]
+        : []),
+      ...(secretArns.length > 0
+        ? [new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: secretArns })]
         : []),
     ],
   });

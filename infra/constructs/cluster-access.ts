@@ -55,14 +55,17 @@ export class ClusterAccess {
     this.grantSecrets(f, this.clusterSecrets);
   }
 
-  /** ssm:SendCommand on the stack's documents, and on instances tagged with a cluster's or host set's name only. */
+  /**
+   * ssm:SendCommand on the stack's node-operation documents (not the installs, which run a bundle they are
+   * given as a service), and on instances tagged with a cluster's or host set's name only.
+   */
   private grantNodeOps(f: lambda.IFunction): void {
     const { partition, region, account } = this.stack;
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'SendOurDocuments',
         actions: ['ssm:SendCommand'],
-        resources: this.props.documents.documentArns(),
+        resources: this.props.documents.operationDocumentArns(),
       }),
     );
     f.addToRolePolicy(

@@ -29,7 +29,11 @@ const iam5 = (resource: string) => `AwsSolutions-IAM5[${resource}]`;
 /** Acknowledges each reviewed finding on the construct it concerns. */
 export function acknowledgeReviewedFindings(
   stack: ReviewedStack,
-  policies: { bridgePolicy: iam.ManagedPolicy; operatorPolicy: iam.ManagedPolicy },
+  policies: {
+    bridgePolicy: iam.ManagedPolicy;
+    agentPolicy: iam.ManagedPolicy;
+    operatorPolicy: iam.ManagedPolicy;
+  },
 ): void {
   const region = cdk.Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   const account = cdk.Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
@@ -86,8 +90,10 @@ export function acknowledgeReviewedFindings(
     [executionsOf(stack.maintenanceStateMachine)]:
       'Execution names are chosen per run; the wildcard covers executions of the one maintenance state machine',
   });
-  acknowledge(policies.bridgePolicy, {
-    [iam5('Action::kms:GenerateDataKey*')]:
-      'Publishing to the encrypted Sentinel event topic needs GenerateDataKey variants, on the one stack key only',
-  });
+  for (const publisher of [policies.bridgePolicy, policies.agentPolicy]) {
+    acknowledge(publisher, {
+      [iam5('Action::kms:GenerateDataKey*')]:
+        'Publishing to the encrypted Sentinel event topic needs GenerateDataKey variants, on the one stack key only',
+    });
+  }
 }

@@ -5,7 +5,12 @@ import { Aws } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { scriptPath } from '../../adapters/host/bash-node-ops.ts';
-import { DOCUMENT_PARAMETERS, type DocumentName, flagOf } from '../../adapters/node-ops/operations.ts';
+import {
+  DOCUMENT_PARAMETERS,
+  type DocumentName,
+  flagOf,
+  INSTALL_DOCUMENTS,
+} from '../../adapters/node-ops/operations.ts';
 
 /**
  * The SSM Command documents (schema 2.2) that run `infra/ssm/scripts/<name>.sh` on a host. Each embeds its
@@ -16,6 +21,11 @@ import { DOCUMENT_PARAMETERS, type DocumentName, flagOf } from '../../adapters/n
 
 /** The bridge's systemd template unit: install-bridge runs one instance per Sentinel, named by its port. */
 const BRIDGE_UNIT = fileURLToPath(new URL('../../events/bridge/ha-redis-bridge@.service', import.meta.url));
+/** The node agent's systemd unit: install-agent runs one per host, watching every Redis node on it. */
+const AGENT_UNIT = fileURLToPath(new URL('../../events/agent/ha-redis-agent.service', import.meta.url));
+
+/** One `cluster=host:port` of install-agent's `nodes` (a cluster name, a host or IP address, a port). */
+const AGENT_NODE = '[a-z0-9][a-z0-9-]{0,62}=[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}:[0-9]{1,5}';
 
 /** allowedPatterns, also valid as JavaScript regular expressions (the tests use them so). */
 export const PATTERNS = {
@@ -30,6 +40,8 @@ export const PATTERNS = {
   /** A cluster name, or master=cluster pairs (at most 100) for a Sentinel that monitors several masters. */
   bridgeClusters:
     '^([a-z0-9][a-z0-9-]{0,62}|[A-Za-z0-9._-]{1,64}=[a-z0-9][a-z0-9-]{0,62}(,[A-Za-z0-9._-]{1,64}=[a-z0-9][a-z0-9-]{0,62}){0,99})$',
+  /** The nodes a host's agent watches: cluster=host:port items (at most 100), comma-separated. */
+  agentNodes: `^${AGENT_NODE}(,${AGENT_NODE}){0,99}$`,
   ssmParameterName: '^/?[A-Za-z0-9_./-]{1,1011}$',
   maintenanceAction: '^(restart|upgrade|reboot)$',
   service: '^(local|systemd:[A-Za-z0-9@._-]{1,255})$',
@@ -150,6 +162,33 @@ const installBridge = define(
   [BRIDGE_UNIT],
 );
 
+const installAgent = define(
+  'install-agent',
+  300,
+  'Install or upgrade the node agent (each local redis-server -> SNS, for the fast path) as the systemd service ha-redis-agent: one per Redis host, watching every node on it; the previous release is kept.',
+  {
+    bundle: {
+      description: 'The bundled agent (one JS file): an s3:// URL or an absolute path on the host.',
+      allowedPattern: PATTERNS.bundle,
+    },
+    topicArn: {
+      description: 'The SNS topic for Sentinel events (node events travel on it too).',
+      allowedPattern: PATTERNS.snsTopicArn,
+    },
+    nodes: {
+      description:
+        'Every Redis node on this host, with its cluster, as the cluster config names it: cluster=host:port,cluster=host:port.',
+      allowedPattern: PATTERNS.agentNodes,
+    },
+    passwordParameter: {
+      description:
+        'The SSM parameter (SecureString) with the password of the Redis nodes on this host; read by the service at start.',
+      allowedPattern: PATTERNS.ssmParameterName,
+    },
+  },
+  [AGENT_UNIT],
+);
+
 const maintenanceAction = define(
   'maintenance-action',
   // An upgrade downloads and installs a package before the restart; a restart may write an RDB first.
@@ -172,6 +211,7 @@ export const COMMAND_DOCUMENTS: { readonly [D in DocumentName]: CommandDocumentD
   'fence-node': fenceNode,
   'release-node': releaseNode,
   'install-bridge': installBridge,
+  'install-agent': installAgent,
   'maintenance-action': maintenanceAction,
 };
 
@@ -287,8 +327,14 @@ export class SsmCommandDocuments extends Construct {
     return this.names[document];
   }
 
-  /** Every document's ARN (the resources of an ssm:SendCommand statement). */
+  /** Every document's ARN. */
   documentArns(): string[] {
     return Object.values(this.arns);
+  }
+
+  /** The ARNs of the node operations' documents (what a Lambda may send): every document but the installs. */
+  operationDocumentArns(): string[] {
+    const installs: readonly string[] = INSTALL_DOCUMENTS;
+    return Object.entries(this.arns).flatMap(([name, arn]) => (installs.includes(name) ? [] : [arn]));
   }
 }

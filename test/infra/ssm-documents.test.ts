@@ -49,6 +49,11 @@ const VALID: Record<string, string[]> = {
   sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
   sentinelPort: ['26379', '26300'],
   passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],
+  nodes: [
+    'orders=10.0.1.11:6379',
+    'carts=10.0.1.51:6379,payments=10.0.1.51:6380,catalog-eu-1=10.0.1.51:6381',
+    'orders=ip-10-0-1-11.eu-west-1.compute.internal:6379,sessions=::1:6380',
+  ],
   action: ['restart', 'upgrade', 'reboot'],
   service: ['local', 'systemd:redis-server', 'systemd:redis-server@6380.service'],
 };
@@ -100,9 +105,13 @@ describe('SSM Command documents', () => {
       const embedded = `${lines.slice(start + 1, end).join('\n')}\n`;
       expect(Buffer.from(embedded)).toEqual(await readFile(path));
     }
-    // install-bridge embeds the bridge's systemd template unit, which its script finds next to itself.
+    // install-bridge and install-agent embed their systemd unit, which their script finds next to itself.
+    const units: Partial<Record<DocumentName, string[]>> = {
+      'install-bridge': ['ha-redis-bridge@.service'],
+      'install-agent': ['ha-redis-agent.service'],
+    };
     const files = def.files.map((path) => path.split('/').pop());
-    expect(files).toEqual(name === 'install-bridge' ? ['ha-redis-bridge@.service'] : []);
+    expect(files).toEqual(units[name] ?? []);
   });
 
   it.each(NAMES)('%s passes every parameter as a single-quoted flag', (name) => {
@@ -135,6 +144,36 @@ describe('SSM Command documents', () => {
       for (const value of ['stop', 'flushall', 'restart ', 'RESTART', '']) expect(value).not.toMatch(action);
       for (const value of ['systemd:', 'pidfile:/run/redis.pid', 'Local', 'systemd:a b', 'none'])
         expect(value).not.toMatch(service);
+    });
+
+    it.each([
+      '',
+      'orders',
+      'orders=10.0.1.11',
+      'orders=10.0.1.11:',
+      'orders=10.0.1.11:123456',
+      'Orders=10.0.1.11:6379',
+      '=10.0.1.11:6379',
+      'orders:10.0.1.11:6379',
+      'orders=-h:6379',
+      'orders=10.0.1.11:6379,',
+      ',orders=10.0.1.11:6379',
+      'orders=10.0.1.11:6379,,sessions=10.0.1.11:6380',
+      'orders=10.0.1.11:6379 sessions=10.0.1.11:6380',
+      'orders=10.0.1.11:6379;sessions=10.0.1.11:6380',
+      'orders=a=b:6379',
+      'orders=10.0.1.11/6379',
+    ])('install-agent nodes refuses %j', (value) => {
+      const pattern = new RegExp(rendered('install-agent').parameters.nodes?.allowedPattern ?? '^$');
+      expect(value).not.toMatch(pattern);
+    });
+
+    it('install-agent nodes takes at most 100 nodes', () => {
+      const pattern = new RegExp(rendered('install-agent').parameters.nodes?.allowedPattern ?? '^$');
+      const nodes = (n: number) =>
+        Array.from({ length: n }, (_, i) => `c${i}=10.0.1.11:${6000 + i}`).join(',');
+      expect(nodes(100)).toMatch(pattern);
+      expect(nodes(101)).not.toMatch(pattern);
     });
 
     it.each(cases)('$name $parameter rejects shell injection', ({ parameter, pattern }) => {
@@ -221,6 +260,49 @@ describe('SSM Command documents', () => {
         expect(`${document.stdout}${document.stderr}`).not.toContain('not-used');
       },
     );
+
+    it.each([
+      ['bash', 'a held node', 'replicaof 127.0.0.1 0\n', 'took replicaof 127.0.0.1 0 out of CONF'],
+      ['sh', 'a held node', 'replicaof "127.0.0.1" "0"\n', 'took replicaof 127.0.0.1 0 out of CONF'],
+      ['sh', 'a fenced node', 'replicaof 10.0.2.7 6380\n', 'no hold in CONF'],
+    ])(
+      'release-node lifts the hold the same way through the document (%s, %s)',
+      async (shell, what, line, said) => {
+        // Arrange: two identical configs; port 1 on loopback has no redis, so the live check finds no node.
+        const name = `release-${shell}-${what.replace(/ /g, '-')}`;
+        const viaDocument = join(dir, `${name}-document.conf`);
+        const viaScript = join(dir, `${name}-script.conf`);
+        const text = `port 6390\nrequirepass "not-used"\n${line}`;
+        await writeFile(viaDocument, text);
+        await writeFile(viaScript, text);
+
+        // Act
+        const document = await runDocument('release-node', { config: viaDocument, nodePort: '1' }, shell);
+        const script = await runScript('release-node', { config: viaScript, nodePort: '1' });
+
+        // Assert
+        expect(document.code).toBe(0);
+        expect(document.stdout.replaceAll(viaDocument, 'CONF')).toBe(
+          script.stdout.replaceAll(viaScript, 'CONF'),
+        );
+        expect(document.stdout.replaceAll(viaDocument, 'CONF')).toBe(
+          `${said}; 127.0.0.1:1 is not running: it starts as the master it was\n`,
+        );
+        expect(`${document.stdout}${document.stderr}`).not.toContain('not-used');
+        const left = said.startsWith('took') ? 'port 6390\nrequirepass "not-used"\n' : text;
+        expect(await readFile(viaDocument, 'utf8')).toBe(left);
+        expect(await readFile(viaScript, 'utf8')).toBe(left);
+      },
+    );
+
+    it('release-node refuses a missing config the same way through the document', async () => {
+      const values = { config: join(dir, 'missing-release.conf'), nodePort: '6379' };
+      const document = await runDocument('release-node', values, 'sh');
+      const script = await runScript('release-node', values);
+      expect([document.code, script.code]).toEqual([2, 2]);
+      expect(document.stderr).toBe(script.stderr);
+      expect(document.stderr).toBe(`release-node: config ${values.config} not found\n`);
+    });
 
     it('fence-node fails the same way through the document (exit code and message)', async () => {
       const values = {

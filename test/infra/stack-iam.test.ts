@@ -1,13 +1,19 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as cdk from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bridgePasswordParameter, CLUSTER_TAG_KEY, type HaRedisStack } from '../../infra/stack.ts';
+import {
+  agentPasswordParameter,
+  bridgePasswordParameter,
+  CLUSTER_TAG_KEY,
+  type HaRedisStack,
+} from '../../infra/stack.ts';
 import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
 
 /** Least privilege: every grant of the stack, the reviewed cdk-nag findings, and the app's config validation. */
@@ -114,6 +120,101 @@ describe('HaRedisStack IAM', () => {
     expect(byAction['secretsmanager:GetSecretValue']).toContain(
       ':secret:ha-redis/sessions/sentinel-password-??????',
     );
+  });
+
+  it('lets Redis hosts fetch the agent bundle, read the Redis passwords and publish, nothing more', () => {
+    // Arrange
+    const found = Object.entries(
+      template.findResources('AWS::IAM::ManagedPolicy', {
+        Properties: { Description: Match.stringLikeRegexp('instance role of Redis hosts') },
+      }),
+    ) as [
+      string,
+      { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } },
+    ][];
+    const [id, policy] = found[0] ?? [];
+    const byAction = Object.fromEntries(
+      (policy?.Properties.PolicyDocument.Statement ?? []).map((s) => [actionsOf(s).join(','), s.Resource]),
+    );
+    const keyArn = { 'Fn::GetAtt': [expect.stringMatching(/^Key[0-9A-F]{8}$/), 'Arn'] };
+    const arn = (service: string, resource: string) => ({
+      'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:${service}:eu-west-1:123456789012:${resource}`]],
+    });
+
+    // Assert: one policy of its own (not the bridge's), with exactly these grants. The example's sessions
+    // cluster keeps its Redis password under a JSON key, which the agent cannot read: no grant for it.
+    expect(found).toHaveLength(1);
+    expect(id).toMatch(/^AgentPublisherPolicy[0-9A-F]{8}$/);
+    expect(Object.keys(byAction).sort()).toEqual([
+      'kms:GenerateDataKey*,kms:Decrypt',
+      's3:GetObject',
+      'sns:Publish',
+      'ssm:GetParameter',
+    ]);
+    expect(byAction['sns:Publish']).toEqual({ Ref: expect.stringMatching(/^SentinelEvents[0-9A-F]{8}$/) });
+    expect(byAction['kms:GenerateDataKey*,kms:Decrypt']).toEqual(keyArn);
+    expect(JSON.stringify(byAction['s3:GetObject'])).toMatch(/\/[0-9a-f]{64}\.mjs"\]\]\}$/);
+    expect(byAction['ssm:GetParameter']).toEqual(arn('ssm', 'parameter/ha-redis/orders/redis-password'));
+  });
+
+  it(
+    'grants the agent a plain Secrets Manager Redis password through SSM, and warns of a JSON key',
+    () => {
+      // Arrange: the example with the sessions cluster's Redis password as a plain secret.
+      const json = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+      delete json.clusters[1].secrets.redisPassword.jsonKey;
+      const dir = mkdtempSync(join(tmpdir(), 'ha-redis-agent-policy-'));
+      const file = join(dir, 'plain.json');
+      writeFileSync(file, JSON.stringify(json));
+
+      // Act
+      const plain = synthesize({ bundle: false, configFile: file });
+
+      // Assert
+      const [policy] = Object.values(
+        plain.template.findResources('AWS::IAM::ManagedPolicy', {
+          Properties: { Description: Match.stringLikeRegexp('instance role of Redis hosts') },
+        }),
+      ) as {
+        Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+      }[];
+      const byAction = Object.fromEntries(
+        (policy?.Properties.PolicyDocument.Statement ?? []).map((s) => [actionsOf(s).join(','), s.Resource]),
+      );
+      expect(JSON.stringify(byAction['ssm:GetParameter'])).toContain(
+        ':parameter/aws/reference/secretsmanager/ha-redis/sessions/redis"',
+      );
+      expect(JSON.stringify(byAction['secretsmanager:GetSecretValue'])).toContain(
+        ':secret:ha-redis/sessions/redis-??????',
+      );
+      Annotations.fromStack(plain.stack).hasNoWarning('*', Match.stringLikeRegexp('node agent'));
+      Annotations.fromStack(stack).hasWarning(
+        '*',
+        Match.stringLikeRegexp('cluster sessions: the node agent cannot read its Redis password'),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+    SYNTH_TIMEOUT_MS,
+  );
+
+  it('refuses a Redis password the agent cannot read through SSM (a JSON key)', () => {
+    expect(agentPasswordParameter({ ssmParameter: '/a/b' })).toBe('/a/b');
+    expect(agentPasswordParameter({ secretsManager: 'a/b' })).toBe('/aws/reference/secretsmanager/a/b');
+    expect(() => agentPasswordParameter({ secretsManager: 'a/b', jsonKey: 'pw' })).toThrow(
+      'the Redis password a/b is a JSON key (pw): the node agent reads it through SSM',
+    );
+  });
+
+  it('lets no Lambda send the install documents, which run a bundle they are given as a service', () => {
+    const documents = statements().filter((s) => s.Sid === 'SendOurDocuments');
+    expect(documents.length).toBeGreaterThanOrEqual(2);
+    for (const s of documents) {
+      const text = JSON.stringify(s.Resource);
+      expect(text).not.toContain('-install-');
+      for (const name of ['update-haproxy', 'fence-node', 'release-node', 'maintenance-action']) {
+        expect(text).toContain(`:document/${config.name}-${name}"`);
+      }
+    }
   });
 
   it('refuses a Sentinel password the bridge cannot read through SSM (a JSON key)', () => {

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import { METRICS } from '../../core/model/metrics.ts';
 import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
@@ -265,9 +266,19 @@ describe('HaRedisStack resources', () => {
     expect(catchOf('Recover')).toEqual([expect.objectContaining({ Next: 'SwitchoverFailed' })]);
   });
 
-  it('creates the four SSM Command documents', () => {
-    template.resourceCountIs('AWS::SSM::Document', 4);
-    for (const name of ['update-haproxy', 'fence-node', 'install-bridge', 'maintenance-action']) {
+  it('creates the SSM Command documents, one per DOCUMENT_PARAMETERS entry', () => {
+    const names = Object.keys(DOCUMENT_PARAMETERS);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'update-haproxy',
+        'fence-node',
+        'release-node',
+        'install-bridge',
+        'install-agent',
+      ]),
+    );
+    template.resourceCountIs('AWS::SSM::Document', names.length);
+    for (const name of names) {
       template.hasResourceProperties('AWS::SSM::Document', {
         DocumentType: 'Command',
         Name: `${config.name}-${name}`,

@@ -5,6 +5,7 @@ import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import type { HistoryEntry } from '../../core/model/records.ts';
 import { type Publisher, SentinelBridge } from '../../events/bridge/bridge.ts';
+import { NodeEnvelopeSchema } from '../../events/node-events.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
 import { RecordingLogger } from '../fakes/reporting.ts';
 import { N1, N2, START } from '../support/fixtures.ts';
@@ -68,6 +69,45 @@ describe('SnsPublisher', () => {
       eventType: { DataType: 'String', StringValue: '+new-epoch' },
       epoch: { DataType: 'Number', StringValue: '7' },
     });
+  });
+
+  it('publishes a node-event envelope with its cluster and node-exited as attributes, and no epoch', async () => {
+    // Arrange: what the node agent publishes when the master's redis-server exits.
+    snsMock.on(PublishCommand).resolves({ MessageId: 'm-3' });
+    const envelope = NodeEnvelopeSchema.parse({
+      contract: 'node-event',
+      version: 1,
+      type: 'node-exited',
+      cluster: 'orders',
+      node: { host: '10.0.1.21', port: 6379 },
+      agent: { host: 'ip-10-0-1-21', runId: '3f2a9c4e-0d1b-4a57-9e2f-6b8c1d0e7a45' },
+      exitedAt: START,
+      evidence: {
+        pid: 4242,
+        processGone: true,
+        connect: 'refused',
+        lastRole: 'master',
+        lastOffset: 1048576,
+        lastInfoAt: START - 120,
+      },
+      seenAt: START + 3,
+    });
+
+    // Act
+    await new SnsPublisher(new SNSClient({ region: 'eu-west-1' }), EVENTS_TOPIC).publish(envelope);
+
+    // Assert
+    const calls = snsMock.commandCalls(PublishCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toEqual({
+      TopicArn: EVENTS_TOPIC,
+      Message: JSON.stringify(envelope),
+      MessageAttributes: {
+        cluster: { DataType: 'String', StringValue: 'orders' },
+        eventType: { DataType: 'String', StringValue: 'node-exited' },
+      },
+    });
+    expect(NodeEnvelopeSchema.parse(JSON.parse(calls[0]?.args[0].input.Message ?? ''))).toEqual(envelope);
   });
 
   it('lets a ThrottlingException propagate to the caller', async () => {

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { HostSchema as host, PortSchema as port } from '../core/failover/sentinel-event.ts';
+import { HostSchema as host } from '../core/failover/sentinel-event.ts';
+
+/** A port as a JSON number (no coercion: `"6379"` or `true` is refused). */
+const port = z.number().int().min(1).max(65535);
 
 /**
  * The node event contract (name `node-event`, version 1): what a node agent on a Redis host publishes when a

@@ -11,13 +11,14 @@ import { errorMessage } from '../model/errors.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import type { Timeline } from '../model/timeline.ts';
 import type { CorePorts } from '../ports.ts';
+import { decideMajority, observeSentinels } from './confirm.ts';
 import type { NodeExit, NodeExitOutcome } from './node-exit.ts';
 import { reactToFailover } from './react.ts';
 import { rerouteProxies } from './routing.ts';
 
 /** The fast path's acts, once every check held (core/failover/fast-path.ts): hold, ask, reroute, or lift the hold. */
 
-/** Hold the old master, ask Sentinel, reroute to the promoted replica, then run the reaction; all under the lease. */
+/** Under the lease: hold the old master, ask Sentinel, reroute to the promoted replica, then run the reaction. */
 export async function failOverNow(
   cluster: ClusterConfig,
   node: NodeConfig,
@@ -29,73 +30,17 @@ export async function failOverNow(
   const { promotionDeadlineMs } = cluster.onMasterExit;
   const owner = `fast-path:${node.id}:${exit.exitedAt}:${deps.newId()}`;
   const until = deps.clock.now() + promotionDeadlineMs + cluster.timing.confirmDeadlineMs + 10_000;
-  const taken = await deps.state.takeLease(
-    cluster.name,
-    { owner, purpose: 'fast-path', until },
-    deps.clock.now(),
-  );
-  if (!taken.taken)
-    return declined(
-      cluster,
-      node,
-      `the ${taken.holder.purpose} ${taken.holder.owner} holds the cluster`,
-      deps,
-    );
+  const lease = { owner, purpose: 'fast-path' as const, until };
+  const taken = await deps.state.takeLease(cluster.name, lease, deps.clock.now());
+  if (!taken.taken) {
+    const { purpose, owner: holder } = taken.holder;
+    return declined(cluster, node, `the ${purpose} ${holder} holds the cluster`, deps);
+  }
   try {
     if (await actedOnAlready(cluster, node, exit, deps)) {
       return { action: 'ignored', reason: `${node.id}'s exit at ${exit.exitedAt} was acted on already` };
     }
-    // 1. If a supervisor restarts it now, it comes back read-only rather than as a second master. Without the
-    // hold the fast path does not go on: Sentinel's own failover follows, as without it.
-    const held = await timeline
-      .run(
-        'held',
-        () => deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }),
-        (r) => r.output,
-      )
-      .then(() => true)
-      .catch((error: unknown) => errorMessage(error));
-    if (held !== true) return declined(cluster, node, `the hold on ${node.id} failed: ${held}`, deps);
-    const asked = await timeline
-      .run(
-        'failover-asked',
-        () => askSentinel(cluster, deps),
-        (s) => formatEndpoint(s),
-      )
-      .catch(() => undefined);
-    if (!asked)
-      return await liftHold(cluster, node, exit, deps, timeline, 'no Sentinel took SENTINEL FAILOVER');
-    const promoted = await timeline
-      .run(
-        'promoted',
-        () => waitForPromotion(cluster, candidates, promotionDeadlineMs, deps),
-        (p) => p.id,
-      )
-      .catch(() => undefined);
-    if (!promoted) {
-      const why = `no replica was promoted within ${promotionDeadlineMs} ms of SENTINEL FAILOVER`;
-      return await liftHold(cluster, node, exit, deps, timeline, why);
-    }
-    await timeline.run(
-      'fast-rerouted',
-      () => pointEverythingAt(cluster, promoted, node, deps),
-      (s) => s,
-    );
-    const reason = `${node.id}'s redis-server exited (pid ${exit.evidence.pid} gone, connect refused, seen by ${exit.agentHost}); SENTINEL FAILOVER asked of ${formatEndpoint(asked)}`;
-    const reaction = await reactToFailover(
-      cluster,
-      {
-        type: 'node-exited',
-        seenAt: exit.exitedAt,
-        oldMaster: { host: node.host, port: node.port },
-        leaseOwner: owner,
-        routedAlready: true,
-        prelude: timeline.steps,
-        startedBy: `the fast path: ${reason}`,
-      },
-      deps,
-    );
-    return { action: 'fast-failover', promoted: { host: promoted.host, port: promoted.port }, reaction };
+    return await holdAskReroute({ cluster, node, exit, candidates, deps, timeline, owner });
   } finally {
     await deps.state.releaseLease(cluster.name, owner).catch((error: unknown) =>
       deps.logger.warn('fast path: lease not released; it expires by itself', {
@@ -105,6 +50,134 @@ export async function failOverNow(
     );
   }
 }
+
+/** What the acts share. */
+interface Act {
+  cluster: ClusterConfig;
+  node: NodeConfig;
+  exit: NodeExit;
+  candidates: NodeConfig[];
+  deps: CorePorts;
+  timeline: Timeline;
+  owner: string;
+}
+
+/** 1. hold 2. the Sentinels still name it 3. SENTINEL FAILOVER 4. the promotion 5. reroute 6. the reaction. */
+async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
+  const { cluster, node, candidates, deps, timeline } = act;
+  // If a supervisor restarts it now, it comes back read-only rather than as a second master. Without the hold
+  // the fast path does not go on: Sentinel's own failover follows, as without it.
+  const held = await timeline
+    .run(
+      'held',
+      () => deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }),
+      (r) => r.output,
+    )
+    .then(() => true)
+    .catch((error: unknown) => errorMessage(error));
+  if (held !== true) {
+    const lifted = await release(node, deps);
+    return declined(cluster, node, `the hold on ${node.id} failed (${held}); ${lifted}`, deps);
+  }
+  // The checks read the Sentinels before the grace, the probe and the hold: Sentinel may have moved since.
+  const still = await stillTheMaster(cluster, node, deps);
+  if (still !== true) {
+    const lifted = still.lift ? `; ${await release(node, deps)}` : '; the hold stays for the fence';
+    return declined(cluster, node, `${still.reason}${lifted}`, deps);
+  }
+  const asked = await timeline
+    .run(
+      'failover-asked',
+      () => askSentinel(cluster, deps),
+      (s) => formatEndpoint(s),
+    )
+    .catch((error: unknown) => errorMessage(error));
+  if (typeof asked === 'string') return await liftHold(act, asked);
+  const { promotionDeadlineMs } = cluster.onMasterExit;
+  const promoted = await timeline
+    .run(
+      'promoted',
+      () => waitForPromotion(cluster, node, promotionDeadlineMs, deps),
+      (p) => p.id,
+    )
+    .catch(() => undefined);
+  if (!promoted) {
+    return await liftHold(
+      act,
+      `no replica was promoted within ${promotionDeadlineMs} ms of SENTINEL FAILOVER`,
+    );
+  }
+  if (!candidates.some((c) => sameEndpoint(c, promoted))) {
+    const why = `Sentinel promoted ${promoted.id}, which the fast path did not count as a candidate; the reaction follows Sentinel`;
+    return declined(cluster, node, why, deps);
+  }
+  await timeline.run(
+    'fast-rerouted',
+    () => pointEverythingAt(cluster, promoted, node, deps),
+    (s) => s,
+  );
+  return react(act, promoted, asked);
+}
+
+/** The reaction to the promotion the fast path caused: it confirms, claims the epoch, fences, and records. */
+async function react(act: Act, promoted: NodeConfig, asked: Endpoint): Promise<NodeExitOutcome> {
+  const { cluster, node, exit, deps, timeline, owner } = act;
+  const reason = `${node.id}'s redis-server exited (pid ${exit.evidence.pid} gone, connect refused, seen by ${exit.agentHost}); SENTINEL FAILOVER asked of ${formatEndpoint(asked)}`;
+  const reaction = await reactToFailover(
+    cluster,
+    {
+      type: 'node-exited',
+      seenAt: exit.exitedAt,
+      oldMaster: { host: node.host, port: node.port },
+      leaseOwner: owner,
+      routedAlready: true,
+      prelude: timeline.steps,
+      startedBy: `the fast path: ${reason}`,
+    },
+    deps,
+  );
+  const at = { host: promoted.host, port: promoted.port };
+  if (reaction.action === 'unconfirmed' || reaction.action === 'current') {
+    // The proxies already point at the promoted replica: say so, rather than "nothing changed".
+    const error = `the proxies were rerouted to ${promoted.id} after ${node.id} exited, but the reaction found the failover ${reaction.action}; the reconcile goes on from here`;
+    const entry: HistoryEntry = {
+      ...exitEntry(cluster, node, exit, deps, timeline),
+      newMaster: at,
+      outcome: 'partial',
+      error,
+    };
+    await recordAndNotify(deps, entry, `${cluster.name}: fast failover after ${node.id} exited: ${error}`);
+  }
+  return { action: 'fast-failover', promoted: at, reaction };
+}
+
+/** Whether a majority still names `node` as master with no failover under way; if not, why, and whether to lift. */
+async function stillTheMaster(
+  cluster: ClusterConfig,
+  node: NodeConfig,
+  deps: CorePorts,
+): Promise<true | { reason: string; lift: boolean }> {
+  const decision = decideMajority(await observeSentinels(cluster, deps.sentinels), cluster.sentinels.length);
+  const { agreed } = decision;
+  if (decision.failoverInProgress) return { reason: 'a failover is already under way', lift: false };
+  if (!agreed) return { reason: 'no majority of Sentinels agrees on a master any more', lift: true };
+  if (!sameEndpoint(agreed.master, node)) {
+    return {
+      reason: `a majority now names ${formatEndpoint(agreed.master)}: Sentinel failed over`,
+      lift: false,
+    };
+  }
+  return true;
+}
+
+/** release-node, for a reason line: never throws. */
+const release = (node: NodeConfig, deps: CorePorts): Promise<string> =>
+  deps.nodeOps
+    .run({ document: 'release-node', node })
+    .then(() => 'the hold was lifted')
+    .catch(
+      (error: unknown) => `the hold could NOT be lifted (${errorMessage(error)}): check its replicaof line`,
+    );
 
 /** A repeat of an exit that a failover already took care of (a late or duplicated event). */
 export async function actedOnAlready(
@@ -135,19 +208,20 @@ async function askSentinel(cluster: ClusterConfig, deps: CorePorts): Promise<End
   throw new Error(`no Sentinel took SENTINEL FAILOVER: ${refusals.join('; ')}`);
 }
 
-/** Until one of the candidates answers ROLE master (the one Sentinel picked). */
+/** Until a node other than the old master answers ROLE master: the one Sentinel picked. */
 async function waitForPromotion(
   cluster: ClusterConfig,
-  candidates: NodeConfig[],
+  oldMaster: NodeConfig,
   deadlineMs: number,
   deps: CorePorts,
 ): Promise<NodeConfig> {
+  const others = cluster.nodes.filter((n) => !sameEndpoint(n, oldMaster));
   const end = deps.clock.now() + deadlineMs;
   for (;;) {
     const roles = await Promise.all(
-      candidates.map((n) => deps.redis.role(n, cluster.timing.nodeTimeoutMs).catch(() => 'unknown')),
+      others.map((n) => deps.redis.role(n, cluster.timing.nodeTimeoutMs).catch(() => 'unknown')),
     );
-    const promoted = candidates.find((_, i) => roles[i] === 'master');
+    const promoted = others.find((_, i) => roles[i] === 'master');
     if (promoted) return promoted;
     if (deps.clock.now() >= end) throw new Error(`no replica answered ROLE master within ${deadlineMs} ms`);
     await deps.clock.sleep(cluster.timing.confirmPollMs);
@@ -183,15 +257,32 @@ async function pointEverythingAt(
   return [reroute.summary, ...repointed].join('; ');
 }
 
-/** No promotion followed (or none could be asked for): take the hold back out, so a restart brings the old master back as master with its data. */
-async function liftHold(
+/** The fast path's own history entry of an exit: the node, its timeline; the caller fills in the outcome. */
+function exitEntry(
   cluster: ClusterConfig,
   node: NodeConfig,
   exit: NodeExit,
   deps: CorePorts,
   timeline: Timeline,
-  why: string,
-): Promise<NodeExitOutcome> {
+): Omit<HistoryEntry, 'outcome' | 'newMaster'> {
+  return {
+    id: deps.newId(),
+    cluster: cluster.name,
+    kind: 'node-exit',
+    trigger: 'node-exited',
+    startedAt: exit.exitedAt,
+    durationMs: deps.clock.now() - exit.exitedAt,
+    timeline: [...timeline.steps],
+    epoch: null,
+    oldMaster: { host: node.host, port: node.port },
+    bytesAtRisk: null,
+    startedBy: 'the fast path',
+  };
+}
+
+/** No promotion followed (or none could be asked for): take the hold back out, so a restart brings the old master back as master with its data. */
+async function liftHold(act: Act, why: string): Promise<NodeExitOutcome> {
+  const { cluster, node, exit, deps, timeline } = act;
   const lifted = await timeline
     .run(
       'hold-lifted',
@@ -205,20 +296,10 @@ async function liftHold(
     );
   const error = `after ${node.id}'s redis-server exited, ${why}; ${lifted}`;
   const entry: HistoryEntry = {
-    id: deps.newId(),
-    cluster: cluster.name,
-    kind: 'node-exit',
-    trigger: 'node-exited',
-    startedAt: exit.exitedAt,
-    durationMs: deps.clock.now() - exit.exitedAt,
-    timeline: [...timeline.steps],
-    epoch: null,
-    oldMaster: { host: node.host, port: node.port },
+    ...exitEntry(cluster, node, exit, deps, timeline),
     newMaster: null,
     outcome: 'failed',
-    bytesAtRisk: null,
     error,
-    startedBy: 'the fast path',
   };
   await recordAndNotify(
     deps,

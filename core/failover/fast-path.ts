@@ -53,7 +53,17 @@ export async function reactToNodeExit(
       deps,
     );
   }
-  if (!sameEndpoint(agreed.master, node)) return notTheMaster(cluster, node, exit, agreed.master, deps);
+  if (!sameEndpoint(agreed.master, node)) {
+    // It was the master when it died, and a majority names another now: Sentinel's failover (or this exit's,
+    // delivered late), which the reaction records; this is no replica's exit.
+    if (exit.evidence.lastRole === 'master') {
+      return {
+        action: 'ignored',
+        reason: `${node.id} was the master when it exited; a majority now names ${formatEndpoint(agreed.master)}`,
+      };
+    }
+    return notTheMaster(cluster, node, exit, agreed.master, deps);
+  }
   if (cluster.onMasterExit.policy === 'wait') {
     return { action: 'ignored', reason: `policy 'wait': ${node.id}'s exit is left to Sentinel` };
   }
@@ -134,8 +144,13 @@ async function promotable(
         if (info.role !== 'slave' || !sameEndpoint(info.master, master)) {
           return [replica, `${replica.id} is no replica of ${master.id}`];
         }
-        // Down since before the exit (+1 s for Redis's whole seconds): it was not following until the crash.
-        if (!info.linkUp && (info.linkDownSinceSeconds ?? -1) > downForS + 1) {
+        // -1: never connected since it started. Otherwise down since before the exit (+1 s for Redis's whole
+        // seconds): either way it was not following until the crash.
+        const downSince = info.linkDownSinceSeconds;
+        if (!info.linkUp && downSince !== undefined && downSince < 0) {
+          return [replica, `${replica.id} never synced with ${master.id}`];
+        }
+        if (!info.linkUp && (downSince ?? -1) > downForS + 1) {
           return [replica, `${replica.id}'s link was down ${info.linkDownSinceSeconds} s, before the exit`];
         }
         const lag = exit.evidence.lastOffset - info.offset;

@@ -5,6 +5,8 @@ export const METRICS = {
   failoverUnconfirmed: 'FailoverUnconfirmed',
   /** A failover was confirmed and acted on. */
   failoverActedOn: 'FailoverActedOn',
+  /** The fast path asked Sentinel to fail over after a master's exit, and no promotion followed. */
+  fastFailoverFailed: 'FastFailoverFailed',
   /** An event was malformed or named an unknown cluster. */
   eventRejected: 'SentinelEventRejected',
 } as const;

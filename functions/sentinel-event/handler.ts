@@ -120,6 +120,11 @@ export function outcomeMetric(outcome: RecordOutcome): MetricName | undefined {
       return METRICS.failoverActedOn;
     case 'rejected':
       return METRICS.eventRejected;
+    // The fast path counts as the failover its reaction applied (or did not confirm).
+    case 'fast-failover':
+      return outcomeMetric(outcome.reaction);
+    case 'fast-failover-failed':
+      return METRICS.fastFailoverFailed;
     default:
       return undefined;
   }

@@ -48,6 +48,7 @@ describe('makeSentinelEventHandler: node-event envelopes', () => {
     envelope.exitedAt = EXITED_AT - 5;
     envelope.agent.host = 'ip-10-0-1-23';
     envelope.evidence.pid = 777;
+    envelope.evidence.lastRole = 'slave';
 
     // Act
     const results = await handlerOf(w)(snsEventWith(JSON.stringify(envelope)));
@@ -75,7 +76,12 @@ describe('makeSentinelEventHandler: node-event envelopes', () => {
     };
     const handler = handlerOf(w);
     const sentinelEvent = handler(snsEventWith(JSON.stringify(loadEnvelope('switch-master'))));
-    const replicaExit = { ...nodeSample(), node: { host: N3.host, port: N3.port } };
+    const sample = nodeSample();
+    const replicaExit = {
+      ...sample,
+      node: { host: N3.host, port: N3.port },
+      evidence: { ...sample.evidence, lastRole: 'slave' },
+    };
 
     // Act
     const nodeEvent = await settledNow(handler(snsEventWith(JSON.stringify(replicaExit))));

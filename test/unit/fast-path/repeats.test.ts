@@ -98,12 +98,12 @@ describe('reactToNodeExit: a replica exited', () => {
   it('records a later exit of the same replica as a new entry', async () => {
     // Arrange
     const w = masterExitWorld();
-    await reactToNodeExit(w.cluster, nodeExit({ node: N3 }), w.deps);
+    await reactToNodeExit(w.cluster, nodeExit({ node: N3, evidence: { lastRole: 'slave' } }), w.deps);
 
     // Act
     const outcome = await reactToNodeExit(
       w.cluster,
-      nodeExit({ node: N3, exitedAt: EXITED_AT + 60_000 }),
+      nodeExit({ node: N3, exitedAt: EXITED_AT + 60_000, evidence: { lastRole: 'slave' } }),
       w.deps,
     );
 
@@ -121,7 +121,11 @@ describe('reactToNodeExit: a replica exited', () => {
     const w = masterExitWorld({ onMasterExit: { policy: 'wait' } });
 
     // Act
-    const outcome = await reactToNodeExit(w.cluster, nodeExit({ node: N3 }), w.deps);
+    const outcome = await reactToNodeExit(
+      w.cluster,
+      nodeExit({ node: N3, evidence: { lastRole: 'slave' } }),
+      w.deps,
+    );
 
     // Assert
     expect(outcome.action).toBe('replica-exited');
@@ -184,7 +188,11 @@ describe("reactToNodeExit: duplicates of the master's exit", () => {
 
     // Assert
     expect(first.action).toBe('fast-failover');
-    expect(again).toEqual({ action: 'ignored', reason: `n1's exit at ${EXITED_AT} was acted on already` });
+    // A majority names n2 now and n1 was the master when it died: the reaction recorded it, nothing is new.
+    expect(again).toEqual({
+      action: 'ignored',
+      reason: `n1 was the master when it exited; a majority now names ${N2.host}:${N2.port}`,
+    });
     expect(counts(w)).toEqual(before);
     expect(w.state.leaseHeld).toBeUndefined();
   });

@@ -65,19 +65,19 @@ interface Act {
 /** 1. hold 2. the Sentinels still name it 3. SENTINEL FAILOVER 4. the promotion 5. reroute 6. the reaction. */
 async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
   const { cluster, node, candidates, deps, timeline } = act;
-  // If a supervisor restarts it now, it comes back read-only rather than as a second master. Without the hold
-  // the fast path does not go on: Sentinel's own failover follows, as without it.
+  // If a supervisor restarts it now, it comes back read-only rather than as a second master. A hold that fails
+  // stops the fast path (Sentinel's own failover follows, as without it); one still on its way after
+  // `holdWaitMs` (an SSM command to a live host takes about a second) goes on in the background.
   const held = await timeline
     .run(
       'held',
-      () => deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }),
-      (r) => r.output,
+      () => hold(cluster, node, deps),
+      (r) => r,
     )
-    .then(() => true)
-    .catch((error: unknown) => errorMessage(error));
-  if (held !== true) {
+    .catch((error: unknown) => ({ failed: errorMessage(error) }));
+  if (typeof held !== 'string') {
     const lifted = await release(node, deps);
-    return declined(cluster, node, `the hold on ${node.id} failed (${held}); ${lifted}`, deps);
+    return declined(cluster, node, `the hold on ${node.id} failed (${held.failed}); ${lifted}`, deps);
   }
   // The checks read the Sentinels before the grace, the probe and the hold: Sentinel may have moved since.
   const still = await stillTheMaster(cluster, node, deps);
@@ -168,6 +168,37 @@ async function stillTheMaster(
     };
   }
   return true;
+}
+
+/**
+ * fence-node to NO_MASTER, waited for at most `holdWaitMs`: its output, or a note that it is still on its way
+ * (a later failure is logged; the reaction's fence persists the new master's `replicaof` anyway).
+ */
+async function hold(cluster: ClusterConfig, node: NodeConfig, deps: CorePorts): Promise<string> {
+  const { holdWaitMs } = cluster.onMasterExit;
+  const sent = deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }).then((r) => r.output);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<string>((resolve) => {
+    timer = setTimeout(
+      () => resolve(`sent; not done within ${holdWaitMs} ms, going on without waiting`),
+      holdWaitMs,
+    );
+  });
+  try {
+    const first = await Promise.race([sent, waited]);
+    if (first.startsWith('sent; not done')) {
+      sent.catch((error: unknown) =>
+        deps.logger.error('fast path: the hold failed after the fast path went on', {
+          cluster: cluster.name,
+          node: node.id,
+          error: errorMessage(error),
+        }),
+      );
+    }
+    return first;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** release-node, for a reason line: never throws. */

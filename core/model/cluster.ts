@@ -102,6 +102,12 @@ export const MasterExitPolicySchema = z.strictObject({
   policy: z.enum(['failover', 'wait']).default('failover'),
   /** Wait this long first, and do nothing if the master serves again by then (a supervisor's quick restart). */
   graceMs: z.number().int().nonnegative().max(60_000).default(0),
+  /**
+   * How long to wait for the hold (`replicaof` no master persisted in the old master's config) before asking
+   * Sentinel anyway: locally it takes ~50 ms; an SSM command takes about a second. A node that restarts before
+   * the hold lands comes back as a master with no replica, so `min-replicas-to-write` refuses its writes.
+   */
+  holdWaitMs: z.number().int().positive().max(30_000).default(1000),
   /** How long Sentinel has to promote a replica after SENTINEL FAILOVER; then the hold on the old master is lifted. */
   promotionDeadlineMs: z.number().int().positive().max(120_000).default(5000),
   /** A replica further behind the master's last offset the agent read than this is no candidate. */

@@ -217,6 +217,20 @@ describe('reactToNodeExit: the master exited', () => {
     expect(outcome.action).toBe('fast-failover');
   });
 
+  it('leaves out a replica that never synced (link down since -1): n3 alone is a candidate', async () => {
+    // Arrange: n2's offset is n1's last one, but its INFO says it never connected since it started.
+    const w = masterExitWorld();
+    w.redis.set(N2, { linkDownSinceSeconds: -1 });
+    promoteOnFailover(w, N3);
+
+    // Act
+    const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
+
+    // Assert
+    expect(outcome).toMatchObject({ action: 'fast-failover', promoted: N3 });
+    expect(w.state.history[0]?.timeline.find((s) => s.step === 'candidates')?.detail).toBe('n3');
+  });
+
   it('counts a replica exactly maxLagBytes behind as a candidate', async () => {
     // Arrange
     const w = masterExitWorld({ onMasterExit: { maxLagBytes: 100 } });

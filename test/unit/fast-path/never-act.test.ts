@@ -205,6 +205,23 @@ describe('reactToNodeExit: never acts when a check does not hold', () => {
     expectNoAction(w);
   });
 
+  it('declines when the only replica never synced (master_link_down_since_seconds -1), naming it', async () => {
+    // Arrange: n2 has not completed a sync with n1 since it started; n3 does not answer.
+    const w = masterExitWorld();
+    w.redis.set(N2, { linkDownSinceSeconds: -1 }).set(N3, { reachable: false });
+    promoteOnFailover(w, N2);
+
+    // Act
+    const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
+
+    // Assert
+    expect(outcome.action).toBe('declined');
+    expect(outcome.action === 'declined' && outcome.reason).toMatch(
+      /^no replica can be promoted \(n2 never synced with n1; n3 does not answer: .*\); a restart of n1 is the better outcome$/,
+    );
+    expectNoAction(w);
+  });
+
   it('declines with no promotable replica: neither answers', async () => {
     // Arrange
     const w = masterExitWorld();

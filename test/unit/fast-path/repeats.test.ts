@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { reactToNodeExit } from '../../../core/failover/fast-path.ts';
-import { NO_MASTER } from '../../../core/model/cluster.ts';
+import { formatEndpoint, NO_MASTER } from '../../../core/model/cluster.ts';
+import { FakeSentinelView } from '../../fakes/sentinels.ts';
 import { N1, N2, N3 } from '../../support/fixtures.ts';
 import type { FakeWorld } from '../../support/world.ts';
 import { EXITED_AT, expectNoAction, masterExitWorld, nodeExit, promoteOnFailover } from './fixtures.ts';
@@ -251,6 +252,23 @@ describe("reactToNodeExit: duplicates of the master's exit", () => {
     expect(outcome).toEqual({ action: 'ignored', reason: `n1's exit at ${EXITED_AT} was acted on already` });
     expect(w.sentinels.failoverCalls).toEqual([]);
     expect(w.nodeOps.runs).toEqual([]);
+    expect(w.state.leaseHeld).toBeUndefined();
+  });
+
+  it("ignores the master's exit arriving when a majority already names n2: no replica exit is recorded or told", async () => {
+    // Arrange: Sentinel failed n1 over to n2 before the agent's event arrived; nothing is in the history yet.
+    const w = masterExitWorld({ sentinels: FakeSentinelView.agreeing(N2, 7) });
+    w.redis.set(N2, { role: 'master', master: undefined });
+
+    // Act
+    const outcome = await reactToNodeExit(w.cluster, nodeExit({ evidence: { lastRole: 'master' } }), w.deps);
+
+    // Assert
+    expect(outcome).toEqual({
+      action: 'ignored',
+      reason: `n1 was the master when it exited; a majority now names ${formatEndpoint(N2)}`,
+    });
+    expectNoAction(w);
     expect(w.state.leaseHeld).toBeUndefined();
   });
 

@@ -82,8 +82,8 @@ async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
   // The checks read the Sentinels before the grace, the probe and the hold: Sentinel may have moved since.
   const still = await stillTheMaster(cluster, node, deps);
   if (still !== true) {
-    const lifted = still.lift ? `; ${await release(node, deps)}` : '; the hold stays for the fence';
-    return declined(cluster, node, `${still.reason}${lifted}`, deps);
+    if (still.lift) return declined(cluster, node, `${still.reason}; ${await release(node, deps)}`, deps);
+    return leaveToReaction(act, `${still.reason}; the hold stays for the fence`);
   }
   const asked = await timeline
     .run(
@@ -109,7 +109,7 @@ async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
   }
   if (!candidates.some((c) => sameEndpoint(c, promoted))) {
     const why = `Sentinel promoted ${promoted.id}, which the fast path did not count as a candidate; the reaction follows Sentinel`;
-    return declined(cluster, node, why, deps);
+    return leaveToReaction(act, why);
   }
   await timeline.run(
     'fast-rerouted',
@@ -139,7 +139,8 @@ async function react(act: Act, promoted: NodeConfig, asked: Endpoint): Promise<N
   const at = { host: promoted.host, port: promoted.port };
   if (reaction.action === 'unconfirmed' || reaction.action === 'current') {
     // The proxies already point at the promoted replica: say so, rather than "nothing changed".
-    const error = `the proxies were rerouted to ${promoted.id} after ${node.id} exited, but the reaction found the failover ${reaction.action}; the reconcile goes on from here`;
+    const found = reaction.action === 'unconfirmed' && reaction.reason ? ` (${reaction.reason})` : '';
+    const error = `the proxies were rerouted to ${promoted.id} after ${node.id} exited, but the reaction found the failover ${reaction.action}${found}; the reconcile goes on from here`;
     const entry: HistoryEntry = {
       ...exitEntry(cluster, node, exit, deps, timeline),
       newMaster: at,
@@ -149,6 +150,27 @@ async function react(act: Act, promoted: NodeConfig, asked: Endpoint): Promise<N
     await recordAndNotify(deps, entry, `${cluster.name}: fast failover after ${node.id} exited: ${error}`);
   }
   return { action: 'fast-failover', promoted: at, reaction };
+}
+
+/**
+ * Sentinel failed over without the fast path (meanwhile, or to a replica the fast path ruled out): run the
+ * reaction now, under the fast path's lease (Sentinel's own events are deferred while the lease is held, and
+ * would otherwise wait for the next reconcile), then decline.
+ */
+async function leaveToReaction(act: Act, reason: string): Promise<NodeExitOutcome> {
+  const { cluster, node, exit, deps, timeline, owner } = act;
+  const reaction = await reactToFailover(
+    cluster,
+    {
+      type: 'node-exited',
+      seenAt: exit.exitedAt,
+      oldMaster: { host: node.host, port: node.port },
+      leaseOwner: owner,
+      prelude: timeline.steps,
+    },
+    deps,
+  );
+  return declined(cluster, node, `${reason}; the reaction: ${reaction.action}`, deps);
 }
 
 /** Whether a majority still names `node` as master with no failover under way; if not, why, and whether to lift. */

@@ -98,8 +98,21 @@ export async function repairRouting(cluster: ClusterConfig, deps: CorePorts): Pr
   if (lease && lease.until > deps.clock.now()) return [];
   const applied = await deps.state.appliedEpoch(cluster.name);
   if (applied?.status !== 'done') return [];
+  const away = await proxiesAwayFrom(cluster, applied.master, deps);
+  if (away.length === 0) return [];
+  // Never back to an applied master that is no master now (it died after the fast path moved the proxies away
+  // from it, before its failover was applied): the next confirmed epoch moves them.
+  const role = await deps.redis.role(applied.master, cluster.timing.nodeTimeoutMs).catch(() => 'unreachable');
+  if (role !== 'master') {
+    deps.logger.warn('proxies point away from the applied master, which answers no ROLE master; left alone', {
+      cluster: cluster.name,
+      role,
+      proxies: away.map((a) => a.proxy.id),
+    });
+    return [];
+  }
   const repaired: string[] = [];
-  for (const { proxy, route } of await proxiesAwayFrom(cluster, applied.master, deps)) {
+  for (const { proxy, route } of away) {
     if (!route) continue; // a proxy that does not answer: nothing to repair from here
     await deps.router.pointMasterAt(proxy, applied.master);
     deps.logger.warn('repaired a proxy that was blocked or pointed away from the applied master', {

@@ -47,7 +47,8 @@ export type FailoverResult =
   | { action: 'duplicate' | 'stale'; epoch: number }
   /** A planned operation holds the cluster lease: it moves routing itself, and claims the epoch when done. */
   | { action: 'deferred'; epoch: number; owner: string }
-  | { action: 'unconfirmed'; entry?: HistoryEntry }
+  /** `reason`: why not, when the reaction recorded nothing (a reconcile, or after the fast path's reroute). */
+  | { action: 'unconfirmed'; entry?: HistoryEntry; reason?: string }
   | { action: 'failed-over'; entry: HistoryEntry };
 
 /** A confirmed, claimed epoch: what the reaction applies. */
@@ -150,6 +151,8 @@ async function reportUnconfirmed(
   timeline: Timeline,
 ): Promise<FailoverResult> {
   if (trigger.quiet) return { action: 'unconfirmed' };
+  // The fast path moved the proxies already: "nothing changed" would be wrong; it records this itself.
+  if (trigger.routedAlready) return { action: 'unconfirmed', reason };
   const entry = historyEntry(cluster, deps, timeline, trigger, {
     epoch: null,
     oldMaster: applied?.master ?? trigger.oldMaster ?? null,

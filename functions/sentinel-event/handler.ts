@@ -122,7 +122,10 @@ export function outcomeMetric(outcome: RecordOutcome): MetricName | undefined {
       return METRICS.eventRejected;
     // The fast path counts as the failover its reaction applied (or did not confirm).
     case 'fast-failover':
-      return outcomeMetric(outcome.reaction);
+      // Proxies moved but no failover applied (unconfirmed, current): count it as unconfirmed, for the alarm.
+      return outcome.reaction.action === 'failed-over'
+        ? METRICS.failoverActedOn
+        : METRICS.failoverUnconfirmed;
     case 'fast-failover-failed':
       return METRICS.fastFailoverFailed;
     default:

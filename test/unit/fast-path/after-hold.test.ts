@@ -1,8 +1,9 @@
 /**
  * After the hold, the fast path reads the Sentinels again (they were read before the grace, the probe and the
- * hold): when Sentinel failed over meanwhile, or is failing over, the hold stays for the reaction's fence; when
+ * hold): when Sentinel failed over meanwhile, or is failing over, the hold stays for the reaction's fence and the
+ * reaction runs at once under the fast path's lease (Sentinel's own events are deferred while it is held); when
  * no majority answers any more, the hold is lifted. Either way nothing is asked of Sentinel. And when Sentinel
- * promotes a replica the fast path ruled out, the fast path reroutes nothing and leaves the hold.
+ * promotes a replica the fast path ruled out, the fast path reroutes nothing itself and leaves it to the reaction.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -50,10 +51,10 @@ function expectOnlyTheHold(w: FakeWorld, effects: string[], more: string[] = [])
 }
 
 describe('reactToNodeExit: the Sentinels are read again after the hold', () => {
-  it('declines when a majority now names n2 (Sentinel failed over meanwhile), and leaves the hold for the fence', async () => {
-    // Arrange
+  it('declines when a majority now names n2 (Sentinel failed over meanwhile): the hold stays, the reaction applies n2 at once', async () => {
+    // Arrange: Sentinel promoted n2 on its own between the checks and the hold.
     const w = masterExitWorld({ sentinels: movedAfterHold([view(N2, 7), view(N2, 7), view(N2, 7)]) });
-    promoteOnFailover(w, N2);
+    w.redis.set(N2, { role: 'master' });
     const effects = recordEffects(w);
     const lease = leaseAtSecondRead(w);
 
@@ -63,31 +64,34 @@ describe('reactToNodeExit: the Sentinels are read again after the hold', () => {
     // Assert
     expect(outcome).toEqual({
       action: 'declined',
-      reason: `a majority now names ${formatEndpoint(N2)}: Sentinel failed over; the hold stays for the fence`,
+      reason: `a majority now names ${formatEndpoint(N2)}: Sentinel failed over; the hold stays for the fence; the reaction: failed-over`,
     });
-    // Read twice: at the checks, and once more after the hold.
-    expect(w.sentinels.questions).toHaveLength(6);
-    expectOnlyTheHold(w, effects);
+    expect(effects[0]).toBe(HOLD);
+    expect(w.sentinels.failoverCalls).toEqual([]);
     expect(w.nodeOps.runs.map((r) => r.document)).not.toContain('release-node');
-    // The second read happened under the fast path's lease, which is released after it.
+    // The reaction ran under the fast path's lease: n2 applied at epoch 7, the proxies on n2, one entry.
     expect(lease).toEqual(Array(3).fill(expect.objectContaining({ purpose: 'fast-path' })));
-    expect(routesOf(w)).toEqual({ p1: N1, p2: N1 });
+    expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
+    expect(w.state.history).toHaveLength(1);
+    expect(w.state.history[0]).toMatchObject({ kind: 'failover', epoch: 7, oldMaster: N1, newMaster: N2 });
+    expect(w.state.history[0]?.timeline.map((t) => t.step).slice(0, 2)).toEqual(['exited', 'probed']);
+    expect(w.state.leaseHeld).toBeUndefined();
   });
 
   it('declines when a majority names n2 after the hold even with one Sentinel still on n1', async () => {
     // Arrange
     const w = masterExitWorld({ sentinels: movedAfterHold([view(N2, 7), N1_AT_6, view(N2, 7)]) });
-    promoteOnFailover(w, N2);
-    const effects = recordEffects(w);
+    w.redis.set(N2, { role: 'master' });
 
     // Act
     const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
 
     // Assert
     expect(outcome.action === 'declined' && outcome.reason).toBe(
-      `a majority now names ${formatEndpoint(N2)}: Sentinel failed over; the hold stays for the fence`,
+      `a majority now names ${formatEndpoint(N2)}: Sentinel failed over; the hold stays for the fence; the reaction: failed-over`,
     );
-    expectOnlyTheHold(w, effects);
+    expect(w.sentinels.failoverCalls).toEqual([]);
+    expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
   });
 
   it.each([
@@ -104,12 +108,16 @@ describe('reactToNodeExit: the Sentinels are read again after the hold', () => {
       // Act
       const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
 
-      // Assert
+      // Assert: the reaction waited for the failover under way, found none confirmed, and changed nothing.
       expect(outcome).toEqual({
         action: 'declined',
-        reason: 'a failover is already under way; the hold stays for the fence',
+        reason: 'a failover is already under way; the hold stays for the fence; the reaction: unconfirmed',
       });
-      expectOnlyTheHold(w, effects);
+      expect(effects).toEqual([HOLD]);
+      expect(w.sentinels.failoverCalls).toEqual([]);
+      expect(w.router.calls).toEqual([]);
+      expect(w.state.history.map((e) => e.outcome)).toEqual(['unconfirmed']);
+      expect(w.state.leaseHeld).toBeUndefined();
     },
   );
 
@@ -166,7 +174,7 @@ describe('reactToNodeExit: the Sentinels are read again after the hold', () => {
 });
 
 describe('reactToNodeExit: Sentinel promotes a replica the fast path ruled out', () => {
-  it('declines naming n3 (too far behind) when Sentinel promotes it: no reroute, no re-point, the hold stays', async () => {
+  it('declines naming n3 (too far behind) when Sentinel promotes it, and leaves the reroute and the fence to the reaction', async () => {
     // Arrange: n3 is 5000 bytes behind (limit 100), so n2 alone is a candidate; Sentinel promotes n3 anyway.
     const w = masterExitWorld({ onMasterExit: { maxLagBytes: 100 } });
     w.redis.set(N3, { offset: LAST_OFFSET - 5000 });
@@ -180,16 +188,20 @@ describe('reactToNodeExit: Sentinel promotes a replica the fast path ruled out',
     expect(outcome).toEqual({
       action: 'declined',
       reason:
-        'Sentinel promoted n3, which the fast path did not count as a candidate; the reaction follows Sentinel',
+        'Sentinel promoted n3, which the fast path did not count as a candidate; the reaction follows Sentinel; the reaction: failed-over',
     });
-    expect(effects).toEqual([HOLD, `failover ${formatEndpoint(w.cluster.sentinels[0] ?? N1)}`]);
-    expect(w.router.calls).toEqual([]);
-    expect(routesOf(w)).toEqual({ p1: N1, p2: N1 });
-    expect(w.redis.replicaOfCalls).toEqual([]);
-    expect(w.nodeOps.runs.map((r) => r.document)).toEqual(['fence-node']);
-    expect(w.dns.calls).toEqual([]);
-    expect(w.state.history).toEqual([]);
-    expect(w.state.epochs.get('orders')).toMatchObject({ epoch: 6, master: N1 });
+    // The fast path itself rerouted nothing; the reaction followed Sentinel to n3 (the proxies once each,
+    // after the promotion), and fenced n1 towards n3, replacing the hold.
+    expect(effects.slice(0, 2)).toEqual([HOLD, `failover ${formatEndpoint(w.cluster.sentinels[0] ?? N1)}`]);
+    expect(effects.filter((e) => e.startsWith('reroute')).sort()).toEqual([
+      'reroute p1 -> n3',
+      'reroute p2 -> n3',
+    ]);
+    expect(effects).toContain('fence-node n1 -> n3');
+    expect(routesOf(w)).toEqual({ p1: N3, p2: N3 });
+    expect(w.nodeOps.runs.map((r) => r.document)).not.toContain('release-node');
+    expect(w.state.history.map((e) => [e.kind, e.newMaster])).toEqual([['failover', N3]]);
+    expect(w.state.history[0]?.timeline.map((t) => t.step)).not.toContain('fast-rerouted');
     expect(w.state.leaseHeld).toBeUndefined();
   });
 });

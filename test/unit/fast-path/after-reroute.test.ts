@@ -56,7 +56,7 @@ describe('reactToNodeExit: the reaction finds nothing to apply after the fast re
       startedBy: 'the fast path',
     });
     expect(entry?.error).toBe(
-      'the proxies were rerouted to n2 after n1 exited, but the reaction found the failover unconfirmed; the reconcile goes on from here',
+      'the proxies were rerouted to n2 after n1 exited, but the reaction found the failover unconfirmed (no majority: 2 of 3 Sentinels answered, 2 must agree; 10.0.1.13:26379: sentinel 10.0.1.13:26379 timed out); the reconcile goes on from here',
     );
     expect(stepNames(entry?.timeline ?? [])).toEqual([
       'exited',

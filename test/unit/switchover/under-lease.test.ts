@@ -96,4 +96,20 @@ describe('repairRouting', () => {
     expect(w.router.calls).toEqual([]);
     expect([...w.router.blocked]).toEqual(['p1']);
   });
+
+  it('never points proxies back at an applied master that answers no ROLE master (it died after the fast path moved them)', async () => {
+    // Arrange: the applied master n1 is dead; the proxies already point at n2, whose epoch is not applied yet.
+    const w = beforeSwitchWorld();
+    w.redis.set(N1, { reachable: false });
+    w.router.routes.set('p1', N2);
+    w.router.routes.set('p2', N2);
+
+    // Act
+    const repaired = await repairRouting(w.cluster, w.deps);
+
+    // Assert
+    expect(repaired).toEqual([]);
+    expect(w.router.calls).toEqual([]);
+    expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
+  });
 });

@@ -23,13 +23,18 @@ function expectComplete(rows: ScenarioRow[], systems: string[]) {
 }
 
 describe('benchmark smoke runs (1 run each at down-after 2000: at 1000 Sentinel now and then fails over a second time, right after the first, on a loaded 2-core machine)', () => {
-  it('kill -9: measures ha-redis and every baseline, and reports the ha-redis reroute', async () => {
+  it('kill -9: measures ha-redis (without and with node agents) and every baseline, and reports the ha-redis reroute', async () => {
     // Act
     const rows = await runKillMaster({ runs: 1, downAfterMs: 2000 });
 
     // Assert
-    expectComplete(rows, ['ha-redis', 'ha-redis-tls', 'ha-redis-wait1', ...BASELINES]);
+    const agents = ['ha-redis+agent', 'ha-redis+agent-wait1'];
+    expectComplete(rows, ['ha-redis', 'ha-redis-tls', 'ha-redis-wait1', ...agents, ...BASELINES]);
     expect(row(rows, 'ha-redis-wait1').lost).toBe(0);
+    // With agents the fast path failed over (a run it did not start is an error, checked above), losing no
+    // write acknowledged by a replica.
+    expect(row(rows, 'ha-redis+agent-wait1').lost).toBe(0);
+    expect(row(rows, 'ha-redis+agent').samples[0]?.lostAfterFault).toBe(0);
     const haRedis = row(rows, 'ha-redis');
     expect(haRedis.samples[0]?.lostAfterFault).toBe(0);
     expect(haRedis.rerouteAfterPromotionMs?.n).toBe(1);

@@ -316,6 +316,14 @@ export const DeploymentConfigSchema = z
       }),
     /** The Slack app of this deployment. Required when any cluster has a `slack` block. */
     slack: z.strictObject({ signingSecret: SecretRefSchema, botToken: SecretRefSchema }).optional(),
+    /**
+     * The sentinel-event Lambda, which every Sentinel and node event reaches. Provisioned concurrency keeps that
+     * many environments initialized on a `live` alias (the topic invokes the alias): the event of a crash or a
+     * promotion then meets no cold start. 0: none (each failover after a quiet spell pays one, about a second).
+     */
+    sentinelEvent: z
+      .strictObject({ provisionedConcurrency: z.number().int().min(0).max(20).default(1) })
+      .default({ provisionedConcurrency: 1 }),
     clusters: z.array(DeployedClusterSchema).default([]),
     /** Services that share their hosts, described once per set (config/host-sets.ts expands them into clusters). */
     hostSets: z.array(HostSetSchema).default([]),

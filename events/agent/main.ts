@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   const nodes = parseAgentNodes(requireEnv('HA_REDIS_AGENT_NODES'));
   const passwordFile = process.env.HA_REDIS_NODE_PASSWORD_FILE;
   const password = passwordFile ? (await readFile(passwordFile, 'utf8')).trim() : undefined;
-  const publisher = new SnsPublisher(new SNSClient({}), requireEnv('HA_REDIS_EVENTS_TOPIC_ARN'));
+  const sns = new SNSClient({});
+  // Resolve the instance role's credentials now, so the first node-exited does not wait for them too.
+  await sns.config.credentials();
+  const publisher = new SnsPublisher(sns, requireEnv('HA_REDIS_EVENTS_TOPIC_ARN'));
   const agent = new NodeAgent({ nodes, password, publisher, logger });
   agent.start();
   const stop = () => {

@@ -1,5 +1,6 @@
 import * as cdk from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -45,12 +46,10 @@ export class EventIngest {
         'Confirms a Sentinel failover and reroutes, fences, updates DNS, verifies, records and notifies',
     });
     // After its retries, a failed invocation lands in the same dead-letter queue as an SNS delivery failure.
-    this.sentinelEventFunction.configureAsyncInvoke({
-      ...ASYNC_RETRY,
-      onFailure: new destinations.SqsDestination(this.deadLetterQueue),
-    });
+    const asyncInvoke = { ...ASYNC_RETRY, onFailure: new destinations.SqsDestination(this.deadLetterQueue) };
+    this.sentinelEventFunction.configureAsyncInvoke(asyncInvoke);
     this.topic.addSubscription(
-      new subscriptions.LambdaSubscription(this.sentinelEventFunction, {
+      new subscriptions.LambdaSubscription(this.subscribedTarget(scope, config, asyncInvoke), {
         deadLetterQueue: this.deadLetterQueue,
       }),
     );
@@ -73,5 +72,33 @@ export class EventIngest {
       }),
     });
     access.grantClusterOperations(this.reconcileFunction);
+  }
+
+  /**
+   * What the topic invokes: with provisioned concurrency, a `live` alias of the current version that keeps that
+   * many environments initialized (asynchronous invocation settings are per qualifier, so the alias gets the
+   * same retries and dead-letter destination); without, the function itself.
+   */
+  private subscribedTarget(
+    scope: Construct,
+    config: DeploymentConfig,
+    asyncInvoke: lambda.EventInvokeConfigOptions,
+  ): lambda.IFunction {
+    const { provisionedConcurrency } = config.sentinelEvent;
+    if (provisionedConcurrency === 0) return this.sentinelEventFunction;
+    const alias = new lambda.Alias(scope, 'SentinelEventLive', {
+      aliasName: 'live',
+      version: this.sentinelEventFunction.currentVersion,
+      provisionedConcurrentExecutions: provisionedConcurrency,
+      description: 'What the Sentinel events topic invokes: kept warm, so a failover meets no cold start',
+      ...asyncInvoke,
+    });
+    // The subscription is created in the alias's scope.
+    cdk.Validations.of(alias).acknowledge({
+      id: 'CloudFormation-Validate::W3694',
+      reason:
+        "An SNS subscription's lambda endpoint may be an alias ARN (a qualified function ARN), which is what Ref of an alias returns",
+    });
+    return alias;
   }
 }

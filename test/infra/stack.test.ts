@@ -1,4 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
@@ -6,7 +9,7 @@ import { LAMBDA_ENV } from '../../config/env.ts';
 import { METRICS } from '../../core/model/metrics.ts';
 import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
-import { actionsOf, config, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
+import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
 
 /** The stack's resources: topics, Lambdas, schedules, the table, the state machines, documents, alarms, network. */
 
@@ -145,6 +148,57 @@ describe('HaRedisStack resources', () => {
       },
     });
   });
+
+  it('keeps one environment of the event Lambda warm on a live alias, which the topic invokes with the same retries', () => {
+    const aliases = template.findResources('AWS::Lambda::Alias');
+    expect(Object.values(aliases).map((a: any) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Name: 'live',
+        FunctionName: { Ref: expect.stringMatching(/^SentinelEvent/) },
+        FunctionVersion: { 'Fn::GetAtt': [expect.stringMatching(/^SentinelEventCurrentVersion/), 'Version'] },
+        ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 1 },
+      }),
+    ]);
+    const [aliasId] = Object.keys(aliases);
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: { Ref: Match.stringLikeRegexp('^SentinelEvents') },
+      Endpoint: { Ref: aliasId },
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Principal: 'sns.amazonaws.com',
+      FunctionName: { Ref: aliasId },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: Match.stringLikeRegexp('^SentinelEvent') },
+      Qualifier: { 'Fn::Select': [7, { 'Fn::Split': [':', { Ref: aliasId }] }] },
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 600,
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SentinelEventDlq'), 'Arn'] } },
+      },
+    });
+  });
+
+  it(
+    'subscribes the function itself when no provisioned concurrency is configured',
+    () => {
+      // Arrange
+      const file = join(mkdtempSync(join(tmpdir(), 'ha-redis-config-')), 'config.json');
+      const raw = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+      writeFileSync(file, JSON.stringify({ ...raw, sentinelEvent: { provisionedConcurrency: 0 } }));
+
+      // Act
+      const { template: cold } = synthesize({ bundle: false, configFile: file });
+
+      // Assert
+      cold.resourceCountIs('AWS::Lambda::Alias', 0);
+      cold.hasResourceProperties('AWS::SNS::Subscription', {
+        TopicArn: { Ref: Match.stringLikeRegexp('^SentinelEvents') },
+        Endpoint: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SentinelEvent'), 'Arn'] },
+      });
+    },
+    SYNTH_TIMEOUT_MS,
+  );
 
   it('reconciles every minute through EventBridge Scheduler, without retries that would overlap the next run', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {

@@ -127,16 +127,30 @@ export interface Dns {
 
 /** Named operations that run on a host: an SSM document in AWS, the same script under bash locally. */
 export type NodeOperation =
-  | { document: 'update-haproxy'; proxy: ProxyConfig; master: Endpoint }
-  | { document: 'fence-node'; node: NodeConfig; master: Endpoint }
+  /**
+   * `epoch`: the failover epoch the routing or the fence belongs to. The host records it beside what it writes
+   * and refuses an older one (a late command: an SSM command that waited for an unreachable host), reporting it
+   * `stale`: a late persist never rolls HAProxy's config back, a late fence never demotes a newer master.
+   */
+  | { document: 'update-haproxy'; proxy: ProxyConfig; master: Endpoint; epoch: number }
+  | { document: 'fence-node'; node: NodeConfig; master: Endpoint; epoch: number }
   /** Take out a `replicaof` line that points at NO_MASTER (the fast path's hold) and, live, end that replication. */
   | { document: 'release-node'; node: NodeConfig }
   | { document: 'maintenance-action'; node: NodeConfig; action: MaintenanceAction };
 
 /** The allow-listed maintenance actions on a node's host. */
 
+/**
+ * What an operation did: its output; `stale` when the host refused it for an older epoch than the one it
+ * recorded (nothing changed there; a newer failover's command ran first). A failure throws a NodeOpsError.
+ */
+export interface NodeOperationResult {
+  output: string;
+  stale?: boolean;
+}
+
 export interface NodeOps {
-  run(operation: NodeOperation): Promise<{ output: string }>;
+  run(operation: NodeOperation): Promise<NodeOperationResult>;
 }
 
 // ---------------------------------------------------------------------------------------------

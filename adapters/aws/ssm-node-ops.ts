@@ -10,8 +10,8 @@ import {
 } from '@aws-sdk/client-ssm';
 import { formatEndpoint, type InstanceTarget } from '../../core/model/cluster.ts';
 import { NodeOpsError } from '../../core/model/errors.ts';
-import type { Clock, NodeOperation, NodeOps } from '../../core/ports.ts';
-import { type DocumentName, operationParameters } from '../node-ops/operations.ts';
+import type { Clock, NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
+import { type DocumentName, isStaleEpochExit, operationParameters } from '../node-ops/operations.ts';
 import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy } from './retry.ts';
 
 /** SSM refuses a delivery timeout under 30 s; it bounds how long a command may wait for an offline agent. */
@@ -70,7 +70,7 @@ export class SsmNodeOps implements NodeOps {
   }
 
   /** 1. send the command 2. for a tag target, find its one instance 3. wait for the result. */
-  async run(operation: NodeOperation): Promise<{ output: string }> {
+  async run(operation: NodeOperation): Promise<NodeOperationResult> {
     const deadline = this.backoff.deadlineIn(this.deadlineMs);
     const destination = destinationOf(operation);
     const parameters = Object.fromEntries(
@@ -82,7 +82,7 @@ export class SsmNodeOps implements NodeOps {
       'id' in destination.target
         ? destination.target.id
         : await this.instanceOfTagCommand(commandId, deadline, what);
-    return this.result(commandId, instanceId, deadline, what);
+    return this.result(operation, { commandId, instanceId, deadline, what });
   }
 
   private async send(
@@ -156,11 +156,14 @@ export class SsmNodeOps implements NodeOps {
 
   /** Waits for the command's invocation on the instance to finish, within the deadline. */
   private async result(
-    commandId: string,
-    instanceId: string,
-    deadline: number,
-    what: string,
-  ): Promise<{ output: string }> {
+    operation: NodeOperation,
+    {
+      commandId,
+      instanceId,
+      deadline,
+      what,
+    }: { commandId: string; instanceId: string; deadline: number; what: string },
+  ): Promise<NodeOperationResult> {
     let last = 'not yet delivered';
     const done = await this.poll(what, commandId, deadline, async () => {
       let invocation: GetCommandInvocationCommandOutput;
@@ -186,6 +189,10 @@ export class SsmNodeOps implements NodeOps {
       );
     }
     if (done.Status === 'Success') return { output: (done.StandardOutputContent ?? '').trim() };
+    // The script refused an older epoch than the host recorded: it ran, and changed nothing.
+    if (done.Status === 'Failed' && isStaleEpochExit(operation, done.ResponseCode)) {
+      return { output: (done.StandardOutputContent ?? '').trim(), stale: true };
+    }
     const stderr = (done.StandardErrorContent ?? '').trim();
     const shown = stderr.length > STDERR_MAX ? `${stderr.slice(0, STDERR_MAX)}...` : stderr;
     const status = done.Status ?? 'with no status';

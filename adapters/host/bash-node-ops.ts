@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NodeOpsError } from '../../core/model/errors.ts';
-import type { NodeOperation, NodeOps } from '../../core/ports.ts';
-import { type DocumentName, scriptArgs } from '../node-ops/operations.ts';
+import type { NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
+import { type DocumentName, isStaleEpochExit, scriptArgs } from '../node-ops/operations.ts';
 
 /** The same scripts the SSM documents run, here run with bash on this host. */
 export const SSM_SCRIPTS_DIR = fileURLToPath(new URL('../../infra/ssm/scripts/', import.meta.url));
@@ -28,7 +28,7 @@ export class BashNodeOps implements NodeOps {
     this.timeoutOverrideMs = timeoutMs;
   }
 
-  run(operation: NodeOperation): Promise<{ output: string }> {
+  run(operation: NodeOperation): Promise<NodeOperationResult> {
     const args = scriptArgs(operation);
     const timeoutMs = this.timeoutOverrideMs ?? DEFAULT_TIMEOUT_MS[operation.document];
     return new Promise((resolve, reject) => {
@@ -39,6 +39,10 @@ export class BashNodeOps implements NodeOps {
         (error, stdout, stderr) => {
           if (!error) {
             resolve({ output: stdout.trim() });
+            return;
+          }
+          if (!error.killed && typeof error.code === 'number' && isStaleEpochExit(operation, error.code)) {
+            resolve({ output: stdout.trim(), stale: true });
             return;
           }
           const reason = error.killed

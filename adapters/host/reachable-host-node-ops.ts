@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import type { Endpoint } from '../../core/model/cluster.ts';
 import { NodeOpsError } from '../../core/model/errors.ts';
-import type { NodeOperation, NodeOps } from '../../core/ports.ts';
+import type { NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
 
 /** How long a host may take to answer before it counts as cut off (SSM would not reach it either). */
 const HOST_PROBE_TIMEOUT_MS = 1000;
@@ -41,7 +41,7 @@ export class ReachableHostNodeOps implements NodeOps {
     this.inner = inner;
   }
 
-  async run(operation: NodeOperation): Promise<{ output: string }> {
+  async run(operation: NodeOperation): Promise<NodeOperationResult> {
     const endpoint = endpointOf(operation);
     if (!(await hostAnswers(endpoint))) {
       throw new NodeOpsError(

@@ -10,13 +10,23 @@ import type { NodeOperation } from '../../core/ports.ts';
  * install-agent once per Redis host.
  */
 export const DOCUMENT_PARAMETERS = {
-  'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload'],
-  'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort'],
+  'update-haproxy': ['config', 'stateFile', 'socket', 'backend', 'server', 'addr', 'port', 'reload', 'epoch'],
+  'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort', 'epoch'],
   'release-node': ['config', 'nodePort'],
   'maintenance-action': ['config', 'nodePort', 'action', 'service'],
   'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
   'install-agent': ['bundle', 'topicArn', 'nodes', 'passwordParameter'],
 } as const satisfies Record<NodeOperation['document'] | InstallDocument, readonly string[]>;
+
+/**
+ * The exit code of update-haproxy and fence-node for a command of an older epoch than the host recorded: nothing
+ * changed, and the adapters report the operation `stale`, not failed.
+ */
+export const STALE_EPOCH_EXIT_CODE = 3;
+
+/** Whether a script's exit code says it refused the operation for its epoch (only the epoch-fenced documents do). */
+export const isStaleEpochExit = (op: NodeOperation, exitCode: number | null | undefined): boolean =>
+  (op.document === 'update-haproxy' || op.document === 'fence-node') && exitCode === STALE_EPOCH_EXIT_CODE;
 
 /** The documents that install a service on a host: run by the deployment, never by a Lambda. */
 export const INSTALL_DOCUMENTS = ['install-bridge', 'install-agent'] as const;
@@ -61,6 +71,7 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
         addr: master.host,
         port: String(master.port),
         reload: proxy.reload,
+        epoch: String(op.epoch),
       };
       return parameters;
     }
@@ -73,6 +84,7 @@ export function operationParameters(op: NodeOperation): Record<string, string> {
         masterAddr: op.master.host,
         masterPort: String(op.master.port),
         nodePort: String(op.node.port),
+        epoch: String(op.epoch),
       };
       return parameters;
     }

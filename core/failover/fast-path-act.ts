@@ -23,7 +23,7 @@ export async function failOverNow(
   cluster: ClusterConfig,
   node: NodeConfig,
   exit: NodeExit,
-  candidates: NodeConfig[],
+  { candidates, epoch }: { candidates: NodeConfig[]; epoch: number },
   deps: CorePorts,
   timeline: Timeline,
 ): Promise<NodeExitOutcome> {
@@ -40,7 +40,7 @@ export async function failOverNow(
     if (await actedOnAlready(cluster, node, exit, deps)) {
       return { action: 'ignored', reason: `${node.id}'s exit at ${exit.exitedAt} was acted on already` };
     }
-    return await holdAskReroute({ cluster, node, exit, candidates, deps, timeline, owner });
+    return await holdAskReroute({ cluster, node, exit, candidates, epoch, deps, timeline, owner });
   } finally {
     await deps.state.releaseLease(cluster.name, owner).catch((error: unknown) =>
       deps.logger.warn('fast path: lease not released; it expires by itself', {
@@ -57,6 +57,8 @@ interface Act {
   node: NodeConfig;
   exit: NodeExit;
   candidates: NodeConfig[];
+  /** The epoch in which the node was the master: its hold belongs to it. */
+  epoch: number;
   deps: CorePorts;
   timeline: Timeline;
   owner: string;
@@ -64,14 +66,14 @@ interface Act {
 
 /** 1. hold 2. the Sentinels still name it 3. SENTINEL FAILOVER 4. the promotion 5. reroute 6. the reaction. */
 async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
-  const { cluster, node, candidates, deps, timeline } = act;
+  const { cluster, node, candidates, epoch, deps, timeline } = act;
   // If a supervisor restarts it now, it comes back read-only rather than as a second master. A hold that fails
   // stops the fast path (Sentinel's own failover follows, as without it); one still on its way after
   // `holdWaitMs` (an SSM command to a live host takes about a second) goes on in the background.
   const held = await timeline
     .run(
       'held',
-      () => hold(cluster, node, deps),
+      () => hold(cluster, node, epoch, deps),
       (r) => r,
     )
     .catch((error: unknown) => ({ failed: errorMessage(error) }));
@@ -196,9 +198,16 @@ async function stillTheMaster(
  * fence-node to NO_MASTER, waited for at most `holdWaitMs`: its output, or a note that it is still on its way
  * (a later failure is logged; the reaction's fence persists the new master's `replicaof` anyway).
  */
-async function hold(cluster: ClusterConfig, node: NodeConfig, deps: CorePorts): Promise<string> {
+async function hold(
+  cluster: ClusterConfig,
+  node: NodeConfig,
+  epoch: number,
+  deps: CorePorts,
+): Promise<string> {
   const { holdWaitMs } = cluster.onMasterExit;
-  const sent = deps.nodeOps.run({ document: 'fence-node', node, master: NO_MASTER }).then((r) => r.output);
+  const sent = deps.nodeOps
+    .run({ document: 'fence-node', node, master: NO_MASTER, epoch })
+    .then((r) => (r.stale ? `not held: a newer epoch than ${epoch} fenced ${node.id} already` : r.output));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const waited = new Promise<string>((resolve) => {
     timer = setTimeout(

@@ -69,10 +69,10 @@ export async function reactToNodeExit(
   }
   const refusal = await whyNot(cluster, node, exit, decision, deps, timeline);
   if (typeof refusal === 'string') return declined(cluster, node, refusal, deps);
-  return failOverNow(cluster, node, exit, refusal.candidates, deps, timeline);
+  return failOverNow(cluster, node, exit, refusal, deps, timeline);
 }
 
-/** Why the fast path must not act now, or the replicas Sentinel may promote. */
+/** Why the fast path must not act now, or the replicas Sentinel may promote and the epoch the node was master in. */
 async function whyNot(
   cluster: ClusterConfig,
   node: NodeConfig,
@@ -80,8 +80,9 @@ async function whyNot(
   decision: MajorityDecision,
   deps: CorePorts,
   timeline: Timeline,
-): Promise<string | { candidates: NodeConfig[] }> {
+): Promise<string | { candidates: NodeConfig[]; epoch: number }> {
   if (decision.failoverInProgress) return 'a failover is already under way';
+  if (!decision.agreed) return 'no majority of the Sentinels agrees on the master';
   const now = deps.clock.now();
   const [lease, mode, applied] = await Promise.all([
     deps.state.lease(cluster.name),
@@ -119,7 +120,7 @@ async function whyNot(
   if (candidates.ok.length === 0) {
     return `no replica can be promoted (${candidates.why.join('; ')}); a restart of ${node.id} is the better outcome`;
   }
-  return { candidates: candidates.ok };
+  return { candidates: candidates.ok, epoch: decision.agreed.epoch };
 }
 
 /** The replicas that followed the dead master until it died, within the lag limit. */

@@ -30,8 +30,10 @@ export async function fenceOtherNodes(
           epoch,
           since: deps.clock.now(),
         });
-        await deps.nodeOps.run({ document: 'fence-node', node, master });
-        return `${node.id} unreachable: replicaof persisted, fence pending`;
+        const fenced = await deps.nodeOps.run({ document: 'fence-node', node, master, epoch });
+        return fenced.stale
+          ? `${node.id} unreachable: a newer epoch's replicaof is persisted there (epoch ${epoch} is stale), fence pending`
+          : `${node.id} unreachable: replicaof persisted, fence pending`;
       }
       let action = 'replica';
       if (info.role === 'master') {

@@ -257,7 +257,7 @@ async function runReactionSteps(
     }
     return fence.summary;
   });
-  await attempt('routing-persisted', () => persistRouting(cluster, newMaster, deps));
+  await attempt('routing-persisted', () => persistRouting(cluster, newMaster, epoch, deps));
   await attempt('dns-updated', async () => {
     const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
     return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;

@@ -60,18 +60,28 @@ export async function proxiesAwayFrom(
   return routes.filter(({ route }) => !(route?.state === 'ready' && sameEndpoint(route.address, master)));
 }
 
-/** Persist the routing on each proxy host, so a reload or restart keeps it. */
+/**
+ * Persist the routing of `epoch` on each proxy host, so a reload or restart keeps it. A host that recorded a
+ * newer epoch refuses it (stale): a newer failover persisted its own routing there, which stays.
+ */
 export async function persistRouting(
   cluster: ClusterConfig,
   master: Endpoint,
+  epoch: number,
   deps: CorePorts,
 ): Promise<string> {
   const results = await Promise.allSettled(
-    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master })),
+    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch })),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
   );
   if (failed.length) throw new Error(failed.join('; '));
-  return `${cluster.proxies.length} proxies`;
+  const stale = results.flatMap((r, i) =>
+    r.status === 'fulfilled' && r.value.stale ? [cluster.proxies[i]?.id ?? `#${i}`] : [],
+  );
+  const persisted = cluster.proxies.length - stale.length;
+  return stale.length
+    ? `${persisted} proxies; ${stale.join(', ')} kept a newer epoch's routing (epoch ${epoch} is stale there)`
+    : `${persisted} proxies`;
 }

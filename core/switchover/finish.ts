@@ -99,7 +99,7 @@ export async function finishSwitchover(
     () => claimTargetEpoch(cluster, plan, deps),
     (e) => `epoch ${e}`,
   );
-  await timeline.run('routing-persisted', () => persistRouting(cluster, plan.target, deps));
+  await timeline.run('routing-persisted', () => persistRouting(cluster, plan.target, epoch, deps));
   await timeline.run(
     'dns-updated',
     () => deps.dns.upsertMaster(cluster, plan.target, epoch),

@@ -33,6 +33,7 @@ export const PATTERNS = {
   ipAddress: '^(([0-9]{1,3}[.]){3}[0-9]{1,3}|[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7})$',
   host: '^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$',
   port: '^[0-9]{1,5}$',
+  epoch: '^[0-9]{1,15}$',
   haproxyName: '^[A-Za-z0-9._:-]{1,64}$',
   reload: '^(none|systemd:[A-Za-z0-9@._-]{1,255}|pidfile:/[A-Za-z0-9._/@+-]{1,1023})$',
   bundle: '^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9._/=+-]{1,1024}|/[A-Za-z0-9._/@+-]{1,1023})$',
@@ -105,6 +106,11 @@ const updateHaproxy = define(
       description: "How to reload: 'none', 'systemd:<unit>' or 'pidfile:<master pid file>'.",
       allowedPattern: PATTERNS.reload,
     },
+    epoch: {
+      description:
+        'The failover epoch of this routing: recorded beside the config; an older one changes nothing (exit 3).',
+      allowedPattern: PATTERNS.epoch,
+    },
   },
 );
 
@@ -117,6 +123,11 @@ const fenceNode = define(
     masterAddr: { description: "The new master's IP address.", allowedPattern: PATTERNS.ipAddress },
     masterPort: { description: "The new master's port.", allowedPattern: PATTERNS.port },
     nodePort: { description: "The node's own port on this host.", allowedPattern: PATTERNS.port },
+    epoch: {
+      description:
+        'The failover epoch of this fence: recorded beside redis.conf; an older one changes nothing (exit 3).',
+      allowedPattern: PATTERNS.epoch,
+    },
   },
 );
 

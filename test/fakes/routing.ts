@@ -5,7 +5,7 @@ import {
   type ProxyConfig,
   sameEndpoint,
 } from '../../core/model/cluster.ts';
-import type { Dns, NodeOperation, NodeOps, Router } from '../../core/ports.ts';
+import type { Dns, NodeOperation, NodeOperationResult, NodeOps, Router } from '../../core/ports.ts';
 
 /** HAProxy fake: records every reroute; a proxy can be told to fail. */
 export class FakeRouter implements Router {
@@ -69,10 +69,13 @@ export class FakeNodeOps implements NodeOps {
   readonly runs: NodeOperation[] = [];
   /** Document name -> the error its runs fail with (the run is still recorded); a document not listed succeeds. */
   readonly failures = new Map<NodeOperation['document'], Error>();
-  async run(operation: NodeOperation): Promise<{ output: string }> {
+  /** Documents whose runs the host refuses for their epoch, as a newer epoch's command ran there first. */
+  readonly stale = new Set<NodeOperation['document']>();
+  async run(operation: NodeOperation): Promise<NodeOperationResult> {
     this.runs.push(operation);
     const failure = this.failures.get(operation.document);
     if (failure) throw failure;
+    if (this.stale.has(operation.document)) return { output: `stale: ${operation.document}`, stale: true };
     return { output: `${operation.document} ok` };
   }
 }

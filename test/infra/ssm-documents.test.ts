@@ -11,6 +11,7 @@ import {
   DOCUMENT_PARAMETERS,
   type DocumentName,
   operationParameters,
+  STALE_EPOCH_EXIT_CODE,
 } from '../../adapters/node-ops/operations.ts';
 import type { NodeConfig } from '../../core/model/cluster.ts';
 import {
@@ -40,6 +41,7 @@ const VALID: Record<string, string[]> = {
   masterAddr: ['10.0.2.7'],
   masterPort: ['6380'],
   nodePort: ['6379'],
+  epoch: ['0', '7', '123456789012345'],
   bundle: ['s3://cdk-hnb659fds-assets-123456789012-eu-west-1/0a1b2c3d4e5f.mjs', '/opt/bundles/bridge.mjs'],
   topicArn: [
     'arn:aws:sns:eu-west-1:123456789012:ha-redis-sentinel-events',
@@ -223,7 +225,7 @@ describe('SSM Command documents', () => {
       const viaScript = join(dir, `script-${shell}.conf`);
       await writeFile(viaDocument, redisConf);
       await writeFile(viaScript, redisConf);
-      const values = { masterAddr: '10.0.2.7', masterPort: '6380', nodePort: '1' };
+      const values = { masterAddr: '10.0.2.7', masterPort: '6380', nodePort: '1', epoch: '7' };
 
       // Act
       const document = await runDocument('fence-node', { ...values, config: viaDocument }, shell);
@@ -304,12 +306,32 @@ describe('SSM Command documents', () => {
       expect(document.stderr).toBe(`release-node: config ${values.config} not found\n`);
     });
 
+    it("fence-node's refusal of an older epoch reaches SSM as exit code 3 through the document, changing nothing", async () => {
+      // Arrange: a config fenced at epoch 7.
+      const config = join(dir, 'stale.conf');
+      await writeFile(config, redisConf);
+      const values = { config, masterAddr: '10.0.2.7', masterPort: '6380', nodePort: '1' };
+      expect((await runDocument('fence-node', { ...values, epoch: '7' }, 'sh')).code).toBe(0);
+      const fenced = await readFile(config, 'utf8');
+
+      // Act: epoch 6's fence, late, to another master.
+      const late = await runDocument('fence-node', { ...values, masterAddr: '10.0.3.9', epoch: '6' }, 'sh');
+
+      // Assert
+      expect(late).toMatchObject({
+        code: STALE_EPOCH_EXIT_CODE,
+        stdout: `stale: epoch 6 is older than epoch 7, whose fence ${config} holds; nothing changed\n`,
+      });
+      expect(await readFile(config, 'utf8')).toBe(fenced);
+    });
+
     it('fence-node fails the same way through the document (exit code and message)', async () => {
       const values = {
         config: join(dir, 'missing.conf'),
         masterAddr: '10.0.2.7',
         masterPort: '6380',
         nodePort: '6379',
+        epoch: '7',
       };
       const document = await runDocument('fence-node', values, 'sh');
       const script = await runScript('fence-node', values);

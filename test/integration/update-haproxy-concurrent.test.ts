@@ -75,7 +75,7 @@ describe.skipIf(skipReason !== undefined)(
     const persistAll = (masters: Map<string, Endpoint>) =>
       Promise.all(
         [...masters].map(([backend, master]) =>
-          ops.run({ document: 'update-haproxy', proxy: h.proxyFor(backend), master }),
+          ops.run({ document: 'update-haproxy', proxy: h.proxyFor(backend), master, epoch: 1 }),
         ),
       );
     const reloadedBy = (outputs: string[]) =>
@@ -209,17 +209,60 @@ describe.skipIf(skipReason !== undefined)(
       );
     });
 
+    it("refuses a late persist of an older epoch: the newer epoch's routing stays in the config, the state file and the running HAProxy", async () => {
+      // Arrange: epoch 7 rerouted one backend at runtime and persisted it.
+      const [[backend, newer], [, older]] = [...(await newMasters())] as [
+        [string, Endpoint],
+        [string, Endpoint],
+      ];
+      if (!backend || !newer || !older) throw new Error('no backend');
+      const proxy = h.proxyFor(backend);
+      await router.pointMasterAt(proxy, newer);
+      await ops.run({ document: 'update-haproxy', proxy, master: newer, epoch: 7 });
+      const config = await readFile(h.configPath, 'utf8');
+      const state = await readFile(h.stateFilePath, 'utf8');
+      const [reloadsBefore, workerBefore] = [await h.reloads(), await h.workerPid()];
+
+      // Act: epoch 6's persist to another address arrives late (an SSM command that waited for the host).
+      const late = await ops.run({ document: 'update-haproxy', proxy, master: older, epoch: 6 });
+
+      // Assert
+      expect(late).toEqual({
+        output: `stale: epoch 6 is older than epoch 7, whose routing of ${backend}/master ${h.configPath} holds; nothing changed`,
+        stale: true,
+      });
+      expect(await readFile(h.configPath, 'utf8')).toBe(config);
+      expect(await readFile(h.stateFilePath, 'utf8')).toBe(state);
+      expect(await readFile(`${h.configPath}.epochs`, 'utf8')).toContain(`${backend} master 7\n`);
+      expect(await router.masterRoute(proxy)).toEqual({ address: newer, state: 'ready' });
+      expect(await h.reloads()).toBe(reloadsBefore);
+      expect(await h.workerPid()).toBe(workerBefore);
+      // The same epoch again, and a newer one, still persist.
+      await expect(
+        ops.run({ document: 'update-haproxy', proxy, master: newer, epoch: 7 }),
+      ).resolves.not.toHaveProperty('stale');
+      await router.pointMasterAt(proxy, older);
+      const next = await ops.run({ document: 'update-haproxy', proxy, master: older, epoch: 8 });
+      expect(next.stale).toBeUndefined();
+      expect(await readFile(h.configPath, 'utf8')).toContain(`server master 127.0.0.1:${older.port}`);
+    });
+
     it('says nothing changed and does not reload when the config and HAProxy already route to the address', async () => {
       // Arrange: one backend rerouted and persisted.
       const [backend, master] = [...(await newMasters())][0] ?? [];
       if (!backend || !master) throw new Error('no backend');
       await router.pointMasterAt(h.proxyFor(backend), master);
-      await ops.run({ document: 'update-haproxy', proxy: h.proxyFor(backend), master });
+      await ops.run({ document: 'update-haproxy', proxy: h.proxyFor(backend), master, epoch: 1 });
       const reloadsBefore = await h.reloads();
       const workerBefore = await h.workerPid();
 
       // Act: the same persist again (a retry).
-      const { output } = await ops.run({ document: 'update-haproxy', proxy: h.proxyFor(backend), master });
+      const { output } = await ops.run({
+        document: 'update-haproxy',
+        proxy: h.proxyFor(backend),
+        master,
+        epoch: 1,
+      });
 
       // Assert
       expect(output).toBe(
@@ -256,7 +299,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(
         new RegExp(
-          `^persisted ${backend}/master -> 127\\.0\\.0\\.1:${master.port} in .*; reloaded \\(pidfile:`,
+          `^persisted ${backend}/master -> 127\\.0\\.0\\.1:${master.port} \\(epoch 1\\) in .*; reloaded \\(pidfile:`,
         ),
       );
       expect(configRoutes(await readFile(h.configPath, 'utf8'))[backend]).toBe(`127.0.0.1:${master.port}`);

@@ -172,13 +172,13 @@ export interface ScriptResult {
 
 /**
  * Run update-haproxy.sh for one backend of `h`, as BashNodeOps does, with extra environment; `reload` defaults to
- * the pid file. Never rejects: the exit code and both outputs are the result.
+ * the pid file, `epoch` to 1. Never rejects: the exit code and both outputs are the result.
  */
 export function updateHaproxy(
   h: HaproxyHost,
   backend: string,
   target: Endpoint,
-  options: { reload?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { reload?: string; env?: NodeJS.ProcessEnv; epoch?: number } = {},
 ): Promise<ScriptResult> {
   const args = argsOf({
     config: h.configPath,
@@ -189,6 +189,7 @@ export function updateHaproxy(
     addr: target.host,
     port: String(target.port),
     reload: options.reload ?? `pidfile:${h.pidFile}`,
+    epoch: String(options.epoch ?? 1),
   });
   return new Promise((resolve) => {
     // bash by its full path: a test may hand the script a PATH without some tools.

@@ -6,19 +6,24 @@
 #      (or does not answer within 5 s) keeps the persisted line only and comes back fenced from its config.
 # The password is read from the config's `requirepass` and handed to redis-cli in REDISCLI_AUTH only: never on
 # a command line, never in the output. TLS is used when --node-port is the config's `tls-port`.
-# Usage: fence-node.sh --config /etc/redis/redis.conf --master-addr IP --master-port P --node-port P
+# Each fence belongs to a failover epoch (--epoch), recorded in <config>.epoch. A fence of an older epoch than
+# the recorded one changes nothing and exits 3: an SSM command that waited for an unreachable host and runs late
+# must never demote the master a newer failover chose. Runs hold <config>.lock, one at a time.
+# Usage: fence-node.sh --config /etc/redis/redis.conf --master-addr IP --master-port P --node-port P --epoch N
 # Exit: 0 fenced (live, or persisted only when the node is down); 1 persisted but the live REPLICAOF was
-# refused; 2 bad arguments or the config could not be written.
+# refused; 2 bad arguments or the config could not be written; 3 stale: an older epoch, nothing changed.
 set -euo pipefail
 
+readonly LOCK_WAIT_SECONDS=20
 die() { echo "fence-node: $*" >&2; exit 2; }
-config='' addr='' port='' node_port=''
+config='' addr='' port='' node_port='' epoch=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
     --master-addr) addr="$2"; shift 2 ;;
     --master-port) port="$2"; shift 2 ;;
     --node-port) node_port="$2"; shift 2 ;;
+    --epoch) epoch="$2"; shift 2 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
@@ -26,10 +31,26 @@ done
 [ -n "$addr" ] || die "missing --master-addr"
 [ -n "$port" ] || die "missing --master-port"
 [ -n "$node_port" ] || die "missing --node-port"
+[ -n "$epoch" ] || die "missing --epoch"
 [[ "$addr" =~ ^[0-9a-fA-F.:]+$ ]] || die "--master-addr '$addr' is not an IP address"
 [[ "$port" =~ ^[0-9]+$ ]] || die "--master-port '$port' is not a number"
 [[ "$node_port" =~ ^[0-9]+$ ]] || die "--node-port '$node_port' is not a number"
+[[ "$epoch" =~ ^[0-9]{1,15}$ ]] || die "--epoch '$epoch' is not an epoch (a number)"
 [ -f "$config" ] || die "config $config not found"
+command -v flock >/dev/null || die "flock is not installed (it comes with util-linux); nothing changed"
+
+# 0. one fence at a time, and never an older epoch's after a newer one's
+epoch_file="${config}.epoch"
+exec {lock_fd}>>"${config}.lock" || die "cannot open ${config}.lock; nothing changed"
+flock -w "$LOCK_WAIT_SECONDS" "$lock_fd" \
+  || die "waited ${LOCK_WAIT_SECONDS} s for ${config}.lock, which another fence-node holds; nothing changed"
+recorded=0
+[ ! -f "$epoch_file" ] || read -r recorded < "$epoch_file" || true
+[[ "$recorded" =~ ^[0-9]{1,15}$ ]] || die "${epoch_file} holds '${recorded}', not an epoch; remove it and run again"
+if ((10#$epoch < 10#$recorded)); then
+  echo "stale: epoch ${epoch} is older than epoch ${recorded}, whose fence ${config} holds; nothing changed"
+  exit 3
+fi
 
 # 1. persist. Drop every replicaof/slaveof line (Redis may have rewritten either), then add ours.
 tmp="$(mktemp "${config}.XXXXXX")"
@@ -38,7 +59,9 @@ echo "replicaof ${addr} ${port}" >> "$tmp"
 chmod --reference="$config" "$tmp"
 chown --reference="$config" "$tmp" 2>/dev/null || true
 mv "$tmp" "$config"
-persisted="persisted replicaof ${addr} ${port} in ${config}"
+tmp="$(mktemp "${epoch_file}.XXXXXX")"
+echo "$((10#$epoch))" > "$tmp" && mv "$tmp" "$epoch_file"
+persisted="persisted replicaof ${addr} ${port} in ${config} (epoch ${epoch})"
 
 # 2. apply live. The value of a directive, without the quotes redis.conf allows around it.
 directive() {

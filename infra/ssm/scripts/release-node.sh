@@ -23,6 +23,10 @@ done
 [ -n "$node_port" ] || die "missing --node-port"
 [[ "$node_port" =~ ^[0-9]+$ ]] || die "--node-port '$node_port' is not a number"
 [ -f "$config" ] || die "config $config not found"
+command -v flock >/dev/null || die "flock is not installed (it comes with util-linux); nothing changed"
+# The lock fence-node takes: a fence written meanwhile is never lost to this rewrite.
+exec {lock_fd}>>"${config}.lock" || die "cannot open ${config}.lock; nothing changed"
+flock -w 20 "$lock_fd" || die "waited 20 s for ${config}.lock, which a fence-node holds; nothing changed"
 
 hold='^[[:space:]]*(replicaof|slaveof)[[:space:]]+"?127\.0\.0\.1"?[[:space:]]+"?0"?[[:space:]]*$'
 if grep -qiE "$hold" "$config"; then

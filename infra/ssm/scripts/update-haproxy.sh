@@ -18,18 +18,22 @@
 #      most) until a new worker answers on the Runtime API, then record the generation it loaded.
 # A run whose server the running HAProxy already serves at the address reloads nothing: the files now match it
 # (after the orchestrator's runtime reroute, the usual case; "nothing changed" when the config did already).
+# Each routing belongs to a failover epoch (--epoch), recorded per backend and server in <config>.epochs under the
+# config lock. A run of an older epoch than the recorded one changes nothing and exits 3 (stale): an SSM command
+# that waited for an unreachable host and runs late must never roll the routing back.
 # Needs haproxy, socat and flock (util-linux). All lock waits of a run together last at most
 # UPDATE_HAPROXY_LOCK_WAIT_SECONDS (default 20); then it exits 2, saying which lock and whether anything changed.
 # Usage: update-haproxy.sh --config FILE --state-file FILE --socket PATH --backend B --server S --addr IP --port P
-#                          [--reload none|systemd:<unit>|pidfile:<path>]
+#                          --epoch N [--reload none|systemd:<unit>|pidfile:<path>]
 # Exit: 0 persisted (and served, unless --reload none); 2 bad arguments, a missing tool, a config that does not
-# validate, a lock wait that timed out, or a reload that failed (the message says what was persisted).
+# validate, a lock wait that timed out, or a reload that failed (the message says what was persisted); 3 stale:
+# an older epoch than the one recorded for the server, nothing changed.
 set -euo pipefail
 
 readonly RELOAD_WAIT_TENTHS=100
 readonly LOCK_WAIT_SECONDS="${UPDATE_HAPROXY_LOCK_WAIT_SECONDS:-20}"
 die() { echo "update-haproxy: $*" >&2; exit 2; }
-config='' state='' socket='' backend='' server='' addr='' port='' reload='none'
+config='' state='' socket='' backend='' server='' addr='' port='' reload='none' epoch=''
 while [ $# -gt 0 ]; do
   case "$1" in
     --config) config="$2"; shift 2 ;;
@@ -40,12 +44,15 @@ while [ $# -gt 0 ]; do
     --addr) addr="$2"; shift 2 ;;
     --port) port="$2"; shift 2 ;;
     --reload) reload="$2"; shift 2 ;;
+    --epoch) epoch="$2"; shift 2 ;;
     *) die "unknown argument '$1'" ;;
   esac
 done
-for v in config state socket backend server addr port; do [ -n "${!v}" ] || die "missing --${v/state/state-file}"; done
+for v in config state socket backend server addr port epoch; do [ -n "${!v}" ] || die "missing --${v/state/state-file}"; done
 [[ "$addr" =~ ^[0-9a-fA-F.:]+$ ]] || die "--addr '$addr' is not an IP address"
 [[ "$port" =~ ^[0-9]+$ ]] || die "--port '$port' is not a number"
+[[ "$epoch" =~ ^[0-9]{1,15}$ ]] || die "--epoch '$epoch' is not an epoch (a number)"
+epoch=$((10#$epoch))
 [[ "$LOCK_WAIT_SECONDS" =~ ^[0-9]+$ ]] || die "UPDATE_HAPROXY_LOCK_WAIT_SECONDS '$LOCK_WAIT_SECONDS' is not a number of seconds"
 case "$reload" in
   none) ;;
@@ -79,6 +86,7 @@ reload_lock_file="${config}.reload.lock"
 generation_file="${config}.generation"
 reloaded_file="${config}.reloaded"
 pending_file="${config}.pending"
+epochs_file="${config}.epochs"
 lock_deadline=$((SECONDS + LOCK_WAIT_SECONDS))
 # lock FD MESSAGE: take the lock open on FD within what is left of the wait budget, or die with MESSAGE.
 lock() {
@@ -172,6 +180,15 @@ config_follows_state() {
 exec {config_fd}>>"$lock_file" || die "cannot open ${lock_file}; nothing changed"
 lock "$config_fd" "waited ${LOCK_WAIT_SECONDS} s for ${lock_file}, which another update-haproxy holds; nothing changed; run again"
 
+# 0. never an older epoch's routing after a newer one's: the epoch recorded for our server (0: none yet)
+recorded="$(awk -v be="$backend" -v srv="$server" '$1 == be && $2 == srv { e = $3 } END { print e + 0 }' \
+  "$([ -f "$epochs_file" ] && echo "$epochs_file" || echo /dev/null)")"
+if ((epoch < recorded)); then
+  flock -u "$config_fd"
+  echo "stale: epoch ${epoch} is older than epoch ${recorded}, whose routing of ${backend}/${server} ${config} holds; nothing changed"
+  exit 3
+fi
+
 # 1. the config line `server <S> <addr>:<port> ...` inside `backend <B>`
 new_temp tmp_config "$config"
 awk -v be="$backend" -v srv="$server" -v target="$target" '
@@ -199,6 +216,11 @@ if ((config_changed)); then
   chown --reference="$config" "$tmp_config" 2>/dev/null || true
   mv "$tmp_config" "$config"
 fi
+# and the epoch of our server's routing
+new_temp epochs_new "$epochs_file"
+{ [ ! -f "$epochs_file" ] || awk -v be="$backend" -v srv="$server" '!($1 == be && $2 == srv)' "$epochs_file"
+  echo "${backend} ${server} ${epoch}"; } > "$epochs_new" && mv "$epochs_new" "$epochs_file" \
+  || die "persisted ${backend}/${server} -> ${target} in ${config}, but could not record epoch ${epoch} in ${epochs_file}; run again"
 read_count applied "$generation_file"
 read_count reloaded "$reloaded_file"
 mine=0
@@ -211,7 +233,7 @@ if ((!own_served)); then
   write_count "$generation_file" "$mine"
 fi
 flock -u "$config_fd"
-persisted="persisted ${backend}/${server} -> ${target} in ${config} and ${state}"
+persisted="persisted ${backend}/${server} -> ${target} (epoch ${epoch}) in ${config} and ${state}"
 
 if ((mine == 0)); then
   if ((config_changed)); then

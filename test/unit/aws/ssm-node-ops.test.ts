@@ -55,6 +55,7 @@ const updateHaproxy = (instance: InstanceTarget | null = { id: INSTANCE }): Node
   document: 'update-haproxy',
   proxy: proxy(instance ?? undefined),
   master: N2,
+  epoch: 4,
 });
 
 const invocation = (
@@ -110,6 +111,7 @@ describe('SsmNodeOps.run', () => {
         addr: ['10.0.1.22'],
         port: ['6379'],
         reload: ['systemd:haproxy'],
+        epoch: ['4'],
       },
       TimeoutSeconds: 30,
       Comment: 'ha-redis update-haproxy proxy p1 -> 10.0.1.22:6379',
@@ -134,6 +136,7 @@ describe('SsmNodeOps.run', () => {
       document: 'fence-node',
       node: node({ tag: { key: 'Name', value: 'redis-n1' } }),
       master: N2,
+      epoch: 4,
     };
 
     // Act
@@ -236,6 +239,39 @@ describe('SsmNodeOps.run', () => {
     expect(error.message).toBe(
       `update-haproxy on proxy p1 (${INSTANCE}) ended Failed (exit code 2): ${stderr.trim().slice(0, 500)}...; command ${COMMAND_ID}: fix the cause on the host, then retry`,
     );
+  });
+
+  it('reports a command the host refused for its older epoch (exit 3) as stale, not as a failure', async () => {
+    // Arrange
+    const output =
+      'stale: epoch 4 is older than epoch 5, whose routing of redis_master/master ... holds; nothing changed';
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves(invocation('Failed', { ResponseCode: 3, StandardOutputContent: `${output}\n` }));
+    const { ops } = nodeOps();
+
+    // Act
+    const result = await ops.run(updateHaproxy());
+
+    // Assert
+    expect(result).toEqual({ output, stale: true });
+  });
+
+  it('fails on exit 3 of a document that records no epoch (maintenance-action)', async () => {
+    // Arrange
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves(invocation('Failed', { ResponseCode: 3, StandardErrorContent: 'odd' }));
+    const { ops } = nodeOps();
+
+    // Act
+    const error = await rejectionOf(
+      ops.run({ document: 'maintenance-action', node: node({ id: INSTANCE }), action: 'restart' }),
+    );
+
+    // Assert
+    expect(error).toBeInstanceOf(NodeOpsError);
+    expect(error.message).toContain('ended Failed (exit code 3): odd');
   });
 
   it.each(['TimedOut', 'Cancelled', 'Cancelling'] as const)(
@@ -377,7 +413,7 @@ describe('SsmNodeOps.run', () => {
 
   it.each([
     ['proxy p1', updateHaproxy(null)],
-    ['node n1', { document: 'fence-node', node: node(undefined), master: N1 } as const],
+    ['node n1', { document: 'fence-node', node: node(undefined), master: N1, epoch: 4 } as const],
   ])('refuses %s without an instance, naming it, and sends nothing', async (subject, operation) => {
     // Arrange
     const { ops } = nodeOps();
@@ -399,7 +435,7 @@ describe('SsmNodeOps.run', () => {
     const { configPath: _, ...withoutConfig } = node({ id: INSTANCE });
 
     // Act
-    const run = ops.run({ document: 'fence-node', node: withoutConfig, master: N2 });
+    const run = ops.run({ document: 'fence-node', node: withoutConfig, master: N2, epoch: 4 });
 
     // Assert
     await expect(run).rejects.toThrow('node n1 has no configPath; cannot persist replicaof');

@@ -23,11 +23,28 @@ describe('reactToFailover', () => {
     // Assert
     expect(result.action === 'failed-over' && result.entry.outcome).toBe('succeeded');
     expect(w.nodeOps.runs.filter((r) => r.document === 'fence-node')).toEqual([
-      { document: 'fence-node', node: w.cluster.nodes[0], master: N2 },
+      { document: 'fence-node', node: w.cluster.nodes[0], master: N2, epoch: 7 },
     ]);
     expect(await w.state.pendingFences('orders')).toEqual([{ node: N1, master: N2, epoch: 7, since: START }]);
     expect(w.redis.replicaOfCalls).toEqual([]);
     expect(w.state.history[0]?.bytesAtRisk).toBeNull();
+  });
+
+  it("says so when the unreachable node's host refuses the fence as stale, and still leaves the fence pending", async () => {
+    // Arrange
+    const w = failedOverWorld();
+    w.redis.set(N1, { reachable: false });
+    w.nodeOps.stale.add('fence-node');
+
+    // Act
+    const result = await reactToFailover(w.cluster, switchMaster, w.deps);
+
+    // Assert
+    expect(result.action === 'failed-over' && result.entry.outcome).toBe('succeeded');
+    expect(w.state.history[0]?.timeline.find((s) => s.step === 'fenced')?.detail).toContain(
+      "n1 unreachable: a newer epoch's replicaof is persisted there (epoch 7 is stale), fence pending",
+    );
+    expect(await w.state.pendingFences('orders')).toEqual([{ node: N1, master: N2, epoch: 7, since: START }]);
   });
 
   it('fences a node that was unreachable at failover once a -sdown says it answers again', async () => {

@@ -25,8 +25,8 @@ describe('reactToFailover', () => {
       { proxy: 'p2', node: N2 },
     ]);
     expect(w.nodeOps.runs).toEqual([
-      { document: 'update-haproxy', proxy: w.cluster.proxies[0], master: N2 },
-      { document: 'update-haproxy', proxy: w.cluster.proxies[1], master: N2 },
+      { document: 'update-haproxy', proxy: w.cluster.proxies[0], master: N2, epoch: 7 },
+      { document: 'update-haproxy', proxy: w.cluster.proxies[1], master: N2, epoch: 7 },
     ]);
     expect(w.dns.calls).toEqual([{ master: N2, epoch: 7 }]);
     expect(w.redis.replicaOfCalls).toEqual([{ node: N1, master: N2 }]);
@@ -90,6 +90,23 @@ describe('reactToFailover', () => {
     expect(entry?.timeline.find((s) => s.step === 'fenced')?.detail).toBe(
       'n1 demoted, writes readonly; n3 replica, writes readonly',
     );
+  });
+
+  it("succeeds when the proxy hosts refuse its routing as stale (a newer epoch's is there), and says so", async () => {
+    // Arrange
+    const w = failedOverWorld();
+    w.nodeOps.stale.add('update-haproxy');
+
+    // Act
+    await reactToFailover(w.cluster, switchMaster, w.deps);
+
+    // Assert
+    const [entry] = w.state.history;
+    expect(entry?.outcome).toBe('succeeded');
+    expect(entry?.timeline.find((s) => s.step === 'routing-persisted')).toMatchObject({
+      status: 'ok',
+      detail: "0 proxies; p1, p2 kept a newer epoch's routing (epoch 7 is stale there)",
+    });
   });
 
   it('notifies the outcome with a summary naming old and new master and the epoch', async () => {

@@ -42,6 +42,7 @@ describe('reactToNodeExit: the master exited', () => {
       document: 'fence-node',
       node: w.cluster.nodes[0],
       master: NO_MASTER,
+      epoch: 6,
     });
     expect(w.sentinels.failoverCalls).toEqual([SENTINELS[0]]);
   });

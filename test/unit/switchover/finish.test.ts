@@ -76,7 +76,7 @@ describe('finishSwitchover', () => {
 
     // Assert
     expect(w.nodeOps.runs).toEqual(
-      w.cluster.proxies.map((proxy) => ({ document: 'update-haproxy', proxy, master: TARGET })),
+      w.cluster.proxies.map((proxy) => ({ document: 'update-haproxy', proxy, master: TARGET, epoch: 7 })),
     );
     expect(w.dns.calls.map((c) => ({ master: endpointOf(c.master), epoch: c.epoch }))).toEqual([
       { master: N2, epoch: 7 },

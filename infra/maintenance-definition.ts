@@ -61,20 +61,20 @@ export const LOCAL_MAINTENANCE_STEP_FUNCTION_ARN =
   'arn:aws:lambda:local:000000000000:function:ha-redis-maintenance-step';
 
 /**
- * Per-step task timeouts, in seconds. Act covers a package upgrade and a reboot seen going down; Switchover
- * a whole switchover with its recovery; Wait one call budget plus its last probes.
- * The step Lambda's timeout must be at least the longest of them.
+ * The maintenance step Lambda's timeout, in seconds: the longest step, Act, waits up to 280 s for its SSM
+ * command (a package upgrade, a reboot seen going down); a whole switchover inside one step fits well inside.
  */
-export const MAINTENANCE_TASK_TIMEOUT_SECONDS: Record<TaskStateName, number> = {
-  Plan: 60,
-  ChooseNext: 30,
-  Act: 300,
-  Wait: MAINTENANCE_TIMING.waitCallBudgetMs / 1000 + 15,
-  Switchover: 180,
-  Switchback: 180,
-  Finish: 30,
-  Recover: 90,
-};
+export const MAINTENANCE_STEP_TIMEOUT_SECONDS = 330;
+
+/**
+ * Every Task's timeout, in seconds: above the step Lambda's, so a step that overruns is stopped by Lambda (its
+ * environment reset) before Step Functions hands the run to Recover. A Task timeout that fired first would leave
+ * the step running, free to restart a node or switch over after Recover restored the cluster. Each step bounds
+ * its own waits well inside it (Wait: one call budget of MAINTENANCE_TIMING.waitCallBudgetMs, then a retry).
+ */
+export const MAINTENANCE_TASK_TIMEOUT_SECONDS: Record<TaskStateName, number> = Object.fromEntries(
+  Object.keys(MAINTENANCE_STATE_NAMES).map((name) => [name, MAINTENANCE_STEP_TIMEOUT_SECONDS + 30]),
+) as Record<TaskStateName, number>;
 
 /** Plan only reads: a node or Sentinel that missed one probe should not refuse the run. */
 const PLAN_UNREACHABLE_RETRY: sfn.RetryProps = {

@@ -12,7 +12,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import type { DeploymentConfig } from '../../config/schema.ts';
-import { maintenanceDefinition } from '../maintenance-definition.ts';
+import { MAINTENANCE_STEP_TIMEOUT_SECONDS, maintenanceDefinition } from '../maintenance-definition.ts';
 import { switchoverDefinition } from '../switchover-definition.ts';
 import type { ClusterAccess } from './cluster-access.ts';
 import type { LambdaFactory } from './lambda-function.ts';
@@ -65,9 +65,9 @@ export class Workflows {
     });
 
     this.maintenanceStepFunction = lambdas.create('maintenance-step', {
-      // Above the longest Task (Act: 300 s, a reboot waits until the node stops answering); a whole
-      // switchover inside one step (prepare waits ~15 s for the Sentinels) fits well inside.
-      timeout: cdk.Duration.seconds(330),
+      // Below every Task timeout of the state machine, as for the switchover: a step that overruns is stopped
+      // by Lambda before Recover runs (see MAINTENANCE_TASK_TIMEOUT_SECONDS).
+      timeout: cdk.Duration.seconds(MAINTENANCE_STEP_TIMEOUT_SECONDS),
       description: 'One step of the rolling maintenance state machine',
       // A restart or a package upgrade through SSM may take minutes: wait for it within the Act task.
       environment: { [LAMBDA_ENV.nodeOpsDeadlineMs]: '280000' },

@@ -8,6 +8,10 @@ import { DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import { METRICS } from '../../core/model/metrics.ts';
 import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
+import {
+  MAINTENANCE_STATE_NAMES,
+  MAINTENANCE_STEP_TIMEOUT_SECONDS,
+} from '../../infra/maintenance-definition.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
 import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
 
@@ -273,9 +277,11 @@ describe('HaRedisStack resources', () => {
     });
   });
 
-  /** The switchover state machine's definition, with every Lambda ARN token written "ARN". */
-  const switchoverDefinition = () => {
-    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as {
+  /** A state machine's definition (by logical id prefix), with every Lambda ARN token written "ARN". */
+  const definitionOf = (id: 'Switchover' | 'Maintenance') => {
+    const [machine] = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).flatMap(
+      ([logicalId, resource]) => (logicalId.startsWith(id) ? [resource] : []),
+    ) as {
       Properties: { DefinitionString: { 'Fn::Join': [string, unknown[]] } };
     }[];
     return JSON.parse(
@@ -287,7 +293,7 @@ describe('HaRedisStack resources', () => {
   };
 
   it('stops an overrunning switchover step (Lambda timeout) before its Task times out: no stale step acts after Recover', () => {
-    const definition = switchoverDefinition();
+    const definition = definitionOf('Switchover');
     const taskTimeouts = Object.values(definition.States).flatMap((s) =>
       s.Type === 'Task' ? [s.TimeoutSeconds ?? Number.POSITIVE_INFINITY] : [],
     );
@@ -307,8 +313,29 @@ describe('HaRedisStack resources', () => {
     expect(ssmDeadlineMs).toBeLessThan(SWITCHOVER_STEP_TIMEOUT.toMilliseconds());
   });
 
+  it('stops an overrunning maintenance step (Lambda timeout) before its Task times out: no step acts after Recover', () => {
+    const definition = definitionOf('Maintenance');
+    const taskTimeouts = Object.values(definition.States).flatMap((s) =>
+      s.Type === 'Task' ? [s.TimeoutSeconds ?? Number.POSITIVE_INFINITY] : [],
+    );
+    const [stepFunction] = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('rolling maintenance') },
+      }),
+    ) as { Properties: { Timeout: number; Environment: { Variables: Record<string, string> } } }[];
+
+    expect(taskTimeouts).toHaveLength(Object.keys(MAINTENANCE_STATE_NAMES).length);
+    expect(stepFunction?.Properties.Timeout).toBe(MAINTENANCE_STEP_TIMEOUT_SECONDS);
+    expect(MAINTENANCE_STEP_TIMEOUT_SECONDS).toBeLessThan(Math.min(...taskTimeouts));
+    // Act's SSM command (a restart, a package upgrade) gives up with its own error before the Lambda is stopped.
+    const ssmDeadlineMs = Number(
+      stepFunction?.Properties.Environment.Variables[LAMBDA_ENV.nodeOpsDeadlineMs],
+    );
+    expect(ssmDeadlineMs).toBeLessThan(MAINTENANCE_STEP_TIMEOUT_SECONDS * 1000);
+  });
+
   it('sends every failing step of the state machine to Recover, and a failed Plan to SwitchoverRefused', () => {
-    const definition = switchoverDefinition();
+    const definition = definitionOf('Switchover');
     const catchOf = (state: string) =>
       definition.States[state]?.Catch as { ErrorEquals: string[]; Next: string }[];
     for (const state of Object.keys(SWITCHOVER_STATE_NAMES).filter((s) => !['Plan', 'Recover'].includes(s))) {

@@ -7,11 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import { METRICS } from '../../core/model/metrics.ts';
-import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
 import {
   MAINTENANCE_STATE_NAMES,
   MAINTENANCE_STEP_TIMEOUT_SECONDS,
 } from '../../infra/maintenance-definition.ts';
+import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
 import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
 

@@ -14,6 +14,7 @@ import { composeLocalSlack } from '../compose/slack-local.ts';
 import { type Descriptor, readDescriptor } from '../config/local-descriptor.ts';
 import { reconcile } from '../core/failover/handle-event.ts';
 import { reactToFailover } from '../core/failover/react.ts';
+import { StateStoreWatch } from '../core/failover/state-store-watch.ts';
 import { ClusterRegistry, type Endpoint } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
@@ -39,7 +40,7 @@ interface Served {
 }
 
 /** Compose one cluster: outcomes to its notifications file, the console and a webhook; its Slack endpoint. */
-async function serve(descriptor: Descriptor, logger: Log): Promise<Served> {
+async function serve(descriptor: Descriptor, logger: Log, storeWatch: StateStoreWatch): Promise<Served> {
   const runtime = composeLocal(descriptor, logger);
   const { cluster, deps } = runtime;
   const consoleNotifier = new LocalNotifier({
@@ -50,6 +51,7 @@ async function serve(descriptor: Descriptor, logger: Log): Promise<Served> {
   const handle = makeSentinelEventHandler(() => ({
     clusters: new ClusterRegistry([cluster]),
     failover: deps,
+    storeWatch,
   }));
   // The Slack front door on loopback: the same handler as the Lambda behind a Function URL.
   const workflows = new LocalWorkflowStarter(descriptor, logger);
@@ -147,7 +149,10 @@ async function main(): Promise<void> {
   const dynamo = localDynamoClient(first.stateStore.endpoint);
   await ensureStateTable(dynamo, first.stateStore.table);
   dynamo.destroy();
-  const served = await Promise.all(descriptors.map((d) => serve(d, logger)));
+  // People are told when the state store stops answering, and when it answers again: once, by the event
+  // handler or the reconcile, whichever meets it first.
+  const store = new StateStoreWatch();
+  const served = await Promise.all(descriptors.map((d) => serve(d, logger, store)));
   const byName = new Map(served.map((s) => [s.runtime.cluster.name, s]));
 
   // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn.
@@ -175,8 +180,12 @@ async function main(): Promise<void> {
   const timer = setInterval(() => {
     for (const { runtime } of served) {
       const { cluster, deps } = runtime;
-      void serialized(cluster.name, () => reconcile(cluster, deps)).catch((error: unknown) =>
-        logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) }),
+      void serialized(cluster.name, () => reconcile(cluster, deps)).then(
+        () => store.answered(cluster, deps),
+        async (error: unknown) => {
+          logger.warn('reconcile failed', { cluster: cluster.name, error: errorMessage(error) });
+          await store.failed(cluster, error, deps);
+        },
       );
     }
   }, RECONCILE_EVERY_MS);

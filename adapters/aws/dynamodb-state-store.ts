@@ -14,7 +14,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { Endpoint } from '../../core/model/cluster.ts';
-import { HistoryEntryExistsError } from '../../core/model/errors.ts';
+import { HistoryEntryExistsError, StateStoreError } from '../../core/model/errors.ts';
 import { LEADER_VOTES_READ_LIMIT } from '../../core/model/limits.ts';
 import type {
   AppliedEpoch,
@@ -34,8 +34,22 @@ import type {
   MaintenanceModes,
   PendingFences,
 } from '../../core/ports.ts';
+import { describeAwsError, isThrottling } from './retry.ts';
 
 const pk = (cluster: string) => `cluster#${cluster}`;
+
+/**
+ * A call that got no answer (connection refused, a timeout), a server error or throttling past the retries, as a
+ * StateStoreError; an answer (a refused condition, a missing table) stays what it is.
+ */
+export function asStateStoreError(error: unknown, table: string): unknown {
+  if (!(error instanceof Error) || error instanceof StateStoreError) return error;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (status !== undefined && status < 500 && !isThrottling(error)) return error;
+  return new StateStoreError(`state store (table ${table}) did not answer: ${describeAwsError(error)}`, {
+    cause: error,
+  });
+}
 /** Votes matter only during a failover; the table's TTL attribute `expiresAt` removes them after a day. */
 const VOTE_TTL_S = 86_400;
 const EPOCH_SK = 'epoch';
@@ -56,6 +70,17 @@ export class DynamoStateStore
   constructor(client: DynamoDBClient, table: string) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = table;
+    // Around the SDK's own retries: a store that does not answer reaches the core as a StateStoreError.
+    this.doc.middlewareStack.add(
+      (next) => async (args) => {
+        try {
+          return await next(args);
+        } catch (error) {
+          throw asStateStoreError(error, table);
+        }
+      },
+      { step: 'initialize', name: 'haRedisStateStoreErrors' },
+    );
   }
 
   async appliedEpoch(cluster: string): Promise<AppliedEpoch | undefined> {

@@ -151,6 +151,10 @@ export function markerOf(n: NotificationMessage): { marker: string; severity: Se
       return { marker: `DEFERRED FENCE ${n.outcome === 'succeeded' ? 'APPLIED' : word}`, severity };
     case 'alarm':
       return { marker: 'ALARM', severity: 'error' };
+    case 'state-store':
+      return n.outcome === 'succeeded'
+        ? { marker: 'STATE STORE BACK', severity: 'ok' }
+        : { marker: 'STATE STORE DOWN', severity: 'error' };
     default:
       return { marker: `${upper(n.kind)} ${word}`, severity };
   }

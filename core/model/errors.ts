@@ -26,6 +26,7 @@ export const ERROR_NAMES = {
   nodeNotBackYet: 'NodeNotBackYetError',
   nodeNotBack: 'NodeNotBackError',
   historyEntryExists: 'HistoryEntryExistsError',
+  stateStore: 'StateStoreError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -204,4 +205,15 @@ export function issuesText(
   separator = '; ',
 ): string {
   return error.issues.map((i) => `${fieldPath(i.path) || root}: ${i.message}`).join(separator);
+}
+
+/**
+ * The state store did not answer (no response, a timeout, a server error, or throttling past the SDK's retries):
+ * no failover can be claimed until it does. A refused conditional write is an answer, not this error.
+ */
+export class StateStoreError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.stateStore;
+  }
 }

@@ -87,7 +87,7 @@ export interface MaintenanceMode {
 /** An outcome worth telling people about. */
 export interface Notification {
   cluster: string;
-  kind: HistoryKind | 'alarm';
+  kind: HistoryKind | 'alarm' | 'state-store';
   outcome: Outcome;
   summary: string;
   entry?: HistoryEntry;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type EventOutcome, reconcile } from '../../core/failover/handle-event.ts';
+import { StateStoreWatch } from '../../core/failover/state-store-watch.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
 import type { CorePorts } from '../../core/ports.ts';
@@ -11,6 +12,8 @@ import { serialized } from '../sentinel-event/serialize.ts';
 export interface ReconcileDeps {
   clusters: ClusterRegistry;
   failover: CorePorts;
+  /** Who tells people the state store is down: shared with the event handler in one process; else the handler's own. */
+  storeWatch?: StateStoreWatch;
 }
 
 /** The scheduled event: every cluster, or one named cluster. */
@@ -26,6 +29,8 @@ export type ClusterReconcile =
  * cluster failing does not stop the others; the invocation then fails so that the error alarm fires.
  */
 export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | ReconcileDeps) {
+  // This environment's memory of a state store outage it told people about.
+  const store = new StateStoreWatch();
   return async (event: unknown): Promise<ClusterReconcile[]> => {
     const parsed = ReconcileEventSchema.safeParse(event ?? {});
     if (!parsed.success) throw new InvalidInputError(`invalid reconcile event: ${parsed.error.message}`);
@@ -33,15 +38,14 @@ export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | Rec
     const names = parsed.data.cluster ? [deps.clusters.get(parsed.data.cluster).name] : deps.clusters.names();
     const results = await Promise.all(
       names.map(async (name): Promise<ClusterReconcile> => {
+        const cluster = deps.clusters.get(name);
         try {
-          const cluster = deps.clusters.get(name);
-          return {
-            cluster: name,
-            ok: true,
-            outcomes: await serialized(name, () => reconcile(cluster, deps.failover)),
-          };
+          const outcomes = await serialized(name, () => reconcile(cluster, deps.failover));
+          await (deps.storeWatch ?? store).answered(cluster, deps.failover);
+          return { cluster: name, ok: true, outcomes };
         } catch (error) {
           deps.failover.logger.error('reconcile failed', { cluster: name, error: errorMessage(error) });
+          await (deps.storeWatch ?? store).failed(cluster, error, deps.failover);
           return { cluster: name, ok: false, error: errorMessage(error) };
         }
       }),

@@ -2,7 +2,8 @@ import type { SNSEvent } from 'aws-lambda';
 import { type NodeExit, type NodeExitOutcome, reactToNodeExit } from '../../core/failover/fast-path.ts';
 import { type EventOutcome, handleSentinelEvent } from '../../core/failover/handle-event.ts';
 import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
-import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { StateStoreWatch } from '../../core/failover/state-store-watch.ts';
+import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
 import { METRICS, type MetricName } from '../../core/model/metrics.ts';
 import type { CorePorts } from '../../core/ports.ts';
@@ -16,34 +17,38 @@ import { serialized } from './serialize.ts';
 export interface SentinelEventDeps {
   clusters: ClusterRegistry;
   failover: CorePorts;
+  /** Who tells people the state store is down: shared with the reconcile in one process; else the handler's own. */
+  storeWatch?: StateStoreWatch;
 }
 
 export type RecordOutcome = EventOutcome | NodeExitOutcome | { action: 'rejected'; error: string };
 
 /** Validate each SNS record, find its cluster, and hand the event to the core. Bad input is logged, never acted on. */
 export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
+  // This environment's memory of a state store outage it told people about.
+  const store = new StateStoreWatch();
   return async (event: SNSEvent): Promise<RecordOutcome[]> => {
     const deps = await getDeps();
     const log = deps.failover.logger;
     return Promise.all(
       (event.Records ?? []).map(async (record): Promise<RecordOutcome> => {
+        let cluster: ClusterConfig | undefined;
         try {
           const envelope = decodeEnvelope(record?.Sns?.Message);
-          const cluster = deps.clusters.get(envelope.cluster);
+          const found = deps.clusters.get(envelope.cluster);
+          cluster = found;
           // A node agent's exit report takes no turn in the queue: it waits for Sentinel's promotion, and the
           // promotion's own events must not wait behind it. The cluster lease makes it act once.
           if (envelope.contract === NODE_EVENT_CONTRACT.name) {
-            return await reactToNodeExit(cluster, nodeExitOf(envelope), deps.failover);
+            return await reactToNodeExit(found, nodeExitOf(envelope), deps.failover);
           }
           const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
           if (!parsed.ok) throw new InvalidInputError(parsed.message);
           const handle = () =>
-            handleSentinelEvent(cluster, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel);
+            handleSentinelEvent(found, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel);
           // A vote only records itself (an idempotent write that every confirmation poll reads again), so it
           // takes no turn in the cluster's queue: the promotion that follows its burst of votes waits for none.
-          return await (parsed.event.type === '+vote-for-leader'
-            ? handle()
-            : serialized(cluster.name, handle));
+          return await (parsed.event.type === '+vote-for-leader' ? handle() : serialized(found.name, handle));
         } catch (error) {
           if (
             error instanceof Error &&
@@ -55,6 +60,7 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
             });
             return { action: 'rejected', error: errorMessage(error) };
           }
+          if (cluster) await (deps.storeWatch ?? store).failed(cluster, error, deps.failover);
           throw error; // infrastructure failure: let SNS / Lambda retry; every step is idempotent
         }
       }),

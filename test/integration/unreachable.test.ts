@@ -35,14 +35,14 @@ describe('the failover reaction when a component does not answer (real processes
     waitForHistory(t, (e) => e.kind === 'failover' && e.epoch === epoch && e.outcome === outcome);
 
   /** The notifications the orchestrator wrote, as JSON documents. */
-  async function notifications(): Promise<{ outcome: string; summary: string }[]> {
+  async function notifications(): Promise<{ kind: string; outcome: string; summary: string }[]> {
     const path = t.d.orchestrator?.notificationsPath;
     if (!path) throw new Error('the test cluster has no orchestrator');
     const text = await readFile(path, 'utf8').catch(() => '');
     return text
       .split('\n')
       .filter(Boolean)
-      .map((line) => JSON.parse(line) as { outcome: string; summary: string });
+      .map((line) => JSON.parse(line) as { kind: string; outcome: string; summary: string });
   }
 
   beforeAll(async () => {
@@ -136,7 +136,7 @@ describe('the failover reaction when a component does not answer (real processes
     await writableThroughProxies(t);
   });
 
-  it('acts on nothing without a claim when the state store is down, and says so in its log', async () => {
+  it('acts on nothing without a claim when the state store is down, and tells people what routing does meanwhile', async () => {
     // Arrange: the state store (dynalite) is gone; what routing and DNS look like now.
     const [s1] = t.d.sentinels;
     const log = t.d.orchestrator?.logPath;
@@ -153,7 +153,8 @@ describe('the failover reaction when a component does not answer (real processes
       (await readFile(log, 'utf8'))
         .slice(logStart)
         .split('\n')
-        .filter(Boolean)
+        // The log's JSON lines; the console notifier's plain text is in the same file.
+        .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { level: string; message: string; error?: string })
         .filter((l) => l.level === 'ERROR' || l.level === 'WARN')
         .filter((l) => /event handling failed|reconcile failed/.test(l.message));
@@ -173,13 +174,35 @@ describe('the failover reaction when a component does not answer (real processes
       throw new Error(`${String(error)}; the orchestrator's log since the kill ends with:\n${since}`);
     });
 
-    // Assert: every proxy still routes to the old master (fail closed), DNS unchanged, nothing notified; the
-    // log says why, naming the store.
+    // Assert: every proxy still routes to the old master (fail closed), DNS unchanged; one notification says
+    // why, naming the store, and what routing does meanwhile; the log says it too.
     for (const p of t.cluster.proxies) {
       expect(await router.masterRoute(p)).toEqual({ address: master, state: 'ready' });
     }
     expect(await readFile(t.d.dns.file, 'utf8')).toBe(zone);
-    expect((await notifications()).length).toBe(told);
+    // Told once the store stopped answering (perhaps before Sentinel failed over: then writes still went on),
+    // and again once Sentinel's failover changed what routing does: writes through the proxies now fail.
+    const storeDown = async () => (await notifications()).slice(told).filter((n) => n.kind === 'state-store');
+    const failClosed =
+      /Meanwhile the proxies keep their routes \(proxy-1 -> \S+, proxy-2 -> \S+\), while the Sentinels name \S+ \((\S+):(\d+), epoch \d+\): writes through proxy-1, proxy-2 fail/;
+    await waitUntil(
+      async () => (await storeDown()).some((n) => failClosed.test(n.summary)),
+      20_000,
+      'the state store outage and the fail-closed routing to be told',
+    ).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}; told: ${JSON.stringify(await storeDown(), null, 1)}`);
+    });
+    const down = await storeDown();
+    expect(down.length, JSON.stringify(down, null, 1)).toBeLessThanOrEqual(2);
+    for (const n of down) {
+      expect(n.outcome).toBe('failed');
+      expect(n.summary).toContain(t.d.stateStore.endpoint.replace(/^https?:\/\//, ''));
+      expect(n.summary).toContain(`No failover of ${t.name} can be claimed`);
+    }
+    // The master the Sentinels name is the new one, not where the proxies still route.
+    const named = failClosed.exec(down.at(-1)?.summary ?? '');
+    expect(Number(named?.[2])).not.toBe(master.port);
+    expect((await notifications()).slice(told).filter((n) => n.kind !== 'state-store')).toEqual([]);
     for (const failure of await failures()) {
       expect(failure.error).toContain(t.d.stateStore.endpoint.replace(/^https?:\/\//, ''));
     }

@@ -182,6 +182,24 @@ describe('formatNotification: automatic failover', () => {
   });
 });
 
+describe('formatNotification: the state store', () => {
+  it.each([
+    ['failed', 'STATE STORE DOWN: orders', 'error'],
+    ['succeeded', 'STATE STORE BACK: orders', 'ok'],
+  ] as const)('heads an outage %s as %s (%s)', (outcome, title, severity) => {
+    // Arrange
+    const n: Notification = { cluster: 'orders', kind: 'state-store', outcome, summary: 'what happened' };
+
+    // Act
+    const f = formatNotification(n);
+
+    // Assert
+    expect(f.title).toBe(title);
+    expect(f.json.severity).toBe(severity);
+    expect(f.text).toContain('what happened');
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // Switchover
 // ---------------------------------------------------------------------------------------------

@@ -177,7 +177,8 @@ async function main(): Promise<void> {
   const agentEvents = await serveAgentEvents(first, bus, logger);
   await Promise.all(served.map((s) => adopt(s, logger)));
 
-  const timer = setInterval(() => {
+  // At once (a failover while the orchestrator was down is acted on now, not in 5 s), then every 5 s.
+  const reconcileAll = () => {
     for (const { runtime } of served) {
       const { cluster, deps } = runtime;
       void serialized(cluster.name, () => reconcile(cluster, deps)).then(
@@ -188,7 +189,9 @@ async function main(): Promise<void> {
         },
       );
     }
-  }, RECONCILE_EVERY_MS);
+  };
+  reconcileAll();
+  const timer = setInterval(reconcileAll, RECONCILE_EVERY_MS);
 
   const stop = async () => {
     clearInterval(timer);

@@ -97,7 +97,7 @@ export function formatStatus(r: StatusReport): string[] {
   const op = r.lastOperation;
   lines.push(
     op
-      ? `last    ${op.kind} ${op.outcome} at ${time(op.startedAt)}: ${label(op.oldMaster ?? undefined)} -> ${label(op.newMaster ?? undefined)} (${op.durationMs} ms)`
+      ? `last    ${op.kind} ${op.outcome} at ${time(op.startedAt)}: ${label(op.oldMaster ?? undefined)} -> ${label(op.newMaster ?? undefined)} (${op.durationMs} ms)${op.outcome === 'failed' && op.error ? `: ${op.error}` : ''}`
       : 'last    no failover or switchover in history',
   );
   lines.push(

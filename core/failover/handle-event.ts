@@ -1,6 +1,7 @@
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import type { CorePorts } from '../ports.ts';
+import { NO_GOOD_REPLICA, tellNoGoodReplica } from './no-good-replica.ts';
 import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
 import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
 
@@ -21,7 +22,8 @@ export type EventOutcome =
   | { action: 'vote-recorded'; epoch: number }
   | { action: 'routing-checked'; repaired: string[] }
   | FailoverResult
-  | { action: 'fence-checked'; fenced: HistoryEntry[] };
+  | { action: 'fence-checked'; fenced: HistoryEntry[] }
+  | { action: 'no-good-replica'; entry: HistoryEntry };
 
 /** Route one Sentinel event of a known cluster to the reaction it calls for. */
 export async function handleSentinelEvent(
@@ -54,6 +56,9 @@ export async function handleSentinelEvent(
     deps.logger.warn('a Sentinel entered TILT mode; its view is not trusted until it leaves', {
       cluster: cluster.name,
     });
+  }
+  if (event.type === NO_GOOD_REPLICA && 'instance' in event) {
+    return tellNoGoodReplica(cluster, event.instance, seenAt, deps);
   }
   if (FAILOVER_TRIGGERS.has(event.type)) {
     const oldMaster = event.type === '+switch-master' ? event.from : undefined;

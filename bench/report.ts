@@ -85,6 +85,8 @@ export interface ScenarioRow {
   recoveryAfterRerouteMs?: Spread;
   /** ha-redis only: history step `fenced` end minus the first promotion event. */
   fenceMs?: Spread;
+  /** kill, zombie, restart: runs in which Sentinel failed over more than once after the fault. */
+  runsWithTwoFailovers?: number;
   /** switchover, ha-redis: the workflow's `writeGapMs` (blocked to rerouted). */
   workflowWriteGapMs?: Summary;
   /** switchover: see RunSample. */
@@ -374,7 +376,24 @@ export function renderMarkdown(report: BenchReport): string {
       ),
     );
   }
+  const twice = secondFailoverLines(report);
+  if (twice.length) lines.push('', ...twice);
   const errors = report.scenarios.flatMap((r) => r.errors.map((e) => `${r.name}: ${e}`));
   if (errors.length) lines.push('', ...[...new Set(errors)].map((e) => `- ${e}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** One line per row whose runs saw Sentinel fail over twice after the fault, and whether ha-redis followed. */
+function secondFailoverLines(report: BenchReport): string[] {
+  return report.scenarios.flatMap((r) => {
+    if (!r.runsWithTwoFailovers) return [];
+    const followed = r.errors.some((e) => e.includes('did not follow'))
+      ? '; ha-redis did NOT follow every second failover'
+      : r.system.startsWith('ha-redis')
+        ? '; ha-redis followed both each time'
+        : '';
+    return [
+      `- ${r.name}, ${r.system}: in ${r.runsWithTwoFailovers} of ${r.runs} runs Sentinel failed over a second time right after the first (two epochs); ${r.lost} acknowledged writes lost over all runs${followed}`,
+    ];
+  });
 }

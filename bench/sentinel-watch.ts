@@ -11,6 +11,8 @@ export interface SeenEvent {
 export class SentinelWatch {
   /** Event channel -> its first sighting on any Sentinel. */
   private readonly first = new Map<string, SeenEvent>();
+  /** Event channel -> every distinct message (the same event from 3 Sentinels is one). */
+  private readonly messages = new Map<string, Set<string>>();
   private readonly clients: Redis[] = [];
 
   /** Resolves once subscribed to every Sentinel. */
@@ -30,6 +32,8 @@ export class SentinelWatch {
         client.on('error', () => undefined); // a Sentinel may restart; the first sighting elsewhere still counts
         client.on('pmessage', (_pattern: string, channel: string, message: string) => {
           if (!this.first.has(channel)) this.first.set(channel, { at: Date.now(), sentinel, message });
+          const seen = this.messages.get(channel) ?? new Set<string>();
+          this.messages.set(channel, seen.add(message));
         });
         this.clients.push(client);
         await client.connect();
@@ -44,6 +48,11 @@ export class SentinelWatch {
       .map((c) => this.first.get(c))
       .filter((e): e is SeenEvent => e !== undefined)
       .sort((a, b) => a.at - b.at)[0];
+  }
+
+  /** The distinct messages of `channel`, e.g. one `+switch-master` per failover. */
+  distinct(channel: string): string[] {
+    return [...(this.messages.get(channel) ?? [])];
   }
 
   stop(): void {

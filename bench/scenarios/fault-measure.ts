@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
 import type { Descriptor } from '../../config/local-descriptor.ts';
+import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { HistoryEntry } from '../../core/model/records.ts';
 import type { TimelineStep } from '../../core/model/timeline.ts';
@@ -27,6 +28,8 @@ export interface RunResult {
   run: number;
   promotionAfterFaultMs: number | null;
   switchMasterAfterFaultMs: number | null;
+  /** Failovers Sentinel made after the fault (distinct `+switch-master`): 2 when it failed over again at once. */
+  failovers: number;
   samples: Map<string, RunSample>;
   errors: string[];
 }
@@ -85,6 +88,23 @@ export interface FaultMeasure {
   errors: string[];
 }
 
+/** Whether the orchestrator applied a failover to `master` (it followed Sentinel's last failover of the run). */
+async function followedTo(d: Descriptor, master: Endpoint): Promise<boolean> {
+  const dynamo = localDynamoClient(d.stateStore.endpoint);
+  const store = new DynamoStateStore(dynamo, d.stateStore.table);
+  const deadline = Date.now() + HISTORY_TIMEOUT_MS;
+  try {
+    for (;;) {
+      const applied = await store.appliedEpoch(d.cluster).catch(() => undefined);
+      if (applied?.status === 'done' && sameEndpoint(applied.master, master)) return true;
+      if (Date.now() > deadline) return false;
+      await sleep(100);
+    }
+  } finally {
+    dynamo.destroy();
+  }
+}
+
 /** Find the final master and the history entry, and count each system's lost writes: the run's result. */
 export async function measureRun(
   m: FaultMeasure,
@@ -113,6 +133,12 @@ export async function measureRun(
     entry?.timeline.find((s) => s.step === 'rerouted' && s.status === 'ok');
   if (group === 'ha-redis-agent' && entry && !entry.startedBy)
     errors.push(`run ${run} ${group}: the failover was not started by the fast path (${entry.trigger})`);
+  const failovers = watch.distinct('+switch-master').length;
+  if (group !== 'baselines' && failovers > 1 && !(await followedTo(d, newMaster))) {
+    errors.push(
+      `run ${run} ${group}: Sentinel failed over ${failovers} times, and ha-redis did not follow the last one to ${newMaster.host}:${newMaster.port}`,
+    );
+  }
   const fenced = entry?.timeline.find((s) => s.step === 'fenced' && s.status === 'ok');
   if (entry && !fenced && spec.fault !== 'zombie')
     errors.push(`run ${run} ha-redis: the history entry has no successful 'fenced' step`);
@@ -152,6 +178,7 @@ export async function measureRun(
     run,
     promotionAfterFaultMs: since(promotion?.at, faultAt),
     switchMasterAfterFaultMs: since(switchMaster?.at, faultAt),
+    failovers,
     samples,
     errors,
   };
@@ -160,7 +187,7 @@ export async function measureRun(
 /** The progress line of one run. */
 export const describeRun = (r: RunResult): string =>
   [
-    `promotion +${r.promotionAfterFaultMs ?? '?'} ms, +switch-master +${r.switchMasterAfterFaultMs ?? '?'} ms`,
+    `promotion +${r.promotionAfterFaultMs ?? '?'} ms, +switch-master +${r.switchMasterAfterFaultMs ?? '?'} ms${r.failovers > 1 ? ` (Sentinel failed over ${r.failovers} times)` : ''}`,
     ...[...r.samples.entries()].map(
       ([system, s]) =>
         `${system}: gap ${s.gapMs} ms, ${s.acked} acked, ${s.lost} lost` +
@@ -205,6 +232,9 @@ export function faultRows(
       ...optional('rerouteAfterSwitchMasterMs', spread(samples.map((x) => x.rerouteAfterSwitchMasterMs))),
       ...optional('recoveryAfterRerouteMs', spread(samples.map((x) => x.recoveryAfterRerouteMs))),
       ...optional('fenceMs', spread(samples.map((x) => x.fenceMs))),
+      ...(groupResults.some((r) => r.failovers > 1)
+        ? { runsWithTwoFailovers: groupResults.filter((r) => r.failovers > 1).length }
+        : {}),
       samples,
       errors: [
         ...failures.filter((f) => f.includes(` ${s.group} failed`)),

@@ -74,7 +74,9 @@ export function formatStatus(r: StatusReport): string[] {
       `  ${formatEndpoint(s.sentinel).padEnd(16)} ${
         s.ok
           ? `names ${label(s.master)} epoch ${s.configEpoch}${s.agrees ? '' : '  DISAGREES'}${s.tilt ? '  TILT' : ''}`
-          : `DOWN: ${s.error ?? ''}`
+          : s.tilt
+            ? 'IN TILT: not counted until it leaves'
+            : `DOWN: ${s.error ?? ''}`
       }`,
     );
   }

@@ -46,7 +46,11 @@ export function decideMajority(answers: readonly SentinelAnswer[], configured: n
   };
 }
 
-/** Ask every Sentinel of the cluster in parallel, each with a bounded timeout. */
+/**
+ * Ask every Sentinel of the cluster in parallel, each with a bounded timeout. A Sentinel in TILT (its timer
+ * jumped: a stalled process, a clock step) acts on nothing for 30 s and its view is not trusted: its answer
+ * counts as none, so the majority must come from the others.
+ */
 export async function observeSentinels(
   cluster: ClusterConfig,
   sentinels: SentinelView,
@@ -55,7 +59,13 @@ export async function observeSentinels(
   return Promise.all(
     cluster.sentinels.map(async (sentinel): Promise<SentinelAnswer> => {
       try {
-        return { ok: true, view: await sentinels.masterView(sentinel, cluster.masterName, timeout) };
+        const [view, tilt] = await Promise.all([
+          sentinels.masterView(sentinel, cluster.masterName, timeout),
+          // Not knowing is no reason to distrust an answer that came.
+          sentinels.inTilt(sentinel, timeout).catch(() => false),
+        ]);
+        if (tilt) return { ok: false, sentinel, error: 'in TILT: its view is not trusted until it leaves' };
+        return { ok: true, view };
       } catch (error) {
         return { ok: false, sentinel, error: errorMessage(error) };
       }

@@ -160,7 +160,15 @@ function judgeSentinels(
   const majority = decideMajority(answers, obs.sentinelsConfigured);
   const agreed = majority.agreed;
   const sentinels: SentinelStatus[] = obs.sentinels.map(({ answer, tilt }) => {
-    if (!answer.ok) return { sentinel: answer.sentinel, ok: false, agrees: false, error: answer.error };
+    if (!answer.ok) {
+      return {
+        sentinel: answer.sentinel,
+        ok: false,
+        agrees: false,
+        error: answer.error,
+        ...(tilt === undefined ? {} : { tilt }),
+      };
+    }
     const agrees =
       agreed !== undefined &&
       sameEndpoint(answer.view.master, agreed.master) &&
@@ -192,9 +200,13 @@ function judgeSentinels(
     }
   }
   for (const s of sentinels) {
-    if (!s.ok) findings.warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} did not answer: ${s.error}`);
-    if (s.tilt)
-      findings.warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} is in TILT; its view is not trusted`);
+    if (s.tilt) {
+      findings.warnings.push(
+        `Sentinel ${formatEndpoint(s.sentinel)} is in TILT; its view is not trusted (not counted) until it leaves`,
+      );
+    } else if (!s.ok) {
+      findings.warnings.push(`Sentinel ${formatEndpoint(s.sentinel)} did not answer: ${s.error}`);
+    }
   }
   if (majority.failoverInProgress) findings.warnings.push('a Sentinel reports a failover in progress');
   return { majority, sentinels };

@@ -170,7 +170,7 @@ describe('buildStatusReport', () => {
 
     expect(r.healthy).toBe(true);
     expect(r.warnings).toEqual([
-      'Sentinel 127.0.0.1:26001 is in TILT; its view is not trusted',
+      'Sentinel 127.0.0.1:26001 is in TILT; its view is not trusted (not counted) until it leaves',
       'redis-2 has AOF off',
       'DNS names redis-2, not the master redis-1',
     ]);

@@ -172,6 +172,32 @@ describe('confirmNewMaster', () => {
     expect(clock.now() - START).toBe(200);
   });
 
+  it('does not count a Sentinel in TILT: two agreeing Sentinels, one of them in TILT, confirm nothing', async () => {
+    // Arrange
+    const sentinels = new FakeSentinelView([[{ master: N2, epoch: 7 }, { master: N2, epoch: 7 }, 'down']]);
+    sentinels.tilted.add('10.0.1.11:26379');
+    const { cluster, deps } = setup(sentinels);
+
+    // Act
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, { deadlineMs: 100 });
+
+    // Assert
+    expect(result.kind).toBe('unconfirmed');
+    if (result.kind !== 'unconfirmed') return;
+    expect(result.reason).toContain('1 of 3 Sentinels answered, 2 must agree');
+    expect(result.reason).toContain('10.0.1.11:26379: in TILT: its view is not trusted until it leaves');
+  });
+
+  it('confirms through the other two when one Sentinel is in TILT', async () => {
+    const sentinels = FakeSentinelView.agreeing(N2, 7);
+    sentinels.tilted.add('10.0.1.11:26379');
+    const { cluster, deps } = setup(sentinels);
+
+    const result = await confirmNewMaster(cluster, applied(N1, 6), deps, { deadlineMs: 100 });
+
+    expect(result).toMatchObject({ kind: 'confirmed', master: N2, epoch: 7, votes: 2 });
+  });
+
   it('polls once and gives up at once with a deadline of 0', async () => {
     // Arrange
     const { cluster, deps } = setup(new FakeSentinelView([['down', 'down', 'down']]));

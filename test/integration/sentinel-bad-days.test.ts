@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
+import { IoredisSentinelView } from '../../adapters/redis/sentinel-view.ts';
+import { statusCommand } from '../../cli/commands/status.ts';
+import { type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import { startNode } from '../../local/cluster-processes.ts';
+import { countLost, WriteLoad } from '../../local/load.ts';
+import { waitUntil } from '../../local/processes.ts';
+import {
+  capture,
+  sentinelFailover,
+  sentinelMajority,
+  startTestCluster,
+  type TestCluster,
+  waitForHistory,
+} from './cluster.ts';
+
+/**
+ * Sentinel's bad days, with real processes: a Sentinel in TILT during a failover, and the failover's leader
+ * killed and restarted right after it promoted a replica.
+ */
+describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
+  let t: TestCluster;
+  const router = new HaproxyRouter();
+  const loads: WriteLoad[] = [];
+
+  /** Durable writers (WAIT 1) through proxy-1. */
+  const durableLoad = (): WriteLoad => {
+    const [p1] = t.d.proxies;
+    if (!p1) throw new Error('expected a proxy');
+    const load = new WriteLoad({
+      target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },
+      password: t.password,
+      writers: 2,
+      ackReplicas: 1,
+    });
+    load.start();
+    loads.push(load);
+    return load;
+  };
+  /** Every proxy routes (ready) to `master`. */
+  const proxiesOn = async (master: Endpoint) =>
+    (await Promise.all(t.cluster.proxies.map((p) => router.masterRoute(p).catch(() => undefined)))).every(
+      (r) => r?.state === 'ready' && sameEndpoint(r.address, master),
+    );
+
+  beforeAll(async () => {
+    t = await startTestCluster({ downAfterMs: 1000 });
+  });
+  afterAll(async () => {
+    await Promise.all(loads.map((l) => l.stop()));
+    await t?.down();
+  });
+
+  it('follows a failover while a Sentinel is in TILT, on the other two, and status warns of the TILT', async () => {
+    // Arrange: sentinel-3 stalls for 3 s (a stopped process, a clock step): its timer jumps, it enters TILT.
+    const s3 = t.d.sentinels[2];
+    const s3Endpoint = t.cluster.sentinels[2];
+    if (!s3 || !s3Endpoint) throw new Error('expected 3 Sentinels');
+    const before = await sentinelMajority(t);
+    if (!before) throw new Error('no majority before the test');
+    process.kill(s3.pid, 'SIGSTOP');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    process.kill(s3.pid, 'SIGCONT');
+    const view = new IoredisSentinelView(t.connections);
+    await waitUntil(() => view.inTilt(s3Endpoint, 1000), 10_000, 'sentinel-3 to enter TILT');
+
+    // Act: a failover while it is in TILT (30 s).
+    const after = await sentinelFailover(t, before.epoch, t.cluster.sentinels[0]);
+
+    // Assert
+    const entry = await waitForHistory(t, (e) => e.kind === 'failover' && e.epoch === after.epoch);
+    expect(entry.outcome, entry.error).toBe('succeeded');
+    expect(await proxiesOn(after.master)).toBe(true);
+    expect(await view.inTilt(s3Endpoint, 1000)).toBe(true);
+    const io = capture();
+    await statusCommand({ cluster: t.name, root: t.root }, io);
+    const shown = io.lines.join('\n');
+    expect(shown).toContain(`${formatEndpoint(s3Endpoint).padEnd(16)} IN TILT: not counted until it leaves`);
+    expect(shown).toContain(
+      `Sentinel ${formatEndpoint(s3Endpoint)} is in TILT; its view is not trusted (not counted)`,
+    );
+    await waitUntil(async () => !(await view.inTilt(s3Endpoint, 1000)), 40_000, 'sentinel-3 to leave TILT');
+  });
+
+  it('loses no write and routes only to a master a majority names when the leader dies right after promoting', async () => {
+    // Arrange: durable writes; the master and the leader-to-be.
+    // The previous failover settled: one master, named by a majority, every proxy on it, the others replicas.
+    await waitUntil(
+      async () => {
+        const agreed = await sentinelMajority(t).catch(() => undefined);
+        const roles = await Promise.all(t.cluster.nodes.map((n) => t.role(n).catch(() => '')));
+        return (
+          agreed !== undefined &&
+          roles.filter((r) => r === 'master').length === 1 &&
+          roles.filter((r) => r === 'slave').length === 2 &&
+          (await proxiesOn(agreed.master))
+        );
+      },
+      30_000,
+      'the cluster to settle before the test',
+    );
+    const load = durableLoad();
+    await load.waitForAcks(50, 20_000);
+    const master = await t.soleMaster();
+    const before = await sentinelMajority(t);
+    const leader = t.d.sentinels[0];
+    const leaderEndpoint = t.cluster.sentinels[0];
+    if (!before || !leader || !leaderEndpoint) throw new Error('expected a majority and a Sentinel');
+    const view = new IoredisSentinelView(t.connections);
+
+    // Act: SENTINEL FAILOVER to sentinel-1; as soon as a replica answers ROLE master, kill -9 sentinel-1 and
+    // start it again from its config.
+    await waitUntil(
+      async () => (await view.failover(leaderEndpoint, t.d.masterName, 2000).catch(String)) === 'ok',
+      20_000,
+      'SENTINEL FAILOVER to be accepted',
+      200,
+    );
+    const replicas = t.cluster.nodes.filter((n) => !sameEndpoint(n, master));
+    let promoted: Endpoint | undefined;
+    await waitUntil(
+      async () => {
+        for (const r of replicas) if ((await t.role(r).catch(() => '')) === 'master') promoted = r;
+        return promoted !== undefined;
+      },
+      20_000,
+      'a replica to be promoted',
+      10,
+    );
+    process.kill(leader.pid, 'SIGKILL');
+    await startNode({ name: t.name, root: t.root }, leader.id);
+
+    // Assert: whatever Sentinel makes of it, it settles on one master that a majority names, and every proxy
+    // routes there; no durable write is lost; ha-redis followed no promotion a majority did not name.
+    let settled: { master: Endpoint; epoch: number } | undefined;
+    await waitUntil(
+      async () => {
+        settled = await sentinelMajority(t).catch(() => undefined);
+        if (!settled) return false;
+        const masters = await Promise.all(t.cluster.nodes.map((n) => t.role(n).catch(() => '')));
+        return masters.filter((r) => r === 'master').length === 1 && (await proxiesOn(settled.master));
+      },
+      60_000,
+      'one master, named by a majority, with every proxy on it',
+    );
+    const final = settled as { master: Endpoint; epoch: number };
+    await load.waitForAcks(load.ackCount + 50, 20_000);
+    const report = await load.stop();
+    expect(await countLost(final.master, t.password, report.ackedKeys)).toEqual([]);
+    const entries = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) > before.epoch);
+    for (const e of entries) {
+      if (e.outcome === 'unconfirmed') continue;
+      // Each epoch ha-redis acted on was one a majority named at the time; the last is where everything ends.
+      expect(e.newMaster).not.toBeNull();
+    }
+    const acted = entries
+      .filter((e) => e.outcome !== 'unconfirmed')
+      .sort((a, b) => (a.epoch ?? 0) - (b.epoch ?? 0));
+    if (acted.length) expect(sameEndpoint(acted.at(-1)?.newMaster ?? master, final.master)).toBe(true);
+    console.info(
+      `leader killed after promoting ${promoted && formatEndpoint(promoted)}: settled on ${formatEndpoint(final.master)} at epoch ${final.epoch} (was ${formatEndpoint(master)} at ${before.epoch}); ha-redis entries: ${entries.map((e) => `${e.epoch}:${e.outcome}`).join(', ') || 'none'}`,
+    );
+  });
+});

@@ -44,6 +44,23 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
       (r) => r?.state === 'ready' && sameEndpoint(r.address, master),
     );
 
+  /** The previous failover settled: one master, named by a majority, every proxy on it, the others replicas. */
+  const settledCluster = () =>
+    waitUntil(
+      async () => {
+        const agreed = await sentinelMajority(t).catch(() => undefined);
+        const roles = await Promise.all(t.cluster.nodes.map((n) => t.role(n).catch(() => '')));
+        return (
+          agreed !== undefined &&
+          roles.filter((r) => r === 'master').length === 1 &&
+          roles.filter((r) => r === 'slave').length === 2 &&
+          (await proxiesOn(agreed.master))
+        );
+      },
+      30_000,
+      'the cluster to settle before the test',
+    );
+
   beforeAll(async () => {
     t = await startTestCluster({ downAfterMs: 1000 });
   });
@@ -85,21 +102,7 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
 
   it('loses no write and routes only to a master a majority names when the leader dies right after promoting', async () => {
     // Arrange: durable writes; the master and the leader-to-be.
-    // The previous failover settled: one master, named by a majority, every proxy on it, the others replicas.
-    await waitUntil(
-      async () => {
-        const agreed = await sentinelMajority(t).catch(() => undefined);
-        const roles = await Promise.all(t.cluster.nodes.map((n) => t.role(n).catch(() => '')));
-        return (
-          agreed !== undefined &&
-          roles.filter((r) => r === 'master').length === 1 &&
-          roles.filter((r) => r === 'slave').length === 2 &&
-          (await proxiesOn(agreed.master))
-        );
-      },
-      30_000,
-      'the cluster to settle before the test',
-    );
+    await settledCluster();
     const load = durableLoad();
     await load.waitForAcks(50, 20_000);
     const master = await t.soleMaster();
@@ -160,6 +163,57 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
     if (acted.length) expect(sameEndpoint(acted.at(-1)?.newMaster ?? master, final.master)).toBe(true);
     console.info(
       `leader killed after promoting ${promoted && formatEndpoint(promoted)}: settled on ${formatEndpoint(final.master)} at epoch ${final.epoch} (was ${formatEndpoint(master)} at ${before.epoch}); ha-redis entries: ${entries.map((e) => `${e.epoch}:${e.outcome}`).join(', ') || 'none'}`,
+    );
+  });
+
+  it('follows two quick failovers (the new master stalls right after its promotion) and loses no WAIT-1 write', async () => {
+    // Arrange: a settled cluster under durable writes.
+    await settledCluster();
+    const load = durableLoad();
+    await load.waitForAcks(50, 20_000);
+    const first = await t.soleMaster();
+    const before = await sentinelMajority(t);
+    const firstNode = t.d.nodes.find((n) => sameEndpoint(n, first));
+    if (!before || !firstNode) throw new Error('expected a majority and the master node');
+
+    // Act 1: kill -9 the master; ha-redis follows Sentinel's failover to M1.
+    process.kill(firstNode.pid, 'SIGKILL');
+    const one = await waitForHistory(
+      t,
+      (e) => e.kind === 'failover' && (e.epoch ?? 0) > before.epoch && e.outcome !== 'unconfirmed',
+      60_000,
+    );
+    const m1 = one.newMaster as Endpoint;
+    const m1Node = t.d.nodes.find((n) => sameEndpoint(n, m1));
+    if (!m1Node) throw new Error('no node for the first new master');
+    // Act 2: M1 stalls past down-after (1000 ms): Sentinel fails over a second time, to M2.
+    process.kill(m1Node.pid, 'SIGSTOP');
+    let two: { master: Endpoint; epoch: number } | undefined;
+    try {
+      await waitUntil(
+        async () => {
+          two = await sentinelMajority(t).catch(() => undefined);
+          return two !== undefined && (two.epoch ?? 0) > (one.epoch ?? 0) && !sameEndpoint(two.master, m1);
+        },
+        60_000,
+        'Sentinel to fail over a second time',
+      );
+    } finally {
+      process.kill(m1Node.pid, 'SIGCONT');
+    }
+    const m2 = two as { master: Endpoint; epoch: number };
+
+    // Assert: ha-redis followed the second epoch too; every proxy ends on M2; M1 is fenced; nothing lost.
+    const second = await waitForHistory(t, (e) => e.kind === 'failover' && e.epoch === m2.epoch, 60_000);
+    expect(second.newMaster).toEqual(m2.master);
+    await waitUntil(() => proxiesOn(m2.master), 30_000, 'every proxy on the second new master');
+    await waitUntil(async () => (await t.role(m1)) === 'slave', 30_000, 'the first new master to be fenced');
+    await load.waitForAcks(load.ackCount + 50, 20_000);
+    const report = await load.stop();
+    expect(report.acked).toBeGreaterThan(100);
+    expect(await countLost(m2.master, t.password, report.ackedKeys)).toEqual([]);
+    console.info(
+      `two quick failovers: epoch ${one.epoch} to ${formatEndpoint(m1)} (${one.outcome}), epoch ${m2.epoch} to ${formatEndpoint(m2.master)} (${second.outcome}); ${report.acked} WAIT-1 writes, 0 lost`,
     );
   });
 });

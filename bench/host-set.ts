@@ -261,7 +261,15 @@ export interface Reaction {
   reroutedAt: number;
   confirmedBy: string | undefined;
   outcome: string;
+  /**
+   * When the orchestrator's bridge saw the promotion event that triggered the reaction (its `detected` step),
+   * if a promotion event did: a second sighting of the promotion, which a starved bench watcher can see later.
+   */
+  promotionSeenAt: number | undefined;
 }
+
+/** The events that report a promotion (Sentinel's leader promoted a replica). */
+export const PROMOTION_EVENTS = ['+failover-state-wait-promotion', '+promoted-slave'];
 
 const end = (s: TimelineStep) => s.at + s.durationMs;
 
@@ -319,7 +327,15 @@ export async function reactionOf(
         const confirmed = found.e.timeline.find((s) => s.step === 'confirmed');
         const basis = confirmed?.detail?.match(/\(([a-z-]+)\)\s*$/)?.[1];
         const confirmedAt = confirmed ? end(confirmed) : undefined;
-        return { confirmedAt, reroutedAt: found.at, confirmedBy: basis, outcome: found.e.outcome };
+        const detected = found.e.timeline.find((s) => s.step === 'detected');
+        const promotionSeenAt = PROMOTION_EVENTS.includes(found.e.trigger) ? detected?.at : undefined;
+        return {
+          confirmedAt,
+          reroutedAt: found.at,
+          confirmedBy: basis,
+          outcome: found.e.outcome,
+          promotionSeenAt,
+        };
       }
       last = `history: ${entries.map((e) => `${e.kind}@${e.epoch} ${e.outcome}`).join(', ') || 'empty'}`;
     } catch (error) {

@@ -12,6 +12,7 @@ import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import type { HistoryEntry } from '../../core/model/records.ts';
 import type { TimelineStep } from '../../core/model/timeline.ts';
 import { countLost, type LoadReport } from '../../local/load.ts';
+import { PROMOTION_EVENTS } from '../host-set.ts';
 import { finalMaster } from '../nodes.ts';
 import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';
 import type { SentinelWatch } from '../sentinel-watch.ts';
@@ -19,7 +20,6 @@ import type { FaultSpec, Group, SystemUnderTest } from './fault-specs.ts';
 
 /** The orchestrator records history after verify; it can lag the first writes through the proxy. */
 const HISTORY_TIMEOUT_MS = 20_000;
-const PROMOTION_EVENTS = ['+failover-state-wait-promotion', '+promoted-slave'];
 /** Replies the master sent just before the fault can still arrive this long after it. */
 export const REPLIES_IN_FLIGHT_MS = 100;
 
@@ -112,13 +112,13 @@ export async function measureRun(
   reports: readonly LoadReport[],
 ): Promise<RunResult> {
   const { spec, group, run, d, password, master, watch, faultAt, returnedAt, errors } = m;
-  const promotion = watch.firstOf(...PROMOTION_EVENTS);
+  const watched = watch.firstOf(...PROMOTION_EVENTS);
   const switchMaster = watch.firstOf('+switch-master');
   // After a kill the old master is gone; when it is back, Sentinel must have demoted it by now.
   const candidates = spec.fault === 'kill' ? d.nodes.filter((n) => n.id !== master.id) : d.nodes;
   const newMaster = await finalMaster(candidates, password, 20_000);
   if (newMaster.port === master.port) errors.push(`run ${run}: the old master is master again`);
-  if (!promotion) errors.push(`run ${run}: no promotion event seen from any Sentinel`);
+  if (!watched) errors.push(`run ${run}: no promotion event seen from any Sentinel`);
   let entry: HistoryEntry | undefined;
   if (group !== 'baselines') {
     try {
@@ -127,6 +127,15 @@ export async function measureRun(
       errors.push(`run ${run} ${group}: ${errorMessage(error)}`);
     }
   }
+  // The earliest sighting of the promotion: the bench's own watcher, or the orchestrator's bridge when the
+  // reaction was triggered by it (on a loaded machine either can be the later one).
+  const detected = entry?.timeline.find((s) => s.step === 'detected');
+  const sightings = [
+    watched?.at,
+    entry && PROMOTION_EVENTS.includes(entry.trigger) ? detected?.at : undefined,
+  ];
+  const seen = sightings.filter((at): at is number => at !== undefined);
+  const promotion = seen.length ? { at: Math.min(...seen) } : undefined;
   // The fast path reroutes before the reaction (whose own reroute then finds every proxy there already).
   const rerouted =
     entry?.timeline.find((s) => s.step === 'fast-rerouted' && s.status === 'ok') ??

@@ -26,6 +26,7 @@ import type { Log } from '../cluster.ts';
 import {
   type HostRoleProxy,
   MasterEventWatch,
+  PROMOTION_EVENTS,
   reactionOf,
   startHostRoleProxies,
   stopHostRoleProxies,
@@ -52,7 +53,6 @@ const SETTLE_MS = 1000;
 const RECOVERY_GRACE_MS = 30_000;
 /** The orchestrator records history after verify; with N failovers at once that can take a while. */
 const HISTORY_TIMEOUT_MS = 60_000;
-const PROMOTION_EVENTS = ['+failover-state-wait-promotion', '+promoted-slave'];
 
 /** One writer of one system for one service. */
 interface Writer {
@@ -121,17 +121,22 @@ const since = (at: number | undefined, from: number | undefined) =>
 /** One service: its new master, each writer's lost writes, its reaction; a sample per system. */
 async function measureService(m: ServiceRun): Promise<Map<HostSystem, ServiceSample>> {
   const { d, index, run, writers, reports, password, faultAt, watch, errors } = m;
-  const promotion = watch.firstOf(d.masterName, ...PROMOTION_EVENTS);
-  const switchMaster = watch.firstOf(d.masterName, '+switch-master');
-  const majority = Math.floor(d.sentinels.length / 2) + 1;
-  const majoritySwitchMaster = watch.nthOf(d.masterName, '+switch-master', majority);
-  if (promotion === undefined) errors.push(`run ${run} ${d.cluster}: no promotion event seen`);
   const survivors = d.nodes.filter((n) => n.hostId !== FAILED_HOST);
   const newMaster = await finalMaster(survivors, password, 20_000);
   const reaction = await reactionOf(d, m.store, FAILED_HOST, HISTORY_TIMEOUT_MS).catch((error: unknown) => {
     errors.push(`run ${run} ha-redis: ${errorMessage(error)}`);
     return undefined;
   });
+  // The earliest sighting of the promotion: the bench's own watcher, or the orchestrator's bridge when the
+  // reaction was triggered by it (on a loaded machine either can be the later one).
+  const sightings = [watch.firstOf(d.masterName, ...PROMOTION_EVENTS), reaction?.promotionSeenAt].filter(
+    (at): at is number => at !== undefined,
+  );
+  const promotion = sightings.length ? Math.min(...sightings) : undefined;
+  const switchMaster = watch.firstOf(d.masterName, '+switch-master');
+  const majority = Math.floor(d.sentinels.length / 2) + 1;
+  const majoritySwitchMaster = watch.nthOf(d.masterName, '+switch-master', majority);
+  if (promotion === undefined) errors.push(`run ${run} ${d.cluster}: no promotion event seen`);
   const shared = {
     service: index + 1,
     run,

@@ -4,7 +4,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { reactToFailover } from '../../../core/failover/react.ts';
+import { FENCE_AFTER_REROUTE_MS, reactToFailover } from '../../../core/failover/react.ts';
 import { FakeSentinelView } from '../../fakes/sentinels.ts';
 import { N1, N2, N3, START } from '../../support/fixtures.ts';
 import { failedOverWorld } from '../../support/world.ts';
@@ -39,6 +39,35 @@ describe('reactToFailover', () => {
     ]);
     expect(w.state.history).toHaveLength(1);
     expect(w.notifier.published).toHaveLength(1);
+  });
+
+  it('starts the fence when a proxy holds the reroute past FENCE_AFTER_REROUTE_MS: the new master gets its replica before the slow proxy answers', async () => {
+    // Arrange: n3 still follows n1; p2 takes 600 ms (real time) to answer, as a cut-off host's would time out.
+    const w = failedOverWorld();
+    w.redis.set(N3, { role: 'slave', offset: 1200, master: N1 });
+    const events: string[] = [];
+    const router = w.deps.router;
+    const slowRouter = Object.create(router) as typeof router;
+    slowRouter.pointMasterAt = async (proxy, node) => {
+      if (proxy.id === 'p2') await new Promise((resolve) => setTimeout(resolve, 600));
+      await router.pointMasterAt(proxy, node);
+      events.push(`rerouted ${proxy.id}`);
+    };
+    const redis = w.deps.redis;
+    const recordingRedis = Object.create(redis) as typeof redis;
+    recordingRedis.replicaOf = async (node, master, timeoutMs) => {
+      await redis.replicaOf(node, master, timeoutMs);
+      events.push(`replicaof ${node.port === N3.port && node.host === N3.host ? 'n3' : node.host}`);
+    };
+
+    // Act
+    await reactToFailover(w.cluster, switchMaster, { ...w.deps, router: slowRouter, redis: recordingRedis });
+
+    // Assert
+    expect(events.indexOf('replicaof n3')).toBeGreaterThan(events.indexOf('rerouted p1'));
+    expect(events.indexOf('replicaof n3')).toBeLessThan(events.indexOf('rerouted p2'));
+    expect(FENCE_AFTER_REROUTE_MS).toBeLessThan(600);
+    expect(w.state.history[0]?.outcome).toBe('succeeded');
   });
 
   it('re-points a replica that still follows the old master to the new one', async () => {

@@ -17,6 +17,19 @@ export const FAILOVER_TRIGGERS = new Set<SentinelEvent['type']>([
 /** Events that mean an instance answers again: time to fence a node that was down at failover. */
 export const RETURN_TRIGGERS = new Set<SentinelEvent['type']>(['-sdown', '+reboot', '+convert-to-slave']);
 
+/**
+ * Every Sentinel event type the core does something with: the reaction's triggers, the returns, the votes it
+ * confirms by, a failover Sentinel gave up for want of a replica, and TILT (logged). Every other event needs no
+ * action; in AWS the topic's subscription lets only these (and the node agents' events) reach the Lambda.
+ */
+export const ACTED_ON_EVENT_TYPES: readonly SentinelEvent['type'][] = [
+  '+vote-for-leader',
+  ...FAILOVER_TRIGGERS,
+  ...RETURN_TRIGGERS,
+  NO_GOOD_REPLICA,
+  '+tilt',
+];
+
 export type EventOutcome =
   | { action: 'ignored'; reason: string }
   | { action: 'vote-recorded'; epoch: number }

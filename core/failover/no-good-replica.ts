@@ -19,7 +19,7 @@ import type { CorePorts } from '../ports.ts';
  */
 
 /** The trigger of the entry, so that a repeat is known. */
-export const NO_GOOD_REPLICA = '-failover-abort-no-good-slave';
+export const NO_GOOD_REPLICA = '-failover-abort-no-good-slave' as const;
 
 export async function tellNoGoodReplica(
   cluster: ClusterConfig,

@@ -5,11 +5,13 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
-import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../config/schema.ts';
+import { ACTED_ON_EVENT_TYPES } from '../../core/failover/handle-event.ts';
+import { NODE_EVENT_TYPES } from '../../events/node-events.ts';
 import type { ClusterAccess } from './cluster-access.ts';
 import { encryptedTopic } from './encryption.ts';
 import { ASYNC_RETRY, deadLetterQueue, type LambdaFactory } from './lambda-function.ts';
@@ -25,6 +27,11 @@ export interface EventIngestProps {
   lambdas: LambdaFactory;
   access: ClusterAccess;
 }
+
+/** The `eventType` attributes (SnsPublisher) the event Lambda is subscribed to: each once, from the code's lists. */
+export const SUBSCRIBED_EVENT_TYPES: string[] = [
+  ...new Set<string>([...ACTED_ON_EVENT_TYPES, ...NODE_EVENT_TYPES]),
+];
 
 /** The Sentinel events topic, the sentinel-event Lambda and the scheduled reconcile. */
 export class EventIngest {
@@ -51,6 +58,11 @@ export class EventIngest {
     this.topic.addSubscription(
       new subscriptions.LambdaSubscription(this.subscribedTarget(scope, config, asyncInvoke), {
         deadLetterQueue: this.deadLetterQueue,
+        // Only what the core acts on: ~45 events per failover would each be an invocation (and a cold start
+        // for the one that matters); the reconcile still sees the present state every minute.
+        filterPolicy: {
+          eventType: sns.SubscriptionFilter.stringFilter({ allowlist: SUBSCRIBED_EVENT_TYPES }),
+        },
       }),
     );
     access.grantClusterOperations(this.sentinelEventFunction);

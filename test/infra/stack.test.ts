@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import { METRICS } from '../../core/model/metrics.ts';
+import { SUBSCRIBED_EVENT_TYPES } from '../../infra/constructs/event-ingest.ts';
 import {
   MAINTENANCE_STATE_NAMES,
   MAINTENANCE_STEP_TIMEOUT_SECONDS,
@@ -151,6 +152,23 @@ describe('HaRedisStack resources', () => {
         OnFailure: { Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NotifyDlq'), 'Arn'] } },
       },
     });
+  });
+
+  it("lets only the events the core acts on, and the node agents' events, reach the event Lambda", () => {
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      TopicArn: { Ref: Match.stringLikeRegexp('^SentinelEvents') },
+      FilterPolicy: { eventType: SUBSCRIBED_EVENT_TYPES },
+    });
+    expect(SUBSCRIBED_EVENT_TYPES).toEqual(
+      expect.arrayContaining([
+        '+failover-state-wait-promotion',
+        '+switch-master',
+        '+vote-for-leader',
+        'node-exited',
+      ]),
+    );
+    expect(SUBSCRIBED_EVENT_TYPES).not.toContain('+sdown');
+    expect(new Set(SUBSCRIBED_EVENT_TYPES).size).toBe(SUBSCRIBED_EVENT_TYPES.length);
   });
 
   it('keeps one environment of the event Lambda warm on a live alias, which the topic invokes with the same retries', () => {

@@ -1,8 +1,11 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
-import { FencingError } from '../model/errors.ts';
+import { errorMessage, FencingError } from '../model/errors.ts';
 import type { CorePorts } from '../ports.ts';
 
 /** The reaction's fence: every node but the new master made its replica and proven to refuse writes. */
+
+/** How many node timeouts the fence waits for `fence-node` on the host of a node that does not answer. */
+export const PERSIST_WAIT_NODE_TIMEOUTS = 3;
 
 /**
  * Make every other node a replica of the new master (demote one that claims master, re-point one that
@@ -30,7 +33,23 @@ export async function fenceOtherNodes(
           epoch,
           since: deps.clock.now(),
         });
-        const fenced = await deps.nodeOps.run({ document: 'fence-node', node, master, epoch });
+        // Waited for at most 3 node timeouts (a script on a live host takes ~1 s through SSM): its host may be
+        // unreachable too, and an SSM command to it waits out its delivery timeout (30 s or more). The pending
+        // fence covers it either way; a late failure is logged.
+        const waitMs = PERSIST_WAIT_NODE_TIMEOUTS * timeout;
+        const fenced = await withinMs(
+          deps.nodeOps.run({ document: 'fence-node', node, master, epoch }),
+          waitMs,
+          (error) =>
+            deps.logger.error('fence-node failed after the reaction went on; the fence stays pending', {
+              cluster: cluster.name,
+              node: node.id,
+              error: errorMessage(error),
+            }),
+        );
+        if (fenced === undefined) {
+          return `${node.id} unreachable: replicaof sent to its host, not done within ${waitMs} ms; fence pending`;
+        }
         return fenced.stale
           ? `${node.id} unreachable: a newer epoch's replicaof is persisted there (epoch ${epoch} is stale), fence pending`
           : `${node.id} unreachable: replicaof persisted, fence pending`;
@@ -52,4 +71,31 @@ export async function fenceOtherNodes(
     }),
   );
   return { summary: lines.join('; '), oldMasterOffsets: offsets };
+}
+
+/**
+ * `work`'s result, or undefined once `ms` passed: it goes on, and a failure after that goes to `late`. A failure
+ * before it is thrown. (A timer of its own: a fake clock port would count the wait even when the work won.)
+ */
+async function withinMs<T>(
+  work: Promise<T>,
+  ms: number,
+  late: (error: unknown) => void,
+): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  const bound = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => {
+      timedOut = true;
+      resolve(undefined);
+    }, ms);
+  });
+  work.catch((error: unknown) => {
+    if (timedOut) late(error);
+  });
+  try {
+    return await Promise.race([work, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -101,6 +101,26 @@ describe('reactToFailover', () => {
     expect(await w.state.pendingFences('orders')).toEqual([{ node: N1, master: N2, epoch: 7, since: START }]);
   });
 
+  it('does not wait on an unreachable host past 3 node timeouts: the fence stays pending, the reaction succeeds and goes on', async () => {
+    // Arrange: n1 and its host do not answer; the fence-node command never ends (SSM waits for the host).
+    const w = failedOverWorld();
+    w.cluster.timing.nodeTimeoutMs = 50;
+    w.redis.set(N1, { reachable: false });
+    const run = w.nodeOps.run.bind(w.nodeOps);
+    w.nodeOps.run = (op) => (op.document === 'fence-node' ? new Promise(() => undefined) : run(op));
+
+    // Act
+    const result = await reactToFailover(w.cluster, switchMaster, w.deps);
+
+    // Assert
+    expect(result.action === 'failed-over' && result.entry.outcome).toBe('succeeded');
+    expect(w.state.history[0]?.timeline.find((s) => s.step === 'fenced')?.detail).toContain(
+      'n1 unreachable: replicaof sent to its host, not done within 150 ms; fence pending',
+    );
+    expect(await w.state.pendingFences('orders')).toEqual([{ node: N1, master: N2, epoch: 7, since: START }]);
+    expect(w.dns.calls).toEqual([{ master: N2, epoch: 7 }]);
+  });
+
   it('gives outcome partial with a fencing message when a node still accepts writes after REPLICAOF', async () => {
     // Arrange
     const w = failedOverWorld();

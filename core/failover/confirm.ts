@@ -4,9 +4,10 @@ import type { AppliedEpoch, LeaderVote } from '../model/records.ts';
 import type { Clock, RedisNodes, SentinelMasterView, SentinelView, StateStore } from '../ports.ts';
 
 /** One Sentinel's answer, or why it gave none. */
+/** `tilt`: what the Sentinel's INFO said (absent when it did not answer); a Sentinel in TILT counts as no answer. */
 export type SentinelAnswer =
-  | { ok: true; view: SentinelMasterView }
-  | { ok: false; sentinel: Endpoint; error: string };
+  | { ok: true; view: SentinelMasterView; tilt?: false }
+  | { ok: false; sentinel: Endpoint; error: string; tilt?: true };
 
 /** What a set of Sentinel answers amounts to. */
 export interface MajorityDecision {
@@ -62,10 +63,12 @@ export async function observeSentinels(
         const [view, tilt] = await Promise.all([
           sentinels.masterView(sentinel, cluster.masterName, timeout),
           // Not knowing is no reason to distrust an answer that came.
-          sentinels.inTilt(sentinel, timeout).catch(() => false),
+          sentinels.inTilt(sentinel, timeout).catch(() => undefined),
         ]);
-        if (tilt) return { ok: false, sentinel, error: 'in TILT: its view is not trusted until it leaves' };
-        return { ok: true, view };
+        if (tilt) {
+          return { ok: false, sentinel, error: 'in TILT: its view is not trusted until it leaves', tilt };
+        }
+        return tilt === undefined ? { ok: true, view } : { ok: true, view, tilt };
       } catch (error) {
         return { ok: false, sentinel, error: errorMessage(error) };
       }

@@ -123,19 +123,11 @@ async function holdAskReroute(act: Act): Promise<NodeExitOutcome> {
 
 /** The reaction to the promotion the fast path caused: it confirms, claims the epoch, fences, and records. */
 async function react(act: Act, promoted: NodeConfig, asked: Endpoint): Promise<NodeExitOutcome> {
-  const { cluster, node, exit, deps, timeline, owner } = act;
+  const { cluster, node, exit, deps, timeline } = act;
   const reason = `${node.id}'s redis-server exited (pid ${exit.evidence.pid} gone, connect refused, seen by ${exit.agentHost}); SENTINEL FAILOVER asked of ${formatEndpoint(asked)}`;
   const reaction = await reactToFailover(
     cluster,
-    {
-      type: 'node-exited',
-      seenAt: exit.exitedAt,
-      oldMaster: { host: node.host, port: node.port },
-      leaseOwner: owner,
-      routedAlready: true,
-      prelude: timeline.steps,
-      startedBy: `the fast path: ${reason}`,
-    },
+    { ...exitTrigger(act), routedAlready: true, startedBy: `the fast path: ${reason}` },
     deps,
   );
   const at = { host: promoted.host, port: promoted.port };
@@ -154,24 +146,23 @@ async function react(act: Act, promoted: NodeConfig, asked: Endpoint): Promise<N
   return { action: 'fast-failover', promoted: at, reaction };
 }
 
+/** The reaction's trigger for the node's exit: under the fast path's lease, after its steps so far. */
+const exitTrigger = ({ node, exit, owner, timeline }: Act) => ({
+  type: 'node-exited' as const,
+  seenAt: exit.exitedAt,
+  oldMaster: { host: node.host, port: node.port },
+  leaseOwner: owner,
+  prelude: timeline.steps,
+});
+
 /**
  * Sentinel failed over without the fast path (meanwhile, or to a replica the fast path ruled out): run the
  * reaction now, under the fast path's lease (Sentinel's own events are deferred while the lease is held, and
  * would otherwise wait for the next reconcile), then decline.
  */
 async function leaveToReaction(act: Act, reason: string): Promise<NodeExitOutcome> {
-  const { cluster, node, exit, deps, timeline, owner } = act;
-  const reaction = await reactToFailover(
-    cluster,
-    {
-      type: 'node-exited',
-      seenAt: exit.exitedAt,
-      oldMaster: { host: node.host, port: node.port },
-      leaseOwner: owner,
-      prelude: timeline.steps,
-    },
-    deps,
-  );
+  const { cluster, node, deps } = act;
+  const reaction = await reactToFailover(cluster, exitTrigger(act), deps);
   return declined(cluster, node, `${reason}; the reaction: ${reaction.action}`, deps);
 }
 

@@ -16,8 +16,7 @@ export async function observeCluster(
   deps: Pick<CorePorts, 'redis' | 'sentinels' | 'router' | 'dns' | 'state' | 'clock'>,
 ): Promise<StatusObservations> {
   const nodeMs = cluster.timing.nodeTimeoutMs;
-  const sentinelMs = cluster.timing.sentinelTimeoutMs;
-  const [nodes, { answers, tilts }, proxies, dns, history, lease, maintenance] = await Promise.all([
+  const [nodes, answers, proxies, dns, history, lease, maintenance] = await Promise.all([
     Promise.all(
       cluster.nodes.map(async (n): Promise<NodeObservation> => {
         const address: Endpoint = { host: n.host, port: n.port };
@@ -42,13 +41,8 @@ export async function observeCluster(
         }
       }),
     ),
-    observeSentinels(cluster, deps.sentinels).then(async (answers) => ({
-      answers,
-      // After SENTINEL MASTER, so that each Sentinel's pooled connection exists already.
-      tilts: await Promise.all(
-        cluster.sentinels.map((s) => deps.sentinels.inTilt(s, sentinelMs).catch(() => undefined)),
-      ),
-    })),
+    // Each answer says whether its Sentinel is in TILT (INFO, asked beside SENTINEL MASTER).
+    observeSentinels(cluster, deps.sentinels),
     Promise.all(
       cluster.proxies.map(async (p) => {
         try {
@@ -72,10 +66,9 @@ export async function observeCluster(
     observedAt: deps.clock.now(),
     sentinelsConfigured: cluster.sentinels.length,
     nodes,
-    sentinels: answers.map((answer, i) => {
-      const tilt = tilts[i];
-      return tilt === undefined ? { answer } : { answer, tilt };
-    }),
+    sentinels: answers.map((answer) =>
+      answer.tilt === undefined ? { answer } : { answer, tilt: answer.tilt },
+    ),
     proxies,
     dns,
     ...(lastOperation ? { lastOperation } : {}),

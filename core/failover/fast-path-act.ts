@@ -10,6 +10,7 @@ import {
 import { errorMessage } from '../model/errors.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import type { Timeline } from '../model/timeline.ts';
+import { withinMs } from '../model/within.ts';
 import type { CorePorts } from '../ports.ts';
 import { decideMajority, observeSentinels } from './confirm.ts';
 import type { NodeExit, NodeExitOutcome } from './node-exit.ts';
@@ -199,28 +200,14 @@ async function hold(
   const sent = deps.nodeOps
     .run({ document: 'fence-node', node, master: NO_MASTER, epoch })
     .then((r) => (r.stale ? `not held: a newer epoch than ${epoch} fenced ${node.id} already` : r.output));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const waited = new Promise<string>((resolve) => {
-    timer = setTimeout(
-      () => resolve(`sent; not done within ${holdWaitMs} ms, going on without waiting`),
-      holdWaitMs,
-    );
-  });
-  try {
-    const first = await Promise.race([sent, waited]);
-    if (first.startsWith('sent; not done')) {
-      sent.catch((error: unknown) =>
-        deps.logger.error('fast path: the hold failed after the fast path went on', {
-          cluster: cluster.name,
-          node: node.id,
-          error: errorMessage(error),
-        }),
-      );
-    }
-    return first;
-  } finally {
-    clearTimeout(timer);
-  }
+  const done = await withinMs(sent, holdWaitMs, (error) =>
+    deps.logger.error('fast path: the hold failed after the fast path went on', {
+      cluster: cluster.name,
+      node: node.id,
+      error: errorMessage(error),
+    }),
+  );
+  return done ?? `sent; not done within ${holdWaitMs} ms, going on without waiting`;
 }
 
 /** release-node, for a reason line: never throws. */

@@ -1,5 +1,6 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../model/cluster.ts';
 import { errorMessage, FencingError } from '../model/errors.ts';
+import { withinMs } from '../model/within.ts';
 import type { CorePorts } from '../ports.ts';
 
 /** The reaction's fence: every node but the new master made its replica and proven to refuse writes. */
@@ -71,31 +72,4 @@ export async function fenceOtherNodes(
     }),
   );
   return { summary: lines.join('; '), oldMasterOffsets: offsets };
-}
-
-/**
- * `work`'s result, or undefined once `ms` passed: it goes on, and a failure after that goes to `late`. A failure
- * before it is thrown. (A timer of its own: a fake clock port would count the wait even when the work won.)
- */
-async function withinMs<T>(
-  work: Promise<T>,
-  ms: number,
-  late: (error: unknown) => void,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let timedOut = false;
-  const bound = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => {
-      timedOut = true;
-      resolve(undefined);
-    }, ms);
-  });
-  work.catch((error: unknown) => {
-    if (timedOut) late(error);
-  });
-  try {
-    return await Promise.race([work, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

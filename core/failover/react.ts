@@ -8,6 +8,7 @@ import {
 import { errorMessage, RoutingError } from '../model/errors.ts';
 import type { AppliedEpoch, HistoryEntry, Outcome } from '../model/records.ts';
 import { Timeline, type TimelineStep } from '../model/timeline.ts';
+import { withinMs } from '../model/within.ts';
 import type { CorePorts } from '../ports.ts';
 import { type Confirmation, confirmNewMaster, type Promotion } from './confirm.ts';
 import { fenceOtherNodes } from './fence.ts';
@@ -256,13 +257,8 @@ async function runReactionSteps(
   // reroute it was measured slower for a host failure of 8 services: the reroutes shared the CPU with it.)
   // A proxy that does not answer (its host is cut off) holds the reroute for its whole timeout: the fence then
   // starts after FENCE_AFTER_REROUTE_MS, so the new master's writes do not wait on a host that is gone.
-  // (A timer of its own, not the clock port's sleep: a fake clock would count the wait even when the reroute won.)
-  let grace: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    rerouting,
-    new Promise((resolve) => (grace = setTimeout(resolve, FENCE_AFTER_REROUTE_MS))),
-  ]);
-  clearTimeout(grace);
+  // (The reroute's step never throws: its failure is one of the problems.)
+  await withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
     const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);

@@ -17,6 +17,13 @@ export const SWITCHOVER_TIMING = {
   catchUpDeadlineMs: 500,
   /** Sentinel promotes in ~260-340 ms here; allow for a slow host. */
   promoteDeadlineMs: 5000,
+  /**
+   * One ROLE poll of the target while it is promoted. Sentinel's promotion ends with CLIENT KILL TYPE normal on
+   * the target, which closes the poller's connection; under a heavy write load (bench: 16 writers x 1 KB,
+   * pipeline 16) a ROLE sent just then was seen failing only ~500 ms later. A poll that takes longer than this is
+   * abandoned with its connection, and the next one connects anew.
+   */
+  promotePollTimeoutMs: 100,
   pollMs: 2,
   /** Sentinels read replica priorities from INFO every 10 s. */
   priorityPropagationMs: 15_000,

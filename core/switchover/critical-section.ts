@@ -119,10 +119,11 @@ function waitForPromotion(
   timeline: Timeline,
 ): Promise<void> {
   const { nodeTimeoutMs } = cluster.timing;
+  const pollTimeoutMs = Math.min(nodeTimeoutMs, SWITCHOVER_TIMING.promotePollTimeoutMs);
   return timeline.run('promoted', async () => {
     const deadline = deps.clock.now() + SWITCHOVER_TIMING.promoteDeadlineMs;
     for (;;) {
-      const role = await deps.redis.role(target, nodeTimeoutMs).catch(() => 'unreachable');
+      const role = await deps.redis.role(target, pollTimeoutMs).catch(() => 'unreachable');
       if (role === 'master') return;
       const masterRole = await deps.redis.role(master, nodeTimeoutMs).catch(() => 'unreachable');
       if (masterRole !== 'master' && role !== 'master') {

@@ -116,36 +116,54 @@ async function checkLease(cluster: ClusterConfig, state: SwitchoverState, deps: 
   }
 }
 
-/** The master's replicas with their lag and priority; refuses unless the master has every replica online. */
+/**
+ * The master's replicas with their lag and priority; refuses unless the master has every replica online.
+ * The lag is the master's offset minus the replica's own offset, read just before it. Not the offset the master
+ * lists for the replica: that is the replica's last `REPLCONF ACK`, sent once a second, so under a heavy write
+ * load it is up to a second of writes behind even when the replica has every byte.
+ */
 async function readReplicas(
   cluster: ClusterConfig,
   master: Endpoint,
   deps: CorePorts,
 ): Promise<PlannedReplica[]> {
   const { nodeTimeoutMs } = cluster.timing;
+  const expected = cluster.nodes.filter((n) => !sameEndpoint(n, master));
+  const own = await Promise.all(
+    expected.map(async (n) => ({
+      offset: await deps.redis
+        .replication(n, nodeTimeoutMs)
+        .then((r) => (r.role === 'slave' ? r.offset : undefined))
+        .catch(() => undefined),
+      priority: await deps.redis.replicaPriority(n, nodeTimeoutMs).catch(() => -1),
+    })),
+  );
   const info = await deps.redis.replication(master, nodeTimeoutMs);
   if (info.role !== 'master') {
     throw new SwitchoverRefusedError(`${nodeLabel(cluster, master)} answers ROLE ${info.role}, not master`);
   }
-  const expected = cluster.nodes.filter((n) => !sameEndpoint(n, master));
-  const replicas = await Promise.all(
-    expected.map(async (n) => {
-      const link = info.replicas?.find((r) => sameEndpoint(r.address, n));
-      const priority = await deps.redis.replicaPriority(n, nodeTimeoutMs).catch(() => -1);
-      return {
-        id: n.id,
-        host: n.host,
-        port: n.port,
-        lagBytes: link ? Math.max(0, info.offset - link.offset) : -1,
-        priority,
-        online: link?.state === 'online',
-      };
-    }),
-  );
+  const replicas = expected.map((n, i) => {
+    const link = info.replicas?.find((r) => sameEndpoint(r.address, n));
+    const offset = own[i]?.offset;
+    return {
+      id: n.id,
+      host: n.host,
+      port: n.port,
+      lagBytes: link && offset !== undefined ? Math.max(0, info.offset - offset) : -1,
+      priority: own[i]?.priority ?? -1,
+      online: link?.state === 'online',
+    };
+  });
   const offline = replicas.filter((r) => !r.online);
   if (offline.length) {
     throw new SwitchoverRefusedError(
       `the master has ${replicas.length - offline.length} of ${replicas.length} replicas online; offline: ${offline.map((r) => r.id).join(', ')}`,
+    );
+  }
+  const silent = replicas.filter((_, i) => own[i]?.offset === undefined);
+  if (silent.length) {
+    throw new SwitchoverRefusedError(
+      `${silent.map((r) => r.id).join(', ')} does not answer as a replica, though the master lists it online; check the node`,
     );
   }
   return replicas;

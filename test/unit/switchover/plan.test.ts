@@ -62,12 +62,43 @@ describe('planSwitchover', () => {
     // Arrange: n2 is 300 bytes behind, n3 100.
     const w = beforeSwitchWorld();
     w.redis.set(N1, { replicas: [link(N2, 700), link(N3, 900)] });
+    w.redis.set(N2, { offset: 700 }).set(N3, { offset: 900 });
 
     // Act
     const result = await planSwitchover(w.cluster, switchoverState(), w.deps);
 
     // Assert
     expect(result.plan?.target).toEqual({ id: 'n3', ...N3 });
+  });
+
+  it("measures a replica's lag by its own offset, not by the master's list of acks (a second old under load)", async () => {
+    // Arrange: the master lists n2 1.5 MB behind (its last REPLCONF ACK), but n2 itself has every byte.
+    const w = beforeSwitchWorld();
+    w.redis.set(N1, { offset: 2_000_000, replicas: [link(N2, 500_000), link(N3, 400_000)] });
+    w.redis.set(N2, { offset: 2_000_000 }).set(N3, { offset: 1_999_000 });
+
+    // Act
+    const result = await planSwitchover(w.cluster, switchoverState({}, { target: 'n2' }), w.deps);
+
+    // Assert
+    expect(result.plan?.replicas.map((r) => [r.id, r.lagBytes])).toEqual([
+      ['n2', 0],
+      ['n3', 1000],
+    ]);
+  });
+
+  it('refuses when a replica the master lists as online does not answer, and changes nothing', async () => {
+    // Arrange
+    const w = beforeSwitchWorld();
+    w.redis.set(N3, { reachable: false });
+
+    // Act
+    const error = await planSwitchover(w.cluster, switchoverState(), w.deps).catch((e: Error) => e);
+
+    // Assert
+    expect(error).toMatchObject({ name: 'SwitchoverRefusedError' });
+    expect((error as Error).message).toContain('n3 does not answer as a replica');
+    expectNothingChanged(w);
   });
 
   it('passes over a replica with priority 0 when it picks the target, however little it lags', async () => {

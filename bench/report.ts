@@ -28,6 +28,8 @@ export interface RunSample {
   lostKeys?: string[];
   /** Write attempts that failed (errors, timeouts) while the writers retried. */
   failed: number;
+  /** Acknowledged writes per second in the second before the fault or the procedure: the load reached. */
+  opsPerSec?: number;
   /** zombie, restart: lost writes acknowledged after the old master came back (the ones it took). */
   lostAfterReturn?: number;
   /**
@@ -74,6 +76,9 @@ export interface ScenarioRow {
   lostAfterReturn?: number;
   downAfterMs: number;
   writers: number;
+  /** The load when it is not the default (see bench/load-profile.ts). */
+  load?: { valueBytes: number; pipeline: number; datasetBytes: number };
+  opsPerSec?: Spread;
   /** First +failover-state-wait-promotion / +promoted-slave after the kill. */
   promotionAfterKillMs?: Spread;
   /** First +switch-master after the kill. */
@@ -170,7 +175,15 @@ export interface BenchReport {
   date: string;
   machine: MachineInfo;
   /** What was asked: each scenario with its runs per cell and down-after values. */
-  options: { scenarios: { name: string; runs: number; downAfterMs: number[] }[] };
+  options: {
+    scenarios: {
+      name: string;
+      runs: number;
+      downAfterMs: number[];
+      load?: { writers: number; valueBytes: number; pipeline: number; datasetBytes: number };
+      systems?: string[];
+    }[];
+  };
   scenarios: ScenarioRow[];
 }
 
@@ -288,13 +301,17 @@ function perServiceLines(rows: readonly ScenarioRow[]): string[] {
   return lines;
 }
 
-/** Markdown, ready to paste into the README. */
-export function renderMarkdown(report: BenchReport): string {
-  const m = report.machine;
-  const perService = report.scenarios.filter((r) => r.perService);
-  const rows = report.scenarios.filter((r) => !r.perService);
-  // Columns that only some scenarios measure; a column shows when a row has it.
-  const extra = [
+/** Columns that only some scenarios measure; a column shows when a row has it. */
+function extraColumns(rows: readonly ScenarioRow[]) {
+  return [
+    {
+      title: 'Writes/s before the fault or switch, p50 (min)',
+      show: rows.some((r) => r.opsPerSec),
+      cell: (r: ScenarioRow) => {
+        const rates = (r.samples ?? []).flatMap((x) => (x.opsPerSec === undefined ? [] : [x.opsPerSec]));
+        return r.opsPerSec ? `${r.opsPerSec.p50} (${Math.min(...rates)})` : '–';
+      },
+    },
     {
       title: 'Lost after the old master came back',
       show: rows.some((r) => r.lostAfterReturn !== undefined),
@@ -324,6 +341,14 @@ export function renderMarkdown(report: BenchReport): string {
           : '–',
     },
   ].filter((c) => c.show);
+}
+
+/** Markdown, ready to paste into the README. */
+export function renderMarkdown(report: BenchReport): string {
+  const m = report.machine;
+  const perService = report.scenarios.filter((r) => r.perService);
+  const rows = report.scenarios.filter((r) => !r.perService);
+  const extra = extraColumns(rows);
   const lines = [
     `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on this machine: on loopback, or for host sets one network namespace (or loopback address) per host.`,
   ];

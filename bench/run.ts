@@ -8,8 +8,10 @@ import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { errorMessage } from '../core/model/errors.ts';
 import { downActiveClusters } from './cluster.ts';
+import { DEFAULT_LOAD, isDefaultLoad, type LoadProfile, parseSize } from './load-profile.ts';
 import { type BenchReport, machineInfo, renderMarkdown, type ScenarioRow } from './report.ts';
 import { SCENARIOS } from './scenarios/index.ts';
+import type { Scenario } from './scenarios/types.ts';
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -36,8 +38,31 @@ const collectDownAfter = (value: string, previous: number[] | undefined): number
   return [...(previous ?? []), ...parsed];
 };
 
+/** An integer option from `min` to `max`. */
+const intIn =
+  (option: string, min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max)
+      throw new InvalidArgumentError(`${option} must be an integer from ${min} to ${max}, got '${value}'`);
+    return n;
+  };
+
+const collectList = (value: string, previous: string[] | undefined): string[] => [
+  ...(previous ?? []),
+  ...value
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean),
+];
+
 interface Options {
   runs?: number;
+  system?: string[];
+  writers?: number;
+  valueSize?: number;
+  pipeline?: number;
+  dataset?: number;
   json?: string;
   downAfter?: number[];
   scenario: string[];
@@ -71,15 +96,70 @@ const program = new Command()
     `scenario(s) to run, repeat or comma-separate: ${[ALL, ...SCENARIOS.keys()].join(', ')} (default: all)`,
     collectScenario,
   )
+  .option(
+    '--system <name>',
+    'only these systems of the chosen scenarios (repeat or comma-separate), e.g. ha-redis,sentinel-ioredis',
+    collectList,
+  )
+  .option('--writers <n>', `writers per system (default ${DEFAULT_LOAD.writers})`, intIn('--writers', 1, 256))
+  .option('--value-size <size>', 'bytes per written value, e.g. 1k (default: a few bytes)', (v) =>
+    parseSize(v, '--value-size', 2 ** 20),
+  )
+  .option(
+    '--pipeline <n>',
+    `SETs each writer sends before reading their replies (default ${DEFAULT_LOAD.pipeline})`,
+    intIn('--pipeline', 1, 1000),
+  )
+  .option(
+    '--dataset <size>',
+    "data written to the master before each run's writers start, e.g. 1g (default: none)",
+    (v) => parseSize(v, '--dataset', 8 * 2 ** 30),
+  )
   .option('--keep-files', "keep each run's cluster files (configs, logs) under the temp dir, to investigate")
   .configureOutput({
     outputError: (message, write) => write(`bench: ${message.replace(/^error: /, '')}`),
   });
 
+const loadOf = (o: Options): LoadProfile => ({
+  writers: o.writers ?? DEFAULT_LOAD.writers,
+  valueBytes: o.valueSize ?? DEFAULT_LOAD.valueBytes,
+  pipeline: o.pipeline ?? DEFAULT_LOAD.pipeline,
+  datasetBytes: o.dataset ?? DEFAULT_LOAD.datasetBytes,
+});
+
+/** `--system` and the load options only with scenarios that take them; every named system must exist. */
+function checkSubset(
+  scenarios: readonly Scenario[],
+  systems: readonly string[] | undefined,
+  load: LoadProfile,
+) {
+  const fail = (message: string) => program.error(`bench: ${message}`, { exitCode: 2 });
+  if (!isDefaultLoad(load)) {
+    const cannot = scenarios.filter((s) => !s.takesLoad).map((s) => s.name);
+    if (cannot.length)
+      fail(
+        `--writers, --value-size, --pipeline and --dataset apply to ${[...SCENARIOS.values()]
+          .filter((s) => s.takesLoad)
+          .map((s) => s.name)
+          .join(', ')}; not to ${cannot.join(', ')}`,
+      );
+  }
+  if (!systems) return;
+  const cannot = scenarios.filter((s) => !s.systems).map((s) => s.name);
+  if (cannot.length) fail(`--system cannot choose the systems of ${cannot.join(', ')}`);
+  const known = new Set(scenarios.flatMap((s) => s.systems ?? []));
+  const unknown = systems.filter((s) => !known.has(s));
+  if (unknown.length) fail(`unknown system '${unknown.join("', '")}'; choose from ${[...known].join(', ')}`);
+  const empty = scenarios.filter((s) => !s.systems?.some((x) => systems.includes(x))).map((s) => s.name);
+  if (empty.length) fail(`--system leaves no system to run in ${empty.join(', ')}`);
+}
+
 async function main(): Promise<void> {
   const o = program.parse(process.argv).opts<Options>();
   const chosen = o.scenario ?? [ALL];
   const scenarios = [...SCENARIOS.values()].filter((s) => chosen.includes(ALL) || chosen.includes(s.name));
+  const load = loadOf(o);
+  checkSubset(scenarios, o.system, load);
 
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -100,11 +180,24 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     const runs = o.runs ?? scenario.defaultRuns;
     const downAfter = [...new Set(o.downAfter ?? scenario.defaultDownAfterMs)];
-    plan.push({ name: scenario.name, runs, downAfterMs: downAfter });
+    plan.push({
+      name: scenario.name,
+      runs,
+      downAfterMs: downAfter,
+      ...(scenario.takesLoad && !isDefaultLoad(load) ? { load } : {}),
+      ...(o.system ? { systems: o.system.filter((x) => scenario.systems?.includes(x)) } : {}),
+    });
     err(`bench ${scenario.name}: ${runs} run(s) at down-after ${downAfter.join(', ')} ms`);
     for (const downAfterMs of downAfter) {
       try {
-        const result = await scenario.run({ runs, downAfterMs, log: err, keepFiles: Boolean(o.keepFiles) });
+        const result = await scenario.run({
+          runs,
+          downAfterMs,
+          log: err,
+          keepFiles: Boolean(o.keepFiles),
+          ...(scenario.takesLoad ? { load } : {}),
+          ...(o.system ? { systems: o.system } : {}),
+        });
         rows.push(...result);
         if (result.some((r) => r.runs < runs))
           failures.push(`${scenario.name}/down-after-${downAfterMs}: some runs failed`);

@@ -19,26 +19,40 @@ interface Init {
 }
 
 type FromWorker = { type: 'report'; report: LoadReport } | { type: 'error'; message: string };
+type ToWorker = 'stop' | 'reconnect';
 
 export class WorkerLoad {
   private readonly acks = new Int32Array(new SharedArrayBuffer(4));
-  private readonly worker: Worker;
-  private readonly done: Promise<LoadReport>;
+  private readonly options: LoadOptions;
+  private running: { worker: Worker; done: Promise<LoadReport> } | undefined;
   private stopped: Promise<LoadReport> | undefined;
 
-  /** Starts the writers at once. */
-  constructor(options: LoadOptions) {
-    const init: Init = { kind: KIND, options, acks: this.acks.buffer as SharedArrayBuffer };
-    this.worker = new Worker(new URL(import.meta.url), { workerData: init });
-    this.done = new Promise<LoadReport>((resolve, reject) => {
-      this.worker.on('message', (m: FromWorker) => {
+  /** `start` starts the writers; `autoStart` (the default) does it at once. */
+  constructor(options: LoadOptions, autoStart = true) {
+    this.options = options;
+    if (autoStart) this.start();
+  }
+
+  /** Start the writers in their worker; safe to call twice. */
+  start(): void {
+    if (this.running) return;
+    const init: Init = { kind: KIND, options: this.options, acks: this.acks.buffer as SharedArrayBuffer };
+    const worker = new Worker(new URL(import.meta.url), { workerData: init });
+    const done = new Promise<LoadReport>((resolve, reject) => {
+      worker.on('message', (m: FromWorker) => {
         if (m.type === 'report') resolve(m.report);
         else reject(new Error(`write load: ${m.message}`));
       });
-      this.worker.on('error', reject);
-      this.worker.on('exit', (code) => reject(new Error(`write load worker exited (code ${code})`)));
+      worker.on('error', reject);
+      worker.on('exit', (code) => reject(new Error(`write load worker exited (code ${code})`)));
     });
-    this.done.catch(() => undefined); // observed by stop()
+    done.catch(() => undefined); // observed by stop()
+    this.running = { worker, done };
+  }
+
+  /** Every writer drops its connection and connects again (see WriteLoad.reconnect). */
+  reconnect(): void {
+    this.running?.worker.postMessage('reconnect' satisfies ToWorker);
   }
 
   /** Acknowledged writes so far (at most PUBLISH_MS old). */
@@ -58,11 +72,13 @@ export class WorkerLoad {
   /** Stop the writers and end the worker; safe to call twice. */
   stop(): Promise<LoadReport> {
     this.stopped ??= (async () => {
-      this.worker.postMessage('stop');
+      const running = this.running;
+      if (!running) throw new Error('write load: stopped before it started');
+      running.worker.postMessage('stop' satisfies ToWorker);
       try {
-        return await this.done;
+        return await running.done;
       } finally {
-        await this.worker.terminate();
+        await running.worker.terminate();
       }
     })();
     return this.stopped;
@@ -77,7 +93,12 @@ if (!isMainThread && (workerData as Init | undefined)?.kind === KIND && parentPo
   const load = new WriteLoad(options);
   load.start();
   const publish = setInterval(() => Atomics.store(counter, 0, load.ackCount), PUBLISH_MS);
-  port.once('message', () => {
+  const onMessage = (m: ToWorker) => {
+    if (m === 'reconnect') {
+      load.reconnect();
+      return;
+    }
+    port.off('message', onMessage);
     clearInterval(publish);
     load
       .stop()
@@ -88,5 +109,6 @@ if (!isMainThread && (workerData as Init | undefined)?.kind === KIND && parentPo
       .catch((error: unknown) =>
         port.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) }),
       );
-  });
+  };
+  port.on('message', onMessage);
 }

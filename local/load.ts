@@ -19,6 +19,10 @@ export interface LoadOptions {
    * Replication is asynchronous: a kill -9 can lose writes the master acknowledged microseconds before it died.
    */
   ackReplicas?: number;
+  /** Bytes per value (0: the write's sequence number, a few bytes). */
+  valueBytes?: number;
+  /** SETs each writer sends at once before it reads their replies (1: one at a time). */
+  pipeline?: number;
 }
 
 /** A stretch of time with no acknowledged write from any writer. */
@@ -59,8 +63,19 @@ export class WriteLoad {
       retryDelayMs: 5,
       keyPrefix: `load:${Date.now()}`,
       ackReplicas: 0,
+      valueBytes: 0,
+      pipeline: 1,
       ...options,
     };
+    const { writers, pipeline, valueBytes } = this.options;
+    for (const [name, n, min] of [
+      ['writers', writers, 1],
+      ['pipeline', pipeline, 1],
+      ['valueBytes', valueBytes, 0],
+    ] as const) {
+      if (!Number.isInteger(n) || n < min)
+        throw new Error(`write load: ${name} must be an integer >= ${min}, got ${n}`);
+    }
   }
 
   start(): void {
@@ -118,29 +133,61 @@ export class WriteLoad {
   }
 
   private async writer(client: Redis, w: number): Promise<void> {
+    const { keyPrefix, ackReplicas, pipeline, valueBytes, retryDelayMs } = this.options;
+    const payload = valueBytes > 0 ? 'v'.repeat(valueBytes) : undefined;
     let seq = 0;
     while (this.running) {
-      seq += 1;
-      const key = `${this.options.keyPrefix}:${w}:${seq}`;
+      const keys: string[] = [];
+      for (let i = 0; i < pipeline; i += 1) keys.push(`${keyPrefix}:${w}:${++seq}`);
+      const value = (k: number) => payload ?? String(seq - keys.length + 1 + k);
       try {
-        if (this.options.ackReplicas > 0) {
-          const replies = await client
-            .pipeline()
-            .set(key, String(seq))
-            .call('WAIT', this.options.ackReplicas, 1000)
-            .exec();
-          const [set, wait] = replies ?? [];
-          if (set?.[0] || wait?.[0]) throw set?.[0] ?? wait?.[0];
-          if (Number(wait?.[1]) < this.options.ackReplicas) throw new Error('not replicated in time');
+        if (ackReplicas === 0 && keys.length === 1) {
+          await client.set(keys[0] as string, value(0));
+          this.acked(keys);
         } else {
-          await client.set(key, String(seq));
+          const failed = await this.writeBatch(client, keys, value);
+          if (failed) {
+            this.failed += failed;
+            await sleep(retryDelayMs);
+          }
         }
-        this.ackTimes.push(Date.now());
-        this.ackedKeys.push(key);
       } catch {
-        this.failed += 1;
-        await sleep(this.options.retryDelayMs);
+        this.failed += keys.length;
+        await sleep(retryDelayMs);
       }
+    }
+  }
+
+  /**
+   * One pipeline: its SETs, then `WAIT` when acks need replicas. With WAIT, the batch counts only as a whole; with
+   * plain acks, each SET that got OK counts (a pipeline can break halfway, as a connection drops). Returns how
+   * many failed.
+   */
+  private async writeBatch(client: Redis, keys: string[], value: (k: number) => string): Promise<number> {
+    const { ackReplicas } = this.options;
+    const p = client.pipeline();
+    for (const [k, key] of keys.entries()) p.set(key, value(k));
+    if (ackReplicas > 0) p.call('WAIT', ackReplicas, 1000);
+    const replies = (await p.exec()) ?? [];
+    const sets = replies.slice(0, keys.length);
+    if (ackReplicas > 0) {
+      const wait = replies[keys.length];
+      const error = sets.find((r) => r[0])?.[0] ?? wait?.[0];
+      if (error) throw error;
+      if (Number(wait?.[1]) < ackReplicas) throw new Error('not replicated in time');
+      this.acked(keys);
+      return 0;
+    }
+    const ok = keys.filter((_, k) => sets[k] && !sets[k][0]);
+    this.acked(ok);
+    return keys.length - ok.length;
+  }
+
+  private acked(keys: readonly string[]): void {
+    const at = Date.now();
+    for (const key of keys) {
+      this.ackTimes.push(at);
+      this.ackedKeys.push(key);
     }
   }
 

@@ -13,6 +13,7 @@ import type { HistoryEntry } from '../../core/model/records.ts';
 import type { TimelineStep } from '../../core/model/timeline.ts';
 import { countLost, type LoadReport } from '../../local/load.ts';
 import { PROMOTION_EVENTS } from '../host-set.ts';
+import { type LoadProfile, loadFields, ratePerSecond, STEADY_MS } from '../load-profile.ts';
 import { finalMaster } from '../nodes.ts';
 import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';
 import type { SentinelWatch } from '../sentinel-watch.ts';
@@ -171,6 +172,7 @@ export async function measureRun(
       ...(lostAfterReturn !== undefined ? { lostAfterReturn } : {}),
       lostAfterFault: lostAckedFrom(faultAt + REPLIES_IN_FLIGHT_MS),
       failed: report.failed,
+      opsPerSec: ratePerSecond(report.ackedAt, faultAt, STEADY_MS),
       recoveryAfterPromotionMs: since(outage?.to, promotion?.at),
       ...(group !== 'baselines'
         ? {
@@ -208,11 +210,11 @@ export const describeRun = (r: RunResult): string =>
 /** One report row per system of the spec, over its group's runs; `failures` are the runs that failed whole. */
 export function faultRows(
   spec: FaultSpec,
-  cell: { name: string; downAfterMs: number; writers: number },
+  cell: { name: string; downAfterMs: number; load: LoadProfile },
   results: ReadonlyMap<Group, RunResult[]>,
   failures: readonly string[],
 ): ScenarioRow[] {
-  const { name, downAfterMs, writers } = cell;
+  const { name, downAfterMs, load } = cell;
   return spec.systems.map((s) => {
     const groupResults = results.get(s.group) ?? [];
     const samples = groupResults.flatMap((r) => {
@@ -233,7 +235,8 @@ export function faultRows(
       lost: samples.reduce((sum, x) => sum + x.lost, 0),
       ...(lostAfterReturn.length ? { lostAfterReturn: lostAfterReturn.reduce((a, b) => a + b, 0) } : {}),
       downAfterMs,
-      writers,
+      ...loadFields(load),
+      ...optional('opsPerSec', spread(samples.map((x) => x.opsPerSec))),
       ...optional('promotionAfterKillMs', spread(groupResults.map((r) => r.promotionAfterFaultMs))),
       ...optional('switchMasterAfterKillMs', spread(groupResults.map((r) => r.switchMasterAfterFaultMs))),
       ...optional('recoveryAfterPromotionMs', spread(samples.map((x) => x.recoveryAfterPromotionMs))),

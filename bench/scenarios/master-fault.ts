@@ -26,13 +26,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Descriptor } from '../../config/local-descriptor.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { startNode } from '../../local/launcher.ts';
-import { WriteLoad } from '../../local/load.ts';
 import { commandLine } from '../../local/processes.ts';
 import { type BaselineProxy, startBaselineProxies, stopBaselineProxies } from '../baseline-proxies.ts';
 import { type Log, withLocalCluster } from '../cluster.ts';
+import { DEFAULT_LOAD, type LoadProfile, loadLabel, preloadDataset, STEADY_MS } from '../load-profile.ts';
 import { adminClient, stopOrchestrator } from '../nodes.ts';
 import type { ScenarioRow } from '../report.ts';
 import { SentinelWatch } from '../sentinel-watch.ts';
+import { WorkerLoad } from '../worker-load.ts';
 import { describeRun, faultRows, measureRun, REPLIES_IN_FLIGHT_MS, type RunResult } from './fault-measure.ts';
 import {
   type FaultSpec,
@@ -46,7 +47,6 @@ import type { Scenario, ScenarioOptions } from './types.ts';
 
 export { KILL_MASTER, RESTART_OLD_MASTER, ZOMBIE_MASTER } from './fault-specs.ts';
 
-const WRITERS = 4;
 /** Acks each system must have before the fault: every writer is connected and writing. */
 const WARMUP_ACKS = 200;
 /** Acks after the fault that prove a system writes to the new master. */
@@ -87,9 +87,10 @@ async function plainSettings(d: Descriptor, password: string): Promise<void> {
   );
 }
 
+/** A system's writers, in a worker thread: its event loop is the writers' own, as a client process's is. */
 interface Load {
   s: SystemUnderTest;
-  load: WriteLoad;
+  load: WorkerLoad;
 }
 
 /** Until each load has RECOVERED_ACKS more than `baseline`, or the deadline: the systems still waiting. */
@@ -201,13 +202,14 @@ async function prepareGroup(
   spec: FaultSpec,
   group: Group,
   run: number,
-  cluster: { d: Descriptor; onDown: (cleanup: () => Promise<void>) => void },
+  cluster: { d: Descriptor; onDown: (cleanup: () => Promise<void>) => void; load: LoadProfile; log: Log },
 ): Promise<{ password: string; loads: Load[] }> {
-  const { d, onDown } = cluster;
+  const { d, onDown, load: profile } = cluster;
   const password = (await readFile(d.passwordFile, 'utf8')).trim();
   const ca = await readFile(d.caCertPath, 'utf8');
   if (!d.nodes[0]) throw new HaRedisError('the cluster has no nodes');
   if (spec.plainSettings) await plainSettings(d, password);
+  await preloadDataset(d, password, profile.datasetBytes, cluster.log);
   let baselines: BaselineProxy[] = [];
   if (group === 'baselines') {
     await stopOrchestrator(d);
@@ -218,13 +220,18 @@ async function prepareGroup(
     .filter((s) => s.group === group)
     .map((s) => ({
       s,
-      load: new WriteLoad({
-        target: s.target(d, ca, baselines),
-        password,
-        writers: WRITERS,
-        keyPrefix: `bench:${s.system}:${run}`,
-        ackReplicas: s.ackReplicas ?? 0,
-      }),
+      load: new WorkerLoad(
+        {
+          target: s.target(d, ca, baselines),
+          password,
+          writers: profile.writers,
+          valueBytes: profile.valueBytes,
+          pipeline: profile.pipeline,
+          keyPrefix: `bench:${s.system}:${run}`,
+          ackReplicas: s.ackReplicas ?? 0,
+        },
+        false,
+      ),
     }));
   return { password, loads };
 }
@@ -233,15 +240,15 @@ async function faultOnce(
   spec: FaultSpec,
   group: Group,
   run: number,
-  options: { downAfterMs: number; log: Log; keepFiles: boolean },
+  options: { downAfterMs: number; log: Log; keepFiles: boolean; load: LoadProfile },
 ): Promise<RunResult> {
-  const { downAfterMs, log } = options;
+  const { downAfterMs, log, load } = options;
   const upStarted = Date.now();
   const prefix = `bench-${spec.fault}-${{ 'ha-redis': 'h', 'ha-redis-agent': 'a', baselines: 'b' }[group]}`;
   const nodeAgent = group === 'ha-redis-agent';
   return withLocalCluster({ prefix, nodeAgent, ...options }, async (d, root, onDown) => {
     log(`  ${group}: cluster ${d.cluster} up in ${Date.now() - upStarted} ms`);
-    const { password, loads } = await prepareGroup(spec, group, run, { d, onDown });
+    const { password, loads } = await prepareGroup(spec, group, run, { d, onDown, load, log });
     const master = d.nodes[0] as Descriptor['nodes'][number];
     const watch = new SentinelWatch();
     let stopped = false;
@@ -255,6 +262,7 @@ async function faultOnce(
       await watch.start(d.sentinels, password);
       for (const l of loads) l.load.start();
       await Promise.all(loads.map((l) => l.load.waitForAcks(WARMUP_ACKS)));
+      await sleep(STEADY_MS);
       const { faultAt, returnedAt } = await injectFault(r);
       if (returnedAt !== undefined) await awaitOneMaster(r, errors);
       const reports = await stopLoads();
@@ -273,10 +281,15 @@ async function faultOnce(
 }
 
 /** Run a fault scenario `runs` times at one down-after (each run: both groups); one row per system. */
-export async function runFault(spec: FaultSpec, options: ScenarioOptions): Promise<ScenarioRow[]> {
+export async function runFault(all: FaultSpec, options: ScenarioOptions): Promise<ScenarioRow[]> {
   const { runs, downAfterMs } = options;
   const log = options.log ?? (() => undefined);
-  const name = `${spec.name}/down-after-${downAfterMs}`;
+  const load = options.load ?? DEFAULT_LOAD;
+  const spec = {
+    ...all,
+    systems: all.systems.filter((s) => !options.systems || options.systems.includes(s.system)),
+  };
+  const name = `${spec.name}/down-after-${downAfterMs}${loadLabel(load)}`;
   const groups = [...new Set(spec.systems.map((s) => s.group))];
   const results = new Map<Group, RunResult[]>(groups.map((g) => [g, []]));
   const failures: string[] = [];
@@ -289,6 +302,7 @@ export async function runFault(spec: FaultSpec, options: ScenarioOptions): Promi
           downAfterMs,
           log,
           keepFiles: options.keepFiles ?? false,
+          load,
         });
         results.get(group)?.push(result);
         log(`  done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${describeRun(result)}`);
@@ -303,7 +317,7 @@ export async function runFault(spec: FaultSpec, options: ScenarioOptions): Promi
   }
   if (![...results.values()].some((r) => r.length))
     throw new HaRedisError(`${name}: every run failed; ${failures.join('; ')}`);
-  return faultRows(spec, { name, downAfterMs, writers: WRITERS }, results, failures);
+  return faultRows(spec, { name, downAfterMs, load }, results, failures);
 }
 
 const scenario = (spec: FaultSpec, defaultDownAfterMs: readonly number[]): Scenario => ({
@@ -311,6 +325,8 @@ const scenario = (spec: FaultSpec, defaultDownAfterMs: readonly number[]): Scena
   description: spec.description,
   defaultRuns: 5,
   defaultDownAfterMs,
+  systems: spec.systems.map((s) => s.system),
+  takesLoad: true,
   run: (options) => runFault(spec, options),
 });
 

@@ -109,7 +109,12 @@ export async function haRedisProcedure({ d, password }: ProcedureContext): Promi
   return {
     ...(blocked && rerouted
       ? {
-          note: `workflow: writes-blocked at +${blocked.at - startedAt} ms, rerouted done at +${rerouted.at + rerouted.durationMs - startedAt} ms`,
+          note:
+            `workflow: writes-blocked at +${blocked.at - startedAt} ms, rerouted done at +${rerouted.at + rerouted.durationMs - startedAt} ms; ` +
+            state.timeline
+              .filter((s) => s.at >= blocked.at && s.at <= rerouted.at)
+              .map((s) => `${s.step} ${s.durationMs} ms${s.detail ? ` (${s.detail})` : ''}`)
+              .join(', '),
         }
       : {}),
     startedAt,

@@ -25,6 +25,15 @@ import type { Descriptor } from '../../config/local-descriptor.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { countLost, type LoadTarget } from '../../local/load.ts';
 import { type Log, withLocalCluster } from '../cluster.ts';
+import {
+  DEFAULT_LOAD,
+  type LoadProfile,
+  loadFields,
+  loadLabel,
+  preloadDataset,
+  ratePerSecond,
+  STEADY_MS,
+} from '../load-profile.ts';
 import { stopOrchestrator } from '../nodes.ts';
 import { type RunSample, type ScenarioRow, spread, summarize } from '../report.ts';
 import { WorkerLoad } from '../worker-load.ts';
@@ -39,7 +48,6 @@ import {
 import type { Scenario, ScenarioOptions } from './types.ts';
 
 const NAME = 'switchover';
-const WRITERS = 4;
 /** Acks before the switch: every writer is connected and writing. */
 const WARMUP_ACKS = 200;
 /** Acks after the procedure that prove the writers write to the new master. */
@@ -91,28 +99,33 @@ export const SWITCHOVER_SYSTEMS: readonly SystemUnderTest[] = [
 async function switchoverOnce(
   s: SystemUnderTest,
   run: number,
-  options: { downAfterMs: number; log: Log; keepFiles: boolean },
+  options: { downAfterMs: number; log: Log; keepFiles: boolean; load: LoadProfile },
 ): Promise<{ sample: RunSample; problems: string[]; note?: string }> {
-  const { log } = options;
+  const { log, load: profile } = options;
   const upStarted = Date.now();
   return withLocalCluster({ prefix: 'bench-so', ...options }, async (d) => {
     log(`  cluster ${d.cluster} up in ${Date.now() - upStarted} ms`);
     const password = (await readFile(d.passwordFile, 'utf8')).trim();
     const first = d.nodes[0];
     if (!first) throw new HaRedisError('the cluster has no nodes');
+    await preloadDataset(d, password, profile.datasetBytes, log);
     if (s.stopOrchestrator) await stopOrchestrator(d);
     // In a worker thread: the in-process workflow must not stall the writers' event loop (see worker-load.ts).
     const load = new WorkerLoad({
       target: s.target(d),
       password,
-      writers: WRITERS,
+      writers: profile.writers,
+      valueBytes: profile.valueBytes,
+      pipeline: profile.pipeline,
       keyPrefix: `bench:${s.system}:${run}`,
       ackReplicas: 0,
     });
     let stopped = false;
     try {
       await load.waitForAcks(WARMUP_ACKS);
+      await sleep(STEADY_MS);
       const ackedBefore = load.ackCount;
+      const procedureAt = Date.now();
       const p = await s.procedure({ d, password, run, master: first });
       const ackedDuringProcedure = load.ackCount - ackedBefore;
       const baseline = load.ackCount;
@@ -135,6 +148,7 @@ async function switchoverOnce(
         lost: lost.length,
         ...(lost.length ? { lostKeys: lost.slice(0, 10) } : {}),
         failed: report.failed,
+        opsPerSec: ratePerSecond(report.ackedAt, procedureAt, STEADY_MS),
         procedureMs: p.endedAt - p.startedAt,
         ...(report.gaps[0] ? { gapStartMs: report.gaps[0].from - p.startedAt } : {}),
         ackedDuringProcedure,
@@ -156,7 +170,7 @@ const describe = (s: RunSample): string =>
   [
     `gap ${s.gapMs} ms${s.gapStartMs !== undefined ? ` from +${s.gapStartMs} ms` : ''}`,
     ...(s.workflowWriteGapMs !== undefined ? [`workflow writeGapMs ${s.workflowWriteGapMs}`] : []),
-    `${s.acked} acked (${s.ackedDuringProcedure ?? '?'} during the procedure)`,
+    `${s.acked} acked (${s.ackedDuringProcedure ?? '?'} during the procedure, ${s.opsPerSec ?? '?'}/s before)`,
     `${s.lost} lost`,
     `procedure ${s.procedureMs} ms`,
     ...(s.waitMs !== undefined ? [`WAIT ${s.waitMs} ms`] : []),
@@ -170,10 +184,12 @@ const describe = (s: RunSample): string =>
 export async function runSwitchover(options: ScenarioOptions): Promise<ScenarioRow[]> {
   const { runs, downAfterMs } = options;
   const log = options.log ?? (() => undefined);
-  const samples = new Map<string, RunSample[]>(SWITCHOVER_SYSTEMS.map((s) => [s.system, []]));
-  const errors = new Map<string, string[]>(SWITCHOVER_SYSTEMS.map((s) => [s.system, []]));
+  const load = options.load ?? DEFAULT_LOAD;
+  const systems = SWITCHOVER_SYSTEMS.filter((s) => !options.systems || options.systems.includes(s.system));
+  const samples = new Map<string, RunSample[]>(systems.map((s) => [s.system, []]));
+  const errors = new Map<string, string[]>(systems.map((s) => [s.system, []]));
   for (let run = 1; run <= runs; run += 1) {
-    for (const s of SWITCHOVER_SYSTEMS) {
+    for (const s of systems) {
       log(`${NAME}: ${s.system} run ${run} of ${runs}`);
       const started = Date.now();
       try {
@@ -181,6 +197,7 @@ export async function runSwitchover(options: ScenarioOptions): Promise<ScenarioR
           downAfterMs,
           log,
           keepFiles: options.keepFiles ?? false,
+          load,
         });
         samples.get(s.system)?.push(sample);
         log(`  done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${describe(sample)}`);
@@ -200,16 +217,17 @@ export async function runSwitchover(options: ScenarioOptions): Promise<ScenarioR
   if (![...samples.values()].some((x) => x.length))
     throw new HaRedisError(`${NAME}: every run failed; ${[...errors.values()].flat().join('; ')}`);
 
-  return switchoverRows(downAfterMs, samples, errors);
+  return switchoverRows({ downAfterMs, load, systems }, samples, errors);
 }
 
 /** One report row per system, over its samples. */
 function switchoverRows(
-  downAfterMs: number,
+  cell: { downAfterMs: number; load: LoadProfile; systems: readonly SystemUnderTest[] },
   samples: ReadonlyMap<string, RunSample[]>,
   errors: ReadonlyMap<string, string[]>,
 ): ScenarioRow[] {
-  return SWITCHOVER_SYSTEMS.map((s) => {
+  const { downAfterMs, load, systems } = cell;
+  return systems.map((s) => {
     const mine = samples.get(s.system) ?? [];
     const optional = <K extends string, V>(key: K, value: V | undefined) =>
       (value === undefined ? {} : { [key]: value }) as Partial<Record<K, V>>;
@@ -217,14 +235,15 @@ function switchoverRows(
       x.workflowWriteGapMs === undefined ? [] : [x.workflowWriteGapMs],
     );
     return {
-      name: NAME,
+      name: `${NAME}${loadLabel(load)}`,
       system: s.system,
       runs: mine.length,
       gapMs: summarize(mine.map((x) => x.gapMs)),
       acked: mine.reduce((sum, x) => sum + x.acked, 0),
       lost: mine.reduce((sum, x) => sum + x.lost, 0),
       downAfterMs,
-      writers: WRITERS,
+      ...loadFields(load),
+      ...optional('opsPerSec', spread(mine.map((x) => x.opsPerSec))),
       ...optional('workflowWriteGapMs', workflowGaps.length ? summarize(workflowGaps) : undefined),
       ...optional('procedureMs', spread(mine.map((x) => x.procedureMs))),
       ackedDuringProcedure: mine.reduce((sum, x) => sum + (x.ackedDuringProcedure ?? 0), 0),
@@ -244,6 +263,8 @@ export const switchover: Scenario = {
   name: NAME,
   defaultRuns: 10,
   defaultDownAfterMs: [5000],
+  systems: SWITCHOVER_SYSTEMS.map((s) => s.system),
+  takesLoad: true,
   description:
     'planned switchover under write load: the ha-redis workflow vs a plain SENTINEL FAILOVER vs the classic careful script',
   run: runSwitchover,

@@ -1,4 +1,5 @@
 import type { Log } from '../cluster.ts';
+import type { LoadProfile } from '../load-profile.ts';
 import type { ScenarioRow } from '../report.ts';
 
 export interface ScenarioOptions {
@@ -9,6 +10,10 @@ export interface ScenarioOptions {
   log?: Log;
   /** Keep each cluster's configs and logs (under os.tmpdir()) after its run, to investigate. */
   keepFiles?: boolean;
+  /** The writers' load and the dataset (scenarios with `takesLoad`); default DEFAULT_LOAD. */
+  load?: LoadProfile;
+  /** Only these systems (names from the scenario's `systems`); default all. */
+  systems?: readonly string[];
 }
 
 /** A benchmark scenario: runs `runs` times and returns one report row per system it measured. */
@@ -19,5 +24,9 @@ export interface Scenario {
   defaultRuns: number;
   /** Sentinel down-after values to run when `--down-after` is not given. */
   defaultDownAfterMs: readonly number[];
+  /** The systems it measures, for `--system` (absent: it cannot run a subset). */
+  systems?: readonly string[];
+  /** It runs with `--writers`, `--value-size`, `--pipeline` and `--dataset`. */
+  takesLoad?: boolean;
   run(options: ScenarioOptions): Promise<ScenarioRow[]>;
 }

@@ -150,7 +150,11 @@ export interface NodeOperationResult {
 }
 
 export interface NodeOps {
-  run(operation: NodeOperation): Promise<NodeOperationResult>;
+  /**
+   * `deadlineAt` (epoch ms): stop waiting for the result then, with a NodeOpsError that says so. The command
+   * itself may still run on the host later (SSM delivers it when the host answers); the epoch fences it.
+   */
+  run(operation: NodeOperation, options?: { deadlineAt?: number }): Promise<NodeOperationResult>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +292,11 @@ export interface CorePorts {
   clock: Clock;
   logger: Logger;
   newId(): string;
+  /**
+   * When the invocation that runs the core ends (epoch ms): a Lambda's deadline. Waits on hosts are cut short so
+   * that what was done still reaches history and people before it. Absent: no end (the local orchestrator).
+   */
+  endsAt?: number;
 }
 
 /** Starts a workflow execution; the name is the idempotency key (a retry with the same name starts none). */

@@ -69,9 +69,18 @@ export class SsmNodeOps implements NodeOps {
     }
   }
 
-  /** 1. send the command 2. for a tag target, find its one instance 3. wait for the result. */
-  async run(operation: NodeOperation): Promise<NodeOperationResult> {
-    const deadline = this.backoff.deadlineIn(this.deadlineMs);
+  /**
+   * 1. send the command 2. for a tag target, find its one instance 3. wait for the result, until the adapter's
+   * deadline or the caller's `deadlineAt`, whichever comes first.
+   */
+  async run(operation: NodeOperation, options: { deadlineAt?: number } = {}): Promise<NodeOperationResult> {
+    const deadline = Math.min(
+      this.backoff.deadlineIn(this.deadlineMs),
+      options.deadlineAt ?? Number.POSITIVE_INFINITY,
+    );
+    // For messages: `within 60 s`, or what was left of the caller's time.
+    const seconds = Math.max(0, deadline - this.backoff.deadlineIn(0)) / 1000;
+    const within = `within ${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
     const destination = destinationOf(operation);
     const parameters = Object.fromEntries(
       Object.entries(operationParameters(operation)).map(([name, value]) => [name, [value]]),
@@ -81,8 +90,8 @@ export class SsmNodeOps implements NodeOps {
     const instanceId =
       'id' in destination.target
         ? destination.target.id
-        : await this.instanceOfTagCommand(commandId, deadline, what);
-    return this.result(operation, { commandId, instanceId, deadline, what });
+        : await this.instanceOfTagCommand(commandId, { deadline, within }, what);
+    return this.result(operation, { commandId, instanceId, deadline, within, what });
   }
 
   private async send(
@@ -129,7 +138,11 @@ export class SsmNodeOps implements NodeOps {
   }
 
   /** The instance a tag-targeted command went to; it must be exactly one, else the command is cancelled. */
-  private async instanceOfTagCommand(commandId: string, deadline: number, what: string): Promise<string> {
+  private async instanceOfTagCommand(
+    commandId: string,
+    { deadline, within }: { deadline: number; within: string },
+    what: string,
+  ): Promise<string> {
     const instances = await this.poll(what, commandId, deadline, async () => {
       const { CommandInvocations = [], NextToken } = await this.client.send(
         new ListCommandInvocationsCommand({ CommandId: commandId, MaxResults: 10 }),
@@ -140,7 +153,7 @@ export class SsmNodeOps implements NodeOps {
     });
     if (!instances) {
       throw new NodeOpsError(
-        `${what}: no instance received command ${commandId} within ${this.deadlineMs / 1000} s; check that the tag names exactly one running instance managed by SSM`,
+        `${what}: no instance received command ${commandId} ${within}; check that the tag names exactly one running instance managed by SSM`,
       );
     }
     const [only] = instances.ids;
@@ -161,8 +174,9 @@ export class SsmNodeOps implements NodeOps {
       commandId,
       instanceId,
       deadline,
+      within,
       what,
-    }: { commandId: string; instanceId: string; deadline: number; what: string },
+    }: { commandId: string; instanceId: string; deadline: number; within: string; what: string },
   ): Promise<NodeOperationResult> {
     let last = 'not yet delivered';
     const done = await this.poll(what, commandId, deadline, async () => {
@@ -185,7 +199,7 @@ export class SsmNodeOps implements NodeOps {
     });
     if (!done) {
       throw new NodeOpsError(
-        `${what} did not finish within ${this.deadlineMs / 1000} s (last status: ${last}); command ${commandId} may still run: check it in Systems Manager Run Command`,
+        `${what} did not finish ${within} (last status: ${last}); command ${commandId} may still run: check it in Systems Manager Run Command`,
       );
     }
     if (done.Status === 'Success') return { output: (done.StandardOutputContent ?? '').trim() };

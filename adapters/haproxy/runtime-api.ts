@@ -1,7 +1,7 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls, createSecureContext, type SecureContext } from 'node:tls';
 import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../core/model/cluster.ts';
-import { RoutingError } from '../../core/model/errors.ts';
+import { RoutingError, UnreachableError } from '../../core/model/errors.ts';
 import type { Router } from '../../core/ports.ts';
 
 /** PEM material for a Runtime API over TLS: the CA that signed HAProxy's certificate, and our client certificate. */
@@ -83,18 +83,35 @@ export async function runtimeApi(
     const chunks: Buffer[] = [];
     const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;
     socket.setTimeout(timeoutMs, () =>
-      socket.destroy(new Error(`Runtime API ${where} timed out after ${timeoutMs} ms`)),
+      socket.destroy(
+        Object.assign(new Error(`Runtime API ${where} timed out after ${timeoutMs} ms`), {
+          code: 'ETIMEDOUT',
+        }),
+      ),
     );
     const send = () => socket.end(`${commands.join(';')}\n`);
     if (address.kind === 'tcp' && address.tls) socket.on('secureConnect', send);
     else socket.on('connect', send);
     socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', (error) =>
-      reject(new RoutingError(`Runtime API ${where}: ${error.message}`, { cause: error })),
-    );
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // A proxy that cannot be reached (its host is gone, or HAProxy is down) is told apart from one that refused.
+      const Kind = UNREACHABLE_CODES.has(error.code ?? '') ? UnreachableError : RoutingError;
+      reject(new Kind(`Runtime API ${where}: ${error.message}`, { cause: error }));
+    });
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }
+
+/** Socket errors that mean nothing answers at the Runtime API's address. */
+const UNREACHABLE_CODES = new Set([
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENOENT',
+]);
 
 /** Parse `show servers state` into rows keyed by column name. */
 export function parseServersState(text: string): Record<string, string>[] {

@@ -18,6 +18,7 @@ export async function fenceOtherNodes(
   master: Endpoint,
   epoch: number,
   deps: CorePorts,
+  hostWait: { deadlineAt?: number } = {},
 ): Promise<{ summary: string; oldMasterOffsets: Map<string, number> }> {
   const timeout = cluster.timing.nodeTimeoutMs;
   const others = cluster.nodes.filter((n) => !sameEndpoint(n, master));
@@ -38,16 +39,24 @@ export async function fenceOtherNodes(
         // unreachable too, and an SSM command to it waits out its delivery timeout (30 s or more). The pending
         // fence covers it either way; a late failure is logged.
         const waitMs = PERSIST_WAIT_NODE_TIMEOUTS * timeout;
-        const fenced = await withinMs(
-          deps.nodeOps.run({ document: 'fence-node', node, master, epoch }),
-          waitMs,
-          (error) =>
-            deps.logger.error('fence-node failed after the reaction went on; the fence stays pending', {
-              cluster: cluster.name,
-              node: node.id,
-              error: errorMessage(error),
-            }),
-        );
+        const failed = (error: unknown) =>
+          deps.logger.error('fence-node failed on a node that does not answer; the fence stays pending', {
+            cluster: cluster.name,
+            node: node.id,
+            error: errorMessage(error),
+          });
+        let fenced: Awaited<ReturnType<CorePorts['nodeOps']['run']>> | undefined;
+        try {
+          fenced = await withinMs(
+            deps.nodeOps.run({ document: 'fence-node', node, master, epoch }, hostWait),
+            waitMs,
+            failed,
+          );
+        } catch (error) {
+          // Its host does not take the command either: the pending fence is what fences it when it is back.
+          failed(error);
+          return `${node.id} unreachable: replicaof not persisted (${errorMessage(error)}); fence pending`;
+        }
         if (fenced === undefined) {
           return `${node.id} unreachable: replicaof sent to its host, not done within ${waitMs} ms; fence pending`;
         }

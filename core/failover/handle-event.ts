@@ -1,8 +1,15 @@
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
+import { errorMessage } from '../model/errors.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import type { CorePorts } from '../ports.ts';
 import { NO_GOOD_REPLICA, tellNoGoodReplica } from './no-good-replica.ts';
-import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
+import {
+  type FailoverResult,
+  fencePendingNodes,
+  hostDeadline,
+  proxiesAwayFrom,
+  reactToFailover,
+} from './react.ts';
 import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
 
 /** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */
@@ -139,6 +146,19 @@ export async function repairRouting(cluster: ClusterConfig, deps: CorePorts): Pr
       was: route,
     });
     repaired.push(proxy.id);
+    // And on its host, so a reload or restart keeps it: a proxy that missed the reaction (its host was gone)
+    // came back with the routing it had persisted before. Its epoch fences it against a newer failover's.
+    const op = { document: 'update-haproxy', proxy, master: applied.master, epoch: applied.epoch } as const;
+    await deps.nodeOps.run(op, hostDeadline(deps)).catch((error: unknown) =>
+      deps.logger.error(
+        'repaired a proxy at runtime, but could not persist its routing; a reload would undo it',
+        {
+          cluster: cluster.name,
+          proxy: proxy.id,
+          error: errorMessage(error),
+        },
+      ),
+    );
   }
   return repaired;
 }

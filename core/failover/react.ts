@@ -62,8 +62,9 @@ interface ClaimedFailover {
 
 /**
  * React to a failover that Sentinel reports:
- * 1. confirm (majority + epoch + ROLE) 2. claim the epoch 3. reroute every HAProxy 4. fence the old master
- * and re-point replicas 5. persist routing 6. DNS 7. verify with canaries 8. record history 9. notify.
+ * 1. confirm (majority + epoch + ROLE) 2. claim the epoch 3. reroute every HAProxy 4. DNS; beside it, fence the
+ * old master and re-point replicas, and persist the routing on the proxy hosts (neither holds DNS: a host that is
+ * gone holds its commands) 5. verify with canaries once fenced 6. record history 7. notify.
  */
 export async function reactToFailover(
   cluster: ClusterConfig,
@@ -214,7 +215,20 @@ async function applyFailover(
  */
 export const FENCE_AFTER_REROUTE_MS = 250;
 
-/** Reroute, fence, persist, DNS, verify: each a timed step whose failure is a problem, not the end. */
+/**
+ * What an invocation keeps, after its waits on hosts, to record history, finish the epoch and notify: a Lambda
+ * that runs out of time before that leaves its epoch claimed and nobody told.
+ */
+export const RECORD_RESERVE_MS = 5000;
+
+/** Until when a command on a host may be waited for: the invocation's end less RECORD_RESERVE_MS (none locally). */
+export const hostDeadline = (deps: Pick<CorePorts, 'endsAt'>): { deadlineAt?: number } =>
+  deps.endsAt === undefined ? {} : { deadlineAt: deps.endsAt - RECORD_RESERVE_MS };
+
+/**
+ * Reroute; then, at once, DNS; beside it the fence (from the reroute's end, or FENCE_AFTER_REROUTE_MS) and the
+ * persist; the canaries once fenced. Each is a timed step whose failure is a problem, not the end.
+ */
 async function runReactionSteps(
   cluster: ClusterConfig,
   deps: CorePorts,
@@ -240,17 +254,24 @@ async function runReactionSteps(
   // A proxy the reroute could not reach is reported by that step; a canary through it could only fail (or land
   // on the old master) after every verify attempt, holding the reaction and the cluster's lease for seconds.
   let unrouted: string[] = [];
+  // Proxies that did not answer the reroute (their host is gone): pending, not failed. The reconcile points each
+  // at the applied master when it answers again, and persists it; a retry of the whole epoch would change nothing.
+  let pending: string[] = [];
   // A retry of this epoch (a partial reaction, or a claimer that died) leaves alone the proxies already routed
   // to the new master: rerouting one again would put it in maint and cut its clients' sessions for nothing.
   const retry = applied?.epoch === epoch;
   const rerouting = attempt('rerouted', async () => {
     const reroute = await rerouteProxies(cluster, newMaster, deps, { skipRouted: retry || routedAlready });
     unrouted = reroute.failed.map((f) => f.id);
-    if (reroute.failed.length)
+    pending = reroute.failed.filter((f) => f.unreachable).map((f) => f.id);
+    const refused = reroute.failed.filter((f) => !f.unreachable);
+    if (refused.length)
       throw new RoutingError(
         `${reroute.failed.length} of ${cluster.proxies.length} proxies not rerouted: ${reroute.failed.map((f) => `${f.id}: ${f.error}`).join('; ')}; ${reroute.summary}`,
       );
-    return reroute.summary;
+    return pending.length
+      ? `${reroute.summary}; pending, did not answer: ${pending.join(', ')} (pointed at ${nodeLabel(cluster, newMaster)} by the reconcile when it answers)`
+      : reroute.summary;
   });
   // Fence right after the reroute: it also re-points the other replicas, which the new master needs before
   // it accepts writes (min-replicas-to-write), ~0.8 s sooner than Sentinel's own reconfiguration. (Beside the
@@ -261,19 +282,26 @@ async function runReactionSteps(
   await withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
-    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);
+    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps, hostDeadline(deps));
     const promotedAt = await promotedAtRead;
     if (oldMaster && fence.oldMasterOffsets.has(formatEndpoint(oldMaster)) && promotedAt !== null) {
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);
     }
     return fence.summary;
   });
-  await Promise.all([rerouting, fencing]);
-  await attempt('routing-persisted', () => persistRouting(cluster, newMaster, epoch, deps));
+  await rerouting;
+  // Off the critical path: persisting the routing on the proxy hosts (a host that is gone holds its command until
+  // SSM's delivery timeout, 30 s or more). DNS and the canaries follow the reroute at once.
+  const persisting = attempt('routing-persisted', () =>
+    persistRouting(cluster, newMaster, epoch, deps, { ...hostDeadline(deps), pending }),
+  );
   await attempt('dns-updated', async () => {
     const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
     return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;
   });
+  // The canaries write through the proxies: the new master takes writes once the fence re-pointed a replica.
+  await fencing;
   await attempt('verified', () => verifyThroughProxies(cluster, newMaster, deps, { skip: unrouted }));
+  await persisting;
   return { problems, bytesAtRisk };
 }

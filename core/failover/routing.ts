@@ -5,7 +5,7 @@ import {
   type ProxyConfig,
   sameEndpoint,
 } from '../model/cluster.ts';
-import { errorMessage } from '../model/errors.ts';
+import { ERROR_NAMES, errorMessage } from '../model/errors.ts';
 import { fixedPause, type Retries, withRetries } from '../model/retry.ts';
 import type { CorePorts } from '../ports.ts';
 
@@ -24,7 +24,7 @@ export async function rerouteProxies(
   master: Endpoint,
   deps: CorePorts,
   options: { skipRouted?: boolean } = {},
-): Promise<{ summary: string; failed: { id: string; error: string }[] }> {
+): Promise<{ summary: string; failed: { id: string; error: string; unreachable: boolean }[] }> {
   const proxies = options.skipRouted
     ? (await proxiesAwayFrom(cluster, master, deps)).map((p) => p.proxy)
     : cluster.proxies;
@@ -37,7 +37,15 @@ export async function rerouteProxies(
     }),
   );
   const failed = results.flatMap((r, i) =>
-    r.status === 'rejected' ? [{ id: proxies[i]?.id ?? `#${i}`, error: errorMessage(r.reason) }] : [],
+    r.status === 'rejected'
+      ? [
+          {
+            id: proxies[i]?.id ?? `#${i}`,
+            error: errorMessage(r.reason),
+            unreachable: (r.reason as Error | undefined)?.name === ERROR_NAMES.unreachable,
+          },
+        ]
+      : [],
   );
   const done = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const notes = [...(already ? [`${already} already there`] : []), ...(done.length ? [done.join(', ')] : [])];
@@ -62,26 +70,39 @@ export async function proxiesAwayFrom(
 
 /**
  * Persist the routing of `epoch` on each proxy host, so a reload or restart keeps it. A host that recorded a
- * newer epoch refuses it (stale): a newer failover persisted its own routing there, which stays.
+ * newer epoch refuses it (stale): a newer failover persisted its own routing there, which stays. A proxy in
+ * `pending` (it did not answer the reroute) fails no persist: the reconcile points it and persists when it answers.
  */
 export async function persistRouting(
   cluster: ClusterConfig,
   master: Endpoint,
   epoch: number,
   deps: CorePorts,
+  options: { deadlineAt?: number; pending?: readonly string[] } = {},
 ): Promise<string> {
+  const hostWait = options.deadlineAt === undefined ? {} : { deadlineAt: options.deadlineAt };
   const results = await Promise.allSettled(
-    cluster.proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch })),
+    cluster.proxies.map((proxy) =>
+      deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch }, hostWait),
+    ),
   );
+  const isPending = (i: number) => options.pending?.includes(cluster.proxies[i]?.id ?? '') === true;
   const failed = results.flatMap((r, i) =>
-    r.status === 'rejected' ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
+    r.status === 'rejected' && !isPending(i) ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
   );
   if (failed.length) throw new Error(failed.join('; '));
+  const left = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [cluster.proxies[i]?.id ?? `#${i}`] : [],
+  );
   const stale = results.flatMap((r, i) =>
     r.status === 'fulfilled' && r.value.stale ? [cluster.proxies[i]?.id ?? `#${i}`] : [],
   );
-  const persisted = cluster.proxies.length - stale.length;
-  return stale.length
-    ? `${persisted} proxies; ${stale.join(', ')} kept a newer epoch's routing (epoch ${epoch} is stale there)`
-    : `${persisted} proxies`;
+  const persisted = cluster.proxies.length - stale.length - left.length;
+  return [
+    `${persisted} proxies`,
+    ...(stale.length
+      ? [`${stale.join(', ')} kept a newer epoch's routing (epoch ${epoch} is stale there)`]
+      : []),
+    ...(left.length ? [`${left.join(', ')} pending (did not answer the reroute)`] : []),
+  ].join('; ');
 }

@@ -118,9 +118,12 @@ async function checkLease(cluster: ClusterConfig, state: SwitchoverState, deps: 
 
 /**
  * The master's replicas with their lag and priority; refuses unless the master has every replica online.
- * The lag is the master's offset minus the replica's own offset, read just before it. Not the offset the master
- * lists for the replica: that is the replica's last `REPLCONF ACK`, sent once a second, so under a heavy write
- * load it is up to a second of writes behind even when the replica has every byte.
+ * The lag is the master's offset minus the replica's own offset, read just after it: what the replica still
+ * lacked of what the master had. Not the offset the master lists for the replica: that is the replica's last
+ * `REPLCONF ACK`, sent once a second, so under a heavy write load it is up to a second of writes behind (3.4 MB at
+ * ~55k writes/s of 1 KB) when the replica has every byte. Read the other way round, the writes the master took
+ * meanwhile would count as lag (1.08 MB was seen, at ~16k writes/s on a 1-GB dataset). A replica that is really
+ * behind stays behind. This is the precheck; the critical section's catch-up, writes blocked, is the guarantee.
  */
 async function readReplicas(
   cluster: ClusterConfig,
@@ -129,6 +132,10 @@ async function readReplicas(
 ): Promise<PlannedReplica[]> {
   const { nodeTimeoutMs } = cluster.timing;
   const expected = cluster.nodes.filter((n) => !sameEndpoint(n, master));
+  const info = await deps.redis.replication(master, nodeTimeoutMs);
+  if (info.role !== 'master') {
+    throw new SwitchoverRefusedError(`${nodeLabel(cluster, master)} answers ROLE ${info.role}, not master`);
+  }
   const own = await Promise.all(
     expected.map(async (n) => ({
       offset: await deps.redis
@@ -138,10 +145,6 @@ async function readReplicas(
       priority: await deps.redis.replicaPriority(n, nodeTimeoutMs).catch(() => -1),
     })),
   );
-  const info = await deps.redis.replication(master, nodeTimeoutMs);
-  if (info.role !== 'master') {
-    throw new SwitchoverRefusedError(`${nodeLabel(cluster, master)} answers ROLE ${info.role}, not master`);
-  }
   const replicas = expected.map((n, i) => {
     const link = info.replicas?.find((r) => sameEndpoint(r.address, n));
     const offset = own[i]?.offset;

@@ -4,6 +4,7 @@ import { StateStoreWatch } from '../../core/failover/state-store-watch.ts';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError } from '../../core/model/errors.ts';
 import type { CorePorts } from '../../core/ports.ts';
+import { type InvocationTime, withEnd } from '../sentinel-event/invocation-time.ts';
 import { serialized } from '../sentinel-event/serialize.ts';
 
 /** The reconcile Lambda's factory; the AWS entry is lambda.ts. */
@@ -31,10 +32,10 @@ export type ClusterReconcile =
 export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | ReconcileDeps) {
   // This environment's memory of a state store outage it told people about.
   const store = new StateStoreWatch();
-  return async (event: unknown): Promise<ClusterReconcile[]> => {
+  return async (event: unknown, context?: InvocationTime): Promise<ClusterReconcile[]> => {
     const parsed = ReconcileEventSchema.safeParse(event ?? {});
     if (!parsed.success) throw new InvalidInputError(`invalid reconcile event: ${parsed.error.message}`);
-    const deps = await getDeps();
+    const deps = withEnd(await getDeps(), context);
     const names = parsed.data.cluster ? [deps.clusters.get(parsed.data.cluster).name] : deps.clusters.names();
     const results = await Promise.all(
       names.map(async (name): Promise<ClusterReconcile> => {

@@ -9,6 +9,7 @@ import { METRICS, type MetricName } from '../../core/model/metrics.ts';
 import type { CorePorts } from '../../core/ports.ts';
 import { NODE_EVENT_CONTRACT, type NodeEnvelope, NodeEnvelopeSchema } from '../../events/node-events.ts';
 import { type SentinelEnvelope, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
+import { type InvocationTime, withEnd } from './invocation-time.ts';
 import { serialized } from './serialize.ts';
 
 /** The sentinel-event Lambda's factory, and the metric each outcome counts toward; the AWS entry is lambda.ts. */
@@ -27,8 +28,8 @@ export type RecordOutcome = EventOutcome | NodeExitOutcome | { action: 'rejected
 export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
   // This environment's memory of a state store outage it told people about.
   const store = new StateStoreWatch();
-  return async (event: SNSEvent): Promise<RecordOutcome[]> => {
-    const deps = await getDeps();
+  return async (event: SNSEvent, context?: InvocationTime): Promise<RecordOutcome[]> => {
+    const deps = withEnd(await getDeps(), context);
     const log = deps.failover.logger;
     return Promise.all(
       (event.Records ?? []).map(async (record): Promise<RecordOutcome> => {

@@ -1,5 +1,5 @@
 import middy from '@middy/core';
-import type { SNSEvent } from 'aws-lambda';
+import type { Context, SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import { makeSentinelEventHandler, outcomeMetric } from './handler.ts';
@@ -19,8 +19,8 @@ const handleSentinelEvents = makeSentinelEventHandler(async () => {
 });
 
 /** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
-export const handler = middy(async (event: SNSEvent) => {
-  const outcomes = await handleSentinelEvents(event);
+export const handler = middy(async (event: SNSEvent, context: Context) => {
+  const outcomes = await handleSentinelEvents(event, context);
   for (const outcome of outcomes) {
     const metric = outcomeMetric(outcome);
     if (metric) count(metric);

@@ -309,6 +309,21 @@ describe('SsmNodeOps.run', () => {
     expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(8);
   });
 
+  it("stops waiting at the caller's deadlineAt when it comes before its own (the Lambda's time left)", async () => {
+    // Arrange: the host is unreachable; SSM keeps the command Pending until its delivery timeout (30 s).
+    ssmMock.on(GetCommandInvocationCommand).resolves(invocation('Pending'));
+    const { ops, clock } = nodeOps({ deadlineMs: 60_000 });
+
+    // Act
+    const run = ops.run(updateHaproxy(), { deadlineAt: START + 2500 });
+
+    // Assert
+    await expect(run).rejects.toThrow(
+      `update-haproxy on proxy p1 (${INSTANCE}) did not finish within 2.5 s (last status: Pending); command ${COMMAND_ID} may still run`,
+    );
+    expect(clock.now()).toBe(START + 2500);
+  });
+
   it('keeps asking while SSM answers InvocationDoesNotExist, sends the command once, and gives up at the deadline', async () => {
     // Arrange: the invocation never becomes known (the agent on the instance is down).
     ssmMock.on(GetCommandInvocationCommand).rejects(awsError('InvocationDoesNotExist'));

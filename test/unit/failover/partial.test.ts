@@ -143,8 +143,8 @@ describe('failover steps', () => {
     expect(reroute).toEqual({
       summary: '0 proxies -> n2',
       failed: [
-        { id: 'p1', error: 'proxy p1: connection refused' },
-        { id: 'p2', error: 'proxy p2: connection refused' },
+        { id: 'p1', error: 'proxy p1: connection refused', unreachable: false },
+        { id: 'p2', error: 'proxy p2: connection refused', unreachable: false },
       ],
     });
   });

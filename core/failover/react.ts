@@ -226,8 +226,8 @@ export const hostDeadline = (deps: Pick<CorePorts, 'endsAt'>): { deadlineAt?: nu
   deps.endsAt === undefined ? {} : { deadlineAt: deps.endsAt - RECORD_RESERVE_MS };
 
 /**
- * Reroute; then, at once, DNS; beside it the fence (from the reroute's end, or FENCE_AFTER_REROUTE_MS) and the
- * persist; the canaries once fenced. Each is a timed step whose failure is a problem, not the end.
+ * Reroute; from its end, or FENCE_AFTER_REROUTE_MS when a proxy does not answer, the fence and DNS; the persist
+ * beside them; the canaries once fenced. Each is a timed step whose failure is a problem, not the end.
  */
 async function runReactionSteps(
   cluster: ClusterConfig,
@@ -289,18 +289,19 @@ async function runReactionSteps(
     }
     return fence.summary;
   });
-  await rerouting;
-  // Off the critical path: persisting the routing on the proxy hosts (a host that is gone holds its command until
-  // SSM's delivery timeout, 30 s or more). DNS and the canaries follow the reroute at once.
-  const persisting = attempt('routing-persisted', () =>
-    persistRouting(cluster, newMaster, epoch, deps, { ...hostDeadline(deps), pending }),
-  );
-  await attempt('dns-updated', async () => {
+  // DNS as soon: it waits on no proxy that does not answer either.
+  const dns = attempt('dns-updated', async () => {
     const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
     return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;
   });
-  // The canaries write through the proxies: the new master takes writes once the fence re-pointed a replica.
-  await fencing;
+  await rerouting;
+  // Off the critical path: persisting the routing on the proxy hosts (SSM, ~1 s a host; a host that is gone gets no
+  // command: it is pending). The canaries write through the proxies once the fence re-pointed a replica (the new
+  // master takes writes with one attached).
+  const persisting = attempt('routing-persisted', () =>
+    persistRouting(cluster, newMaster, epoch, deps, { ...hostDeadline(deps), pending }),
+  );
+  await Promise.all([dns, fencing]);
   await attempt('verified', () => verifyThroughProxies(cluster, newMaster, deps, { skip: unrouted }));
   await persisting;
   return { problems, bytesAtRisk };

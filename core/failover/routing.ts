@@ -71,7 +71,8 @@ export async function proxiesAwayFrom(
 /**
  * Persist the routing of `epoch` on each proxy host, so a reload or restart keeps it. A host that recorded a
  * newer epoch refuses it (stale): a newer failover persisted its own routing there, which stays. A proxy in
- * `pending` (it did not answer the reroute) fails no persist: the reconcile points it and persists when it answers.
+ * `pending` (it did not answer the reroute: its host is gone) gets no command, which would only wait out SSM's
+ * delivery timeout: the reconcile points it at the applied master when it answers, and persists it then.
  */
 export async function persistRouting(
   cluster: ClusterConfig,
@@ -81,28 +82,27 @@ export async function persistRouting(
   options: { deadlineAt?: number; pending?: readonly string[] } = {},
 ): Promise<string> {
   const hostWait = options.deadlineAt === undefined ? {} : { deadlineAt: options.deadlineAt };
+  const pending = cluster.proxies.filter((p) => options.pending?.includes(p.id));
+  const proxies = cluster.proxies.filter((p) => !pending.includes(p));
   const results = await Promise.allSettled(
-    cluster.proxies.map((proxy) =>
-      deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch }, hostWait),
-    ),
+    proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch }, hostWait)),
   );
-  const isPending = (i: number) => options.pending?.includes(cluster.proxies[i]?.id ?? '') === true;
   const failed = results.flatMap((r, i) =>
-    r.status === 'rejected' && !isPending(i) ? [`${cluster.proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
+    r.status === 'rejected' ? [`${proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],
   );
   if (failed.length) throw new Error(failed.join('; '));
-  const left = results.flatMap((r, i) =>
-    r.status === 'rejected' ? [cluster.proxies[i]?.id ?? `#${i}`] : [],
-  );
   const stale = results.flatMap((r, i) =>
-    r.status === 'fulfilled' && r.value.stale ? [cluster.proxies[i]?.id ?? `#${i}`] : [],
+    r.status === 'fulfilled' && r.value.stale ? [proxies[i]?.id ?? `#${i}`] : [],
   );
-  const persisted = cluster.proxies.length - stale.length - left.length;
   return [
-    `${persisted} proxies`,
+    `${proxies.length - stale.length} proxies`,
     ...(stale.length
       ? [`${stale.join(', ')} kept a newer epoch's routing (epoch ${epoch} is stale there)`]
       : []),
-    ...(left.length ? [`${left.join(', ')} pending (did not answer the reroute)`] : []),
+    ...(pending.length
+      ? [
+          `${pending.map((p) => p.id).join(', ')} pending (did not answer the reroute; persisted when repaired)`,
+        ]
+      : []),
   ].join('; ');
 }

@@ -83,7 +83,8 @@ export class ClusterAccess {
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadCommandResults',
-        actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+        // CancelCommand: SsmNodeOps cancels a tag-targeted command whose tag matched more than one instance.
+        actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:CancelCommand'],
         resources: ['*'],
       }),
     );

@@ -49,7 +49,7 @@ export function acknowledgeReviewedFindings(
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]':
         'The AWS managed policy a Lambda in a VPC needs to manage its network interfaces; it grants no data access',
       [iam5('Resource::*')]:
-        'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations support no resource-level permissions',
+        'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations/CancelCommand support no resource-level permissions',
       [iam5('Action::kms:GenerateDataKey*')]:
         'Publishing to the encrypted notification topic needs GenerateDataKey variants, on the one stack key only',
       [iam5('Action::kms:ReEncrypt*')]:

@@ -43,6 +43,13 @@ describe('HaRedisStack IAM', () => {
     expect(JSON.stringify(instances?.Resource)).toMatch(/:instance\/\*/);
   });
 
+  it('may read and cancel the commands it sent (SsmNodeOps cancels one whose tag matched several instances)', () => {
+    const read = statements().find((s) => s.Sid === 'ReadCommandResults');
+    expect(actionsOf(read ?? { Action: [] })).toEqual(
+      expect.arrayContaining(['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations', 'ssm:CancelCommand']),
+    );
+  });
+
   it('changes Route53 only in the configured zone, only the master records, only by UPSERT of A and TXT', () => {
     const change = statements().find((s) => actionsOf(s).includes('route53:ChangeResourceRecordSets'));
     expect(change?.Resource).toEqual({

@@ -152,8 +152,8 @@ async function awaitConverged(
 }
 
 /**
- * The orchestrator's history (none for role-check). ha-redis: the reaction that ran during the partition could
- * not reach h1 (partial); wait for the retry that completes it after the heal, to report its timeline.
+ * The orchestrator's history (none for role-check). ha-redis: wait for the reaction to the failover after the cut
+ * (h1's proxy pending in it), to report its timeline.
  */
 async function historyAfterHeal(
   system: System,

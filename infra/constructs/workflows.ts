@@ -145,6 +145,9 @@ function loggedStateMachine(
     tracingEnabled: true,
     logs: {
       destination: new logs.LogGroup(scope, `${id}Logs`, {
+        // Under /aws/vendedlogs/: CloudWatch Logs then needs no resource policy per log group for Step Functions,
+        // whose policy size limit a stack with many log groups reaches (Step Functions developer guide, logging).
+        logGroupName: `/aws/vendedlogs/states/${cdk.Stack.of(scope).stackName}-${id}`,
         retention: logs.RetentionDays.THREE_MONTHS,
         encryptionKey: key,
       }),

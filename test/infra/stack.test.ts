@@ -293,6 +293,12 @@ describe('HaRedisStack resources', () => {
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
     });
+    // Their log groups are under /aws/vendedlogs/, named per stack.
+    for (const workflow of ['Switchover', 'Maintenance']) {
+      template.hasResourceProperties('AWS::Logs::LogGroup', {
+        LogGroupName: Match.stringLikeRegexp(`^/aws/vendedlogs/states/.+-${workflow}$`),
+      });
+    }
   });
 
   /** A state machine's definition (by logical id prefix), with every Lambda ARN token written "ARN". */

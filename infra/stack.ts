@@ -15,7 +15,7 @@ import {
   operatorPolicy,
 } from './constructs/attachable-policies.ts';
 import { ClusterAccess } from './constructs/cluster-access.ts';
-import { stackKey } from './constructs/encryption.ts';
+import { encryptedTopic, stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
 import { BUNDLED_CONFIG_FILE, LambdaFactory } from './constructs/lambda-function.ts';
 import { acknowledgeReviewedFindings } from './constructs/nag-acknowledgements.ts';
@@ -50,6 +50,8 @@ export interface HaRedisStackProps extends cdk.StackProps {
 export class HaRedisStack extends cdk.Stack {
   readonly sentinelEventsTopic: sns.Topic;
   readonly notificationsTopic: sns.Topic;
+  /** Alarms only, for email or a pager: it does not depend on the notify Lambda. */
+  readonly alarmTopic: sns.Topic;
   readonly table: dynamodb.Table;
   readonly sentinelEventFunction: nodejs.NodejsFunction;
   readonly switchoverStepFunction: nodejs.NodejsFunction;
@@ -70,6 +72,7 @@ export class HaRedisStack extends cdk.Stack {
     // Shared: the key, the notification topic, the state table, the network, the SSM documents run by NodeOps.
     const key = stackKey(this, config.name);
     this.notificationsTopic = notificationsTopic(this, config.name, key);
+    this.alarmTopic = encryptedTopic(this, 'Alarms', `${config.name} alarms`, key);
     this.table = stateTable(this);
     const { vpc, securityGroup } = lambdaNetwork(this, config);
     this.securityGroup = securityGroup;
@@ -134,7 +137,10 @@ export class HaRedisStack extends cdk.Stack {
       maintenance: this.maintenanceStateMachine,
     });
     addAlarms(this, {
+      alarmTopic: this.alarmTopic,
       notificationsTopic: this.notificationsTopic,
+      notifyFunction: this.notifyFunction,
+      reconcileFunction: this.reconcileFunction,
       sentinelEventDlq: ingest.deadLetterQueue,
       notifyDlq: delivery.deadLetterQueue,
       switchoverStateMachine: this.switchoverStateMachine,
@@ -181,6 +187,11 @@ export class HaRedisStack extends cdk.Stack {
   ): void {
     new cdk.CfnOutput(this, 'SentinelEventsTopicArn', { value: this.sentinelEventsTopic.topicArn });
     new cdk.CfnOutput(this, 'NotificationsTopicArn', { value: this.notificationsTopic.topicArn });
+    new cdk.CfnOutput(this, 'AlarmTopicArn', {
+      value: this.alarmTopic.topicArn,
+      description:
+        'Every alarm, for email or a pager (subscribe to it); it does not go through the notify Lambda',
+    });
     new cdk.CfnOutput(this, 'StateTableName', { value: this.table.tableName });
     new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', {
       value: this.switchoverStateMachine.stateMachineArn,

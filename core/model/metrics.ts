@@ -5,6 +5,8 @@ export const METRICS = {
   failoverUnconfirmed: 'FailoverUnconfirmed',
   /** A failover was confirmed and acted on. */
   failoverActedOn: 'FailoverActedOn',
+  /** A failover was acted on and a step failed (outcome partial): the epoch stays open for a retry. */
+  failoverPartial: 'FailoverPartial',
   /** The fast path asked Sentinel to fail over after a master's exit, and no promotion followed. */
   fastFailoverFailed: 'FastFailoverFailed',
   /** An event was malformed or named an unknown cluster. */

@@ -32,7 +32,7 @@ export type ClusterReconcile =
 export function makeReconcileHandler(getDeps: () => Promise<ReconcileDeps> | ReconcileDeps) {
   // This environment's memory of a state store outage it told people about.
   const store = new StateStoreWatch();
-  return async (event: unknown, context?: InvocationTime): Promise<ClusterReconcile[]> => {
+  return async (event: unknown, context?: Partial<InvocationTime>): Promise<ClusterReconcile[]> => {
     const parsed = ReconcileEventSchema.safeParse(event ?? {});
     if (!parsed.success) throw new InvalidInputError(`invalid reconcile event: ${parsed.error.message}`);
     const deps = withEnd(await getDeps(), context);

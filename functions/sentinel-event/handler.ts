@@ -28,7 +28,7 @@ export type RecordOutcome = EventOutcome | NodeExitOutcome | { action: 'rejected
 export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
   // This environment's memory of a state store outage it told people about.
   const store = new StateStoreWatch();
-  return async (event: SNSEvent, context?: InvocationTime): Promise<RecordOutcome[]> => {
+  return async (event: SNSEvent, context?: Partial<InvocationTime>): Promise<RecordOutcome[]> => {
     const deps = withEnd(await getDeps(), context);
     const log = deps.failover.logger;
     return Promise.all(
@@ -116,6 +116,21 @@ function decodeEnvelope(message: unknown): SentinelEnvelope | NodeEnvelope {
     );
   }
   return envelope.data;
+}
+
+/** Every metric an outcome counts toward: its outcomeMetric, and FailoverPartial for a partial reaction. */
+export function outcomeMetrics(outcome: RecordOutcome): MetricName[] {
+  const reaction =
+    outcome.action === 'failed-over'
+      ? outcome
+      : outcome.action === 'fast-failover' && outcome.reaction.action === 'failed-over'
+        ? outcome.reaction
+        : undefined;
+  const primary = outcomeMetric(outcome);
+  return [
+    ...(primary ? [primary] : []),
+    ...(reaction?.entry.outcome === 'partial' ? [METRICS.failoverPartial] : []),
+  ];
 }
 
 /** The metric an outcome counts toward (alarms watch them), if any. */

@@ -6,8 +6,14 @@ export interface InvocationTime {
 }
 
 /** The deps of one invocation: the core's waits end in time to record and tell (CorePorts.endsAt). */
-export function withEnd<D extends { failover: CorePorts }>(deps: D, context: InvocationTime | undefined): D {
-  if (!context) return deps;
-  const endsAt = deps.failover.clock.now() + context.getRemainingTimeInMillis();
+export function withEnd<D extends { failover: CorePorts }>(
+  deps: D,
+  context: Partial<InvocationTime> | undefined,
+): D {
+  // A context without the method (a test's, or a local caller's) means no end: nothing is cut short.
+  const remaining =
+    typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : NaN;
+  if (!Number.isFinite(remaining)) return deps;
+  const endsAt = deps.failover.clock.now() + remaining;
   return { ...deps, failover: { ...deps.failover, endsAt } };
 }

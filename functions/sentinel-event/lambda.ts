@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { Context, SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
 import { errorMessage } from '../../core/model/errors.ts';
-import { makeSentinelEventHandler, outcomeMetric } from './handler.ts';
+import { makeSentinelEventHandler, outcomeMetrics } from './handler.ts';
 
 /** The sentinel-event Lambda's AWS entry: observability, outcome metrics, and the composition root on first use. */
 
@@ -22,8 +22,7 @@ const handleSentinelEvents = makeSentinelEventHandler(async () => {
 export const handler = middy(async (event: SNSEvent, context: Context) => {
   const outcomes = await handleSentinelEvents(event, context);
   for (const outcome of outcomes) {
-    const metric = outcomeMetric(outcome);
-    if (metric) count(metric);
+    for (const metric of outcomeMetrics(outcome)) count(metric);
   }
   return outcomes;
 }).use(middlewares);

@@ -9,53 +9,77 @@ import type { Construct } from 'constructs';
 import { METRICS } from '../../core/model/metrics.ts';
 
 /**
- * The alarms, each to the notification topic. Created in the scope it is given (the stack), so every logical id
- * stays as deployed (`<what>Alarm`).
+ * The alarms. Each goes to the alarm topic of its own (for email or a pager: it does not depend on ha-redis'
+ * notify Lambda), and, unless it is about the notify path itself, to the notification topic too (Slack).
+ * Created in the scope it is given (the stack), so every logical id stays as deployed (`<what>Alarm`).
  */
 export interface AlarmsProps {
+  alarmTopic: sns.ITopic;
   notificationsTopic: sns.ITopic;
   sentinelEventDlq: sqs.IQueue;
   notifyDlq: sqs.IQueue;
   switchoverStateMachine: sfn.StateMachine;
   maintenanceStateMachine: sfn.StateMachine;
-  /** Every Lambda of the stack: each alarms on its errors, named by its construct id. */
+  /** Every Lambda of the stack: each alarms on its errors and throttles, named by its construct id. */
   functions: lambda.Function[];
+  /** The notify Lambda: its alarms go to the alarm topic only (through itself they could not arrive). */
+  notifyFunction: lambda.IFunction;
+  /** The reconcile Lambda, scheduled every minute: an alarm when it did not run. */
+  reconcileFunction: lambda.IFunction;
 }
+
+/** How long the reconcile may not run before its alarm (its schedule is every minute). */
+export const RECONCILE_SILENT_MINUTES = 5;
 
 const MINUTE = cdk.Duration.minutes(1);
 
-/** Dead letters, unconfirmed failovers, failed workflows and Lambda errors: any one occurrence alarms. */
+/**
+ * Dead letters (new ones, and a queue not empty), unconfirmed and partial failovers, failed workflows, Lambda
+ * errors and throttles, and a reconcile that did not run: any one occurrence alarms.
+ */
 export function addAlarms(scope: Construct, props: AlarmsProps): void {
-  const alarmAction = new cwActions.SnsAction(props.notificationsTopic);
-  const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
-    new cloudwatch.Alarm(scope, `${id}Alarm`, {
-      metric,
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: description,
-    }).addAlarmAction(alarmAction);
+  const alarm = alarmFactory(scope, props);
+  const count = (metricName: string) =>
+    new cloudwatch.Metric({
+      namespace: METRICS.namespace,
+      metricName,
+      dimensionsMap: { service: 'ha-redis-sentinel-event' },
+      statistic: 'Sum',
+      period: MINUTE,
+    });
   alarm(
     'SentinelEventDlqNotEmpty',
     props.sentinelEventDlq.metricApproximateNumberOfMessagesVisible({ period: MINUTE }),
     'Sentinel events could not be processed after retries; see the runbook: replay them or run ha-redis status',
   );
+  // A queue not empty stays in alarm until it is purged (up to 14 days): a new dead letter meanwhile would
+  // tell nobody. Lambda's failure destination and SNS's redrive send with SendMessage, which this counts.
+  alarm(
+    'SentinelEventDlqNewMessages',
+    props.sentinelEventDlq.metricNumberOfMessagesSent({ period: MINUTE, statistic: 'Sum' }),
+    'A Sentinel event just failed its retries (a new dead letter); run ha-redis status, then read the message',
+  );
   alarm(
     'NotifyDlqNotEmpty',
     props.notifyDlq.metricApproximateNumberOfMessagesVisible({ period: MINUTE }),
     'Notifications could not be delivered after retries (Slack or a webhook refused); the history still has every outcome',
+    { notifyPath: true },
+  );
+  alarm(
+    'NotifyDlqNewMessages',
+    props.notifyDlq.metricNumberOfMessagesSent({ period: MINUTE, statistic: 'Sum' }),
+    'A notification just failed its retries (a new dead letter); Slack or a webhook refused it',
+    { notifyPath: true },
   );
   alarm(
     'FailoverUnconfirmed',
-    new cloudwatch.Metric({
-      namespace: METRICS.namespace,
-      metricName: METRICS.failoverUnconfirmed,
-      dimensionsMap: { service: 'ha-redis-sentinel-event' },
-      statistic: 'Sum',
-      period: MINUTE,
-    }),
+    count(METRICS.failoverUnconfirmed),
     'Sentinel reported a failover that a majority did not confirm; routing was not changed. See the runbook',
+  );
+  alarm(
+    'FailoverPartial',
+    count(METRICS.failoverPartial),
+    'A failover was acted on but a step failed (a proxy refused, DNS, a canary); the epoch stays open and the reconcile retries it. Its history entry names the step',
   );
   alarm(
     'SwitchoverFailed',
@@ -67,8 +91,60 @@ export function addAlarms(scope: Construct, props: AlarmsProps): void {
     executionsNotSucceeded(props.maintenanceStateMachine),
     'A maintenance run stopped; the cluster was left writable. Its history entry says which nodes were done',
   );
+  alarm(
+    'ReconcileNotRunning',
+    props.reconcileFunction.metricInvocations({
+      period: cdk.Duration.minutes(RECONCILE_SILENT_MINUTES),
+      statistic: 'Sum',
+    }),
+    `The reconcile (every minute) did not run for ${RECONCILE_SILENT_MINUTES} minutes: failovers no event reported and pending fences wait; check its schedule and the Lambda`,
+    { below: true, missing: cloudwatch.TreatMissingData.BREACHING },
+  );
+  lambdaAlarms(alarm, props);
+}
+
+interface AlarmOptions {
+  /** About the notify path itself: to the alarm topic only. */
+  notifyPath?: boolean;
+  missing?: cloudwatch.TreatMissingData;
+  /** Alarm below 1 (a count that should not be 0), not at 1 or more. */
+  below?: boolean;
+}
+type AlarmOf = (id: string, metric: cloudwatch.IMetric, description: string, options?: AlarmOptions) => void;
+
+/** `<id>Alarm` at a threshold of 1, to the alarm topic and (unless about the notify path) the notifications. */
+function alarmFactory(scope: Construct, props: AlarmsProps): AlarmOf {
+  const toPager = new cwActions.SnsAction(props.alarmTopic);
+  const toSlack = new cwActions.SnsAction(props.notificationsTopic);
+  return (id, metric, description, options = {}) => {
+    const a = new cloudwatch.Alarm(scope, `${id}Alarm`, {
+      metric,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: options.below
+        ? cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+        : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: options.missing ?? cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    a.addAlarmAction(toPager);
+    if (!options.notifyPath) a.addAlarmAction(toSlack);
+  };
+}
+
+/** Errors and throttles of every Lambda. */
+function lambdaAlarms(alarm: AlarmOf, props: AlarmsProps): void {
   for (const f of props.functions) {
-    alarm(`${f.node.id}Errors`, f.metricErrors({ period: MINUTE }), `${f.node.id} Lambda errors`);
+    const notifyPath = f === props.notifyFunction;
+    alarm(`${f.node.id}Errors`, f.metricErrors({ period: MINUTE }), `${f.node.id} Lambda errors`, {
+      notifyPath,
+    });
+    alarm(
+      `${f.node.id}Throttles`,
+      f.metricThrottles({ period: MINUTE }),
+      `${f.node.id} Lambda throttled (account or reserved concurrency reached): its events wait or fail`,
+      { notifyPath },
+    );
   }
 }
 

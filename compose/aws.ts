@@ -119,7 +119,9 @@ export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): A
           ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
           : {}),
       }),
-      state: new DynamoStateStore(new DynamoDBClient({}), table),
+      state: new DynamoStateStore(new DynamoDBClient({}), table, {
+        historyRetentionDays: config.history.retentionDays,
+      }),
       notifier: new SnsNotifier(new SNSClient({}), topic),
       clock: systemClock,
       logger,

@@ -324,6 +324,13 @@ export const DeploymentConfigSchema = z
     sentinelEvent: z
       .strictObject({ provisionedConcurrency: z.number().int().min(0).max(20).default(1) })
       .default({ provisionedConcurrency: 1 }),
+    /**
+     * How long history entries are kept, in days: DynamoDB's TTL deletes an entry that long after it started
+     * (within a few days of it, as TTL does). Failover claims, leases and pending fences never expire.
+     */
+    history: z
+      .strictObject({ retentionDays: z.number().int().min(1).max(3650).default(400) })
+      .default({ retentionDays: 400 }),
     clusters: z.array(DeployedClusterSchema).default([]),
     /** Services that share their hosts, described once per set (config/host-sets.ts expands them into clusters). */
     hostSets: z.array(HostSetSchema).default([]),

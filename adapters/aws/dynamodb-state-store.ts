@@ -51,7 +51,8 @@ export function asStateStoreError(error: unknown, table: string): unknown {
   });
 }
 /** Votes matter only during a failover; the table's TTL attribute `expiresAt` removes them after a day. */
-const VOTE_TTL_S = 86_400;
+const DAY_S = 86_400;
+const VOTE_TTL_S = DAY_S;
 const EPOCH_SK = 'epoch';
 const fenceSk = (node: Endpoint) => `fence#${node.host}:${node.port}`;
 /** History sorts by start time; the zero-padded millis keep lexical order = time order. */
@@ -67,10 +68,18 @@ export class DynamoStateStore
 {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
-  constructor(client: DynamoDBClient, table: string) {
+  private readonly historyRetentionDays: number | undefined;
+  /**
+   * `historyRetentionDays`: each history entry carries `expiresAt` (the table's TTL attribute) that many days after
+   * it started, for DynamoDB to delete it; absent, entries are kept (the local runtime).
+   */
+  constructor(client: DynamoDBClient, table: string, options: { historyRetentionDays?: number } = {}) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
     this.table = table;
-    // Around the SDK's own retries: a store that does not answer reaches the core as a StateStoreError.
+    this.historyRetentionDays = options.historyRetentionDays;
+    // Around the SDK's own retries: a store that does not answer reaches the core as a StateStoreError. The
+    // document client shares the client's middleware stack: a second store on the same client replaces it
+    // (override) rather than failing with a duplicate name.
     this.doc.middlewareStack.add(
       (next) => async (args) => {
         try {
@@ -79,7 +88,7 @@ export class DynamoStateStore
           throw asStateStoreError(error, table);
         }
       },
-      { step: 'initialize', name: 'haRedisStateStoreErrors' },
+      { step: 'initialize', name: 'haRedisStateStoreErrors', override: true },
     );
   }
 
@@ -267,7 +276,14 @@ export class DynamoStateStore
       .send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: pk(entry.cluster), sk: historySk(entry), entry },
+          Item: {
+            pk: pk(entry.cluster),
+            sk: historySk(entry),
+            entry,
+            ...(this.historyRetentionDays === undefined
+              ? {}
+              : { expiresAt: Math.floor(entry.startedAt / 1000) + this.historyRetentionDays * DAY_S }),
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       )

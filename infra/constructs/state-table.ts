@@ -11,7 +11,7 @@ export function stateTable(scope: Construct): dynamodb.Table {
     partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
     sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
     billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-    // Leader votes expire after a day (the state store sets it); nothing else carries the attribute.
+    // Leader votes expire after a day, history entries after history.retentionDays (the state store sets both).
     timeToLiveAttribute: 'expiresAt',
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     encryption: dynamodb.TableEncryption.AWS_MANAGED,

@@ -7,7 +7,7 @@ import { N1, N2 } from '../support/fixtures.ts';
 import type { ContractCase } from './contract.ts';
 
 /** A succeeded failover of `cluster`, started at `startedAt`. */
-const entry = (cluster: string, id: string, startedAt: number): HistoryEntry => ({
+export const entry = (cluster: string, id: string, startedAt: number): HistoryEntry => ({
   id,
   cluster,
   kind: 'failover',

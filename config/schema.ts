@@ -379,12 +379,15 @@ export const DeploymentConfigSchema = z
         });
       }
       cluster.proxies.forEach((proxy, j) => {
-        if (proxy.runtimeApi.kind === 'unix') {
+        // The Runtime API moves the master: in plain TCP anyone in the VPC who reaches it could, and could read it.
+        if (proxy.runtimeApi.kind === 'unix' || !proxy.runtimeApi.tls) {
           ctx.addIssue({
             code: 'custom',
             path: ['clusters', i, 'proxies', j, 'runtimeApi'],
             message:
-              'a Lambda reaches HAProxy over the network: runtimeApi must be { kind: "tcp", host, port, tls: true }',
+              proxy.runtimeApi.kind === 'unix'
+                ? 'a Lambda reaches HAProxy over the network: runtimeApi must be { kind: "tcp", host, port, tls: true }'
+                : 'a Runtime API in plain TCP lets anyone in the VPC move the master: set tls: true (HAProxy `stats socket ipv4@<host>:<port> ssl crt ... ca-file ... verify required`)',
           });
         }
       });

@@ -56,6 +56,11 @@ describe('deployment config', () => {
       (c: any) => (c.clusters[0].proxies[0].runtimeApi = { kind: 'unix', path: '/run/x' }),
       'kind: "tcp"',
     ],
+    [
+      'clusters[0].proxies[1].runtimeApi',
+      (c: any) => (c.clusters[0].proxies[1].runtimeApi.tls = false),
+      'plain TCP lets anyone in the VPC move the master',
+    ],
     ['clusters[1].sentinels', (c: any) => c.clusters[1].sentinels.pop(), 'at least 3 Sentinels'],
     [
       'clusters[0].sentinels',

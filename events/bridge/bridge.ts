@@ -16,6 +16,10 @@ export interface BridgeStats {
   unknown: number;
   malformed: number;
   publishFailures: number;
+  /** Envelopes published by a retry, after their first attempt failed. */
+  republished: number;
+  /** Envelopes given up: the retry buffer was full (the oldest goes), or their retries ran out. */
+  dropped: number;
   reconnects: number;
   /** Events of a shared Sentinel that name no master this bridge maps to a cluster (see `masters`). */
   unattributed: number;
@@ -37,7 +41,20 @@ export interface BridgeOptions {
   publisher: Publisher;
   logger: Logger;
   now?: () => number;
+  /** Envelopes kept for a retry after a failed publish (RETRY_BUFFER by default); the oldest goes first when full. */
+  retryBuffer?: number;
+  /** Pause between retries of the buffer (RETRY_EVERY_MS by default). */
+  retryEveryMs?: number;
 }
+
+/**
+ * A publish that fails (SNS throttled, a network blip, credentials being refreshed) is retried: up to this many
+ * envelopes wait, in order, for RETRY_ATTEMPTS tries RETRY_EVERY_MS apart. A failover makes ~45 events, so
+ * this holds ~20 failovers' worth; an event retried late only triggers the core, which acts on the present state.
+ */
+export const RETRY_BUFFER = 1000;
+export const RETRY_EVERY_MS = 1000;
+export const RETRY_ATTEMPTS = 60;
 
 /** Reconnect backoff: fast at first (a restarted Sentinel is back in ms), capped so a long outage costs little. */
 export const bridgeBackoffMs = (attempt: number): number =>
@@ -54,10 +71,15 @@ export class SentinelBridge {
     unknown: 0,
     malformed: 0,
     publishFailures: 0,
+    republished: 0,
+    dropped: 0,
     reconnects: 0,
     unattributed: 0,
   };
   private client: Redis | undefined;
+  /** Envelopes waiting for a retry, oldest first, with the tries they had. */
+  private readonly waiting: { envelope: SentinelEnvelope; tries: number }[] = [];
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly options: BridgeOptions;
 
   constructor(options: BridgeOptions) {
@@ -95,6 +117,18 @@ export class SentinelBridge {
   async stop(): Promise<void> {
     this.client?.disconnect();
     this.client = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.waiting.length)
+      this.options.logger.error('bridge stopped with sentinel events not published', {
+        cluster: this.options.cluster,
+        waiting: this.waiting.length,
+      });
+  }
+
+  /** Envelopes waiting for a retry. */
+  get backlog(): number {
+    return this.waiting.length;
   }
 
   /** Parse and publish one message; never throws. */
@@ -157,12 +191,66 @@ export class SentinelBridge {
       logger.debug('sentinel event published', { cluster, sentinel, type: channel });
     } catch (error) {
       this.stats.publishFailures += 1;
-      logger.error('sentinel event not published', {
+      logger.error('sentinel event not published; it waits for a retry', {
         cluster,
         sentinel,
         type: channel,
         error: errorMessage(error),
       });
+      this.keepForRetry(envelope);
     }
+  }
+
+  /** Into the retry buffer (the oldest goes when it is full), and a retry scheduled. */
+  private keepForRetry(envelope: SentinelEnvelope): void {
+    const limit = this.options.retryBuffer ?? RETRY_BUFFER;
+    if (this.waiting.length >= limit) {
+      const gone = this.waiting.shift();
+      this.stats.dropped += 1;
+      this.options.logger.error('sentinel event dropped: the retry buffer is full', {
+        cluster: gone?.envelope.cluster,
+        type: gone?.envelope.channel,
+        limit,
+      });
+    }
+    this.waiting.push({ envelope, tries: 1 });
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.waiting.length === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryWaiting();
+    }, this.options.retryEveryMs ?? RETRY_EVERY_MS);
+    this.retryTimer.unref?.();
+  }
+
+  /** Publish the waiting envelopes in order; stop at the first failure (the publisher is still failing). */
+  private async retryWaiting(): Promise<void> {
+    const { logger, publisher } = this.options;
+    while (this.waiting.length) {
+      const next = this.waiting[0] as { envelope: SentinelEnvelope; tries: number };
+      try {
+        await publisher.publish(next.envelope);
+        this.waiting.shift();
+        this.stats.republished += 1;
+      } catch (error) {
+        next.tries += 1;
+        if (next.tries > RETRY_ATTEMPTS) {
+          this.waiting.shift();
+          this.stats.dropped += 1;
+          logger.error('sentinel event dropped after its retries', {
+            cluster: next.envelope.cluster,
+            type: next.envelope.channel,
+            tries: next.tries - 1,
+            error: errorMessage(error),
+          });
+          continue;
+        }
+        break;
+      }
+    }
+    this.scheduleRetry();
   }
 }

@@ -1,6 +1,6 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
 import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import type { HistoryEntry } from '../../core/model/records.ts';
@@ -190,7 +190,7 @@ describe('SnsNotifier', () => {
 describe('SentinelBridge.handle', () => {
   const SENTINEL = { host: '10.0.1.11', port: 26379 };
 
-  function bridgeWith(publisher: Publisher) {
+  function bridgeWith(publisher: Publisher, retry: { retryBuffer?: number; retryEveryMs?: number } = {}) {
     const logger = new RecordingLogger();
     const bridge = new SentinelBridge({
       cluster: 'orders',
@@ -198,9 +198,68 @@ describe('SentinelBridge.handle', () => {
       publisher,
       logger,
       now: () => START,
+      ...retry,
     });
     return { bridge, logger };
   }
+
+  it('keeps a failed publish for a retry, and publishes the waiting events in their order once SNS answers', async () => {
+    // Arrange: SNS fails the first three publishes (throttled), then answers.
+    const published: string[] = [];
+    let failures = 3;
+    const { bridge } = bridgeWith(
+      {
+        publish: async (e) => {
+          if (failures > 0) {
+            failures -= 1;
+            throw new Error('Rate exceeded');
+          }
+          published.push(e.channel);
+        },
+      },
+      { retryEveryMs: 5 },
+    );
+
+    // Act
+    await bridge.handle('+switch-master', 'mymaster 10.0.1.21 6379 10.0.1.22 6379');
+    await bridge.handle('+failover-end', 'master mymaster 10.0.1.21 6379');
+    const backlogAfterFailures = bridge.backlog;
+    await vi.waitFor(() => expect(bridge.backlog).toBe(0), { timeout: 2000, interval: 5 });
+    await bridge.stop();
+
+    // Assert
+    expect(backlogAfterFailures).toBe(2);
+    expect(published).toEqual(['+switch-master', '+failover-end']);
+    expect(bridge.stats).toMatchObject({ publishFailures: 2, republished: 2, dropped: 0 });
+  });
+
+  it('drops the oldest waiting event when the retry buffer is full, and counts it', async () => {
+    // Arrange: SNS keeps failing; the buffer holds 2.
+    const { bridge, logger } = bridgeWith(
+      {
+        publish: async () => {
+          throw new Error('socket hang up');
+        },
+      },
+      { retryBuffer: 2, retryEveryMs: 60_000 },
+    );
+
+    // Act
+    await bridge.handle('+odown', 'master mymaster 10.0.1.21 6379 #quorum 2/2');
+    await bridge.handle('+switch-master', 'mymaster 10.0.1.21 6379 10.0.1.22 6379');
+    await bridge.handle('+failover-end', 'master mymaster 10.0.1.21 6379');
+    await bridge.stop();
+
+    // Assert
+    expect(bridge.backlog).toBe(2);
+    expect(bridge.stats).toMatchObject({ publishFailures: 3, dropped: 1 });
+    expect(logger.lines).toContainEqual(
+      expect.objectContaining({
+        level: 'error',
+        message: 'sentinel event dropped: the retry buffer is full',
+      }),
+    );
+  });
 
   it('publishes a parsed message as a sentinel-event v1 envelope stamped with its clock', async () => {
     // Arrange
@@ -245,6 +304,8 @@ describe('SentinelBridge.handle', () => {
     // Assert
     expect(bridge.stats).toMatchObject({ received: 2, published: 0, publishFailures: 2 });
     expect(logger.lines.filter((l) => l.level === 'error')).toHaveLength(2);
+    expect(bridge.backlog).toBe(2);
+    await bridge.stop();
   });
 
   it('counts a publisher that rejects as a failure and still resolves', async () => {
@@ -261,6 +322,7 @@ describe('SentinelBridge.handle', () => {
     // Assert
     await expect(handled).resolves.toBeUndefined();
     expect(bridge.stats.publishFailures).toBe(1);
+    await bridge.stop();
   });
 
   it('counts unknown and malformed messages, publishes none of them, and never throws', async () => {
@@ -288,6 +350,8 @@ describe('SentinelBridge.handle', () => {
       unknown: 2,
       malformed: 5,
       publishFailures: 0,
+      republished: 0,
+      dropped: 0,
       reconnects: 0,
       unattributed: 0,
     });

@@ -309,6 +309,15 @@ export const DeploymentConfigSchema = z
         subnetIds: z
           .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, 'a subnet id such as subnet-0abc1234'))
           .min(1),
+        /**
+         * The Redis hosts' security groups. Given, the Lambdas' egress goes to them (one rule per group and port
+         * range) rather than to each host's address, which the rule quota (60) caps at 59 hosts; the hosts' groups
+         * must then allow ingress from the Lambdas' security group (output LambdaSecurityGroupId).
+         */
+        hostSecurityGroupIds: z
+          .array(z.string().regex(/^sg-[0-9a-f]{8,17}$/, 'a security group id such as sg-0abc1234'))
+          .min(1)
+          .optional(),
       })
       .refine((n) => n.availabilityZones.length === n.subnetIds.length, {
         message: 'one subnet per availability zone, in the same order',

@@ -20,6 +20,12 @@ try {
   console.error(`ha-redis: ${errorMessage(error)}`);
   process.exit(1);
 }
+/** `ha-redis failover orchestrator for orders, sessions`, or for `N clusters` when the names would be long. */
+function stackDescription(names: readonly string[]): string {
+  const listed = `ha-redis failover orchestrator for ${names.join(', ')}`;
+  return listed.length <= 200 ? listed : `ha-redis failover orchestrator for ${names.length} clusters`;
+}
+
 new HaRedisStack(app, config.name, {
   config,
   configFile,
@@ -27,6 +33,7 @@ new HaRedisStack(app, config.name, {
     account: config.account ?? process.env.CDK_DEFAULT_ACCOUNT,
     region: config.region ?? process.env.CDK_DEFAULT_REGION,
   },
-  description: `ha-redis failover orchestrator for ${config.clusters.map((c) => c.name).join(', ')}`,
+  // Short whatever the fleet: CloudFormation caps a description at 1024 bytes (45 cluster names reached it).
+  description: stackDescription(config.clusters.map((c) => c.name)),
 });
 cdk.Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));

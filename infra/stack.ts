@@ -187,6 +187,11 @@ export class HaRedisStack extends cdk.Stack {
   ): void {
     new cdk.CfnOutput(this, 'SentinelEventsTopicArn', { value: this.sentinelEventsTopic.topicArn });
     new cdk.CfnOutput(this, 'NotificationsTopicArn', { value: this.notificationsTopic.topicArn });
+    new cdk.CfnOutput(this, 'LambdaSecurityGroupId', {
+      value: this.securityGroup.securityGroupId,
+      description:
+        "The Lambdas' security group: the Redis, Sentinel and HAProxy hosts must allow ingress from it on their ports",
+    });
     new cdk.CfnOutput(this, 'AlarmTopicArn', {
       value: this.alarmTopic.topicArn,
       description:

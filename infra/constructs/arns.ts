@@ -1,11 +1,78 @@
 import * as cdk from 'aws-cdk-lib';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { ConfigurationError } from '../../core/model/errors.ts';
 
 /** ARNs the stack's policies name that no construct of the stack exposes. */
 
 /** The ARN of an SSM parameter, by name (with or without its leading slash). */
 export function parameterArn(stack: cdk.Stack, name: string): string {
   return `arn:${stack.partition}:ssm:${stack.region}:${stack.account}:parameter/${name.replace(/^\//, '')}`;
+}
+
+/**
+ * Up to this many secrets are granted one by one; beyond, by the path they share. IAM caps a role's inline
+ * policies at 10 240 characters and a managed policy at 6 144: one ARN per secret stops deploying at about 100
+ * clusters, a path does not grow with them.
+ */
+export const EXACT_GRANT_LIMIT = 20;
+
+/** The longest directory (ending in `/`) that every name starts with; '' when they share none. */
+export function commonDirectory(names: readonly string[]): string {
+  const [first = '', ...rest] = names;
+  let prefix = first;
+  for (const name of rest) {
+    while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  }
+  return prefix.slice(0, prefix.lastIndexOf('/') + 1);
+}
+
+/**
+ * The grants made by path in a stack (for cdk-nag's review): `ssm` and `parameter/<dir>*`, or `secretsmanager` and
+ * `secret:<dir>*`.
+ */
+const pathGrants = new WeakMap<cdk.Stack, Map<string, { service: string; resource: string }>>();
+
+/** The grants parameterArnsFor and secretArnsFor made by path in `stack`. */
+export function pathGrantsOf(stack: cdk.Stack): { service: string; resource: string }[] {
+  return [...(pathGrants.get(stack)?.values() ?? [])];
+}
+
+function recordPathGrant(stack: cdk.Stack, service: string, resource: string): void {
+  const grants = pathGrants.get(stack) ?? new Map<string, { service: string; resource: string }>();
+  grants.set(`${service}:${resource}`, { service, resource });
+  pathGrants.set(stack, grants);
+}
+
+/** A directory that grants more than ha-redis' own secrets: the root, or nothing. */
+const tooWide = (dir: string) => dir === '' || dir === '/' || dir === '/aws/reference/secretsmanager/';
+
+/**
+ * The ARNs that grant reading these SSM parameters: each one's, or (more than EXACT_GRANT_LIMIT) the path they
+ * share, `parameter/<dir>*`. Refused when they share no path of their own.
+ */
+export function parameterArnsFor(stack: cdk.Stack, names: readonly string[]): string[] {
+  const unique = [...new Set(names.map((n) => (n.startsWith('/') ? n : `/${n}`)))];
+  if (unique.length <= EXACT_GRANT_LIMIT) return unique.map((n) => parameterArn(stack, n));
+  const dir = commonDirectory(unique);
+  if (tooWide(dir))
+    throw new ConfigurationError(
+      `the ${unique.length} SSM parameters of the clusters' secrets share no path, so they cannot be granted by path (one ARN each does not fit IAM's policy size): keep them under one path, e.g. /ha-redis/<cluster>/...`,
+    );
+  recordPathGrant(stack, 'ssm', `parameter${dir}*`);
+  return [parameterArn(stack, `${dir}*`)];
+}
+
+/** The same for Secrets Manager secrets, by name: `secret:<dir>*` beyond EXACT_GRANT_LIMIT. */
+export function secretArnsFor(stack: cdk.Stack, names: readonly string[]): string[] {
+  const unique = [...new Set(names)];
+  if (unique.length <= EXACT_GRANT_LIMIT) return unique.map((n) => secretArn(stack, n));
+  const dir = commonDirectory(unique);
+  if (tooWide(dir))
+    throw new ConfigurationError(
+      `the ${unique.length} Secrets Manager secrets of the clusters share no path, so they cannot be granted by path (one ARN each does not fit IAM's policy size): name them under one path, e.g. ha-redis/<cluster>/...`,
+    );
+  recordPathGrant(stack, 'secretsmanager', `secret:${dir}*`);
+  return [`arn:${stack.partition}:secretsmanager:${stack.region}:${stack.account}:secret:${dir}*`];
 }
 
 /** A Secrets Manager secret's ARNs: its name plus the 6-character suffix Secrets Manager appends. */

@@ -12,7 +12,7 @@ import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
 import { bundleAgentSync } from '../../events/agent/bundle.ts';
 import { bundleBridgeSync } from '../../events/bridge/bundle.ts';
-import { executionArnsOf, parameterArn, secretArn } from './arns.ts';
+import { executionArnsOf, parameterArnsFor, secretArnsFor } from './arns.ts';
 
 /**
  * Policies for others to attach: Sentinel hosts publish events through the bridge, Redis hosts node events through
@@ -47,8 +47,9 @@ export function eventBridgePublisher(
   const sentinelPasswords = config.clusters.flatMap((c) =>
     c.secrets.sentinelPassword ? [c.secrets.sentinelPassword] : [],
   );
-  const bridgeSecretArns = sentinelPasswords.flatMap((r) =>
-    'secretsManager' in r ? [secretArn(stack, r.secretsManager)] : [],
+  const bridgeSecretArns = secretArnsFor(
+    stack,
+    sentinelPasswords.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
   );
   const policy = new iam.ManagedPolicy(scope, 'BridgePublisherPolicy', {
     description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events`,
@@ -63,9 +64,7 @@ export function eventBridgePublisher(
         ? [
             new iam.PolicyStatement({
               actions: ['ssm:GetParameter'],
-              resources: [
-                ...new Set(sentinelPasswords.map((r) => parameterArn(stack, bridgePasswordParameter(r)))),
-              ],
+              resources: parameterArnsFor(stack, sentinelPasswords.map(bridgePasswordParameter)),
             }),
           ]
         : []),
@@ -122,10 +121,11 @@ export function nodeAgentPublisher(
       );
     } else if (ref) readable.push(ref);
   }
-  const parameterArns = [...new Set(readable.map((r) => parameterArn(stack, agentPasswordParameter(r))))];
-  const secretArns = [
-    ...new Set(readable.flatMap((r) => ('secretsManager' in r ? [secretArn(stack, r.secretsManager)] : []))),
-  ];
+  const parameterArns = parameterArnsFor(stack, readable.map(agentPasswordParameter));
+  const secretArns = secretArnsFor(
+    stack,
+    readable.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
+  );
   const policy = new iam.ManagedPolicy(scope, 'AgentPublisherPolicy', {
     description: `${config.name}: attach to the instance role of Redis hosts: fetch the node agent, read the Redis password, publish node events`,
     statements: [

@@ -4,8 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
+import { ConfigurationError } from '../../core/model/errors.ts';
 import type { SsmCommandDocuments } from '../ssm/documents.ts';
-import { parameterArn, secretArn } from './arns.ts';
+import { EXACT_GRANT_LIMIT, parameterArnsFor, secretArnsFor } from './arns.ts';
 
 /** What a Lambda may do to the clusters, and nothing else: least-privilege grants, each scoped by the config. */
 
@@ -73,11 +74,7 @@ export class ClusterAccess {
         sid: 'SendToClusterInstances',
         actions: ['ssm:SendCommand'],
         resources: [`arn:${partition}:ec2:${region}:${account}:instance/*`],
-        conditions: {
-          StringEquals: {
-            [`ssm:resourceTag/${CLUSTER_TAG_KEY}`]: clusterTagValues(this.props.config),
-          },
-        },
+        conditions: instanceTagCondition(clusterTagValues(this.props.config)),
       }),
     );
     f.addToRolePolicy(
@@ -101,13 +98,7 @@ export class ClusterAccess {
         sid: 'ChangeMasterRecords',
         actions: ['route53:ChangeResourceRecordSets'],
         resources: zoneArns,
-        conditions: {
-          'ForAllValues:StringEquals': {
-            'route53:ChangeResourceRecordSetsNormalizedRecordNames': names,
-            'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
-            'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
-          },
-        },
+        conditions: recordConditions(names),
       }),
     );
     f.addToRolePolicy(
@@ -128,11 +119,13 @@ export class ClusterAccess {
 
   /** Read exactly the secrets named (SSM SecureString parameters, Secrets Manager secrets). */
   grantSecrets(f: lambda.IFunction, refs: readonly SecretRef[]): void {
-    const parameterArns = refs.flatMap((r) =>
-      'ssmParameter' in r ? [parameterArn(this.stack, r.ssmParameter)] : [],
+    const parameterArns = parameterArnsFor(
+      this.stack,
+      refs.flatMap((r) => ('ssmParameter' in r ? [r.ssmParameter] : [])),
     );
-    const secretArns = refs.flatMap((r) =>
-      'secretsManager' in r ? [secretArn(this.stack, r.secretsManager)] : [],
+    const secretArns = secretArnsFor(
+      this.stack,
+      refs.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
     );
     if (parameterArns.length > 0) {
       f.addToRolePolicy(
@@ -154,3 +147,50 @@ export class ClusterAccess {
     }
   }
 }
+
+/**
+ * Only UPSERTs of A and TXT records, of the master records' names: each name up to EXACT_GRANT_LIMIT records,
+ * beyond (a policy must not grow with the clusters) names that end in the domain they all share.
+ */
+function recordConditions(names: readonly string[]): Record<string, Record<string, string[]>> {
+  const what = {
+    'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+    'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+  };
+  if (names.length <= EXACT_GRANT_LIMIT) {
+    return {
+      'ForAllValues:StringEquals': {
+        ...what,
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': [...names],
+      },
+    };
+  }
+  const labels = names.map((n) => n.split('.').reverse());
+  const shared: string[] = [];
+  for (const [i, label] of (labels[0] ?? []).entries()) {
+    if (!labels.every((l) => l[i] === label && l.length > i + 1)) break;
+    shared.push(label);
+  }
+  if (shared.length < 2) {
+    throw new ConfigurationError(
+      `the ${names.length} clusters' dns.recordName share no domain, so the Lambdas' Route53 grant cannot name them by it: put them in one domain, e.g. <cluster>-master.redis.example.com`,
+    );
+  }
+  return {
+    'ForAllValues:StringEquals': what,
+    'ForAllValues:StringLike': {
+      'route53:ChangeResourceRecordSetsNormalizedRecordNames': [`*.${shared.reverse().join('.')}`],
+    },
+  };
+}
+
+/** Instances tagged with one of the clusters (up to 50 values), or beyond, any instance that carries the tag key. */
+function instanceTagCondition(values: readonly string[]): Record<string, Record<string, string | string[]>> {
+  const key = `ssm:resourceTag/${CLUSTER_TAG_KEY}`;
+  return values.length <= TAG_VALUES_LIMIT
+    ? { StringEquals: { [key]: [...values] } }
+    : { StringLike: { [key]: '?*' } };
+}
+
+/** Tag values named one by one in the SendCommand grant; beyond, the tag key must be there (any value). */
+const TAG_VALUES_LIMIT = 50;

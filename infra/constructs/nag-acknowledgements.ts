@@ -3,6 +3,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { pathGrantsOf } from './arns.ts';
 
 /** cdk-nag findings that are reviewed and accepted, on the narrowest construct, each with its reason. */
 
@@ -60,6 +61,15 @@ export function acknowledgeReviewedFindings(
         'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
     });
   }
+  // Beyond EXACT_GRANT_LIMIT secrets, they are granted by the path they share (IAM's policy sizes): reviewed here,
+  // on the functions and the hosts' policies that read them.
+  const byPath = Object.fromEntries(
+    pathGrantsOf(stack).map(({ service, resource }) => [
+      iam5(`Resource::arn:<AWS::Partition>:${service}:${region}:${account}:${resource}`),
+      `More clusters' secrets than one ARN each fits in IAM's policy size: granted by the path they all share (${resource}); keep only ha-redis secrets under it`,
+    ]),
+  );
+  for (const c of [...stack.functions(), policies.bridgePolicy, policies.agentPolicy]) acknowledge(c, byPath);
   for (const [machine, step] of [
     [stack.switchoverStateMachine, stack.switchoverStepFunction],
     [stack.maintenanceStateMachine, stack.maintenanceStepFunction],

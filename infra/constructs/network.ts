@@ -140,6 +140,25 @@ export function egressRules(
   });
 }
 
+/** What listens on a port, across clusters (`redis`, `sentinel`, ...): a group rule's description names kinds. */
+const portWhat = (t: AllowedTarget): string =>
+  t.what.includes('Runtime API')
+    ? 'HAProxy Runtime API'
+    : t.what.includes('client port')
+      ? 'HAProxy client port (canary writes)'
+      : t.what.includes('sentinel')
+        ? 'Sentinel'
+        : 'Redis';
+
+/** Each group with every port any host listens on, once, named by the kinds that listen there. */
+function groupTargets(groups: readonly string[], targets: readonly AllowedTarget[]): AllowedTarget[] {
+  const kinds = new Map<number, Set<string>>();
+  for (const t of targets) kinds.set(t.port, (kinds.get(t.port) ?? new Set()).add(portWhat(t)));
+  return groups.flatMap((group) =>
+    [...kinds.entries()].map(([port, what]) => ({ host: group, port, what: [...what].join(', ') })),
+  );
+}
+
 /** The configured VPC (by id, no lookup) and the Lambdas' security group: egress to the clusters and HTTPS only. */
 export function lambdaNetwork(
   scope: Construct,
@@ -160,9 +179,13 @@ export function lambdaNetwork(
     description: `${config.name} Lambdas: Redis, Sentinel and HAProxy ports of the configured hosts, and HTTPS to AWS APIs`,
     allowAllOutbound: false,
   });
-  for (const { host, from, to, description } of egressRules(allowedTargets(config))) {
+  const groups = config.network.hostSecurityGroupIds;
+  // To the hosts' security groups when given (any number of hosts), else to each host's address.
+  const targets = groups ? groupTargets(groups, allowedTargets(config)) : allowedTargets(config);
+  for (const { host, from, to, description } of egressRules(targets)) {
     const ports = from === to ? ec2.Port.tcp(from) : ec2.Port.tcpRange(from, to);
-    securityGroup.addEgressRule(ec2.Peer.ipv4(`${host}/32`), ports, description);
+    const peer = groups ? ec2.Peer.securityGroupId(host) : ec2.Peer.ipv4(`${host}/32`);
+    securityGroup.addEgressRule(peer, ports, description);
   }
   securityGroup.addEgressRule(
     ec2.Peer.anyIpv4(),

@@ -1,0 +1,133 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
+/**
+ * The stack at fleet scale: a generated config of 500 clusters on 1500 hosts (each cluster: 3 Redis hosts, each
+ * also running a Sentinel, and 2 HAProxy hosts... of which 1500 distinct Redis hosts) synthesizes, passes
+ * cdk-nag, and stays inside the limits a deploy would meet: CloudFormation's template size and description,
+ * IAM's policy sizes, the security group rule quota.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EGRESS_RULE_QUOTA } from '../../infra/constructs/network.ts';
+import type { HaRedisStack } from '../../infra/stack.ts';
+import { EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
+
+const CLUSTERS = 500;
+
+/** The example's first cluster, 500 times: its own hosts (3 Redis + Sentinel, 2 HAProxy), secrets and record. */
+function fleetConfig(): string {
+  const example = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+  const [base] = example.clusters;
+  const ip = (i: number, az: number, last: number) =>
+    `10.${az * 10 + Math.floor(i / 250)}.${i % 250}.${last}`;
+  const clusters = Array.from({ length: CLUSTERS }, (_, i) => {
+    const name = `svc${String(i).padStart(3, '0')}`;
+    const text = JSON.stringify(base)
+      .replaceAll('/ha-redis/orders/', `/ha-redis/${name}/`)
+      .replaceAll('ha-redis/orders/', `ha-redis/${name}/`);
+    const c = JSON.parse(text);
+    c.name = name;
+    c.masterName = name;
+    c.nodes.forEach((n: { host: string; instance: unknown }, j: number) => {
+      n.host = ip(i, j + 1, 11);
+      n.instance = { id: `i-0${(3 * i + j).toString(16).padStart(16, '0')}` };
+    });
+    c.sentinels.forEach((s: { host: string; instance: unknown }, j: number) => {
+      s.host = ip(i, j + 1, 11);
+      s.instance = { id: `i-0${(3 * i + j).toString(16).padStart(16, '0')}` };
+    });
+    c.proxies.forEach((p: { host: string; runtimeApi: { host: string }; instance: unknown }, j: number) => {
+      p.host = ip(i, j + 1, 21);
+      p.runtimeApi.host = p.host;
+      p.instance = { tag: { key: 'Name', value: `${name}-haproxy-${j}` } };
+    });
+    c.dns.recordName = `${name}-master.redis.internal.example.com`;
+    delete c.slack;
+    delete c.maintenance;
+    return c;
+  });
+  const config = {
+    ...example,
+    network: { ...example.network, hostSecurityGroupIds: ['sg-0aaa1111bbbb2222c'] },
+    clusters,
+  };
+  delete config.slack;
+  const file = join(mkdtempSync(join(tmpdir(), 'ha-redis-fleet-')), 'fleet.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
+
+let stack: HaRedisStack;
+let template: Template;
+
+beforeAll(() => {
+  ({ stack, template } = synthesize({ bundle: false, configFile: fleetConfig() }));
+}, SYNTH_TIMEOUT_MS);
+
+describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
+  it('stays far below CloudFormation’s 1-MB template', () => {
+    expect(JSON.stringify(template.toJSON()).length).toBeLessThan(512 * 1024);
+  });
+
+  it('fits IAM: no overflow policy, every managed policy under 6 144 characters, each role’s inline policies under 10 240', () => {
+    const resources = Object.entries(
+      template.toJSON().Resources as Record<string, { Type: string; Properties: any }>,
+    );
+    expect(resources.filter(([id]) => id.includes('OverflowPolicy'))).toEqual([]);
+    for (const [id, r] of resources.filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy')) {
+      expect(JSON.stringify(r.Properties.PolicyDocument).length, id).toBeLessThan(6144);
+    }
+    const inlineByRole = new Map<string, number>();
+    for (const [, r] of resources.filter(([, r]) => r.Type === 'AWS::IAM::Policy')) {
+      for (const role of r.Properties.Roles ?? []) {
+        const key = JSON.stringify(role);
+        inlineByRole.set(
+          key,
+          (inlineByRole.get(key) ?? 0) + JSON.stringify(r.Properties.PolicyDocument).length,
+        );
+      }
+    }
+    for (const [role, size] of inlineByRole) expect(size, role).toBeLessThan(10_240);
+  });
+
+  it('grants the secrets by their path, and DNS by the records’ domain, not one by one', () => {
+    const statements = statementsOf(template);
+    const parameters = statements.find((s) => s.Sid === 'ReadSecretParameters');
+    expect(JSON.stringify(parameters?.Resource)).toContain(':parameter/ha-redis/*');
+    const dns = statements.find((s) => s.Sid === 'ChangeMasterRecords');
+    expect(dns?.Condition).toMatchObject({
+      'ForAllValues:StringLike': {
+        'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['*.redis.internal.example.com'],
+      },
+      'ForAllValues:StringEquals': {
+        'route53:ChangeResourceRecordSetsRecordTypes': ['A', 'TXT'],
+        'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+      },
+    });
+  });
+
+  it('reaches the hosts through their security group: a few rules, within the quota, and exports its own', () => {
+    const [group] = Object.values(template.findResources('AWS::EC2::SecurityGroup')) as {
+      Properties: { SecurityGroupEgress: { DestinationSecurityGroupId?: string; CidrIp?: string }[] };
+    }[];
+    const egress = group?.Properties.SecurityGroupEgress ?? [];
+    expect(egress.length).toBeLessThanOrEqual(EGRESS_RULE_QUOTA);
+    expect(
+      egress.filter((r) => r.DestinationSecurityGroupId === 'sg-0aaa1111bbbb2222c').length,
+    ).toBeGreaterThan(0);
+    expect(egress.filter((r) => r.CidrIp && r.CidrIp !== '0.0.0.0/0')).toEqual([]);
+    template.hasOutput('LambdaSecurityGroupId', {});
+  });
+
+  it('passes cdk-nag AwsSolutions', () => {
+    const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
+    expect(
+      report.violations.map(
+        (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
+      ),
+    ).toEqual([]);
+  });
+});

@@ -33,8 +33,28 @@ export class RedisConnections {
     timeoutMs: number,
     fn: (client: Redis) => Promise<T>,
   ): Promise<T> {
+    try {
+      return await this.runOnce(kind, endpoint, timeoutMs, fn);
+    } catch (error) {
+      // A pooled connection whose server closed it (a restarted node, Sentinel's CLIENT KILL after a promotion)
+      // fails its next command at once; the node may answer fine on a new one: try once more on a fresh one.
+      // Never after a timeout, which a second try would only double.
+      if (!(error instanceof StaleConnectionError)) throw error;
+      return await this.runOnce(kind, endpoint, timeoutMs, fn).catch((retryError: unknown) => {
+        throw retryError instanceof StaleConnectionError ? retryError.unreachable : retryError;
+      });
+    }
+  }
+
+  private async runOnce<T>(
+    kind: Kind,
+    endpoint: Endpoint,
+    timeoutMs: number,
+    fn: (client: Redis) => Promise<T>,
+  ): Promise<T> {
     const key = `${kind}/${endpoint.host}:${endpoint.port}`;
     let pending = this.clients.get(key);
+    const reused = pending !== undefined;
     try {
       let client = pending ? await pending : undefined;
       if (!client || client.status === 'end' || client.status === 'close') {
@@ -49,12 +69,11 @@ export class RedisConnections {
           this.clients.delete(key);
           void pending.then((c) => c.disconnect()).catch(() => undefined);
         }
-        throw new UnreachableError(
+        const unreachable = new UnreachableError(
           `${kind} ${endpoint.host}:${endpoint.port} did not answer: ${describe(error)}`,
-          {
-            cause: error,
-          },
+          { cause: error },
         );
+        throw reused && isClosedConnection(error) ? new StaleConnectionError(unreachable) : unreachable;
       }
       throw error;
     }
@@ -122,6 +141,21 @@ export class RedisConnections {
 
 const CONNECTION_ERRORS =
   /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Connection is closed|Stream isn't writeable|timed out|Command timed out|connect/i;
+
+/** A pooled connection found closed: the command failed at once, without waiting for an answer. */
+class StaleConnectionError extends Error {
+  readonly unreachable: UnreachableError;
+  constructor(unreachable: UnreachableError) {
+    super(unreachable.message, { cause: unreachable });
+    this.unreachable = unreachable;
+  }
+}
+
+const isClosedConnection = (error: unknown): boolean =>
+  error instanceof Error &&
+  /Connection is closed|ECONNRESET|EPIPE|Stream isn't writeable/i.test(
+    `${error.message} ${(error as { code?: string }).code ?? ''}`,
+  );
 
 function isConnectionError(error: unknown): boolean {
   return (

@@ -77,17 +77,11 @@ describe('automatic failover after kill -9 of the master (real redis, sentinel, 
   });
 
   it('records a history entry with a millisecond timeline of every step', () => {
+    // DNS follows the reroute at once; the fence and the persist run beside it, the canaries once fenced.
     const steps = entry.timeline.map((s) => s.step);
-    expect(steps).toEqual([
-      'detected',
-      'confirmed',
-      'epoch-claimed',
-      'rerouted',
-      'fenced',
-      'routing-persisted',
-      'dns-updated',
-      'verified',
-    ]);
+    expect(steps.slice(0, 4)).toEqual(['detected', 'confirmed', 'epoch-claimed', 'rerouted']);
+    expect([...steps.slice(4)].sort()).toEqual(['dns-updated', 'fenced', 'routing-persisted', 'verified']);
+    expect(steps.indexOf('verified')).toBeGreaterThan(steps.indexOf('fenced'));
     expect(entry.timeline.every((s) => s.status === 'ok' && s.durationMs >= 0)).toBe(true);
     expect(entry.timeline.find((s) => s.step === 'fenced')?.detail).toMatch(
       /unreachable: replicaof persisted, fence pending/,

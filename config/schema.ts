@@ -334,6 +334,14 @@ export const DeploymentConfigSchema = z
       .strictObject({ provisionedConcurrency: z.number().int().min(0).max(20).default(1) })
       .default({ provisionedConcurrency: 1 }),
     /**
+     * Customer-managed KMS keys that encrypt the clusters' secrets (SecureString parameters, Secrets Manager
+     * secrets), by ARN: every function and host policy that reads a secret may decrypt with them, through SSM or
+     * Secrets Manager only (kms:ViaService). Secrets under the AWS-managed keys need nothing here.
+     */
+    secretKeyArns: z
+      .array(z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/, 'a KMS key ARN'))
+      .default([]),
+    /**
      * How long history entries are kept, in days: DynamoDB's TTL deletes an entry that long after it started
      * (within a few days of it, as TTL does). Failover claims, leases and pending fences never expire.
      */

@@ -13,6 +13,7 @@ import { ConfigurationError } from '../../core/model/errors.ts';
 import { bundleAgentSync } from '../../events/agent/bundle.ts';
 import { bundleBridgeSync } from '../../events/bridge/bundle.ts';
 import { executionArnsOf, parameterArnsFor, secretArnsFor } from './arns.ts';
+import { secretServices } from './cluster-access.ts';
 
 /**
  * Policies for others to attach: Sentinel hosts publish events through the bridge, Redis hosts node events through
@@ -60,6 +61,7 @@ export function eventBridgePublisher(
         actions: ['s3:GetObject'],
         resources: [bundle.bucket.arnForObjects(bundle.s3ObjectKey)],
       }),
+      ...decryptSecrets(stack, config, sentinelPasswords.length),
       ...(sentinelPasswords.length > 0
         ? [
             new iam.PolicyStatement({
@@ -135,6 +137,7 @@ export function nodeAgentPublisher(
         actions: ['s3:GetObject'],
         resources: [bundle.bucket.arnForObjects(bundle.s3ObjectKey)],
       }),
+      ...decryptSecrets(stack, config, readable.length),
       ...(parameterArns.length > 0
         ? [new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: parameterArns })]
         : []),
@@ -166,4 +169,20 @@ export function operatorPolicy(
       }),
     ],
   });
+}
+
+/** kms:Decrypt with the secrets' customer-managed keys, through SSM or Secrets Manager only, when any is read. */
+function decryptSecrets(
+  stack: cdk.Stack,
+  config: DeploymentConfig,
+  secretsRead: number,
+): iam.PolicyStatement[] {
+  if (secretsRead === 0 || config.secretKeyArns.length === 0) return [];
+  return [
+    new iam.PolicyStatement({
+      actions: ['kms:Decrypt'],
+      resources: [...config.secretKeyArns],
+      conditions: { StringEquals: { 'kms:ViaService': secretServices(stack) } },
+    }),
+  ];
 }

@@ -136,6 +136,17 @@ export class ClusterAccess {
         }),
       );
     }
+    const keys = this.props.config.secretKeyArns;
+    if (keys.length > 0 && (parameterArns.length > 0 || secretArns.length > 0)) {
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptSecrets',
+          actions: ['kms:Decrypt'],
+          resources: [...keys],
+          conditions: { StringEquals: { 'kms:ViaService': secretServices(this.stack) } },
+        }),
+      );
+    }
     if (secretArns.length > 0) {
       f.addToRolePolicy(
         new iam.PolicyStatement({
@@ -194,3 +205,9 @@ function instanceTagCondition(values: readonly string[]): Record<string, Record<
 
 /** Tag values named one by one in the SendCommand grant; beyond, the tag key must be there (any value). */
 const TAG_VALUES_LIMIT = 50;
+
+/** The services through which the secrets' keys may decrypt: SSM and Secrets Manager of the stack's region. */
+export const secretServices = (stack: cdk.Stack): string[] => [
+  `ssm.${stack.region}.amazonaws.com`,
+  `secretsmanager.${stack.region}.amazonaws.com`,
+];

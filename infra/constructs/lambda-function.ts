@@ -65,6 +65,8 @@ export interface LambdaOptions {
   inVpc?: boolean;
   /** A fixed name, for a function that invokes itself (its own ARN would be a circular reference). */
   functionName?: string;
+  /** Concurrency reserved for (and capping) the function. */
+  reservedConcurrentExecutions?: number;
 }
 
 /** Builds the stack's Node.js Lambdas: ESM bundles for arm64, traced, logged to an encrypted log group. */
@@ -103,6 +105,9 @@ export class LambdaFactory {
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       ...(options.functionName ? { functionName: options.functionName } : {}),
+      ...(options.reservedConcurrentExecutions !== undefined
+        ? { reservedConcurrentExecutions: options.reservedConcurrentExecutions }
+        : {}),
       ...(options.inVpc === false
         ? {}
         : { vpc, vpcSubnets: { subnets: vpc.privateSubnets }, securityGroups: [securityGroup] }),

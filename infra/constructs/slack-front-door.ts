@@ -26,6 +26,9 @@ export interface SlackFrontDoorProps {
 }
 
 /** The Slack Lambda: verified, authorized, confirmed switchovers, and status from the state table. */
+/** Environments the Slack function may use at once (reserved: never more, and never starved). */
+export const SLACK_RESERVED_CONCURRENCY = 10;
+
 export class SlackFrontDoor {
   readonly slackFunction: nodejs.NodejsFunction;
 
@@ -38,6 +41,9 @@ export class SlackFrontDoor {
       timeout: cdk.Duration.seconds(600),
       description: 'Slack /redis commands and interactivity: verified, authorized, confirmed switchovers',
       functionName: slackName,
+      // Its Function URL is public (Slack signs each request): a flood of forged requests must not take the
+      // account's concurrency from the failover path. Enough for a team's commands and their deferred work.
+      reservedConcurrentExecutions: SLACK_RESERVED_CONCURRENCY,
       environment: { [LAMBDA_ENV.switchoverStateMachineArn]: switchoverStateMachine.stateMachineArn },
     });
     this.slackFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: cdk.Duration.minutes(5) });

@@ -5,7 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError } from 'commander';
-import { parseInfo } from '../adapters/redis/redis-nodes.ts';
+import { RedisConnections } from '../adapters/redis/connections.ts';
+import { IoredisNodes, parseInfo } from '../adapters/redis/redis-nodes.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
 import { HaRedisError } from '../core/model/errors.ts';
 import type { Log } from './cluster.ts';
@@ -85,17 +86,6 @@ export function ratePerSecond(ackedAt: readonly number[], before: number, window
   return Math.round((n * 1000) / windowMs);
 }
 
-/** master_repl_offset of the master and each replica's acknowledged offset, from INFO replication. */
-async function offsets(
-  master: ReturnType<typeof adminClient>,
-): Promise<{ master: number; replicas: number[] }> {
-  const f = parseInfo(String(await master.info('replication')));
-  const replicas = [...f.entries()]
-    .filter(([k]) => /^slave\d+$/.test(k))
-    .map(([, v]) => Number(/offset=(\d+)/.exec(v)?.[1] ?? 0));
-  return { master: Number(f.get('master_repl_offset') ?? 0), replicas };
-}
-
 /**
  * Write `bytes` of 1-KB values to the cluster's first node (its master), then wait until every replica has all
  * of it: the failover then starts from a big, fully replicated dataset, as a production database's would.
@@ -129,14 +119,22 @@ export async function preloadDataset(
     const written = Date.now();
     const deadline = written + REPLICAS_CATCH_UP_MS;
     const admin = clients[0] as ReturnType<typeof adminClient>;
-    for (;;) {
-      const o = await offsets(admin);
-      if (o.replicas.length === d.nodes.length - 1 && o.replicas.every((r) => r >= o.master)) break;
-      if (Date.now() > deadline)
-        throw new HaRedisError(
-          `the replicas did not reach the master's offset ${o.master} in ${REPLICAS_CATCH_UP_MS} ms after the preload (at ${o.replicas.join(', ')})`,
-        );
-      await sleep(100);
+    const secret = async () => password;
+    const connections = new RedisConnections({ redisPassword: secret, sentinelPassword: secret });
+    try {
+      const nodes = new IoredisNodes(connections);
+      for (;;) {
+        const o = await nodes.replication(master, 5000);
+        const replicas = (o.replicas ?? []).map((r) => r.offset);
+        if (replicas.length === d.nodes.length - 1 && replicas.every((r) => r >= o.offset)) break;
+        if (Date.now() > deadline)
+          throw new HaRedisError(
+            `the replicas did not reach the master's offset ${o.offset} in ${REPLICAS_CATCH_UP_MS} ms after the preload (at ${replicas.join(', ')})`,
+          );
+        await sleep(100);
+      }
+    } finally {
+      await connections.close();
     }
     const memory = parseInfo(String(await admin.info('memory'))).get('used_memory_human') ?? '?';
     log(

@@ -25,6 +25,12 @@ export interface LoadOptions {
   pipeline?: number;
 }
 
+/** One SET of a writer. */
+interface Write {
+  key: string;
+  value: string;
+}
+
 /** A stretch of time with no acknowledged write from any writer. */
 export interface WriteGap {
   from: number;
@@ -137,22 +143,25 @@ export class WriteLoad {
     const payload = valueBytes > 0 ? 'v'.repeat(valueBytes) : undefined;
     let seq = 0;
     while (this.running) {
-      const keys: string[] = [];
-      for (let i = 0; i < pipeline; i += 1) keys.push(`${keyPrefix}:${w}:${++seq}`);
-      const value = (k: number) => payload ?? String(seq - keys.length + 1 + k);
+      const batch: Write[] = [];
+      for (let i = 0; i < pipeline; i += 1) {
+        seq += 1;
+        batch.push({ key: `${keyPrefix}:${w}:${seq}`, value: payload ?? String(seq) });
+      }
       try {
-        if (ackReplicas === 0 && keys.length === 1) {
-          await client.set(keys[0] as string, value(0));
-          this.acked(keys);
+        const [only] = batch;
+        if (ackReplicas === 0 && batch.length === 1 && only) {
+          await client.set(only.key, only.value);
+          this.acked([only.key]);
         } else {
-          const failed = await this.writeBatch(client, keys, value);
+          const failed = await this.writeBatch(client, batch);
           if (failed) {
             this.failed += failed;
             await sleep(retryDelayMs);
           }
         }
       } catch {
-        this.failed += keys.length;
+        this.failed += batch.length;
         await sleep(retryDelayMs);
       }
     }
@@ -163,24 +172,24 @@ export class WriteLoad {
    * plain acks, each SET that got OK counts (a pipeline can break halfway, as a connection drops). Returns how
    * many failed.
    */
-  private async writeBatch(client: Redis, keys: string[], value: (k: number) => string): Promise<number> {
+  private async writeBatch(client: Redis, batch: readonly Write[]): Promise<number> {
     const { ackReplicas } = this.options;
     const p = client.pipeline();
-    for (const [k, key] of keys.entries()) p.set(key, value(k));
+    for (const { key, value } of batch) p.set(key, value);
     if (ackReplicas > 0) p.call('WAIT', ackReplicas, 1000);
     const replies = (await p.exec()) ?? [];
-    const sets = replies.slice(0, keys.length);
+    const sets = replies.slice(0, batch.length);
     if (ackReplicas > 0) {
-      const wait = replies[keys.length];
+      const wait = replies[batch.length];
       const error = sets.find((r) => r[0])?.[0] ?? wait?.[0];
       if (error) throw error;
       if (Number(wait?.[1]) < ackReplicas) throw new Error('not replicated in time');
-      this.acked(keys);
+      this.acked(batch.map((b) => b.key));
       return 0;
     }
-    const ok = keys.filter((_, k) => sets[k] && !sets[k][0]);
+    const ok = batch.filter((_, k) => sets[k] && !sets[k][0]).map((b) => b.key);
     this.acked(ok);
-    return keys.length - ok.length;
+    return batch.length - ok.length;
   }
 
   private acked(keys: readonly string[]): void {

@@ -2,6 +2,7 @@ import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from 
 import { errorMessage, FencingError } from '../model/errors.ts';
 import { withinMs } from '../model/within.ts';
 import type { CorePorts } from '../ports.ts';
+import { hostDeadline } from './host-deadline.ts';
 
 /** The reaction's fence: every node but the new master made its replica and proven to refuse writes. */
 
@@ -18,7 +19,6 @@ export async function fenceOtherNodes(
   master: Endpoint,
   epoch: number,
   deps: CorePorts,
-  hostWait: { deadlineAt?: number } = {},
 ): Promise<{ summary: string; oldMasterOffsets: Map<string, number> }> {
   const timeout = cluster.timing.nodeTimeoutMs;
   const others = cluster.nodes.filter((n) => !sameEndpoint(n, master));
@@ -48,7 +48,7 @@ export async function fenceOtherNodes(
         let fenced: Awaited<ReturnType<CorePorts['nodeOps']['run']>> | undefined;
         try {
           fenced = await withinMs(
-            deps.nodeOps.run({ document: 'fence-node', node, master, epoch }, hostWait),
+            deps.nodeOps.run({ document: 'fence-node', node, master, epoch }, hostDeadline(deps)),
             waitMs,
             failed,
           );

@@ -2,14 +2,9 @@ import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluste
 import { errorMessage } from '../model/errors.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import type { CorePorts } from '../ports.ts';
+import { hostDeadline } from './host-deadline.ts';
 import { NO_GOOD_REPLICA, tellNoGoodReplica } from './no-good-replica.ts';
-import {
-  type FailoverResult,
-  fencePendingNodes,
-  hostDeadline,
-  proxiesAwayFrom,
-  reactToFailover,
-} from './react.ts';
+import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
 import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
 
 /** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */

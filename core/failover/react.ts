@@ -19,6 +19,7 @@ import { verifyThroughProxies } from './verify.ts';
 // The reaction's parts live beside it; their importers keep importing them from here.
 export { fencePendingNodes } from './deferred-fence.ts';
 export { fenceOtherNodes } from './fence.ts';
+export { hostDeadline, RECORD_RESERVE_MS } from './host-deadline.ts';
 export { persistRouting, proxiesAwayFrom, rerouteProxies } from './routing.ts';
 export { canaryWithRetries, verifyThroughProxies } from './verify.ts';
 
@@ -216,16 +217,6 @@ async function applyFailover(
 export const FENCE_AFTER_REROUTE_MS = 250;
 
 /**
- * What an invocation keeps, after its waits on hosts, to record history, finish the epoch and notify: a Lambda
- * that runs out of time before that leaves its epoch claimed and nobody told.
- */
-export const RECORD_RESERVE_MS = 5000;
-
-/** Until when a command on a host may be waited for: the invocation's end less RECORD_RESERVE_MS (none locally). */
-export const hostDeadline = (deps: Pick<CorePorts, 'endsAt'>): { deadlineAt?: number } =>
-  deps.endsAt === undefined ? {} : { deadlineAt: deps.endsAt - RECORD_RESERVE_MS };
-
-/**
  * Reroute; from its end, or FENCE_AFTER_REROUTE_MS when a proxy does not answer, the fence and DNS; the persist
  * beside them; the canaries once fenced. Each is a timed step whose failure is a problem, not the end.
  */
@@ -282,7 +273,7 @@ async function runReactionSteps(
   await withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
-    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps, hostDeadline(deps));
+    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);
     const promotedAt = await promotedAtRead;
     if (oldMaster && fence.oldMasterOffsets.has(formatEndpoint(oldMaster)) && promotedAt !== null) {
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);
@@ -299,7 +290,7 @@ async function runReactionSteps(
   // command: it is pending). The canaries write through the proxies once the fence re-pointed a replica (the new
   // master takes writes with one attached).
   const persisting = attempt('routing-persisted', () =>
-    persistRouting(cluster, newMaster, epoch, deps, { ...hostDeadline(deps), pending }),
+    persistRouting(cluster, newMaster, epoch, deps, { pending }),
   );
   await Promise.all([dns, fencing]);
   await attempt('verified', () => verifyThroughProxies(cluster, newMaster, deps, { skip: unrouted }));

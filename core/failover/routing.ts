@@ -8,6 +8,7 @@ import {
 import { ERROR_NAMES, errorMessage } from '../model/errors.ts';
 import { fixedPause, type Retries, withRetries } from '../model/retry.ts';
 import type { CorePorts } from '../ports.ts';
+import { hostDeadline } from './host-deadline.ts';
 
 /** Where the proxies send writes: reroute them to a new master, find the ones routed elsewhere, persist it. */
 
@@ -79,13 +80,14 @@ export async function persistRouting(
   master: Endpoint,
   epoch: number,
   deps: CorePorts,
-  options: { deadlineAt?: number; pending?: readonly string[] } = {},
+  options: { pending?: readonly string[] } = {},
 ): Promise<string> {
-  const hostWait = options.deadlineAt === undefined ? {} : { deadlineAt: options.deadlineAt };
   const pending = cluster.proxies.filter((p) => options.pending?.includes(p.id));
   const proxies = cluster.proxies.filter((p) => !pending.includes(p));
   const results = await Promise.allSettled(
-    proxies.map((proxy) => deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch }, hostWait)),
+    proxies.map((proxy) =>
+      deps.nodeOps.run({ document: 'update-haproxy', proxy, master, epoch }, hostDeadline(deps)),
+    ),
   );
   const failed = results.flatMap((r, i) =>
     r.status === 'rejected' ? [`${proxies[i]?.id}: ${errorMessage(r.reason)}`] : [],

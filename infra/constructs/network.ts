@@ -10,25 +10,53 @@ import { ConfigurationError } from '../../core/model/errors.ts';
  * the security group keeps its logical id.
  */
 
+/** What kind of listener a target is: names a security group rule that serves many hosts. */
+export type TargetKind = 'Redis' | 'Sentinel' | 'HAProxy client port (canary writes)' | 'HAProxy Runtime API';
+
 /** A host and port a Lambda must reach, and what listens there. */
 export interface AllowedTarget {
   host: string;
   port: number;
   what: string;
+  kind?: TargetKind;
 }
+
+const REDIS: TargetKind = 'Redis';
+const SENTINEL: TargetKind = 'Sentinel';
+const CLIENT: TargetKind = 'HAProxy client port (canary writes)';
+const RUNTIME_API: TargetKind = 'HAProxy Runtime API';
 
 /** Every host and port a Lambda must reach: nodes, Sentinels, proxy listeners (canaries) and Runtime APIs. */
 export function allowedTargets(config: DeploymentConfig): AllowedTarget[] {
   const targets = config.clusters.flatMap((c) => [
-    ...c.nodes.map((n) => ({ host: n.host, port: n.port, what: `${c.name} redis ${n.id}` })),
-    ...c.sentinels.map((s) => ({ host: s.host, port: s.port, what: `${c.name} sentinel` })),
+    ...c.nodes.map((n) => ({ host: n.host, port: n.port, what: `${c.name} redis ${n.id}`, kind: REDIS })),
+    ...c.sentinels.map((s) => ({ host: s.host, port: s.port, what: `${c.name} sentinel`, kind: SENTINEL })),
     ...c.proxies.flatMap((p) => [
-      { host: p.host, port: p.plainPort, what: `${c.name} ${p.id} client port (canary writes)` },
+      {
+        host: p.host,
+        port: p.plainPort,
+        what: `${c.name} ${p.id} client port (canary writes)`,
+        kind: CLIENT,
+      },
       ...(p.tlsPort
-        ? [{ host: p.host, port: p.tlsPort, what: `${c.name} ${p.id} TLS client port (canary writes)` }]
+        ? [
+            {
+              host: p.host,
+              port: p.tlsPort,
+              what: `${c.name} ${p.id} TLS client port (canary writes)`,
+              kind: CLIENT,
+            },
+          ]
         : []),
       ...(p.runtimeApi.kind === 'tcp'
-        ? [{ host: p.runtimeApi.host, port: p.runtimeApi.port, what: `${c.name} ${p.id} Runtime API` }]
+        ? [
+            {
+              host: p.runtimeApi.host,
+              port: p.runtimeApi.port,
+              what: `${c.name} ${p.id} Runtime API`,
+              kind: RUNTIME_API,
+            },
+          ]
         : []),
     ]),
   ]);
@@ -140,20 +168,10 @@ export function egressRules(
   });
 }
 
-/** What listens on a port, across clusters (`redis`, `sentinel`, ...): a group rule's description names kinds. */
-const portWhat = (t: AllowedTarget): string =>
-  t.what.includes('Runtime API')
-    ? 'HAProxy Runtime API'
-    : t.what.includes('client port')
-      ? 'HAProxy client port (canary writes)'
-      : t.what.includes('sentinel')
-        ? 'Sentinel'
-        : 'Redis';
-
 /** Each group with every port any host listens on, once, named by the kinds that listen there. */
 function groupTargets(groups: readonly string[], targets: readonly AllowedTarget[]): AllowedTarget[] {
   const kinds = new Map<number, Set<string>>();
-  for (const t of targets) kinds.set(t.port, (kinds.get(t.port) ?? new Set()).add(portWhat(t)));
+  for (const t of targets) kinds.set(t.port, (kinds.get(t.port) ?? new Set()).add(t.kind ?? t.what));
   return groups.flatMap((group) =>
     [...kinds.entries()].map(([port, what]) => ({ host: group, port, what: [...what].join(', ') })),
   );

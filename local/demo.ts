@@ -34,6 +34,12 @@ export interface DemoSummary {
   events: DemoEventSummary[];
   failover?: HistoryEntry;
   fence?: HistoryEntry;
+  /**
+   * Every failover in history before the switchover, oldest first: one, unless Sentinel failed over again on its
+   * own meanwhile (at a short down-after on a busy machine it may), in which case the switchover starts from the
+   * last one's master.
+   */
+  failoversBeforeSwitchover: { epoch: number; newMaster: string }[];
 }
 
 const quietLogger: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
@@ -95,13 +101,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const { d } = cluster;
     const label = (e: Endpoint) => d.nodes.find((n) => n.port === e.port)?.id ?? formatEndpoint(e);
     const events = await tallyFailover(cluster, kill, label);
-    say(
-      `4. a planned switchover away from ${label(kill.newMaster)}, under load, through the Step Functions workflow`,
-    );
+    say('4. a planned switchover away from the master, under load, through the Step Functions workflow');
     await planSwitchover(options, cluster);
+    const failovers = await failoversSoFar(options, cluster, label);
     events.push(await switchoverUnderLoad(options, cluster, teardown));
     printSummary(options, cluster, events);
-    return { cluster: name, events, failover: kill.failover, fence };
+    return {
+      cluster: name,
+      events,
+      failover: kill.failover,
+      fence,
+      failoversBeforeSwitchover: failovers,
+    };
   } finally {
     teardown.stopFollowing?.();
     for (const l of teardown.loads) await l.stop().catch(() => undefined);
@@ -246,6 +257,36 @@ async function tallyFailover(
     });
   }
   return events;
+}
+
+/** The failovers in history so far, oldest first; says so when Sentinel failed over again after the first. */
+async function failoversSoFar(
+  options: DemoOptions,
+  cluster: DemoCluster,
+  label: (e: Endpoint) => string,
+): Promise<{ epoch: number; newMaster: string }[]> {
+  const dynamo = localDynamoClient(cluster.d.stateStore.endpoint);
+  try {
+    const entries = (
+      await new DynamoStateStore(dynamo, cluster.d.stateStore.table).listHistory(options.name, 20)
+    )
+      // (epoch 0 is the routing the orchestrator applied at start, not a failover)
+      .filter((e) => e.kind === 'failover' && (e.epoch ?? 0) >= 1 && e.newMaster !== undefined)
+      .sort((a, b) => (a.epoch ?? 0) - (b.epoch ?? 0));
+    const failovers = entries.map((e) => ({
+      epoch: e.epoch ?? 0,
+      newMaster: label(e.newMaster as Endpoint),
+    }));
+    const last = failovers.at(-1);
+    if (failovers.length > 1 && last) {
+      options.say(
+        `   Sentinel failed over again on its own meanwhile (epoch ${last.epoch}, to ${last.newMaster}); the orchestrator followed it`,
+      );
+    }
+    return failovers;
+  } finally {
+    dynamo.destroy();
+  }
 }
 
 /** 4a. The switchover's dry run: wait until the plan is accepted, and print it. */

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Route53Client } from '@aws-sdk/client-route-53';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { Route53Dns } from '../adapters/aws/route53-dns.ts';
+import { S3ConfigSource } from '../adapters/aws/s3-config-source.ts';
 import { AwsSecrets, type SecretSource } from '../adapters/aws/secrets.ts';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.ts';
 import { SsmNodeOps } from '../adapters/aws/ssm-node-ops.ts';
@@ -15,7 +16,6 @@ import { type RedisAccess, RedisConnections } from '../adapters/redis/connection
 import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
-import { loadDeploymentConfig } from '../config/load.ts';
 import type { DeployedCluster, DeploymentConfig, SecretRef } from '../config/schema.ts';
 import { ClusterRegistry, type Endpoint, formatEndpoint, type ProxyConfig } from '../core/model/cluster.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
@@ -31,20 +31,19 @@ function positiveMs(env: NodeJS.ProcessEnv, name: string): number {
   return value;
 }
 
-/** The deployment config bundled with the Lambda (HA_REDIS_CONFIG_FILE, relative to the code directory). */
-export function deploymentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): DeploymentConfig {
-  const file = requireEnv(LAMBDA_ENV.configFile, env);
-  return loadDeploymentConfig(isAbsolute(file) ? file : resolve(env.LAMBDA_TASK_ROOT ?? process.cwd(), file));
+/** The deployment config's object, from HA_REDIS_CONFIG_BUCKET and HA_REDIS_CONFIG_KEY, read through S3. */
+export function configSourceFromEnv(logger: Logger, env: NodeJS.ProcessEnv = process.env): S3ConfigSource {
+  return new S3ConfigSource({
+    client: new S3Client({}),
+    bucket: requireEnv(LAMBDA_ENV.configBucket, env),
+    key: requireEnv(LAMBDA_ENV.configKey, env),
+    clock: systemClock,
+    logger,
+  });
 }
 
-/**
- * Passwords, CA and Runtime API client certificates of every cluster, read by reference when first needed
- * (and cached briefly by the secret source). A connection to an address no cluster has is refused.
- */
-export function clusterAccess(
-  config: DeploymentConfig,
-  secrets: SecretSource,
-): RedisAccess & { runtimeApiTls(proxy: ProxyConfig): Promise<RuntimeApiTls> } {
+/** Each endpoint of a config's clusters (nodes, Sentinels, proxies' frontends and Runtime APIs) to its cluster. */
+function clustersByEndpoint(config: DeploymentConfig): Map<string, DeployedCluster> {
   const byEndpoint = new Map<string, DeployedCluster>();
   for (const cluster of config.clusters) {
     const endpoints: Endpoint[] = [
@@ -58,8 +57,24 @@ export function clusterAccess(
     ];
     for (const e of endpoints) byEndpoint.set(formatEndpoint(e), cluster);
   }
+  return byEndpoint;
+}
+
+/**
+ * Passwords, CA and Runtime API client certificates of every cluster, read by reference when first needed
+ * (and cached briefly by the secret source). A connection to an address no cluster has is refused.
+ * `config` may be a function: the config in use now, which a warm container refreshes (S3ConfigSource).
+ */
+export function clusterAccess(
+  config: DeploymentConfig | (() => DeploymentConfig),
+  secrets: SecretSource,
+): RedisAccess & { runtimeApiTls(proxy: ProxyConfig): Promise<RuntimeApiTls> } {
+  const configOf = typeof config === 'function' ? config : () => config;
+  let indexed: { config: DeploymentConfig; byEndpoint: Map<string, DeployedCluster> } | undefined;
   const clusterOf = (e: Endpoint): DeployedCluster => {
-    const cluster = byEndpoint.get(formatEndpoint(e));
+    const now = configOf();
+    if (indexed?.config !== now) indexed = { config: now, byEndpoint: clustersByEndpoint(now) };
+    const cluster = indexed.byEndpoint.get(formatEndpoint(e));
     if (!cluster) throw new ConfigurationError(`${formatEndpoint(e)} belongs to no configured cluster`);
     return cluster;
   };
@@ -90,43 +105,72 @@ export interface AwsDeps {
   failover: CorePorts;
 }
 
-let cached: AwsDeps | undefined;
+/** What a container keeps across config changes: the config's source, the AWS clients and the connection pool. */
+interface AwsContainer {
+  source: S3ConfigSource;
+  /** The core's ports for a config (only the state store's history retention depends on it). */
+  build(config: DeploymentConfig): AwsDeps;
+}
 
-/** The AWS composition root, built once per Lambda container from the environment and the bundled config. */
-export function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): AwsDeps {
-  if (cached) return cached;
-  const config = deploymentConfigFromEnv(env);
+let container: AwsContainer | undefined;
+let current: AwsDeps | undefined;
+
+/**
+ * The AWS composition root: the clients and the connection pool are built once per Lambda container; the
+ * deployment config is read from S3 at the first use and refreshed every minute (a new cluster needs no Lambda
+ * deploy). The same AwsDeps object comes back while the config is unchanged, so derived roots can cache on it.
+ */
+export async function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<AwsDeps> {
+  container ??= awsContainer(logger, env);
+  const config = await container.source.current();
+  if (current?.config !== config) current = container.build(config);
+  return current;
+}
+
+function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
+  const source = configSourceFromEnv(logger, env);
   const table = requireEnv(LAMBDA_ENV.stateTable, env);
   const topic = requireEnv(LAMBDA_ENV.notifyTopicArn, env);
   const documentPrefix = requireEnv(LAMBDA_ENV.documentPrefix, env);
   const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
-  const access = clusterAccess(config, secrets);
+  let inUse: DeploymentConfig | undefined;
+  const access = clusterAccess(() => {
+    if (!inUse) throw new ConfigurationError('the deployment config has not been read yet');
+    return inUse;
+  }, secrets);
   const connections = new RedisConnections(access);
-  cached = {
-    config,
-    clusters: new ClusterRegistry(config.clusters),
-    failover: {
-      sentinels: new IoredisSentinelView(connections),
-      redis: new IoredisNodes(connections),
-      router: new HaproxyRouter(1000, access.runtimeApiTls),
-      dns: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
-      nodeOps: new SsmNodeOps({
-        client: new SSMClient({}),
-        documentName: (document) => `${documentPrefix}-${document}`,
-        clock: systemClock,
-        // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
-        ...(env[LAMBDA_ENV.nodeOpsDeadlineMs]
-          ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
-          : {}),
-      }),
-      state: new DynamoStateStore(new DynamoDBClient({}), table, {
-        historyRetentionDays: config.history.retentionDays,
-      }),
-      notifier: new SnsNotifier(new SNSClient({}), topic),
+  const dynamo = new DynamoDBClient({});
+  const ports: Omit<CorePorts, 'state'> = {
+    sentinels: new IoredisSentinelView(connections),
+    redis: new IoredisNodes(connections),
+    router: new HaproxyRouter(1000, access.runtimeApiTls),
+    dns: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
+    nodeOps: new SsmNodeOps({
+      client: new SSMClient({}),
+      documentName: (document) => `${documentPrefix}-${document}`,
       clock: systemClock,
-      logger,
-      newId: randomUUID,
+      // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
+      ...(env[LAMBDA_ENV.nodeOpsDeadlineMs]
+        ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
+        : {}),
+    }),
+    notifier: new SnsNotifier(new SNSClient({}), topic),
+    clock: systemClock,
+    logger,
+    newId: randomUUID,
+  };
+  return {
+    source,
+    build: (config) => {
+      inUse = config;
+      return {
+        config,
+        clusters: new ClusterRegistry(config.clusters),
+        failover: {
+          ...ports,
+          state: new DynamoStateStore(dynamo, table, { historyRetentionDays: config.history.retentionDays }),
+        },
+      };
     },
   };
-  return cached;
 }

@@ -4,20 +4,21 @@ import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import { ConfigurationError } from '../core/model/errors.ts';
 import type { Logger } from '../core/ports.ts';
 import type { MaintenanceTriggerDeps } from '../functions/maintenance-trigger/handler.ts';
-import { awsDeps } from './aws.ts';
+import { type AwsDeps, awsDeps } from './aws.ts';
 
-let cached: MaintenanceTriggerDeps | undefined;
+/** Built once per AwsDeps: again only when the deployment config changed. */
+let cached: { base: AwsDeps; deps: MaintenanceTriggerDeps } | undefined;
 
 /**
  * The maintenance trigger's AWS composition: the bundled config, the state table and the notification topic of
  * `awsDeps`, and the maintenance state machine from HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN.
  */
-export function maintenanceTriggerDeps(
+export async function maintenanceTriggerDeps(
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
-): MaintenanceTriggerDeps {
-  if (cached) return cached;
-  const base = awsDeps(logger, env);
+): Promise<MaintenanceTriggerDeps> {
+  const base = await awsDeps(logger, env);
+  if (cached?.base === base) return cached.deps;
   const maintenance = requireEnv(LAMBDA_ENV.maintenanceStateMachineArn, env);
   const starter = new StepFunctionsStarter({
     client: new SFNClient({}),
@@ -25,7 +26,7 @@ export function maintenanceTriggerDeps(
     stateMachineArns: { switchover: maintenance, maintenance },
     clock: base.failover.clock,
   });
-  cached = {
+  const deps: MaintenanceTriggerDeps = {
     config: base.config,
     state: base.failover.state,
     notifier: base.failover.notifier,
@@ -42,5 +43,6 @@ export function maintenanceTriggerDeps(
       },
     },
   };
-  return cached;
+  cached = { base, deps };
+  return deps;
 }

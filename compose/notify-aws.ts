@@ -10,7 +10,7 @@ import { UnknownClusterError } from '../core/model/errors.ts';
 import type { Logger } from '../core/ports.ts';
 import type { NotifyDeps } from '../functions/notify/handler.ts';
 import { DeliveryLedger } from '../functions/notify/ledger.ts';
-import { awsDeps } from './aws.ts';
+import { type AwsDeps, awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
 
 /** A secret reference as a target name part: the parameter or secret name, never the value. */
@@ -73,17 +73,20 @@ export function notifyTargets(
   };
 }
 
-let cached: NotifyDeps | undefined;
+/** Built once per AwsDeps: again only when the deployment config changed. */
+let cached: { base: AwsDeps; deps: NotifyDeps } | undefined;
 
 /** The notify Lambda's composition root: the bundled deployment config, secrets through Powertools Parameters. */
-export function notifyAwsDeps(logger: Logger): NotifyDeps {
-  if (cached) return cached;
-  const { config } = awsDeps(logger);
+export async function notifyAwsDeps(logger: Logger): Promise<NotifyDeps> {
+  const base = await awsDeps(logger);
+  if (cached?.base === base) return cached.deps;
+  const { config } = base;
   const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
-  cached = {
+  const deps: NotifyDeps = {
     logger,
     targets: notifyTargets(config, secrets, { clock: systemClock }),
     ledger: new DeliveryLedger(),
   };
-  return cached;
+  cached = { base, deps };
+  return deps;
 }

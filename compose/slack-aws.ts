@@ -21,7 +21,7 @@ import { buildStatusReport } from '../core/status/report.ts';
 import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { DeferredTask, SlackMessage } from '../functions/slack/contract.ts';
 import type { SlackDeps } from '../functions/slack/deps.ts';
-import { awsDeps } from './aws.ts';
+import { type AwsDeps, awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
 
 /** The only origin a response_url may have on AWS: posting anywhere else would make the Lambda an open relay. */
@@ -170,16 +170,17 @@ export function slackGroupMembers(
   };
 }
 
-let cached: SlackDeps | undefined;
+/** Built once per AwsDeps: again only when the deployment config changed. */
+let cached: { base: AwsDeps; deps: SlackDeps } | undefined;
 
 /**
  * The AWS composition of the Slack front door, on the shared AWS root (clusters, failover ports, config):
  * the signing secret and bot token by reference (cached), Step Functions for the switchover, the Lambda
  * invoking itself for deferred work, and response_url posts to Slack only.
  */
-export function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): SlackDeps {
-  if (cached) return cached;
-  const base = awsDeps(logger, env);
+export async function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<SlackDeps> {
+  const base = await awsDeps(logger, env);
+  if (cached?.base === base) return cached.deps;
   const { config } = base;
   const slack = config.slack;
   if (!slack) {
@@ -193,7 +194,7 @@ export function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.en
   const slackBlocks = new Map(config.clusters.map((c) => [c.name, c.slack]));
   const groups = config.clusters.flatMap((c) => c.slack?.allowedGroups ?? []);
   const clock = systemClock;
-  cached = {
+  const deps: SlackDeps = {
     clusters: base.clusters,
     slackOf: (cluster) => slackBlocks.get(cluster),
     signingSecret: () => secrets.get(slack.signingSecret),
@@ -222,5 +223,6 @@ export function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.en
         }
       : {}),
   };
-  return cached;
+  cached = { base, deps };
+  return deps;
 }

@@ -5,7 +5,9 @@ import { ConfigurationError } from '../core/model/errors.ts';
  * read. One list, so a renamed variable cannot leave one side behind.
  */
 export const LAMBDA_ENV = {
-  configFile: 'HA_REDIS_CONFIG_FILE',
+  /** The deployment config's S3 object (the stack deploys it there; the Lambdas read it and refresh it). */
+  configBucket: 'HA_REDIS_CONFIG_BUCKET',
+  configKey: 'HA_REDIS_CONFIG_KEY',
   stateTable: 'HA_REDIS_STATE_TABLE',
   notifyTopicArn: 'HA_REDIS_NOTIFY_TOPIC_ARN',
   documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',

@@ -15,9 +15,10 @@ import {
   operatorPolicy,
 } from './constructs/attachable-policies.ts';
 import { ClusterAccess } from './constructs/cluster-access.ts';
+import { type DeploymentConfigObject, deploymentConfigObject } from './constructs/config-object.ts';
 import { encryptedTopic, stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
-import { BUNDLED_CONFIG_FILE, LambdaFactory } from './constructs/lambda-function.ts';
+import { LambdaFactory } from './constructs/lambda-function.ts';
 import { acknowledgeReviewedFindings } from './constructs/nag-acknowledgements.ts';
 import { lambdaNetwork } from './constructs/network.ts';
 import { NotificationDelivery, notificationsTopic } from './constructs/notifications.ts';
@@ -28,14 +29,14 @@ import { SsmCommandDocuments } from './ssm/documents.ts';
 
 export { agentPasswordParameter, bridgePasswordParameter } from './constructs/attachable-policies.ts';
 export { CLUSTER_TAG_KEY } from './constructs/cluster-access.ts';
-export { BUNDLED_CONFIG_FILE } from './constructs/lambda-function.ts';
+export { CONFIG_OBJECT_KEY } from './constructs/config-object.ts';
 export { allowedTargets } from './constructs/network.ts';
 export { SWITCHOVER_STEP_TIMEOUT } from './constructs/workflows.ts';
 
 /** What the stack is built from: the validated config and the file it came from. */
 export interface HaRedisStackProps extends cdk.StackProps {
   config: DeploymentConfig;
-  /** The config file as the user wrote it: copied into each Lambda bundle. */
+  /** The config file as the user wrote it: deployed as the S3 object the Lambdas read at run time. */
   configFile: string;
 }
 
@@ -64,6 +65,8 @@ export class HaRedisStack extends cdk.Stack {
   readonly maintenanceStateMachine: sfn.StateMachine;
   readonly securityGroup: ec2.SecurityGroup;
   readonly documents: SsmCommandDocuments;
+  /** The deployment config the Lambdas read at run time. */
+  readonly configObject: DeploymentConfigObject;
 
   constructor(scope: Construct, id: string, props: HaRedisStackProps) {
     super(scope, id, props);
@@ -77,11 +80,12 @@ export class HaRedisStack extends cdk.Stack {
     const { vpc, securityGroup } = lambdaNetwork(this, config);
     this.securityGroup = securityGroup;
     this.documents = new SsmCommandDocuments(this, 'Documents', { prefix: config.name });
+    this.configObject = deploymentConfigObject(this, { key, configFile: props.configFile });
     const lambdas = new LambdaFactory(this, {
       key,
       vpc,
       securityGroup,
-      configFile: props.configFile,
+      config: this.configObject,
       environment: this.lambdaEnvironment(config),
     });
     const access = new ClusterAccess(this, {
@@ -158,7 +162,8 @@ export class HaRedisStack extends cdk.Stack {
   /** The environment every Lambda gets: where its config, state, notifications and SSM documents are. */
   private lambdaEnvironment(config: DeploymentConfig): Record<string, string> {
     return {
-      [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
+      [LAMBDA_ENV.configBucket]: this.configObject.bucket.bucketName,
+      [LAMBDA_ENV.configKey]: this.configObject.key,
       [LAMBDA_ENV.stateTable]: this.table.tableName,
       [LAMBDA_ENV.notifyTopicArn]: this.notificationsTopic.topicArn,
       [LAMBDA_ENV.documentPrefix]: config.name,
@@ -198,6 +203,11 @@ export class HaRedisStack extends cdk.Stack {
         'Every alarm, for email or a pager (subscribe to it); it does not go through the notify Lambda',
     });
     new cdk.CfnOutput(this, 'StateTableName', { value: this.table.tableName });
+    new cdk.CfnOutput(this, 'ConfigObject', {
+      value: `s3://${this.configObject.bucket.bucketName}/${this.configObject.key}`,
+      description:
+        'The deployment config the Lambdas read (refreshed every minute); cdk deploy writes it, no function is redeployed',
+    });
     new cdk.CfnOutput(this, 'SwitchoverStateMachineArn', {
       value: this.switchoverStateMachine.stateMachineArn,
     });

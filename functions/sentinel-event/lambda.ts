@@ -18,6 +18,11 @@ const handleSentinelEvents = makeSentinelEventHandler(async () => {
   }
 });
 
+// The composition root and the config (an S3 read) while the environment initializes: with provisioned
+// concurrency that is before any event, so the promotion's event finds both in memory. A failure here is left
+// to the handler, which asks again (and says why).
+void import('../../compose/aws.ts').then((m) => m.awsDeps(logger)).catch(() => undefined);
+
 /** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
 export const handler = middy(async (event: SNSEvent, context: Context) => {
   const outcomes = await handleSentinelEvents(event, context);

@@ -7,15 +7,13 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import type { DeploymentConfigObject } from './config-object.ts';
 
 /**
  * How the stack builds its Lambdas and their dead-letter queues. Like every module of infra/constructs, it
  * creates its resources in the scope it is given (the stack), not in a scope of its own: their logical ids stay
  * those of a deployed stack, which a new construct path would change (and so replace the resources).
  */
-
-/** The config file's name inside each Lambda bundle (the Lambdas read and validate it at cold start). */
-export const BUNDLED_CONFIG_FILE = 'ha-redis.config.json';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -49,8 +47,8 @@ export interface LambdaFactoryProps {
   /** The Redis hosts' VPC, and the security group that lets a Lambda reach exactly their ports. */
   vpc: ec2.IVpc;
   securityGroup: ec2.ISecurityGroup;
-  /** The config file as the user wrote it: copied into each bundle as BUNDLED_CONFIG_FILE. */
-  configFile: string;
+  /** Where the deployment config is (every function may read it, and is granted that). */
+  config: DeploymentConfigObject;
   /** The environment every Lambda gets (LAMBDA_ENV names). */
   environment: Record<string, string>;
 }
@@ -81,13 +79,13 @@ export class LambdaFactory {
 
   /** The Lambda of functions/<name>/lambda.ts (`handler`); construct id: the name in PascalCase, log group: id + Logs. */
   create(name: string, options: LambdaOptions): nodejs.NodejsFunction {
-    const { key, vpc, securityGroup, configFile } = this.props;
+    const { key, vpc, securityGroup, config } = this.props;
     const id = name.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
     const logGroup = new logs.LogGroup(this.scope, `${id}Logs`, {
       retention: logs.RetentionDays.THREE_MONTHS,
       encryptionKey: key,
     });
-    return new nodejs.NodejsFunction(this.scope, id, {
+    const fn = new nodejs.NodejsFunction(this.scope, id, {
       entry: resolve(ROOT, `functions/${name}/lambda.ts`),
       handler: 'handler',
       projectRoot: ROOT,
@@ -111,31 +109,24 @@ export class LambdaFactory {
       ...(options.inVpc === false
         ? {}
         : { vpc, vpcSubnets: { subnets: vpc.privateSubnets }, securityGroups: [securityGroup] }),
-      bundling: bundlingOptions(configFile),
+      bundling: BUNDLING,
     });
+    config.grantRead(fn);
+    return fn;
   }
 }
 
-/** An ESM bundle with its dependencies and the config file beside it. */
-function bundlingOptions(configFile: string): nodejs.BundlingOptions {
-  return {
-    format: nodejs.OutputFormat.ESM,
-    target: 'node24',
-    minify: true,
-    // No source maps: nothing loads them (no --enable-source-maps), and they were 6.5 MB beside each bundle.
-    sourceMap: false,
-    mainFields: ['module', 'main'],
-    // Bundle the AWS SDK too: the versions are the lock file's, not whatever the runtime ships.
-    externalModules: [],
-    // Powertools Tracer's X-Ray SDK and ioredis are CommonJS: give the ESM bundle a `require`.
-    banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    forceDockerBundling: false,
-    commandHooks: {
-      beforeBundling: () => [],
-      beforeInstall: () => [],
-      afterBundling: (_inputDir: string, outputDir: string) => [
-        `cp "${configFile}" "${outputDir}/${BUNDLED_CONFIG_FILE}"`,
-      ],
-    },
-  };
-}
+/** An ESM bundle with its dependencies (the deployment config is read at run time, from S3: not bundled). */
+const BUNDLING: nodejs.BundlingOptions = {
+  format: nodejs.OutputFormat.ESM,
+  target: 'node24',
+  minify: true,
+  // No source maps: nothing loads them (no --enable-source-maps), and they were 6.5 MB beside each bundle.
+  sourceMap: false,
+  mainFields: ['module', 'main'],
+  // Bundle the AWS SDK too: the versions are the lock file's, not whatever the runtime ships.
+  externalModules: [],
+  // Powertools Tracer's X-Ray SDK and ioredis are CommonJS: give the ESM bundle a `require`.
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  forceDockerBundling: false,
+};

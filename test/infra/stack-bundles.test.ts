@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as cdk from 'aws-cdk-lib';
-import { beforeAll, describe, expect, it } from 'vitest';
+import type * as cdk from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAMBDA_ENV } from '../../config/env.ts';
 import type { HaRedisStack } from '../../infra/stack.ts';
-import { BUNDLED_CONFIG_FILE } from '../../infra/stack.ts';
+import { CONFIG_OBJECT_KEY } from '../../infra/stack.ts';
 import { loadEnvelope } from '../support/samples.ts';
 import { EXAMPLE, SYNTH_TIMEOUT_MS, synthesize } from './stack-fixture.ts';
 
@@ -19,37 +22,61 @@ beforeAll(() => {
   ({ stack } = synthesize({ bundle: true }));
 }, SYNTH_TIMEOUT_MS);
 
-describe('HaRedisStack Lambda bundles', () => {
-  it('bundles the validated config file into each Lambda', async () => {
-    const assets = stack.node
-      .findAll()
-      .filter(
-        (c): c is cdk.aws_lambda_nodejs.NodejsFunction => c instanceof cdk.aws_lambda_nodejs.NodejsFunction,
-      );
-    expect(assets.length).toBeGreaterThanOrEqual(2);
-    for (const fn of assets) {
-      const code = (fn.node.defaultChild as cdk.aws_lambda.CfnFunction).code as { s3Key?: string };
-      expect(code.s3Key).toMatch(/\.zip$/);
+/** A function's bundle directory in the cloud assembly (its code asset). */
+function assetDirOf(fn: cdk.aws_lambda.Function): string {
+  const code = (fn.node.defaultChild as cdk.aws_lambda.CfnFunction).code as { s3Key?: string };
+  return `asset.${(code.s3Key ?? '').replace(/\.zip$/, '')}`;
+}
+
+/** An S3 endpoint on loopback that serves the example config at any bucket's CONFIG_OBJECT_KEY (path style). */
+const s3 = {
+  url: '',
+  requests: [] as string[],
+  server: createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://s3').pathname;
+    s3.requests.push(`${req.method} ${path}`);
+    if (req.method === 'GET' && path.endsWith(`/${CONFIG_OBJECT_KEY}`)) {
+      void readFile(EXAMPLE).then((body) => {
+        res.writeHead(200, { 'content-type': 'application/json', etag: '"v1"' }).end(body);
+      });
+      return;
     }
-    const assembly = stack.node.root as cdk.App;
-    const outdir = assembly.outdir;
-    const { readdir } = await import('node:fs/promises');
-    const entries = (await readdir(outdir)).filter((e) => e.startsWith('asset.'));
-    const copies = await Promise.all(
-      entries.map((e) => readFile(join(outdir, e, BUNDLED_CONFIG_FILE), 'utf8').catch(() => undefined)),
+    res.writeHead(404).end();
+  }),
+};
+beforeAll(async () => {
+  await new Promise<void>((resolve) => s3.server.listen(0, '127.0.0.1', resolve));
+  s3.url = `http://127.0.0.1:${(s3.server.address() as AddressInfo).port}`;
+});
+afterAll(() => s3.server.close());
+
+describe('HaRedisStack Lambda bundles', () => {
+  it('deploys the config file as the S3 object the Lambdas read, and bundles no copy of it', async () => {
+    const outdir = (stack.node.root as cdk.App).outdir;
+    const assets = (await readdir(outdir)).filter((e) => e.startsWith('asset.'));
+    const read = async (dir: string, file: string) =>
+      readFile(join(outdir, dir, file), 'utf8').catch(() => undefined);
+    const deployed = (await Promise.all(assets.map((a) => read(a, CONFIG_OBJECT_KEY)))).filter(
+      (c): c is string => c !== undefined,
     );
-    const present = copies.filter((c): c is string => c !== undefined);
-    expect(present.length).toBeGreaterThanOrEqual(2);
-    for (const copy of present) expect(JSON.parse(copy)).toEqual(JSON.parse(await readFile(EXAMPLE, 'utf8')));
+    expect(deployed).toEqual([await readFile(EXAMPLE, 'utf8')]);
+    const bundles = stack.functions().map((f) => assetDirOf(f));
+    expect(bundles).toHaveLength(7);
+    for (const dir of bundles) {
+      expect((await readdir(join(outdir, dir))).filter((f) => f.endsWith('.json'))).toEqual([]);
+    }
   });
 
-  it('bundles a handler that starts on its own: it loads the bundled config and rejects an unknown cluster', async () => {
-    // Arrange: the bundle of the Sentinel event Lambda, as Lambda would load it (no node_modules next to it).
-    const fn = stack.sentinelEventFunction.node.defaultChild as cdk.aws_lambda.CfnFunction;
-    const assetHash = ((fn.code as { s3Key?: string }).s3Key ?? '').replace(/\.zip$/, '');
-    const taskRoot = join((stack.node.root as cdk.App).outdir, `asset.${assetHash}`);
+  it('bundles a handler that starts on its own: it reads the config from S3 and rejects an unknown cluster', async () => {
+    // Arrange: the bundle of the Sentinel event Lambda, as Lambda would load it (no node_modules next to it), and
+    // an S3 endpoint that serves the config object (the bundle's own S3 client signs and sends a real GetObject).
+    const taskRoot = join((stack.node.root as cdk.App).outdir, assetDirOf(stack.sentinelEventFunction));
     const env = {
-      [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
+      [LAMBDA_ENV.configBucket]: 'config-bucket',
+      [LAMBDA_ENV.configKey]: CONFIG_OBJECT_KEY,
+      AWS_ENDPOINT_URL_S3: s3.url,
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'not-a-secret',
       LAMBDA_TASK_ROOT: taskRoot,
       [LAMBDA_ENV.stateTable]: 'state',
       [LAMBDA_ENV.notifyTopicArn]: 'arn:aws:sns:eu-west-1:123456789012:notifications',
@@ -76,6 +103,7 @@ describe('HaRedisStack Lambda bundles', () => {
     expect(result).toEqual([
       { action: 'rejected', error: expect.stringContaining("unknown cluster 'payments'") },
     ]);
+    expect(s3.requests).toEqual([`GET /config-bucket/${CONFIG_OBJECT_KEY}`]);
   });
 
   it('bundles every Lambda into a module that loads on its own and exports its handler', async () => {
@@ -87,14 +115,9 @@ describe('HaRedisStack Lambda bundles', () => {
         results[path] = typeof m.handler;
       }
       process.stdout.write('RESULT ' + JSON.stringify(results));`;
-    const bundles = stack.functions().map((f) => {
-      const code = (f.node.defaultChild as cdk.aws_lambda.CfnFunction).code as { s3Key?: string };
-      const dir = join(
-        (stack.node.root as cdk.App).outdir,
-        `asset.${(code.s3Key ?? '').replace(/\.zip$/, '')}`,
-      );
-      return join(dir, 'index.mjs');
-    });
+    const bundles = stack
+      .functions()
+      .map((f) => join((stack.node.root as cdk.App).outdir, assetDirOf(f), 'index.mjs'));
 
     const { stdout } = await promisify(execFile)(
       process.execPath,
@@ -106,4 +129,35 @@ describe('HaRedisStack Lambda bundles', () => {
     expect(Object.values(results)).toEqual(bundles.map(() => 'function'));
     expect(bundles).toHaveLength(7);
   });
+
+  it(
+    'adds a cluster without changing any Lambda: same code, same environment, same settings',
+    async () => {
+      // Arrange: the example plus a third cluster (sessions' layout on other hosts and secrets).
+      const example = JSON.parse(await readFile(EXAMPLE, 'utf8')) as { clusters: unknown[] };
+      const third = JSON.parse(
+        JSON.stringify(example.clusters[1])
+          .replaceAll('sessions', 'carts')
+          .replaceAll('.31"', '.51"')
+          .replaceAll('.41"', '.61"')
+          .replaceAll('i-0a1b2c3d4e5f607', 'i-0a1b2c3d4e5f609'),
+      ) as unknown;
+      const configFile = join(await mkdtemp(join(tmpdir(), 'ha-redis-config-')), 'three.json');
+      await writeFile(configFile, JSON.stringify({ ...example, clusters: [...example.clusters, third] }));
+
+      // Act
+      const grown = synthesize({ bundle: true, configFile });
+
+      // Assert: every function resource is the same; the config object (and the grants) carry the change.
+      const functionsOf = (t: Template) => t.findResources('AWS::Lambda::Function');
+      const before = functionsOf(Template.fromStack(stack));
+      const after = functionsOf(grown.template);
+      expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+      for (const id of Object.keys(before)) expect(after[id], id).toEqual(before[id]);
+      expect(grown.stack.functions().map((f) => assetDirOf(f))).toEqual(
+        stack.functions().map((f) => assetDirOf(f)),
+      );
+    },
+    SYNTH_TIMEOUT_MS,
+  );
 });

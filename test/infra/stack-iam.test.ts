@@ -87,6 +87,19 @@ describe('HaRedisStack IAM', () => {
     }
   });
 
+  it('lets every function read the deployment config object, and nothing else of its bucket', () => {
+    const reads = statements().filter((s) => s.Sid === 'ReadDeploymentConfig');
+    expect(reads).toHaveLength(stack.functions().length);
+    for (const s of reads) {
+      expect(actionsOf(s)).toEqual(['s3:GetObject']);
+      expect(JSON.stringify(s.Resource)).toMatch(/ConfigBucket[0-9A-F]{8}.*\/deployment-config\.json/);
+    }
+    const s3 = statements().filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+    const onConfigBucket = s3.filter((s) => JSON.stringify(s.Resource).includes('ConfigBucket'));
+    // Besides the functions' reads: CDK's BucketDeployment handler, which writes the object.
+    expect(onConfigBucket.filter((s) => s.Sid !== 'ReadDeploymentConfig')).toHaveLength(1);
+  });
+
   it('reads exactly the secrets the config names', () => {
     const ssm = statements().find((s) => s.Sid === 'ReadSecretParameters');
     const sm = statements().find((s) => s.Sid === 'ReadSecrets');

@@ -12,7 +12,7 @@ import {
   MAINTENANCE_STATE_NAMES,
   MAINTENANCE_STEP_TIMEOUT_SECONDS,
 } from '../../infra/maintenance-definition.ts';
-import { allowedTargets, BUNDLED_CONFIG_FILE, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
+import { allowedTargets, CONFIG_OBJECT_KEY, SWITCHOVER_STEP_TIMEOUT } from '../../infra/stack.ts';
 import { SWITCHOVER_STATE_NAMES } from '../../infra/switchover-definition.ts';
 import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
 
@@ -85,7 +85,8 @@ describe('HaRedisStack resources', () => {
         ]);
       }
       expect(fn.Properties.Environment.Variables).toMatchObject({
-        [LAMBDA_ENV.configFile]: BUNDLED_CONFIG_FILE,
+        [LAMBDA_ENV.configBucket]: { Ref: expect.stringMatching(/^ConfigBucket/) },
+        [LAMBDA_ENV.configKey]: CONFIG_OBJECT_KEY,
         [LAMBDA_ENV.stateTable]: { Ref: expect.stringMatching(/^State/) },
         [LAMBDA_ENV.notifyTopicArn]: { Ref: expect.stringMatching(/^Notifications/) },
         [LAMBDA_ENV.documentPrefix]: config.name,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretSource } from '../../adapters/aws/secrets.ts';
-import { clusterAccess, deploymentConfigFromEnv } from '../../compose/aws.ts';
+import { clusterAccess } from '../../compose/aws.ts';
 import { requireEnv } from '../../config/env.ts';
 import { loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import type { SecretRef } from '../../config/schema.ts';
@@ -168,20 +168,6 @@ describe('deployment config', () => {
 
       // Assert
       expect(read).toThrow(/broken\.json is not valid JSON/);
-    });
-
-    it('finds the bundled config relative to the Lambda task root', async () => {
-      // Arrange
-      await writeFile(join(dir, 'ha-redis.config.json'), JSON.stringify(await example()));
-
-      // Act
-      const config = deploymentConfigFromEnv({
-        HA_REDIS_CONFIG_FILE: 'ha-redis.config.json',
-        LAMBDA_TASK_ROOT: dir,
-      });
-
-      // Assert
-      expect(config.name).toBe('ha-redis');
     });
   });
 });

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -21,18 +22,23 @@ import {
 import type { DeferredTask } from '../../../functions/slack/contract.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { silentLogger } from '../../fakes/reporting.ts';
+import { EXAMPLE_CONFIG_TEXT, LAMBDA_TEST_ENV, serveObject } from '../aws/s3-config-object.ts';
 import { awsError, rejectionOf, throttling } from '../aws/sdk-errors.ts';
 import { RESPONSE_URL } from './fixtures.ts';
 
 const lambdaMock = mockClient(LambdaClient);
 const secretsMock = mockClient(SecretsManagerClient);
+const s3Mock = mockClient(S3Client);
 beforeEach(() => {
   lambdaMock.reset();
   secretsMock.reset();
+  s3Mock.reset();
+  serveObject(s3Mock, { text: EXAMPLE_CONFIG_TEXT, etag: '"v1"' });
 });
 afterAll(() => {
   lambdaMock.restore();
   secretsMock.restore();
+  s3Mock.restore();
 });
 
 const MESSAGE = { text: 'Checking orders…', response_type: 'ephemeral' as const };
@@ -249,26 +255,24 @@ describe('user groups', () => {
 
 describe('slackAwsDeps', () => {
   const env = {
-    AWS_REGION: 'eu-west-1',
-    HA_REDIS_CONFIG_FILE: 'config/example.json',
-    HA_REDIS_STATE_TABLE: 'ha-redis-state',
-    HA_REDIS_NOTIFY_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:ha-redis-notifications',
-    HA_REDIS_SSM_DOCUMENT_PREFIX: 'ha-redis',
+    ...LAMBDA_TEST_ENV,
     HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN:
       'arn:aws:states:eu-west-1:123456789012:stateMachine:ha-redis-switchover',
     AWS_LAMBDA_FUNCTION_NAME: 'ha-redis-slack',
   };
 
-  it('fails fast naming a missing environment variable', () => {
+  it('fails fast naming a missing environment variable', async () => {
     // Arrange
     const { AWS_LAMBDA_FUNCTION_NAME: _dropped, ...partial } = env;
 
     // Act
-    const build = () => slackAwsDeps(silentLogger, partial);
+    const error = await rejectionOf(slackAwsDeps(silentLogger, partial));
 
     // Assert
-    expect(build).toThrow(ConfigurationError);
-    expect(build).toThrow('environment variable AWS_LAMBDA_FUNCTION_NAME is not set');
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error.message).toBe(
+      'environment variable AWS_LAMBDA_FUNCTION_NAME is not set; the stack must set it',
+    );
   });
 
   it('builds on the config: slack blocks per cluster, groups lookup, signing secret by reference', async () => {
@@ -278,7 +282,7 @@ describe('slackAwsDeps', () => {
       .resolves({ SecretString: JSON.stringify({ signingSecret: 's3cr3t', botToken: 'xoxb-x' }) });
 
     // Act
-    const deps = slackAwsDeps(silentLogger, env);
+    const deps = await slackAwsDeps(silentLogger, env);
     const first = await deps.signingSecret();
     const second = await deps.signingSecret();
 

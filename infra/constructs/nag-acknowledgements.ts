@@ -1,5 +1,5 @@
 import * as cdk from 'aws-cdk-lib';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
@@ -43,33 +43,19 @@ export function acknowledgeReviewedFindings(
     iam5(
       `Resource::arn:<AWS::Partition>:states:${region}:${account}:execution:<${logicalId(machine)}.Name>:*`,
     );
-  for (const f of stack.functions()) {
-    acknowledge(f, {
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]':
-        'The AWS managed policy CDK attaches for writing the function logs; it grants no data access',
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]':
-        'The AWS managed policy a Lambda in a VPC needs to manage its network interfaces; it grants no data access',
-      [iam5('Resource::*')]:
-        'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations/CancelCommand support no resource-level permissions',
-      [iam5('Action::kms:GenerateDataKey*')]:
-        'Publishing to the encrypted notification topic needs GenerateDataKey variants, on the one stack key only',
-      [iam5('Action::kms:ReEncrypt*')]:
-        'Sending failed invocations to the encrypted dead-letter queue (CDK grant), on the one stack key only',
-      [iam5(`Resource::arn:<AWS::Partition>:ec2:${region}:${account}:instance/*`)]:
-        'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster or host set (condition)',
-      [iam5('Resource::arn:<AWS::Partition>:route53:::change/*')]:
-        'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
-    });
-  }
+  for (const f of stack.functions()) acknowledge(f, functionFindings(stack, f, { region, account }));
   // Beyond EXACT_GRANT_LIMIT secrets, they are granted by the path they share (IAM's policy sizes): reviewed here,
   // on the functions and the hosts' policies that read them.
-  const byPath = Object.fromEntries(
-    pathGrantsOf(stack).map(({ service, resource }) => [
-      iam5(`Resource::arn:<AWS::Partition>:${service}:${region}:${account}:${resource}`),
-      `More clusters' secrets than one ARN each fits in IAM's policy size: granted by the path they all share (${resource}); keep only ha-redis secrets under it`,
-    ]),
-  );
-  for (const c of [...stack.functions(), policies.bridgePolicy, policies.agentPolicy]) acknowledge(c, byPath);
+  const byPath = pathGrantsOf(stack).map(({ service, resource }) => ({
+    resource,
+    id: iam5(`Resource::arn:<AWS::Partition>:${service}:${region}:${account}:${resource}`),
+    reason: `More clusters' secrets than one ARN each fits in IAM's policy size: granted by the path they all share (${resource}); keep only ha-redis secrets under it`,
+  }));
+  for (const c of [...stack.functions(), policies.bridgePolicy, policies.agentPolicy]) {
+    const granted = grantsUnder(stack, c);
+    const held = byPath.filter((p) => granted.includes(`:${p.resource}"`));
+    acknowledge(c, Object.fromEntries(held.map((p) => [p.id, p.reason])));
+  }
   for (const [machine, step] of [
     [stack.switchoverStateMachine, stack.switchoverStepFunction],
     [stack.maintenanceStateMachine, stack.maintenanceStepFunction],
@@ -81,13 +67,27 @@ export function acknowledgeReviewedFindings(
         'The state machine invokes versions of its one step function; the wildcard is the version qualifier only',
     });
   }
-  // The scheduler's role (created by the Lambda target, outside any construct of ours) invokes one function.
-  acknowledge(stack, {
-    [iam5(`Resource::<${logicalId(stack.reconcileFunction)}.Arn>:*`)]:
-      'EventBridge Scheduler invokes versions of the one reconcile function; the wildcard is the version qualifier only',
-    [iam5(`Resource::<${logicalId(stack.maintenanceTriggerFunction)}.Arn>:*`)]:
-      'EventBridge Scheduler invokes versions of the one maintenance trigger function; the wildcard is the version qualifier only',
-  });
+  // The scheduler's roles (created by the Lambda targets, in the stack's scope) each invoke one function.
+  const schedulerRoles = stack.node
+    .findAll()
+    .filter(
+      (c): c is iam.Role =>
+        c instanceof iam.Role &&
+        JSON.stringify(stack.resolve(c.assumeRolePolicy?.toJSON())).includes('scheduler.amazonaws.com'),
+    );
+  for (const role of schedulerRoles) {
+    const granted = grantsUnder(stack, role);
+    for (const [fn, what] of [
+      [stack.reconcileFunction, 'reconcile'],
+      [stack.maintenanceTriggerFunction, 'maintenance trigger'],
+    ] as const) {
+      if (!granted.includes(`"${logicalId(fn)}","Arn"`)) continue;
+      acknowledge(role, {
+        [iam5(`Resource::<${logicalId(fn)}.Arn>:*`)]:
+          `EventBridge Scheduler invokes versions of the one ${what} function; the wildcard is the version qualifier only`,
+      });
+    }
+  }
   if (stack.slackFunction) {
     acknowledge(stack.slackFunction, {
       [executionsOf(stack.switchoverStateMachine)]:
@@ -106,4 +106,63 @@ export function acknowledgeReviewedFindings(
         'Publishing to the encrypted Sentinel event topic needs GenerateDataKey variants, on the one stack key only',
     });
   }
+}
+
+/**
+ * A function's reviewed findings: each only where the function has the grant it is about (read off its role's
+ * policy as synthesized), so that no function carries the acknowledgement of another one's grant.
+ */
+function functionFindings(
+  stack: cdk.Stack,
+  f: lambda.Function,
+  where: { region: string; account: string },
+): Record<string, string> {
+  const granted = grantsUnder(stack, f);
+  const findings: [string, string, boolean][] = [
+    [
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      'The AWS managed policy CDK attaches for writing the function logs; it grants no data access',
+      true,
+    ],
+    [
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      'The AWS managed policy a Lambda in a VPC needs to manage its network interfaces; it grants no data access',
+      f.isBoundToVpc,
+    ],
+    [
+      iam5('Resource::*'),
+      'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations/CancelCommand support no resource-level permissions',
+      true,
+    ],
+    [
+      iam5('Action::kms:GenerateDataKey*'),
+      'Publishing to the encrypted notification topic needs GenerateDataKey variants, on the one stack key only',
+      granted.includes('"kms:GenerateDataKey*"'),
+    ],
+    [
+      iam5('Action::kms:ReEncrypt*'),
+      'Sending failed invocations to the encrypted dead-letter queue (CDK grant), on the one stack key only',
+      granted.includes('"kms:ReEncrypt*"'),
+    ],
+    [
+      iam5(`Resource::arn:<AWS::Partition>:ec2:${where.region}:${where.account}:instance/*`),
+      'SendCommand is limited to instances whose ha-redis:cluster tag names a configured cluster or host set (condition)',
+      granted.includes(':instance/*'),
+    ],
+    [
+      iam5('Resource::arn:<AWS::Partition>:route53:::change/*'),
+      'Route53 change ids are only known after ChangeResourceRecordSets; GetChange only reads a change status',
+      granted.includes(':route53:::change/*'),
+    ],
+  ];
+  return Object.fromEntries(findings.filter(([, , has]) => has).map(([id, reason]) => [id, reason]));
+}
+
+/** Every IAM policy document under a construct (its role's policies, or itself), resolved, as one JSON text. */
+function grantsUnder(stack: cdk.Stack, scope: Construct): string {
+  return scope.node
+    .findAll()
+    .flatMap((c) => (c instanceof iam.Policy || c instanceof iam.ManagedPolicy ? [c.document] : []))
+    .map((d) => JSON.stringify(stack.resolve(d.toJSON())))
+    .join('\n');
 }

@@ -13,7 +13,13 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EGRESS_RULE_QUOTA } from '../../infra/constructs/network.ts';
 import type { HaRedisStack } from '../../infra/stack.ts';
-import { EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
+import {
+  EXAMPLE,
+  SYNTH_TIMEOUT_MS,
+  statementsOf,
+  synthesize,
+  unusedAcknowledgements,
+} from './stack-fixture.ts';
 
 const CLUSTERS = 500;
 
@@ -129,5 +135,6 @@ describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
         (v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.resourceLogicalId).join(', ')}`,
       ),
     ).toEqual([]);
+    expect(unusedAcknowledgements(stack)).toEqual([]);
   });
 });

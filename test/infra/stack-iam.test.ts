@@ -14,7 +14,15 @@ import {
   CLUSTER_TAG_KEY,
   type HaRedisStack,
 } from '../../infra/stack.ts';
-import { actionsOf, config, EXAMPLE, SYNTH_TIMEOUT_MS, statementsOf, synthesize } from './stack-fixture.ts';
+import {
+  actionsOf,
+  config,
+  EXAMPLE,
+  SYNTH_TIMEOUT_MS,
+  statementsOf,
+  synthesize,
+  unusedAcknowledgements,
+} from './stack-fixture.ts';
 
 /** Least privilege: every grant of the stack, the reviewed cdk-nag findings, and the app's config validation. */
 
@@ -283,6 +291,10 @@ describe('cdk-nag AwsSolutions', () => {
       .flatMap((m) => Object.entries(m.data as Record<string, string>));
     expect(acknowledgements.length).toBeGreaterThan(0);
     for (const [id, reason] of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
+  });
+
+  it('acknowledges each finding on the construct that has it, and nothing no finding needs', () => {
+    expect(unusedAcknowledgements(stack)).toEqual([]);
   });
 });
 

@@ -8,7 +8,7 @@ import type { Construct } from 'constructs';
 import { LAMBDA_ENV } from '../config/env.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { METRICS } from '../core/model/metrics.ts';
-import { addAlarms } from './constructs/alarms.ts';
+import { addAlarms, expectedBridges } from './constructs/alarms.ts';
 import {
   eventBridgePublisher,
   nodeAgentPublisher,
@@ -150,6 +150,7 @@ export class HaRedisStack extends cdk.Stack {
       switchoverStateMachine: this.switchoverStateMachine,
       maintenanceStateMachine: this.maintenanceStateMachine,
       functions: this.functions(),
+      bridges: { topicName: this.sentinelEventsTopic.topicName, expected: expectedBridges(config).length },
     });
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {

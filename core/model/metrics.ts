@@ -15,3 +15,24 @@ export const METRICS = {
 
 /** The name of a counted metric. */
 export type MetricName = (typeof METRICS)[Exclude<keyof typeof METRICS, 'namespace'>];
+
+/**
+ * What every Sentinel event bridge sends from its host (PutMetricData, once a minute) and the stack's bridge alarms
+ * watch: one source for both.
+ */
+export const BRIDGE_METRICS = {
+  /** Apart from the Lambdas' namespace: the hosts' policy may put metrics here and nowhere else. */
+  namespace: 'HaRedis/Bridge',
+  /** 1 a minute from each bridge subscribed to its Sentinel, stamped with that minute. */
+  heartbeat: 'BridgeHeartbeat',
+  /** Events waiting in a bridge's retry buffer at its heartbeat (Maximum: the worst bridge). */
+  backlog: 'BridgeBacklog',
+  /** Events a bridge gave up (buffer full or retries spent) since its previous heartbeat. */
+  dropped: 'BridgeEventsDropped',
+  /** Every datum's dimension: the events topic's name, which tells deployments apart (a bridge knows its ARN). */
+  topicDimension: 'EventsTopic',
+  /** The heartbeat's second series: per bridge, the Sentinel it subscribes to (host:port), to find a silent one. */
+  bridgeDimension: 'Bridge',
+  /** How often a bridge sends; the stack's alarm counts heartbeats per period of this length. */
+  periodMs: 60_000,
+} as const;

@@ -80,6 +80,8 @@ export class SentinelBridge {
   /** Envelopes waiting for a retry, oldest first, with the tries they had. */
   private readonly waiting: { envelope: SentinelEnvelope; tries: number }[] = [];
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The first PSUBSCRIBE succeeded (ioredis subscribes again on each reconnect). */
+  private psubscribed = false;
   private readonly options: BridgeOptions;
 
   constructor(options: BridgeOptions) {
@@ -112,11 +114,13 @@ export class SentinelBridge {
     });
     await client.connect();
     await client.psubscribe('*');
+    this.psubscribed = true;
   }
 
   async stop(): Promise<void> {
     this.client?.disconnect();
     this.client = undefined;
+    this.psubscribed = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     if (this.waiting.length)
@@ -124,6 +128,11 @@ export class SentinelBridge {
         cluster: this.options.cluster,
         waiting: this.waiting.length,
       });
+  }
+
+  /** Connected to its Sentinel and subscribed: what its heartbeat counts as alive. */
+  get subscribed(): boolean {
+    return this.psubscribed && this.client?.status === 'ready';
   }
 
   /** Envelopes waiting for a retry. */

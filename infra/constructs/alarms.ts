@@ -6,7 +6,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { METRICS } from '../../core/model/metrics.ts';
+import type { DeploymentConfig } from '../../config/schema.ts';
+import { BRIDGE_METRICS, METRICS } from '../../core/model/metrics.ts';
 
 /**
  * The alarms. Each goes to the alarm topic of its own (for email or a pager: it does not depend on ha-redis'
@@ -26,10 +27,23 @@ export interface AlarmsProps {
   notifyFunction: lambda.IFunction;
   /** The reconcile Lambda, scheduled every minute: an alarm when it did not run. */
   reconcileFunction: lambda.IFunction;
+  /** The Sentinel event bridges: the topic they publish to (their metrics' EventsTopic), and how many there are. */
+  bridges: { topicName: string; expected: number };
 }
 
 /** How long the reconcile may not run before its alarm (its schedule is every minute). */
 export const RECONCILE_SILENT_MINUTES = 5;
+/** How many minutes in a row the bridges' heartbeats must miss (or exceed) the expected count before the alarm. */
+export const BRIDGES_SILENT_MINUTES = 5;
+
+/**
+ * The bridges the config expects: one per Sentinel process, host:port (a shared Sentinel, which several clusters of
+ * a host set name, once), sorted.
+ */
+export function expectedBridges(config: Pick<DeploymentConfig, 'clusters'>): string[] {
+  const endpoints = config.clusters.flatMap((c) => c.sentinels.map((s) => `${s.host}:${s.port}`));
+  return [...new Set(endpoints)].sort();
+}
 
 const MINUTE = cdk.Duration.minutes(1);
 
@@ -100,6 +114,7 @@ export function addAlarms(scope: Construct, props: AlarmsProps): void {
     `The reconcile (every minute) did not run for ${RECONCILE_SILENT_MINUTES} minutes: failovers no event reported and pending fences wait; check its schedule and the Lambda`,
     { below: true, missing: cloudwatch.TreatMissingData.BREACHING },
   );
+  bridgeAlarms(alarm, props.bridges);
   lambdaAlarms(alarm, props);
 }
 
@@ -109,6 +124,8 @@ interface AlarmOptions {
   missing?: cloudwatch.TreatMissingData;
   /** Alarm below 1 (a count that should not be 0), not at 1 or more. */
   below?: boolean;
+  /** Periods in a row that must breach (1 by default). */
+  periods?: number;
 }
 type AlarmOf = (id: string, metric: cloudwatch.IMetric, description: string, options?: AlarmOptions) => void;
 
@@ -120,7 +137,8 @@ function alarmFactory(scope: Construct, props: AlarmsProps): AlarmOf {
     const a = new cloudwatch.Alarm(scope, `${id}Alarm`, {
       metric,
       threshold: 1,
-      evaluationPeriods: 1,
+      evaluationPeriods: options.periods ?? 1,
+      datapointsToAlarm: options.periods ?? 1,
       comparisonOperator: options.below
         ? cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
         : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -130,6 +148,40 @@ function alarmFactory(scope: Construct, props: AlarmsProps): AlarmOf {
     a.addAlarmAction(toPager);
     if (!options.notifyPath) a.addAlarmAction(toSlack);
   };
+}
+
+/**
+ * The bridges' heartbeats, summed per minute, against the count the config expects: one alarm for the whole
+ * deployment, however many bridges (a per-host alarm would be 1500 CloudFormation resources at fleet scale, and a
+ * metric math alarm reads at most 10 metrics). A silent bridge (host, process, Sentinel or CloudWatch out of
+ * reach) makes the sum short; one the config does not know makes it long, and would hide a silent one. Each bridge
+ * stamps its heartbeat with the minute it is for, so a live fleet sums to exactly the expected count.
+ */
+function bridgeAlarms(alarm: AlarmOf, bridges: AlarmsProps['bridges']): void {
+  const ofTopic = (metricName: string, statistic: string) =>
+    new cloudwatch.Metric({
+      namespace: BRIDGE_METRICS.namespace,
+      metricName,
+      dimensionsMap: { [BRIDGE_METRICS.topicDimension]: bridges.topicName },
+      statistic,
+      period: MINUTE,
+    });
+  alarm(
+    'BridgesSilent',
+    new cloudwatch.MathExpression({
+      expression: `ABS(FILL(beats, 0) - ${bridges.expected})`,
+      usingMetrics: { beats: ofTopic(BRIDGE_METRICS.heartbeat, 'Sum') },
+      period: MINUTE,
+      label: `bridges heartbeating minus the ${bridges.expected} expected`,
+    }),
+    `Heartbeats of the Sentinel event bridges differed from the ${bridges.expected} expected (one per Sentinel of the config) for ${BRIDGES_SILENT_MINUTES} minutes: a bridge is silent (its host, its process, its Sentinel or CloudWatch out of reach: its failovers reach ha-redis only through the reconcile) or one runs that the config does not know. See the runbook`,
+    { missing: cloudwatch.TreatMissingData.BREACHING, periods: BRIDGES_SILENT_MINUTES },
+  );
+  alarm(
+    'BridgeEventsDropped',
+    ofTopic(BRIDGE_METRICS.dropped, 'Sum'),
+    'A Sentinel event bridge gave up events (its retry buffer was full, or SNS refused them for a minute): the reconcile acts on the present state; check the bridge host reaches SNS',
+  );
 }
 
 /** Errors and throttles of every Lambda. */

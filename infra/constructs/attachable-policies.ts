@@ -10,6 +10,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
+import { BRIDGE_METRICS } from '../../core/model/metrics.ts';
 import { bundleAgentSync } from '../../events/agent/bundle.ts';
 import { bundleBridgeSync } from '../../events/bridge/bundle.ts';
 import { executionArnsOf, parameterArnsFor, secretArnsFor } from './arns.ts';
@@ -53,13 +54,19 @@ export function eventBridgePublisher(
     sentinelPasswords.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
   );
   const policy = new iam.ManagedPolicy(scope, 'BridgePublisherPolicy', {
-    description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events`,
+    description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events and heartbeats`,
     statements: [
       new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }),
       new iam.PolicyStatement({ actions: ['kms:GenerateDataKey*', 'kms:Decrypt'], resources: [key.keyArn] }),
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
         resources: [bundle.bucket.arnForObjects(bundle.s3ObjectKey)],
+      }),
+      // The heartbeat. PutMetricData has no resources; the condition keeps the hosts to the bridges' namespace.
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': BRIDGE_METRICS.namespace } },
       }),
       ...decryptSecrets(stack, config, sentinelPasswords.length),
       ...(sentinelPasswords.length > 0

@@ -100,6 +100,10 @@ export function acknowledgeReviewedFindings(
     [executionsOf(stack.maintenanceStateMachine)]:
       'Execution names are chosen per run; the wildcard covers executions of the one maintenance state machine',
   });
+  acknowledge(policies.bridgePolicy, {
+    [iam5('Resource::*')]:
+      "cloudwatch:PutMetricData (the bridge heartbeat) supports no resource-level permissions; a cloudwatch:namespace condition keeps it to the bridges' namespace",
+  });
   for (const publisher of [policies.bridgePolicy, policies.agentPolicy]) {
     acknowledge(publisher, {
       [iam5('Action::kms:GenerateDataKey*')]:

@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: CloudFormation properties are untyped JSON
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { METRICS } from '../../core/model/metrics.ts';
+import { BRIDGE_METRICS, METRICS } from '../../core/model/metrics.ts';
 import { SYNTH_TIMEOUT_MS, synthesize } from './stack-fixture.ts';
 
 /** The stack's alarms: what they watch, and where they go (an alarm topic of its own, and Slack). */
@@ -62,5 +62,58 @@ describe('HaRedisStack alarms', () => {
       TreatMissingData: 'breaching',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Reconcile') } }],
     });
+  });
+
+  it('alarms when the bridges’ heartbeats differ from the 6 expected (one per Sentinel of the config) for 5 minutes in a row, missing data included, and when a bridge drops events', () => {
+    // Arrange: what every bridge of this deployment stamps its metrics with.
+    const ofTopic = [
+      {
+        Name: BRIDGE_METRICS.topicDimension,
+        Value: { 'Fn::GetAtt': [Match.stringLikeRegexp('^SentinelEvents'), 'TopicName'] },
+      },
+    ];
+
+    // Assert: one alarm for the deployment, over the per-minute sum of heartbeats.
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('^Heartbeats of the Sentinel event bridges'),
+      Metrics: [
+        {
+          Id: 'expr_1',
+          Expression: 'ABS(FILL(beats, 0) - 6)',
+          Label: 'bridges heartbeating minus the 6 expected',
+          ReturnData: true,
+        },
+        {
+          Id: 'beats',
+          MetricStat: {
+            Metric: { Namespace: 'HaRedis/Bridge', MetricName: 'BridgeHeartbeat', Dimensions: ofTopic },
+            Period: 60,
+            Stat: 'Sum',
+          },
+          ReturnData: false,
+        },
+      ],
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 5,
+      DatapointsToAlarm: 5,
+      TreatMissingData: 'breaching',
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'HaRedis/Bridge',
+      MetricName: 'BridgeEventsDropped',
+      Dimensions: ofTopic,
+      Statistic: 'Sum',
+      Period: 60,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      TreatMissingData: 'notBreaching',
+    });
+    // Neither a per-host alarm nor one per bridge: at fleet scale those would be 1500 resources.
+    template.resourcePropertiesCountIs(
+      'AWS::CloudWatch::Alarm',
+      { Metrics: Match.arrayWith([Match.objectLike({ Id: 'beats' })]) },
+      1,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfig } from '../../config/load.ts';
@@ -93,6 +93,13 @@ describe('HaRedisStack of a host set', () => {
     expect(schedules.filter((id) => id.startsWith('Maintenance'))).toEqual([
       expect.stringMatching(/^Maintenancecartsweeklyrestart/),
     ]);
+  });
+
+  it('expects a heartbeat from each of the 24 bridges (one per service and host) in its one bridge alarm', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'ABS(FILL(beats, 0) - 24)' })]),
+      TreatMissingData: 'breaching',
+    });
   });
 
   it('passes cdk-nag AwsSolutions as the two-cluster example does', () => {

@@ -118,13 +118,17 @@ describe('HaRedisStack IAM', () => {
     expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/haproxy-api-client-??????');
   });
 
-  it('lets Sentinel hosts fetch the bridge bundle, read their Sentinel password and publish, nothing more', () => {
+  it('lets Sentinel hosts fetch the bridge bundle, read their Sentinel password, publish and send heartbeats to the bridges’ namespace, nothing more', () => {
     const [policy] = Object.values(
       template.findResources('AWS::IAM::ManagedPolicy', {
         Properties: { Description: Match.stringLikeRegexp('instance role of Sentinel hosts') },
       }),
     ) as {
-      Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+      Properties: {
+        PolicyDocument: {
+          Statement: { Action: string | string[]; Resource: unknown; Condition?: unknown }[];
+        };
+      };
     }[];
     const byAction = Object.fromEntries(
       (policy?.Properties.PolicyDocument.Statement ?? []).map((s) => [
@@ -133,6 +137,7 @@ describe('HaRedisStack IAM', () => {
       ]),
     );
     expect(Object.keys(byAction).sort()).toEqual([
+      'cloudwatch:PutMetricData',
       'kms:GenerateDataKey*,kms:Decrypt',
       's3:GetObject',
       'secretsmanager:GetSecretValue',
@@ -140,6 +145,19 @@ describe('HaRedisStack IAM', () => {
       'ssm:GetParameter',
     ]);
     expect(byAction['sns:Publish']).toMatch(/"Ref":"SentinelEvents/);
+    // PutMetricData has no resources: the namespace condition is the whole limit.
+    expect(
+      policy?.Properties.PolicyDocument.Statement.filter((s) =>
+        actionsOf(s).includes('cloudwatch:PutMetricData'),
+      ),
+    ).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'cloudwatch:PutMetricData',
+        Resource: '*',
+        Condition: { StringEquals: { 'cloudwatch:namespace': 'HaRedis/Bridge' } },
+      },
+    ]);
     expect(byAction['s3:GetObject']).toMatch(/\.mjs"/);
     expect(byAction['ssm:GetParameter']).toContain(':parameter/ha-redis/orders/sentinel-password');
     expect(byAction['ssm:GetParameter']).toContain(

@@ -5,6 +5,7 @@ import { clusterAccess } from '../../compose/aws.ts';
 import { expandHostSet, serviceBackend, serviceFrontends } from '../../config/host-sets.ts';
 import { loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import { DeployedClusterSchema, DeploymentConfigSchema, type HostSet } from '../../config/schema.ts';
+import { expectedBridges } from '../../infra/constructs/alarms.ts';
 
 /** Host sets expanded into clusters: the 3 × 8 example, shared Sentinels, both forms in one file. */
 
@@ -203,5 +204,27 @@ describe('host sets: expansion into clusters', () => {
       key: 'ha-redis/core/haproxy-api-client',
       ca: '/ha-redis/core/tls-ca',
     });
+  });
+});
+
+describe('host sets: the event bridges the stack expects to hear from', () => {
+  it('expects one bridge per Sentinel process: 24 for 3 hosts × 8 per-service Sentinels, 3 for shared ones, 6 for two clusters', () => {
+    // Act
+    const perService = expectedBridges(loadDeploymentConfig(HOST_SET_EXAMPLE));
+    const shared = expectedBridges(parseDeploymentConfig(sharedSentinelsExample(), 'shared.json'));
+    const clusters = expectedBridges(loadDeploymentConfig(CLUSTERS_EXAMPLE));
+
+    // Assert
+    expect(perService).toHaveLength(24);
+    expect(perService).toContain('10.0.2.51:26383');
+    expect(shared).toEqual(['10.0.1.51:26300', '10.0.2.51:26300', '10.0.3.51:26300']);
+    expect(clusters).toEqual([
+      '10.0.1.11:26379',
+      '10.0.1.31:26379',
+      '10.0.2.11:26379',
+      '10.0.2.31:26379',
+      '10.0.3.11:26379',
+      '10.0.3.31:26379',
+    ]);
   });
 });

@@ -3,6 +3,9 @@
  * Environment: HA_REDIS_CLUSTER (a cluster name, or `master=cluster,...` for a Sentinel that monitors several
  * masters: see masters.ts), HA_REDIS_SENTINEL (host:port), HA_REDIS_SENTINEL_PASSWORD_FILE (optional),
  * HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the instance role.
+ * A TLS-only Sentinel: HA_REDIS_SENTINEL_TLS_CA_FILE (the CA, PEM; turns TLS on), and for its
+ * `tls-auth-clients` HA_REDIS_SENTINEL_TLS_CERT_FILE and HA_REDIS_SENTINEL_TLS_KEY_FILE (PEM files on the host,
+ * readable by the bridge's user), e.g. in <env dir>/bridge-<port>.tls.env, which install-bridge leaves alone.
  */
 import { readFile } from 'node:fs/promises';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -10,6 +13,7 @@ import { SnsPublisher } from '../../adapters/aws/sns-publisher.ts';
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { requireEnv } from '../../config/env.ts';
 import { errorMessage } from '../../core/model/errors.ts';
+import { tlsFromFiles } from '../tls-files.ts';
 import { SentinelBridge } from './bridge.ts';
 import { parseBridgeClusters } from './masters.ts';
 
@@ -21,12 +25,14 @@ async function main(): Promise<void> {
     throw new Error('HA_REDIS_SENTINEL must be host:port');
   const passwordFile = process.env.HA_REDIS_SENTINEL_PASSWORD_FILE;
   const password = passwordFile ? (await readFile(passwordFile, 'utf8')).trim() : undefined;
+  const tls = await tlsFromFiles(process.env, 'HA_REDIS_SENTINEL');
   const publisher = new SnsPublisher(new SNSClient({}), requireEnv('HA_REDIS_EVENTS_TOPIC_ARN'));
   const bridge = new SentinelBridge({
     cluster,
     ...(masters ? { masters } : {}),
     sentinel: { host, port: Number(port) },
     password,
+    tls,
     publisher,
     logger,
   });

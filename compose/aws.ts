@@ -61,8 +61,9 @@ function clustersByEndpoint(config: DeploymentConfig): Map<string, DeployedClust
 }
 
 /**
- * Passwords, CA and Runtime API client certificates of every cluster, read by reference when first needed
- * (and cached briefly by the secret source). A connection to an address no cluster has is refused.
+ * Passwords, CA and client certificates (Runtime API; Redis and Sentinel over TLS) of every cluster, read by
+ * reference when first needed (and cached briefly by the secret source); whether a node or Sentinel speaks TLS,
+ * from its cluster's `tls`. A connection to an address no cluster has is refused.
  * `config` may be a function: the config in use now, which a warm container refreshes (S3ConfigSource).
  */
 export function clusterAccess(
@@ -83,6 +84,24 @@ export function clusterAccess(
     redisPassword: async (e) => read(clusterOf(e).secrets.redisPassword),
     sentinelPassword: async (e) => read(clusterOf(e).secrets.sentinelPassword),
     ca: async (e) => read(clusterOf(e).secrets.tlsCa),
+    transport: (kind, e) => {
+      const { tls } = clusterOf(e);
+      return (kind === 'redis' ? tls?.nodes : tls?.sentinels) ? 'tls' : 'plain';
+    },
+    tlsMaterial: async (kind, e) => {
+      const { secrets: refs, name, tls } = clusterOf(e);
+      if (!refs.tlsCa) {
+        throw new ConfigurationError(
+          `cluster ${name}: its ${kind === 'redis' ? 'nodes' : 'Sentinels'} are reached over TLS, so secrets.tlsCa must name the CA that signed their certificates`,
+        );
+      }
+      const pem = await read(refs.redisClientCert);
+      return {
+        ca: await secrets.get(refs.tlsCa),
+        ...(pem ? { cert: pem, key: pem } : {}),
+        ...(tls?.servername ? { servername: tls.servername } : {}),
+      };
+    },
     runtimeApiTls: async (proxy) => {
       if (proxy.runtimeApi.kind !== 'tcp') return {};
       const { secrets: refs, name } = clusterOf(proxy.runtimeApi);

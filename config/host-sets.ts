@@ -74,6 +74,7 @@ export function expandHostSet(set: HostSet): DeployedCluster[] {
       timing: service.timing,
       onMasterExit: service.onMasterExit,
       secrets: { ...set.secrets, ...definedOnly(service.secrets) },
+      ...(set.tls ? { tls: set.tls } : {}),
       ...(service.slack ? { slack: service.slack } : {}),
       notifications: service.notifications,
       maintenance: service.maintenance,

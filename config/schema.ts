@@ -7,6 +7,10 @@ import {
   SentinelSchema,
 } from '../core/model/cluster.ts';
 import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
+import { RedisTlsSchema } from './redis-tls.ts';
+import { ClusterSecretsSchema, SecretRefSchema } from './secrets-schema.ts';
+
+export { ClusterSecretsSchema, type SecretRef, SecretRefSchema } from './secrets-schema.ts';
 
 /**
  * The deployment configuration file (`ha-redis.config.json`): every cluster one AWS deployment manages,
@@ -15,37 +19,7 @@ import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
  * error names the field. The rules that span entries, and the expansion of host sets, are in host-sets.ts.
  */
 
-/** A secret, by name: an SSM SecureString parameter or a Secrets Manager secret. Never the value. */
-export const SecretRefSchema = z.union([
-  z.strictObject({
-    ssmParameter: z
-      .string()
-      .regex(
-        /^\/[A-Za-z0-9_.\-/]{1,1010}$/,
-        'an SSM parameter name starting with /, e.g. /ha-redis/prod/redis',
-      ),
-  }),
-  z.strictObject({
-    secretsManager: z
-      .string()
-      .regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name, e.g. ha-redis/prod/redis'),
-    /** For a JSON secret: the key that holds the value. */
-    jsonKey: z.string().min(1).optional(),
-  }),
-]);
-export type SecretRef = z.infer<typeof SecretRefSchema>;
-
 const ipv4 = z.ipv4({ message: 'an IPv4 address (the security group allows exactly these hosts)' });
-
-/** The secrets of one cluster. Absent means "none" (a cluster without passwords; doctor warns). */
-export const ClusterSecretsSchema = z.strictObject({
-  redisPassword: SecretRefSchema.optional(),
-  sentinelPassword: SecretRefSchema.optional(),
-  /** PEM of the CA that signed the TLS listeners (HAProxy TLS frontends, Runtime API over TLS). */
-  tlsCa: SecretRefSchema.optional(),
-  /** PEM client certificate and key for the HAProxy Runtime API over TLS (one secret holding both). */
-  haproxyApiClientCert: SecretRefSchema.optional(),
-});
 
 const slackId = (prefix: string, what: string) =>
   z
@@ -149,6 +123,8 @@ export const DeployedClusterSchema = ClusterSchema.extend({
       .regex(/^Z[A-Z0-9]{4,32}$/, 'a Route53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
   }),
   secrets: ClusterSecretsSchema.default({}),
+  /** TLS to the nodes and/or Sentinels (config/redis-tls.ts); absent: plain TCP with AUTH. */
+  tls: RedisTlsSchema.optional(),
   slack: ClusterSlackSchema.optional(),
   /**
    * Where outcomes are delivered besides the cluster's Slack channel (which needs `slack` here and the
@@ -191,6 +167,7 @@ const ServiceSecretsSchema = z.strictObject({
   haproxyApiClientCert: setLevelOnly(
     "every service of a set is behind the same HAProxy: give haproxyApiClientCert in the set's secrets",
   ),
+  redisClientCert: setLevelOnly("TLS to Redis is the set's (tls): give redisClientCert in the set's secrets"),
 });
 
 /** What one service (one Redis database and its Sentinel master) of a host set has of its own. */
@@ -210,6 +187,7 @@ const SetServiceSchema = z.strictObject({
     .optional(),
   dns: DeployedClusterSchema.shape.dns,
   secrets: ServiceSecretsSchema.default({}),
+  tls: setLevelOnly("a service's nodes and Sentinels share the set's hosts: give tls on the host set"),
   slack: ClusterSlackSchema.optional(),
   notifications: DeployedClusterSchema.shape.notifications,
   maintenance: DeployedClusterSchema.shape.maintenance,
@@ -246,8 +224,10 @@ const SetBaseSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes'),
   hosts: SetHostsSchema,
   haproxy: SetHaproxySchema,
-  /** Defaults for every service; `tlsCa` and `haproxyApiClientCert` belong here only (one HAProxy per host). */
+  /** Defaults for every service; `tlsCa`, `haproxyApiClientCert` and `redisClientCert` belong here only. */
   secrets: ClusterSecretsSchema.default({}),
+  /** TLS to every service's nodes and Sentinels (one setting: the services share hosts and may share Sentinels). */
+  tls: RedisTlsSchema.optional(),
 });
 
 /**

@@ -1,5 +1,30 @@
 /** Config files of the local cluster's real processes. */
 
+/**
+ * A TLS-only Redis or Sentinel (as the seed runs them): `port 0`, its port a `tls-port`, clients must present a
+ * certificate of the CA (`tls-auth-clients yes`), and its own links (replication; a Sentinel's links to nodes and
+ * other Sentinels) are TLS too. Its certificate serves both ends, so it needs serverAuth and clientAuth.
+ */
+export interface TlsListenerConf {
+  certPath: string;
+  keyPath: string;
+  caPath: string;
+}
+
+/** The listener lines: plain `port`, or TLS only. */
+function listenerLines(port: number, tls: TlsListenerConf | undefined): string[] {
+  if (!tls) return [`port ${port}`];
+  return [
+    'port 0',
+    `tls-port ${port}`,
+    `tls-cert-file ${tls.certPath}`,
+    `tls-key-file ${tls.keyPath}`,
+    `tls-ca-cert-file ${tls.caPath}`,
+    'tls-auth-clients yes',
+    'tls-replication yes',
+  ];
+}
+
 export interface RedisConfInput {
   port: number;
   dir: string;
@@ -11,6 +36,8 @@ export interface RedisConfInput {
   minReplicasMaxLag: number;
   /** The address to listen on (default 127.0.0.1). */
   bind?: string;
+  /** TLS only, on `port` (absent: plain TCP). */
+  tls?: TlsListenerConf;
 }
 
 /**
@@ -32,7 +59,7 @@ function ownAddress(bind: string | undefined, announce: string): string[] {
 export function renderRedisConf(i: RedisConfInput): string {
   return [
     `bind ${i.bind ?? '127.0.0.1'}`,
-    `port ${i.port}`,
+    ...listenerLines(i.port, i.tls),
     'daemonize no',
     `pidfile ${i.dir}/redis.pid`,
     `logfile ${i.dir}/redis.log`,
@@ -64,6 +91,8 @@ export interface SentinelConfInput {
   failoverTimeoutMs: number;
   /** The address to listen on (default 127.0.0.1). */
   bind?: string;
+  /** TLS only, on `port`; the nodes it monitors are reached over TLS too (absent: plain TCP). */
+  tls?: TlsListenerConf;
 }
 
 export function renderSentinelConf(i: SentinelConfInput): string {
@@ -84,13 +113,14 @@ export interface SharedSentinelConfInput {
   quorum: number;
   downAfterMs: number;
   failoverTimeoutMs: number;
+  tls?: TlsListenerConf;
 }
 
 /** One Sentinel on a host that monitors every service's master (the `shared` layout). */
 export function renderSharedSentinelConf(i: SharedSentinelConfInput): string {
   return [
     `bind ${i.bind}`,
-    `port ${i.port}`,
+    ...listenerLines(i.port, i.tls),
     'daemonize no',
     `pidfile ${i.dir}/sentinel.pid`,
     `logfile ${i.dir}/sentinel.log`,

@@ -6,15 +6,27 @@ import { HaRedisError } from '../core/model/errors.ts';
 
 const run = promisify(execFile);
 
+/** Where generateTls put its files; `redis*` with `redis: true` only. */
+export interface LocalTls {
+  caCertPath: string;
+  proxyPemPath: string;
+  clientPemPath: string;
+  /** The certificate of TLS-only redis-servers and Sentinels (serverAuth and clientAuth: replication uses it). */
+  redisCertPath?: string;
+  redisKeyPath?: string;
+}
+
 /**
  * Generate a throw-away CA, a proxy certificate for localhost / 127.0.0.1, and a client certificate for the
- * HAProxy Runtime API over TLS (EC P-256, fast to make). PEMs with keys are mode 600. `hostIps`: more addresses
- * the proxy certificate names (proxies placed on other hosts).
+ * HAProxy Runtime API over TLS, also good for Redis' `tls-auth-clients` (EC P-256, fast to make). PEMs with keys
+ * are mode 600. `hostIps`: more addresses the proxy (and redis) certificates name (processes on other hosts).
+ * `redis`: a certificate for TLS-only redis-servers and Sentinels too, with the same addresses as IP SANs.
  */
 export async function generateTls(
   dir: string,
   hostIps: readonly string[] = [],
-): Promise<{ caCertPath: string; proxyPemPath: string; clientPemPath: string }> {
+  options: { redis?: boolean } = {},
+): Promise<LocalTls> {
   const ca = join(dir, 'ca');
   const proxy = join(dir, 'proxy');
   const ext = join(dir, 'proxy.ext');
@@ -74,5 +86,13 @@ export async function generateTls(
   const client = join(dir, 'client');
   await issue(client, '/CN=ha-redis-admin', 'extendedKeyUsage=clientAuth');
   await rm(`${client}.key`);
-  return { caCertPath: `${ca}.crt`, proxyPemPath: `${proxy}.pem`, clientPemPath: `${client}.pem` };
+  const made = { caCertPath: `${ca}.crt`, proxyPemPath: `${proxy}.pem`, clientPemPath: `${client}.pem` };
+  if (!options.redis) return made;
+  const redis = join(dir, 'redis');
+  await issue(
+    redis,
+    '/CN=ha-redis local redis',
+    `subjectAltName=DNS:localhost,IP:127.0.0.1${extraSans}\nextendedKeyUsage=serverAuth,clientAuth`,
+  );
+  return { ...made, redisCertPath: `${redis}.crt`, redisKeyPath: `${redis}.key` };
 }

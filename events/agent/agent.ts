@@ -7,6 +7,7 @@ import type { Endpoint } from '../../core/model/cluster.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
 import { NODE_EVENT_CONTRACT, type NodeEnvelope, type NodeExitEvidence } from '../node-events.ts';
+import type { HostTls } from '../tls-files.ts';
 
 /**
  * The node agent: on a Redis host, it holds one connection to each local redis-server. When a connection
@@ -29,6 +30,8 @@ export interface WatchedNode {
 export interface NodeAgentOptions {
   nodes: readonly WatchedNode[];
   password?: string | undefined;
+  /** TLS-only nodes: the CA their certificates chain to, and the client certificate they ask for. */
+  tls?: HostTls | undefined;
   publisher: NodeEventPublisher;
   logger: Logger;
   /** The agent's host, for the record (default: the host name). */
@@ -191,6 +194,7 @@ class NodeWatch {
       host: node.host,
       port: node.port,
       ...(this.options.password ? { password: this.options.password } : {}),
+      ...(this.options.tls ? { tls: { ...this.options.tls, rejectUnauthorized: true } } : {}),
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

@@ -4,6 +4,7 @@ import type { Endpoint } from '../../core/model/cluster.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import type { Logger } from '../../core/ports.ts';
 import { SENTINEL_EVENT_CONTRACT, type SentinelEnvelope } from '../sentinel-events.ts';
+import type { HostTls } from '../tls-files.ts';
 
 /** Where the bridge sends envelopes: SNS in AWS, the in-process bus locally. */
 export interface Publisher {
@@ -38,6 +39,8 @@ export interface BridgeOptions {
   masters?: ReadonlyMap<string, string>;
   sentinel: Endpoint;
   password?: string | undefined;
+  /** A TLS-only Sentinel: the CA its certificate chains to, and the client certificate it asks for (PEMs). */
+  tls?: HostTls | undefined;
   publisher: Publisher;
   logger: Logger;
   now?: () => number;
@@ -90,11 +93,12 @@ export class SentinelBridge {
 
   /** Resolves once subscribed; keeps reconnecting with backoff afterwards. */
   async start(): Promise<void> {
-    const { sentinel, password, logger, cluster } = this.options;
+    const { sentinel, password, tls, logger, cluster } = this.options;
     const client = new Redis({
       host: sentinel.host,
       port: sentinel.port,
       ...(password ? { password } : {}),
+      ...(tls ? { tls: { ...tls, rejectUnauthorized: true } } : {}),
       enableReadyCheck: false,
       lazyConnect: true,
       connectTimeout: 2000,

@@ -4,6 +4,9 @@
  * masters: see masters.ts), HA_REDIS_SENTINEL (host:port), HA_REDIS_SENTINEL_PASSWORD_FILE (optional),
  * HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the instance role.
  * Once a minute it sends a heartbeat to CloudWatch (heartbeat.ts); a heartbeat that fails never stops forwarding.
+ * A TLS-only Sentinel: HA_REDIS_SENTINEL_TLS_CA_FILE (the CA, PEM; turns TLS on), and for its
+ * `tls-auth-clients` HA_REDIS_SENTINEL_TLS_CERT_FILE and HA_REDIS_SENTINEL_TLS_KEY_FILE (PEM files on the host,
+ * readable by the bridge's user), e.g. in <env dir>/bridge-<port>.tls.env, which install-bridge leaves alone.
  */
 import { readFile } from 'node:fs/promises';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
@@ -14,6 +17,7 @@ import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { requireEnv } from '../../config/env.ts';
 import { errorMessage } from '../../core/model/errors.ts';
 import { BRIDGE_METRICS } from '../../core/model/metrics.ts';
+import { tlsFromFiles } from '../tls-files.ts';
 import { SentinelBridge } from './bridge.ts';
 import { BridgeHeartbeat } from './heartbeat.ts';
 import { parseBridgeClusters } from './masters.ts';
@@ -26,6 +30,7 @@ async function main(): Promise<void> {
     throw new Error('HA_REDIS_SENTINEL must be host:port');
   const passwordFile = process.env.HA_REDIS_SENTINEL_PASSWORD_FILE;
   const password = passwordFile ? (await readFile(passwordFile, 'utf8')).trim() : undefined;
+  const tls = await tlsFromFiles(process.env, 'HA_REDIS_SENTINEL');
   const topicArn = requireEnv('HA_REDIS_EVENTS_TOPIC_ARN');
   const publisher = new SnsPublisher(new SNSClient({}), topicArn);
   const bridge = new SentinelBridge({
@@ -33,6 +38,7 @@ async function main(): Promise<void> {
     ...(masters ? { masters } : {}),
     sentinel: { host, port: Number(port) },
     password,
+    tls,
     publisher,
     logger,
   });

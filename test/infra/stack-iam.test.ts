@@ -116,6 +116,7 @@ describe('HaRedisStack IAM', () => {
     expect(JSON.stringify(ssm?.Resource)).toContain(':parameter/ha-redis/orders/tls-ca');
     expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/sessions/redis-??????');
     expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/haproxy-api-client-??????');
+    expect(JSON.stringify(sm?.Resource)).toContain(':secret:ha-redis/orders/redis-client-??????');
   });
 
   it('lets Sentinel hosts fetch the bridge bundle, read their Sentinel password, publish and send heartbeats to the bridges’ namespace, nothing more', () => {

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseDeploymentConfig } from '../../config/load.ts';
+import { refusal } from '../support/config-refusal.ts';
 
 /** The rules of host sets, and those across entries, each refusal naming the field that breaks it. */
 
@@ -40,19 +41,6 @@ function ordersProxyOnSetHost(json: Record<string, any>, backend = 'redis_master
     runtimeApi: { ...proxy.runtimeApi, host: '10.0.1.51' },
     backend,
   });
-}
-
-/** The lines of the refusal of a config (throws if it is accepted). */
-function refusal(json: unknown): string[] {
-  try {
-    parseDeploymentConfig(json, 'ha-redis.config.json');
-  } catch (error) {
-    expect((error as Error).name).toBe('ConfigurationError');
-    const [first, ...lines] = (error as Error).message.split('\n');
-    expect(first).toBe('ha-redis.config.json is invalid:');
-    return lines.map((l) => l.trim());
-  }
-  throw new Error('expected the config to be refused');
 }
 
 type Case = [field: string, breakIt: (c: any) => void, message: string];

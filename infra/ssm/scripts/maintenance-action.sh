@@ -12,7 +12,7 @@
 #                   until the pid of the config's pidfile is gone, then `redis-server <config> --daemonize yes`,
 #                   which writes the same pidfile. upgrade and reboot are refused locally.
 # The password is read from the config's `requirepass` and handed to redis-cli in REDISCLI_AUTH only: never on
-# a command line, never in the output.
+# a command line, never in the output. TLS is used when --node-port is the config's `tls-port`.
 # Usage: maintenance-action.sh --config /etc/redis/redis.conf --node-port P --action restart|upgrade|reboot
 #        --service systemd:<unit>|local
 # Exit: 0 done (reboot: scheduled); 1 the action failed (the message says at which step and what to check);
@@ -113,6 +113,13 @@ password="$(directive requirepass)"
 if [ -n "$password" ]; then export REDISCLI_AUTH="$password"; fi
 unset password
 cli=(redis-cli -e -h "$host" -p "$node_port")
+if [ "$node_port" = "$(directive tls-port)" ]; then
+  cli+=(--tls)
+  ca="$(directive tls-ca-cert-file)"; [ -z "$ca" ] || cli+=(--cacert "$ca")
+  cert="$(directive tls-client-cert-file)"; key="$(directive tls-client-key-file)"
+  [ -n "$cert" ] || { cert="$(directive tls-cert-file)"; key="$(directive tls-key-file)"; }
+  [ -z "$cert" ] || [ -z "$key" ] || cli+=(--cert "$cert" --key "$key")
+fi
 
 # A zombie (exited, not yet reaped by its parent) counts as gone.
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null && ! grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }

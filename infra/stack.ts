@@ -21,6 +21,7 @@ import { BUNDLED_CONFIG_FILE, LambdaFactory } from './constructs/lambda-function
 import { acknowledgeReviewedFindings } from './constructs/nag-acknowledgements.ts';
 import { lambdaNetwork } from './constructs/network.ts';
 import { NotificationDelivery, notificationsTopic } from './constructs/notifications.ts';
+import { OperatorStart } from './constructs/operator-start.ts';
 import { SlackFrontDoor } from './constructs/slack-front-door.ts';
 import { stateTable } from './constructs/state-table.ts';
 import { Workflows } from './constructs/workflows.ts';
@@ -58,6 +59,8 @@ export class HaRedisStack extends cdk.Stack {
   readonly reconcileFunction: nodejs.NodejsFunction;
   readonly notifyFunction: nodejs.NodejsFunction;
   readonly slackFunction?: nodejs.NodejsFunction;
+  readonly slackWorkerFunction?: nodejs.NodejsFunction;
+  readonly operatorStartFunction?: nodejs.NodejsFunction;
   readonly switchoverStateMachine: sfn.StateMachine;
   readonly maintenanceStepFunction: nodejs.NodejsFunction;
   readonly maintenanceTriggerFunction: nodejs.NodejsFunction;
@@ -118,14 +121,16 @@ export class HaRedisStack extends cdk.Stack {
     });
     this.notifyFunction = delivery.notifyFunction;
     if (config.slack) {
-      this.slackFunction = new SlackFrontDoor(this, {
+      const slack = new SlackFrontDoor(this, {
         config,
         slack: config.slack,
         lambdas,
         access,
         table: this.table,
         switchoverStateMachine: this.switchoverStateMachine,
-      }).slackFunction;
+      });
+      this.slackFunction = slack.slackFunction;
+      this.slackWorkerFunction = slack.slackWorkerFunction;
     }
 
     // Policies for others to attach, alarms, outputs, and the reviewed cdk-nag findings.
@@ -136,6 +141,8 @@ export class HaRedisStack extends cdk.Stack {
       switchover: this.switchoverStateMachine,
       maintenance: this.maintenanceStateMachine,
     });
+    const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
+    this.operatorStartFunction = clusterOperators?.operatorStartFunction;
     addAlarms(this, {
       alarmTopic: this.alarmTopic,
       notificationsTopic: this.notificationsTopic,
@@ -152,6 +159,7 @@ export class HaRedisStack extends cdk.Stack {
       bridgePolicy: bridge.policy,
       agentPolicy: agent.policy,
       operatorPolicy: operators,
+      ...(clusterOperators ? { clusterOperatorPolicy: clusterOperators.policy } : {}),
     });
   }
 
@@ -176,6 +184,8 @@ export class HaRedisStack extends cdk.Stack {
       this.maintenanceTriggerFunction,
       this.notifyFunction,
       ...(this.slackFunction ? [this.slackFunction] : []),
+      ...(this.slackWorkerFunction ? [this.slackWorkerFunction] : []),
+      ...(this.operatorStartFunction ? [this.operatorStartFunction] : []),
     ];
   }
 

@@ -104,6 +104,6 @@ describe('HaRedisStack Lambda bundles', () => {
 
     const results = JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7)) as Record<string, string>;
     expect(Object.values(results)).toEqual(bundles.map(() => 'function'));
-    expect(bundles).toHaveLength(7);
+    expect(bundles).toHaveLength(8);
   });
 });

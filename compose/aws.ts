@@ -42,6 +42,20 @@ export function configSourceFromEnv(logger: Logger, env: NodeJS.ProcessEnv = pro
   });
 }
 
+let source: S3ConfigSource | undefined;
+
+/**
+ * The deployment config in use now, for a composition root that needs nothing else of `awsDeps` (the Slack
+ * front, operator-start): one S3ConfigSource per container, shared with awsDeps, refreshed every minute.
+ */
+export async function deploymentConfig(
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<DeploymentConfig> {
+  source ??= configSourceFromEnv(logger, env);
+  return source.current();
+}
+
 /** Each endpoint of a config's clusters (nodes, Sentinels, proxies' frontends and Runtime APIs) to its cluster. */
 function clustersByEndpoint(config: DeploymentConfig): Map<string, DeployedCluster> {
   const byEndpoint = new Map<string, DeployedCluster>();
@@ -124,9 +138,8 @@ export interface AwsDeps {
   failover: CorePorts;
 }
 
-/** What a container keeps across config changes: the config's source, the AWS clients and the connection pool. */
+/** What a container keeps across config changes: the AWS clients and the connection pool. */
 interface AwsContainer {
-  source: S3ConfigSource;
   /** The core's ports for a config (only the state store's history retention depends on it). */
   build(config: DeploymentConfig): AwsDeps;
 }
@@ -141,13 +154,12 @@ let current: AwsDeps | undefined;
  */
 export async function awsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<AwsDeps> {
   container ??= awsContainer(logger, env);
-  const config = await container.source.current();
+  const config = await deploymentConfig(logger, env);
   if (current?.config !== config) current = container.build(config);
   return current;
 }
 
 function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
-  const source = configSourceFromEnv(logger, env);
   const table = requireEnv(LAMBDA_ENV.stateTable, env);
   const topic = requireEnv(LAMBDA_ENV.notifyTopicArn, env);
   const documentPrefix = requireEnv(LAMBDA_ENV.documentPrefix, env);
@@ -179,7 +191,6 @@ function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
     newId: randomUUID,
   };
   return {
-    source,
     build: (config) => {
       inUse = config;
       return {

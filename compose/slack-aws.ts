@@ -1,28 +1,20 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { LogLevel, WebClient, type WebClientOptions } from '@slack/web-api';
-import { Backoff, describeAwsError, type RetryPolicy, wallClock } from '../adapters/aws/retry.ts';
 import { AwsSecrets } from '../adapters/aws/secrets.ts';
 import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
-import {
-  AwsServiceError,
-  ConfigurationError,
-  errorMessage,
-  HaRedisError,
-  InvalidInputError,
-} from '../core/model/errors.ts';
-import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
+import type { DeploymentConfig } from '../config/schema.ts';
+import { ClusterRegistry } from '../core/model/cluster.ts';
+import { ConfigurationError, errorMessage, HaRedisError, InvalidInputError } from '../core/model/errors.ts';
 import type { Clock, Logger } from '../core/ports.ts';
-import { observeCluster } from '../core/status/observe.ts';
-import { buildStatusReport } from '../core/status/report.ts';
-import { dryRunPlan } from '../core/switchover/steps.ts';
-import type { DeferredTask, SlackMessage } from '../functions/slack/contract.ts';
-import type { SlackDeps } from '../functions/slack/deps.ts';
-import { type AwsDeps, awsDeps } from './aws.ts';
+import type { SlackMessage } from '../functions/slack/contract.ts';
+import type { SlackFrontDeps } from '../functions/slack/deps.ts';
+import { deploymentConfig } from './aws.ts';
 import { systemClock } from './clock.ts';
+import { lambdaDeferrer, workerCalls } from './slack-worker-client.ts';
 
 /** The only origin a response_url may have on AWS: posting anywhere else would make the Lambda an open relay. */
 export const SLACK_RESPONSE_ORIGIN = 'https://hooks.slack.com';
@@ -64,42 +56,6 @@ export function responseUrlPoster(options: {
       const reason = (await response.text().catch(() => '')).slice(0, 200);
       throw new HaRedisError(
         `Slack refused the response_url post (HTTP ${response.status}${reason ? `: ${reason}` : ''}); a response_url takes 5 posts within 30 minutes`,
-      );
-    }
-  };
-}
-
-/** Throttled self-invocations are retried briefly: the user is waiting for the reply. */
-const DEFER_RETRY: RetryPolicy = { maxAttempts: 3, baseMs: 100, capMs: 400 };
-
-/** Defers a task by invoking the function itself asynchronously (InvocationType Event: Lambda queues it). */
-export function lambdaDeferrer(
-  client: LambdaClient,
-  functionName: string,
-  clock: Clock = wallClock,
-): (task: DeferredTask) => Promise<void> {
-  const backoff = new Backoff(clock);
-  return async (task) => {
-    try {
-      const { StatusCode } = await backoff.retry(
-        () =>
-          client.send(
-            new InvokeCommand({
-              FunctionName: functionName,
-              InvocationType: 'Event',
-              Payload: new TextEncoder().encode(JSON.stringify(task)),
-            }),
-          ),
-        DEFER_RETRY,
-      );
-      if (StatusCode !== 202) {
-        throw new AwsServiceError(`Lambda answered status ${StatusCode} to an asynchronous invoke, not 202`);
-      }
-    } catch (error) {
-      if (error instanceof HaRedisError) throw error;
-      throw new AwsServiceError(
-        `could not hand the ${task.deferred.kind} work to ${functionName}: ${describeAwsError(error)}; retry the command`,
-        { cause: error },
       );
     }
   };
@@ -170,18 +126,21 @@ export function slackGroupMembers(
   };
 }
 
-/** Built once per AwsDeps: again only when the deployment config changed. */
-let cached: { base: AwsDeps; deps: SlackDeps } | undefined;
+/** Built once per deployment config: again only when it changed. */
+let cached: { config: DeploymentConfig; deps: SlackFrontDeps } | undefined;
 
 /**
- * The AWS composition of the Slack front door, on the shared AWS root (clusters, failover ports, config):
- * the signing secret and bot token by reference (cached), Step Functions for the switchover, the Lambda
- * invoking itself for deferred work, and response_url posts to Slack only.
+ * The AWS composition of the Slack front function (behind the public Function URL): the clusters from the
+ * config, the signing secret and bot token by reference (cached), Step Functions for the confirmed switchover,
+ * the worker function for the plan, the maintenance mode and the deferred work, and response_url posts to Slack
+ * only. It reads no cluster secret and no state: its role does not allow it.
  */
-export async function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<SlackDeps> {
-  const base = await awsDeps(logger, env);
-  if (cached?.base === base) return cached.deps;
-  const { config } = base;
+export async function slackAwsDeps(
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SlackFrontDeps> {
+  const config = await deploymentConfig(logger, env);
+  if (cached?.config === config) return cached.deps;
   const slack = config.slack;
   if (!slack) {
     throw new ConfigurationError(
@@ -189,13 +148,15 @@ export async function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = proc
     );
   }
   const stateMachineArn = requireEnv(LAMBDA_ENV.switchoverStateMachineArn, env);
-  const functionName = requireEnv('AWS_LAMBDA_FUNCTION_NAME', env);
+  const workerName = requireEnv(LAMBDA_ENV.slackWorkerFunction, env);
   const secrets = new AwsSecrets({ ssm: new SSMClient({}), secretsManager: new SecretsManagerClient({}) });
   const slackBlocks = new Map(config.clusters.map((c) => [c.name, c.slack]));
   const groups = config.clusters.flatMap((c) => c.slack?.allowedGroups ?? []);
   const clock = systemClock;
-  const deps: SlackDeps = {
-    clusters: base.clusters,
+  const lambda = new LambdaClient({});
+  const worker = workerCalls(lambda, workerName, clock);
+  const deps: SlackFrontDeps = {
+    clusters: new ClusterRegistry(config.clusters),
     slackOf: (cluster) => slackBlocks.get(cluster),
     signingSecret: () => secrets.get(slack.signingSecret),
     clock,
@@ -205,14 +166,11 @@ export async function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = proc
       stateMachineArns: { switchover: stateMachineArn },
       clock,
     }),
-    // The Plan step's own precheck, run outside the workflow: it reads, takes nothing.
-    plan: (input) => dryRunPlan(base.clusters.get(input.cluster), input, base.failover),
-    status: async (cluster) =>
-      buildStatusReport(await observeCluster(cluster, base.failover), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
-    history: (cluster, limit) => base.failover.state.listHistory(cluster, limit),
-    maintenance: base.failover.state,
+    // The Plan step's own precheck, run by the worker (it reads the cluster with its secrets): it takes nothing.
+    plan: (input) => worker.plan(input),
+    maintenance: { setMaintenanceMode: (cluster, mode) => worker.setMaintenanceMode(cluster, mode) },
     respond: responseUrlPoster({ allowedOrigins: [SLACK_RESPONSE_ORIGIN] }),
-    defer: lambdaDeferrer(new LambdaClient({}), functionName, clock),
+    defer: lambdaDeferrer(lambda, workerName, clock),
     ...(groups.length
       ? {
           userGroups: userGroupsLookup({
@@ -223,6 +181,6 @@ export async function slackAwsDeps(logger: Logger, env: NodeJS.ProcessEnv = proc
         }
       : {}),
   };
-  cached = { base, deps };
+  cached = { config, deps };
   return deps;
 }

@@ -13,6 +13,8 @@ export const LAMBDA_ENV = {
   documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
   switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
   maintenanceStateMachineArn: 'HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN',
+  /** The Slack worker function's name: the Slack front function hands it what needs the clusters. */
+  slackWorkerFunction: 'HA_REDIS_SLACK_WORKER_FUNCTION',
   /** Optional: how long a node operation may run before it counts as failed (the step Lambdas set it). */
   nodeOpsDeadlineMs: 'HA_REDIS_NODE_OPS_DEADLINE_MS',
 } as const;

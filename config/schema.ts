@@ -7,6 +7,7 @@ import {
   SentinelSchema,
 } from '../core/model/cluster.ts';
 import { MAINTENANCE_ACTIONS } from '../core/model/maintenance.ts';
+import { OperatorSchema } from './operators.ts';
 import { RedisTlsSchema } from './redis-tls.ts';
 import { ClusterSecretsSchema, SecretRefSchema } from './secrets-schema.ts';
 
@@ -331,6 +332,8 @@ export const DeploymentConfigSchema = z
     clusters: z.array(DeployedClusterSchema).default([]),
     /** Services that share their hosts, described once per set (config/host-sets.ts expands them into clusters). */
     hostSets: z.array(HostSetSchema).default([]),
+    /** Who may start switchovers and maintenance of which clusters (config/operators.ts). */
+    operators: z.array(OperatorSchema).default([]),
   })
   .superRefine((config, ctx) => {
     if (config.clusters.length === 0 && config.hostSets.length === 0) {

@@ -22,6 +22,7 @@ import { LambdaFactory } from './constructs/lambda-function.ts';
 import { acknowledgeReviewedFindings } from './constructs/nag-acknowledgements.ts';
 import { lambdaNetwork } from './constructs/network.ts';
 import { NotificationDelivery, notificationsTopic } from './constructs/notifications.ts';
+import { OperatorStart } from './constructs/operator-start.ts';
 import { SlackFrontDoor } from './constructs/slack-front-door.ts';
 import { stateTable } from './constructs/state-table.ts';
 import { Workflows } from './constructs/workflows.ts';
@@ -59,6 +60,8 @@ export class HaRedisStack extends cdk.Stack {
   readonly reconcileFunction: nodejs.NodejsFunction;
   readonly notifyFunction: nodejs.NodejsFunction;
   readonly slackFunction?: nodejs.NodejsFunction;
+  readonly slackWorkerFunction?: nodejs.NodejsFunction;
+  readonly operatorStartFunction?: nodejs.NodejsFunction;
   readonly switchoverStateMachine: sfn.StateMachine;
   readonly maintenanceStepFunction: nodejs.NodejsFunction;
   readonly maintenanceTriggerFunction: nodejs.NodejsFunction;
@@ -122,14 +125,16 @@ export class HaRedisStack extends cdk.Stack {
     });
     this.notifyFunction = delivery.notifyFunction;
     if (config.slack) {
-      this.slackFunction = new SlackFrontDoor(this, {
+      const slack = new SlackFrontDoor(this, {
         config,
         slack: config.slack,
         lambdas,
         access,
         table: this.table,
         switchoverStateMachine: this.switchoverStateMachine,
-      }).slackFunction;
+      });
+      this.slackFunction = slack.slackFunction;
+      this.slackWorkerFunction = slack.slackWorkerFunction;
     }
 
     // Policies for others to attach, alarms, outputs, and the reviewed cdk-nag findings.
@@ -140,6 +145,8 @@ export class HaRedisStack extends cdk.Stack {
       switchover: this.switchoverStateMachine,
       maintenance: this.maintenanceStateMachine,
     });
+    const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
+    this.operatorStartFunction = clusterOperators?.operatorStartFunction;
     addAlarms(this, {
       alarmTopic: this.alarmTopic,
       notificationsTopic: this.notificationsTopic,
@@ -157,6 +164,7 @@ export class HaRedisStack extends cdk.Stack {
       bridgePolicy: bridge.policy,
       agentPolicy: agent.policy,
       operatorPolicy: operators,
+      ...(clusterOperators ? { clusterOperatorPolicy: clusterOperators.policy } : {}),
     });
   }
 
@@ -182,6 +190,8 @@ export class HaRedisStack extends cdk.Stack {
       this.maintenanceTriggerFunction,
       this.notifyFunction,
       ...(this.slackFunction ? [this.slackFunction] : []),
+      ...(this.slackWorkerFunction ? [this.slackWorkerFunction] : []),
+      ...(this.operatorStartFunction ? [this.operatorStartFunction] : []),
     ];
   }
 

@@ -1,12 +1,12 @@
 import { errorMessage } from '../../core/model/errors.ts';
 import { authorize, type Requester } from './commands.ts';
-import type { SlackDeps } from './deps.ts';
+import type { SlackFrontDeps } from './deps.ts';
 
 /** Who may act on a cluster from Slack, as the front door asks it (the sender of a command, the one who clicks). */
 
 /** Why `who` may not act on `cluster`, or undefined when they may; a refusal is logged (ids and reason only). */
 export async function refusalOf(
-  deps: SlackDeps,
+  deps: SlackFrontDeps,
   cluster: string,
   who: Requester,
 ): Promise<string | undefined> {

@@ -1,7 +1,8 @@
 import type { KnownBlock } from '@slack/types';
 import { z } from 'zod';
 import type { ClusterSlackSchema } from '../../config/schema.ts';
-import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
+import type { MaintenanceMode } from '../../core/model/records.ts';
+import { PlanSchema, SwitchoverInputSchema } from '../../core/switchover/state.ts';
 
 /**
  * The contracts of the Slack front door: what Slack sends (a slash command, a block_actions callback), what the
@@ -75,7 +76,7 @@ export type SwitchoverButton = z.infer<typeof SwitchoverButtonSchema>;
 const ResponseUrl = z.string().min(1);
 
 /**
- * Work that outlasts Slack's 3-second deadline, handed over by `SlackDeps.defer` (AWS: the same Lambda invoked
+ * Work that outlasts Slack's 3-second deadline, handed over by `SlackFrontDeps.defer` (AWS: the worker Lambda invoked
  * asynchronously; local: in-process). Each posts its result to the command's or button's response_url.
  */
 export const DeferredTaskSchema = z.strictObject({
@@ -109,3 +110,35 @@ export const DeferredTaskSchema = z.strictObject({
 });
 export type DeferredTask = z.infer<typeof DeferredTaskSchema>;
 export type DeferredWork = DeferredTask['deferred'];
+
+/**
+ * What the front asks the worker and waits for (AWS: a synchronous invoke), because the answer goes into the reply:
+ * the dry-run plan (it reads the live cluster with its secrets) and the maintenance mode (a write to the state
+ * table, which the front may not touch).
+ */
+/** A maintenance mode as the front sends it (core/model/records.ts MaintenanceMode). */
+const MaintenanceModeSchema = z.strictObject({
+  paused: z.boolean(),
+  by: z.string().min(1),
+  at: z.number(),
+  reason: z.string(),
+}) satisfies z.ZodType<MaintenanceMode>;
+
+export const WorkerCallSchema = z.strictObject({
+  call: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('plan'), input: SwitchoverInputSchema }),
+    z.strictObject({
+      kind: z.literal('set-maintenance-mode'),
+      cluster: z.string().min(1),
+      mode: MaintenanceModeSchema,
+    }),
+  ]),
+});
+export type WorkerCall = z.infer<typeof WorkerCallSchema>;
+
+/** The worker's answer to a call: a refusal or failure is an answer too (its message is shown to the user). */
+export const WorkerAnswerSchema = z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), plan: PlanSchema.optional() }),
+  z.strictObject({ ok: z.literal(false), error: z.string() }),
+]);
+export type WorkerAnswer = z.infer<typeof WorkerAnswerSchema>;

@@ -6,7 +6,7 @@ import {
   SwitchoverStateSchema,
 } from '../../core/switchover/state.ts';
 import { type DeferredTask, DeferredTaskSchema, type SlackMessage } from './contract.ts';
-import { type GetSlackDeps, SLACK_TIMING, type SlackDeps, type SlackTiming } from './deps.ts';
+import { type GetDeps, SLACK_TIMING, type SlackTiming, type SlackWorkerDeps } from './deps.ts';
 import { buttonOf } from './interactions.ts';
 import { failureMessage, historyMessage, statusMessage } from './messages.ts';
 import {
@@ -33,7 +33,7 @@ const stateOf = (output: unknown): SwitchoverState | undefined => {
  * failed would be retried, and a retry would post twice (response_url takes 5 posts in 30 minutes).
  */
 export function makeDeferredHandler(
-  getDeps: GetSlackDeps,
+  getDeps: GetDeps<SlackWorkerDeps>,
   timing: Partial<SlackTiming> = {},
 ): (task: DeferredTask) => Promise<void> {
   const limits = { ...SLACK_TIMING, ...timing };
@@ -88,7 +88,7 @@ type WatchTask = Extract<DeferredTask['deferred'], { kind: 'watch' }>;
  * Follow a started switchover until it ends or the bound passes, posting at most twice more to the
  * response_url (after "started"): once writes flow to the new master, and the outcome.
  */
-async function watchSwitchover(deps: SlackDeps, task: WatchTask, limits: SlackTiming): Promise<void> {
+async function watchSwitchover(deps: SlackWorkerDeps, task: WatchTask, limits: SlackTiming): Promise<void> {
   const deadline = deps.clock.now() + limits.watchTimeoutMs;
   let switchedPosted = false;
   let failures = 0;

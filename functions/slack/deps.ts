@@ -5,34 +5,57 @@ import type { StatusReport } from '../../core/status/report.ts';
 import type { SwitchoverInput, SwitchoverPlan } from '../../core/switchover/state.ts';
 import type { ClusterSlack, DeferredTask, SlackMessage } from './contract.ts';
 
-/** What the Slack front door needs from the world, and its time limits. */
+/**
+ * What the Slack front door needs from the world, and its time limits. On AWS it is two functions with their own
+ * roles: the front (behind the public Function URL) verifies, authorizes, replies and starts a confirmed
+ * switchover; the worker (no URL) does what needs the clusters' secrets or the state table. Locally one process
+ * has both.
+ */
 
-/** What the Slack front door needs from the world. */
-export interface SlackDeps {
+/** What the front needs: no cluster secret, no state table; plan and maintenance mode are asked of the worker. */
+export interface SlackFrontDeps {
   clusters: ClusterRegistry;
   /** The cluster's `slack` block; absent = nobody may act on it from Slack. */
   slackOf(cluster: string): ClusterSlack | undefined;
   signingSecret(): Promise<string>;
   clock: Clock;
   logger: Logger;
-  /** Starts and describes the switchover execution. */
-  workflows: WorkflowStarter;
+  /** Starts the confirmed switchover execution. */
+  workflows: Pick<WorkflowStarter, 'start'>;
   /** The dry-run plan (read-only). */
   plan(input: SwitchoverInput): Promise<SwitchoverPlan>;
-  status(cluster: ClusterConfig): Promise<StatusReport>;
-  history(cluster: string, limit: number): Promise<HistoryEntry[]>;
   /** Where `/redis maintenance pause|resume` sets the cluster's maintenance mode (the state store). */
   maintenance: Pick<StateStore, 'setMaintenanceMode'>;
   /** POST to Slack's response_url. */
   respond(responseUrl: string, message: SlackMessage): Promise<void>;
-  /** Run the task after the reply (AWS: an async self-invoke; local: in-process). */
+  /** Run the task after the reply (AWS: an async invoke of the worker; local: in-process). */
   defer(task: DeferredTask): Promise<void>;
   /** Ids of the user groups the user is in, for allowedGroups. */
   userGroups?(userId: string): Promise<string[]>;
 }
 
-/** The deps, built on first use (the AWS entry loads its composition root then). */
-export type GetSlackDeps = () => SlackDeps | Promise<SlackDeps>;
+/** What the deferred work needs: it reads the clusters and the state table, and follows executions. */
+export interface SlackWorkerDeps {
+  clusters: ClusterRegistry;
+  clock: Clock;
+  logger: Logger;
+  /** Describes the switchover execution a watch follows. */
+  workflows: Pick<WorkflowStarter, 'describe'>;
+  /** The dry-run plan (read-only). */
+  plan(input: SwitchoverInput): Promise<SwitchoverPlan>;
+  status(cluster: ClusterConfig): Promise<StatusReport>;
+  history(cluster: string, limit: number): Promise<HistoryEntry[]>;
+  /** POST to Slack's response_url. */
+  respond(responseUrl: string, message: SlackMessage): Promise<void>;
+}
+
+/** Both, in one process: the local runtime and the tests. */
+export type SlackDeps = SlackFrontDeps & SlackWorkerDeps & { workflows: WorkflowStarter };
+
+/** Deps built on first use (the AWS entry loads its composition root then). */
+export type GetDeps<D> = () => D | Promise<D>;
+/** The deps, built on first use. */
+export type GetSlackDeps = GetDeps<SlackDeps>;
 
 /** Time limits of the front door, in milliseconds. */
 export interface SlackTiming {

@@ -1,7 +1,5 @@
 import { InvalidInputError } from '../../core/model/errors.ts';
-import type { DeferredTask } from './contract.ts';
-import { makeDeferredHandler } from './deferred.ts';
-import { type GetSlackDeps, SLACK_TIMING, type SlackTiming } from './deps.ts';
+import { type GetDeps, SLACK_TIMING, type SlackFrontDeps, type SlackTiming } from './deps.ts';
 import {
   ack,
   FunctionUrlEventSchema,
@@ -23,12 +21,13 @@ import { verifySlackSignature } from './verify.ts';
  * 3. authorize the user for the cluster (the one who clicks, too)
  * 4. answer within Slack's 3 s: a reply, or "working…" and a deferred task that posts to response_url
  *
- * This file holds the factories; the AWS entry is lambda.ts.
+ * This file holds the factories; the AWS entry is lambda.ts. The deferred tasks run elsewhere: in the worker
+ * Lambda on AWS (functions/slack-worker), whose role reads the clusters; in-process locally.
  */
 
 /** The Slack request handler; the same function serves the AWS Function URL and the local loopback port. */
 export function makeSlackHandler(
-  getDeps: GetSlackDeps,
+  getDeps: GetDeps<SlackFrontDeps>,
   timing: Partial<SlackTiming> = {},
 ): (req: HttpRequest) => Promise<HttpResponse> {
   const limits = { ...SLACK_TIMING, ...timing };
@@ -54,24 +53,19 @@ export function makeSlackHandler(
 }
 
 /**
- * One Lambda serves both: a Function URL request (Slack) is answered over HTTP; an event shaped
- * `{ deferred: ... }` is the function invoking itself for work that outlasts Slack's deadline.
+ * The front's Lambda: a Function URL request (Slack), answered over HTTP. Nothing else: deferred work is the
+ * worker's, and the front refuses to run it.
  */
 export function makeLambdaHandler(
-  getDeps: GetSlackDeps,
+  getDeps: GetDeps<SlackFrontDeps>,
   timing: Partial<SlackTiming> = {},
-): (event: unknown) => Promise<HttpResponse | undefined> {
+): (event: unknown) => Promise<HttpResponse> {
   const slack = makeSlackHandler(getDeps, timing);
-  const deferred = makeDeferredHandler(getDeps, timing);
   return async (event) => {
-    if (typeof event === 'object' && event !== null && 'deferred' in event) {
-      await deferred(event as DeferredTask);
-      return undefined;
-    }
     const parsed = FunctionUrlEventSchema.safeParse(event);
     if (!parsed.success) {
       throw new InvalidInputError(
-        'the Slack function takes a Function URL request (payload format 2.0) or a { deferred } task; got neither',
+        'the Slack function takes a Function URL request (payload format 2.0) only; deferred work goes to the slack-worker function',
       );
     }
     if (parsed.data.requestContext.http.method !== 'POST') return plain(405, 'Slack sends POST');

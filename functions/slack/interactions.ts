@@ -10,7 +10,7 @@ import {
   type SwitchoverButton,
   SwitchoverButtonSchema,
 } from './contract.ts';
-import type { SlackDeps } from './deps.ts';
+import type { SlackFrontDeps } from './deps.ts';
 import { ack, type HttpResponse, plain } from './http.ts';
 import { failureMessage, refusalMessage } from './messages.ts';
 import { alreadyRunningMessage, cancelledMessage, startedMessage } from './switchover-messages.ts';
@@ -71,7 +71,7 @@ interface Click {
 }
 
 /** The Confirm / Cancel callback: authorize the one who clicked, then start (once) or cancel. */
-export async function interaction(deps: SlackDeps, payloadText: string): Promise<HttpResponse> {
+export async function interaction(deps: SlackFrontDeps, payloadText: string): Promise<HttpResponse> {
   let json: unknown;
   try {
     json = JSON.parse(payloadText);
@@ -124,7 +124,7 @@ export async function interaction(deps: SlackDeps, payloadText: string): Promise
 }
 
 /** Confirm: start the switchover under the request's execution name (a second click starts nothing), then watch it. */
-async function confirmSwitchover(deps: SlackDeps, click: Click): Promise<void> {
+async function confirmSwitchover(deps: SlackFrontDeps, click: Click): Promise<void> {
   const { button, userId, say } = click;
   const name = executionNameOf(button.cluster, button.requestId);
   const input = SwitchoverInputSchema.parse({
@@ -161,7 +161,7 @@ async function confirmSwitchover(deps: SlackDeps, click: Click): Promise<void> {
 }
 
 /** Say "started" and defer the watch, both inside Slack's 3 s; a failed hand-over of the watch is said too. */
-async function announceAndWatch(deps: SlackDeps, click: Click, executionId: string): Promise<void> {
+async function announceAndWatch(deps: SlackFrontDeps, click: Click, executionId: string): Promise<void> {
   const { button, userId, responseUrl, say } = click;
   const watch: DeferredTask = {
     deferred: {

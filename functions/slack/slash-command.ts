@@ -5,7 +5,7 @@ import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
 import { refusalOf } from './access.ts';
 import { parseCommandText, requestIdOf } from './commands.ts';
 import { type DeferredTask, type SlashCommand, SlashCommandSchema } from './contract.ts';
-import type { SlackDeps, SlackTiming } from './deps.ts';
+import type { SlackFrontDeps, SlackTiming } from './deps.ts';
 import { type HttpResponse, plain, reply } from './http.ts';
 import { buttonOf } from './interactions.ts';
 import {
@@ -25,7 +25,7 @@ import { planMessage, planRefusedMessage } from './switchover-messages.ts';
 
 /** Answer a slash command (its form fields, signature already verified). */
 export async function slashCommand(
-  deps: SlackDeps,
+  deps: SlackFrontDeps,
   fields: Record<string, string>,
   limits: SlackTiming,
 ): Promise<HttpResponse> {
@@ -64,7 +64,7 @@ export async function slashCommand(
 
 /** Pause or resume scheduled maintenance of a cluster; the channel sees who did it. */
 async function pauseOrResumeMaintenance(
-  deps: SlackDeps,
+  deps: SlackFrontDeps,
   command: SlashCommand,
   sub: { cluster: string; pause: boolean; reason?: string },
 ): Promise<HttpResponse> {
@@ -95,7 +95,7 @@ async function pauseOrResumeMaintenance(
 }
 
 /** Hand the work over and say so; a failed hand-over is said too. */
-async function deferOrFail(deps: SlackDeps, task: DeferredTask, working: string): Promise<HttpResponse> {
+async function deferOrFail(deps: SlackFrontDeps, task: DeferredTask, working: string): Promise<HttpResponse> {
   try {
     await deps.defer(task);
     return reply(workingMessage(working));
@@ -121,7 +121,7 @@ function withinBudget<T>(work: Promise<T>, ms: number, clock: Clock): Promise<Bu
 
 /** Reply with the dry-run plan and the buttons, the refusal, or "planning…" and a deferred plan. */
 async function replyWithSwitchoverPlan(
-  deps: SlackDeps,
+  deps: SlackFrontDeps,
   command: SlashCommand,
   sub: { cluster: string; target?: string },
   limits: SlackTiming,

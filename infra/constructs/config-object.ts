@@ -59,6 +59,8 @@ export function deploymentConfigObject(
     bucket,
     key: CONFIG_OBJECT_KEY,
     // s3:GetObject on the one object, no List: an absent object reads as AccessDenied, which the error names.
+    // kms:Decrypt only through S3 and only for this bucket (with a bucket key, its ARN is the encryption
+    // context), so the grant opens nothing else the stack key encrypts.
     grantRead: (grantee) => {
       grantee.grantPrincipal.addToPrincipalPolicy(
         new iam.PolicyStatement({
@@ -67,7 +69,19 @@ export function deploymentConfigObject(
           resources: [bucket.arnForObjects(CONFIG_OBJECT_KEY)],
         }),
       );
-      props.key.grantDecrypt(grantee);
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'DecryptDeploymentConfig',
+          actions: ['kms:Decrypt'],
+          resources: [props.key.keyArn],
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `s3.${cdk.Stack.of(scope).region}.amazonaws.com`,
+              'kms:EncryptionContext:aws:s3:arn': bucket.bucketArn,
+            },
+          },
+        }),
+      );
     },
   };
 }

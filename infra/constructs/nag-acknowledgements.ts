@@ -19,7 +19,8 @@ export interface ReviewedStack extends cdk.Stack {
   /** The functions EventBridge Scheduler invokes (through a role it creates in the stack scope). */
   reconcileFunction: lambda.Function;
   maintenanceTriggerFunction: lambda.Function;
-  slackFunction?: lambda.Function;
+  /** The Slack worker follows switchover executions. */
+  slackWorkerFunction?: lambda.Function;
 }
 
 const acknowledge = (scope: Construct, findings: Record<string, string>) => {
@@ -34,6 +35,8 @@ export function acknowledgeReviewedFindings(
     bridgePolicy: iam.ManagedPolicy;
     agentPolicy: iam.ManagedPolicy;
     operatorPolicy: iam.ManagedPolicy;
+    /** The per-cluster operators' policy (config operators[]), when there are any. */
+    clusterOperatorPolicy?: iam.ManagedPolicy;
   },
 ): void {
   const region = cdk.Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
@@ -88,18 +91,22 @@ export function acknowledgeReviewedFindings(
       });
     }
   }
-  if (stack.slackFunction) {
-    acknowledge(stack.slackFunction, {
+  if (stack.slackWorkerFunction) {
+    acknowledge(stack.slackWorkerFunction, {
       [executionsOf(stack.switchoverStateMachine)]:
-        'Slack follows the executions it started; the wildcard covers executions of the one switchover state machine',
+        'The Slack worker follows the executions Slack started; the wildcard covers executions of the one switchover state machine',
     });
   }
-  acknowledge(policies.operatorPolicy, {
-    [executionsOf(stack.switchoverStateMachine)]:
-      'Execution names are chosen per request; the wildcard covers executions of the one switchover state machine',
-    [executionsOf(stack.maintenanceStateMachine)]:
-      'Execution names are chosen per run; the wildcard covers executions of the one maintenance state machine',
-  });
+  for (const policy of [
+    policies.operatorPolicy,
+    ...(policies.clusterOperatorPolicy ? [policies.clusterOperatorPolicy] : []),
+  ])
+    acknowledge(policy, {
+      [executionsOf(stack.switchoverStateMachine)]:
+        'Execution names are chosen per request; the wildcard covers executions of the one switchover state machine',
+      [executionsOf(stack.maintenanceStateMachine)]:
+        'Execution names are chosen per run; the wildcard covers executions of the one maintenance state machine',
+    });
   acknowledge(policies.bridgePolicy, {
     [iam5('Resource::*')]:
       "cloudwatch:PutMetricData (the bridge heartbeat) supports no resource-level permissions; a cloudwatch:namespace condition keeps it to the bridges' namespace",

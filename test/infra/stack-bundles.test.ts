@@ -61,7 +61,7 @@ describe('HaRedisStack Lambda bundles', () => {
     );
     expect(deployed).toEqual([await readFile(EXAMPLE, 'utf8')]);
     const bundles = stack.functions().map((f) => assetDirOf(f));
-    expect(bundles).toHaveLength(7);
+    expect(bundles).toHaveLength(8);
     for (const dir of bundles) {
       expect((await readdir(join(outdir, dir))).filter((f) => f.endsWith('.json'))).toEqual([]);
     }
@@ -127,7 +127,7 @@ describe('HaRedisStack Lambda bundles', () => {
 
     const results = JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7)) as Record<string, string>;
     expect(Object.values(results)).toEqual(bundles.map(() => 'function'));
-    expect(bundles).toHaveLength(7);
+    expect(bundles).toHaveLength(8);
   });
 
   it(

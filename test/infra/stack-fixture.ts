@@ -13,7 +13,7 @@ import { HaRedisStack } from '../../infra/stack.ts';
 export const EXAMPLE = resolve('config/example.json');
 export const config = loadDeploymentConfig(EXAMPLE);
 
-/** How long synthesizing may take: bundling seven Lambdas with esbuild takes a while on a busy machine. */
+/** How long synthesizing may take: bundling eight Lambdas with esbuild takes a while on a busy machine. */
 export const SYNTH_TIMEOUT_MS = 120_000;
 
 /**
@@ -97,4 +97,34 @@ export function unusedAcknowledgements(stack: cdk.Stack): string[] {
       // (CDK's own warnings, acknowledged the same way, are not cdk-nag's)
       .filter((a) => a.includes(': AwsSolutions-') && !used.has(a))
   );
+}
+
+/** The logical id of the one Lambda function whose id is `name` followed by CDK's 8-digit hash. */
+export function functionId(template: Template, name: string): string {
+  const ids = Object.keys(template.findResources('AWS::Lambda::Function')).filter((id) =>
+    new RegExp(`^${name}[0-9A-F]{8}$`).test(id),
+  );
+  if (ids.length !== 1) throw new Error(`expected one function ${name}, found ${ids.join(', ') || 'none'}`);
+  return ids[0] as string;
+}
+
+/** Every IAM policy statement on the role of the Lambda `name` (its inline policies; managed ones by ARN). */
+export function statementsOfFunction(
+  template: Template,
+  name: string,
+): { statements: Statement[]; managedPolicyArns: unknown[] } {
+  const fn = template.toJSON().Resources[functionId(template, name)] as {
+    Properties: { Role: { 'Fn::GetAtt': [string, string] } };
+  };
+  const roleId = fn.Properties.Role['Fn::GetAtt'][0];
+  const role = template.toJSON().Resources[roleId] as { Properties: { ManagedPolicyArns?: unknown[] } };
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as {
+    Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } };
+  }[];
+  return {
+    statements: policies
+      .filter((p) => p.Properties.Roles.some((r) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement),
+    managedPolicyArns: role.Properties.ManagedPolicyArns ?? [],
+  };
 }

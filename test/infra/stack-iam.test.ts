@@ -272,7 +272,7 @@ describe('HaRedisStack IAM', () => {
     );
   });
 
-  it('lets the Slack Lambda start and follow switchovers, invoke itself, and read the Slack secrets', () => {
+  it('lets the Slack front start switchovers and invoke its worker, and the worker follow them', () => {
     const bySid = Object.fromEntries(
       statements()
         .filter((s) => s.Sid)
@@ -282,8 +282,10 @@ describe('HaRedisStack IAM', () => {
       Ref: expect.stringMatching(/^Switchover[0-9A-F]{8}$/),
     });
     expect(JSON.stringify(bySid.FollowSwitchovers?.Resource)).toMatch(/:execution:/);
-    expect(actionsOf(bySid.DeferWorkToItself ?? { Action: [] })).toEqual(['lambda:InvokeFunction']);
-    expect(JSON.stringify(bySid.DeferWorkToItself?.Resource)).toContain(`:function:${config.name}-slack`);
+    expect(actionsOf(bySid.HandWorkToSlackWorker ?? { Action: [] })).toEqual(['lambda:InvokeFunction']);
+    expect(bySid.HandWorkToSlackWorker?.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^SlackWorker[0-9A-F]{8}$/), 'Arn'],
+    });
     const secrets = statements()
       .filter((s) => s.Sid === 'ReadSecrets')
       .map((s) => JSON.stringify(s.Resource));

@@ -70,13 +70,14 @@ describe('HaRedisStack resources', () => {
       'Reconcile',
       'SentinelEvent',
       'Slack',
+      'SlackWorker',
       'SwitchoverStep',
     ]);
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      if (id.startsWith('Notify')) {
-        // It talks to Slack and webhooks only: no host of the clusters, so no VPC.
+      if (id.startsWith('Notify') || /^Slack[0-9A-F]{8}$/.test(id)) {
+        // They talk to AWS, Slack and webhooks only: no host of the clusters, so no VPC.
         expect(fn.Properties.VpcConfig).toBeUndefined();
       } else {
         expect(fn.Properties.VpcConfig.SubnetIds).toEqual(config.network.subnetIds);

@@ -104,7 +104,7 @@ describe('Lambda entry', () => {
     expect(w.calls).toEqual([]);
   });
 
-  it('runs a { deferred } event as the deferred task, answering nothing', async () => {
+  it("refuses a { deferred } event: deferred work is the worker's, and the front runs none", async () => {
     // Arrange
     const w = slackWorld({ history: [] });
     const handle = makeLambdaHandler(() => w.deps);
@@ -113,11 +113,13 @@ describe('Lambda entry', () => {
     };
 
     // Act
-    const response = await handle(JSON.parse(JSON.stringify(task)));
+    const error = await rejectionOf(handle(JSON.parse(JSON.stringify(task))));
 
     // Assert
-    expect(response).toBeUndefined();
-    expect(w.posts.map((p) => p.message.text)).toEqual(['No history for orders yet.']);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toContain('deferred work goes to the slack-worker function');
+    expect(w.calls).toEqual([]);
+    expect(w.posts).toEqual([]);
   });
 
   it('throws on an event that is neither', async () => {

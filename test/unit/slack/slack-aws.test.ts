@@ -6,25 +6,26 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  lambdaDeferrer,
   responseUrlPoster,
   SLACK_RESPONSE_ORIGIN,
   slackAwsDeps,
   slackGroupMembers,
   userGroupsLookup,
 } from '../../../compose/slack-aws.ts';
+import { lambdaDeferrer, workerCalls } from '../../../compose/slack-worker-client.ts';
 import {
   AwsServiceError,
   ConfigurationError,
   HaRedisError,
   InvalidInputError,
 } from '../../../core/model/errors.ts';
-import type { DeferredTask } from '../../../functions/slack/contract.ts';
+import type { SwitchoverInput } from '../../../core/switchover/state.ts';
+import type { DeferredTask, WorkerCall } from '../../../functions/slack/contract.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { silentLogger } from '../../fakes/reporting.ts';
 import { EXAMPLE_CONFIG_TEXT, LAMBDA_TEST_ENV, serveObject } from '../aws/s3-config-object.ts';
 import { awsError, rejectionOf, throttling } from '../aws/sdk-errors.ts';
-import { RESPONSE_URL } from './fixtures.ts';
+import { PLAN, RESPONSE_URL } from './fixtures.ts';
 
 const lambdaMock = mockClient(LambdaClient);
 const secretsMock = mockClient(SecretsManagerClient);
@@ -145,9 +146,9 @@ describe('responseUrlPoster', () => {
 describe('lambdaDeferrer', () => {
   const TASK: DeferredTask = { deferred: { kind: 'status', cluster: 'orders', responseUrl: RESPONSE_URL } };
   const deferrer = () =>
-    lambdaDeferrer(new LambdaClient({ region: 'eu-west-1' }), 'ha-redis-prod-slack', new FakeClock());
+    lambdaDeferrer(new LambdaClient({ region: 'eu-west-1' }), 'ha-redis-prod-slack-worker', new FakeClock());
 
-  it('invokes the function itself asynchronously with the task as the payload', async () => {
+  it('invokes the worker asynchronously with the task as the payload', async () => {
     // Arrange
     lambdaMock.on(InvokeCommand).resolves({ StatusCode: 202 });
     const defer = deferrer();
@@ -158,7 +159,7 @@ describe('lambdaDeferrer', () => {
     // Assert
     const inputs = lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input);
     expect(inputs).toHaveLength(1);
-    expect(inputs[0]?.FunctionName).toBe('ha-redis-prod-slack');
+    expect(inputs[0]?.FunctionName).toBe('ha-redis-prod-slack-worker');
     expect(inputs[0]?.InvocationType).toBe('Event');
     expect(JSON.parse(new TextDecoder().decode(inputs[0]?.Payload as Uint8Array))).toEqual(TASK);
   });
@@ -177,7 +178,7 @@ describe('lambdaDeferrer', () => {
     expect(lambdaMock.commandCalls(InvokeCommand)).toHaveLength(3);
     expect(error).toBeInstanceOf(AwsServiceError);
     expect(error.message).toBe(
-      'could not hand the status work to ha-redis-prod-slack: AccessDeniedException: not authorized; retry the command',
+      'could not hand the status work to ha-redis-prod-slack-worker: AccessDeniedException: not authorized; retry the command',
     );
   });
 
@@ -253,17 +254,106 @@ describe('user groups', () => {
   });
 });
 
+describe('workerCalls', () => {
+  const INPUT: SwitchoverInput = {
+    cluster: 'orders',
+    requestedBy: 'slack:U0OPERATOR',
+    reason: 'dry run from Slack /redis by U0OPERATOR',
+    dryRun: true,
+    maxLagBytes: 1_048_576,
+  };
+  const calls = () =>
+    workerCalls(new LambdaClient({ region: 'eu-west-1' }), 'ha-redis-slack-worker', new FakeClock());
+  const answering = (answer: unknown) => ({
+    StatusCode: 200,
+    Payload: new TextEncoder().encode(JSON.stringify(answer)) as never,
+  });
+  const sent = () =>
+    lambdaMock.commandCalls(InvokeCommand).map((c) => ({
+      ...c.args[0].input,
+      Payload: JSON.parse(new TextDecoder().decode(c.args[0].input.Payload as Uint8Array)),
+    }));
+
+  it('asks the worker for the plan synchronously and returns the plan it answers', async () => {
+    // Arrange
+    lambdaMock.on(InvokeCommand).resolves(answering({ ok: true, plan: PLAN }));
+
+    // Act
+    const plan = await calls().plan(INPUT);
+
+    // Assert
+    expect(plan).toEqual(PLAN);
+    const call: WorkerCall = { call: { kind: 'plan', input: INPUT } };
+    expect(sent()).toEqual([
+      { FunctionName: 'ha-redis-slack-worker', InvocationType: 'RequestResponse', Payload: call },
+    ]);
+  });
+
+  it("throws the worker's refusal with its own message", async () => {
+    // Arrange
+    lambdaMock
+      .on(InvokeCommand)
+      .resolves(answering({ ok: false, error: 'a lease is held by switchover 42' }));
+
+    // Act
+    const error = await rejectionOf(calls().plan(INPUT));
+
+    // Assert
+    expect(error).toBeInstanceOf(HaRedisError);
+    expect(error.message).toBe('a lease is held by switchover 42');
+  });
+
+  it('sets the maintenance mode through the worker', async () => {
+    // Arrange
+    lambdaMock.on(InvokeCommand).resolves(answering({ ok: true }));
+    const mode = { paused: false, by: 'slack:U0OPERATOR', at: 1_732_467_600_000, reason: '' };
+
+    // Act
+    await calls().setMaintenanceMode('orders', mode);
+
+    // Assert
+    const call: WorkerCall = { call: { kind: 'set-maintenance-mode', cluster: 'orders', mode } };
+    expect(sent()).toEqual([
+      { FunctionName: 'ha-redis-slack-worker', InvocationType: 'RequestResponse', Payload: call },
+    ]);
+  });
+
+  it('fails with the function named when the worker crashed, answered nothing usable, or could not be invoked', async () => {
+    // Arrange
+    const c = calls();
+    lambdaMock
+      .on(InvokeCommand)
+      .resolvesOnce({ StatusCode: 200, FunctionError: 'Unhandled' })
+      .resolvesOnce(answering({ plan: 'none' }))
+      .rejects(awsError('AccessDeniedException', 'not authorized'));
+
+    // Act
+    const crashed = await rejectionOf(c.plan(INPUT));
+    const garbled = await rejectionOf(c.plan(INPUT));
+    const denied = await rejectionOf(c.plan(INPUT));
+
+    // Assert
+    expect(crashed).toBeInstanceOf(AwsServiceError);
+    expect(crashed.message).toBe('ha-redis-slack-worker failed the plan call (Unhandled); see its logs');
+    expect(garbled.message).toBe('ha-redis-slack-worker answered the plan call with no answer');
+    expect(denied.message).toBe(
+      'could not ask ha-redis-slack-worker for the plan: AccessDeniedException: not authorized',
+    );
+  });
+});
+
 describe('slackAwsDeps', () => {
   const env = {
     ...LAMBDA_TEST_ENV,
     HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN:
       'arn:aws:states:eu-west-1:123456789012:stateMachine:ha-redis-switchover',
     AWS_LAMBDA_FUNCTION_NAME: 'ha-redis-slack',
+    HA_REDIS_SLACK_WORKER_FUNCTION: 'ha-redis-slack-worker',
   };
 
   it('fails fast naming a missing environment variable', async () => {
     // Arrange
-    const { AWS_LAMBDA_FUNCTION_NAME: _dropped, ...partial } = env;
+    const { HA_REDIS_SLACK_WORKER_FUNCTION: _dropped, ...partial } = env;
 
     // Act
     const error = await rejectionOf(slackAwsDeps(silentLogger, partial));
@@ -271,7 +361,7 @@ describe('slackAwsDeps', () => {
     // Assert
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error.message).toBe(
-      'environment variable AWS_LAMBDA_FUNCTION_NAME is not set; the stack must set it',
+      'environment variable HA_REDIS_SLACK_WORKER_FUNCTION is not set; the stack must set it',
     );
   });
 
@@ -296,5 +386,30 @@ describe('slackAwsDeps', () => {
       { SecretId: 'ha-redis/slack' },
     ]);
     await expect(deps.respond('https://example.com/x', MESSAGE)).rejects.toThrow(InvalidInputError);
+  });
+
+  it('plans through the worker: the front reads no cluster itself', async () => {
+    // Arrange
+    lambdaMock.on(InvokeCommand).resolves({
+      StatusCode: 200,
+      Payload: new TextEncoder().encode(JSON.stringify({ ok: true, plan: PLAN })) as never,
+    });
+    const deps = await slackAwsDeps(silentLogger, env);
+
+    // Act
+    const plan = await deps.plan({
+      cluster: 'orders',
+      requestedBy: 'slack:U0123ABCD',
+      reason: 'dry run',
+      dryRun: true,
+      maxLagBytes: 1_048_576,
+    });
+
+    // Assert
+    expect(plan).toEqual(PLAN);
+    expect(lambdaMock.commandCalls(InvokeCommand).map((c) => c.args[0].input.FunctionName)).toEqual([
+      'ha-redis-slack-worker',
+    ]);
+    expect(secretsMock.commandCalls(GetSecretValueCommand)).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { composeLocal } from '../../compose/local.ts';
 import { hostSetPath, readHostSet } from '../../config/host-set-descriptor.ts';
 import { type Descriptor, descriptorPath, localRoot, readDescriptor } from '../../config/local-descriptor.ts';
+import { type PreparedDrain, prepareDrain } from '../../core/maintenance/drain.ts';
 import { drainTarget, onHost } from '../../core/maintenance/steps.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { ConfigurationError, errorMessage } from '../../core/model/errors.ts';
@@ -16,6 +17,7 @@ import { DEFAULT_MAX_LAG_BYTES } from '../../core/model/limits.ts';
 import type { Logger } from '../../core/ports.ts';
 import { observeCluster } from '../../core/status/observe.ts';
 import { buildStatusReport } from '../../core/status/report.ts';
+import { restorePriorities } from '../../core/switchover/prepare.ts';
 import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
@@ -168,13 +170,89 @@ async function hostSets(root: string): Promise<string[]> {
     .map((e) => e.name);
 }
 
-/** Drain the host, clusters concurrently (bounded); exit 1 when a master on it could not be moved. */
+/** A service prepared for the drain: its descriptor, and what prepareDrain changed (to put back). */
+type Prepared = { d: Descriptor; prepared: PreparedDrain };
+
+/**
+ * 1. Every service whose master is on the host, all at once: its Sentinels made to prefer its drain target
+ * (one wait for their INFO period for all). A service that cannot be prepared is left to its switchover.
+ */
+async function prepareAll(names: string[], root: string, address: string, io: Io): Promise<Prepared[]> {
+  const started = Date.now();
+  const all = await Promise.all(
+    names.map(async (name): Promise<Prepared | undefined> => {
+      try {
+        const d = await readDescriptor(descriptorPath(name, root));
+        const runtime = composeLocal(d, silentLogger);
+        try {
+          const prepared = await prepareDrain(runtime.cluster, address, runtime.deps);
+          return prepared ? { d, prepared } : undefined;
+        } finally {
+          await runtime.close();
+        }
+      } catch (error) {
+        io.err(`${name}: not prepared (${errorMessage(error)}); its switchover prepares it`);
+        return undefined;
+      }
+    }),
+  );
+  const prepared = all.filter((p): p is Prepared => p !== undefined);
+  if (prepared.length) {
+    io.err(
+      `prepared ${prepared.length} service(s) in ${((Date.now() - started) / 1000).toFixed(1)} s: each one's Sentinels prefer its target`,
+    );
+  }
+  return prepared;
+}
+
+/** 3. Put back every replica priority prepareAll changed; a failure names what to set by hand. */
+async function restoreAll(prepared: Prepared[], io: Io): Promise<void> {
+  await Promise.all(
+    prepared.map(async ({ d, prepared: p }) => {
+      const runtime = composeLocal(d, silentLogger);
+      try {
+        await restorePriorities(runtime.cluster, p.priorities, runtime.deps);
+      } catch (error) {
+        const wanted = Object.entries(p.priorities).map(([id, priority]) => `${id} ${priority}`);
+        io.err(
+          `${d.cluster}: could not restore replica priorities (${errorMessage(error)}); set them back by hand (CONFIG SET replica-priority): ${wanted.join(', ')}`,
+        );
+      } finally {
+        await runtime.close();
+      }
+    }),
+  );
+}
+
+/**
+ * Drain the host: 1. prepare every service at once, 2. their switchovers, `parallel` at a time (each blocks its
+ * own service's writes only), 3. restore the priorities. Exit 1 when a master on it could not be moved.
+ */
 export async function drainCommand(options: DrainOptions, io: Io = processIo): Promise<number> {
   const root = options.root ?? localRoot();
   const { address, services } = await resolveHost(options, root);
   const names = options.clusters ?? services ?? (await localClusters(root));
   const parallel = options.parallel ?? DRAIN_PARALLELISM;
   const started = Date.now();
+  const prepared = options.dryRun ? [] : await prepareAll(names, root, address, io);
+  try {
+    return await switchAll({ options, io, root, address, names, parallel, started });
+  } finally {
+    await restoreAll(prepared, io);
+  }
+}
+
+/** 2. The switchovers, `parallel` at a time; the summary and the exit code. */
+async function switchAll(a: {
+  options: DrainOptions;
+  io: Io;
+  root: string;
+  address: string;
+  names: string[];
+  parallel: number;
+  started: number;
+}): Promise<number> {
+  const { options, io, root, address, names, parallel, started } = a;
   const results = await inBatches(names, parallel, async (name): Promise<DrainResult> => {
     const result = await readDescriptor(descriptorPath(name, root))
       .then((d) => drainCluster(d, { ...options, host: address }))

@@ -1,8 +1,11 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint } from '../model/cluster.ts';
 import { MaintenanceRefusedError } from '../model/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
 import type { CorePorts } from '../ports.ts';
 import { observeCluster } from '../status/observe.ts';
 import { buildStatusReport } from '../status/report.ts';
+import { dryRunPlan } from '../switchover/plan.ts';
+import { preferTarget, restorePriorities } from '../switchover/prepare.ts';
 
 /** A drain: which nodes are on the drained host, and the replica the master moves to. */
 
@@ -31,4 +34,51 @@ export async function drainTargetNow(cluster: ClusterConfig, host: string, deps:
     );
   }
   return target.id;
+}
+
+/** What a drain prepared for one cluster: the target its Sentinels now prefer, and the priorities to put back. */
+export interface PreparedDrain {
+  target: string;
+  /** Node id -> the replica priority it had before (restorePriorities takes it). */
+  priorities: Record<string, number>;
+}
+
+/**
+ * Before a drain's switchovers, for one cluster whose master is on the host (else undefined): plan its switchover (a dry run,
+ * to the drain target) and make its Sentinels prefer that target already (core/switchover/prepare.ts). A drain
+ * does this for every service at once, so the Sentinels' INFO period (10 s) is waited for once, not once per
+ * switchover; each switchover's own Prepare then finds nothing to change. Undoes what it changed if it fails.
+ */
+export async function prepareDrain(
+  cluster: ClusterConfig,
+  host: string,
+  deps: CorePorts,
+): Promise<PreparedDrain | undefined> {
+  const report = buildStatusReport(await observeCluster(cluster, deps), {
+    maxLagBytes: Number.MAX_SAFE_INTEGER,
+  });
+  // Nothing to move, or nowhere to move it: the drain's own switchover step says which.
+  if (!report.master || !onHost(report.master.address, host)) return undefined;
+  const target = drainTarget(report.nodes, host)?.id;
+  if (!target) return undefined;
+  const plan = await dryRunPlan(
+    cluster,
+    {
+      cluster: cluster.name,
+      target,
+      reason: `drain ${host}`,
+      requestedBy: 'drain',
+      dryRun: true,
+      maxLagBytes: DEFAULT_MAX_LAG_BYTES,
+    },
+    deps,
+  );
+  const priorities: Record<string, number> = {};
+  try {
+    await preferTarget(cluster, plan, deps, priorities);
+  } catch (error) {
+    await restorePriorities(cluster, priorities, deps).catch(() => undefined);
+    throw error;
+  }
+  return { target, priorities };
 }

@@ -65,10 +65,7 @@ export async function prepareSwitchover(
   return next;
 }
 
-/**
- * Raise the other replicas' priority above the target's, noting each original in `priorities` as it goes,
- * then wait until every Sentinel has seen the change.
- */
+/** Raise the other replicas' priority above the target's and wait until every Sentinel has seen it (a step). */
 async function raisePriorities(
   cluster: ClusterConfig,
   plan: SwitchoverPlan,
@@ -76,52 +73,68 @@ async function raisePriorities(
   timeline: Timeline,
   priorities: Record<string, number>,
 ): Promise<void> {
-  const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
-  const { targetPriority, others } = replicasToDeprioritize(plan);
-  const raised = targetPriority + DEPRIORITIZE_BY;
+  const { others, raised } = deprioritized(plan);
   await timeline.run(
     'priorities-raised',
-    async () => {
-      for (const r of others) {
-        priorities[r.id] = r.priority;
-        await deps.redis.setReplicaPriority(r, raised, nodeTimeoutMs);
-      }
-      // Sentinel chooses from what its last INFO said: wait until every Sentinel has seen the change.
-      const deadline = deps.clock.now() + SWITCHOVER_TIMING.priorityPropagationMs;
-      for (;;) {
-        const views = await Promise.all(
-          cluster.sentinels.map((s) => deps.sentinels.replicasView(s, cluster.masterName, sentinelTimeoutMs)),
-        );
-        const seen = views.every((view) =>
-          others.every((r) => view.some((v) => sameEndpoint(v.address, r) && v.priority === raised)),
-        );
-        // Right after a failover a Sentinel that has not read the demoted old master's INFO since still holds it
-        // as reporting master; if SENTINEL FAILOVER then promoted it, that Sentinel would take the promotion for
-        // a stale master, turn it back (+convert-to-slave), and the failover would abort. Wait for that too.
-        const stale = views.flatMap((view, i) =>
-          view
-            .filter((v) => v.roleReported === 'master' && !v.flags.includes('s_down'))
-            .map(
-              (v) =>
-                `${formatEndpoint(cluster.sentinels[i] as Endpoint)} sees ${nodeLabel(cluster, v.address)}`,
-            ),
-        );
-        if (seen && stale.length === 0) return;
-        if (deps.clock.now() > deadline) {
-          throw new SwitchoverRefusedError(
-            seen
-              ? `the Sentinels still see a replica report itself as master (${stale.join('; ')}); a failover just ended? retry when they have settled`
-              : 'the Sentinels did not see the changed replica priorities in time',
-          );
-        }
-        await deps.clock.sleep(200);
-      }
-    },
+    () => preferTarget(cluster, plan, deps, priorities),
     () =>
       others.length
         ? `${others.map((r) => r.id).join(', ')} -> ${raised}; seen by every Sentinel`
         : 'none needed',
   );
+}
+
+const deprioritized = (plan: SwitchoverPlan) => {
+  const { targetPriority, others } = replicasToDeprioritize(plan);
+  return { others, raised: targetPriority + DEPRIORITIZE_BY };
+};
+
+/**
+ * Make Sentinel prefer the plan's target: raise the other replicas' priority above the target's, noting each
+ * original in `priorities` as it goes (to restore), then wait until every Sentinel has seen the change. A drain
+ * does this for all its services at once before their switchovers, whose Prepare then finds nothing to change.
+ */
+export async function preferTarget(
+  cluster: ClusterConfig,
+  plan: SwitchoverPlan,
+  deps: CorePorts,
+  priorities: Record<string, number>,
+): Promise<void> {
+  const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
+  const { others, raised } = deprioritized(plan);
+  for (const r of others) {
+    priorities[r.id] = r.priority;
+    await deps.redis.setReplicaPriority(r, raised, nodeTimeoutMs);
+  }
+  // Sentinel chooses from what its last INFO said: wait until every Sentinel has seen the change.
+  const deadline = deps.clock.now() + SWITCHOVER_TIMING.priorityPropagationMs;
+  for (;;) {
+    const views = await Promise.all(
+      cluster.sentinels.map((s) => deps.sentinels.replicasView(s, cluster.masterName, sentinelTimeoutMs)),
+    );
+    const seen = views.every((view) =>
+      others.every((r) => view.some((v) => sameEndpoint(v.address, r) && v.priority === raised)),
+    );
+    // Right after a failover a Sentinel that has not read the demoted old master's INFO since still holds it
+    // as reporting master; if SENTINEL FAILOVER then promoted it, that Sentinel would take the promotion for
+    // a stale master, turn it back (+convert-to-slave), and the failover would abort. Wait for that too.
+    const stale = views.flatMap((view, i) =>
+      view
+        .filter((v) => v.roleReported === 'master' && !v.flags.includes('s_down'))
+        .map(
+          (v) => `${formatEndpoint(cluster.sentinels[i] as Endpoint)} sees ${nodeLabel(cluster, v.address)}`,
+        ),
+    );
+    if (seen && stale.length === 0) return;
+    if (deps.clock.now() > deadline) {
+      throw new SwitchoverRefusedError(
+        seen
+          ? `the Sentinels still see a replica report itself as master (${stale.join('; ')}); a failover just ended? retry when they have settled`
+          : 'the Sentinels did not see the changed replica priorities in time',
+      );
+    }
+    await deps.clock.sleep(200);
+  }
 }
 
 /** Put back the priorities Prepare changed (node id -> original priority); says which it restored. */

@@ -28,7 +28,11 @@ import { stateTable } from './constructs/state-table.ts';
 import { Workflows } from './constructs/workflows.ts';
 import { SsmCommandDocuments } from './ssm/documents.ts';
 
-export { agentPasswordParameter, bridgePasswordParameter } from './constructs/attachable-policies.ts';
+export {
+  agentPasswordParameter,
+  bridgePasswordParameter,
+  hostTlsParameters,
+} from './constructs/attachable-policies.ts';
 export { CLUSTER_TAG_KEY } from './constructs/cluster-access.ts';
 export { CONFIG_OBJECT_KEY } from './constructs/config-object.ts';
 export { allowedTargets } from './constructs/network.ts';

@@ -14,8 +14,24 @@ export const DOCUMENT_PARAMETERS = {
   'fence-node': ['config', 'masterAddr', 'masterPort', 'nodePort', 'epoch'],
   'release-node': ['config', 'nodePort'],
   'maintenance-action': ['config', 'nodePort', 'action', 'service'],
-  'install-bridge': ['bundle', 'topicArn', 'cluster', 'sentinelHost', 'sentinelPort', 'passwordParameter'],
-  'install-agent': ['bundle', 'topicArn', 'nodes', 'passwordParameter'],
+  'install-bridge': [
+    'bundle',
+    'topicArn',
+    'cluster',
+    'sentinelHost',
+    'sentinelPort',
+    'passwordParameter',
+    'tlsCaParameter',
+    'tlsClientCertParameter',
+  ],
+  'install-agent': [
+    'bundle',
+    'topicArn',
+    'nodes',
+    'passwordParameter',
+    'tlsCaParameter',
+    'tlsClientCertParameter',
+  ],
 } as const satisfies Record<NodeOperation['document'] | InstallDocument, readonly string[]>;
 
 /**
@@ -125,7 +141,26 @@ export interface BridgeInstall {
   sentinel: Endpoint;
   /** The SSM parameter (SecureString) holding the Sentinel password; the bridge reads it at start. */
   passwordParameter: string;
+  /** A TLS-only Sentinel: where the service reads its TLS material at each start (absent: plain TCP). */
+  tls?: HostTlsParameters;
 }
+
+/**
+ * Where a host service reads its TLS material at each start: SSM parameter names (a SecureString, or a Secrets
+ * Manager secret through `/aws/reference/secretsmanager/<name>`), never the PEMs themselves.
+ */
+export interface HostTlsParameters {
+  /** The CA the server's certificate chains to (config `secrets.tlsCa`). */
+  caParameter: string;
+  /** The client certificate and its key, one PEM (config `secrets.redisClientCert`), for `tls-auth-clients`. */
+  clientCertParameter?: string;
+}
+
+/** `tlsCaParameter` and `tlsClientCertParameter` of an install document: empty for plain TCP. */
+const tlsParameters = (tls: HostTlsParameters | undefined) => ({
+  tlsCaParameter: tls?.caParameter ?? '',
+  tlsClientCertParameter: tls?.clientCertParameter ?? '',
+});
 
 /** The named parameters of `install-bridge`. */
 export function bridgeInstallParameters(install: BridgeInstall): DocumentParameters<'install-bridge'> {
@@ -136,6 +171,7 @@ export function bridgeInstallParameters(install: BridgeInstall): DocumentParamet
     sentinelHost: install.sentinel.host,
     sentinelPort: String(install.sentinel.port),
     passwordParameter: install.passwordParameter,
+    ...tlsParameters(install.tls),
   };
 }
 
@@ -154,6 +190,8 @@ export interface AgentInstall {
   nodes: readonly AgentNode[];
   /** The SSM parameter (SecureString) holding the nodes' password; the agent reads it at start. */
   passwordParameter: string;
+  /** TLS-only nodes: where the service reads its TLS material at each start (absent: plain TCP). */
+  tls?: HostTlsParameters;
 }
 
 /** The named parameters of `install-agent`: `nodes` as `cluster=host:port,...` (HA_REDIS_AGENT_NODES). */
@@ -166,6 +204,7 @@ export function agentInstallParameters(install: AgentInstall): DocumentParameter
     topicArn: install.topicArn,
     nodes: install.nodes.map(({ cluster, node }) => `${cluster}=${node.host}:${node.port}`).join(','),
     passwordParameter: install.passwordParameter,
+    ...tlsParameters(install.tls),
   };
 }
 

@@ -2,8 +2,9 @@
  * The node agent as a service on a Redis host: every local redis-server -> SNS (the Sentinel events topic).
  * Environment: HA_REDIS_AGENT_NODES (`cluster=host:port,...`: each local node and the cluster it belongs to),
  * HA_REDIS_NODE_PASSWORD_FILE (optional), HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the
- * instance role. TLS-only nodes: HA_REDIS_NODE_TLS_CA_FILE, _CERT_FILE and _KEY_FILE (events/tls-files.ts), e.g. in
- * <env dir>/agent.tls.env, which install-agent leaves alone.
+ * instance role. TLS-only nodes: HA_REDIS_NODE_TLS_CA_FILE, _CERT_FILE and _KEY_FILE (events/tls-files.ts): install-agent's
+ * TLS parameters point them at the runtime directory the unit fetches the material into at each start;
+ * <env dir>/agent.tls.env, which install-agent leaves alone, may override them.
  */
 import { readFile } from 'node:fs/promises';
 import { SNSClient } from '@aws-sdk/client-sns';

@@ -5,8 +5,9 @@
  * HA_REDIS_EVENTS_TOPIC_ARN. AWS credentials and region come from the instance role.
  * Once a minute it sends a heartbeat to CloudWatch (heartbeat.ts); a heartbeat that fails never stops forwarding.
  * A TLS-only Sentinel: HA_REDIS_SENTINEL_TLS_CA_FILE (the CA, PEM; turns TLS on), and for its
- * `tls-auth-clients` HA_REDIS_SENTINEL_TLS_CERT_FILE and HA_REDIS_SENTINEL_TLS_KEY_FILE (PEM files on the host,
- * readable by the bridge's user), e.g. in <env dir>/bridge-<port>.tls.env, which install-bridge leaves alone.
+ * `tls-auth-clients` HA_REDIS_SENTINEL_TLS_CERT_FILE and HA_REDIS_SENTINEL_TLS_KEY_FILE (PEM files readable by
+ * the bridge's user): install-bridge's TLS parameters point them at the runtime directory the unit fetches the
+ * material into at each start; <env dir>/bridge-<port>.tls.env, which install-bridge leaves alone, may override them.
  */
 import { readFile } from 'node:fs/promises';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';

@@ -8,7 +8,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
+import type { DeployedCluster, DeploymentConfig, SecretRef } from '../../config/schema.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
 import { BRIDGE_METRICS } from '../../core/model/metrics.ts';
 import { bundleAgentSync } from '../../events/agent/bundle.ts';
@@ -36,6 +36,69 @@ export function bridgePasswordParameter(ref: SecretRef): string {
   return `/aws/reference/secretsmanager/${ref.secretsManager}`;
 }
 
+/** The SSM parameter name of a secret a host service reads through SSM (its JSON key, if any, already refused). */
+const viaSsm = (ref: SecretRef): string =>
+  'ssmParameter' in ref ? ref.ssmParameter : `/aws/reference/secretsmanager/${ref.secretsManager}`;
+
+/** Which side of a cluster a host service reaches over TLS: the bridge its Sentinel, the agent its nodes. */
+type TlsSide = 'sentinels' | 'nodes';
+const SERVICE_OF: Record<TlsSide, string> = { sentinels: 'event bridge', nodes: 'node agent' };
+
+/**
+ * The install document's TLS parameters for a cluster's bridge (`sentinels`) or node agent (`nodes`): the SSM
+ * parameter names of `secrets.tlsCa` and `secrets.redisClientCert` when the cluster's `tls` turns that side on;
+ * undefined for plain TCP. A JSON key cannot be read through SSM: refused, naming the secret.
+ */
+export function hostTlsParameters(
+  cluster: Pick<DeployedCluster, 'name' | 'tls' | 'secrets'>,
+  side: TlsSide,
+): { caParameter: string; clientCertParameter?: string } | undefined {
+  if (!cluster.tls?.[side]) return undefined;
+  const { tlsCa, redisClientCert } = cluster.secrets;
+  if (!tlsCa) {
+    throw new ConfigurationError(
+      `cluster ${cluster.name}: its ${side} are reached over TLS, so secrets.tlsCa must name the CA that signed their certificates`,
+    );
+  }
+  for (const [field, ref] of [
+    ['tlsCa', tlsCa],
+    ['redisClientCert', redisClientCert],
+  ] as const) {
+    if (ref && 'jsonKey' in ref && ref.jsonKey) {
+      throw new ConfigurationError(
+        `cluster ${cluster.name}: secrets.${field} ${ref.secretsManager} is a JSON key (${ref.jsonKey}): the ${SERVICE_OF[side]} reads it through SSM, so give it a plain secret or an SSM parameter`,
+      );
+    }
+  }
+  return {
+    caParameter: viaSsm(tlsCa),
+    ...(redisClientCert ? { clientCertParameter: viaSsm(redisClientCert) } : {}),
+  };
+}
+
+/**
+ * The TLS material the hosts' service reads at start, for every cluster that turns TLS on for its side, as
+ * secret references. A cluster whose material it cannot read (a JSON key) gets a synth warning instead of a
+ * grant, as the agent's password does: the Lambdas read it; its hosts need a plain secret or parameter.
+ */
+function hostTlsSecrets(scope: Construct, config: DeploymentConfig, side: TlsSide): SecretRef[] {
+  const refs: SecretRef[] = [];
+  for (const cluster of config.clusters) {
+    try {
+      if (!hostTlsParameters(cluster, side)) continue;
+    } catch (error) {
+      cdk.Annotations.of(scope).addWarningV2(
+        `ha-redis:${side === 'sentinels' ? 'bridge' : 'agent'}-tls-material:${cluster.name}`,
+        `${(error as Error).message}; install-${side === 'sentinels' ? 'bridge' : 'agent'} on its hosts cannot fetch it`,
+      );
+      continue;
+    }
+    const { tlsCa, redisClientCert } = cluster.secrets;
+    for (const ref of [tlsCa, redisClientCert]) if (ref) refs.push(ref);
+  }
+  return refs;
+}
+
 /** The event bridge for the Sentinel hosts (one bundled file, installed by the install-bridge document) and its policy. */
 export function eventBridgePublisher(
   scope: Construct,
@@ -49,10 +112,15 @@ export function eventBridgePublisher(
   const sentinelPasswords = config.clusters.flatMap((c) =>
     c.secrets.sentinelPassword ? [c.secrets.sentinelPassword] : [],
   );
+  // With tls.sentinels, the CA and client certificate too, fetched at start as the password is.
+  const tlsMaterial = hostTlsSecrets(scope, config, 'sentinels');
+  const parameterNames = [...sentinelPasswords.map(bridgePasswordParameter), ...tlsMaterial.map(viaSsm)];
+  const read = [...sentinelPasswords, ...tlsMaterial];
   const bridgeSecretArns = secretArnsFor(
     stack,
-    sentinelPasswords.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
+    read.flatMap((r) => ('secretsManager' in r ? [r.secretsManager] : [])),
   );
+  // The description stays as deployed: changing it replaces the policy, which the hosts' roles have attached.
   const policy = new iam.ManagedPolicy(scope, 'BridgePublisherPolicy', {
     description: `${config.name}: attach to the instance role of Sentinel hosts: fetch the bridge, read the Sentinel password, publish events and heartbeats`,
     statements: [
@@ -68,12 +136,12 @@ export function eventBridgePublisher(
         resources: ['*'],
         conditions: { StringEquals: { 'cloudwatch:namespace': BRIDGE_METRICS.namespace } },
       }),
-      ...decryptSecrets(stack, config, sentinelPasswords.length),
-      ...(sentinelPasswords.length > 0
+      ...decryptSecrets(stack, config, read.length),
+      ...(parameterNames.length > 0
         ? [
             new iam.PolicyStatement({
               actions: ['ssm:GetParameter'],
-              resources: parameterArnsFor(stack, sentinelPasswords.map(bridgePasswordParameter)),
+              resources: parameterArnsFor(stack, parameterNames),
             }),
           ]
         : []),
@@ -130,6 +198,9 @@ export function nodeAgentPublisher(
       );
     } else if (ref) readable.push(ref);
   }
+  // With tls.nodes, the CA and client certificate too, fetched at start as the password is.
+  const tlsMaterial = hostTlsSecrets(scope, config, 'nodes');
+  readable.push(...tlsMaterial);
   const parameterArns = parameterArnsFor(stack, readable.map(agentPasswordParameter));
   const secretArns = secretArnsFor(
     stack,

@@ -16,7 +16,8 @@ import {
  * The SSM Command documents (schema 2.2) that run `infra/ssm/scripts/<name>.sh` on a host. Each embeds its
  * script byte for byte, writes it to a temporary directory and runs it with bash, every parameter passed as
  * `--flag '{{ param }}'`. Every allowedPattern excludes quotes, `$`, backticks, `;`, `&`, `|`, `<`, `>`,
- * braces, spaces and newlines, so a value can never leave its single quotes.
+ * braces, spaces and newlines, so a value can never leave its single quotes. An optional parameter has the
+ * default '' (its pattern takes the empty value), which the script reads as "not given".
  */
 
 /** The bridge's systemd template unit: install-bridge runs one instance per Sentinel, named by its port. */
@@ -44,6 +45,8 @@ export const PATTERNS = {
   /** The nodes a host's agent watches: cluster=host:port items (at most 100), comma-separated. */
   agentNodes: `^${AGENT_NODE}(,${AGENT_NODE}){0,99}$`,
   ssmParameterName: '^/?[A-Za-z0-9_./-]{1,1011}$',
+  /** An SSM parameter name, or empty (an optional parameter not given). */
+  optionalSsmParameterName: '^(/?[A-Za-z0-9_./-]{1,1011})?$',
   maintenanceAction: '^(restart|upgrade|reboot)$',
   service: '^(local|systemd:[A-Za-z0-9@._-]{1,255})$',
 } as const;
@@ -52,6 +55,8 @@ export const PATTERNS = {
 export interface ParameterDef {
   description: string;
   allowedPattern: string;
+  /** An optional parameter's value when not given (it must match allowedPattern). Absent: required. */
+  default?: string;
 }
 
 /** A Command document as data. */
@@ -141,6 +146,24 @@ const releaseNode = define(
   },
 );
 
+/**
+ * install-bridge's and install-agent's optional TLS parameters: where the service reads its TLS material at each
+ * start, as it reads the password (SSM parameter names; a Secrets Manager secret through
+ * /aws/reference/secretsmanager/<name>). Empty: plain TCP.
+ */
+const hostTlsParameters = (server: string) => ({
+  tlsCaParameter: {
+    description: `Optional, for TLS-only ${server}: the SSM parameter (or /aws/reference/secretsmanager/<secret>) with the CA PEM their certificates chain to (secrets.tlsCa); read by the service at start. Empty: plain TCP.`,
+    allowedPattern: PATTERNS.optionalSsmParameterName,
+    default: '',
+  },
+  tlsClientCertParameter: {
+    description: `Optional, with tlsCaParameter: the SSM parameter (or /aws/reference/secretsmanager/<secret>) with the client certificate and its key in one PEM (secrets.redisClientCert), for ${server} with tls-auth-clients; read by the service at start.`,
+    allowedPattern: PATTERNS.optionalSsmParameterName,
+    default: '',
+  },
+});
+
 const installBridge = define(
   'install-bridge',
   300,
@@ -169,6 +192,7 @@ const installBridge = define(
         'The SSM parameter (SecureString) with the Sentinel password; read by the service at start.',
       allowedPattern: PATTERNS.ssmParameterName,
     },
+    ...hostTlsParameters('Sentinel'),
   },
   [BRIDGE_UNIT],
 );
@@ -196,6 +220,7 @@ const installAgent = define(
         'The SSM parameter (SecureString) with the password of the Redis nodes on this host; read by the service at start.',
       allowedPattern: PATTERNS.ssmParameterName,
     },
+    ...hostTlsParameters('Redis nodes'),
   },
   [AGENT_UNIT],
 );
@@ -233,7 +258,10 @@ export const HEREDOC_END = 'HA_REDIS_EMBEDDED_FILE_END';
 export interface CommandDocumentContent {
   schemaVersion: '2.2';
   description: string;
-  parameters: Record<string, { type: 'String'; description: string; allowedPattern: string }>;
+  parameters: Record<
+    string,
+    { type: 'String'; description: string; allowedPattern: string; default?: string }
+  >;
   mainSteps: {
     action: 'aws:runShellScript';
     name: string;
@@ -283,7 +311,15 @@ export function renderCommandDocument(def: AnyCommandDocumentDef): CommandDocume
     parameters: Object.fromEntries(
       names.map((n) => {
         const p = defs[n] as ParameterDef;
-        return [n, { type: 'String', description: p.description, allowedPattern: p.allowedPattern }];
+        return [
+          n,
+          {
+            type: 'String',
+            description: p.description,
+            allowedPattern: p.allowedPattern,
+            ...(p.default === undefined ? {} : { default: p.default }),
+          },
+        ];
       }),
     ),
     mainSteps: [

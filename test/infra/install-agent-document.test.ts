@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentInstallParameters, argsOf, DOCUMENT_PARAMETERS } from '../../adapters/node-ops/operations.ts';
+import { parseDeploymentConfig } from '../../config/load.ts';
 import { parseAgentNodes } from '../../events/agent/nodes.ts';
+import { hostTlsParameters } from '../../infra/constructs/attachable-policies.ts';
 import { COMMAND_DOCUMENTS, renderCommandDocument } from '../../infra/ssm/documents.ts';
 
 /** install-agent: its parameters, and the checks its script makes before it changes anything on the host. */
@@ -35,8 +37,15 @@ const outcome = (p: Promise<{ stdout: string; stderr: string }>) =>
   );
 
 describe('install-agent parameters', () => {
-  it('declares bundle, topicArn, nodes and passwordParameter, in that order', () => {
-    expect(Object.keys(document.parameters)).toEqual(['bundle', 'topicArn', 'nodes', 'passwordParameter']);
+  it('declares bundle, topicArn, nodes, passwordParameter and the optional TLS parameters, in that order', () => {
+    expect(Object.keys(document.parameters)).toEqual([
+      'bundle',
+      'topicArn',
+      'nodes',
+      'passwordParameter',
+      'tlsCaParameter',
+      'tlsClientCertParameter',
+    ]);
     expect([...DOCUMENT_PARAMETERS['install-agent']]).toEqual(Object.keys(document.parameters));
     expect(document.mainSteps[0]?.inputs.timeoutSeconds).toBe('300');
   });
@@ -59,12 +68,52 @@ describe('install-agent parameters', () => {
       topicArn: TOPIC,
       nodes: 'carts=10.0.1.51:6379,payments=10.0.1.51:6380',
       passwordParameter: '/ha-redis/carts/redis-password',
+      tlsCaParameter: '',
+      tlsClientCertParameter: '',
     });
     for (const [name, value] of Object.entries(parameters)) expect(value).toMatch(pattern(name));
     expect(parseAgentNodes(parameters.nodes)).toEqual([
       { cluster: 'carts', node: { host: '10.0.1.51', port: 6379 } },
       { cluster: 'payments', node: { host: '10.0.1.51', port: 6380 } },
     ]);
+  });
+
+  it("builds the TLS parameters of a cluster with tls.nodes from its secrets, as the agent's policy grants them", () => {
+    // Arrange: the example's orders cluster reaches its nodes over TLS (tlsCa in SSM, the client PEM in Secrets Manager).
+    const orders = parseDeploymentConfig(
+      JSON.parse(readFileSync('config/example.json', 'utf8')),
+      'example.json',
+    ).clusters.find((c) => c.name === 'orders');
+    if (!orders) throw new Error('the example has orders');
+
+    // Act
+    const tls = hostTlsParameters(orders, 'nodes');
+    const parameters = agentInstallParameters({
+      bundle: '/opt/bundles/agent.mjs',
+      topicArn: TOPIC,
+      nodes: [{ cluster: 'orders', node: { host: '10.0.1.21', port: 6379 } }],
+      passwordParameter: '/ha-redis/orders/redis-password',
+      ...(tls ? { tls } : {}),
+    });
+
+    // Assert
+    expect(parameters.tlsCaParameter).toBe('/ha-redis/orders/tls-ca');
+    expect(parameters.tlsClientCertParameter).toBe(
+      '/aws/reference/secretsmanager/ha-redis/orders/redis-client',
+    );
+    for (const [name, value] of Object.entries(parameters)) expect(value).toMatch(pattern(name));
+    expect(hostTlsParameters(orders, 'sentinels')).toBeUndefined();
+  });
+
+  it('refuses TLS material the agent cannot read through SSM (a JSON key), naming the secret', () => {
+    const cluster = {
+      name: 'orders',
+      tls: { nodes: true, sentinels: false },
+      secrets: { tlsCa: { secretsManager: 'ha-redis/orders/tls', jsonKey: 'ca' } },
+    };
+    expect(() => hostTlsParameters(cluster, 'nodes')).toThrow(
+      'cluster orders: secrets.tlsCa ha-redis/orders/tls is a JSON key (ca): the node agent reads it through SSM',
+    );
   });
 
   it('refuses to build the parameters of a host with no node', () => {
@@ -139,6 +188,12 @@ describe('install-agent checks its parameters and unit before it changes anythin
     ],
     [{ passwordParameter: 'a b' }, "--password-parameter 'a b' is not an SSM parameter name"],
     [{ bundle: 'agent.mjs' }, "--bundle 'agent.mjs' must be an s3:// URL or an absolute path"],
+    [{ tlsCaParameter: 'a b' }, "--tls-ca-parameter 'a b' is not an SSM parameter name"],
+    [{ tlsClientCertParameter: '/x;id' }, "--tls-client-cert-parameter '/x;id' is not an SSM parameter name"],
+    [
+      { tlsClientCertParameter: '/ha-redis/orders/redis-client' },
+      '--tls-client-cert-parameter needs --tls-ca-parameter too: TLS is on only with the CA',
+    ],
   ])('refuses %j', async (over, message) => {
     const result = await runScript(over);
     expect(result.code).toBe(2);
@@ -191,6 +246,61 @@ describe('install-agent checks its parameters and unit before it changes anythin
       `install-agent: unit ${unitFile} ${message}; it must be ha-redis-agent.service of this release\n`,
     );
     expect(existsSync(prefix)).toBe(false);
+  });
+
+  it('refuses a client certificate without a CA through the document as the script does', async () => {
+    // Act: the document's default leaves tlsCaParameter empty.
+    const over = { tlsCaParameter: '', tlsClientCertParameter: '/ha-redis/orders/redis-client' };
+    const viaDocument = await runDocument(over);
+    const viaScript = await runScript(over);
+
+    // Assert
+    expect([viaDocument.code, viaScript.code]).toEqual([2, 2]);
+    expect(viaDocument.stderr).toBe(viaScript.stderr);
+    expect(viaDocument.stderr).toContain('--tls-client-cert-parameter needs --tls-ca-parameter too');
+  });
+
+  it('refuses TLS parameters with a unit that does not fetch the TLS material, before it changes anything', async () => {
+    // Arrange: the unit of the release before TLS parameters (no TLS fetch), otherwise valid.
+    const unit = await readFile(COMMAND_DOCUMENTS['install-agent'].files[0] ?? '', 'utf8');
+    const unitFile = join(dir, 'agent-without-tls-fetch.service');
+    await writeFile(
+      unitFile,
+      unit
+        .split('\n')
+        .filter((l) => !l.includes('_TLS_CA_PARAMETER'))
+        .join('\n'),
+    );
+    const prefix = join(dir, 'opt-without-tls-fetch');
+
+    // Act
+    const plain = await runScript({
+      unitFile,
+      prefix: join(dir, 'opt-plain'),
+      bundle: join(dir, 'none.mjs'),
+    });
+    const tls = await runScript({ unitFile, prefix, tlsCaParameter: '/ha-redis/orders/tls-ca' });
+
+    // Assert: plain TCP still installs with it (it stops later, at the missing bundle); TLS does not.
+    expect(plain.stderr).toBe(`install-agent: bundle ${join(dir, 'none.mjs')} not found; nothing changed\n`);
+    expect(tls.code).toBe(2);
+    expect(tls.stderr).toBe(
+      `install-agent: unit ${unitFile} does not fetch the TLS material into /run/ha-redis-agent; it must be ha-redis-agent.service of this release\n`,
+    );
+    expect(existsSync(prefix)).toBe(false);
+  });
+
+  it('keeps the TLS material out of the unit and the environment: the service fetches it from SSM at start', async () => {
+    const unit = await readFile(COMMAND_DOCUMENTS['install-agent'].files[0] ?? '', 'utf8');
+    for (const [variable, file] of [
+      ['HA_REDIS_NODE_TLS_CA_PARAMETER', 'tls-ca.pem'],
+      ['HA_REDIS_NODE_TLS_CLIENT_CERT_PARAMETER', 'tls-client.pem'],
+    ]) {
+      expect(unit).toContain(
+        `\nExecStartPre=/bin/sh -c 'umask 077 && if [ -n "$\${${variable}:-}" ]; then aws ssm get-parameter --with-decryption --name "$\${${variable}}" --query Parameter.Value --output text > /run/ha-redis-agent/${file}; fi'\n`,
+      );
+    }
+    expect(unit).toContain('\nRuntimeDirectory=ha-redis-agent\nRuntimeDirectoryMode=0700\n');
   });
 
   it('keeps the password out of the unit and the environment: the service reads it from SSM at start', async () => {

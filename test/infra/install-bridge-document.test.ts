@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { argsOf } from '../../adapters/node-ops/operations.ts';
+import { argsOf, bridgeInstallParameters } from '../../adapters/node-ops/operations.ts';
 import { parseDeploymentConfig } from '../../config/load.ts';
 import { parseBridgeClusters } from '../../events/bridge/masters.ts';
+import { hostTlsParameters } from '../../infra/constructs/attachable-policies.ts';
 import { COMMAND_DOCUMENTS, renderCommandDocument } from '../../infra/ssm/documents.ts';
 
 /** install-bridge's `cluster`: one cluster, or the cluster of each master of a Sentinel that monitors several. */
@@ -94,6 +95,85 @@ describe('install-bridge cluster parameter', () => {
   });
 });
 
+describe('install-bridge TLS parameters', () => {
+  /** config/example-host-set.json with TLS-only Sentinels: the set's CA and client certificate. */
+  const tlsSetClusters = () => {
+    const json = JSON.parse(readFileSync('config/example-host-set.json', 'utf8'));
+    const [set] = json.hostSets;
+    set.tls = { nodes: true, sentinels: true };
+    set.secrets.tlsCa = { ssmParameter: '/ha-redis/core/tls-ca' };
+    set.secrets.redisClientCert = { secretsManager: 'ha-redis/core/redis-client' };
+    return parseDeploymentConfig(json, 'tls.json').clusters;
+  };
+
+  it('declares tlsCaParameter and tlsClientCertParameter after the others, both optional', () => {
+    expect(Object.keys(document.parameters)).toEqual([
+      'bundle',
+      'topicArn',
+      'cluster',
+      'sentinelHost',
+      'sentinelPort',
+      'passwordParameter',
+      'tlsCaParameter',
+      'tlsClientCertParameter',
+    ]);
+    expect(document.parameters.tlsCaParameter?.default).toBe('');
+    expect(document.parameters.tlsClientCertParameter?.default).toBe('');
+  });
+
+  it("builds them from a service's tls.sentinels and the set's secrets, through SSM's Secrets Manager path", () => {
+    // Arrange
+    const [carts] = tlsSetClusters();
+    if (!carts) throw new Error('the set has services');
+    const sentinel = carts.sentinels[0];
+    if (!sentinel) throw new Error('carts has Sentinels');
+
+    // Act
+    const tls = hostTlsParameters(carts, 'sentinels');
+    const parameters = bridgeInstallParameters({
+      bundle: '/opt/bundles/bridge.mjs',
+      topicArn: OTHERS.topicArn,
+      cluster: carts.name,
+      sentinel,
+      passwordParameter: OTHERS.passwordParameter,
+      ...(tls ? { tls } : {}),
+    });
+
+    // Assert
+    expect(parameters).toMatchObject({
+      tlsCaParameter: '/ha-redis/core/tls-ca',
+      tlsClientCertParameter: '/aws/reference/secretsmanager/ha-redis/core/redis-client',
+    });
+    for (const [name, value] of Object.entries(parameters)) {
+      expect(value, name).toMatch(new RegExp(document.parameters[name]?.allowedPattern ?? '^$'));
+    }
+  });
+
+  it('leaves them empty for a plain Sentinel', () => {
+    const parameters = bridgeInstallParameters({
+      bundle: '/opt/bundles/bridge.mjs',
+      topicArn: OTHERS.topicArn,
+      cluster: 'orders',
+      sentinel: { host: '10.0.1.10', port: 26379 },
+      passwordParameter: OTHERS.passwordParameter,
+    });
+    expect([parameters.tlsCaParameter, parameters.tlsClientCertParameter]).toEqual(['', '']);
+  });
+
+  it('fetches the TLS material in the unit as the password is: at start, into the 0700 runtime directory', () => {
+    const unit = readFileSync(COMMAND_DOCUMENTS['install-bridge'].files[0] ?? '', 'utf8');
+    for (const [variable, file] of [
+      ['HA_REDIS_SENTINEL_TLS_CA_PARAMETER', 'tls-ca.pem'],
+      ['HA_REDIS_SENTINEL_TLS_CLIENT_CERT_PARAMETER', 'tls-client.pem'],
+    ]) {
+      expect(unit).toContain(
+        `\nExecStartPre=/bin/sh -c 'umask 077 && if [ -n "$\${${variable}:-}" ]; then aws ssm get-parameter --with-decryption --name "$\${${variable}}" --query Parameter.Value --output text > /run/ha-redis-bridge-%i/${file}; fi'\n`,
+      );
+    }
+    expect(unit).toContain('\nRuntimeDirectory=ha-redis-bridge-%i\nRuntimeDirectoryMode=0700\n');
+  });
+});
+
 describe('install-bridge checks its parameters and unit template before it changes anything', () => {
   let dir: string;
   beforeAll(async () => {
@@ -104,8 +184,8 @@ describe('install-bridge checks its parameters and unit template before it chang
   });
 
   /** The document as the SSM agent runs it, the values substituted into its runCommand. */
-  const runDocument = async (cluster: string, env?: NodeJS.ProcessEnv) => {
-    const values: Record<string, string> = { ...OTHERS, cluster };
+  const runDocument = async (cluster: string, env?: NodeJS.ProcessEnv, over: Record<string, string> = {}) => {
+    const values: Record<string, string> = { ...OTHERS, cluster, ...over };
     const text = (document.mainSteps[0]?.inputs.runCommand ?? [])
       .join('\n')
       .replace(/\{\{ (\w+) \}\}/g, (_, p: string) => values[p] ?? '');
@@ -132,6 +212,63 @@ describe('install-bridge checks its parameters and unit template before it chang
     expect(viaScript.code).toBe(2);
     expect(viaDocument.stderr).toBe(viaScript.stderr);
     expect(viaDocument.stderr).toContain(`install-bridge: ${message}`);
+  });
+
+  it.each([
+    [{ tlsCaParameter: 'a b' }, "--tls-ca-parameter 'a b' is not an SSM parameter name"],
+    [{ tlsClientCertParameter: '$(id)' }, "--tls-client-cert-parameter '$(id)' is not an SSM parameter name"],
+    [
+      { tlsClientCertParameter: '/ha-redis/orders/redis-client' },
+      "--tls-client-cert-parameter needs --tls-ca-parameter too: TLS is on only with the CA the Sentinel's certificate chains to",
+    ],
+  ])('refuses TLS parameters %j before it changes anything', async (over, message) => {
+    // Arrange
+    const prefix = join(dir, 'opt-tls-refused');
+
+    // Act
+    const result = await runScript('orders', { ...over, prefix });
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(`install-bridge: ${message}\n`);
+    expect(existsSync(prefix)).toBe(false);
+  });
+
+  it('refuses a client certificate without a CA through the document as the script does', async () => {
+    const over = { tlsClientCertParameter: '/ha-redis/orders/redis-client' };
+    const viaDocument = await runDocument('orders', undefined, over);
+    const viaScript = await runScript('orders', over);
+    expect([viaDocument.code, viaScript.code]).toEqual([2, 2]);
+    expect(viaDocument.stderr).toBe(viaScript.stderr);
+    expect(viaDocument.stderr).toContain('--tls-client-cert-parameter needs --tls-ca-parameter too');
+  });
+
+  it('refuses TLS parameters with a template that does not fetch the TLS material', async () => {
+    // Arrange: the template of the release before TLS parameters (no TLS fetch), otherwise valid.
+    const template = readFileSync(COMMAND_DOCUMENTS['install-bridge'].files[0] ?? '', 'utf8');
+    const unitTemplate = join(dir, 'bridge-without-tls-fetch.service');
+    await writeFile(
+      unitTemplate,
+      template
+        .split('\n')
+        .filter((l) => !l.includes('_TLS_CA_PARAMETER'))
+        .join('\n'),
+    );
+    const prefix = join(dir, 'opt-without-tls-fetch');
+
+    // Act
+    const result = await runScript('orders', {
+      unitTemplate,
+      prefix,
+      tlsCaParameter: '/ha-redis/orders/tls-ca',
+    });
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      `install-bridge: unit template ${unitTemplate} does not fetch the TLS material into /run/ha-redis-bridge-%i; it must be ha-redis-bridge@.service of this release\n`,
+    );
+    expect(existsSync(prefix)).toBe(false);
   });
 
   it.each(['orders', 'carts=carts,payments-master=payments'])(

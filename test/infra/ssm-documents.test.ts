@@ -51,6 +51,13 @@ const VALID: Record<string, string[]> = {
   sentinelHost: ['10.0.1.10', 'sentinel-1.internal', '::1'],
   sentinelPort: ['26379', '26300'],
   passwordParameter: ['/ha-redis/orders/sentinel-password', 'ha-redis.orders.sentinel'],
+  // Optional: empty is plain TCP. A Secrets Manager secret goes through SSM's reference path.
+  tlsCaParameter: ['/ha-redis/orders/tls-ca', '/aws/reference/secretsmanager/ha-redis/orders/tls-ca', ''],
+  tlsClientCertParameter: [
+    '/aws/reference/secretsmanager/ha-redis/orders/redis-client',
+    '/ha-redis/x.pem',
+    '',
+  ],
   nodes: [
     'orders=10.0.1.11:6379',
     'carts=10.0.1.51:6379,payments=10.0.1.51:6380,catalog-eu-1=10.0.1.51:6381',
@@ -93,6 +100,21 @@ describe('SSM Command documents', () => {
       expect(p.type).toBe('String');
       expect(p.description.length).toBeGreaterThan(10);
       expect(p.allowedPattern).toMatch(/^\^.*\$$/);
+    }
+  });
+
+  it.each(NAMES)('%s gives a default only to its optional parameters, a value its pattern takes', (name) => {
+    const { parameters } = rendered(name);
+    const optional = Object.entries(parameters).flatMap(([n, p]) => ('default' in p ? [n] : []));
+    const tls = ['tlsCaParameter', 'tlsClientCertParameter'];
+    expect(optional).toEqual(name === 'install-bridge' || name === 'install-agent' ? tls : []);
+    for (const n of optional) {
+      expect(parameters[n]?.default).toBe('');
+      expect('').toMatch(new RegExp(parameters[n]?.allowedPattern ?? '^x$'));
+    }
+    // Every other parameter is required: an empty value is refused by its pattern.
+    for (const [n, p] of Object.entries(parameters)) {
+      if (!optional.includes(n)) expect('', n).not.toMatch(new RegExp(p.allowedPattern));
     }
   });
 

@@ -13,11 +13,13 @@ import {
   bridgePasswordParameter,
   CLUSTER_TAG_KEY,
   type HaRedisStack,
+  hostTlsParameters,
 } from '../../infra/stack.ts';
 import {
   actionsOf,
   config,
   EXAMPLE,
+  type Statement,
   SYNTH_TIMEOUT_MS,
   statementsOf,
   synthesize,
@@ -169,7 +171,7 @@ describe('HaRedisStack IAM', () => {
     );
   });
 
-  it('lets Redis hosts fetch the agent bundle, read the Redis passwords and publish, nothing more', () => {
+  it('lets Redis hosts fetch the agent bundle, read the Redis passwords and their TLS material, and publish, nothing more', () => {
     // Arrange
     const found = Object.entries(
       template.findResources('AWS::IAM::ManagedPolicy', {
@@ -189,19 +191,35 @@ describe('HaRedisStack IAM', () => {
     });
 
     // Assert: one policy of its own (not the bridge's), with exactly these grants. The example's sessions
-    // cluster keeps its Redis password under a JSON key, which the agent cannot read: no grant for it.
+    // cluster keeps its Redis password under a JSON key, which the agent cannot read: no grant for it. Its
+    // orders cluster reaches its nodes over TLS (tls.nodes): the CA (SSM) and the client certificate (Secrets
+    // Manager, read through SSM's reference path), which install-agent's TLS parameters name.
     expect(found).toHaveLength(1);
     expect(id).toMatch(/^AgentPublisherPolicy[0-9A-F]{8}$/);
     expect(Object.keys(byAction).sort()).toEqual([
       'kms:GenerateDataKey*,kms:Decrypt',
       's3:GetObject',
+      'secretsmanager:GetSecretValue',
       'sns:Publish',
       'ssm:GetParameter',
     ]);
     expect(byAction['sns:Publish']).toEqual({ Ref: expect.stringMatching(/^SentinelEvents[0-9A-F]{8}$/) });
     expect(byAction['kms:GenerateDataKey*,kms:Decrypt']).toEqual(keyArn);
     expect(JSON.stringify(byAction['s3:GetObject'])).toMatch(/\/[0-9a-f]{64}\.mjs"\]\]\}$/);
-    expect(byAction['ssm:GetParameter']).toEqual(arn('ssm', 'parameter/ha-redis/orders/redis-password'));
+    expect(byAction['ssm:GetParameter']).toEqual([
+      arn('ssm', 'parameter/ha-redis/orders/redis-password'),
+      arn('ssm', 'parameter/ha-redis/orders/tls-ca'),
+      arn('ssm', 'parameter/aws/reference/secretsmanager/ha-redis/orders/redis-client'),
+    ]);
+    expect(byAction['secretsmanager:GetSecretValue']).toEqual(
+      arn('secretsmanager', 'secret:ha-redis/orders/redis-client-??????'),
+    );
+    const orders = config.clusters.find((c) => c.name === 'orders');
+    const tls = orders && hostTlsParameters(orders, 'nodes');
+    expect(tls).toEqual({
+      caParameter: '/ha-redis/orders/tls-ca',
+      clientCertParameter: '/aws/reference/secretsmanager/ha-redis/orders/redis-client',
+    });
   });
 
   it(
@@ -238,6 +256,74 @@ describe('HaRedisStack IAM', () => {
       Annotations.fromStack(stack).hasWarning(
         '*',
         Match.stringLikeRegexp('cluster sessions: the node agent cannot read its Redis password'),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    },
+    SYNTH_TIMEOUT_MS,
+  );
+
+  it(
+    'lets Sentinel hosts read the TLS material of clusters with tls.sentinels, and decrypt it with the secret keys through SSM or Secrets Manager',
+    () => {
+      // Arrange: the example with TLS-only Sentinels for orders, no Sentinel passwords at all (the TLS material
+      // alone must bring the decrypt), and a customer-managed secret key; sessions' TLS material under a JSON key.
+      const json = JSON.parse(readFileSync(EXAMPLE, 'utf8'));
+      const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      json.secretKeyArns = [key];
+      json.clusters[0].tls = { nodes: false, sentinels: true };
+      json.clusters[1].tls = { sentinels: true };
+      json.clusters[1].secrets.tlsCa = { secretsManager: 'ha-redis/sessions/tls', jsonKey: 'ca' };
+      for (const c of json.clusters) delete c.secrets.sentinelPassword;
+      const dir = mkdtempSync(join(tmpdir(), 'ha-redis-bridge-tls-'));
+      const file = join(dir, 'tls-sentinels.json');
+      writeFileSync(file, JSON.stringify(json));
+
+      // Act
+      const synthesized = synthesize({ bundle: false, configFile: file });
+
+      // Assert
+      const policyOf = (role: string) =>
+        (
+          Object.values(
+            synthesized.template.findResources('AWS::IAM::ManagedPolicy', {
+              Properties: { Description: Match.stringLikeRegexp(`instance role of ${role} hosts`) },
+            }),
+          ) as { Properties: { PolicyDocument: { Statement: Statement[] } } }[]
+        )[0]?.Properties.PolicyDocument.Statement ?? [];
+      const bridge = Object.fromEntries(policyOf('Sentinel').map((s) => [actionsOf(s).join(','), s]));
+      expect(JSON.stringify(bridge['ssm:GetParameter']?.Resource)).toBe(
+        JSON.stringify(
+          [
+            'parameter/ha-redis/orders/tls-ca',
+            'parameter/aws/reference/secretsmanager/ha-redis/orders/redis-client',
+          ].map((r) => ({
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:ssm:eu-west-1:123456789012:${r}`]],
+          })),
+        ),
+      );
+      expect(JSON.stringify(bridge['secretsmanager:GetSecretValue']?.Resource)).toContain(
+        ':secret:ha-redis/orders/redis-client-??????',
+      );
+      expect(JSON.stringify(bridge['secretsmanager:GetSecretValue']?.Resource)).not.toContain('sessions');
+      expect(bridge['kms:Decrypt']).toEqual({
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: key,
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': ['ssm.eu-west-1.amazonaws.com', 'secretsmanager.eu-west-1.amazonaws.com'],
+          },
+        },
+      });
+      // orders' nodes are plain now: the agent reads no TLS material.
+      const agent = JSON.stringify(policyOf('Redis'));
+      expect(agent).not.toContain('tls-ca');
+      expect(agent).not.toContain('redis-client');
+      Annotations.fromStack(synthesized.stack).hasWarning(
+        '*',
+        Match.stringLikeRegexp(
+          'cluster sessions: secrets.tlsCa ha-redis/sessions/tls is a JSON key \\(ca\\): the event bridge reads it through SSM',
+        ),
       );
       rmSync(dir, { recursive: true, force: true });
     },

@@ -6,7 +6,7 @@
  * agent work with the CA and a client certificate; a wrong CA, a missing client certificate or a plain connection
  * are refused, the first two with an error that says what to fix.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,25 +27,9 @@ import { SentinelBridge } from '../../events/bridge/bridge.ts';
 import { freePorts, startDetached, waitForPort, waitUntil } from '../../local/processes.ts';
 import { renderRedisConf, renderSentinelConf } from '../../local/render.ts';
 import { generateTls, type LocalTls } from '../../local/tls.ts';
+import { tlsSkipReason } from './tls-support.ts';
 
-/** Why this machine cannot run the test (no openssl, or a redis-server built without TLS); undefined when it can. */
-function skipReason(): string | undefined {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-  } catch {
-    return 'openssl is not installed (it makes the test CA and certificates)';
-  }
-  try {
-    // A TLS build takes the directive and then finds nothing to listen on; one without TLS refuses the directive.
-    execFileSync('redis-server', ['--port', '0', '--tls-port', '0'], { encoding: 'utf8', stdio: 'pipe' });
-  } catch (error) {
-    const said = `${(error as { stdout?: string }).stdout ?? ''}${(error as { stderr?: string }).stderr ?? ''}`;
-    if (!/not listen anywhere/.test(said))
-      return `redis-server has no TLS support: ${said.trim().slice(-200)}`;
-  }
-  return undefined;
-}
-const skip = skipReason();
+const skip = tlsSkipReason();
 if (skip) console.warn(`SKIPPED redis-tls.test.ts: ${skip}`);
 
 const run = promisify(execFile);

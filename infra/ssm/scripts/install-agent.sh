@@ -7,12 +7,15 @@
 #   3. install it atomically as <prefix>/releases/<sha256>/agent.mjs and swap the `current` link to it; the
 #      release it replaces stays as `previous` (rollback: point `current` at it and restart), older ones go;
 #   4. render the unit from ha-redis-agent.service (next to this script, or events/agent/ in a checkout) and the
-#      environment file <env dir>/agent.env; the password itself is never passed: the service reads it from the
-#      SSM parameter at each start;
+#      environment file <env dir>/agent.env; the password (and with --tls-ca-parameter the TLS material) is never
+#      passed: the service reads it from SSM at each start;
 #   5. systemctl daemon-reload, then `enable --now` (install) or `restart` (upgrade, or the same release with
 #      other nodes); if the upgraded service does not stay active, switch back to the previous release and fail.
 # Usage: install-agent.sh --bundle s3://BUCKET/KEY|/PATH --topic-arn ARN --nodes CLUSTER=HOST:PORT[,...]
-#          --password-parameter NAME
+#          --password-parameter NAME [--tls-ca-parameter NAME [--tls-client-cert-parameter NAME]]
+#   TLS-only nodes: --tls-ca-parameter names the SSM parameter with the CA (PEM) their certificates chain to,
+#   --tls-client-cert-parameter the one with the client certificate and key (one PEM) for tls-auth-clients; like
+#   the password, the service reads them at each start into its private runtime directory. Empty: plain TCP.
 #   --nodes names every Redis node on this host as its cluster config does (HA_REDIS_AGENT_NODES of the agent).
 # Flags that are no SSM document parameters, for tests and unusual hosts:
 #   --prefix DIR          where releases live (default /opt/ha-redis-agent)
@@ -27,7 +30,7 @@ set -euo pipefail
 readonly UNIT=ha-redis-agent.service
 readonly NODE_MAJOR_MIN=22
 die() { echo "install-agent: $*" >&2; exit 2; }
-bundle='' topic='' nodes='' password_parameter=''
+bundle='' topic='' nodes='' password_parameter='' tls_ca_parameter='' tls_client_cert_parameter=''
 prefix=/opt/ha-redis-agent unit_dir=/etc/systemd/system env_dir=/etc/ha-redis unit_file=''
 systemctl=systemctl user=ha-redis verify_seconds=3
 while [ $# -gt 0 ]; do
@@ -36,6 +39,8 @@ while [ $# -gt 0 ]; do
     --topic-arn) topic="$2"; shift 2 ;;
     --nodes) nodes="$2"; shift 2 ;;
     --password-parameter) password_parameter="$2"; shift 2 ;;
+    --tls-ca-parameter) tls_ca_parameter="$2"; shift 2 ;;
+    --tls-client-cert-parameter) tls_client_cert_parameter="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
     --unit-dir) unit_dir="$2"; shift 2 ;;
     --env-dir) env_dir="$2"; shift 2 ;;
@@ -67,6 +72,11 @@ for item in "${items[@]}"; do
   watched="${watched:+${watched},}${cluster}=${node}"
 done
 [[ "$password_parameter" =~ ^/?[A-Za-z0-9_./-]+$ ]] || die "--password-parameter '$password_parameter' is not an SSM parameter name"
+[[ "$tls_ca_parameter" =~ ^(/?[A-Za-z0-9_./-]+)?$ ]] || die "--tls-ca-parameter '$tls_ca_parameter' is not an SSM parameter name"
+[[ "$tls_client_cert_parameter" =~ ^(/?[A-Za-z0-9_./-]+)?$ ]] \
+  || die "--tls-client-cert-parameter '$tls_client_cert_parameter' is not an SSM parameter name"
+[ -z "$tls_client_cert_parameter" ] || [ -n "$tls_ca_parameter" ] \
+  || die "--tls-client-cert-parameter needs --tls-ca-parameter too: TLS is on only with the CA the nodes' certificates chain to"
 [[ "$user" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user '$user' is not a user name"
 [[ "$verify_seconds" =~ ^[0-9]+$ ]] || die "--verify-seconds '$verify_seconds' is not a number"
 for dir in "$prefix" "$unit_dir" "$env_dir"; do
@@ -84,6 +94,12 @@ unknown="$(grep -o '@[A-Z_]*@' "$unit_file" | grep -v -x -e @NODE@ -e @PREFIX@ -
 [ -z "$unknown" ] || die "unit ${unit_file} has an unknown placeholder: ${unknown}; it must be ${UNIT} of this release"
 grep -q '^ExecStart=@NODE@ @PREFIX@/current/agent.mjs$' "$unit_file" \
   || die "unit ${unit_file} does not run @PREFIX@/current/agent.mjs; it must be ${UNIT} of this release"
+# TLS material is fetched by the unit at each start into its runtime directory: a unit that does not would start
+# the agent in plain TCP against TLS-only nodes.
+if [ -n "$tls_ca_parameter" ]; then
+  grep -q '^RuntimeDirectory=ha-redis-agent$' "$unit_file" && grep -q 'HA_REDIS_NODE_TLS_CA_PARAMETER' "$unit_file" \
+    || die "unit ${unit_file} does not fetch the TLS material into /run/ha-redis-agent; it must be ${UNIT} of this release"
+fi
 
 # 1. node >= 22
 node_bin="$(command -v node)" || die "node ${NODE_MAJOR_MIN} or later is required on this host and there is no 'node' on PATH; install Node.js ${NODE_MAJOR_MIN}+ and run again"
@@ -131,13 +147,25 @@ mkdir -p "$env_dir" "$unit_dir"
 env_file="${env_dir}/agent.env"
 tmp="$(mktemp "${env_file}.XXXXXX")"
 cat > "$tmp" <<EOF
-# Written by install-agent; the nodes' password is read at start from the SSM parameter, never stored here.
+# Written by install-agent; the nodes' password and TLS material are read at start from SSM, never stored here.
 HA_REDIS_AGENT_NODES=${watched}
 HA_REDIS_EVENTS_TOPIC_ARN=${topic}
 HA_REDIS_NODE_PASSWORD_PARAMETER=${password_parameter}
 AWS_REGION=${region}
 AWS_DEFAULT_REGION=${region}
 EOF
+# TLS-only nodes: the unit fetches each parameter at start into the service's runtime directory (0700), where
+# the agent reads it; the client PEM holds the certificate and its key, so it is both files.
+runtime_dir=/run/ha-redis-agent
+if [ -n "$tls_ca_parameter" ]; then
+  printf '%s\n' "HA_REDIS_NODE_TLS_CA_PARAMETER=${tls_ca_parameter}" \
+    "HA_REDIS_NODE_TLS_CA_FILE=${runtime_dir}/tls-ca.pem" >> "$tmp"
+fi
+if [ -n "$tls_client_cert_parameter" ]; then
+  printf '%s\n' "HA_REDIS_NODE_TLS_CLIENT_CERT_PARAMETER=${tls_client_cert_parameter}" \
+    "HA_REDIS_NODE_TLS_CERT_FILE=${runtime_dir}/tls-client.pem" \
+    "HA_REDIS_NODE_TLS_KEY_FILE=${runtime_dir}/tls-client.pem" >> "$tmp"
+fi
 chmod 0644 "$tmp"; mv "$tmp" "$env_file"
 tmp="$(mktemp "${unit_dir}/.${UNIT}.XXXXXX")"
 sed -e "s|@NODE@|${node_bin}|g" -e "s|@PREFIX@|${prefix}|g" \
@@ -164,4 +192,4 @@ if ! "${sysctl[@]}" is-active --quiet "$UNIT"; then
   fi
   die "${UNIT} did not stay active with release ${release}; see journalctl -u ${UNIT}"
 fi
-echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${prefix}; node ${node_version}; watching ${watched}; active"
+echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${prefix}; node ${node_version}; watching ${watched}${tls_ca_parameter:+ over TLS}; active"

@@ -10,7 +10,7 @@
 #      older ones go;
 #   4. render the template unit from ha-redis-bridge@.service (next to this script, or events/bridge/ in a
 #      checkout; shared by every instance) and the instance's environment file <env dir>/bridge-<port>.env; the
-#      password itself is never passed: the service reads it from the SSM parameter;
+#      password (and with --tls-ca-parameter the TLS material) is never passed: the service reads it from SSM;
 #   5. systemctl daemon-reload, then `enable --now` (install) or `restart` (upgrade) the instance; if the
 #      upgraded instance does not stay active, switch back to its previous release and fail;
 #   6. migrate an older install's single unit ha-redis-bridge.service (environment file <env dir>/bridge.env,
@@ -19,7 +19,10 @@
 #      for a few seconds; the event Lambda is idempotent). If the instance does not come up, it is stopped
 #      again and the old unit keeps running unchanged. An install for another port leaves it alone and says so.
 # Usage: install-bridge.sh --bundle s3://BUCKET/KEY|/PATH --topic-arn ARN --cluster NAME --sentinel-host HOST
-#          --sentinel-port PORT --password-parameter NAME
+#          --sentinel-port PORT --password-parameter NAME [--tls-ca-parameter NAME [--tls-client-cert-parameter NAME]]
+#   A TLS-only Sentinel: --tls-ca-parameter names the SSM parameter with the CA (PEM) its certificate chains to,
+#   --tls-client-cert-parameter the one with the client certificate and key (one PEM) for tls-auth-clients; like
+#   the password, the service reads them at each start into its private runtime directory. Empty: plain TCP.
 #   For a Sentinel that monitors several masters (a host set with shared Sentinels), --cluster takes the
 #   cluster of each master name instead: MASTER=CLUSTER,MASTER=CLUSTER (HA_REDIS_CLUSTER of the bridge).
 # Flags that are no SSM document parameters, for tests and unusual hosts:
@@ -37,6 +40,7 @@ readonly TEMPLATE=ha-redis-bridge@.service LEGACY_UNIT=ha-redis-bridge.service
 readonly NODE_MAJOR_MIN=22
 die() { echo "install-bridge: $*" >&2; exit 2; }
 bundle='' topic='' cluster='' sentinel_host='' sentinel_port='' password_parameter=''
+tls_ca_parameter='' tls_client_cert_parameter=''
 prefix=/opt/ha-redis-bridge unit_dir=/etc/systemd/system env_dir=/etc/ha-redis unit_template=''
 systemctl=systemctl user=ha-redis verify_seconds=3
 while [ $# -gt 0 ]; do
@@ -47,6 +51,8 @@ while [ $# -gt 0 ]; do
     --sentinel-host) sentinel_host="$2"; shift 2 ;;
     --sentinel-port) sentinel_port="$2"; shift 2 ;;
     --password-parameter) password_parameter="$2"; shift 2 ;;
+    --tls-ca-parameter) tls_ca_parameter="$2"; shift 2 ;;
+    --tls-client-cert-parameter) tls_client_cert_parameter="$2"; shift 2 ;;
     --prefix) prefix="$2"; shift 2 ;;
     --unit-dir) unit_dir="$2"; shift 2 ;;
     --env-dir) env_dir="$2"; shift 2 ;;
@@ -78,6 +84,11 @@ fi
 instance="$((10#$sentinel_port))"
 readonly UNIT="ha-redis-bridge@${instance}.service"
 [[ "$password_parameter" =~ ^/?[A-Za-z0-9_./-]+$ ]] || die "--password-parameter '$password_parameter' is not an SSM parameter name"
+[[ "$tls_ca_parameter" =~ ^(/?[A-Za-z0-9_./-]+)?$ ]] || die "--tls-ca-parameter '$tls_ca_parameter' is not an SSM parameter name"
+[[ "$tls_client_cert_parameter" =~ ^(/?[A-Za-z0-9_./-]+)?$ ]] \
+  || die "--tls-client-cert-parameter '$tls_client_cert_parameter' is not an SSM parameter name"
+[ -z "$tls_client_cert_parameter" ] || [ -n "$tls_ca_parameter" ] \
+  || die "--tls-client-cert-parameter needs --tls-ca-parameter too: TLS is on only with the CA the Sentinel's certificate chains to"
 [[ "$user" =~ ^[a-z_][a-z0-9_-]*$ ]] || die "--user '$user' is not a user name"
 [[ "$verify_seconds" =~ ^[0-9]+$ ]] || die "--verify-seconds '$verify_seconds' is not a number"
 for dir in "$prefix" "$unit_dir" "$env_dir"; do
@@ -94,6 +105,12 @@ fi
 unknown="$(grep -o '@[A-Z_]*@' "$unit_template" | grep -v -x -e @NODE@ -e @PREFIX@ -e @ENV_DIR@ -e @USER@ | head -n 1 || true)"
 [ -z "$unknown" ] || die "unit template ${unit_template} has an unknown placeholder: ${unknown}; it must be ${TEMPLATE} of this release"
 grep -q '%i' "$unit_template" || die "unit template ${unit_template} is no template unit (it never uses %i); it must be ${TEMPLATE} of this release"
+# TLS material is fetched by the unit at each start into its runtime directory: a template that does not would
+# start the bridge in plain TCP against a TLS-only Sentinel.
+if [ -n "$tls_ca_parameter" ]; then
+  grep -q '^RuntimeDirectory=ha-redis-bridge-%i$' "$unit_template" && grep -q 'HA_REDIS_SENTINEL_TLS_CA_PARAMETER' "$unit_template" \
+    || die "unit template ${unit_template} does not fetch the TLS material into /run/ha-redis-bridge-%i; it must be ${TEMPLATE} of this release"
+fi
 
 # An older install's single unit: migrated when it bridges this port (step 6), else left as it is.
 legacy_unit="${unit_dir}/${LEGACY_UNIT}" legacy_env="${env_dir}/bridge.env" legacy_sentinel='' migrate=''
@@ -151,7 +168,7 @@ mkdir -p "$env_dir" "$unit_dir"
 env_file="${env_dir}/bridge-${instance}.env"
 tmp="$(mktemp "${env_file}.XXXXXX")"
 cat > "$tmp" <<EOF
-# Written by install-bridge; the Sentinel password is read at start from the SSM parameter, never stored here.
+# Written by install-bridge; the Sentinel password and TLS material are read at start from SSM, never stored here.
 HA_REDIS_CLUSTER=${cluster}
 HA_REDIS_SENTINEL=${sentinel_host}:${instance}
 HA_REDIS_EVENTS_TOPIC_ARN=${topic}
@@ -159,6 +176,18 @@ HA_REDIS_SENTINEL_PASSWORD_PARAMETER=${password_parameter}
 AWS_REGION=${region}
 AWS_DEFAULT_REGION=${region}
 EOF
+# A TLS-only Sentinel: the unit fetches each parameter at start into the instance's runtime directory (0700),
+# where the bridge reads it; the client PEM holds the certificate and its key, so it is both files.
+runtime_dir="/run/ha-redis-bridge-${instance}"
+if [ -n "$tls_ca_parameter" ]; then
+  printf '%s\n' "HA_REDIS_SENTINEL_TLS_CA_PARAMETER=${tls_ca_parameter}" \
+    "HA_REDIS_SENTINEL_TLS_CA_FILE=${runtime_dir}/tls-ca.pem" >> "$tmp"
+fi
+if [ -n "$tls_client_cert_parameter" ]; then
+  printf '%s\n' "HA_REDIS_SENTINEL_TLS_CLIENT_CERT_PARAMETER=${tls_client_cert_parameter}" \
+    "HA_REDIS_SENTINEL_TLS_CERT_FILE=${runtime_dir}/tls-client.pem" \
+    "HA_REDIS_SENTINEL_TLS_KEY_FILE=${runtime_dir}/tls-client.pem" >> "$tmp"
+fi
 chmod 0644 "$tmp"; mv "$tmp" "$env_file"
 # Shared by every instance: the same content whichever instance writes it (same node, prefix, dirs, user).
 tmp="$(mktemp "${unit_dir}/.${TEMPLATE}.XXXXXX")"
@@ -195,7 +224,7 @@ if ! "${sysctl[@]}" is-active --quiet "$UNIT"; then
   fi
   die "${UNIT} did not stay active with release ${release}; see journalctl -u ${UNIT}"
 fi
-echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${instance_dir}; node ${node_version}; cluster ${cluster}, sentinel ${sentinel_host}:${instance}; active"
+echo "${action} ${UNIT}: release ${release} (previous: ${kept_previous:-none}) under ${instance_dir}; node ${node_version}; cluster ${cluster}, sentinel ${sentinel_host}:${instance}${tls_ca_parameter:+ over TLS}; active"
 
 # 6. the older single unit: replaced by this instance when it bridged the same Sentinel, else left alone
 if [ -n "$migrate" ]; then

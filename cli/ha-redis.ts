@@ -188,7 +188,11 @@ program
     "an IP (every node on it), host:port (one node), or a host set's host id (host-1)",
   )
   .option('--set <name>', 'the host set whose host --host names (when several have it)')
-  .option('--parallel <n>', 'at most this many switchovers at once (default 4)', positiveInt('--parallel'))
+  .option(
+    '--parallel <n>',
+    'at most this many switchovers at once, after every service is prepared (default 1)',
+    positiveInt('--parallel'),
+  )
   .option('--cluster <names>', 'comma-separated clusters (default: every local cluster)', (v: string) =>
     v.split(',').map((n) => n.trim()),
   )

@@ -19,8 +19,8 @@ import { type RunSample, type ScenarioRow, spread, summarize } from '../report.t
 import type { Scenario, ScenarioOptions } from './types.ts';
 
 const SERVICES = 8;
-/** The default (4), twice it, and one at a time (the gap of a switchover with nothing beside it). */
-const PARALLELISM = [4, 8, 1] as const;
+/** The default (1, after every service is prepared at once), then 4 and 8 at a time. */
+const PARALLELISM = [1, 4, 8] as const;
 /** Writes each service's writer must have acknowledged before the drain, and again after it. */
 const WARM_ACKS = 200;
 

@@ -1,7 +1,7 @@
 /**
  * `ha-redis drain --host H`: move every master off a host, one planned switchover per cluster whose master is on
- * it. H is an address, `host:port`, or a host set's host id (`host-1`). The switchovers run concurrently, at
- * most DRAIN_PARALLELISM (4) at a time.
+ * it. H is an address, `host:port`, or a host set's host id (`host-1`). Every service is prepared at once, then
+ * the switchovers run DRAIN_PARALLELISM (1) at a time.
  */
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -22,14 +22,14 @@ import { runLocalMaintenance } from '../../local/maintenance-runner.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
 /**
- * How many switchovers a drain runs at once (`--parallel`). Each blocks only its own service's writes, for a
- * fraction of a second; nearly all of a switchover is waiting for the Sentinels to read the replicas' raised
- * priorities (their INFO period, 10 s), and those waits overlap freely. Measured on 2 cores with 8 services
- * under load (bench host-drain): 4 at a time drained them in 25-27 s with switchover gaps of 300-500 ms, as
- * one at a time; 8 at a time took 19-20 s, but in 2 of 3 runs two or three switchovers blocked writes for
- * 2-3 s.
+ * How many switchovers a drain runs at once (`--parallel`). Every service is prepared first, all at once (its
+ * Sentinels made to prefer its target: the one wait for their 10-s INFO period), so what is left of each
+ * switchover is its critical section and its bookkeeping, about 2 s. Measured on 2 cores with 8 services under
+ * load (bench host-drain, 2026-12-07): one at a time drained them in 19.6 s with every gap within 220-324 ms;
+ * 4 at a time in 11.6 s but gaps up to 475 ms, 8 at a time in 9.3 s with gaps up to 580 ms (the critical
+ * sections share the CPU). One at a time keeps each service's write gap that of a lone switchover.
  */
-export const DRAIN_PARALLELISM = 4;
+export const DRAIN_PARALLELISM = 1;
 
 export interface DrainOptions {
   /** An IP or host name (every node on it), `host:port` (one node), or a host set's host id (`host-1`). */

@@ -222,7 +222,7 @@ describe('a host set: 4 services on 3 hosts, per-service Sentinels, every master
       }),
     );
   });
-  it('drain of the host with the most masters: each moves off it, switchovers side by side, no WAIT 1 write lost', async () => {
+  it('drain of the host with the most masters: each moves off it, prepared together, no WAIT 1 write lost, priorities put back', async () => {
     // Sentinel chose where each master went (host-2 or host-3): drain whichever holds more of them.
     const mastersOn = (id: string) => {
       const address = s.set.hosts.find((h) => h.id === id)?.address;
@@ -250,6 +250,16 @@ describe('a host set: 4 services on 3 hosts, per-service Sentinels, every master
       s.services.map(async (t, i) => {
         const agreed = await sentinelMajority(t);
         expect(agreed?.master.host, `${t.name}: the master after the drain`).not.toBe(drained);
+        // The drain prepared every service (the other replicas made less preferred) and put it back after.
+        const priorities = await Promise.all(
+          t.d.nodes.map((n) =>
+            t.connections.run('redis', n, 1000, (c) => c.call('CONFIG', 'GET', 'replica-priority')),
+          ),
+        );
+        expect(
+          priorities.map((p) => (p as string[])[1]),
+          `${t.name}: replica priorities`,
+        ).toEqual(t.d.nodes.map(() => '100'));
         const { lost } = await stopAndCountLost(t, loads[i] ?? []);
         expect(lost, `${t.name}: acknowledged (WAIT 1) writes missing after the drain`).toEqual([]);
       }),

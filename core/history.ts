@@ -55,7 +55,14 @@ export async function recordAndNotify(
     deps.logger.error('notification failed', { cluster: entry.cluster, error: errorMessage(error) });
   }
   if (asReaction) {
-    deps.logger.info(summary, { cluster: entry.cluster, timeline: formatTimeline(entry.timeline) });
+    // kind/outcome/epoch: the dashboard's per-cluster table reads them (Logs Insights).
+    deps.logger.info(summary, {
+      cluster: entry.cluster,
+      kind: entry.kind,
+      outcome: entry.outcome,
+      ...(entry.epoch !== undefined ? { epoch: entry.epoch } : {}),
+      timeline: formatTimeline(entry.timeline),
+    });
   }
 }
 

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { LAMBDA_ENV } from '../config/env.ts';
@@ -16,6 +17,7 @@ import {
 } from './constructs/attachable-policies.ts';
 import { ClusterAccess } from './constructs/cluster-access.ts';
 import { type DeploymentConfigObject, deploymentConfigObject } from './constructs/config-object.ts';
+import { addDashboard } from './constructs/dashboard.ts';
 import { encryptedTopic, stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
 import { LambdaFactory } from './constructs/lambda-function.ts';
@@ -163,12 +165,35 @@ export class HaRedisStack extends cdk.Stack {
       functions: this.functions(),
       bridges: { topicName: this.sentinelEventsTopic.topicName, expected: expectedBridges(config).length },
     });
+    this.addDashboard(config.name, ingest.deadLetterQueue, delivery.deadLetterQueue);
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {
       bridgePolicy: bridge.policy,
       agentPolicy: agent.policy,
       operatorPolicy: operators,
       ...(clusterOperators ? { clusterOperatorPolicy: clusterOperators.policy } : {}),
+    });
+  }
+
+  /** The deployment's dashboard (infra/constructs/dashboard.ts), and its name as an output. */
+  private addDashboard(name: string, eventsDlq: sqs.IQueue, notifyDlq: sqs.IQueue): void {
+    const dashboard = addDashboard(this, {
+      name,
+      functions: this.functions(),
+      reactionFunctions: [this.sentinelEventFunction, this.reconcileFunction],
+      deadLetterQueues: [
+        { label: 'sentinel events', queue: eventsDlq },
+        { label: 'notifications', queue: notifyDlq },
+      ],
+      stateMachines: [
+        { label: 'Switchover', machine: this.switchoverStateMachine },
+        { label: 'Maintenance', machine: this.maintenanceStateMachine },
+      ],
+    });
+    new cdk.CfnOutput(this, 'DashboardName', {
+      value: dashboard.dashboardName,
+      description:
+        'The CloudWatch dashboard of this deployment: failovers, timings, queues, Lambdas, workflows',
     });
   }
 

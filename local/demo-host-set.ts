@@ -8,7 +8,7 @@ import { RedisConnections } from '../adapters/redis/connections.ts';
 import { localAccess, localDynamoClient } from '../compose/local.ts';
 import { descriptorPath, readDescriptor } from '../config/local-descriptor.ts';
 import { formatEndpoint } from '../core/model/cluster.ts';
-import type { HistoryEntry } from '../core/model/records.ts';
+import { type HistoryEntry, reroutedAfterPromotion } from '../core/model/records.ts';
 import { waitFor, withProgress } from './demo-progress.ts';
 import { hostSetUp } from './host-set.ts';
 import { failHost, hostSetDown } from './host-set-processes.ts';
@@ -34,13 +34,6 @@ export interface HostSetDemoRow {
 }
 
 type Service = Awaited<ReturnType<typeof readDescriptor>>;
-
-/** Promotion seen -> rerouted, from a failover's timeline. */
-export function reroutedAfterPromotion(entry: HistoryEntry): number | null {
-  const detected = entry.timeline.find((s) => s.step === 'detected');
-  const rerouted = entry.timeline.find((s) => s.step === 'rerouted');
-  return detected && rerouted ? rerouted.at + rerouted.durationMs - detected.at : null;
-}
 
 /** Each service's failover history entry, printed as it lands. */
 async function awaitFailovers(

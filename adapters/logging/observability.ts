@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { MiddlewareObj } from '@middy/core';
-import { METRICS, type MetricName } from '../../core/model/metrics.ts';
+import { METRICS, type MetricName, type Timing } from '../../core/model/metrics.ts';
 import { powertoolsLogger } from './powertools.ts';
 
 /**
@@ -22,5 +22,15 @@ export function observability(serviceName: string) {
   ];
   /** Count one occurrence of a named metric. */
   const count = (name: MetricName) => metrics.addMetric(name, MetricUnit.Count, 1);
-  return { logger, metrics, tracer, middlewares, count };
+  /** A duration in milliseconds; with a dimension (e.g. the step), as a metric of its own. */
+  const time = (t: Timing) => {
+    if (!t.dimension) {
+      metrics.addMetric(t.name, MetricUnit.Milliseconds, t.ms);
+      return;
+    }
+    const single = metrics.singleMetric();
+    single.addDimension(t.dimension.name, t.dimension.value);
+    single.addMetric(t.name, MetricUnit.Milliseconds, t.ms);
+  };
+  return { logger, metrics, tracer, middlewares, count, time };
 }

@@ -13,6 +13,20 @@ export const METRICS = {
   eventRejected: 'SentinelEventRejected',
 } as const;
 
+/**
+ * Timings the Lambdas emit (milliseconds) for the stack's dashboard; each dimension is a bounded set (a step's
+ * name), never a cluster: per-cluster outcomes come from the logs (Logs Insights), which cost nothing per cluster.
+ */
+export const TIMING_METRICS = {
+  /** A failover: from the promotion seen to every reachable proxy rerouted. */
+  reroutedAfterPromotion: 'ReroutedAfterPromotion',
+  /** A failover's steps, one series per step (dimension `Step`). */
+  stepDuration: 'StepDuration',
+  stepDimension: 'Step',
+  /** A switchover: how long writes were blocked (the step that finishes it emits it). */
+  switchoverWriteGap: 'SwitchoverWriteGap',
+} as const;
+
 /** The name of a counted metric. */
 export type MetricName = (typeof METRICS)[Exclude<keyof typeof METRICS, 'namespace'>];
 
@@ -36,3 +50,10 @@ export const BRIDGE_METRICS = {
   /** How often a bridge sends; the stack's alarm counts heartbeats per period of this length. */
   periodMs: 60_000,
 } as const;
+
+/** One timing to emit: its metric, milliseconds, and its dimension if any. */
+export interface Timing {
+  name: (typeof TIMING_METRICS)['reroutedAfterPromotion' | 'stepDuration' | 'switchoverWriteGap'];
+  ms: number;
+  dimension?: { name: string; value: string };
+}

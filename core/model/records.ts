@@ -92,3 +92,10 @@ export interface Notification {
   summary: string;
   entry?: HistoryEntry;
 }
+
+/** Promotion seen -> every reachable proxy rerouted, from a failover's timeline (ms), or null without both steps. */
+export function reroutedAfterPromotion(entry: Pick<HistoryEntry, 'timeline'>): number | null {
+  const detected = entry.timeline.find((s) => s.step === 'detected');
+  const rerouted = entry.timeline.find((s) => s.step === 'rerouted');
+  return detected && rerouted ? rerouted.at + rerouted.durationMs - detected.at : null;
+}

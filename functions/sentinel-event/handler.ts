@@ -5,7 +5,8 @@ import { parseSentinelMessage } from '../../core/failover/sentinel-event.ts';
 import { StateStoreWatch } from '../../core/failover/state-store-watch.ts';
 import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
 import { errorMessage, InvalidInputError, issuesText } from '../../core/model/errors.ts';
-import { METRICS, type MetricName } from '../../core/model/metrics.ts';
+import { METRICS, type MetricName, TIMING_METRICS, type Timing } from '../../core/model/metrics.ts';
+import { reroutedAfterPromotion } from '../../core/model/records.ts';
 import type { CorePorts } from '../../core/ports.ts';
 import { NODE_EVENT_CONTRACT, type NodeEnvelope, NodeEnvelopeSchema } from '../../events/node-events.ts';
 import { type SentinelEnvelope, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
@@ -120,16 +121,39 @@ function decodeEnvelope(message: unknown): SentinelEnvelope | NodeEnvelope {
 
 /** Every metric an outcome counts toward: its outcomeMetric, and FailoverPartial for a partial reaction. */
 export function outcomeMetrics(outcome: RecordOutcome): MetricName[] {
-  const reaction =
-    outcome.action === 'failed-over'
-      ? outcome
-      : outcome.action === 'fast-failover' && outcome.reaction.action === 'failed-over'
-        ? outcome.reaction
-        : undefined;
+  const reaction = appliedReaction(outcome);
   const primary = outcomeMetric(outcome);
   return [
     ...(primary ? [primary] : []),
     ...(reaction?.entry.outcome === 'partial' ? [METRICS.failoverPartial] : []),
+  ];
+}
+
+/** The failover an outcome applied: its own, or the one the fast path's reaction applied. */
+function appliedReaction(outcome: RecordOutcome) {
+  if (outcome.action === 'failed-over') return outcome;
+  if (outcome.action === 'fast-failover' && outcome.reaction.action === 'failed-over')
+    return outcome.reaction;
+  return undefined;
+}
+
+/**
+ * The timings of a failover an outcome applied, for the dashboard: promotion seen -> rerouted, and each step's
+ * duration (by step name). Nothing for any other outcome.
+ */
+export function outcomeTimings(outcome: RecordOutcome): Timing[] {
+  const reaction = appliedReaction(outcome);
+  if (!reaction) return [];
+  const rerouted = reroutedAfterPromotion(reaction.entry);
+  return [
+    ...(rerouted === null ? [] : [{ name: TIMING_METRICS.reroutedAfterPromotion, ms: rerouted }]),
+    ...reaction.entry.timeline
+      .filter((s) => s.status === 'ok')
+      .map((s) => ({
+        name: TIMING_METRICS.stepDuration,
+        ms: s.durationMs,
+        dimension: { name: TIMING_METRICS.stepDimension, value: s.step },
+      })),
   ];
 }
 

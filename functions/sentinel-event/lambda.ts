@@ -2,11 +2,11 @@ import middy from '@middy/core';
 import type { Context, SNSEvent } from 'aws-lambda';
 import { observability } from '../../adapters/logging/observability.ts';
 import { errorMessage } from '../../core/model/errors.ts';
-import { makeSentinelEventHandler, outcomeMetrics } from './handler.ts';
+import { makeSentinelEventHandler, outcomeMetrics, outcomeTimings } from './handler.ts';
 
 /** The sentinel-event Lambda's AWS entry: observability, outcome metrics, and the composition root on first use. */
 
-const { logger, count, middlewares } = observability('ha-redis-sentinel-event');
+const { logger, count, time, middlewares } = observability('ha-redis-sentinel-event');
 
 const handleSentinelEvents = makeSentinelEventHandler(async () => {
   try {
@@ -28,6 +28,7 @@ export const handler = middy(async (event: SNSEvent, context: Context) => {
   const outcomes = await handleSentinelEvents(event, context);
   for (const outcome of outcomes) {
     for (const metric of outcomeMetrics(outcome)) count(metric);
+    for (const timing of outcomeTimings(outcome)) time(timing);
   }
   return outcomes;
 }).use(middlewares);

@@ -1,5 +1,6 @@
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
 import { InvalidInputError, issuesText } from '../../core/model/errors.ts';
+import { TIMING_METRICS, type Timing } from '../../core/model/metrics.ts';
 import type { CorePorts } from '../../core/ports.ts';
 import type { SwitchoverAction, SwitchoverState } from '../../core/switchover/state.ts';
 import {
@@ -43,4 +44,14 @@ export function makeSwitchoverStepHandler(getDeps: () => Promise<SwitchoverStepD
     const cluster = deps.clusters.get(state.input.cluster);
     return STEPS[action](cluster, state, deps.failover);
   };
+}
+
+/**
+ * The write gap of a switchover, once the step that finishes it (`finish`) returns with the gap recorded: for the
+ * dashboard. Any other step, or a switchover that never blocked writes, emits nothing.
+ */
+export function writeGapTiming(event: unknown, state: SwitchoverState): Timing | undefined {
+  const action = (event as { action?: unknown } | null)?.action;
+  if (action !== 'finish' || state.writeGapMs === undefined) return undefined;
+  return { name: TIMING_METRICS.switchoverWriteGap, ms: state.writeGapMs };
 }

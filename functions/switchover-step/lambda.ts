@@ -1,15 +1,20 @@
 import middy from '@middy/core';
 import { observability } from '../../adapters/logging/observability.ts';
-import { makeSwitchoverStepHandler } from './handler.ts';
+import { makeSwitchoverStepHandler, writeGapTiming } from './handler.ts';
 
 /** The switchover step's AWS entry: observability, and the composition root loaded on first use. */
 
-const { logger, middlewares } = observability('ha-redis-switchover-step');
+const { logger, time, middlewares } = observability('ha-redis-switchover-step');
 
-/** AWS entry point (the state machine's Task resource). */
-export const handler = middy(
-  makeSwitchoverStepHandler(async () => {
-    const { awsDeps } = await import('../../compose/aws.ts');
-    return awsDeps(logger);
-  }),
-).use(middlewares);
+const step = makeSwitchoverStepHandler(async () => {
+  const { awsDeps } = await import('../../compose/aws.ts');
+  return awsDeps(logger);
+});
+
+/** AWS entry point (the state machine's Task resource); the step that finishes a switchover emits its write gap. */
+export const handler = middy(async (event: unknown) => {
+  const state = await step(event);
+  const timing = writeGapTiming(event, state);
+  if (timing) time(timing);
+  return state;
+}).use(middlewares);

@@ -315,6 +315,12 @@ export const DeploymentConfigSchema = z
       .strictObject({ provisionedConcurrency: z.number().int().min(0).max(20).default(1) })
       .default({ provisionedConcurrency: 1 }),
     /**
+     * The account's Lambda concurrency quota in the region ("Concurrent executions", 1000 by default). The
+     * stack's reservations (sentinel-event, reconcile, notify, Slack) may take at most half of it: synth refuses
+     * a config that would take more (infra/constructs/concurrency.ts).
+     */
+    accountConcurrency: z.number().int().min(100).default(1000),
+    /**
      * Customer-managed KMS keys that encrypt the clusters' secrets (SecureString parameters, Secrets Manager
      * secrets), by ARN: every function and host policy that reads a secret may decrypt with them, through SSM or
      * Secrets Manager only (kms:ViaService). Secrets under the AWS-managed keys need nothing here.

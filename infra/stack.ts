@@ -16,6 +16,7 @@ import {
   operatorPolicy,
 } from './constructs/attachable-policies.ts';
 import { ClusterAccess } from './constructs/cluster-access.ts';
+import { type ReservedConcurrency, reservedConcurrency } from './constructs/concurrency.ts';
 import { type DeploymentConfigObject, deploymentConfigObject } from './constructs/config-object.ts';
 import { addDashboard } from './constructs/dashboard.ts';
 import { encryptedTopic, stackKey } from './constructs/encryption.ts';
@@ -76,10 +77,13 @@ export class HaRedisStack extends cdk.Stack {
   readonly documents: SsmCommandDocuments;
   /** The deployment config the Lambdas read at run time. */
   readonly configObject: DeploymentConfigObject;
+  /** The Lambdas' reserved concurrency, and what the account keeps unreserved. */
+  readonly concurrency: ReservedConcurrency;
 
   constructor(scope: Construct, id: string, props: HaRedisStackProps) {
     super(scope, id, props);
     const { config } = props;
+    this.concurrency = reservedConcurrency(config); // a fleet too large for the account is refused here
 
     // Shared: the key, the notification topic, the state table, the network, the SSM documents run by NodeOps.
     const key = stackKey(this, config.name);
@@ -105,7 +109,7 @@ export class HaRedisStack extends cdk.Stack {
     });
 
     // The concerns, each with its Lambdas and their grants.
-    const ingest = new EventIngest(this, { config, key, lambdas, access });
+    const ingest = new EventIngest(this, { config, key, lambdas, access, concurrency: this.concurrency });
     this.sentinelEventsTopic = ingest.topic;
     this.sentinelEventFunction = ingest.sentinelEventFunction;
     this.reconcileFunction = ingest.reconcileFunction;

@@ -46,20 +46,30 @@ function recordPathGrant(stack: cdk.Stack, service: string, resource: string): v
 /** A directory that grants more than ha-redis' own secrets: the root, or nothing. */
 const tooWide = (dir: string) => dir === '' || dir === '/' || dir === '/aws/reference/secretsmanager/';
 
+/** Where SSM exposes Secrets Manager secrets as parameters (a host that reads its secrets through SSM). */
+const SECRETS_MANAGER_REFERENCE = '/aws/reference/secretsmanager/';
+
 /**
  * The ARNs that grant reading these SSM parameters: each one's, or (more than EXACT_GRANT_LIMIT) the path they
- * share, `parameter/<dir>*`. Refused when they share no path of their own.
+ * share, `parameter/<dir>*`; references to Secrets Manager secrets (`/aws/reference/secretsmanager/<name>`) by
+ * the path their secrets share, apart from the parameters of SSM's own. Refused when a group shares no path.
  */
 export function parameterArnsFor(stack: cdk.Stack, names: readonly string[]): string[] {
   const unique = [...new Set(names.map((n) => (n.startsWith('/') ? n : `/${n}`)))];
   if (unique.length <= EXACT_GRANT_LIMIT) return unique.map((n) => parameterArn(stack, n));
-  const dir = commonDirectory(unique);
-  if (tooWide(dir))
-    throw new ConfigurationError(
-      `the ${unique.length} SSM parameters of the clusters' secrets share no path, so they cannot be granted by path (one ARN each does not fit IAM's policy size): keep them under one path, e.g. /ha-redis/<cluster>/...`,
-    );
-  recordPathGrant(stack, 'ssm', `parameter${dir}*`);
-  return [parameterArn(stack, `${dir}*`)];
+  const references = unique.filter((n) => n.startsWith(SECRETS_MANAGER_REFERENCE));
+  const own = unique.filter((n) => !n.startsWith(SECRETS_MANAGER_REFERENCE));
+  return [own, references]
+    .filter((group) => group.length > 0)
+    .map((group) => {
+      const dir = commonDirectory(group);
+      if (tooWide(dir))
+        throw new ConfigurationError(
+          `the ${group.length} SSM parameters of the clusters' secrets share no path, so they cannot be granted by path (one ARN each does not fit IAM's policy size): keep them under one path, e.g. /ha-redis/<cluster>/...`,
+        );
+      recordPathGrant(stack, 'ssm', `parameter${dir}*`);
+      return parameterArn(stack, `${dir}*`);
+    });
 }
 
 /** The same for Secrets Manager secrets, by name: `secret:<dir>*` beyond EXACT_GRANT_LIMIT. */

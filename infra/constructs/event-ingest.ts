@@ -11,8 +11,10 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../config/schema.ts';
 import { ACTED_ON_EVENT_TYPES } from '../../core/failover/handle-event.ts';
+import { reconcileShardCount } from '../../core/failover/reconcile-shards.ts';
 import { NODE_EVENT_TYPES } from '../../events/node-events.ts';
 import type { ClusterAccess } from './cluster-access.ts';
+import type { ReservedConcurrency } from './concurrency.ts';
 import { encryptedTopic } from './encryption.ts';
 import { ASYNC_RETRY, deadLetterQueue, type LambdaFactory } from './lambda-function.ts';
 
@@ -26,6 +28,8 @@ export interface EventIngestProps {
   key: kms.IKey;
   lambdas: LambdaFactory;
   access: ClusterAccess;
+  /** The functions' reserved concurrency (reservedConcurrency of the config). */
+  concurrency: ReservedConcurrency;
 }
 
 /** The `eventType` attributes (SnsPublisher) the event Lambda is subscribed to: each once, from the code's lists. */
@@ -40,9 +44,11 @@ export class EventIngest {
   readonly deadLetterQueue: sqs.Queue;
   readonly sentinelEventFunction: nodejs.NodejsFunction;
   readonly reconcileFunction: nodejs.NodejsFunction;
+  /** Reconcile schedules, one per shard: sized from the config's cluster count at synth (reconcileShardCount). */
+  readonly reconcileShards: number;
 
   constructor(scope: Construct, props: EventIngestProps) {
-    const { config, key, lambdas, access } = props;
+    const { config, key, lambdas, access, concurrency } = props;
     this.topic = encryptedTopic(scope, 'SentinelEvents', `${config.name} Sentinel events`, key);
     this.deadLetterQueue = deadLetterQueue(scope, 'SentinelEventDlq', key);
 
@@ -51,6 +57,8 @@ export class EventIngest {
       timeout: cdk.Duration.seconds(60),
       description:
         'Confirms a Sentinel failover and reroutes, fences, updates DNS, verifies, records and notifies',
+      // The loss of a zone fails over a third of the clusters at once: no other function may take that.
+      reservedConcurrentExecutions: concurrency.sentinelEvent,
     });
     // After its retries, a failed invocation lands in the same dead-letter queue as an SNS delivery failure.
     const asyncInvoke = { ...ASYNC_RETRY, onFailure: new destinations.SqsDestination(this.deadLetterQueue) };
@@ -71,19 +79,32 @@ export class EventIngest {
       // Under the 1-minute schedule, so two runs do not overlap in the normal case (overlap is still safe).
       timeout: cdk.Duration.seconds(50),
       description:
-        'Every minute: act on a failover no event reported, fence pending nodes, repair blocked proxies',
+        'Every minute, per shard: act on a failover no event reported, fence pending nodes, repair blocked proxies',
+      // One run per schedule, and room for a run by hand or one overrunning into the next minute.
+      reservedConcurrentExecutions: concurrency.reconcile,
     });
     this.reconcileFunction.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: cdk.Duration.minutes(1) });
-    new scheduler.Schedule(scope, 'ReconcileSchedule', {
-      description: `${config.name}: the safety net behind the Sentinel events, every minute`,
+    this.reconcileShards = reconcileShardCount(config.clusters.length);
+    for (let shard = 0; shard < this.reconcileShards; shard++) this.scheduleReconcile(scope, config, shard);
+    access.grantClusterOperations(this.reconcileFunction);
+  }
+
+  /**
+   * The schedule of one shard, every minute: its input names the shard and the count, and the reconcile picks
+   * the clusters of that shard from the config it reads at run time. Shard 0 keeps the id of the single schedule
+   * of earlier deployments.
+   */
+  private scheduleReconcile(scope: Construct, config: DeploymentConfig, shard: number): void {
+    const shards = this.reconcileShards;
+    new scheduler.Schedule(scope, shard === 0 ? 'ReconcileSchedule' : `ReconcileSchedule${shard}`, {
+      description: `${config.name}: the safety net behind the Sentinel events, every minute (shard ${shard} of ${shards})`,
       schedule: scheduler.ScheduleExpression.rate(cdk.Duration.minutes(1)),
       // The next run is a minute away: a retried run would only overlap it.
       target: new schedulerTargets.LambdaInvoke(this.reconcileFunction, {
-        input: scheduler.ScheduleTargetInput.fromObject({}),
+        input: scheduler.ScheduleTargetInput.fromObject({ shard, shards }),
         retryAttempts: 0,
       }),
     });
-    access.grantClusterOperations(this.reconcileFunction);
   }
 
   /**

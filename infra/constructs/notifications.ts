@@ -8,6 +8,7 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../config/schema.ts';
 import type { ClusterAccess } from './cluster-access.ts';
+import { NOTIFY_RESERVED_CONCURRENCY } from './concurrency.ts';
 import { encryptedTopic } from './encryption.ts';
 import { ASYNC_RETRY, deadLetterQueue, type LambdaFactory } from './lambda-function.ts';
 
@@ -45,6 +46,8 @@ export class NotificationDelivery {
       description:
         'Formats outcomes and alarms from the notification topic and delivers them to Slack and webhooks',
       inVpc: false,
+      // A few deliveries at once: a burst waits in the asynchronous queue rather than take the reaction's share.
+      reservedConcurrentExecutions: NOTIFY_RESERVED_CONCURRENCY,
     });
     this.notifyFunction.configureAsyncInvoke({
       ...ASYNC_RETRY,

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as cdk from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { loadDeploymentConfig } from '../../config/load.ts';
@@ -127,4 +127,22 @@ export function statementsOfFunction(
       .flatMap((p) => p.Properties.PolicyDocument.Statement),
     managedPolicyArns: role.Properties.ManagedPolicyArns ?? [],
   };
+}
+
+/** The reconcile schedules: each one's input, by logical id. */
+export function reconcileSchedules(t: Template): Record<string, unknown> {
+  const schedules = t.findResources('AWS::Scheduler::Schedule', {
+    Properties: { Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Reconcile'), 'Arn'] } } },
+  }) as Record<string, { Properties: { Target: { Input: string } } }>;
+  return Object.fromEntries(
+    Object.entries(schedules).map(([id, s]) => [id, JSON.parse(s.Properties.Target.Input)]),
+  );
+}
+
+/** Each function's ReservedConcurrentExecutions, by function name. */
+export function reservations(t: Template, names: string[]): Record<string, unknown> {
+  const resources = t.toJSON().Resources as Record<string, { Properties: Record<string, unknown> }>;
+  return Object.fromEntries(
+    names.map((n) => [n, resources[functionId(t, n)]?.Properties.ReservedConcurrentExecutions]),
+  );
 }

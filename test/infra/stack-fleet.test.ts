@@ -11,10 +11,14 @@ import { join } from 'node:path';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { reconcileShardCount } from '../../core/failover/reconcile-shards.ts';
+import { NOTIFY_RESERVED_CONCURRENCY } from '../../infra/constructs/concurrency.ts';
 import { EGRESS_RULE_QUOTA } from '../../infra/constructs/network.ts';
 import type { HaRedisStack } from '../../infra/stack.ts';
 import {
   EXAMPLE,
+  reconcileSchedules,
+  reservations,
   SYNTH_TIMEOUT_MS,
   statementsOf,
   synthesize,
@@ -103,6 +107,13 @@ describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
     const statements = statementsOf(template);
     const parameters = statements.find((s) => s.Sid === 'ReadSecretParameters');
     expect(JSON.stringify(parameters?.Resource)).toContain(':parameter/ha-redis/*');
+    // The node agents' policy: the SSM parameters by their path, the Secrets Manager secrets it reads through
+    // SSM (the TLS client certificate) by theirs, as two grants (together they share no path but the root).
+    const agent = Object.entries(template.findResources('AWS::IAM::ManagedPolicy')).find(([id]) =>
+      id.startsWith('AgentPublisherPolicy'),
+    );
+    expect(JSON.stringify(agent)).toContain(':parameter/ha-redis/*');
+    expect(JSON.stringify(agent)).toContain(':parameter/aws/reference/secretsmanager/ha-redis/*');
     const dns = statements.find((s) => s.Sid === 'ChangeMasterRecords');
     expect(dns?.Condition).toMatchObject({
       'ForAllValues:StringLike': {
@@ -126,6 +137,29 @@ describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
     ).toBeGreaterThan(0);
     expect(egress.filter((r) => r.CidrIp && r.CidrIp !== '0.0.0.0/0')).toEqual([]);
     template.hasOutput('LambdaSecurityGroupId', {});
+  });
+
+  it('reconciles by 10 shards of about 50 clusters: 10 schedules, each naming its shard of 10', () => {
+    // Act
+    const schedules = reconcileSchedules(template);
+
+    // Assert
+    expect(reconcileShardCount(CLUSTERS)).toBe(10);
+    expect(Object.keys(schedules)).toHaveLength(10);
+    expect(Object.values(schedules)).toEqual(
+      expect.arrayContaining(Array.from({ length: 10 }, (_, shard) => ({ shard, shards: 10 }))),
+    );
+    expect(Object.keys(schedules).filter((id) => /^ReconcileSchedule[0-9A-F]{8}$/.test(id))).toHaveLength(1);
+  });
+
+  it('reserves 200 for the reaction (a zone of a third of the masters), 12 for the reconcile, leaving 768 of 1000', () => {
+    expect(reservations(template, ['SentinelEvent', 'Reconcile', 'Notify'])).toEqual({
+      SentinelEvent: 200,
+      Reconcile: 12,
+      Notify: NOTIFY_RESERVED_CONCURRENCY,
+    });
+    // No Slack in the fleet's config: 200 + 12 + 20.
+    expect(stack.concurrency).toMatchObject({ total: 232, left: 768 });
   });
 
   it('passes cdk-nag AwsSolutions', () => {

@@ -2,13 +2,11 @@
 import { execFile } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 import { promisify } from 'node:util';
+import { type FleetRun, renderFleet } from './fleet/fleet-report.ts';
+import { percentile, type Summary } from './stats.ts';
 
-/** Percentiles of one measure over the runs, in milliseconds. */
-export interface Summary {
-  p50: number;
-  p99: number;
-  max: number;
-}
+// The statistics moved to stats.ts (the fleet report uses them too); their importers keep importing them from here.
+export { percentile, type Summary, summarize } from './stats.ts';
 
 /** A latency over the runs: median and worst, in milliseconds. */
 export interface Spread {
@@ -101,6 +99,8 @@ export interface ScenarioRow {
   waitMs?: Spread;
   namedAfterFailoverMs?: Spread;
   oldMasterDemotedAfterFailoverMs?: Spread;
+  /** fleet: the simulation's whole report (these rows have their own tables). */
+  fleet?: FleetRun;
   /** host-failure: each service's numbers, and across the services (these rows have their own table). */
   perService?: PerService;
   samples: RunSample[];
@@ -185,18 +185,6 @@ export interface BenchReport {
     }[];
   };
   scenarios: ScenarioRow[];
-}
-
-/** Nearest-rank percentile of `values` (not empty). */
-export function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1] as number;
-}
-
-export function summarize(values: readonly number[]): Summary {
-  if (!values.length) return { p50: 0, p99: 0, max: 0 };
-  return { p50: percentile(values, 50), p99: percentile(values, 99), max: percentile(values, 100) };
 }
 
 /** Median and max of the values that are present; undefined when none is. */
@@ -347,7 +335,8 @@ function extraColumns(rows: readonly ScenarioRow[]) {
 export function renderMarkdown(report: BenchReport): string {
   const m = report.machine;
   const perService = report.scenarios.filter((r) => r.perService);
-  const rows = report.scenarios.filter((r) => !r.perService);
+  const fleetRuns = report.scenarios.flatMap((r) => (r.fleet ? [r.fleet] : []));
+  const rows = report.scenarios.filter((r) => !r.perService && !r.fleet);
   const extra = extraColumns(rows);
   const lines = [
     `Benchmark of ${report.date.slice(0, 10)} (${report.date}) on ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}; Node ${m.node}, Redis ${m.redis}, HAProxy ${m.haproxy}. All processes on this machine: on loopback, or for host sets one network namespace (or loopback address) per host.`,
@@ -363,6 +352,7 @@ export function renderMarkdown(report: BenchReport): string {
       ),
     );
   lines.push(...perServiceLines(perService));
+  if (fleetRuns.length) lines.push('', renderFleet(fleetRuns));
   const reactions = report.scenarios.filter((r) => r.rerouteAfterPromotionMs || r.promotionAfterKillMs);
   // One line per cluster of a scenario: ha-redis's (and the baselines'), and the one with node agents.
   const byScenario = new Map<string, ScenarioRow>();

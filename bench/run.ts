@@ -67,6 +67,8 @@ interface Options {
   downAfter?: number[];
   scenario: string[];
   keepFiles?: boolean;
+  clusters?: number;
+  failAz?: number;
 }
 
 const ALL = 'all';
@@ -115,6 +117,12 @@ const program = new Command()
     "data written to the master before each run's writers start, e.g. 1g (default: none)",
     (v) => parseSize(v, '--dataset', 8 * 2 ** 30),
   )
+  .option(
+    '--clusters <n>',
+    'fleet: simulated clusters, masters spread round robin over 3 AZs (default 500)',
+    intIn('--clusters', 1, 10_000),
+  )
+  .option('--fail-az <k>', 'fleet: the AZ that is lost, 1, 2 or 3 (default 1)', intIn('--fail-az', 1, 3))
   .option('--keep-files', "keep each run's cluster files (configs, logs) under the temp dir, to investigate")
   .configureOutput({
     outputError: (message, write) => write(`bench: ${message.replace(/^error: /, '')}`),
@@ -127,11 +135,17 @@ const loadOf = (o: Options): LoadProfile => ({
   datasetBytes: o.dataset ?? DEFAULT_LOAD.datasetBytes,
 });
 
+const fleetOf = (o: Options) => ({
+  ...(o.clusters !== undefined ? { clusters: o.clusters } : {}),
+  ...(o.failAz !== undefined ? { failAz: o.failAz } : {}),
+});
+
 /** `--system` and the load options only with scenarios that take them; every named system must exist. */
 function checkSubset(
   scenarios: readonly Scenario[],
   systems: readonly string[] | undefined,
   load: LoadProfile,
+  fleet: { clusters?: number | undefined; failAz?: number | undefined },
 ) {
   const fail = (message: string) => program.error(`bench: ${message}`, { exitCode: 2 });
   if (!isDefaultLoad(load)) {
@@ -142,6 +156,13 @@ function checkSubset(
           .filter((s) => s.takesLoad)
           .map((s) => s.name)
           .join(', ')}; not to ${cannot.join(', ')}`,
+      );
+  }
+  if (fleet.clusters !== undefined || fleet.failAz !== undefined) {
+    const cannot = scenarios.filter((s) => !s.takesFleet).map((s) => s.name);
+    if (cannot.length)
+      fail(
+        `--clusters and --fail-az apply to the fleet scenario only; not to ${cannot.join(', ')}: add --scenario fleet`,
       );
   }
   if (!systems) return;
@@ -159,7 +180,7 @@ async function main(): Promise<void> {
   const chosen = o.scenario ?? [ALL];
   const scenarios = [...SCENARIOS.values()].filter((s) => chosen.includes(ALL) || chosen.includes(s.name));
   const load = loadOf(o);
-  checkSubset(scenarios, o.system, load);
+  checkSubset(scenarios, o.system, load, { clusters: o.clusters, failAz: o.failAz });
 
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -197,6 +218,7 @@ async function main(): Promise<void> {
           keepFiles: Boolean(o.keepFiles),
           ...(scenario.takesLoad ? { load } : {}),
           ...(o.system ? { systems: o.system } : {}),
+          ...(scenario.takesFleet ? { fleet: fleetOf(o) } : {}),
         });
         rows.push(...result);
         if (result.some((r) => r.runs < runs))

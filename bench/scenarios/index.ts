@@ -1,3 +1,4 @@
+import { fleet } from './fleet.ts';
 import { hostDrain } from './host-drain.ts';
 import { hostFailure } from './host-failure.ts';
 import { killMaster, restartOldMaster, zombieMaster } from './master-fault.ts';
@@ -6,5 +7,8 @@ import type { Scenario } from './types.ts';
 
 /** Every scenario `bench/run.ts --scenario` can run, in the order `--scenario all` runs them. */
 export const SCENARIOS: ReadonlyMap<string, Scenario> = new Map(
-  [killMaster, zombieMaster, restartOldMaster, switchover, hostFailure, hostDrain].map((s) => [s.name, s]),
+  [killMaster, zombieMaster, restartOldMaster, switchover, hostFailure, hostDrain, fleet].map((s) => [
+    s.name,
+    s,
+  ]),
 );

@@ -14,6 +14,8 @@ export interface ScenarioOptions {
   load?: LoadProfile;
   /** Only these systems (names from the scenario's `systems`); default all. */
   systems?: readonly string[];
+  /** Scenarios with `takesFleet`: how many simulated clusters, and which AZ (1-3) is lost. */
+  fleet?: { clusters?: number; failAz?: number };
 }
 
 /** A benchmark scenario: runs `runs` times and returns one report row per system it measured. */
@@ -28,5 +30,7 @@ export interface Scenario {
   systems?: readonly string[];
   /** It runs with `--writers`, `--value-size`, `--pipeline` and `--dataset`. */
   takesLoad?: boolean;
+  /** It runs with `--clusters` and `--fail-az`. */
+  takesFleet?: boolean;
   run(options: ScenarioOptions): Promise<ScenarioRow[]>;
 }

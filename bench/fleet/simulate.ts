@@ -1,0 +1,198 @@
+/**
+ * The fleet simulation: N simulated clusters over 3 AZs; AZ k is lost; every cluster whose master was there fails
+ * over as Sentinel does it; the Sentinels' events reach the REAL sentinel-event handler (and so the real core) as
+ * SNS records, through a simulated Lambda, with the real AWS adapters on rate-limited fakes of AWS (aws-fakes.ts).
+ * Wall-clock time, unscaled: every delay is the modelled one.
+ */
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Route53Client } from '@aws-sdk/client-route-53';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import type { SNSEvent } from 'aws-lambda';
+import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
+import { Route53Dns } from '../../adapters/aws/route53-dns.ts';
+import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
+import { SsmNodeOps } from '../../adapters/aws/ssm-node-ops.ts';
+import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
+import type { Clock, CorePorts, Logger } from '../../core/ports.ts';
+import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
+import { installAwsFakes, startDynamo } from './aws-fakes.ts';
+import { clusterOfEvent, type FleetRun, noteOf, type OutcomeNote, summarizeRun } from './fleet-report.ts';
+import { LambdaSim } from './lambda.ts';
+import { LIMITS, uniform } from './limits.ts';
+import {
+  buildFleet,
+  FleetWorld,
+  NEW_EPOCH,
+  runIdOf,
+  type SimCluster,
+  SimRedis,
+  SimRouter,
+  SimSentinels,
+} from './topology.ts';
+
+export interface FleetOptions {
+  clusters: number;
+  /** The AZ lost, 1 to 3. */
+  failAz: number;
+  /** Sentinel down-after-milliseconds. */
+  downAfterMs: number;
+  log?: (line: string) => void;
+}
+
+const clock: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms).then(() => undefined) };
+const quiet: Logger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * Sentinel's schedule after the AZ is lost (DESIGN.md, measured here with a Sentinel per service): the replica
+ * answers ROLE master 350-540 ms after down-after; the votes come ~150 ms before it, with the leader's
+ * +failover-state-wait-promotion at the promotion; each other Sentinel adopts the new master (+switch-master)
+ * 0.8-1.1 s later, the leader's +promoted-slave ~1 s later, +failover-end after it.
+ */
+function scheduleFailover(
+  c: SimCluster,
+  lostAt: number,
+  downAfterMs: number,
+  lostAz: number,
+): SentinelEvent[] {
+  c.failsOver = true;
+  const promotedAt = lostAt + downAfterMs + uniform([350, 540]);
+  c.promotedAt = promotedAt;
+  c.electedAt = promotedAt - uniform([120, 180]);
+  const live = c.config.sentinels.filter((s) => Number(s.host.split('.')[1]?.[0]) !== lostAz);
+  const slave = `slave ${formatEndpoint(c.newMaster)} ${c.newMaster.host} ${c.newMaster.port} @ mymaster ${c.oldMaster.host} ${c.oldMaster.port}`;
+  const events: SentinelEvent[] = [];
+  for (const s of live) {
+    events.push({
+      at: c.electedAt,
+      sentinel: s,
+      channel: '+vote-for-leader',
+      payload: `${runIdOf(c.leader)} ${NEW_EPOCH}`,
+    });
+    const switchAt = promotedAt + uniform([800, 1100]);
+    c.switchAt.set(formatEndpoint(s), switchAt);
+    const sw = `mymaster ${c.oldMaster.host} ${c.oldMaster.port} ${c.newMaster.host} ${c.newMaster.port}`;
+    events.push({ at: switchAt, sentinel: s, channel: '+switch-master', payload: sw });
+  }
+  events.push({
+    at: promotedAt,
+    sentinel: c.leader,
+    channel: '+failover-state-wait-promotion',
+    payload: slave,
+  });
+  const promotedSlaveAt = promotedAt + uniform([900, 1100]);
+  events.push({ at: promotedSlaveAt, sentinel: c.leader, channel: '+promoted-slave', payload: slave });
+  events.push({
+    at: promotedSlaveAt + uniform([50, 150]),
+    sentinel: c.leader,
+    channel: '+failover-end',
+    payload: `master mymaster ${c.oldMaster.host} ${c.oldMaster.port}`,
+  });
+  return events.map((e) => ({ ...e, cluster: c.config.name }));
+}
+
+interface SentinelEvent {
+  at: number;
+  cluster?: string;
+  sentinel: Endpoint;
+  channel: string;
+  payload: string;
+}
+
+/** One SNS record per message, as SNS delivers to Lambda. */
+const snsEventOf = (e: SentinelEvent, seenAt: number): SNSEvent =>
+  ({
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        Sns: {
+          Type: 'Notification',
+          MessageId: randomUUID(),
+          Message: JSON.stringify({
+            contract: 'sentinel-event',
+            version: 1,
+            cluster: e.cluster,
+            sentinel: { host: e.sentinel.host, port: e.sentinel.port },
+            channel: e.channel,
+            payload: e.payload,
+            seenAt,
+          }),
+          Timestamp: new Date(seenAt).toISOString(),
+        },
+      },
+    ],
+  }) as unknown as SNSEvent;
+
+/** Run the simulation once and return its report. */
+export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
+  const log = options.log ?? (() => undefined);
+  const world = new FleetWorld(buildFleet(options.clusters));
+  const aws = installAwsFakes(world);
+  const dynamo = await startDynamo();
+  const shared = {
+    sentinels: new SimSentinels(world),
+    redis: new SimRedis(world),
+    router: new SimRouter(world),
+  };
+  const clusters = new ClusterRegistry(world.clusters.map((c) => c.config));
+  const notes: OutcomeNote[] = [];
+  /** One execution environment: its own adapters and clients, as a Lambda process builds them at init. */
+  const newEnvironment = () => {
+    const failover: CorePorts = {
+      ...shared,
+      dns: new Route53Dns({ client: new Route53Client({ region: 'eu-west-1' }), clock }),
+      nodeOps: new SsmNodeOps({
+        client: new SSMClient({ region: 'eu-west-1' }),
+        documentName: (d) => `ha-redis-prod-${d}`,
+        clock,
+      }),
+      state: new DynamoStateStore(dynamo.client(), 'state'),
+      notifier: new SnsNotifier(
+        new SNSClient({ region: 'eu-west-1' }),
+        'arn:aws:sns:eu-west-1:123456789012:ha-redis-notify',
+      ),
+      clock,
+      logger: quiet,
+      newId: randomUUID,
+    };
+    return makeSentinelEventHandler(() => ({ clusters, failover }));
+  };
+  const lambda = new LambdaSim(newEnvironment, (event, outcomes: RecordOutcome[]) =>
+    notes.push(...outcomes.map((o) => noteOf(clusterOfEvent(event), o))),
+  );
+  try {
+    const lostAt = Date.now() + 200;
+    world.lostAz = options.failAz;
+    const events = world.clusters
+      .filter((c) => c.masterAz === options.failAz)
+      .flatMap((c) => scheduleFailover(c, lostAt, options.downAfterMs, options.failAz));
+    log(
+      `fleet: ${options.clusters} clusters, AZ ${options.failAz} lost: ${events.length} Sentinel events for ${world.clusters.filter((c) => c.failsOver).length} failovers`,
+    );
+    await Promise.all(
+      events.map(async (e) => {
+        await sleep(Math.max(0, e.at - Date.now()));
+        const seenAt = Date.now();
+        await sleep(uniform(LIMITS.sns.deliveryMs));
+        lambda.invoke(snsEventOf(e, seenAt));
+      }),
+    );
+    await lambda.drained();
+    const reader = new DynamoStateStore(dynamo.client(), 'state');
+    const applied = new Map<string, string>();
+    for (const c of world.clusters.filter((x) => x.failsOver)) {
+      const a = await reader.appliedEpoch(c.config.name);
+      applied.set(c.config.name, a ? `${a.status}@${a.epoch}` : 'none');
+    }
+    return summarizeRun({ options, world, aws, dynamoCounts: dynamo.counts, lambda, notes, applied, lostAt });
+  } finally {
+    aws.restore();
+    await dynamo.stop();
+  }
+}

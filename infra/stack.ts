@@ -157,19 +157,7 @@ export class HaRedisStack extends cdk.Stack {
     });
     const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
     this.operatorStartFunction = clusterOperators?.operatorStartFunction;
-    addAlarms(this, {
-      alarmTopic: this.alarmTopic,
-      notificationsTopic: this.notificationsTopic,
-      notifyFunction: this.notifyFunction,
-      reconcileFunction: this.reconcileFunction,
-      sentinelEventDlq: ingest.deadLetterQueue,
-      notifyDlq: delivery.deadLetterQueue,
-      switchoverStateMachine: this.switchoverStateMachine,
-      maintenanceStateMachine: this.maintenanceStateMachine,
-      functions: this.functions(),
-      bridges: { topicName: this.sentinelEventsTopic.topicName, expected: expectedBridges(config).length },
-    });
-    this.addDashboard(config.name, ingest.deadLetterQueue, delivery.deadLetterQueue);
+    this.addObservability(config, ingest.deadLetterQueue, delivery.deadLetterQueue);
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {
       bridgePolicy: bridge.policy,
@@ -179,10 +167,22 @@ export class HaRedisStack extends cdk.Stack {
     });
   }
 
-  /** The deployment's dashboard (infra/constructs/dashboard.ts), and its name as an output. */
-  private addDashboard(name: string, eventsDlq: sqs.IQueue, notifyDlq: sqs.IQueue): void {
+  /** The alarms, and the deployment's dashboard (infra/constructs/dashboard.ts) with its name as an output. */
+  private addObservability(config: DeploymentConfig, eventsDlq: sqs.IQueue, notifyDlq: sqs.IQueue): void {
+    addAlarms(this, {
+      alarmTopic: this.alarmTopic,
+      notificationsTopic: this.notificationsTopic,
+      notifyFunction: this.notifyFunction,
+      reconcileFunction: this.reconcileFunction,
+      sentinelEventDlq: eventsDlq,
+      notifyDlq,
+      switchoverStateMachine: this.switchoverStateMachine,
+      maintenanceStateMachine: this.maintenanceStateMachine,
+      functions: this.functions(),
+      bridges: { topicName: this.sentinelEventsTopic.topicName, expected: expectedBridges(config).length },
+    });
     const dashboard = addDashboard(this, {
-      name,
+      name: config.name,
       functions: this.functions(),
       reactionFunctions: [this.sentinelEventFunction, this.reconcileFunction],
       deadLetterQueues: [

@@ -34,7 +34,11 @@ function positiveMs(env: NodeJS.ProcessEnv, name: string): number {
 /** The deployment config's object, from HA_REDIS_CONFIG_BUCKET and HA_REDIS_CONFIG_KEY, read through S3. */
 export function configSourceFromEnv(logger: Logger, env: NodeJS.ProcessEnv = process.env): S3ConfigSource {
   return new S3ConfigSource({
-    client: new S3Client({}),
+    // Bounded: the first read is waited for (at cold start), and a refresh must not hang in the background.
+    client: new S3Client({
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+    }),
     bucket: requireEnv(LAMBDA_ENV.configBucket, env),
     key: requireEnv(LAMBDA_ENV.configKey, env),
     clock: systemClock,

@@ -31,9 +31,10 @@ interface Read {
  * The deployment config, read from S3 at the first use and cached; after `refreshMs` a conditional GET
  * (If-None-Match: the ETag read) asks whether it changed, which costs no body when it did not.
  *
- * The first read must succeed: without a config, nothing can be acted on, and the error says which object.
- * A later read that fails, or a changed object that is invalid, keeps the config already in use (a failover
- * never waits on S3, and a bad push is never half applied): it is logged, and asked again after `refreshMs`.
+ * Only the first read is waited for: without a config nothing can be acted on, and its error says which object.
+ * After that the config in use is served at once, and a due refresh runs beside it (stale while revalidating):
+ * a failover never waits on S3. A refresh that fails, or a changed object that is invalid, keeps the config in
+ * use (a bad push is never half applied): it is logged, and asked again after `refreshMs`.
  */
 export class S3ConfigSource {
   private readonly o: S3ConfigSourceOptions;
@@ -49,16 +50,29 @@ export class S3ConfigSource {
     return `s3://${this.o.bucket}/${this.o.key}`;
   }
 
-  /** The config to act on now: the cached one while fresh, else what S3 has (one request at a time). */
+  /**
+   * The config to act on now: the one in use (a due refresh starts beside it, one request at a time), or, at the
+   * first use, what S3 has.
+   */
   async current(): Promise<DeploymentConfig> {
     const { read } = this;
-    if (read && this.o.clock.now() - read.checkedAt < (this.o.refreshMs ?? CONFIG_REFRESH_MS)) {
+    const due = !read || this.o.clock.now() - read.checkedAt >= (this.o.refreshMs ?? CONFIG_REFRESH_MS);
+    if (due) {
+      this.pending ??= this.fetch(read).finally(() => {
+        this.pending = undefined;
+      });
+    }
+    if (read) {
+      // A refresh never rejects once a config is in use (it keeps that one), but nothing may go unhandled.
+      this.pending?.catch(() => undefined);
       return read.config;
     }
-    this.pending ??= this.fetch(read).finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
+    return this.pending as Promise<DeploymentConfig>;
+  }
+
+  /** Resolves once no refresh is under way (the next `current()` then serves its result). */
+  async settled(): Promise<void> {
+    await this.pending?.catch(() => undefined);
   }
 
   private async fetch(previous: Read | undefined): Promise<DeploymentConfig> {

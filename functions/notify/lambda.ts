@@ -10,7 +10,7 @@ const { logger, middlewares } = observability('ha-redis-notify');
 
 const handleNotifications = makeNotifyHandler(async () => {
   try {
-    return (await import('../../compose/notify-aws.ts')).notifyAwsDeps(logger);
+    return await (await import('../../compose/notify-aws.ts')).notifyAwsDeps(logger);
   } catch (error) {
     // Missing or invalid configuration: say which; the Lambda retries after a fix, then the DLQ keeps it.
     logger.error('configuration is missing or invalid; nothing delivered', { error: errorMessage(error) });

@@ -11,7 +11,7 @@ const { logger, middlewares } = observability('ha-redis-operator-start');
 export const handler = middy(
   makeOperatorStartHandler(async () => {
     try {
-      return (await import('../../compose/operator-start-aws.ts')).operatorStartAwsDeps(logger);
+      return await (await import('../../compose/operator-start-aws.ts')).operatorStartAwsDeps(logger);
     } catch (error) {
       logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
       throw error;

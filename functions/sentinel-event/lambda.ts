@@ -10,7 +10,7 @@ const { logger, count, time, middlewares } = observability('ha-redis-sentinel-ev
 
 const handleSentinelEvents = makeSentinelEventHandler(async () => {
   try {
-    return (await import('../../compose/aws.ts')).awsDeps(logger);
+    return await (await import('../../compose/aws.ts')).awsDeps(logger);
   } catch (error) {
     // Missing or invalid configuration: say which, act on nothing; SNS / Lambda retry after a fix.
     logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
@@ -18,10 +18,10 @@ const handleSentinelEvents = makeSentinelEventHandler(async () => {
   }
 });
 
-// The composition root and the config (an S3 read) while the environment initializes: with provisioned
-// concurrency that is before any event, so the promotion's event finds both in memory. A failure here is left
-// to the handler, which asks again (and says why).
-void import('../../compose/aws.ts').then((m) => m.awsDeps(logger)).catch(() => undefined);
+// The composition root and the config (an S3 read, bounded) while the environment initializes, awaited: with
+// provisioned concurrency that is before any event, so the promotion's event finds both in memory. A failure
+// here is left to the handler, which asks again (and says why).
+await import('../../compose/aws.ts').then((m) => m.awsDeps(logger)).catch(() => undefined);
 
 /** AWS entry point: the composition root is loaded once per container; outcomes are counted as metrics. */
 export const handler = middy(async (event: SNSEvent, context: Context) => {

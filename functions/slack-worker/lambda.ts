@@ -11,7 +11,7 @@ const { logger, middlewares } = observability('ha-redis-slack-worker');
 export const handler = middy(
   makeSlackWorkerHandler(async () => {
     try {
-      return (await import('../../compose/slack-worker-aws.ts')).slackWorkerAwsDeps(logger);
+      return await (await import('../../compose/slack-worker-aws.ts')).slackWorkerAwsDeps(logger);
     } catch (error) {
       logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
       throw error;

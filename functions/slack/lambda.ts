@@ -11,7 +11,7 @@ const { logger, middlewares } = observability('ha-redis-slack');
 export const handler = middy(
   makeLambdaHandler(async () => {
     try {
-      return (await import('../../compose/slack-aws.ts')).slackAwsDeps(logger);
+      return await (await import('../../compose/slack-aws.ts')).slackAwsDeps(logger);
     } catch (error) {
       logger.error('configuration is missing or invalid; no action taken', { error: errorMessage(error) });
       throw error;

@@ -33,12 +33,19 @@ describe('awsDeps: the deployment config at run time', () => {
     const text = JSON.stringify({ ...json, clusters: json.clusters.filter((c) => c.name === 'orders') });
     serveObject(s3, { text, etag: '"v2"' });
     vi.advanceTimersByTime(CONFIG_REFRESH_MS);
-    const changed = await awsDeps(silentLogger, env);
+    // (served the config in use while the refresh runs beside it; then the new one)
+    const during = await awsDeps(silentLogger, env);
+    let changed = during;
+    for (let i = 0; i < 50 && changed === during; i += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      changed = await awsDeps(silentLogger, env);
+    }
 
     // Assert
     expect(first.clusters.names()).toEqual(['orders', 'sessions']);
     expect(same).toBe(first);
     expect(unchanged).toBe(first);
+    expect(during).toBe(first);
     expect(changed).not.toBe(first);
     expect(changed.clusters.names()).toEqual(['orders']);
     expect(() => changed.clusters.get('sessions')).toThrow(/unknown cluster 'sessions'/);

@@ -65,6 +65,7 @@ describe('S3ConfigSource: the deployment config read at run time', () => {
     // Act
     clock.advance(CONFIG_REFRESH_MS);
     const second = await config.current();
+    await config.settled();
     const third = await config.current();
 
     // Assert: one conditional GET; the same object, so nothing built on it is rebuilt.
@@ -83,11 +84,14 @@ describe('S3ConfigSource: the deployment config read at run time', () => {
     await config.current();
     serveObject(s3, { text: withoutSessions, etag: '"v2"' });
 
-    // Act
+    // Act: the call that finds the refresh due is served the config in use; the next one, the new object.
     clock.advance(CONFIG_REFRESH_MS);
+    const during = await config.current();
+    await config.settled();
     const changed = await config.current();
 
     // Assert
+    expect(during.clusters.map((c) => c.name)).toEqual(['orders', 'sessions']);
     expect(changed.clusters.map((c) => c.name)).toEqual(['orders']);
     expect(logger.lines.map((e) => e.message)).toContain('the deployment config changed');
   });
@@ -101,6 +105,8 @@ describe('S3ConfigSource: the deployment config read at run time', () => {
 
     // Act
     clock.advance(CONFIG_REFRESH_MS);
+    await config.current();
+    await config.settled();
     const kept = await config.current();
 
     // Assert
@@ -122,6 +128,7 @@ describe('S3ConfigSource: the deployment config read at run time', () => {
     // Act
     clock.advance(CONFIG_REFRESH_MS);
     const kept = await config.current();
+    await config.settled();
     const again = await config.current();
 
     // Assert: one failed request, not one per call.
@@ -175,5 +182,24 @@ describe('S3ConfigSource: the deployment config read at run time', () => {
     expect(requests()).toHaveLength(1);
     expect(b).toBe(a);
     expect(c).toBe(a);
+  });
+
+  it('never makes a caller wait on a refresh once a config is in use, even when S3 does not answer', async () => {
+    // Arrange
+    serveObject(s3, { text: EXAMPLE_CONFIG_TEXT, etag: '"v1"' });
+    const { config, clock } = source();
+    const first = await config.current();
+    s3.on(GetObjectCommand).callsFake(() => new Promise(() => undefined));
+
+    // Act
+    clock.advance(CONFIG_REFRESH_MS);
+    const served = await Promise.race([
+      config.current(),
+      new Promise((resolve) => setTimeout(() => resolve('waited'), 1000)),
+    ]);
+
+    // Assert
+    expect(served).toBe(first);
+    expect(requests()).toHaveLength(2);
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
+import { hostNeighbours } from '../config/operators.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import type { Logger } from '../core/ports.ts';
 import type { OperatorStartDeps } from '../functions/operator-start/handler.ts';
@@ -21,9 +22,11 @@ export async function operatorStartAwsDeps(
 ): Promise<OperatorStartDeps> {
   const config = await deploymentConfig(logger, env);
   if (cached?.config === config) return cached.deps;
+  const neighbours = hostNeighbours(config.clusters);
   const deps: OperatorStartDeps = {
     operators: config.operators,
     clusterNames: config.clusters.map((c) => c.name),
+    neighbours: (cluster) => neighbours.get(cluster) ?? [],
     workflows: new StepFunctionsStarter({
       client: new SFNClient({}),
       stateMachineArns: {

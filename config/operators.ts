@@ -52,3 +52,23 @@ export function operatorIssues(file: {
   });
   return issues;
 }
+
+/**
+ * For each cluster, the other clusters whose Redis nodes share one of its nodes' hosts (every service of a host
+ * set, and clusters placed on common hosts by hand): a maintenance node action (restart, upgrade, reboot) acts on
+ * a host, so an operator needs every cluster on it, not just the one asked for.
+ */
+export function hostNeighbours(clusters: readonly { name: string; nodes: readonly { host: string }[] }[]) {
+  const byHost = new Map<string, Set<string>>();
+  for (const c of clusters) {
+    for (const n of c.nodes) byHost.set(n.host, (byHost.get(n.host) ?? new Set()).add(c.name));
+  }
+  return new Map(
+    clusters.map((c) => [
+      c.name,
+      [...new Set(c.nodes.flatMap((n) => [...(byHost.get(n.host) ?? [])]))]
+        .filter((name) => name !== c.name)
+        .sort(),
+    ]),
+  );
+}

@@ -201,6 +201,12 @@ async function prepareAll(names: string[], root: string, address: string, io: Io
     io.err(
       `prepared ${prepared.length} service(s) in ${((Date.now() - started) / 1000).toFixed(1)} s: each one's Sentinels prefer its target`,
     );
+    // Said before anything moves: if this process dies, these are the priorities to put back by hand.
+    for (const { d, prepared: p } of prepared) {
+      const was = Object.entries(p.priorities).map(([id, priority]) => `${id} ${priority}`);
+      if (was.length)
+        io.err(`  ${d.cluster}: replica priorities put back after the drain: ${was.join(', ')}`);
+    }
   }
   return prepared;
 }
@@ -235,9 +241,19 @@ export async function drainCommand(options: DrainOptions, io: Io = processIo): P
   const parallel = options.parallel ?? DRAIN_PARALLELISM;
   const started = Date.now();
   const prepared = options.dryRun ? [] : await prepareAll(names, root, address, io);
+  // Interrupted (Ctrl-C, a kill): put the priorities back before leaving; the switchover under way has its own
+  // Recover path in its workflow.
+  const interrupted = () => {
+    io.err('interrupted: putting the replica priorities back, then stopping');
+    void restoreAll(prepared, io).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     return await switchAll({ options, io, root, address, names, parallel, started });
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await restoreAll(prepared, io);
   }
 }

@@ -1,5 +1,5 @@
 import { type ClusterConfig, type Endpoint, formatEndpoint } from '../model/cluster.ts';
-import { MaintenanceRefusedError } from '../model/errors.ts';
+import { errorMessage, HaRedisError, MaintenanceRefusedError } from '../model/errors.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
 import type { CorePorts } from '../ports.ts';
 import { observeCluster } from '../status/observe.ts';
@@ -77,8 +77,16 @@ export async function prepareDrain(
   try {
     await preferTarget(cluster, plan, deps, priorities);
   } catch (error) {
-    await restorePriorities(cluster, priorities, deps).catch(() => undefined);
-    throw error;
+    const undone = await restorePriorities(cluster, priorities, deps).then(
+      () => true,
+      () => false,
+    );
+    if (undone) throw error;
+    const wanted = Object.entries(priorities).map(([id, p]) => `${id} ${p}`);
+    throw new HaRedisError(
+      `${errorMessage(error)}; and the replica priorities it changed could not be put back: set them by hand (CONFIG SET replica-priority): ${wanted.join(', ')}`,
+      { cause: error },
+    );
   }
   return { target, priorities };
 }

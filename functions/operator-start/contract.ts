@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { MaintenanceInputSchema } from '../../core/maintenance/state.ts';
 import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
@@ -37,6 +38,10 @@ export const OperatorStartRequestSchema = z.discriminatedUnion('workflow', [
 ]);
 export type OperatorStartRequest = z.infer<typeof OperatorStartRequestSchema>;
 
-/** `op-<cluster>-<request id>`: the cluster in the name, so its executions can be found by name. */
+/**
+ * `op-<cluster>-<hash of cluster and request id>`: the cluster in the name, so its executions can be found by
+ * name; the hash, so that no two (cluster, request id) pairs share a name (`a` + `b-c` and `a-b` + `c` would), and
+ * the same pair always gets the same one (a repeated request starts nothing new).
+ */
 export const operatorExecutionName = (cluster: string, requestId: string): string =>
-  `op-${cluster.slice(0, 40)}-${requestId}`;
+  `op-${cluster.slice(0, 40)}-${createHash('sha256').update(`${cluster}\0${requestId}`).digest('hex').slice(0, 24)}`;

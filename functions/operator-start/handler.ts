@@ -20,6 +20,8 @@ export interface OperatorStartDeps {
   operators: readonly Operator[];
   /** The configured clusters' names. */
   clusterNames: readonly string[];
+  /** The other clusters on a cluster's hosts (config/operators.ts hostNeighbours). */
+  neighbours(cluster: string): readonly string[];
   workflows: Pick<WorkflowStarter, 'start'>;
   logger: Logger;
   /** A fresh request id, when the caller gives none. */
@@ -71,6 +73,15 @@ export function makeOperatorStartHandler(
       deps.logger.warn('operator start refused', { caller, cluster, workflow, groups: allowed.groups });
       return json(403, {
         error: `${caller} is in no operator group of cluster ${cluster} (config operators[]); nothing was started`,
+      });
+    }
+    // A node action (restart, upgrade, reboot) acts on hosts that may serve other clusters too: all of them.
+    const onHosts = workflow === 'maintenance' && !input.drainHost ? deps.neighbours(cluster) : [];
+    const missing = onHosts.filter((c) => !allowed.clusters.has(c));
+    if (missing.length > 0) {
+      deps.logger.warn('operator start refused', { caller, cluster, workflow, missing });
+      return json(403, {
+        error: `maintenance of ${cluster} acts on hosts that also serve ${missing.join(', ')}, and ${caller} is in no operator group of those; nothing was started`,
       });
     }
     const name = operatorExecutionName(cluster, requestId);

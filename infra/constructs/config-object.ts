@@ -40,7 +40,7 @@ export function deploymentConfigObject(
     lifecycleRules: [{ noncurrentVersionExpiration: cdk.Duration.days(90) }],
     removalPolicy: cdk.RemovalPolicy.RETAIN,
   });
-  new s3deploy.BucketDeployment(scope, 'ConfigDeployment', {
+  const deployment = new s3deploy.BucketDeployment(scope, 'ConfigDeployment', {
     sources: [s3deploy.Source.data(CONFIG_OBJECT_KEY, readFileSync(props.configFile, 'utf8'))],
     destinationBucket: bucket,
     // Only the config object is the deployment's: nothing else in the bucket is deleted, and a stack deletion
@@ -49,6 +49,18 @@ export function deploymentConfigObject(
     retainOnDelete: true,
     contentType: 'application/json',
   });
+  // The config decides who may operate which cluster (operators, Slack's allowed users): only the deployment
+  // (CloudFormation, which CloudTrail records) writes it; a hand edit is refused, whoever the caller.
+  bucket.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: 'OnlyTheDeploymentWritesTheConfig',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion', 's3:RestoreObject'],
+      resources: [bucket.arnForObjects('*')],
+      conditions: { ArnNotEquals: { 'aws:PrincipalArn': deployment.handlerRole.roleArn } },
+    }),
+  );
   cdk.Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',
     reason:

@@ -143,7 +143,7 @@ function functionFindings(
     [
       iam5('Resource::*'),
       'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations/CancelCommand support no resource-level permissions',
-      true,
+      onlyUnscopedActions(granted),
     ],
     [
       iam5('Action::kms:GenerateDataKey*'),
@@ -176,4 +176,26 @@ function grantsUnder(stack: cdk.Stack, scope: Construct): string {
     .flatMap((c) => (c instanceof iam.Policy || c instanceof iam.ManagedPolicy ? [c.document] : []))
     .map((d) => JSON.stringify(stack.resolve(d.toJSON())))
     .join('\n');
+}
+
+/** The actions that support no resource-level permissions, which may be granted on `*` (and nothing else may). */
+const UNSCOPED_ACTIONS = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'ssm:GetCommandInvocation',
+  'ssm:ListCommandInvocations',
+  'ssm:CancelCommand',
+]);
+
+/** Does the policy text grant `*` at all, and only for actions that have no resource-level permissions? */
+function onlyUnscopedActions(granted: string): boolean {
+  const onStar = granted
+    .split('\n')
+    .flatMap(
+      (doc) =>
+        (JSON.parse(doc) as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement,
+    )
+    .filter((st) => st.Resource === '*');
+  const actions = onStar.flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+  return actions.length > 0 && actions.every((a) => UNSCOPED_ACTIONS.has(a));
 }

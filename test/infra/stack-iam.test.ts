@@ -108,6 +108,18 @@ describe('HaRedisStack IAM', () => {
     const onConfigBucket = s3.filter((s) => JSON.stringify(s.Resource).includes('ConfigBucket'));
     // Besides the functions' reads: CDK's BucketDeployment handler, which writes the object.
     expect(onConfigBucket.filter((s) => s.Sid !== 'ReadDeploymentConfig')).toHaveLength(1);
+    // And the bucket refuses every write but the deployment's.
+    const bucketPolicy = Object.values(template.findResources('AWS::S3::BucketPolicy')).find((p) =>
+      JSON.stringify(p).includes('OnlyTheDeploymentWritesTheConfig'),
+    ) as { Properties: { PolicyDocument: { Statement: Statement[] } } } | undefined;
+    const deny = bucketPolicy?.Properties.PolicyDocument.Statement.find(
+      (st) => st.Sid === 'OnlyTheDeploymentWritesTheConfig',
+    ) as (Statement & { Effect: string }) | undefined;
+    expect(deny?.Effect).toBe('Deny');
+    expect(actionsOf(deny ?? { Action: [] })).toContain('s3:PutObject');
+    expect(JSON.stringify(deny?.Condition)).toMatch(
+      /ArnNotEquals.*aws:PrincipalArn.*CustomCDKBucketDeployment/,
+    );
   });
 
   it('reads exactly the secrets the config names', () => {

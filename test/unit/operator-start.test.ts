@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseDeploymentConfig } from '../../config/load.ts';
+import { loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import type { Operator } from '../../config/operators.ts';
+import { hostNeighbours } from '../../config/operators.ts';
 import { InvalidInputError } from '../../core/model/errors.ts';
 import { clustersOf, principalKey } from '../../functions/operator-start/access.ts';
+import { operatorExecutionName } from '../../functions/operator-start/contract.ts';
 import { makeOperatorStartHandler, type OperatorStartDeps } from '../../functions/operator-start/handler.ts';
 import { rejectionOf } from './aws/sdk-errors.ts';
 import { CapturingLogger, FakeWorkflows } from './slack/fixtures.ts';
@@ -52,7 +54,9 @@ function world() {
   const logger = new CapturingLogger();
   const deps: OperatorStartDeps = {
     operators: OPERATORS,
-    clusterNames: ['orders', 'sessions'],
+    clusterNames: ['orders', 'sessions', 'carts'],
+    // carts shares orders' hosts (a host set, say); sessions has hosts of its own.
+    neighbours: (cluster) => ({ orders: ['carts'], carts: ['orders'] })[cluster] ?? [],
     workflows,
     logger,
     newId: () => 'generated0001',
@@ -98,13 +102,13 @@ describe('operator-start', () => {
     // Assert
     expect(response.statusCode).toBe(201);
     expect(JSON.parse(response.body)).toEqual({
-      executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:ha-redis-switchover:op-orders-chg-4711',
+      executionArn: `arn:aws:states:eu-west-1:123456789012:execution:ha-redis-switchover:${operatorExecutionName('orders', 'chg-4711')}`,
       started: true,
     });
     expect(w.workflows.starts).toEqual([
       {
         workflow: 'switchover',
-        name: 'op-orders-chg-4711',
+        name: operatorExecutionName('orders', 'chg-4711'),
         input: {
           cluster: 'orders',
           target: 'redis-2',
@@ -121,7 +125,7 @@ describe('operator-start', () => {
     // Arrange
     const w = world();
     const event = iamEvent(ORDERS_SESSION, {
-      workflow: 'maintenance',
+      workflow: 'switchover',
       input: { cluster: 'orders' },
       requestId: 'r1',
     });
@@ -133,7 +137,7 @@ describe('operator-start', () => {
     // Assert
     expect(again.statusCode).toBe(200);
     expect(JSON.parse(again.body).started).toBe(false);
-    expect(w.workflows.names).toEqual(new Set(['op-orders-r1']));
+    expect(w.workflows.names).toEqual(new Set([operatorExecutionName('orders', 'r1')]));
   });
 
   it('refuses a caller on a cluster no group of theirs names, starts nothing, and logs who', async () => {
@@ -252,5 +256,50 @@ describe('operators in the deployment config', () => {
       operators: [{ name: 'x', principals: ['orders-oncall'], clusters: ['orders'] }],
     };
     expect(() => parseDeploymentConfig(bad, 'bad.json')).toThrow('an IAM role or user ARN');
+  });
+});
+
+describe('operator-start: acts only on what the caller may touch', () => {
+  it('refuses a node action on hosts that also serve a cluster the caller has no group for, and starts nothing', async () => {
+    // Arrange: orders-oncall may act on orders only; carts runs on the same hosts.
+    const w = world();
+
+    // Act
+    const restart = await w.handle(
+      iamEvent(ORDERS_SESSION, { workflow: 'maintenance', input: { cluster: 'orders', action: 'reboot' } }),
+    );
+    const drain = await w.handle(
+      iamEvent(ORDERS_SESSION, {
+        workflow: 'maintenance',
+        input: { cluster: 'orders', drainHost: '10.0.1.11' },
+      }),
+    );
+
+    // Assert: the reboot is refused naming carts; a drain (a switchover, no node action) is this cluster's own.
+    expect(restart.statusCode).toBe(403);
+    expect(JSON.parse(restart.body).error).toBe(
+      `maintenance of orders acts on hosts that also serve carts, and ${ORDERS_SESSION} is in no operator group of those; nothing was started`,
+    );
+    expect(drain.statusCode).toBe(201);
+    expect(w.workflows.starts.map((s) => s.input)).toEqual([
+      expect.objectContaining({ drainHost: '10.0.1.11' }),
+    ]);
+  });
+
+  it('names executions so that no two clusters and request ids share one', () => {
+    expect(operatorExecutionName('a', 'b-c')).not.toBe(operatorExecutionName('a-b', 'c'));
+    expect(operatorExecutionName('orders', 'r1')).toBe(operatorExecutionName('orders', 'r1'));
+    expect(operatorExecutionName('orders', 'r1')).toMatch(/^op-orders-[0-9a-f]{24}$/);
+  });
+
+  it('finds the clusters on the same hosts: every other service of a host set, none for a cluster on hosts of its own', () => {
+    const set = hostNeighbours(loadDeploymentConfig('config/example-host-set.json').clusters);
+    const services = [...set.keys()];
+    expect(services).toHaveLength(8);
+    for (const service of services) {
+      expect(set.get(service)).toEqual(services.filter((s) => s !== service).sort());
+    }
+    const example = hostNeighbours(loadDeploymentConfig('config/example.json').clusters);
+    expect(example.get('orders')).toEqual([]);
   });
 });

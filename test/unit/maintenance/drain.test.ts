@@ -136,4 +136,28 @@ describe('drain (drainHost)', () => {
     expect((error as Error).message).toBe('the Sentinels did not see the changed replica priorities in time');
     expect(w.redis.prioritySets.map((p) => p.priority)).toEqual([200, 100]);
   });
+
+  it('names the priorities to set by hand when it cannot put them back either', async () => {
+    // Arrange: Sentinels that never see the change, and a node that refuses the restore.
+    const w = healthyWorld();
+    const views = w.sentinels.replicasViewOf;
+    if (!views) throw new Error('healthyWorld gives the Sentinels a replicas view');
+    w.sentinels.replicasViewOf = (...args) => views(...args).map((v) => ({ ...v, priority: 100 }));
+    const set = w.redis.setReplicaPriority.bind(w.redis);
+    w.redis.setReplicaPriority = async (node, priority) => {
+      if (priority === 100) throw new Error('connection refused');
+      return set(node, priority);
+    };
+
+    // Act
+    const error = await prepareDrain(w.cluster, n1, w.deps).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+    // Assert
+    expect(error?.message).toBe(
+      'the Sentinels did not see the changed replica priorities in time; and the replica priorities it changed could not be put back: set them by hand (CONFIG SET replica-priority): n3 100',
+    );
+  });
 });

@@ -157,7 +157,7 @@ export class HaRedisStack extends cdk.Stack {
     });
     const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
     this.operatorStartFunction = clusterOperators?.operatorStartFunction;
-    this.addObservability(config, ingest.deadLetterQueue, delivery.deadLetterQueue);
+    this.addObservability(config, ingest, delivery.deadLetterQueue);
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {
       bridgePolicy: bridge.policy,
@@ -168,8 +168,10 @@ export class HaRedisStack extends cdk.Stack {
   }
 
   /** The alarms, and the deployment's dashboard (infra/constructs/dashboard.ts) with its name as an output. */
-  private addObservability(config: DeploymentConfig, eventsDlq: sqs.IQueue, notifyDlq: sqs.IQueue): void {
+  private addObservability(config: DeploymentConfig, ingest: EventIngest, notifyDlq: sqs.IQueue): void {
+    const eventsDlq = ingest.deadLetterQueue;
     addAlarms(this, {
+      reconcileShards: ingest.reconcileShards,
       alarmTopic: this.alarmTopic,
       notificationsTopic: this.notificationsTopic,
       notifyFunction: this.notifyFunction,

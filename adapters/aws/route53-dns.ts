@@ -11,7 +11,7 @@ import { AwsServiceError, ConfigurationError } from '../../core/model/errors.ts'
 import type { Clock, Dns } from '../../core/ports.ts';
 import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy } from './retry.ts';
 
-/** Route53 takes about 5 requests/s per account; after that it throttles, so back off past a second. */
+/** Route53 takes about 10 requests/s per account (a bucket of 50; 5/s before 2026); after that it throttles, so back off past a second. */
 export const ROUTE53_RETRY: RetryPolicy = { maxAttempts: 5, baseMs: 200, capMs: 3000 };
 /** A change reaches every Route53 server within about a minute; ask every few seconds. */
 const INSYNC_POLLING = { firstMs: 1000, maxMs: 5000 };

@@ -25,8 +25,10 @@ export interface AlarmsProps {
   functions: lambda.Function[];
   /** The notify Lambda: its alarms go to the alarm topic only (through itself they could not arrive). */
   notifyFunction: lambda.IFunction;
-  /** The reconcile Lambda, scheduled every minute: an alarm when it did not run. */
+  /** The reconcile Lambda, scheduled every minute per shard: an alarm when a shard's runs stop. */
   reconcileFunction: lambda.IFunction;
+  /** How many reconcile schedules there are (one per shard, each every minute). */
+  reconcileShards: number;
   /** The Sentinel event bridges: the topic they publish to (their metrics' EventsTopic), and how many there are. */
   bridges: { topicName: string; expected: number };
 }
@@ -105,14 +107,18 @@ export function addAlarms(scope: Construct, props: AlarmsProps): void {
     executionsNotSucceeded(props.maintenanceStateMachine),
     'A maintenance run stopped; the cluster was left writable. Its history entry says which nodes were done',
   );
+  // Each shard's schedule runs once a minute: RECONCILE_SILENT_MINUTES × shards runs per period. One shard's
+  // schedule stopped makes RECONCILE_SILENT_MINUTES fewer, so the threshold leaves room for 4 late or missed runs
+  // and no more (with one shard: any run at all).
+  const expectedRuns = RECONCILE_SILENT_MINUTES * props.reconcileShards;
   alarm(
     'ReconcileNotRunning',
     props.reconcileFunction.metricInvocations({
       period: cdk.Duration.minutes(RECONCILE_SILENT_MINUTES),
       statistic: 'Sum',
     }),
-    `The reconcile (every minute) did not run for ${RECONCILE_SILENT_MINUTES} minutes: failovers no event reported and pending fences wait; check its schedule and the Lambda`,
-    { below: true, missing: cloudwatch.TreatMissingData.BREACHING },
+    `The reconcile ran fewer than ${expectedRuns - 4} times in ${RECONCILE_SILENT_MINUTES} minutes (${props.reconcileShards} shard(s), each every minute): a shard's clusters wait for failovers no event reported and pending fences; check the schedules and the Lambda`,
+    { below: true, missing: cloudwatch.TreatMissingData.BREACHING, threshold: expectedRuns - 4 },
   );
   bridgeAlarms(alarm, props.bridges);
   lambdaAlarms(alarm, props);
@@ -126,17 +132,19 @@ interface AlarmOptions {
   below?: boolean;
   /** Periods in a row that must breach (1 by default). */
   periods?: number;
+  /** The threshold (1 by default). */
+  threshold?: number;
 }
 type AlarmOf = (id: string, metric: cloudwatch.IMetric, description: string, options?: AlarmOptions) => void;
 
-/** `<id>Alarm` at a threshold of 1, to the alarm topic and (unless about the notify path) the notifications. */
+/** `<id>Alarm` at a threshold of 1 (unless given), to the alarm topic and (unless about the notify path) the notifications. */
 function alarmFactory(scope: Construct, props: AlarmsProps): AlarmOf {
   const toPager = new cwActions.SnsAction(props.alarmTopic);
   const toSlack = new cwActions.SnsAction(props.notificationsTopic);
   return (id, metric, description, options = {}) => {
     const a = new cloudwatch.Alarm(scope, `${id}Alarm`, {
       metric,
-      threshold: 1,
+      threshold: options.threshold ?? 1,
       evaluationPeriods: options.periods ?? 1,
       datapointsToAlarm: options.periods ?? 1,
       comparisonOperator: options.below

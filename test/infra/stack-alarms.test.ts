@@ -53,12 +53,13 @@ describe('HaRedisStack alarms', () => {
         8,
       );
     }
-    // No invocation of the reconcile for 5 minutes, missing data included, alarms.
+    // No invocation of the reconcile for 5 minutes, missing data included, alarms (one shard: any run at all).
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'Invocations',
       Namespace: 'AWS/Lambda',
       Period: 300,
       ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
       TreatMissingData: 'breaching',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Reconcile') } }],
     });

@@ -171,4 +171,18 @@ describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
     ).toEqual([]);
     expect(unusedAcknowledgements(stack)).toEqual([]);
   });
+
+  it('alarms when one reconcile shard stops: fewer than 5 runs per shard in 5 minutes, less 4', () => {
+    const shards = reconcileShardCount(500);
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as {
+      Properties: { MetricName?: string; Threshold: number; Dimensions?: { Value: unknown }[] };
+    }[];
+    const reconcile = alarms.filter(
+      (a) =>
+        a.Properties.MetricName === 'Invocations' &&
+        JSON.stringify(a.Properties.Dimensions).includes('Reconcile'),
+    );
+    expect(shards).toBe(10);
+    expect(reconcile.map((a) => a.Properties.Threshold)).toEqual([5 * shards - 4]);
+  });
 });

@@ -3,6 +3,7 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisSentinelView } from '../../adapters/redis/sentinel-view.ts';
 import { statusCommand } from '../../cli/commands/status.ts';
 import { type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import { formatTimeline } from '../../core/model/timeline.ts';
 import { startNode } from '../../local/cluster-processes.ts';
 import { countLost, WriteLoad } from '../../local/load.ts';
 import { waitUntil } from '../../local/processes.ts';
@@ -150,8 +151,12 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
     const final = settled as { master: Endpoint; epoch: number };
     await load.waitForAcks(load.ackCount + 50, 20_000);
     const report = await load.stop();
-    expect(await countLost(final.master, t.password, report.ackedKeys)).toEqual([]);
     const entries = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) > before.epoch);
+    // What happened, printed before the assertions so that a failure shows it.
+    console.info(
+      `leader killed after promoting ${promoted && formatEndpoint(promoted)}: settled on ${formatEndpoint(final.master)} at epoch ${final.epoch} (was ${formatEndpoint(master)} at ${before.epoch}); ha-redis entries: ${entries.map((e) => `${e.epoch}:${e.outcome}:${e.newMaster ? formatEndpoint(e.newMaster) : '-'} ${formatTimeline(e.timeline)}`).join('; ') || 'none'}`,
+    );
+    expect(await countLost(final.master, t.password, report.ackedKeys)).toEqual([]);
     for (const e of entries) {
       if (e.outcome === 'unconfirmed') continue;
       // Each epoch ha-redis acted on was one a majority named at the time; the last is where everything ends.
@@ -161,9 +166,6 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
       .filter((e) => e.outcome !== 'unconfirmed')
       .sort((a, b) => (a.epoch ?? 0) - (b.epoch ?? 0));
     if (acted.length) expect(sameEndpoint(acted.at(-1)?.newMaster ?? master, final.master)).toBe(true);
-    console.info(
-      `leader killed after promoting ${promoted && formatEndpoint(promoted)}: settled on ${formatEndpoint(final.master)} at epoch ${final.epoch} (was ${formatEndpoint(master)} at ${before.epoch}); ha-redis entries: ${entries.map((e) => `${e.epoch}:${e.outcome}`).join(', ') || 'none'}`,
-    );
   });
 
   it('follows two quick failovers (the new master stalls right after its promotion) and loses no WAIT-1 write', async () => {

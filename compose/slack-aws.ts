@@ -126,6 +126,14 @@ export function slackGroupMembers(
   };
 }
 
+/** Step Functions for the switchover state machine only (the Slack front starts it, the worker follows it). */
+export const switchoverStarter = (stateMachineArn: string, clock: Clock): StepFunctionsStarter =>
+  new StepFunctionsStarter({
+    client: new SFNClient({}),
+    stateMachineArns: { switchover: stateMachineArn },
+    clock,
+  });
+
 /** Built once per deployment config: again only when it changed. */
 let cached: { config: DeploymentConfig; deps: SlackFrontDeps } | undefined;
 
@@ -161,11 +169,7 @@ export async function slackAwsDeps(
     signingSecret: () => secrets.get(slack.signingSecret),
     clock,
     logger,
-    workflows: new StepFunctionsStarter({
-      client: new SFNClient({}),
-      stateMachineArns: { switchover: stateMachineArn },
-      clock,
-    }),
+    workflows: switchoverStarter(stateMachineArn, clock),
     // The Plan step's own precheck, run by the worker (it reads the cluster with its secrets): it takes nothing.
     plan: (input) => worker.plan(input),
     maintenance: { setMaintenanceMode: (cluster, mode) => worker.setMaintenanceMode(cluster, mode) },

@@ -1,5 +1,3 @@
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../core/model/limits.ts';
 import type { Logger } from '../core/ports.ts';
@@ -9,7 +7,7 @@ import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { SlackWorkerCallDeps } from '../functions/slack-worker/handler.ts';
 import { type AwsDeps, awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
-import { responseUrlPoster, SLACK_RESPONSE_ORIGIN } from './slack-aws.ts';
+import { responseUrlPoster, SLACK_RESPONSE_ORIGIN, switchoverStarter } from './slack-aws.ts';
 
 /** Built once per AwsDeps: again only when the deployment config changed. */
 let cached: { base: AwsDeps; deps: SlackWorkerCallDeps } | undefined;
@@ -31,11 +29,7 @@ export async function slackWorkerAwsDeps(
     clusters: base.clusters,
     clock,
     logger,
-    workflows: new StepFunctionsStarter({
-      client: new SFNClient({}),
-      stateMachineArns: { switchover: stateMachineArn },
-      clock,
-    }),
+    workflows: switchoverStarter(stateMachineArn, clock),
     // The Plan step's own precheck, run outside the workflow: it reads, takes nothing.
     plan: (input) => dryRunPlan(base.clusters.get(input.cluster), input, base.failover),
     status: async (cluster) =>

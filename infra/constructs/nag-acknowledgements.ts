@@ -128,7 +128,8 @@ function functionFindings(
   f: lambda.Function,
   where: { region: string; account: string },
 ): Record<string, string> {
-  const granted = grantsUnder(stack, f);
+  const documents = documentsUnder(stack, f);
+  const granted = JSON.stringify(documents);
   const findings: [string, string, boolean][] = [
     [
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
@@ -143,7 +144,7 @@ function functionFindings(
     [
       iam5('Resource::*'),
       'X-Ray PutTraceSegments and ssm:GetCommandInvocation/ListCommandInvocations/CancelCommand support no resource-level permissions',
-      onlyUnscopedActions(granted),
+      onlyUnscopedActions(documents),
     ],
     [
       iam5('Action::kms:GenerateDataKey*'),
@@ -169,14 +170,17 @@ function functionFindings(
   return Object.fromEntries(findings.filter(([, , has]) => has).map(([id, reason]) => [id, reason]));
 }
 
-/** Every IAM policy document under a construct (its role's policies, or itself), resolved, as one JSON text. */
-function grantsUnder(stack: cdk.Stack, scope: Construct): string {
+/** Every IAM policy document under a construct (its role's policies, or itself), resolved. */
+function documentsUnder(stack: cdk.Stack, scope: Construct): PolicyJson[] {
   return scope.node
     .findAll()
     .flatMap((c) => (c instanceof iam.Policy || c instanceof iam.ManagedPolicy ? [c.document] : []))
-    .map((d) => JSON.stringify(stack.resolve(d.toJSON())))
-    .join('\n');
+    .map((d) => stack.resolve(d.toJSON()) as PolicyJson);
 }
+
+/** Those documents as one JSON text, to look for a grant in. */
+const grantsUnder = (stack: cdk.Stack, scope: Construct): string =>
+  JSON.stringify(documentsUnder(stack, scope));
 
 /** The actions that support no resource-level permissions, which may be granted on `*` (and nothing else may). */
 const UNSCOPED_ACTIONS = new Set([
@@ -187,15 +191,11 @@ const UNSCOPED_ACTIONS = new Set([
   'ssm:CancelCommand',
 ]);
 
-/** Does the policy text grant `*` at all, and only for actions that have no resource-level permissions? */
-function onlyUnscopedActions(granted: string): boolean {
-  const onStar = granted
-    .split('\n')
-    .flatMap(
-      (doc) =>
-        (JSON.parse(doc) as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement,
-    )
-    .filter((st) => st.Resource === '*');
+type PolicyJson = { Statement: { Action: string | string[]; Resource: unknown }[] };
+
+/** Do the documents grant `*` at all, and only for actions that have no resource-level permissions? */
+function onlyUnscopedActions(documents: PolicyJson[]): boolean {
+  const onStar = documents.flatMap((doc) => doc.Statement).filter((st) => st.Resource === '*');
   const actions = onStar.flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
   return actions.length > 0 && actions.every((a) => UNSCOPED_ACTIONS.has(a));
 }

@@ -101,7 +101,7 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
     await waitUntil(async () => !(await view.inTilt(s3Endpoint, 1000)), 40_000, 'sentinel-3 to leave TILT');
   });
 
-  it('loses no write and routes only to a master a majority names when the leader dies right after promoting', async () => {
+  it('routes only to a master a majority names, and loses no write acked before the forced failover, when its leader dies right after promoting', async () => {
     // Arrange: durable writes; the master and the leader-to-be.
     await settledCluster();
     const load = durableLoad();
@@ -121,6 +121,9 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
       'SENTINEL FAILOVER to be accepted',
       200,
     );
+    // Sentinel promotes on a later timer tick, so no write acknowledged before this moment was taken by the
+    // promoted replica's history alone.
+    const acceptedAt = Date.now();
     const replicas = t.cluster.nodes.filter((n) => !sameEndpoint(n, master));
     let promoted: Endpoint | undefined;
     await waitUntil(
@@ -149,6 +152,11 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
       'one master, named by a majority, with every proxy on it',
     );
     const final = settled as { master: Endpoint; epoch: number };
+    // When Sentinel completed the failover (a newer epoch), ha-redis records it once its reaction ends.
+    if (final.epoch > before.epoch) {
+      const followed = await waitForHistory(t, (e) => e.kind === 'failover' && e.epoch === final.epoch);
+      expect(followed.newMaster && sameEndpoint(followed.newMaster, final.master)).toBe(true);
+    }
     await load.waitForAcks(load.ackCount + 50, 20_000);
     const report = await load.stop();
     const entries = (await t.history()).filter((e) => e.kind === 'failover' && (e.epoch ?? 0) > before.epoch);
@@ -156,7 +164,21 @@ describe("Sentinel's bad days (real redis, sentinel, haproxy)", () => {
     console.info(
       `leader killed after promoting ${promoted && formatEndpoint(promoted)}: settled on ${formatEndpoint(final.master)} at epoch ${final.epoch} (was ${formatEndpoint(master)} at ${before.epoch}); ha-redis entries: ${entries.map((e) => `${e.epoch}:${e.outcome}:${e.newMaster ? formatEndpoint(e.newMaster) : '-'} ${formatTimeline(e.timeline)}`).join('; ') || 'none'}`,
     );
-    expect(await countLost(final.master, t.password, report.ackedKeys)).toEqual([]);
+    // A raw SENTINEL FAILOVER does not block writes: the old master acks WAIT-1 writes (its other replica still
+    // follows it) until Sentinel demotes it. When the restarted leader's config wins, those writes are lost; that
+    // is Sentinel's own loss, which `ha-redis switchover` exists to avoid (README, Known limits). What ha-redis
+    // owns: no write acked before the failover began is lost, and a loss happens only where Sentinel itself
+    // completed the promotion.
+    const lost = new Set(await countLost(final.master, t.password, report.ackedKeys));
+    const lostAt = report.ackedKeys.flatMap((k, i) => (lost.has(k) ? [report.ackedAt[i] ?? 0] : []));
+    console.info(
+      `lost ${lost.size} of ${report.ackedKeys.length} acked writes${lostAt.length ? `, acked ${Math.min(...lostAt) - acceptedAt} to ${Math.max(...lostAt) - acceptedAt} ms after SENTINEL FAILOVER was accepted` : ''}`,
+    );
+    expect(lostAt.filter((at) => at <= acceptedAt)).toEqual([]);
+    if (lost.size) {
+      expect(promoted && sameEndpoint(final.master, promoted)).toBe(true);
+      expect(final.epoch).toBeGreaterThan(before.epoch);
+    }
     for (const e of entries) {
       if (e.outcome === 'unconfirmed') continue;
       // Each epoch ha-redis acted on was one a majority named at the time; the last is where everything ends.

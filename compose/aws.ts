@@ -4,7 +4,9 @@ import { Route53Client } from '@aws-sdk/client-route-53';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { QueuedDns } from '../adapters/aws/dns-queue.ts';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { Route53Dns } from '../adapters/aws/route53-dns.ts';
 import { S3ConfigSource } from '../adapters/aws/s3-config-source.ts';
@@ -179,7 +181,13 @@ function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),
     router: new HaproxyRouter(1000, access.runtimeApiTls),
-    dns: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
+    // The reactions queue the record; the zone's one writer (dns-writer) writes it (README, "Running many clusters").
+    dns: new QueuedDns({
+      client: new SQSClient({}),
+      queueUrl: requireEnv(LAMBDA_ENV.dnsQueueUrl, env),
+      reader: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
+      clock: systemClock,
+    }),
     nodeOps: new SsmNodeOps({
       client: new SSMClient({}),
       documentName: (document) => `${documentPrefix}-${document}`,

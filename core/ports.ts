@@ -114,13 +114,15 @@ export interface Router {
 }
 
 /** The cluster's DNS master record. */
+/**
+ * What an upsert did: written, already so, refused (a newer epoch is written), or `queued`: handed to the
+ * zone's one writer (AWS: a FIFO queue per hosted zone), which writes it in order and refuses an older epoch.
+ */
+export type DnsUpsertResult = 'updated' | 'unchanged' | 'stale' | 'queued';
+
 export interface Dns {
   /** Move the record to `master`; refuses (returns 'stale') when a newer epoch is already written. */
-  upsertMaster(
-    cluster: ClusterConfig,
-    master: Endpoint,
-    epoch: number,
-  ): Promise<'updated' | 'unchanged' | 'stale'>;
+  upsertMaster(cluster: ClusterConfig, master: Endpoint, epoch: number): Promise<DnsUpsertResult>;
   /** What the record says now: the master and the epoch written with it (undefined: no record yet). */
   currentMaster(cluster: ClusterConfig): Promise<{ master: Endpoint; epoch: number } | undefined>;
 }

@@ -19,6 +19,7 @@ import { ClusterAccess } from './constructs/cluster-access.ts';
 import { type ReservedConcurrency, reservedConcurrency } from './constructs/concurrency.ts';
 import { type DeploymentConfigObject, deploymentConfigObject } from './constructs/config-object.ts';
 import { addDashboard } from './constructs/dashboard.ts';
+import { DnsWriter, dnsQueues } from './constructs/dns-writer.ts';
 import { encryptedTopic, stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
 import { LambdaFactory } from './constructs/lambda-function.ts';
@@ -66,6 +67,10 @@ export class HaRedisStack extends cdk.Stack {
   readonly switchoverStepFunction: nodejs.NodejsFunction;
   readonly reconcileFunction: nodejs.NodejsFunction;
   readonly notifyFunction: nodejs.NodejsFunction;
+  /** The one writer of the master records per hosted zone, on the dnsQueue. */
+  readonly dnsWriterFunction: nodejs.NodejsFunction;
+  /** The master-record writes (FIFO, one message group per hosted zone). */
+  readonly dnsQueue: sqs.Queue;
   readonly slackFunction?: nodejs.NodejsFunction;
   readonly slackWorkerFunction?: nodejs.NodejsFunction;
   readonly operatorStartFunction?: nodejs.NodejsFunction;
@@ -94,6 +99,8 @@ export class HaRedisStack extends cdk.Stack {
     this.securityGroup = securityGroup;
     this.documents = new SsmCommandDocuments(this, 'Documents', { prefix: config.name });
     this.configObject = deploymentConfigObject(this, { key, configFile: props.configFile });
+    const dns = dnsQueues(this, key);
+    this.dnsQueue = dns.queue;
     const lambdas = new LambdaFactory(this, {
       key,
       vpc,
@@ -106,6 +113,7 @@ export class HaRedisStack extends cdk.Stack {
       table: this.table,
       notificationsTopic: this.notificationsTopic,
       documents: this.documents,
+      dnsQueue: dns.queue,
     });
 
     // The concerns, each with its Lambdas and their grants.
@@ -113,6 +121,12 @@ export class HaRedisStack extends cdk.Stack {
     this.sentinelEventsTopic = ingest.topic;
     this.sentinelEventFunction = ingest.sentinelEventFunction;
     this.reconcileFunction = ingest.reconcileFunction;
+    this.dnsWriterFunction = new DnsWriter(this, {
+      config,
+      lambdas,
+      access,
+      queue: dns.queue,
+    }).writerFunction;
     const workflows = new Workflows(this, {
       config,
       key,
@@ -157,7 +171,7 @@ export class HaRedisStack extends cdk.Stack {
     });
     const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
     this.operatorStartFunction = clusterOperators?.operatorStartFunction;
-    this.addObservability(config, ingest, delivery.deadLetterQueue);
+    this.addObservability(config, ingest, delivery.deadLetterQueue, dns.deadLetterQueue);
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {
       bridgePolicy: bridge.policy,
@@ -168,7 +182,12 @@ export class HaRedisStack extends cdk.Stack {
   }
 
   /** The alarms, and the deployment's dashboard (infra/constructs/dashboard.ts) with its name as an output. */
-  private addObservability(config: DeploymentConfig, ingest: EventIngest, notifyDlq: sqs.IQueue): void {
+  private addObservability(
+    config: DeploymentConfig,
+    ingest: EventIngest,
+    notifyDlq: sqs.IQueue,
+    dnsDlq: sqs.IQueue,
+  ): void {
     const eventsDlq = ingest.deadLetterQueue;
     addAlarms(this, {
       reconcileShards: ingest.reconcileShards,
@@ -178,6 +197,7 @@ export class HaRedisStack extends cdk.Stack {
       reconcileFunction: this.reconcileFunction,
       sentinelEventDlq: eventsDlq,
       notifyDlq,
+      dnsDlq,
       switchoverStateMachine: this.switchoverStateMachine,
       maintenanceStateMachine: this.maintenanceStateMachine,
       functions: this.functions(),
@@ -190,6 +210,7 @@ export class HaRedisStack extends cdk.Stack {
       deadLetterQueues: [
         { label: 'sentinel events', queue: eventsDlq },
         { label: 'notifications', queue: notifyDlq },
+        { label: 'DNS writes', queue: dnsDlq },
       ],
       stateMachines: [
         { label: 'Switchover', machine: this.switchoverStateMachine },
@@ -211,6 +232,7 @@ export class HaRedisStack extends cdk.Stack {
       [LAMBDA_ENV.stateTable]: this.table.tableName,
       [LAMBDA_ENV.notifyTopicArn]: this.notificationsTopic.topicArn,
       [LAMBDA_ENV.documentPrefix]: config.name,
+      [LAMBDA_ENV.dnsQueueUrl]: this.dnsQueue.queueUrl,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
   }
@@ -224,6 +246,7 @@ export class HaRedisStack extends cdk.Stack {
       this.maintenanceStepFunction,
       this.maintenanceTriggerFunction,
       this.notifyFunction,
+      this.dnsWriterFunction,
       ...(this.slackFunction ? [this.slackFunction] : []),
       ...(this.slackWorkerFunction ? [this.slackWorkerFunction] : []),
       ...(this.operatorStartFunction ? [this.operatorStartFunction] : []),

@@ -13,6 +13,11 @@ import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy
 
 /** Route53 takes about 10 requests/s per account (a bucket of 50; 5/s before 2026); after that it throttles, so back off past a second. */
 export const ROUTE53_RETRY: RetryPolicy = { maxAttempts: 5, baseMs: 200, capMs: 3000 };
+/**
+ * The zone's one writer (dns-writer) waits longer: nobody else writes the zone, so a refusal is Route53 still
+ * applying its own previous change, or the account's rate; ~10 s at most, inside its 15-s timeout.
+ */
+export const ROUTE53_WRITER_RETRY: RetryPolicy = { maxAttempts: 8, baseMs: 250, capMs: 2000 };
 /** A change reaches every Route53 server within about a minute; ask every few seconds. */
 const INSYNC_POLLING = { firstMs: 1000, maxMs: 5000 };
 const DEFAULT_BATCH_WINDOW_MS = 50;
@@ -36,6 +41,25 @@ export function parseMasterRecordText(value: string): { epoch: number; master: E
   return { epoch: Number(match[1]), master: { host: match[2], port: Number(match[3]) } };
 }
 
+/**
+ * The hosted zone of the cluster's master record, once the upsert is known to be writable there: the cluster
+ * names a zone, and the master is an IPv4 address (an A record needs one).
+ */
+export function hostedZoneFor(cluster: ClusterConfig, master: Endpoint): string {
+  const zone = cluster.dns.hostedZoneId;
+  if (!zone) {
+    throw new ConfigurationError(
+      `cluster ${cluster.name} has no dns.hostedZoneId, so its Route53 record cannot be written; set it`,
+    );
+  }
+  if (!isIPv4(master.host)) {
+    throw new ConfigurationError(
+      `cluster ${cluster.name}: master host ${master.host} is not an IPv4 address, which an A record needs; address nodes by IP`,
+    );
+  }
+  return zone;
+}
+
 /** Route53 returns names lower-cased with a trailing dot. */
 const normalName = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
@@ -50,6 +74,8 @@ export interface Route53DnsOptions {
   waitForInsync?: boolean;
   /** How long to wait for INSYNC; 120 s by default. */
   insyncDeadlineMs?: number;
+  /** Retries of a throttled or refused call; ROUTE53_RETRY by default. */
+  retry?: RetryPolicy;
 }
 
 type Result = 'updated' | 'unchanged' | 'stale';
@@ -73,6 +99,7 @@ export class Route53Dns implements Dns {
   private readonly batchWindowMs: number;
   private readonly waitForInsync: boolean;
   private readonly insyncDeadlineMs: number;
+  private readonly retry: RetryPolicy;
   /** Upserts waiting for their zone's batch to go out, by hosted zone. */
   private readonly batches = new Map<string, Upsert[]>();
 
@@ -83,6 +110,7 @@ export class Route53Dns implements Dns {
     this.batchWindowMs = options.batchWindowMs ?? DEFAULT_BATCH_WINDOW_MS;
     this.waitForInsync = options.waitForInsync ?? false;
     this.insyncDeadlineMs = options.insyncDeadlineMs ?? DEFAULT_INSYNC_DEADLINE_MS;
+    this.retry = options.retry ?? ROUTE53_RETRY;
   }
 
   /**
@@ -90,17 +118,7 @@ export class Route53Dns implements Dns {
    * the result it would have had alone, in arrival order.
    */
   async upsertMaster(cluster: ClusterConfig, master: Endpoint, epoch: number): Promise<Result> {
-    const zone = cluster.dns.hostedZoneId;
-    if (!zone) {
-      throw new ConfigurationError(
-        `cluster ${cluster.name} has no dns.hostedZoneId, so its Route53 record cannot be written; set it`,
-      );
-    }
-    if (!isIPv4(master.host)) {
-      throw new ConfigurationError(
-        `cluster ${cluster.name}: master host ${master.host} is not an IPv4 address, which an A record needs; address nodes by IP`,
-      );
-    }
+    const zone = hostedZoneFor(cluster, master);
     const { promise, resolve, reject } = Promise.withResolvers<Result>();
     const upsert: Upsert = { cluster, master, epoch, resolve, reject };
     const waiting = this.batches.get(zone);
@@ -243,7 +261,7 @@ export class Route53Dns implements Dns {
   /** A Route53 call, retried while throttled or while the zone's previous change is being applied. */
   private async call<T>(what: string, send: () => Promise<T>): Promise<T> {
     try {
-      return await this.backoff.retry(send, ROUTE53_RETRY, RETRYABLE);
+      return await this.backoff.retry(send, this.retry, RETRYABLE);
     } catch (error) {
       const name = awsErrorName(error);
       if (name === 'NoSuchHostedZone') {
@@ -259,7 +277,7 @@ export class Route53Dns implements Dns {
         );
       }
       const reason = RETRYABLE(error)
-        ? `Route53 still refused after ${ROUTE53_RETRY.maxAttempts} attempts (${name}); retry later`
+        ? `Route53 still refused after ${this.retry.maxAttempts} attempts (${name}); retry later`
         : `${describeAwsError(error)}; check that the record name lies in the zone and no CNAME stands at it`;
       throw new AwsServiceError(`could not ${what}: ${reason}`, { cause: error });
     }

@@ -3,6 +3,7 @@ import type { SNSEvent } from 'aws-lambda';
 import type { RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { type Summary, summarize } from '../stats.ts';
 import type { ServiceCounts } from './aws-fakes.ts';
+import type { DnsQueueCounts } from './dns-queue.ts';
 import type { LambdaCounts, LambdaSim } from './lambda.ts';
 import { LIMITS } from './limits.ts';
 import type { FleetWorld } from './topology.ts';
@@ -50,7 +51,14 @@ export interface FleetRun {
   dnsNotWritten: number;
   fenceNotIssued: number;
   /** Calls each fake took, and the ones it refused by error name (each refusal is one retry or one give-up). */
-  calls: { route53: ServiceCounts; ssm: ServiceCounts; dynamodb: ServiceCounts; lambda: LambdaCounts };
+  calls: {
+    route53: ServiceCounts;
+    ssm: ServiceCounts;
+    dynamodb: ServiceCounts;
+    lambda: LambdaCounts;
+    /** The master records' FIFO queue and its writer (one batch per hosted zone at a time). */
+    dnsQueue: DnsQueueCounts;
+  };
   /** Failed-over clusters whose epoch is not done at the end. */
   failedReactions: string[];
   /** Partial reactions (a step failed; a later event retried the epoch), by their first error. */
@@ -103,6 +111,7 @@ export function summarizeRun(r: {
     counts: { route53: ServiceCounts; ssm: ServiceCounts };
   };
   dynamoCounts: ServiceCounts;
+  dnsQueue: DnsQueueCounts;
   lambda: LambdaSim;
   notes: OutcomeNote[];
   applied: Map<string, string>;
@@ -143,7 +152,7 @@ export function summarizeRun(r: {
     notRerouted: failing.length - rerouted.length,
     dnsNotWritten: failing.length - dns.length,
     fenceNotIssued: failing.length - fence.length,
-    calls: { ...r.aws.counts, dynamodb: r.dynamoCounts, lambda: r.lambda.counts },
+    calls: { ...r.aws.counts, dynamodb: r.dynamoCounts, lambda: r.lambda.counts, dnsQueue: r.dnsQueue },
     failedReactions: perCluster.filter((s) => s.applied !== 'done@7').map((s) => s.cluster),
     partialReactions: r.notes.filter((n) => n.outcome === 'partial').length,
     unconfirmed: unconfirmed.length,
@@ -200,11 +209,11 @@ export function renderFleet(runs: readonly FleetRun[]): string {
         `| ${r.clusters} | ${r.failovers} | ${s(r.promotionToReroutedMs)} | ${s(r.promotionToDnsWrittenMs)} | ${s(r.promotionToFenceIssuedMs)} | ${r.notRerouted} / ${r.dnsNotWritten} / ${r.fenceNotIssued} | ${r.failedReactions.length} | ${r.partialReactions} | ${r.unconfirmed} (${r.unconfirmedByThrottling}) | ${(r.durationMs / 1000).toFixed(1)} |`,
     ),
     '',
-    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency |',
-    '|--:|---|---|---|---|',
+    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency | DNS queue: sent, writer batches, retried |',
+    '|--:|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} |`,
+        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} | ${r.calls.dnsQueue.sent}, ${r.calls.dnsQueue.batches}, ${r.calls.dnsQueue.retried} |`,
     ),
     '',
     ...runs.flatMap((r) =>

@@ -118,6 +118,18 @@ export const LIMITS = {
     /** The sentinel-event function's timeout (infra/constructs/event-ingest.ts). */
     timeoutMs: 60_000,
   },
+  sqsFifo: {
+    /**
+     * SQS Developer Guide, "Amazon SQS FIFO queue quotas": without high throughput, 300 transactions per second
+     * per API action (SendMessage) for a queue, beyond it `ThrottlingException`.
+     */
+    sendPerSec: 300,
+    /**
+     * Lambda's SQS event source long-polls the queue; AWS publishes no pick-up latency. ASSUMPTION: 20-200 ms
+     * from a message's arrival (or the group's previous batch's end) to its batch's invocation.
+     */
+    pickUpMs: [20, 200] as const,
+  },
   sns: {
     /** SNS to Lambda delivery: no published latency; tens of ms is what SNS's own figures show. ASSUMPTION. */
     deliveryMs: [20, 80] as const,

@@ -8,8 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Route53Client } from '@aws-sdk/client-route-53';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SNSEvent } from 'aws-lambda';
+import { QueuedDns } from '../../adapters/aws/dns-queue.ts';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { Route53Dns } from '../../adapters/aws/route53-dns.ts';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
@@ -18,6 +20,7 @@ import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../core/model
 import type { Clock, CorePorts, Logger } from '../../core/ports.ts';
 import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { installAwsFakes, startDynamo } from './aws-fakes.ts';
+import { DnsQueueSim } from './dns-queue.ts';
 import { clusterOfEvent, type FleetRun, noteOf, type OutcomeNote, summarizeRun } from './fleet-report.ts';
 import { LambdaSim } from './lambda.ts';
 import { LIMITS, uniform } from './limits.ts';
@@ -141,12 +144,19 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     router: new SimRouter(world),
   };
   const clusters = new ClusterRegistry(world.clusters.map((c) => c.config));
+  const dnsQueue = new DnsQueueSim(clusters, clock, quiet);
   const notes: OutcomeNote[] = [];
   /** One execution environment: its own adapters and clients, as a Lambda process builds them at init. */
   const newEnvironment = () => {
     const failover: CorePorts = {
       ...shared,
-      dns: new Route53Dns({ client: new Route53Client({ region: 'eu-west-1' }), clock }),
+      // As compose/aws.ts: the reaction queues the record for its zone's one writer (dns-queue.ts plays it).
+      dns: new QueuedDns({
+        client: new SQSClient({ region: 'eu-west-1' }),
+        queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-dns.fifo',
+        reader: new Route53Dns({ client: new Route53Client({ region: 'eu-west-1' }), clock }),
+        clock,
+      }),
       nodeOps: new SsmNodeOps({
         client: new SSMClient({ region: 'eu-west-1' }),
         documentName: (d) => `ha-redis-prod-${d}`,
@@ -184,15 +194,27 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
       }),
     );
     await lambda.drained();
+    await dnsQueue.drained();
     const reader = new DynamoStateStore(dynamo.client(), 'state');
     const applied = new Map<string, string>();
     for (const c of world.clusters.filter((x) => x.failsOver)) {
       const a = await reader.appliedEpoch(c.config.name);
       applied.set(c.config.name, a ? `${a.status}@${a.epoch}` : 'none');
     }
-    return summarizeRun({ options, world, aws, dynamoCounts: dynamo.counts, lambda, notes, applied, lostAt });
+    return summarizeRun({
+      options,
+      world,
+      aws,
+      dynamoCounts: dynamo.counts,
+      dnsQueue: dnsQueue.counts,
+      lambda,
+      notes,
+      applied,
+      lostAt,
+    });
   } finally {
     aws.restore();
+    dnsQueue.restore();
     await dynamo.stop();
   }
 }

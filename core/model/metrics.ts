@@ -25,6 +25,8 @@ export const TIMING_METRICS = {
   stepDimension: 'Step',
   /** A switchover: how long writes were blocked (the step that finishes it emits it). */
   switchoverWriteGap: 'SwitchoverWriteGap',
+  /** A master record: from queued by a reaction or a switchover to written by its zone's writer. */
+  dnsWrittenAfterQueued: 'DnsWrittenAfterQueued',
 } as const;
 
 /** The name of a counted metric. */
@@ -53,7 +55,11 @@ export const BRIDGE_METRICS = {
 
 /** One timing to emit: its metric, milliseconds, and its dimension if any. */
 export interface Timing {
-  name: (typeof TIMING_METRICS)['reroutedAfterPromotion' | 'stepDuration' | 'switchoverWriteGap'];
+  name: (typeof TIMING_METRICS)[
+    | 'reroutedAfterPromotion'
+    | 'stepDuration'
+    | 'switchoverWriteGap'
+    | 'dnsWrittenAfterQueued'];
   ms: number;
   dimension?: { name: string; value: string };
 }

@@ -19,6 +19,8 @@ export interface AlarmsProps {
   notificationsTopic: sns.ITopic;
   sentinelEventDlq: sqs.IQueue;
   notifyDlq: sqs.IQueue;
+  /** Master-record writes that failed their receives (DnsWriter). */
+  dnsDlq: sqs.IQueue;
   switchoverStateMachine: sfn.StateMachine;
   maintenanceStateMachine: sfn.StateMachine;
   /** Every Lambda of the stack: each alarms on its errors and throttles, named by its construct id. */
@@ -86,6 +88,12 @@ export function addAlarms(scope: Construct, props: AlarmsProps): void {
     props.notifyDlq.metricNumberOfMessagesSent({ period: MINUTE, statistic: 'Sum' }),
     'A notification just failed its retries (a new dead letter); Slack or a webhook refused it',
     { notifyPath: true },
+  );
+  // Only "not empty": SQS's own redrive to a dead-letter queue is not counted in its NumberOfMessagesSent.
+  alarm(
+    'DnsWriteDlqNotEmpty',
+    props.dnsDlq.metricApproximateNumberOfMessagesVisible({ period: MINUTE }),
+    'A master record could not be written to Route53 after 5 attempts; DNS may name an old master. Run ha-redis status, then replay the message (the writer refuses an older epoch)',
   );
   alarm(
     'FailoverUnconfirmed',

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { DeploymentConfig, SecretRef } from '../../config/schema.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
 import type { SsmCommandDocuments } from '../ssm/documents.ts';
@@ -29,6 +30,8 @@ export interface ClusterAccessProps {
   table: dynamodb.ITable;
   notificationsTopic: sns.ITopic;
   documents: SsmCommandDocuments;
+  /** The master-record writes, to the zone's one writer (DnsWriter): the reactions send, only it writes. */
+  dnsQueue: sqs.IQueue;
 }
 
 /** Grants, on the Lambda's role, of the state table, the notification topic, the hosts, DNS and the secrets. */
@@ -47,12 +50,16 @@ export class ClusterAccess {
     );
   }
 
-  /** Everything a Lambda that acts on the clusters needs: state, notifications, SSM commands, DNS, secrets. */
+  /**
+   * Everything a Lambda that acts on the clusters needs: state, notifications, SSM commands, secrets, and DNS:
+   * read the records, and queue a write for the zone's writer (it alone changes them: grantDnsWrite).
+   */
   grantClusterOperations(f: lambda.IFunction): void {
     this.props.table.grantReadWriteData(f);
     this.props.notificationsTopic.grantPublish(f);
     this.grantNodeOps(f);
-    this.grantDns(f);
+    this.grantDnsRead(f);
+    this.props.dnsQueue.grantSendMessages(f);
     this.grantSecrets(f, this.clusterSecrets);
   }
 
@@ -87,27 +94,36 @@ export class ClusterAccess {
     );
   }
 
-  /** Route53: read and change only the configured records, in the configured zones. */
-  private grantDns(f: lambda.IFunction): void {
-    const { clusters } = this.props.config;
-    const zones = [...new Set(clusters.map((c) => c.dns.hostedZoneId))];
-    const names = [...new Set(clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
-    const zoneArns = zones.map((z) => `arn:${this.stack.partition}:route53:::hostedzone/${z}`);
-    f.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'ChangeMasterRecords',
-        actions: ['route53:ChangeResourceRecordSets'],
-        resources: zoneArns,
-        conditions: recordConditions(names),
-      }),
-    );
+  /** The configured zones' ARNs. */
+  private zoneArns(): string[] {
+    const zones = [...new Set(this.props.config.clusters.map((c) => c.dns.hostedZoneId))];
+    return zones.map((z) => `arn:${this.stack.partition}:route53:::hostedzone/${z}`);
+  }
+
+  /** Route53: read the records of the configured zones (status compares them with the master). */
+  private grantDnsRead(f: lambda.IFunction): void {
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'ReadMasterRecords',
         actions: ['route53:ListResourceRecordSets'],
-        resources: zoneArns,
+        resources: this.zoneArns(),
       }),
     );
+  }
+
+  /** Route53, for the zones' one writer: read and change only the configured records, in the configured zones. */
+  grantDnsWrite(f: lambda.IFunction): void {
+    const { clusters } = this.props.config;
+    const names = [...new Set(clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ChangeMasterRecords',
+        actions: ['route53:ChangeResourceRecordSets'],
+        resources: this.zoneArns(),
+        conditions: recordConditions(names),
+      }),
+    );
+    this.grantDnsRead(f);
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'WaitForChanges',

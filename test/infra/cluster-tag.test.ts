@@ -4,6 +4,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDeploymentConfig, parseDeploymentConfig } from '../../config/load.ts';
 import type { DeploymentConfig } from '../../config/schema.ts';
@@ -37,6 +38,7 @@ function sendToInstances(config: DeploymentConfig): Statement | undefined {
     }),
     notificationsTopic: new sns.Topic(stack, 'Topic'),
     documents: new SsmCommandDocuments(stack, 'Documents', { prefix: 'ha-redis' }),
+    dnsQueue: new sqs.Queue(stack, 'DnsWrites', { fifo: true }),
   });
   const fn = new lambda.Function(stack, 'Fn', {
     runtime: lambda.Runtime.NODEJS_22_X,

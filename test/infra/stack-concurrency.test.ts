@@ -56,6 +56,7 @@ describe('reserved concurrency', () => {
         'SwitchoverStep',
         'MaintenanceStep',
         'MaintenanceTrigger',
+        'DnsWriter',
       ]),
     ).toEqual({
       SentinelEvent: SENTINEL_EVENT_RESERVED_MIN,
@@ -66,6 +67,8 @@ describe('reserved concurrency', () => {
       SwitchoverStep: undefined,
       MaintenanceStep: undefined,
       MaintenanceTrigger: undefined,
+      // One batch per hosted zone at a time (FIFO), capped by its event source's MaximumConcurrency instead.
+      DnsWriter: undefined,
     });
   });
 

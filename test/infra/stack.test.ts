@@ -64,6 +64,7 @@ describe('HaRedisStack resources', () => {
         .sort()
         .map((id) => id.replace(/[0-9A-F]{8}$/, '')),
     ).toEqual([
+      'DnsWriter',
       'MaintenanceStep',
       'MaintenanceTrigger',
       'Notify',
@@ -76,7 +77,7 @@ describe('HaRedisStack resources', () => {
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      if (id.startsWith('Notify') || /^Slack[0-9A-F]{8}$/.test(id)) {
+      if (id.startsWith('Notify') || id.startsWith('DnsWriter') || /^Slack[0-9A-F]{8}$/.test(id)) {
         // They talk to AWS, Slack and webhooks only: no host of the clusters, so no VPC.
         expect(fn.Properties.VpcConfig).toBeUndefined();
       } else {
@@ -91,6 +92,7 @@ describe('HaRedisStack resources', () => {
         [LAMBDA_ENV.stateTable]: { Ref: expect.stringMatching(/^State/) },
         [LAMBDA_ENV.notifyTopicArn]: { Ref: expect.stringMatching(/^Notifications/) },
         [LAMBDA_ENV.documentPrefix]: config.name,
+        [LAMBDA_ENV.dnsQueueUrl]: { Ref: expect.stringMatching(/^DnsWrites/) },
         POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
         POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^ha-redis-/),
       });

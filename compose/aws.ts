@@ -9,6 +9,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { QueuedDns } from '../adapters/aws/dns-queue.ts';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { Route53Dns } from '../adapters/aws/route53-dns.ts';
+import { QueuedRoutingNodeOps } from '../adapters/aws/routing-queue.ts';
 import { S3ConfigSource } from '../adapters/aws/s3-config-source.ts';
 import { AwsSecrets, type SecretSource } from '../adapters/aws/secrets.ts';
 import { SnsNotifier } from '../adapters/aws/sns-notifier.ts';
@@ -177,25 +178,32 @@ function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
   }, secrets);
   const connections = new RedisConnections(access);
   const dynamo = new DynamoDBClient({});
+  const sqs = new SQSClient({});
   const ports: Omit<CorePorts, 'state'> = {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),
     router: new HaproxyRouter(1000, access.runtimeApiTls),
     // The reactions queue the record; the zone's one writer (dns-writer) writes it (README, "Running many clusters").
     dns: new QueuedDns({
-      client: new SQSClient({}),
+      client: sqs,
       queueUrl: requireEnv(LAMBDA_ENV.dnsQueueUrl, env),
       reader: new Route53Dns({ client: new Route53Client({}), clock: systemClock }),
       clock: systemClock,
     }),
-    nodeOps: new SsmNodeOps({
-      client: new SSMClient({}),
-      documentName: (document) => `${documentPrefix}-${document}`,
+    // Persisting a proxy's routing is queued per host (routing-persist), off the failover path; the rest runs here.
+    nodeOps: new QueuedRoutingNodeOps({
+      client: sqs,
+      queueUrl: requireEnv(LAMBDA_ENV.routingQueueUrl, env),
+      direct: new SsmNodeOps({
+        client: new SSMClient({}),
+        documentName: (document) => `${documentPrefix}-${document}`,
+        clock: systemClock,
+        // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
+        ...(env[LAMBDA_ENV.nodeOpsDeadlineMs]
+          ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
+          : {}),
+      }),
       clock: systemClock,
-      // The maintenance step waits for a restart or an upgrade; the failover path keeps the short default.
-      ...(env[LAMBDA_ENV.nodeOpsDeadlineMs]
-        ? { deadlineMs: positiveMs(env, LAMBDA_ENV.nodeOpsDeadlineMs) }
-        : {}),
     }),
     notifier: new SnsNotifier(new SNSClient({}), topic),
     clock: systemClock,

@@ -13,6 +13,8 @@ export const LAMBDA_ENV = {
   documentPrefix: 'HA_REDIS_SSM_DOCUMENT_PREFIX',
   /** The FIFO queue of master-record writes: one message group (one writer) per hosted zone. */
   dnsQueueUrl: 'HA_REDIS_DNS_QUEUE_URL',
+  /** The FIFO queue of routing persists (update-haproxy): one message group per proxy host. */
+  routingQueueUrl: 'HA_REDIS_ROUTING_QUEUE_URL',
   switchoverStateMachineArn: 'HA_REDIS_SWITCHOVER_STATE_MACHINE_ARN',
   maintenanceStateMachineArn: 'HA_REDIS_MAINTENANCE_STATE_MACHINE_ARN',
   /** The Slack worker function's name: the Slack front function hands it what needs the clusters. */

@@ -149,6 +149,11 @@ export type NodeOperation =
 export interface NodeOperationResult {
   output: string;
   stale?: boolean;
+  /**
+   * Handed to the host's queue (AWS: a FIFO message group per host, run by the routing-persist Lambda), which runs
+   * it in order, retries it, and dead-letters it with an alarm: nothing of its outcome is known yet.
+   */
+  queued?: boolean;
 }
 
 export interface NodeOps {

@@ -19,7 +19,6 @@ import { ClusterAccess } from './constructs/cluster-access.ts';
 import { type ReservedConcurrency, reservedConcurrency } from './constructs/concurrency.ts';
 import { type DeploymentConfigObject, deploymentConfigObject } from './constructs/config-object.ts';
 import { addDashboard } from './constructs/dashboard.ts';
-import { DnsWriter, dnsQueues } from './constructs/dns-writer.ts';
 import { encryptedTopic, stackKey } from './constructs/encryption.ts';
 import { EventIngest } from './constructs/event-ingest.ts';
 import { LambdaFactory } from './constructs/lambda-function.ts';
@@ -27,6 +26,7 @@ import { acknowledgeReviewedFindings } from './constructs/nag-acknowledgements.t
 import { lambdaNetwork } from './constructs/network.ts';
 import { NotificationDelivery, notificationsTopic } from './constructs/notifications.ts';
 import { OperatorStart } from './constructs/operator-start.ts';
+import { type FifoQueue, QueuedWriters, queuedWriteQueues } from './constructs/queued-writes.ts';
 import { SlackFrontDoor } from './constructs/slack-front-door.ts';
 import { stateTable } from './constructs/state-table.ts';
 import { Workflows } from './constructs/workflows.ts';
@@ -71,6 +71,10 @@ export class HaRedisStack extends cdk.Stack {
   readonly dnsWriterFunction: nodejs.NodejsFunction;
   /** The master-record writes (FIFO, one message group per hosted zone). */
   readonly dnsQueue: sqs.Queue;
+  /** Persists the proxies' routing on their hosts, from the routingQueue. */
+  readonly routingPersistFunction: nodejs.NodejsFunction;
+  /** The routing persists (FIFO, one message group per proxy host). */
+  readonly routingQueue: sqs.Queue;
   readonly slackFunction?: nodejs.NodejsFunction;
   readonly slackWorkerFunction?: nodejs.NodejsFunction;
   readonly operatorStartFunction?: nodejs.NodejsFunction;
@@ -99,8 +103,9 @@ export class HaRedisStack extends cdk.Stack {
     this.securityGroup = securityGroup;
     this.documents = new SsmCommandDocuments(this, 'Documents', { prefix: config.name });
     this.configObject = deploymentConfigObject(this, { key, configFile: props.configFile });
-    const dns = dnsQueues(this, key);
-    this.dnsQueue = dns.queue;
+    const queues = queuedWriteQueues(this, key);
+    this.dnsQueue = queues.dns.queue;
+    this.routingQueue = queues.routing.queue;
     const lambdas = new LambdaFactory(this, {
       key,
       vpc,
@@ -113,7 +118,8 @@ export class HaRedisStack extends cdk.Stack {
       table: this.table,
       notificationsTopic: this.notificationsTopic,
       documents: this.documents,
-      dnsQueue: dns.queue,
+      dnsQueue: this.dnsQueue,
+      routingQueue: this.routingQueue,
     });
 
     // The concerns, each with its Lambdas and their grants.
@@ -121,12 +127,9 @@ export class HaRedisStack extends cdk.Stack {
     this.sentinelEventsTopic = ingest.topic;
     this.sentinelEventFunction = ingest.sentinelEventFunction;
     this.reconcileFunction = ingest.reconcileFunction;
-    this.dnsWriterFunction = new DnsWriter(this, {
-      config,
-      lambdas,
-      access,
-      queue: dns.queue,
-    }).writerFunction;
+    const writers = new QueuedWriters(this, { config, lambdas, access, queues });
+    this.dnsWriterFunction = writers.dnsWriterFunction;
+    this.routingPersistFunction = writers.routingPersistFunction;
     const workflows = new Workflows(this, {
       config,
       key,
@@ -148,18 +151,18 @@ export class HaRedisStack extends cdk.Stack {
       access,
     });
     this.notifyFunction = delivery.notifyFunction;
-    if (config.slack) {
-      const slack = new SlackFrontDoor(this, {
-        config,
-        slack: config.slack,
-        lambdas,
-        access,
-        table: this.table,
-        switchoverStateMachine: this.switchoverStateMachine,
-      });
-      this.slackFunction = slack.slackFunction;
-      this.slackWorkerFunction = slack.slackWorkerFunction;
-    }
+    const slack = config.slack
+      ? new SlackFrontDoor(this, {
+          config,
+          slack: config.slack,
+          lambdas,
+          access,
+          table: this.table,
+          switchoverStateMachine: this.switchoverStateMachine,
+        })
+      : undefined;
+    this.slackFunction = slack?.slackFunction;
+    this.slackWorkerFunction = slack?.slackWorkerFunction;
 
     // Policies for others to attach, alarms, outputs, and the reviewed cdk-nag findings.
     const bridge = eventBridgePublisher(this, { config, topic: this.sentinelEventsTopic, key });
@@ -171,7 +174,7 @@ export class HaRedisStack extends cdk.Stack {
     });
     const clusterOperators = OperatorStart.ifConfigured(this, { config, lambdas, workflows });
     this.operatorStartFunction = clusterOperators?.operatorStartFunction;
-    this.addObservability(config, ingest, delivery.deadLetterQueue, dns.deadLetterQueue);
+    this.addObservability(config, ingest, delivery.deadLetterQueue, queues);
     this.addOutputs(bridge, agent, operators);
     acknowledgeReviewedFindings(this, {
       bridgePolicy: bridge.policy,
@@ -186,7 +189,7 @@ export class HaRedisStack extends cdk.Stack {
     config: DeploymentConfig,
     ingest: EventIngest,
     notifyDlq: sqs.IQueue,
-    dnsDlq: sqs.IQueue,
+    queues: { dns: FifoQueue; routing: FifoQueue },
   ): void {
     const eventsDlq = ingest.deadLetterQueue;
     addAlarms(this, {
@@ -197,7 +200,8 @@ export class HaRedisStack extends cdk.Stack {
       reconcileFunction: this.reconcileFunction,
       sentinelEventDlq: eventsDlq,
       notifyDlq,
-      dnsDlq,
+      dnsDlq: queues.dns.deadLetterQueue,
+      routingDlq: queues.routing.deadLetterQueue,
       switchoverStateMachine: this.switchoverStateMachine,
       maintenanceStateMachine: this.maintenanceStateMachine,
       functions: this.functions(),
@@ -210,7 +214,8 @@ export class HaRedisStack extends cdk.Stack {
       deadLetterQueues: [
         { label: 'sentinel events', queue: eventsDlq },
         { label: 'notifications', queue: notifyDlq },
-        { label: 'DNS writes', queue: dnsDlq },
+        { label: 'DNS writes', queue: queues.dns.deadLetterQueue },
+        { label: 'routing persists', queue: queues.routing.deadLetterQueue },
       ],
       stateMachines: [
         { label: 'Switchover', machine: this.switchoverStateMachine },
@@ -233,6 +238,7 @@ export class HaRedisStack extends cdk.Stack {
       [LAMBDA_ENV.notifyTopicArn]: this.notificationsTopic.topicArn,
       [LAMBDA_ENV.documentPrefix]: config.name,
       [LAMBDA_ENV.dnsQueueUrl]: this.dnsQueue.queueUrl,
+      [LAMBDA_ENV.routingQueueUrl]: this.routingQueue.queueUrl,
       POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
     };
   }
@@ -247,6 +253,7 @@ export class HaRedisStack extends cdk.Stack {
       this.maintenanceTriggerFunction,
       this.notifyFunction,
       this.dnsWriterFunction,
+      this.routingPersistFunction,
       ...(this.slackFunction ? [this.slackFunction] : []),
       ...(this.slackWorkerFunction ? [this.slackWorkerFunction] : []),
       ...(this.operatorStartFunction ? [this.operatorStartFunction] : []),

@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
-import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { type ClusterConfig, type Endpoint, EndpointSchema } from '../../core/model/cluster.ts';
 import { AwsServiceError } from '../../core/model/errors.ts';
 import type { Clock, Dns, DnsUpsertResult } from '../../core/ports.ts';
+import { sendFifo } from './fifo-send.ts';
 import { describeAwsError } from './retry.ts';
 import { hostedZoneFor } from './route53-dns.ts';
 
@@ -56,15 +56,11 @@ export class QueuedDns implements Dns {
       queuedAt: this.options.clock.now(),
     };
     try {
-      await this.options.client.send(
-        new SendMessageCommand({
-          QueueUrl: this.options.queueUrl,
-          MessageBody: JSON.stringify(message),
-          MessageGroupId: zone,
-          // One message per cluster, epoch and master within SQS's 5-minute window: a retried reaction adds none.
-          MessageDeduplicationId: dedupId(cluster.name, epoch, master),
-        }),
-      );
+      await sendFifo(this.options.client, this.options.queueUrl, {
+        body: message,
+        group: zone,
+        identity: `${cluster.name}\n${epoch}\n${master.host}:${master.port}`,
+      });
     } catch (error) {
       throw new AwsServiceError(
         `could not queue ${cluster.dns.recordName} -> ${master.host} (cluster ${cluster.name}, epoch ${epoch}) for hosted zone ${zone}: ${describeAwsError(error)}`,
@@ -78,7 +74,3 @@ export class QueuedDns implements Dns {
     return this.options.reader.currentMaster(cluster);
   }
 }
-
-/** SQS takes at most 128 characters there: a hash of what makes the write one. */
-const dedupId = (cluster: string, epoch: number, master: Endpoint): string =>
-  createHash('sha256').update(`${cluster}\n${epoch}\n${master.host}:${master.port}`).digest('hex');

@@ -3,7 +3,7 @@ import type { SNSEvent } from 'aws-lambda';
 import type { RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { type Summary, summarize } from '../stats.ts';
 import type { ServiceCounts } from './aws-fakes.ts';
-import type { DnsQueueCounts } from './dns-queue.ts';
+import type { QueueCounts } from './fifo-queues.ts';
 import type { LambdaCounts, LambdaSim } from './lambda.ts';
 import { LIMITS } from './limits.ts';
 import type { FleetWorld } from './topology.ts';
@@ -56,8 +56,8 @@ export interface FleetRun {
     ssm: ServiceCounts;
     dynamodb: ServiceCounts;
     lambda: LambdaCounts;
-    /** The master records' FIFO queue and its writer (one batch per hosted zone at a time). */
-    dnsQueue: DnsQueueCounts;
+    /** The FIFO queues of the handed-off writes and their consumers (DNS per zone, routing per proxy host). */
+    queues: { dns: QueueCounts; routing: QueueCounts };
   };
   /** Failed-over clusters whose epoch is not done at the end. */
   failedReactions: string[];
@@ -111,7 +111,7 @@ export function summarizeRun(r: {
     counts: { route53: ServiceCounts; ssm: ServiceCounts };
   };
   dynamoCounts: ServiceCounts;
-  dnsQueue: DnsQueueCounts;
+  queues: { dns: QueueCounts; routing: QueueCounts };
   lambda: LambdaSim;
   notes: OutcomeNote[];
   applied: Map<string, string>;
@@ -152,7 +152,7 @@ export function summarizeRun(r: {
     notRerouted: failing.length - rerouted.length,
     dnsNotWritten: failing.length - dns.length,
     fenceNotIssued: failing.length - fence.length,
-    calls: { ...r.aws.counts, dynamodb: r.dynamoCounts, lambda: r.lambda.counts, dnsQueue: r.dnsQueue },
+    calls: { ...r.aws.counts, dynamodb: r.dynamoCounts, lambda: r.lambda.counts, queues: r.queues },
     failedReactions: perCluster.filter((s) => s.applied !== 'done@7').map((s) => s.cluster),
     partialReactions: r.notes.filter((n) => n.outcome === 'partial').length,
     unconfirmed: unconfirmed.length,
@@ -196,6 +196,8 @@ const refusals = (c: ServiceCounts) =>
     .map(([name, n]) => `${n} ${name}`)
     .join(', ') || 'none';
 
+const queueCell = (q: QueueCounts) => `${q.sent} (${q.deduplicated}), ${q.batches}, ${q.retried}`;
+
 /** The markdown of one or more runs: the timings table, the calls table, the goals. */
 export function renderFleet(runs: readonly FleetRun[]): string {
   const s = (x: Summary) => `${x.p50} / ${x.p99} / ${x.max}`;
@@ -209,11 +211,11 @@ export function renderFleet(runs: readonly FleetRun[]): string {
         `| ${r.clusters} | ${r.failovers} | ${s(r.promotionToReroutedMs)} | ${s(r.promotionToDnsWrittenMs)} | ${s(r.promotionToFenceIssuedMs)} | ${r.notRerouted} / ${r.dnsNotWritten} / ${r.fenceNotIssued} | ${r.failedReactions.length} | ${r.partialReactions} | ${r.unconfirmed} (${r.unconfirmedByThrottling}) | ${(r.durationMs / 1000).toFixed(1)} |`,
     ),
     '',
-    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency | DNS queue: sent, writer batches, retried |',
+    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency | Queues, DNS / routing: sent (deduplicated), batches, retried |',
     '|--:|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} | ${r.calls.dnsQueue.sent}, ${r.calls.dnsQueue.batches}, ${r.calls.dnsQueue.retried} |`,
+        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} | ${queueCell(r.calls.queues.dns)} / ${queueCell(r.calls.queues.routing)} |`,
     ),
     '',
     ...runs.flatMap((r) =>

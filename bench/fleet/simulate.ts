@@ -13,14 +13,23 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SNSEvent } from 'aws-lambda';
 import { QueuedDns } from '../../adapters/aws/dns-queue.ts';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
-import { Route53Dns } from '../../adapters/aws/route53-dns.ts';
+import { ROUTE53_WRITER_RETRY, Route53Dns } from '../../adapters/aws/route53-dns.ts';
+import { QueuedRoutingNodeOps } from '../../adapters/aws/routing-queue.ts';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
 import { SsmNodeOps } from '../../adapters/aws/ssm-node-ops.ts';
 import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
 import type { Clock, CorePorts, Logger } from '../../core/ports.ts';
+import { makeDnsWriterHandler } from '../../functions/dns-writer/handler.ts';
+import { makeRoutingPersistHandler } from '../../functions/routing-persist/handler.ts';
 import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
+import {
+  DNS_WRITER_TIMEOUT_S,
+  ROUTING_PERSIST_CONCURRENCY,
+  ROUTING_PERSIST_TIMEOUT_S,
+  VISIBILITY_TIMEOUTS,
+} from '../../infra/constructs/queued-writes.ts';
 import { installAwsFakes, startDynamo } from './aws-fakes.ts';
-import { DnsQueueSim } from './dns-queue.ts';
+import { FifoQueueSim, installSqs } from './fifo-queues.ts';
 import { clusterOfEvent, type FleetRun, noteOf, type OutcomeNote, summarizeRun } from './fleet-report.ts';
 import { LambdaSim } from './lambda.ts';
 import { LIMITS, uniform } from './limits.ts';
@@ -132,6 +141,47 @@ const snsEventOf = (e: SentinelEvent, seenAt: number): SNSEvent =>
     ],
   }) as unknown as SNSEvent;
 
+const DNS_QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-dns-writes.fifo';
+const ROUTING_QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-routing-persists.fifo';
+
+/** SSM Run Command, as one environment builds it. */
+const ssmNodeOps = () =>
+  new SsmNodeOps({
+    client: new SSMClient({ region: 'eu-west-1' }),
+    documentName: (d) => `ha-redis-prod-${d}`,
+    clock,
+  });
+
+/** The two queues of infra/constructs/queued-writes.ts, with their real consumers, as the stack sets them up. */
+function queuedWrites(clusters: ClusterRegistry) {
+  const zones = new Set(clusters.names().map((n) => clusters.get(n).dns.hostedZoneId)).size;
+  return {
+    dns: new FifoQueueSim({
+      newConsumer: () => {
+        const dns = new Route53Dns({
+          client: new Route53Client({ region: 'eu-west-1' }),
+          clock,
+          batchWindowMs: 0,
+          retry: ROUTE53_WRITER_RETRY,
+        });
+        return makeDnsWriterHandler(async () => ({ clusters, dns, clock, logger: quiet }));
+      },
+      maxConcurrency: Math.max(2, zones),
+      timeoutMs: DNS_WRITER_TIMEOUT_S * 1000,
+      visibilityMs: DNS_WRITER_TIMEOUT_S * VISIBILITY_TIMEOUTS * 1000,
+    }),
+    routing: new FifoQueueSim({
+      newConsumer: () => {
+        const nodeOps = ssmNodeOps();
+        return makeRoutingPersistHandler(async () => ({ nodeOps, clock, logger: quiet }));
+      },
+      maxConcurrency: ROUTING_PERSIST_CONCURRENCY,
+      timeoutMs: ROUTING_PERSIST_TIMEOUT_S * 1000,
+      visibilityMs: ROUTING_PERSIST_TIMEOUT_S * VISIBILITY_TIMEOUTS * 1000,
+    }),
+  };
+}
+
 /** Run the simulation once and return its report. */
 export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
   const log = options.log ?? (() => undefined);
@@ -144,7 +194,8 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     router: new SimRouter(world),
   };
   const clusters = new ClusterRegistry(world.clusters.map((c) => c.config));
-  const dnsQueue = new DnsQueueSim(clusters, clock, quiet);
+  const queues = queuedWrites(clusters);
+  const sqs = installSqs({ [DNS_QUEUE]: queues.dns, [ROUTING_QUEUE]: queues.routing });
   const notes: OutcomeNote[] = [];
   /** One execution environment: its own adapters and clients, as a Lambda process builds them at init. */
   const newEnvironment = () => {
@@ -153,13 +204,14 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
       // As compose/aws.ts: the reaction queues the record for its zone's one writer (dns-queue.ts plays it).
       dns: new QueuedDns({
         client: new SQSClient({ region: 'eu-west-1' }),
-        queueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-dns.fifo',
+        queueUrl: DNS_QUEUE,
         reader: new Route53Dns({ client: new Route53Client({ region: 'eu-west-1' }), clock }),
         clock,
       }),
-      nodeOps: new SsmNodeOps({
-        client: new SSMClient({ region: 'eu-west-1' }),
-        documentName: (d) => `ha-redis-prod-${d}`,
+      nodeOps: new QueuedRoutingNodeOps({
+        client: new SQSClient({ region: 'eu-west-1' }),
+        queueUrl: ROUTING_QUEUE,
+        direct: ssmNodeOps(),
         clock,
       }),
       state: new DynamoStateStore(dynamo.client(), 'state'),
@@ -194,7 +246,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
       }),
     );
     await lambda.drained();
-    await dnsQueue.drained();
+    await Promise.all([queues.dns.drained(), queues.routing.drained()]);
     const reader = new DynamoStateStore(dynamo.client(), 'state');
     const applied = new Map<string, string>();
     for (const c of world.clusters.filter((x) => x.failsOver)) {
@@ -206,7 +258,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
       world,
       aws,
       dynamoCounts: dynamo.counts,
-      dnsQueue: dnsQueue.counts,
+      queues: { dns: queues.dns.counts, routing: queues.routing.counts },
       lambda,
       notes,
       applied,
@@ -214,7 +266,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     });
   } finally {
     aws.restore();
-    dnsQueue.restore();
+    sqs.restore();
     await dynamo.stop();
   }
 }

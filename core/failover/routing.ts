@@ -96,8 +96,11 @@ export async function persistRouting(
   const stale = results.flatMap((r, i) =>
     r.status === 'fulfilled' && r.value.stale ? [proxies[i]?.id ?? `#${i}`] : [],
   );
+  const queued = results.filter((r) => r.status === 'fulfilled' && r.value.queued).length;
   return [
-    `${proxies.length - stale.length} proxies`,
+    queued
+      ? `${queued} proxies queued (their hosts' queue persists it, in order)`
+      : `${proxies.length - stale.length} proxies`,
     ...(stale.length
       ? [`${stale.join(', ')} kept a newer epoch's routing (epoch ${epoch} is stale there)`]
       : []),

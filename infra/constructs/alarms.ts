@@ -19,8 +19,10 @@ export interface AlarmsProps {
   notificationsTopic: sns.ITopic;
   sentinelEventDlq: sqs.IQueue;
   notifyDlq: sqs.IQueue;
-  /** Master-record writes that failed their receives (DnsWriter). */
+  /** Master-record writes that failed their receives (the dns-writer). */
   dnsDlq: sqs.IQueue;
+  /** Routing persists that failed their receives (routing-persist). */
+  routingDlq: sqs.IQueue;
   switchoverStateMachine: sfn.StateMachine;
   maintenanceStateMachine: sfn.StateMachine;
   /** Every Lambda of the stack: each alarms on its errors and throttles, named by its construct id. */
@@ -94,6 +96,11 @@ export function addAlarms(scope: Construct, props: AlarmsProps): void {
     'DnsWriteDlqNotEmpty',
     props.dnsDlq.metricApproximateNumberOfMessagesVisible({ period: MINUTE }),
     'A master record could not be written to Route53 after 5 attempts; DNS may name an old master. Run ha-redis status, then replay the message (the writer refuses an older epoch)',
+  );
+  alarm(
+    'RoutingPersistDlqNotEmpty',
+    props.routingDlq.metricApproximateNumberOfMessagesVisible({ period: MINUTE }),
+    "A proxy's routing could not be persisted on its host after 5 attempts; it routes right until HAProxy restarts. Run ha-redis status, then replay the message (the host refuses an older epoch)",
   );
   alarm(
     'FailoverUnconfirmed',

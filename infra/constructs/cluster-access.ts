@@ -32,6 +32,8 @@ export interface ClusterAccessProps {
   documents: SsmCommandDocuments;
   /** The master-record writes, to the zone's one writer (DnsWriter): the reactions send, only it writes. */
   dnsQueue: sqs.IQueue;
+  /** The routing persists, to each proxy host's queue (RoutingPersist): the reactions send, it runs them. */
+  routingQueue: sqs.IQueue;
 }
 
 /** Grants, on the Lambda's role, of the state table, the notification topic, the hosts, DNS and the secrets. */
@@ -60,6 +62,7 @@ export class ClusterAccess {
     this.grantNodeOps(f);
     this.grantDnsRead(f);
     this.props.dnsQueue.grantSendMessages(f);
+    this.props.routingQueue.grantSendMessages(f);
     this.grantSecrets(f, this.clusterSecrets);
   }
 
@@ -67,13 +70,16 @@ export class ClusterAccess {
    * ssm:SendCommand on the stack's node-operation documents (not the installs, which run a bundle they are
    * given as a service), and on instances tagged with a cluster's or host set's name only.
    */
-  private grantNodeOps(f: lambda.IFunction): void {
+  private grantNodeOps(
+    f: lambda.IFunction,
+    documents: string[] = this.props.documents.operationDocumentArns(),
+  ): void {
     const { partition, region, account } = this.stack;
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'SendOurDocuments',
         actions: ['ssm:SendCommand'],
-        resources: this.props.documents.operationDocumentArns(),
+        resources: documents,
       }),
     );
     f.addToRolePolicy(
@@ -92,6 +98,11 @@ export class ClusterAccess {
         resources: ['*'],
       }),
     );
+  }
+
+  /** The routing-persist Lambda: update-haproxy on the clusters' instances, and its results; nothing else. */
+  grantRoutingPersist(f: lambda.IFunction): void {
+    this.grantNodeOps(f, [this.props.documents.arns['update-haproxy']]);
   }
 
   /** The configured zones' ARNs. */

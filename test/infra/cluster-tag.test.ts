@@ -39,6 +39,7 @@ function sendToInstances(config: DeploymentConfig): Statement | undefined {
     notificationsTopic: new sns.Topic(stack, 'Topic'),
     documents: new SsmCommandDocuments(stack, 'Documents', { prefix: 'ha-redis' }),
     dnsQueue: new sqs.Queue(stack, 'DnsWrites', { fifo: true }),
+    routingQueue: new sqs.Queue(stack, 'RoutingPersists', { fifo: true }),
   });
   const fn = new lambda.Function(stack, 'Fn', {
     runtime: lambda.Runtime.NODEJS_22_X,

@@ -50,7 +50,7 @@ describe('HaRedisStack alarms', () => {
       template.resourcePropertiesCountIs(
         'AWS::CloudWatch::Alarm',
         { MetricName: metric, Namespace: 'AWS/Lambda' },
-        9,
+        10,
       );
     }
     // No invocation of the reconcile for 5 minutes, missing data included, alarms (one shard: any run at all).

@@ -61,7 +61,7 @@ describe('HaRedisStack Lambda bundles', () => {
     );
     expect(deployed).toEqual([await readFile(EXAMPLE, 'utf8')]);
     const bundles = stack.functions().map((f) => assetDirOf(f));
-    expect(bundles).toHaveLength(9);
+    expect(bundles).toHaveLength(10);
     for (const dir of bundles) {
       expect((await readdir(join(outdir, dir))).filter((f) => f.endsWith('.json'))).toEqual([]);
     }
@@ -82,6 +82,7 @@ describe('HaRedisStack Lambda bundles', () => {
       [LAMBDA_ENV.notifyTopicArn]: 'arn:aws:sns:eu-west-1:123456789012:notifications',
       [LAMBDA_ENV.documentPrefix]: 'ha-redis',
       [LAMBDA_ENV.dnsQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/dns.fifo',
+      [LAMBDA_ENV.routingQueueUrl]: 'https://sqs.eu-west-1.amazonaws.com/123456789012/routing.fifo',
       AWS_REGION: 'eu-west-1',
       POWERTOOLS_DEV: 'true',
     };
@@ -128,7 +129,7 @@ describe('HaRedisStack Lambda bundles', () => {
 
     const results = JSON.parse(stdout.slice(stdout.indexOf('RESULT ') + 7)) as Record<string, string>;
     expect(Object.values(results)).toEqual(bundles.map(() => 'function'));
-    expect(bundles).toHaveLength(9);
+    expect(bundles).toHaveLength(10);
   });
 
   it(

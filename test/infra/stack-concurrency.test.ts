@@ -57,6 +57,7 @@ describe('reserved concurrency', () => {
         'MaintenanceStep',
         'MaintenanceTrigger',
         'DnsWriter',
+        'RoutingPersist',
       ]),
     ).toEqual({
       SentinelEvent: SENTINEL_EVENT_RESERVED_MIN,
@@ -69,6 +70,7 @@ describe('reserved concurrency', () => {
       MaintenanceTrigger: undefined,
       // One batch per hosted zone at a time (FIFO), capped by its event source's MaximumConcurrency instead.
       DnsWriter: undefined,
+      RoutingPersist: undefined,
     });
   });
 

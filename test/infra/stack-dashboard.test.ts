@@ -54,8 +54,8 @@ describe('HaRedisStack dashboard', () => {
     expect(body).toContain(`\\"${TIMING_METRICS.switchoverWriteGap}\\"`);
   });
 
-  it("graphs the three dead-letter queues, both state machines' executions, and every Lambda's errors, duration, concurrency and throttles", () => {
-    expect(body.match(/ApproximateNumberOfMessagesVisible/g)).toHaveLength(3);
+  it("graphs the four dead-letter queues, both state machines' executions, and every Lambda's errors, duration, concurrency and throttles", () => {
+    expect(body.match(/ApproximateNumberOfMessagesVisible/g)).toHaveLength(4);
     for (const m of [
       'ExecutionsStarted',
       'ExecutionsSucceeded',

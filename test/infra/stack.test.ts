@@ -69,6 +69,7 @@ describe('HaRedisStack resources', () => {
       'MaintenanceTrigger',
       'Notify',
       'Reconcile',
+      'RoutingPersist',
       'SentinelEvent',
       'Slack',
       'SlackWorker',
@@ -77,7 +78,7 @@ describe('HaRedisStack resources', () => {
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      if (id.startsWith('Notify') || id.startsWith('DnsWriter') || /^Slack[0-9A-F]{8}$/.test(id)) {
+      if (id.startsWith('Notify') || id.startsWith('DnsWriter') || id.startsWith('RoutingPersist') || /^Slack[0-9A-F]{8}$/.test(id)) {
         // They talk to AWS, Slack and webhooks only: no host of the clusters, so no VPC.
         expect(fn.Properties.VpcConfig).toBeUndefined();
       } else {
@@ -93,6 +94,7 @@ describe('HaRedisStack resources', () => {
         [LAMBDA_ENV.notifyTopicArn]: { Ref: expect.stringMatching(/^Notifications/) },
         [LAMBDA_ENV.documentPrefix]: config.name,
         [LAMBDA_ENV.dnsQueueUrl]: { Ref: expect.stringMatching(/^DnsWrites/) },
+        [LAMBDA_ENV.routingQueueUrl]: { Ref: expect.stringMatching(/^RoutingPersists/) },
         POWERTOOLS_METRICS_NAMESPACE: METRICS.namespace,
         POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^ha-redis-/),
       });

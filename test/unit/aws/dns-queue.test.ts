@@ -170,7 +170,7 @@ describe('the dns-writer handler', () => {
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(writes.map((w) => ('result' in w ? `${w.cluster}:${w.result}` : w))).toEqual([
+    expect(writes.map((w) => ('done' in w ? `${w.done.cluster}:${w.done.result}` : w))).toEqual([
       'orders:updated',
       'payments:stale',
       'carts:updated',
@@ -227,7 +227,7 @@ describe('the dns-writer handler', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(writes.map((w) => ('dropped' in w ? w.dropped : 'written'))).toEqual([
       'the body is not JSON',
-      expect.stringContaining('not a dns-upsert message'),
+      expect.stringContaining("not the queue's contract"),
       expect.stringContaining("unknown cluster 'gone'"),
     ]);
     expect(changes()).toEqual([]);

@@ -18,6 +18,7 @@ export const LAMBDA_TEST_ENV = {
   HA_REDIS_NOTIFY_TOPIC_ARN: 'arn:aws:sns:eu-west-1:123456789012:ha-redis-notifications',
   HA_REDIS_SSM_DOCUMENT_PREFIX: 'ha-redis',
   HA_REDIS_DNS_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-dns.fifo',
+  HA_REDIS_ROUTING_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-routing.fifo',
 };
 
 /** A GetObject answer with `text` as its body and `etag` as its entity tag. */

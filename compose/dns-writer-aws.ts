@@ -10,12 +10,13 @@ let route53: Route53Dns | undefined;
 
 /** The dns-writer's composition root: the clusters from the deployment config, and Route53 itself. */
 export async function dnsWriterDeps(logger: Logger): Promise<DnsWriterDeps> {
-  const { clusters } = await awsDeps(logger);
+  const { clusters, failover } = await awsDeps(logger);
   route53 ??= new Route53Dns({
     client: new Route53Client({}),
     clock: systemClock,
     batchWindowMs: 0,
     retry: ROUTE53_WRITER_RETRY,
+    readBeforeWrite: false,
   });
-  return { clusters, dns: route53, clock: systemClock, logger };
+  return { clusters, dns: route53, epochs: failover.state, clock: systemClock, logger };
 }

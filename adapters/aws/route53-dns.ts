@@ -76,6 +76,12 @@ export interface Route53DnsOptions {
   insyncDeadlineMs?: number;
   /** Retries of a throttled or refused call; ROUTE53_RETRY by default. */
   retry?: RetryPolicy;
+  /**
+   * Read each record's TXT before writing it, and refuse an older epoch than it holds; true by default. Only the
+   * zone's one writer turns it off: it refuses an older epoch than the cluster's last claimed one (the state
+   * store) instead, and a read per record would cost more of Route53's 10 requests a second than the writes.
+   */
+  readBeforeWrite?: boolean;
 }
 
 type Result = 'updated' | 'unchanged' | 'stale';
@@ -100,6 +106,7 @@ export class Route53Dns implements Dns {
   private readonly waitForInsync: boolean;
   private readonly insyncDeadlineMs: number;
   private readonly retry: RetryPolicy;
+  private readonly readBeforeWrite: boolean;
   /** Upserts waiting for their zone's batch to go out, by hosted zone. */
   private readonly batches = new Map<string, Upsert[]>();
 
@@ -111,6 +118,7 @@ export class Route53Dns implements Dns {
     this.waitForInsync = options.waitForInsync ?? false;
     this.insyncDeadlineMs = options.insyncDeadlineMs ?? DEFAULT_INSYNC_DEADLINE_MS;
     this.retry = options.retry ?? ROUTE53_RETRY;
+    this.readBeforeWrite = options.readBeforeWrite ?? true;
   }
 
   /**
@@ -152,7 +160,7 @@ export class Route53Dns implements Dns {
         const first = upserts[0] as Upsert;
         let stored: { epoch: number; master: Endpoint } | undefined;
         try {
-          stored = await this.readRecord(zone, first.cluster);
+          stored = this.readBeforeWrite ? await this.readRecord(zone, first.cluster) : undefined;
         } catch (error) {
           for (const u of upserts) u.reject(error);
           return;

@@ -153,7 +153,7 @@ const ssmNodeOps = () =>
   });
 
 /** The two queues of infra/constructs/queued-writes.ts, with their real consumers, as the stack sets them up. */
-function queuedWrites(clusters: ClusterRegistry) {
+function queuedWrites(clusters: ClusterRegistry, dynamo: Awaited<ReturnType<typeof startDynamo>>) {
   const zones = new Set(clusters.names().map((n) => clusters.get(n).dns.hostedZoneId)).size;
   return {
     dns: new FifoQueueSim({
@@ -163,8 +163,10 @@ function queuedWrites(clusters: ClusterRegistry) {
           clock,
           batchWindowMs: 0,
           retry: ROUTE53_WRITER_RETRY,
+          readBeforeWrite: false,
         });
-        return makeDnsWriterHandler(async () => ({ clusters, dns, clock, logger: quiet }));
+        const epochs = new DynamoStateStore(dynamo.client(), 'state');
+        return makeDnsWriterHandler(async () => ({ clusters, dns, epochs, clock, logger: quiet }));
       },
       maxConcurrency: Math.max(2, zones),
       timeoutMs: DNS_WRITER_TIMEOUT_S * 1000,
@@ -194,7 +196,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     router: new SimRouter(world),
   };
   const clusters = new ClusterRegistry(world.clusters.map((c) => c.config));
-  const queues = queuedWrites(clusters);
+  const queues = queuedWrites(clusters, dynamo);
   const sqs = installSqs({ [DNS_QUEUE]: queues.dns, [ROUTING_QUEUE]: queues.routing });
   const notes: OutcomeNote[] = [];
   /** One execution environment: its own adapters and clients, as a Lambda process builds them at init. */

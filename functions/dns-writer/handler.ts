@@ -3,7 +3,7 @@ import { type DnsUpsertMessage, DnsUpsertMessageSchema } from '../../adapters/aw
 import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { TIMING_METRICS, type Timing } from '../../core/model/metrics.ts';
-import type { Clock, Dns, DnsUpsertResult, Logger } from '../../core/ports.ts';
+import type { Clock, Dns, DnsUpsertResult, EpochClaims, Logger } from '../../core/ports.ts';
 import {
   batchItemFailures,
   type FifoItem,
@@ -18,8 +18,10 @@ import {
 /** What the writer needs: the clusters (to find a record's name and zone) and Route53 itself. */
 export interface DnsWriterDeps {
   clusters: ClusterRegistry;
-  /** Route53Dns: one change per zone for the upserts it is given in the same tick. */
+  /** Route53Dns (no read before write): one change per zone for the upserts it is given in the same tick. */
   dns: Dns;
+  /** Each cluster's last claimed epoch: a record older than it is superseded, and not written. */
+  epochs: Pick<EpochClaims, 'appliedEpoch'>;
   clock: Pick<Clock, 'now'>;
   logger: Logger;
 }
@@ -62,7 +64,14 @@ export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
 async function writeGroup(group: FifoItem<Upsert>[], deps: DnsWriterDeps): Promise<DnsWrite[]> {
   const settled = await Promise.allSettled(
     group.map(async ({ message: { cluster, message } }): Promise<DnsWritten> => {
-      const result = await deps.dns.upsertMaster(cluster, message.master, message.epoch);
+      // A newer failover or switchover of the cluster was claimed: it queues its own record, this one is stale.
+      // Claims only move forward, so this is the guard the TXT record's epoch used to be (README, "Running many
+      // clusters"); within the batch, Route53Dns keeps the newest epoch of a record.
+      const claimed = await deps.epochs.appliedEpoch(message.cluster);
+      const result =
+        claimed && claimed.epoch > message.epoch
+          ? 'stale'
+          : await deps.dns.upsertMaster(cluster, message.master, message.epoch);
       return {
         cluster: message.cluster,
         epoch: message.epoch,

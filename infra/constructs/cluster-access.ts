@@ -122,8 +122,12 @@ export class ClusterAccess {
     );
   }
 
-  /** Route53, for the zones' one writer: read and change only the configured records, in the configured zones. */
+  /**
+   * The zones' one writer: change only the configured records, in the configured zones, and read the clusters'
+   * epoch claims (the state table), which tell it a stale record; it reads no record.
+   */
   grantDnsWrite(f: lambda.IFunction): void {
+    this.props.table.grantReadData(f);
     const { clusters } = this.props.config;
     const names = [...new Set(clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
     f.addToRolePolicy(
@@ -134,7 +138,6 @@ export class ClusterAccess {
         conditions: recordConditions(names),
       }),
     );
-    this.grantDnsRead(f);
     f.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'WaitForChanges',

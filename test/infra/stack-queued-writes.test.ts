@@ -74,8 +74,11 @@ describe.each([
 describe('who may do what', () => {
   it('lets only the dns-writer change the records; the reactions and workflows read them and queue writes', () => {
     expect(actionsOfFunction('DnsWriter')).toEqual(
-      expect.arrayContaining(['route53:ChangeResourceRecordSets', 'route53:ListResourceRecordSets']),
+      expect.arrayContaining(['route53:ChangeResourceRecordSets', 'dynamodb:GetItem']),
     );
+    // It reads no record (the claims in the state table are its epoch guard), and writes no state.
+    expect(actionsOfFunction('DnsWriter')).not.toContain('route53:ListResourceRecordSets');
+    expect(actionsOfFunction('DnsWriter')).not.toContain('dynamodb:PutItem');
     expect(actionsOfFunction('DnsWriter')).not.toContain('sqs:SendMessage');
     expect(actionsOfFunction('DnsWriter')).not.toContain('ssm:SendCommand');
     for (const name of ['SentinelEvent', 'Reconcile', 'SwitchoverStep', 'MaintenanceStep']) {

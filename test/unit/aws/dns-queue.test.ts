@@ -10,7 +10,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DnsUpsertMessage, QueuedDns } from '../../../adapters/aws/dns-queue.ts';
-import { masterRecordText, Route53Dns } from '../../../adapters/aws/route53-dns.ts';
+import { Route53Dns } from '../../../adapters/aws/route53-dns.ts';
 import { type ClusterConfig, ClusterRegistry } from '../../../core/model/cluster.ts';
 import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
 import type { Logger } from '../../../core/ports.ts';
@@ -111,6 +111,14 @@ describe('QueuedDns', () => {
 describe('the dns-writer handler', () => {
   const clock = new FakeClock(START + 400);
   const registry = new ClusterRegistry([orders, payments, carts]);
+  /** Each cluster's last claimed epoch, as the state store holds it. */
+  let claimed: Record<string, number> = {};
+  const epochs = {
+    appliedEpoch: async (name: string) =>
+      claimed[name] === undefined
+        ? undefined
+        : { epoch: claimed[name], master: N1, status: 'done' as const, token: 't', leaseUntil: 0 },
+  };
   const writer = makeDnsWriterHandler(async () => ({
     clusters: registry,
     dns: new Route53Dns({
@@ -118,7 +126,9 @@ describe('the dns-writer handler', () => {
       clock,
       batchWindowMs: 0,
       random: fixedRandom(0),
+      readBeforeWrite: false,
     }),
+    epochs,
     clock,
     logger: silent,
   }));
@@ -138,29 +148,13 @@ describe('the dns-writer handler', () => {
     queuedAt: START,
   });
   const event = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
-  /** Each record's TXT as stored: `epochs[name]`, with N1 as master. */
-  const stored = (epochs: Record<string, number>) =>
-    route53Mock.on(ListResourceRecordSetsCommand).callsFake((input: { StartRecordName?: string }) => {
-      const name = input.StartRecordName ?? '';
-      const epoch = epochs[name];
-      return {
-        ResourceRecordSets:
-          epoch === undefined
-            ? []
-            : [{ Name: `${name}.`, Type: 'TXT', ResourceRecords: [{ Value: masterRecordText(N1, epoch) }] }],
-      };
-    });
   const changes = () =>
     route53Mock
       .commandCalls(ChangeResourceRecordSetsCommand)
       .map((c) => c.args[0].input as ChangeResourceRecordSetsCommandInput);
 
-  it("writes a zone's records in one change per zone, and refuses an epoch older than the record's", async () => {
-    stored({
-      'master.orders.redis.internal': 3,
-      'master.payments.redis.internal': 9,
-      'master.carts.redis.internal': 1,
-    });
+  it("writes a zone's records in one change per zone, reading none, and refuses an epoch older than the cluster's last claim", async () => {
+    claimed = { orders: 4, payments: 9 };
     route53Mock
       .on(ChangeResourceRecordSetsCommand)
       .resolves({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } });
@@ -187,14 +181,12 @@ describe('the dns-writer handler', () => {
     });
     // Queued at START, written at START + 400: the dashboard's queued → written.
     expect(writeTimings(writes).map((t) => t.ms)).toEqual([400, 400]);
+    // The state store is the epoch guard: Route53's 10 requests a second go to the writes.
+    expect(route53Mock.commandCalls(ListResourceRecordSetsCommand)).toEqual([]);
   });
 
   it("reports every message of a zone whose change failed, so SQS retries them in order; other zones' stand", async () => {
-    stored({
-      'master.orders.redis.internal': 3,
-      'master.payments.redis.internal': 3,
-      'master.carts.redis.internal': 1,
-    });
+    claimed = {};
     route53Mock
       .on(ChangeResourceRecordSetsCommand, { HostedZoneId: ZONE })
       .rejects(throttling())
@@ -215,7 +207,7 @@ describe('the dns-writer handler', () => {
   });
 
   it('drops, and does not retry, a message that can never be written: not JSON, not the contract, an unknown cluster', async () => {
-    stored({});
+    claimed = {};
     const bad = [
       record('{not json'),
       record({ contract: 'dns-upsert', version: 2 }),

@@ -58,10 +58,20 @@ module.exports = {
       from: { path: '^compose/' },
       to: { path: '^(local|cli|infra|bench|test)/' },
     },
+    {
+      name: 'vega-only-in-charts',
+      severity: 'error',
+      comment:
+        'vega and vega-lite draw the pictures in adapters/charts/ only (types may be imported anywhere): they stay out of the core, the Lambda bundles and the CLI start-up.',
+      from: { pathNot: '^adapters/charts/' },
+      to: { path: '^node_modules/(vega|vega-lite)/', dependencyTypesNot: ['type-only'] },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
+    // A worktree may link node_modules to another checkout's: keep its paths under node_modules/ for the rules.
+    preserveSymlinks: true,
     combinedDependencies: false,
     exclude: { path: '^(cdk\\.out|\\.ha-redis)/' },
     tsConfig: { fileName: 'tsconfig.json' },

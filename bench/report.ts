@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { cpus, release, totalmem } from 'node:os';
 import { promisify } from 'node:util';
+import type { TimelineStep } from '../core/model/timeline.ts';
 import { type FleetRun, renderFleet } from './fleet/fleet-report.ts';
 import { percentile, type Summary } from './stats.ts';
 
@@ -57,6 +58,8 @@ export interface RunSample {
   namedAfterFailoverMs?: number | null;
   /** switchover, naive: `SENTINEL FAILOVER` until the old master answers ROLE slave (null: not within the cap). */
   oldMasterDemotedAfterFailoverMs?: number | null;
+  /** Master faults, ha-redis: its history entry's steps and the clients' outage, in ms after the fault (a chart). */
+  failover?: { steps: TimelineStep[]; outage: { from: number; to: number } | null };
 }
 
 /** One row of the report: a scenario (with its settings) and one system measured in it. */

@@ -245,7 +245,8 @@ withRemoteOptions(history, 'a cluster it describes; history from its state table
 history
   .command('show <id>')
   .description('one history entry whole, with its timeline (an id or a unique prefix)')
-  .action(async (id: string) => {
+  .option('--svg <file>', "also draw the entry's timeline as a Gantt chart (SVG), write gap marked")
+  .action(async (id: string, show: { svg?: string }) => {
     const o = history.opts<RemoteFlags & { cluster: string; json?: boolean }>();
     const remote = remoteOf('history', o, ['table']);
     const { historyShowCommand } = await import('./commands/history.ts');
@@ -253,6 +254,7 @@ history
       cluster: o.cluster,
       json: Boolean(o.json),
       id,
+      ...(show.svg ? { svg: show.svg } : {}),
       ...(remote ? { remote } : {}),
     });
   });

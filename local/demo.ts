@@ -105,7 +105,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await planSwitchover(options, cluster);
     const failovers = await failoversSoFar(options, cluster, label);
     events.push(await switchoverUnderLoad(options, cluster, teardown));
-    printSummary(options, cluster, events);
+    printSummary(options, cluster, events, kill.failover);
     return {
       cluster: name,
       events,
@@ -379,7 +379,12 @@ async function switchoverUnderLoad(
 }
 
 /** 5. The summary table, and how to reach the cluster when it keeps running. */
-function printSummary(options: DemoOptions, cluster: DemoCluster, events: DemoEventSummary[]): void {
+function printSummary(
+  options: DemoOptions,
+  cluster: DemoCluster,
+  events: DemoEventSummary[],
+  failover: HistoryEntry,
+): void {
   const { say, name } = options;
   const { d, p1, p2 } = cluster;
   say('5. summary');
@@ -389,7 +394,13 @@ function printSummary(options: DemoOptions, cluster: DemoCluster, events: DemoEv
       `   ${e.event.padEnd(15)} ${e.client.padEnd(15)} ${`${e.writeGapMs} ms`.padStart(9)} ${String(e.acked).padStart(7)} ${String(e.lost).padStart(6)}   ${e.oldMaster} -> ${e.newMaster}`,
     );
   }
+  const draw = (id: string) => `ha-redis history --cluster ${name} show ${id} --svg timeline.svg`;
+  if (!options.keep)
+    say(
+      `   the failover was ${failover.id}; to draw one's timeline, run the demo with --keep, then: ${draw('<id>')}`,
+    );
   if (options.keep) {
+    say(`draw the failover's timeline: ${draw(failover.id)}`);
     say(`the cluster keeps running; stop it with: ha-redis local down --name ${name}`);
     say(`connect: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p1.plainPort}`);
     say(

@@ -106,6 +106,18 @@ async function followedTo(d: Descriptor, master: Endpoint): Promise<boolean> {
   }
 }
 
+/** The entry's steps and the outage, in ms after the fault: one failover's timeline, for the bench's chart. */
+function failoverAfterFault(
+  entry: HistoryEntry,
+  outage: { from: number; to: number } | undefined,
+  faultAt: number,
+): NonNullable<RunSample['failover']> {
+  return {
+    steps: entry.timeline.map((s) => ({ ...s, at: s.at - faultAt })),
+    outage: outage ? { from: outage.from - faultAt, to: outage.to - faultAt } : null,
+  };
+}
+
 /** Find the final master and the history entry, and count each system's lost writes: the run's result. */
 export async function measureRun(
   m: FaultMeasure,
@@ -180,7 +192,9 @@ export async function measureRun(
             rerouteAfterSwitchMasterMs: rerouted ? since(end(rerouted), switchMaster?.at) : null,
             recoveryAfterRerouteMs: rerouted ? since(outage?.to, end(rerouted)) : null,
             fenceMs: fenced ? since(end(fenced), promotion?.at) : null,
-            ...(entry ? { outcome: entry.outcome } : {}),
+            ...(entry
+              ? { outcome: entry.outcome, failover: failoverAfterFault(entry, outage, faultAt) }
+              : {}),
           }
         : {}),
     });

@@ -2,12 +2,19 @@
  * `ha-redis history`: what ha-redis did to a cluster, newest first, from the state store: a local cluster's,
  * or the state table of a cluster of the deployment config file.
  */
+
+import { writeFile } from 'node:fs/promises';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
 import type { RemoteOptions } from '../../compose/remote.ts';
 import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
-import { ConfigurationError, HaRedisError } from '../../core/model/errors.ts';
+import {
+  ConfigurationError,
+  errorMessage,
+  HaRedisError,
+  InvalidInputError,
+} from '../../core/model/errors.ts';
 import type { HistoryEntry } from '../../core/model/records.ts';
 import { type Io, processIo } from './status.ts';
 
@@ -16,6 +23,8 @@ const SHOW_SCAN_LIMIT = 1000;
 
 export interface HistoryOptions {
   cluster: string;
+  /** `history show`: also draw the entry's timeline as a Gantt chart into this SVG file. */
+  svg?: string;
   /** The local root that holds `<cluster>/cluster.json`; default `localRoot()`. */
   root?: string;
   json?: boolean;
@@ -141,8 +150,31 @@ export async function historyShowCommand(
         `no history entry '${options.id}' among the newest ${SHOW_SCAN_LIMIT} of cluster ${options.cluster}; list ids with 'ha-redis history --cluster ${options.cluster}'`,
       );
     }
+    // The picture first: a file it cannot write ends the command before it prints anything.
+    if (options.svg) await writeTimelineSvg(entry, labelIn(nodes), options.svg);
     if (options.json) io.out(`${JSON.stringify(entry, null, 2)}\n`);
     else for (const line of formatHistoryEntry(entry, labelIn(nodes))) io.err(line);
+    if (options.svg) io.err(`timeline of ${entry.id} drawn to ${options.svg}`);
     return 0;
   });
+}
+
+/** The entry's timeline as a Gantt chart in an SVG file. vega loads only here, for --svg. */
+async function writeTimelineSvg(
+  entry: HistoryEntry,
+  label: ReturnType<typeof labelIn>,
+  file: string,
+): Promise<void> {
+  const { historyTimelineSpec } = await import('../../adapters/charts/gantt.ts');
+  const { renderSvg } = await import('../../adapters/charts/render-svg.ts');
+  const svg = await renderSvg(historyTimelineSpec(entry, label));
+  try {
+    await writeFile(file, svg);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InvalidInputError(
+      `cannot write the timeline picture to ${file} (${code ?? errorMessage(error)}); give --svg a writable file path`,
+      { cause: error },
+    );
+  }
 }

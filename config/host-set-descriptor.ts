@@ -65,6 +65,8 @@ export const HostSetSchema = z.object({
   hosts: z.array(HostSchema),
   stateStore: OwnProcessSchema.extend({ endpoint: z.string() }),
   orchestrator: OwnProcessSchema.extend({ readyFile: z.string() }).optional(),
+  /** The set's live page, served by its orchestrator on loopback, read-only (every service's descriptor has it too). */
+  livePageUrl: z.string().optional(),
 });
 export type HostSet = z.infer<typeof HostSetSchema>;
 

@@ -72,6 +72,8 @@ export const DescriptorSchema = z.object({
   dns: z.object({ file: z.string(), recordName: z.string(), ttl: z.number().int().positive() }),
   stateStore: ProcessSchema.extend({ endpoint: z.string(), table: z.string() }),
   orchestrator: ProcessSchema.extend({ readyFile: z.string(), notificationsPath: z.string() }).optional(),
+  /** The live page the orchestrator serves on loopback, read-only (null: no orchestrator to serve it). */
+  livePageUrl: z.string().nullable().default(null),
   /** Where node agents POST their node-event envelopes: the orchestrator's stand-in for SNS (null: no agents). */
   agentEventsUrl: z.string().nullable().default(null),
   /** The node agents (`local up --node-agent`): one per node, each watching that node. */

@@ -137,6 +137,7 @@ async function startClusterUnderLoad(
   const ca = await access.ca();
   const [p1, p2] = d.proxies;
   if (!p1 || !p2 || !d.orchestrator) throw new Error('descriptor is incomplete');
+  if (d.livePageUrl) say(`   live page: ${d.livePageUrl} (open it to watch the failover)`);
   // Writes count as acknowledged once WAIT says a replica has them, as a database client would ask.
   const plain = new WriteLoad({
     target: { kind: 'direct', endpoint: { host: p1.host, port: p1.plainPort } },

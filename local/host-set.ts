@@ -135,6 +135,7 @@ async function serviceLaunch(s: SetLaunch, service: string): Promise<Launch> {
     dns: { file: join(dir, 'dns.zone'), recordName: `master.${service}.ha-redis.local`, ttl: 5 },
     stateStore: { ...s.set.stateStore, table: 'ha-redis-state' },
     notifyWebhookUrl: null,
+    livePageUrl: s.set.livePageUrl ?? null,
     // Node agents are started for single clusters (`local up --node-agent`), not yet for host sets.
     agentEventsUrl: null,
     agents: [],
@@ -164,7 +165,7 @@ async function prepareSet(o: HostSetOptions, services: string[]): Promise<SetLau
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const progress = o.progress ?? (() => undefined);
   const perService = o.sentinels === 'shared' ? 3 + 6 + 1 : 3 + 3 + 6 + 1;
-  const ports = await freePorts(services.length * perService + SET_HOSTS * 2 + 1);
+  const ports = await freePorts(services.length * perService + SET_HOSTS * 2 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -198,6 +199,7 @@ async function prepareSet(o: HostSetOptions, services: string[]): Promise<SetLau
       logPath: join(dir, 'dynalite.log'),
       endpoint: '',
     },
+    livePageUrl: `http://127.0.0.1:${take()}/`,
   };
   const path = hostSetPath(o.name, o.root);
   await writeHostSet(path, set);

@@ -66,13 +66,69 @@ export async function serveOnLoopback(
       }
     })();
   });
+  return listenOnLoopback(server, port, '/slack');
+}
+
+/** Listen on 127.0.0.1 only (never another interface): the URL at `path` and a close that waits. */
+async function listenOnLoopback(
+  server: Server,
+  port: number,
+  path: string,
+): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const { port: bound } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${bound}/slack`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    url: `http://127.0.0.1:${bound}${path}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // A browser's keep-alive connection would hold close() open.
+        server.closeIdleConnections();
+      }),
   };
+}
+
+/**
+ * Serve read-only pages on a loopback port: GET and HEAD of the paths in `pages`, nothing else (405 for any
+ * other method, 404 for another path). A request whose Host header is not this loopback address is refused
+ * (421), so that a web page whose name resolves to 127.0.0.1 (DNS rebinding) cannot read the answers.
+ */
+export async function serveReadOnlyOnLoopback(
+  port: number,
+  pages: ReadonlyMap<string, () => Promise<EndpointResponse>>,
+  onError: (error: unknown) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      try {
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res
+            .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' })
+            .end('read-only: GET only\n');
+          return;
+        }
+        const { port: bound } = server.address() as AddressInfo;
+        const host = req.headers.host ?? '';
+        if (host !== `127.0.0.1:${bound}` && host !== `localhost:${bound}`) {
+          res.writeHead(421, { 'content-type': 'text/plain' }).end(`open http://127.0.0.1:${bound}/\n`);
+          return;
+        }
+        const page = pages.get(new URL(req.url ?? '/', 'http://loopback').pathname);
+        if (!page) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+          return;
+        }
+        const answer = await page();
+        res.writeHead(answer.statusCode, answer.headers).end(req.method === 'HEAD' ? undefined : answer.body);
+      } catch (error) {
+        onError(error);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('internal error\n');
+      }
+    })();
+  });
+  return listenOnLoopback(server, port, '/');
 }

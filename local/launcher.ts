@@ -65,7 +65,7 @@ async function prepareLaunch(options: UpOptions, dir: string, path: string): Pro
   const progress = options.progress ?? (() => undefined);
   const placed = options.hosts;
   const roleCheck = options.routing === 'role-check';
-  const ports = await freePorts(3 + 3 + proxyCountOf(options) * 3 + 1 + 1 + 1);
+  const ports = await freePorts(3 + 3 + proxyCountOf(options) * 3 + 1 + 1 + 1 + 1);
   const take = () => {
     const p = ports.shift();
     if (p === undefined) throw new HaRedisError('ran out of reserved ports');
@@ -104,6 +104,8 @@ async function prepareLaunch(options: UpOptions, dir: string, path: string): Pro
       table: 'ha-redis-state',
     },
     notifyWebhookUrl: options.notifyWebhookUrl ?? null,
+    // The orchestrator serves the live page; without one there is nothing to show it.
+    livePageUrl: roleCheck ? null : `http://127.0.0.1:${take()}/`,
     agentEventsUrl: options.nodeAgent && !roleCheck ? `http://127.0.0.1:${take()}/events` : null,
     agents: [],
     ...(roleCheck ? { routing: 'role-check' as const } : {}),

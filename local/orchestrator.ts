@@ -23,6 +23,7 @@ import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts
 import { serialized } from '../functions/sentinel-event/serialize.ts';
 import { makeSlackHandler } from '../functions/slack/handler.ts';
 import { serveOnLoopback } from './http-endpoint.ts';
+import { serveLivePage } from './live/live-page.ts';
 import { LocalWorkflowStarter } from './workflows.ts';
 
 const RECONCILE_EVERY_MS = 5000; // safety net for a lost event; events are the fast path
@@ -130,6 +131,23 @@ async function serveAgentEvents(
   );
 }
 
+/** The live page, when the launcher reserved its port. A page that cannot be served never stops failovers. */
+async function startLivePage(
+  descriptors: Descriptor[],
+  logger: Log,
+): Promise<{ url: string; close(): Promise<void> } | undefined> {
+  const url = descriptors[0]?.livePageUrl;
+  if (!url) return undefined;
+  try {
+    return await serveLivePage(url, descriptors, (error) =>
+      logger.error('live page failed', { error: errorMessage(error) }),
+    );
+  } catch (error) {
+    logger.error('live page not served', { url, error: errorMessage(error) });
+    return undefined;
+  }
+}
+
 /** Adopt the current master on first start (claims its epoch, points every proxy, writes DNS, verifies). */
 async function adopt(s: Served, logger: Log): Promise<void> {
   const { cluster, deps } = s.runtime;
@@ -175,6 +193,7 @@ async function main(): Promise<void> {
   });
   const bridges = await startBridges(served, bus, logger);
   const agentEvents = await serveAgentEvents(first, bus, logger);
+  const livePage = await startLivePage(descriptors, logger);
   await Promise.all(served.map((s) => adopt(s, logger)));
 
   // At once (a failover while the orchestrator was down is acted on now, not in 5 s), then every 5 s.
@@ -197,6 +216,7 @@ async function main(): Promise<void> {
     clearInterval(timer);
     await Promise.all(served.map((s) => s.slackEndpoint?.close()));
     await agentEvents?.close();
+    await livePage?.close();
     // A switchover started from Slack ends (and unblocks writes) before the process goes.
     await Promise.all(served.map((s) => s.workflows.settled()));
     await Promise.all(served.map((s) => s.consoleNotifier.idle()));
@@ -221,6 +241,7 @@ async function main(): Promise<void> {
     clusters: [...byName.keys()],
     bridges: bridges.length,
     slack: served.map((s) => s.slackEndpoint?.url ?? null),
+    livePage: livePage?.url ?? null,
   });
 }
 

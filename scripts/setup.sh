@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make demo` and `make test` need on a fresh Debian machine:
-#   1. redis-server, redis-sentinel, haproxy, openssl, socat (apt-get, as root) when missing;
+#   1. redis-server, redis-sentinel, haproxy, openssl, socat, and chromium (headless, for the live page's
+#      browser test) (apt-get, as root) when missing;
 #   2. npm ci, which also brings Node 24 from the npm registry (the devDependency `node`, pinned) into
 #      node_modules/.bin: the Makefile, `npm run` and `npx ha-redis` put that directory first on PATH.
 set -euo pipefail
@@ -10,9 +11,9 @@ NODE_VERSION="$(node -p 'require("./package.json").devDependencies.node' 2>/dev/
 say() { echo "setup: $*" >&2; }
 
 # 1. system packages
-declare -A pkg_of=([redis-server]=redis-server [redis-sentinel]=redis-sentinel [haproxy]=haproxy [openssl]=openssl [socat]=socat)
+declare -A pkg_of=([redis-server]=redis-server [redis-sentinel]=redis-sentinel [haproxy]=haproxy [openssl]=openssl [socat]=socat [chromium]=chromium)
 missing=()
-for tool in redis-server redis-sentinel haproxy openssl socat; do
+for tool in redis-server redis-sentinel haproxy openssl socat chromium; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

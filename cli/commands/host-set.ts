@@ -47,6 +47,7 @@ export async function hostSetUpCommand(o: HostSetUpOptions, io: Io = processIo):
     );
   }
   io.err(`password: ${set.dir}/password; see the set: ha-redis local status --name ${set.set}`);
+  if (set.livePageUrl) io.err(`live page: ${set.livePageUrl} (loopback only, read-only)`);
 }
 
 /** Roles of a service's nodes and where each proxy routes it, by process id. */

@@ -44,6 +44,7 @@ export async function localUpCommand(o: LocalUpOptions, io: Io = processIo): Pro
       `    tls: REDISCLI_AUTH="$(cat ${d.passwordFile})" redis-cli -p ${p.tlsPort} --tls --cacert ${d.caCertPath}`,
     );
   }
+  if (d.livePageUrl) io.err(`live page: ${d.livePageUrl} (loopback only, read-only)`);
   if (d.slack.endpointUrl) {
     io.err(
       `slack: POST signed /redis requests to ${d.slack.endpointUrl} (signing secret in ${d.slack.signingSecretPath}; allowed: ${d.slack.allowedUsers.join(', ')})`,

@@ -5,8 +5,8 @@ import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts
 import { type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
 import { DEFAULT_MAX_LAG_BYTES } from '../../core/model/limits.ts';
 import type { Logger } from '../../core/ports.ts';
-import { observeCluster } from '../../core/status/observe.ts';
-import { buildStatusReport, type StatusObservations, type StatusReport } from '../../core/status/report.ts';
+import { clusterStatusReport, observeCluster } from '../../core/status/observe.ts';
+import type { StatusObservations, StatusReport } from '../../core/status/report.ts';
 
 /** Where a command writes: `out` for JSON (stdout), `err` for human lines (stderr). */
 export interface Io {
@@ -139,7 +139,7 @@ export async function clusterStatus(
   runtime: Pick<ObservedCluster, 'cluster' | 'deps'>,
   maxLagBytes = DEFAULT_MAX_LAG_BYTES,
 ): Promise<StatusReport> {
-  return buildStatusReport(await gatherStatus(runtime), { maxLagBytes });
+  return clusterStatusReport(runtime.cluster, runtime.deps, maxLagBytes);
 }
 
 /**

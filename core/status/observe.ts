@@ -1,8 +1,14 @@
 import { observeSentinels } from '../failover/confirm.ts';
 import type { ClusterConfig, Endpoint } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
+import { DEFAULT_MAX_LAG_BYTES } from '../model/limits.ts';
 import type { CorePorts } from '../ports.ts';
-import type { NodeObservation, StatusObservations } from './report.ts';
+import {
+  buildStatusReport,
+  type NodeObservation,
+  type StatusObservations,
+  type StatusReport,
+} from './report.ts';
 
 /** How many history entries to scan for the newest failover or switchover. */
 const LAST_OPERATION_SCAN = 20;
@@ -75,4 +81,13 @@ export async function observeCluster(
     ...(lease ? { lease } : {}),
     ...(maintenance ? { maintenance } : {}),
   };
+}
+
+/** Observe a cluster once and judge it: the report `ha-redis status` prints and the live page shows. */
+export async function clusterStatusReport(
+  cluster: ClusterConfig,
+  deps: Parameters<typeof observeCluster>[1],
+  maxLagBytes = DEFAULT_MAX_LAG_BYTES,
+): Promise<StatusReport> {
+  return buildStatusReport(await observeCluster(cluster, deps), { maxLagBytes });
 }

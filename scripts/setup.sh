@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make demo` and `make test` need on a fresh Debian machine:
-#   1. redis-server, redis-sentinel, haproxy, openssl, socat, and chromium (headless, for the live page's
-#      browser test) (apt-get, as root) when missing;
+#   1. redis-server, redis-sentinel, haproxy, openssl, socat (apt-get, as root) when missing; chromium too
+#      (headless, only for the live page's browser test, which says why it skips without it) when root;
 #   2. npm ci, which also brings Node 24 from the npm registry (the devDependency `node`, pinned) into
 #      node_modules/.bin: the Makefile, `npm run` and `npx ha-redis` put that directory first on PATH.
 set -euo pipefail
@@ -11,16 +11,21 @@ NODE_VERSION="$(node -p 'require("./package.json").devDependencies.node' 2>/dev/
 say() { echo "setup: $*" >&2; }
 
 # 1. system packages
-declare -A pkg_of=([redis-server]=redis-server [redis-sentinel]=redis-sentinel [haproxy]=haproxy [openssl]=openssl [socat]=socat [chromium]=chromium)
+declare -A pkg_of=([redis-server]=redis-server [redis-sentinel]=redis-sentinel [haproxy]=haproxy [openssl]=openssl [socat]=socat)
 missing=()
-for tool in redis-server redis-sentinel haproxy openssl socat chromium; do
+for tool in redis-server redis-sentinel haproxy openssl socat; do
   PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("${pkg_of[$tool]}")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
+if [ "$(id -u)" -ne 0 ]; then
+  if [ ${#missing[@]} -gt 0 ]; then
     say "missing ${missing[*]}; run as root, or: sudo apt-get install -y ${missing[*]}"
     exit 1
   fi
+  command -v chromium >/dev/null 2>&1 || say "no chromium: the live page's browser test will skip (sudo apt-get install -y chromium)"
+elif ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} with apt-get"
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2

@@ -69,6 +69,7 @@ interface Options {
   keepFiles?: boolean;
   clusters?: number;
   failAz?: number;
+  provisioned?: number;
 }
 
 const ALL = 'all';
@@ -123,6 +124,11 @@ const program = new Command()
     intIn('--clusters', 1, 10_000),
   )
   .option('--fail-az <k>', 'fleet: the AZ that is lost, 1, 2 or 3 (default 1)', intIn('--fail-az', 1, 3))
+  .option(
+    '--provisioned <n>',
+    "fleet: sentinel-event environments kept warm (the stack's provisionedConcurrency; default 0)",
+    intIn('--provisioned', 0, 1000),
+  )
   .option('--keep-files', "keep each run's cluster files (configs, logs) under the temp dir, to investigate")
   .configureOutput({
     outputError: (message, write) => write(`bench: ${message.replace(/^error: /, '')}`),
@@ -138,6 +144,7 @@ const loadOf = (o: Options): LoadProfile => ({
 const fleetOf = (o: Options) => ({
   ...(o.clusters !== undefined ? { clusters: o.clusters } : {}),
   ...(o.failAz !== undefined ? { failAz: o.failAz } : {}),
+  ...(o.provisioned !== undefined ? { provisioned: o.provisioned } : {}),
 });
 
 /** `--system` and the load options only with scenarios that take them; every named system must exist. */
@@ -145,7 +152,7 @@ function checkSubset(
   scenarios: readonly Scenario[],
   systems: readonly string[] | undefined,
   load: LoadProfile,
-  fleet: { clusters?: number | undefined; failAz?: number | undefined },
+  fleet: { clusters?: number | undefined; failAz?: number | undefined; provisioned?: number | undefined },
 ) {
   const fail = (message: string) => program.error(`bench: ${message}`, { exitCode: 2 });
   if (!isDefaultLoad(load)) {
@@ -158,11 +165,11 @@ function checkSubset(
           .join(', ')}; not to ${cannot.join(', ')}`,
       );
   }
-  if (fleet.clusters !== undefined || fleet.failAz !== undefined) {
+  if (Object.values(fleet).some((v) => v !== undefined)) {
     const cannot = scenarios.filter((s) => !s.takesFleet).map((s) => s.name);
     if (cannot.length)
       fail(
-        `--clusters and --fail-az apply to the fleet scenario only; not to ${cannot.join(', ')}: add --scenario fleet`,
+        `--clusters, --fail-az and --provisioned apply to the fleet scenario only; not to ${cannot.join(', ')}: add --scenario fleet`,
       );
   }
   if (!systems) return;
@@ -180,7 +187,11 @@ async function main(): Promise<void> {
   const chosen = o.scenario ?? [ALL];
   const scenarios = [...SCENARIOS.values()].filter((s) => chosen.includes(ALL) || chosen.includes(s.name));
   const load = loadOf(o);
-  checkSubset(scenarios, o.system, load, { clusters: o.clusters, failAz: o.failAz });
+  checkSubset(scenarios, o.system, load, {
+    clusters: o.clusters,
+    failAz: o.failAz,
+    provisioned: o.provisioned,
+  });
 
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -39,12 +39,16 @@ export class LambdaSim {
   /** `newEnvironment` builds one environment's handler (its own adapters, as a Lambda process has). */
   private readonly newEnvironment: () => Handler;
   private readonly onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void;
+  /** `provisioned`: environments initialized before any event (provisioned concurrency): no cold start for them. */
   constructor(
     newEnvironment: () => Handler,
     onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void,
+    provisioned = 0,
   ) {
     this.newEnvironment = newEnvironment;
     this.onOutcomes = onOutcomes;
+    for (let i = 0; i < provisioned; i += 1) this.idle.push(newEnvironment());
+    this.environments = provisioned;
   }
 
   /** Deliver one SNS event; resolves at once (asynchronous invocation). */

@@ -50,6 +50,8 @@ export interface FleetOptions {
   failAz: number;
   /** Sentinel down-after-milliseconds. */
   downAfterMs: number;
+  /** sentinel-event environments initialized before the loss (provisioned concurrency); 0 by default. */
+  provisioned?: number;
   log?: (line: string) => void;
 }
 
@@ -227,8 +229,11 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     };
     return makeSentinelEventHandler(() => ({ clusters, failover }));
   };
-  const lambda = new LambdaSim(newEnvironment, (event, outcomes: RecordOutcome[]) =>
-    notes.push(...outcomes.map((o) => noteOf(clusterOfEvent(event), o))),
+  const lambda = new LambdaSim(
+    newEnvironment,
+    (event, outcomes: RecordOutcome[]) =>
+      notes.push(...outcomes.map((o) => noteOf(clusterOfEvent(event), o))),
+    options.provisioned ?? 0,
   );
   try {
     const lostAt = Date.now() + 200;

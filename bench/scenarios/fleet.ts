@@ -24,11 +24,18 @@ export const fleet: Scenario = {
     const runs: FleetRun[] = [];
     for (let run = 1; run <= options.runs; run += 1) {
       const log = options.log ?? (() => undefined);
-      const result = await simulateFleet({ clusters, failAz, downAfterMs: options.downAfterMs, log });
+      const provisioned = options.fleet?.provisioned ?? 0;
+      const result = await simulateFleet({
+        clusters,
+        failAz,
+        provisioned,
+        downAfterMs: options.downAfterMs,
+        log,
+      });
       runs.push(result);
       rows.push({
         name: 'fleet',
-        system: `ha-redis, ${clusters} clusters, AZ ${failAz} lost`,
+        system: `ha-redis, ${clusters} clusters, AZ ${failAz} lost${provisioned ? `, ${provisioned} provisioned` : ''}`,
         runs: 1,
         gapMs: result.promotionToReroutedMs,
         acked: 0,

@@ -15,7 +15,7 @@ export interface ScenarioOptions {
   /** Only these systems (names from the scenario's `systems`); default all. */
   systems?: readonly string[];
   /** Scenarios with `takesFleet`: how many simulated clusters, and which AZ (1-3) is lost. */
-  fleet?: { clusters?: number; failAz?: number };
+  fleet?: { clusters?: number; failAz?: number; provisioned?: number };
 }
 
 /** A benchmark scenario: runs `runs` times and returns one report row per system it measured. */

@@ -62,6 +62,7 @@ function descriptor(endpoint: string): Descriptor {
     version: 1,
     cluster: CLUSTER,
     masterName: CLUSTER,
+    livePageUrl: null,
     dir: clusterDir(CLUSTER, root),
     createdAt: new Date(T0).toISOString(),
     sentinelSettings: { downAfterMs: 5000, failoverTimeoutMs: 10_000 },

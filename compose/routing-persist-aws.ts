@@ -1,5 +1,5 @@
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { SsmNodeOps } from '../adapters/aws/ssm-node-ops.ts';
+import { PATIENT_SEND_RETRY, SsmNodeOps } from '../adapters/aws/ssm-node-ops.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import type { Logger } from '../core/ports.ts';
 import type { RoutingPersistDeps } from '../functions/routing-persist/handler.ts';
@@ -15,6 +15,7 @@ export function routingPersistDeps(logger: Logger, env: NodeJS.ProcessEnv = proc
     client: new SSMClient({}),
     documentName: (document) => `${prefix}-${document}`,
     clock: systemClock,
+    sendRetry: PATIENT_SEND_RETRY,
   });
   return { nodeOps, clock: systemClock, logger };
 }

@@ -21,6 +21,11 @@ const DEFAULT_DEADLINE_MS = 60_000;
 const RESULT_POLLING = { firstMs: 100, maxMs: 1000 };
 /** SendCommand is throttled before it runs anything, so a throttled send is safe to repeat. */
 const SEND_RETRY: RetryPolicy = { maxAttempts: 5, baseMs: 100, capMs: 1000 };
+/**
+ * For a caller off the failover path (the routing-persist Lambda): a throttled send waits up to ~25 s, inside
+ * its 60-s timeout, rather than give the batch back to SQS for the queue's visibility timeout (6 minutes).
+ */
+export const PATIENT_SEND_RETRY: RetryPolicy = { maxAttempts: 10, baseMs: 500, capMs: 5000 };
 /** SSM's limits on a command's comment, and what of stderr an error message carries. */
 const COMMENT_MAX = 100;
 const STDERR_MAX = 500;
@@ -39,6 +44,8 @@ export interface SsmNodeOpsOptions {
   commandTimeoutSeconds?: number;
   /** How long `run` waits in all, from sending to the result; 60 s by default. */
   deadlineMs?: number;
+  /** Retries of a throttled SendCommand; 5 attempts within ~2.5 s by default. */
+  sendRetry?: RetryPolicy;
 }
 
 /** Where a command goes, and how to name it in messages. */
@@ -55,6 +62,7 @@ export class SsmNodeOps implements NodeOps {
   private readonly backoff: Backoff;
   private readonly commandTimeoutSeconds: number;
   private readonly deadlineMs: number;
+  private readonly sendRetry: RetryPolicy;
 
   constructor(options: SsmNodeOpsOptions) {
     this.client = options.client;
@@ -62,6 +70,7 @@ export class SsmNodeOps implements NodeOps {
     this.backoff = new Backoff(options.clock, options.random);
     this.commandTimeoutSeconds = options.commandTimeoutSeconds ?? MIN_COMMAND_TIMEOUT_S;
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.sendRetry = options.sendRetry ?? SEND_RETRY;
     if (!Number.isInteger(this.commandTimeoutSeconds) || this.commandTimeoutSeconds < MIN_COMMAND_TIMEOUT_S) {
       throw new NodeOpsError(
         `commandTimeoutSeconds ${this.commandTimeoutSeconds} is not allowed: SSM takes whole seconds from ${MIN_COMMAND_TIMEOUT_S}; raise it`,
@@ -125,13 +134,13 @@ export class SsmNodeOps implements NodeOps {
     try {
       const { Command } = await this.backoff.retry(
         () => this.client.send(new SendCommandCommand(input)),
-        SEND_RETRY,
+        this.sendRetry,
       );
       if (!Command?.CommandId) throw new Error('SendCommand returned no command id');
       return Command.CommandId;
     } catch (error) {
       const reason = isThrottling(error)
-        ? `SSM kept throttling SendCommand (${SEND_RETRY.maxAttempts} attempts); retry later`
+        ? `SSM kept throttling SendCommand (${this.sendRetry.maxAttempts} attempts); retry later`
         : `${describeAwsError(error)}; check the document exists and the instance is running and managed by SSM`;
       throw new NodeOpsError(`could not send ${what}: ${reason}`, { cause: error });
     }

@@ -13,10 +13,11 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SNSEvent } from 'aws-lambda';
 import { QueuedDns } from '../../adapters/aws/dns-queue.ts';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
+import type { RetryPolicy } from '../../adapters/aws/retry.ts';
 import { ROUTE53_WRITER_RETRY, Route53Dns } from '../../adapters/aws/route53-dns.ts';
 import { QueuedRoutingNodeOps } from '../../adapters/aws/routing-queue.ts';
 import { SnsNotifier } from '../../adapters/aws/sns-notifier.ts';
-import { SsmNodeOps } from '../../adapters/aws/ssm-node-ops.ts';
+import { PATIENT_SEND_RETRY, SsmNodeOps } from '../../adapters/aws/ssm-node-ops.ts';
 import { ClusterRegistry, type Endpoint, formatEndpoint } from '../../core/model/cluster.ts';
 import type { Clock, CorePorts, Logger } from '../../core/ports.ts';
 import { makeDnsWriterHandler } from '../../functions/dns-writer/handler.ts';
@@ -146,12 +147,13 @@ const snsEventOf = (e: SentinelEvent, seenAt: number): SNSEvent =>
 const DNS_QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-dns-writes.fifo';
 const ROUTING_QUEUE = 'https://sqs.eu-west-1.amazonaws.com/123456789012/ha-redis-routing-persists.fifo';
 
-/** SSM Run Command, as one environment builds it. */
-const ssmNodeOps = () =>
+/** SSM Run Command, as one environment builds it (routing-persist's with its patient send retry). */
+const ssmNodeOps = (sendRetry?: RetryPolicy) =>
   new SsmNodeOps({
     client: new SSMClient({ region: 'eu-west-1' }),
     documentName: (d) => `ha-redis-prod-${d}`,
     clock,
+    ...(sendRetry ? { sendRetry } : {}),
   });
 
 /** The two queues of infra/constructs/queued-writes.ts, with their real consumers, as the stack sets them up. */
@@ -176,7 +178,7 @@ function queuedWrites(clusters: ClusterRegistry, dynamo: Awaited<ReturnType<type
     }),
     routing: new FifoQueueSim({
       newConsumer: () => {
-        const nodeOps = ssmNodeOps();
+        const nodeOps = ssmNodeOps(PATIENT_SEND_RETRY);
         return makeRoutingPersistHandler(async () => ({ nodeOps, clock, logger: quiet }));
       },
       maxConcurrency: ROUTING_PERSIST_CONCURRENCY,

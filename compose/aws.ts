@@ -178,7 +178,12 @@ function awsContainer(logger: Logger, env: NodeJS.ProcessEnv): AwsContainer {
   }, secrets);
   const connections = new RedisConnections(access);
   const dynamo = new DynamoDBClient({});
-  const sqs = new SQSClient({});
+  // On the failover path (the DNS record and the routing persists are queued): bounded, so that a queue out of
+  // reach fails the step in seconds instead of holding the reaction until the Lambda's timeout.
+  const sqs = new SQSClient({
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 1000, requestTimeout: 2000 },
+  });
   const ports: Omit<CorePorts, 'state'> = {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),

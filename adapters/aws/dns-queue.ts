@@ -35,7 +35,7 @@ export interface QueuedDnsOptions {
  * Lambda hands a group's messages to one invocation at a time, in order ("Using Lambda with Amazon SQS", FIFO
  * queues), so a zone gets one change at a time, each holding up to 10 clusters' records, instead of one change
  * per reacting Lambda, which at fleet scale throttles (the fleet simulation: README, "Running many clusters").
- * The writer still reads each record's TXT and refuses an older epoch.
+ * The writer refuses a record older than the cluster's last claimed epoch (the state store).
  */
 export class QueuedDns implements Dns {
   private readonly options: QueuedDnsOptions;

@@ -21,6 +21,13 @@ export const RoutingPersistMessageSchema = z.strictObject({
 });
 export type RoutingPersistMessage = z.infer<typeof RoutingPersistMessageSchema>;
 
+/**
+ * One service's routing on one host: the proxy and its backend. A host set's HAProxy serves every service of the
+ * set under one proxy id, a backend each, and their epochs are unrelated.
+ */
+export const routingKeyOf = (proxy: { id: string; backend: string }): string =>
+  `${proxy.id}/${proxy.backend}`;
+
 /** The message group of a proxy's host: its commands run one at a time, in order. */
 export const routingGroupOf = (proxy: { host: string }): string => `proxy-host:${proxy.host}`;
 
@@ -61,7 +68,7 @@ export class QueuedRoutingNodeOps implements NodeOps {
       await sendFifo(this.options.client, this.options.queueUrl, {
         body: message,
         group: routingGroupOf(proxy),
-        identity: `${proxy.host}\n${proxy.id}\n${epoch}\n${formatEndpoint(master)}`,
+        identity: `${proxy.host}\n${routingKeyOf(proxy)}\n${epoch}\n${formatEndpoint(master)}`,
       });
     } catch (error) {
       throw new NodeOpsError(

@@ -12,7 +12,7 @@ import { SendMessageCommand, type SendMessageCommandInput, SQSClient } from '@aw
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { FIFO_BATCH_SIZE } from '../../infra/constructs/queued-writes.ts';
-import { LIMITS, TokenBucket, uniform } from './limits.ts';
+import { BucketMap, LIMITS, uniform } from './limits.ts';
 
 export interface QueueCounts {
   sent: number;
@@ -58,7 +58,8 @@ export class FifoQueueSim {
   private readonly waiting: string[] = [];
   private readonly idle: Consumer[] = [];
   private readonly seen = new Map<string, number>();
-  private readonly sendRate = new TokenBucket(LIMITS.sqsFifo.sendPerSec, LIMITS.sqsFifo.sendPerSec);
+  /** High throughput mode (infra/constructs/queued-writes.ts): the send rate is per message group. */
+  private readonly sendRate = new BucketMap(LIMITS.sqsFifo.sendPerSec, LIMITS.sqsFifo.sendPerSec);
   private outstanding = 0;
   private readonly settled: (() => void)[] = [];
   private readonly options: {
@@ -74,7 +75,7 @@ export class FifoQueueSim {
 
   /** SendMessage, as the mock receives it. */
   send(input: SendMessageCommandInput): { MessageId: string } {
-    if (!this.sendRate.take()) {
+    if (!this.sendRate.take(input.MessageGroupId ?? '')) {
       this.counts.throttled += 1;
       throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
     }

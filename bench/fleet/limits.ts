@@ -120,8 +120,8 @@ export const LIMITS = {
   },
   sqsFifo: {
     /**
-     * SQS Developer Guide, "Amazon SQS FIFO queue quotas": without high throughput, 300 transactions per second
-     * per API action (SendMessage) for a queue, beyond it `ThrottlingException`.
+     * SQS Developer Guide, "Amazon SQS FIFO queue quotas": 300 transactions per second per API action
+     * (SendMessage), beyond it `ThrottlingException`; with high throughput (the stack's queues) per message group.
      */
     sendPerSec: 300,
     /**

@@ -36,6 +36,8 @@ export type EventOutcome =
   | { action: 'ignored'; reason: string }
   | { action: 'vote-recorded'; epoch: number }
   | { action: 'routing-checked'; repaired: string[] }
+  /** The applied epoch's DNS record asserted again (a fresh epoch only), and what the Dns port made of it. */
+  | { action: 'dns-checked'; result?: string; error?: string }
   | FailoverResult
   | { action: 'fence-checked'; fenced: HistoryEntry[] }
   | { action: 'no-good-replica'; entry: HistoryEntry };
@@ -109,7 +111,52 @@ export async function reconcile(cluster: ClusterConfig, deps: CorePorts): Promis
   );
   const fenced = await fencePendingNodes(cluster, deps, 'reconcile');
   const repaired = await repairRouting(cluster, deps);
-  return [failover, { action: 'fence-checked', fenced }, { action: 'routing-checked', repaired }];
+  const dns = await reassertDns(cluster, deps);
+  return [
+    failover,
+    { action: 'fence-checked', fenced },
+    { action: 'routing-checked', repaired },
+    ...(dns ? [dns] : []),
+  ];
+}
+
+/**
+ * How long after its claim an epoch's DNS record is asserted again by each reconcile: longer than the zone's
+ * writer keeps trying one (5 receives, 3 minutes apart in AWS), so that a record it gave up on is queued again.
+ */
+export const DNS_REASSERT_MS = 20 * 60_000;
+
+/**
+ * The applied epoch's record, written again while the epoch is fresh and no switchover holds the cluster. In AWS
+ * the write is queued, and SQS's deduplication makes it one message per record per 5 minutes, only for clusters
+ * that failed over recently: a record the writer gave up on (dead-lettered) is queued again, and a fleet's
+ * quiet clusters cost nothing. Locally it is a file compare.
+ */
+export async function reassertDns(
+  cluster: ClusterConfig,
+  deps: CorePorts,
+): Promise<Extract<EventOutcome, { action: 'dns-checked' }> | undefined> {
+  const applied = await deps.state.appliedEpoch(cluster.name);
+  const now = deps.clock.now();
+  if (applied?.status !== 'done' || applied.leaseUntil + DNS_REASSERT_MS < now) return undefined;
+  const lease = await deps.state.lease(cluster.name);
+  if (lease && lease.until > now) return undefined;
+  try {
+    return {
+      action: 'dns-checked',
+      result: await deps.dns.upsertMaster(cluster, applied.master, applied.epoch),
+    };
+  } catch (error) {
+    deps.logger.error(
+      'could not assert the DNS record of the applied epoch; the next reconcile tries again',
+      {
+        cluster: cluster.name,
+        epoch: applied.epoch,
+        error: errorMessage(error),
+      },
+    );
+    return { action: 'dns-checked', error: errorMessage(error) };
+  }
 }
 
 /** Point every proxy that is blocked or points elsewhere back at the applied master, unless a lease holds the cluster. */

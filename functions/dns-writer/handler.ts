@@ -1,8 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { type DnsUpsertMessage, DnsUpsertMessageSchema } from '../../adapters/aws/dns-queue.ts';
 import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
-import { formatEndpoint } from '../../core/model/cluster.ts';
+import { formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import { TIMING_METRICS, type Timing } from '../../core/model/metrics.ts';
+import type { AppliedEpoch } from '../../core/model/records.ts';
 import type { Clock, Dns, DnsUpsertResult, EpochClaims, Logger } from '../../core/ports.ts';
 import {
   batchItemFailures,
@@ -35,15 +36,16 @@ export interface DnsWritten {
 }
 export type DnsWrite = FifoOutcome<DnsWritten>;
 
+/** A message and its cluster, or why the cluster is not known (yet: the config is re-read every minute). */
 interface Upsert {
   message: DnsUpsertMessage;
-  cluster: ClusterConfig;
+  cluster: ClusterConfig | Error;
 }
 
 /**
  * Writes the master records a batch of the FIFO queue holds: each zone's records in one Route53 change (the
- * message group is the zone). A message that can never be written (malformed, unknown cluster) is dropped; a
- * failed write is retried by SQS with every later record of its zone.
+ * message group is the zone). A message that can never be written (malformed) is dropped; a failed write, or a
+ * cluster not in the config (yet), is retried by SQS with every later record of its zone.
  */
 export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
   return async (event: SQSEvent): Promise<{ response: SQSBatchResponse; writes: DnsWrite[] }> => {
@@ -51,7 +53,7 @@ export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
     const { groups, dropped } = groupBatch(
       event,
       DnsUpsertMessageSchema,
-      (message): Upsert => ({ message, cluster: deps.clusters.get(message.cluster) }),
+      (message): Upsert => ({ message, cluster: clusterOf(deps.clusters, message.cluster) }),
       deps.logger,
     );
     // Every upsert in the same tick: Route53Dns joins a zone's into one change.
@@ -62,16 +64,21 @@ export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
 }
 
 async function writeGroup(group: FifoItem<Upsert>[], deps: DnsWriterDeps): Promise<DnsWrite[]> {
+  // The clusters' last claims first, all of them, so that the upserts then start in one tick: Route53Dns joins
+  // a zone's into one change only then.
+  const claims = await Promise.allSettled(
+    group.map(({ message: m }) => deps.epochs.appliedEpoch(m.message.cluster)),
+  );
   const settled = await Promise.allSettled(
-    group.map(async ({ message: { cluster, message } }): Promise<DnsWritten> => {
-      // A newer failover or switchover of the cluster was claimed: it queues its own record, this one is stale.
-      // Claims only move forward, so this is the guard the TXT record's epoch used to be (README, "Running many
-      // clusters"); within the batch, Route53Dns keeps the newest epoch of a record.
-      const claimed = await deps.epochs.appliedEpoch(message.cluster);
-      const result =
-        claimed && claimed.epoch > message.epoch
-          ? 'stale'
-          : await deps.dns.upsertMaster(cluster, message.master, message.epoch);
+    group.map(async ({ message: { cluster, message } }, i): Promise<DnsWritten> => {
+      const claim = claims[i];
+      if (claim?.status === 'rejected') throw claim.reason;
+      // A cluster this writer's config does not know yet is retried (SQS hands it again after the visibility
+      // timeout, by when the config was re-read), never dropped: its record would be lost.
+      if (cluster instanceof Error) throw cluster;
+      const result = supersededBy(claim?.value, message)
+        ? 'stale'
+        : await deps.dns.upsertMaster(cluster, message.master, message.epoch);
       return {
         cluster: message.cluster,
         epoch: message.epoch,
@@ -90,6 +97,26 @@ async function writeGroup(group: FifoItem<Upsert>[], deps: DnsWriterDeps): Promi
   );
   return outcomes;
 }
+
+/**
+ * A record the cluster's last claim makes stale: a newer epoch was claimed (it queues its own record), or the
+ * same epoch was claimed again for another master (a claim retried after a failure). Claims only move forward,
+ * so this is the guard the TXT record's epoch used to be (README, "Running many clusters"); within a batch,
+ * Route53Dns keeps the newest epoch of a record.
+ */
+function supersededBy(claim: AppliedEpoch | undefined, message: DnsUpsertMessage): boolean {
+  if (!claim) return false;
+  if (claim.epoch !== message.epoch) return claim.epoch > message.epoch;
+  return !sameEndpoint(claim.master, message.master);
+}
+
+const clusterOf = (clusters: ClusterRegistry, name: string): ClusterConfig | Error => {
+  try {
+    return clusters.get(name);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+};
 
 /** The timings of a batch's writes, for the dashboard: queued → written, per record written. */
 export function writeTimings(writes: DnsWrite[]): Timing[] {

@@ -1,5 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type RoutingPersistMessage, RoutingPersistMessageSchema } from '../../adapters/aws/routing-queue.ts';
+import {
+  type RoutingPersistMessage,
+  RoutingPersistMessageSchema,
+  routingKeyOf,
+} from '../../adapters/aws/routing-queue.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import type { Clock, Logger, NodeOps } from '../../core/ports.ts';
 import {
@@ -22,6 +26,7 @@ export interface RoutingPersistDeps {
 
 /** A persist that ran (or was found stale on the host, or superseded in the batch), and its wait in the queue. */
 export interface Persisted {
+  /** The proxy's id and backend: one service's routing on one host. */
   proxy: string;
   epoch: number;
   result: 'persisted' | 'stale' | 'superseded';
@@ -58,16 +63,19 @@ async function persistGroup(
   deps: RoutingPersistDeps,
   deadlineAt: number | undefined,
 ): Promise<RoutingPersist[]> {
+  // A service's routing on a host is its proxy's backend (a host set's HAProxy serves many, under one id); epochs
+  // are compared within a service only.
   const newest = new Map<string, number>();
   for (const { message } of group) {
-    newest.set(message.proxy.id, Math.max(newest.get(message.proxy.id) ?? -1, message.epoch));
+    const key = routingKeyOf(message.proxy);
+    newest.set(key, Math.max(newest.get(key) ?? -1, message.epoch));
   }
   const settled: PromiseSettledResult<Persisted>[] = [];
   for (const { message } of group) {
     const done = (result: Persisted['result']): PromiseSettledResult<Persisted> => ({
       status: 'fulfilled',
       value: {
-        proxy: message.proxy.id,
+        proxy: routingKeyOf(message.proxy),
         epoch: message.epoch,
         result,
         waitedMs: Math.max(0, deps.clock.now() - message.queuedAt),
@@ -77,7 +85,7 @@ async function persistGroup(
       settled.push({ status: 'rejected', reason: new Error('an earlier message of its host failed') });
       continue;
     }
-    if (message.epoch < (newest.get(message.proxy.id) ?? -1)) {
+    if (message.epoch < (newest.get(routingKeyOf(message.proxy)) ?? -1)) {
       settled.push(done('superseded'));
       continue;
     }
@@ -96,7 +104,13 @@ async function persistGroup(
   logOutcomes(
     group,
     outcomes,
-    (m) => ({ proxy: m.proxy.id, host: m.proxy.host, epoch: m.epoch, master: formatEndpoint(m.master) }),
+    (m) => ({
+      proxy: m.proxy.id,
+      backend: m.proxy.backend,
+      host: m.proxy.host,
+      epoch: m.epoch,
+      master: formatEndpoint(m.master),
+    }),
     deps.logger,
     { done: 'routing persisted', retried: 'routing not persisted; SQS retries it' },
   );

@@ -127,7 +127,15 @@ export class ClusterAccess {
    * epoch claims (the state table), which tell it a stale record; it reads no record.
    */
   grantDnsWrite(f: lambda.IFunction): void {
-    this.props.table.grantReadData(f);
+    // GetItem only: the claim of each cluster (its partition's epoch item), nothing of the history.
+    f.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadEpochClaims',
+        actions: ['dynamodb:GetItem'],
+        resources: [this.props.table.tableArn],
+      }),
+    );
+    if (this.props.table.encryptionKey) this.props.table.encryptionKey.grantDecrypt(f);
     const { clusters } = this.props.config;
     const names = [...new Set(clusters.map((c) => c.dns.recordName.toLowerCase().replace(/\.$/, '')))];
     f.addToRolePolicy(
@@ -136,13 +144,6 @@ export class ClusterAccess {
         actions: ['route53:ChangeResourceRecordSets'],
         resources: this.zoneArns(),
         conditions: recordConditions(names),
-      }),
-    );
-    f.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'WaitForChanges',
-        actions: ['route53:GetChange'],
-        resources: [`arn:${this.stack.partition}:route53:::change/*`],
       }),
     );
   }

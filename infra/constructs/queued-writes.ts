@@ -18,8 +18,11 @@ import type { LambdaFactory } from './lambda-function.ts';
  * A batch that fails is handed again after the visibility timeout, then dead-lettered (and alarmed).
  */
 
-/** The writer's timeout: Route53's read, change and retries (≤ ~10 s, ROUTE53_WRITER_RETRY) with room. */
-export const DNS_WRITER_TIMEOUT_S = 15;
+/**
+ * The writer's timeout: a cold start's config read (≤ 2 × 2 s), the claims, and the change with its retries
+ * (≤ ~10 s, ROUTE53_WRITER_RETRY), with room: a timeout would hand the whole batch back, written records too.
+ */
+export const DNS_WRITER_TIMEOUT_S = 30;
 /** The persist's timeout: up to 10 commands of ~1 s on one host, and SSM's waits. */
 export const ROUTING_PERSIST_TIMEOUT_S = 60;
 /** AWS: a source queue's visibility timeout should be at least 6 times the function's timeout. */
@@ -49,6 +52,12 @@ export function queuedWriteQueues(scope: Construct, key: kms.IKey): { dns: FifoQ
       encryptionMasterKey: key,
       enforceSSL: true,
     };
+    // High throughput: the 300-a-second cap is per message group (zone, host), not per queue, so that 330
+    // routing persists queued at once by an AZ's failovers are not throttled; deduplication per group with it.
+    const throughput = {
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+    };
     // A FIFO queue's dead-letter queue is FIFO too.
     const deadLetterQueue = new sqs.Queue(scope, `${id}Dlq`, {
       ...common,
@@ -56,6 +65,7 @@ export function queuedWriteQueues(scope: Construct, key: kms.IKey): { dns: FifoQ
     });
     const queue = new sqs.Queue(scope, `${id}s`, {
       ...common,
+      ...throughput,
       visibilityTimeout: cdk.Duration.seconds(timeoutS * VISIBILITY_TIMEOUTS),
       deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: MAX_RECEIVES },
     });

@@ -46,6 +46,9 @@ describe.each([
       KmsMasterKeyId: Match.anyValue(),
       // AWS: a source queue's visibility timeout at least 6 times the function's timeout.
       VisibilityTimeout: timeoutS * VISIBILITY_TIMEOUTS,
+      // High throughput: SQS's 300 sends a second per message group (zone, host), not per queue.
+      FifoThroughputLimit: 'perMessageGroupId',
+      DeduplicationScope: 'messageGroup',
       RedrivePolicy: {
         deadLetterTargetArn: { 'Fn::GetAtt': [Match.stringLikeRegexp(`^${dlq}`), 'Arn'] },
         maxReceiveCount: MAX_RECEIVES,
@@ -79,6 +82,10 @@ describe('who may do what', () => {
     // It reads no record (the claims in the state table are its epoch guard), and writes no state.
     expect(actionsOfFunction('DnsWriter')).not.toContain('route53:ListResourceRecordSets');
     expect(actionsOfFunction('DnsWriter')).not.toContain('dynamodb:PutItem');
+    expect(actionsOfFunction('DnsWriter').filter((a) => a.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:GetItem',
+    ]);
+    expect(actionsOfFunction('DnsWriter')).not.toContain('route53:GetChange');
     expect(actionsOfFunction('DnsWriter')).not.toContain('sqs:SendMessage');
     expect(actionsOfFunction('DnsWriter')).not.toContain('ssm:SendCommand');
     for (const name of ['SentinelEvent', 'Reconcile', 'SwitchoverStep', 'MaintenanceStep']) {

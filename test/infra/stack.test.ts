@@ -78,7 +78,12 @@ describe('HaRedisStack resources', () => {
     for (const [id, fn] of Object.entries(functions) as [string, { Properties: Record<string, any> }][]) {
       expect(fn.Properties.Architectures).toEqual(['arm64']);
       expect(fn.Properties.TracingConfig).toEqual({ Mode: 'Active' });
-      if (id.startsWith('Notify') || id.startsWith('DnsWriter') || id.startsWith('RoutingPersist') || /^Slack[0-9A-F]{8}$/.test(id)) {
+      if (
+        id.startsWith('Notify') ||
+        id.startsWith('DnsWriter') ||
+        id.startsWith('RoutingPersist') ||
+        /^Slack[0-9A-F]{8}$/.test(id)
+      ) {
         // They talk to AWS, Slack and webhooks only: no host of the clusters, so no VPC.
         expect(fn.Properties.VpcConfig).toBeUndefined();
       } else {

@@ -13,7 +13,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChangeResourceRecordSetsCommand,
+  type ChangeResourceRecordSetsCommandInput,
   ListResourceRecordSetsCommand,
+  type ResourceRecordSet,
   Route53Client,
 } from '@aws-sdk/client-route-53';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -153,10 +155,15 @@ describe('AZ-a lost, under the AWS adapters', () => {
     ssm.reset();
     route53.reset();
     sns.reset();
-    route53.on(ListResourceRecordSetsCommand).resolves({ ResourceRecordSets: [] });
-    route53
-      .on(ChangeResourceRecordSetsCommand)
-      .resolves({ ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } });
+    // Route53 as it keeps the records: a TXT written is what the next read finds.
+    let txt: ResourceRecordSet | undefined;
+    route53.on(ListResourceRecordSetsCommand).callsFake(() => ({ ResourceRecordSets: txt ? [txt] : [] }));
+    route53.on(ChangeResourceRecordSetsCommand).callsFake((input: ChangeResourceRecordSetsCommandInput) => {
+      const written = input.ChangeBatch?.Changes?.find((c) => c.ResourceRecordSet?.Type === 'TXT');
+      if (written?.ResourceRecordSet)
+        txt = { ...written.ResourceRecordSet, Name: `${written.ResourceRecordSet.Name}.` };
+      return { ChangeInfo: { Id: '/change/C1', Status: 'PENDING', SubmittedAt: new Date() } };
+    });
   });
 
   it('moves DNS, records history and tells within 10 s, though SSM never answers for the lost hosts', async () => {

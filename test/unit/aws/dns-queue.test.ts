@@ -117,7 +117,7 @@ describe('the dns-writer handler', () => {
     appliedEpoch: async (name: string) =>
       claimed[name] === undefined
         ? undefined
-        : { epoch: claimed[name], master: N1, status: 'done' as const, token: 't', leaseUntil: 0 },
+        : { epoch: claimed[name], master: N2, status: 'done' as const, token: 't', leaseUntil: 0 },
   };
   const writer = makeDnsWriterHandler(async () => ({
     clusters: registry,
@@ -206,13 +206,9 @@ describe('the dns-writer handler', () => {
     ]);
   });
 
-  it('drops, and does not retry, a message that can never be written: not JSON, not the contract, an unknown cluster', async () => {
+  it('drops, and does not retry, a message that can never be written: not JSON, not the contract', async () => {
     claimed = {};
-    const bad = [
-      record('{not json'),
-      record({ contract: 'dns-upsert', version: 2 }),
-      record(upsert(cluster('gone'), 4)),
-    ];
+    const bad = [record('{not json'), record({ contract: 'dns-upsert', version: 2 })];
 
     const { response, writes } = await writer(event(...bad));
 
@@ -220,8 +216,66 @@ describe('the dns-writer handler', () => {
     expect(writes.map((w) => ('dropped' in w ? w.dropped : 'written'))).toEqual([
       'the body is not JSON',
       expect.stringContaining("not the queue's contract"),
-      expect.stringContaining("unknown cluster 'gone'"),
     ]);
+    expect(changes()).toEqual([]);
+  });
+
+  it('retries a record of a cluster its config does not know yet, and the rest of that zone after it', async () => {
+    claimed = {};
+    route53Mock
+      .on(ChangeResourceRecordSetsCommand)
+      .resolves({ ChangeInfo: { Id: '/change/C4', Status: 'PENDING', SubmittedAt: new Date() } });
+    const [gone, later] = [record(upsert(cluster('gone'), 4)), record(upsert(orders, 4))];
+
+    const { response, writes } = await writer(event(gone, later));
+
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: gone.messageId },
+      { itemIdentifier: later.messageId },
+    ]);
+    expect(writes.map((w) => ('retry' in w ? w.retry : w))).toEqual([
+      expect.stringContaining("unknown cluster 'gone'"),
+      'an earlier message of its group failed',
+    ]);
+  });
+
+  it("joins a zone's records into one change even when the claims answer at different times", async () => {
+    const names = ['a1', 'a2', 'a3', 'a4', 'a5'];
+    const many = new ClusterRegistry(names.map((n) => cluster(n)));
+    route53Mock
+      .on(ChangeResourceRecordSetsCommand)
+      .resolves({ ChangeInfo: { Id: '/change/C3', Status: 'PENDING', SubmittedAt: new Date() } });
+    // Each claim read takes a different (real) time, as DynamoDB's do.
+    const slowEpochs = {
+      appliedEpoch: (name: string) =>
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 3 * names.indexOf(name))),
+    };
+    const batchWriter = makeDnsWriterHandler(async () => ({
+      clusters: many,
+      dns: new Route53Dns({
+        client: new Route53Client({ region: 'eu-west-1' }),
+        clock,
+        batchWindowMs: 0,
+        readBeforeWrite: false,
+      }),
+      epochs: slowEpochs,
+      clock,
+      logger: silent,
+    }));
+
+    const { response } = await batchWriter(event(...names.map((n) => record(upsert(cluster(n), 4)))));
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(changes().map((c) => c.ChangeBatch?.Changes?.length)).toEqual([2 * names.length]);
+  });
+
+  it('refuses a record whose epoch was claimed again for another master', async () => {
+    // The claim of epoch 4 names N2 (claimed again after a failure); a message of epoch 4 for N1 is stale.
+    claimed = { orders: 4 };
+
+    const { writes } = await writer(event(record(upsert(orders, 4, N1))));
+
+    expect(writes.map((w) => ('done' in w ? w.done.result : w))).toEqual(['stale']);
     expect(changes()).toEqual([]);
   });
 });

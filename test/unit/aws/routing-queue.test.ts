@@ -79,7 +79,7 @@ describe('QueuedRoutingNodeOps', () => {
         MessageBody: JSON.stringify(expected),
         MessageGroupId: `proxy-host:${p1.host}`,
         MessageDeduplicationId: createHash('sha256')
-          .update(`${p1.host}\n${p1.id}\n5\n${N2.host}:${N2.port}`)
+          .update(`${p1.host}\n${p1.id}/${p1.backend}\n5\n${N2.host}:${N2.port}`)
           .digest('hex'),
       },
     ]);
@@ -138,24 +138,39 @@ describe('the routing-persist handler', () => {
   const handlerWith = (nodeOps: NodeOps) =>
     makeRoutingPersistHandler(async () => ({ nodeOps, clock, logger: silent }));
 
-  it("runs a host's persists one at a time in order, the newest epoch of a proxy only, and reports a stale one", async () => {
+  it("runs a host's persists one at a time in order, the newest epoch of each service's routing only, and reports a stale one", async () => {
     const nodeOps = new RecordingNodeOps((op) => ({
       output: 'ok',
       stale: op.document === 'update-haproxy' && op.epoch === 3,
     }));
-    const other = { ...p1, id: 'p1-orders' };
+    // A host set's HAProxy: one proxy id, a backend per service, each service with epochs of its own.
+    const orders = { ...p1, backend: 'redis_orders' };
+    const carts = { ...p1, backend: 'redis_carts' };
 
     const { response, persists } = await handlerWith(nodeOps)(
-      event(record(p1, 4), record(other, 3, N1), record(p1, 6)),
+      event(record(orders, 4), record(carts, 7, N1), record(orders, 6), record(carts, 3, N1)),
     );
 
     expect(response).toEqual({ batchItemFailures: [] });
-    expect(nodeOps.ran).toEqual(['update-haproxy p1-orders epoch 3', `update-haproxy ${p1.id} epoch 6`]);
+    expect(nodeOps.ran).toEqual([`update-haproxy ${p1.id} epoch 7`, `update-haproxy ${p1.id} epoch 6`]);
     expect(
       persists.map((p) =>
         'done' in p ? `${p.done.proxy}@${p.done.epoch}:${p.done.result}:${p.done.waitedMs}` : p,
       ),
-    ).toEqual([`${p1.id}@4:superseded:250`, 'p1-orders@3:stale:250', `${p1.id}@6:persisted:250`]);
+    ).toEqual([
+      `${p1.id}/redis_orders@4:superseded:250`,
+      `${p1.id}/redis_carts@7:persisted:250`,
+      `${p1.id}/redis_orders@6:persisted:250`,
+      `${p1.id}/redis_carts@3:superseded:250`,
+    ]);
+  });
+
+  it('reports a persist its host refused as stale (a newer epoch is recorded there)', async () => {
+    const nodeOps = new RecordingNodeOps(() => ({ output: 'stale', stale: true }));
+
+    const { persists } = await handlerWith(nodeOps)(event(record(p1, 3)));
+
+    expect(persists.map((p) => ('done' in p ? p.done.result : p))).toEqual(['stale']);
   });
 
   it("reports the failed persist and every later one of its host, so SQS retries them in order; other hosts' stand", async () => {

@@ -19,8 +19,12 @@ export const MIN_COMMAND_TIMEOUT_S = 30;
 const DEFAULT_DEADLINE_MS = 60_000;
 /** A node operation takes about a second: poll soon, then at most once a second. */
 const RESULT_POLLING = { firstMs: 100, maxMs: 1000 };
-/** SendCommand is throttled before it runs anything, so a throttled send is safe to repeat. */
-const SEND_RETRY: RetryPolicy = { maxAttempts: 5, baseMs: 100, capMs: 1000 };
+/**
+ * SendCommand is throttled before it runs anything, so a throttled send is safe to repeat: 8 attempts within
+ * ~2-4 s, inside the 3 node timeouts a reaction waits for the fence of a node that does not answer (with an AZ's
+ * failovers at once, 5 attempts in ~0.8 s left most of those fences unsent: the fleet simulation).
+ */
+const SEND_RETRY: RetryPolicy = { maxAttempts: 8, baseMs: 100, capMs: 1000 };
 /**
  * For a caller off the failover path (the routing-persist Lambda): a throttled send waits up to ~25 s, inside
  * its 60-s timeout, rather than give the batch back to SQS for the queue's visibility timeout (6 minutes).

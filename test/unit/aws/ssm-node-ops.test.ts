@@ -391,9 +391,9 @@ describe('SsmNodeOps.run', () => {
 
     // Assert
     await expect(run).rejects.toThrow(
-      `could not send update-haproxy on proxy p1 (${INSTANCE}): SSM kept throttling SendCommand (5 attempts); retry later`,
+      `could not send update-haproxy on proxy p1 (${INSTANCE}): SSM kept throttling SendCommand (8 attempts); retry later`,
     );
-    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(5);
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(8);
   });
 
   it('does not retry a SendCommand that SSM refuses', async () => {

@@ -59,6 +59,19 @@ function redact(text: string, secrets: readonly string[]): string {
   return secrets.reduce((t, secret) => (secret ? t.split(secret).join('(redacted)') : t), text);
 }
 
+/**
+ * Every string of the view redacted, before it is HTML- or JSON-encoded: encoding would hide a password with
+ * `&`, `<` or `"` from a redaction of the encoded page.
+ */
+export function redactView<T>(value: T, secrets: readonly string[]): T {
+  if (typeof value === 'string') return redact(value, secrets) as T;
+  if (Array.isArray(value)) return value.map((v) => redactView(v, secrets)) as T;
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactView(v, secrets)])) as T;
+  }
+  return value;
+}
+
 /** Serve the live page at `url` (a loopback URL the launcher reserved) for the clusters of `descriptors`. */
 export async function serveLivePage(
   url: string,
@@ -72,7 +85,8 @@ export async function serveLivePage(
       (await readFile(file, 'utf8')).trim(),
     ),
   );
-  const view = latestView(runtimes);
+  const latest = latestView(runtimes);
+  const view = async () => redactView(await latest(), secrets);
   const answer = (contentType: string, body: string): EndpointResponse => ({
     statusCode: 200,
     headers: {

@@ -7,6 +7,7 @@ import {
   type SentinelObservation,
   type StatusObservations,
 } from '../../../core/status/report.ts';
+import { redactView } from '../../../local/live/live-page.ts';
 import { escapeHtml, renderLiveMain, renderLivePage } from '../../../local/live/render.ts';
 import { buildLiveView, LIVE_OPERATIONS, type ServiceObservation } from '../../../local/live/view.ts';
 
@@ -194,5 +195,26 @@ describe('the live page of a host set', () => {
     expect(html).toContain(escapeHtml(evil));
     expect(escapeHtml(`a"b'c<d>&`)).toBe('a&quot;b&#39;c&lt;d&gt;&amp;');
     expect(renderLiveMain(view)).toContain('data-master="redis-2"');
+  });
+});
+
+describe('the live page redaction', () => {
+  it('replaces a password in every string of the view before encoding, even one that encoding would change', () => {
+    const password = 'p&<"w';
+    const view = {
+      error: `AUTH failed for ${password}`,
+      nested: [{ detail: `x${password}y` }, 7],
+      count: 3,
+    };
+
+    const redacted = redactView(view, [password]);
+
+    expect(redacted).toEqual({
+      error: 'AUTH failed for (redacted)',
+      nested: [{ detail: 'x(redacted)y' }, 7],
+      count: 3,
+    });
+    // Encoded afterwards, nothing of the password is left to find.
+    expect(escapeHtml(JSON.stringify(redacted))).not.toContain(escapeHtml(password));
   });
 });

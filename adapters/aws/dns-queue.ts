@@ -4,7 +4,6 @@ import { type ClusterConfig, type Endpoint, EndpointSchema } from '../../core/mo
 import { AwsServiceError } from '../../core/model/errors.ts';
 import type { Clock, Dns, DnsUpsertResult } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
-import { describeAwsError } from './retry.ts';
 import { hostedZoneFor } from './route53-dns.ts';
 
 /**
@@ -55,18 +54,15 @@ export class QueuedDns implements Dns {
       epoch,
       queuedAt: this.options.clock.now(),
     };
-    try {
-      await sendFifo(this.options.client, this.options.queueUrl, {
-        body: message,
-        group: zone,
-        identity: `${cluster.name}\n${epoch}\n${master.host}:${master.port}`,
-      });
-    } catch (error) {
-      throw new AwsServiceError(
-        `could not queue ${cluster.dns.recordName} -> ${master.host} (cluster ${cluster.name}, epoch ${epoch}) for hosted zone ${zone}: ${describeAwsError(error)}`,
-        { cause: error },
-      );
-    }
+    await sendFifo(
+      this.options.client,
+      this.options.queueUrl,
+      { body: message, group: zone, identity: `${cluster.name}\n${epoch}\n${master.host}:${master.port}` },
+      {
+        what: `${cluster.dns.recordName} -> ${master.host} (cluster ${cluster.name}, epoch ${epoch}) for hosted zone ${zone}`,
+        error: AwsServiceError,
+      },
+    );
     return 'queued';
   }
 

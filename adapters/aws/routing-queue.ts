@@ -4,7 +4,6 @@ import { EndpointSchema, formatEndpoint, ProxySchema } from '../../core/model/cl
 import { NodeOpsError } from '../../core/model/errors.ts';
 import type { Clock, NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
-import { describeAwsError } from './retry.ts';
 
 /**
  * One proxy's routing to persist on its host (update-haproxy), as the reactions hand it to the routing-persist
@@ -64,18 +63,16 @@ export class QueuedRoutingNodeOps implements NodeOps {
       epoch,
       queuedAt: this.options.clock.now(),
     };
-    try {
-      await sendFifo(this.options.client, this.options.queueUrl, {
+    await sendFifo(
+      this.options.client,
+      this.options.queueUrl,
+      {
         body: message,
         group: routingGroupOf(proxy),
         identity: `${proxy.host}\n${routingKeyOf(proxy)}\n${epoch}\n${formatEndpoint(master)}`,
-      });
-    } catch (error) {
-      throw new NodeOpsError(
-        `could not queue update-haproxy for proxy ${proxy.id} (${proxy.host}, epoch ${epoch}): ${describeAwsError(error)}`,
-        { cause: error },
-      );
-    }
+      },
+      { what: `update-haproxy for proxy ${proxy.id} (${proxy.host}, epoch ${epoch})`, error: NodeOpsError },
+    );
     return { output: 'queued', queued: true };
   }
 }

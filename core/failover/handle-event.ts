@@ -1,6 +1,6 @@
 import { type ClusterConfig, type Endpoint, sameEndpoint } from '../model/cluster.ts';
 import { errorMessage } from '../model/errors.ts';
-import type { HistoryEntry } from '../model/records.ts';
+import type { AppliedEpoch, ClusterLease, HistoryEntry } from '../model/records.ts';
 import type { CorePorts } from '../ports.ts';
 import { hostDeadline } from './host-deadline.ts';
 import { NO_GOOD_REPLICA, tellNoGoodReplica } from './no-good-replica.ts';
@@ -110,14 +110,30 @@ export async function reconcile(cluster: ClusterConfig, deps: CorePorts): Promis
     deps,
   );
   const fenced = await fencePendingNodes(cluster, deps, 'reconcile');
-  const repaired = await repairRouting(cluster, deps);
-  const dns = await reassertDns(cluster, deps);
+  // Read once for both checks below (each reconcile, each cluster): the epoch applied now, and any lease.
+  const held = await heldState(cluster, deps);
+  const repaired = await repairRouting(cluster, deps, held);
+  const dns = await reassertDns(cluster, deps, held);
   return [
     failover,
     { action: 'fence-checked', fenced },
     { action: 'routing-checked', repaired },
     ...(dns ? [dns] : []),
   ];
+}
+
+/** The cluster's applied epoch and its lease, as the reconcile's checks read them. */
+interface HeldState {
+  applied: AppliedEpoch | undefined;
+  lease: ClusterLease | undefined;
+}
+
+async function heldState(cluster: ClusterConfig, deps: CorePorts): Promise<HeldState> {
+  const [applied, lease] = await Promise.all([
+    deps.state.appliedEpoch(cluster.name),
+    deps.state.lease(cluster.name),
+  ]);
+  return { applied, lease };
 }
 
 /**
@@ -135,11 +151,11 @@ export const DNS_REASSERT_MS = 20 * 60_000;
 export async function reassertDns(
   cluster: ClusterConfig,
   deps: CorePorts,
+  held?: HeldState,
 ): Promise<Extract<EventOutcome, { action: 'dns-checked' }> | undefined> {
-  const applied = await deps.state.appliedEpoch(cluster.name);
+  const { applied, lease } = held ?? (await heldState(cluster, deps));
   const now = deps.clock.now();
   if (applied?.status !== 'done' || applied.leaseUntil + DNS_REASSERT_MS < now) return undefined;
-  const lease = await deps.state.lease(cluster.name);
   if (lease && lease.until > now) return undefined;
   try {
     return {
@@ -160,10 +176,13 @@ export async function reassertDns(
 }
 
 /** Point every proxy that is blocked or points elsewhere back at the applied master, unless a lease holds the cluster. */
-export async function repairRouting(cluster: ClusterConfig, deps: CorePorts): Promise<string[]> {
-  const lease = await deps.state.lease(cluster.name);
+export async function repairRouting(
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  held?: HeldState,
+): Promise<string[]> {
+  const { applied, lease } = held ?? (await heldState(cluster, deps));
   if (lease && lease.until > deps.clock.now()) return [];
-  const applied = await deps.state.appliedEpoch(cluster.name);
   if (applied?.status !== 'done') return [];
   const away = await proxiesAwayFrom(cluster, applied.master, deps);
   if (away.length === 0) return [];

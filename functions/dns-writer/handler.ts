@@ -1,7 +1,6 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { type DnsUpsertMessage, DnsUpsertMessageSchema } from '../../adapters/aws/dns-queue.ts';
-import type { ClusterConfig, ClusterRegistry } from '../../core/model/cluster.ts';
-import { formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
+import { type ClusterRegistry, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import { TIMING_METRICS, type Timing } from '../../core/model/metrics.ts';
 import type { AppliedEpoch } from '../../core/model/records.ts';
 import type { Clock, Dns, DnsUpsertResult, EpochClaims, Logger } from '../../core/ports.ts';
@@ -36,12 +35,6 @@ export interface DnsWritten {
 }
 export type DnsWrite = FifoOutcome<DnsWritten>;
 
-/** A message and its cluster, or why the cluster is not known (yet: the config is re-read every minute). */
-interface Upsert {
-  message: DnsUpsertMessage;
-  cluster: ClusterConfig | Error;
-}
-
 /**
  * Writes the master records a batch of the FIFO queue holds: each zone's records in one Route53 change (the
  * message group is the zone). A message that can never be written (malformed) is dropped; a failed write, or a
@@ -50,12 +43,7 @@ interface Upsert {
 export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
   return async (event: SQSEvent): Promise<{ response: SQSBatchResponse; writes: DnsWrite[] }> => {
     const deps = await load();
-    const { groups, dropped } = groupBatch(
-      event,
-      DnsUpsertMessageSchema,
-      (message): Upsert => ({ message, cluster: clusterOf(deps.clusters, message.cluster) }),
-      deps.logger,
-    );
+    const { groups, dropped } = groupBatch(event, DnsUpsertMessageSchema, deps.logger);
     // Every upsert in the same tick: Route53Dns joins a zone's into one change.
     const written = await Promise.all(groups.map((group) => writeGroup(group, deps)));
     const writes = [...dropped, ...written.flat()];
@@ -63,19 +51,19 @@ export function makeDnsWriterHandler(load: () => Promise<DnsWriterDeps>) {
   };
 }
 
-async function writeGroup(group: FifoItem<Upsert>[], deps: DnsWriterDeps): Promise<DnsWrite[]> {
+async function writeGroup(group: FifoItem<DnsUpsertMessage>[], deps: DnsWriterDeps): Promise<DnsWrite[]> {
   // The clusters' last claims first, all of them, so that the upserts then start in one tick: Route53Dns joins
   // a zone's into one change only then.
   const claims = await Promise.allSettled(
-    group.map(({ message: m }) => deps.epochs.appliedEpoch(m.message.cluster)),
+    group.map(({ message }) => deps.epochs.appliedEpoch(message.cluster)),
   );
   const settled = await Promise.allSettled(
-    group.map(async ({ message: { cluster, message } }, i): Promise<DnsWritten> => {
+    group.map(async ({ message }, i): Promise<DnsWritten> => {
       const claim = claims[i];
       if (claim?.status === 'rejected') throw claim.reason;
       // A cluster this writer's config does not know yet is retried (SQS hands it again after the visibility
       // timeout, by when the config was re-read), never dropped: its record would be lost.
-      if (cluster instanceof Error) throw cluster;
+      const cluster = deps.clusters.get(message.cluster);
       const result = supersededBy(claim?.value, message)
         ? 'stale'
         : await deps.dns.upsertMaster(cluster, message.master, message.epoch);
@@ -91,7 +79,7 @@ async function writeGroup(group: FifoItem<Upsert>[], deps: DnsWriterDeps): Promi
   logOutcomes(
     group,
     outcomes,
-    ({ message: m }) => ({ cluster: m.cluster, epoch: m.epoch, master: formatEndpoint(m.master) }),
+    (m) => ({ cluster: m.cluster, epoch: m.epoch, master: formatEndpoint(m.master) }),
     deps.logger,
     { done: 'dns-upsert', retried: 'dns-upsert not written; SQS retries it' },
   );
@@ -109,14 +97,6 @@ function supersededBy(claim: AppliedEpoch | undefined, message: DnsUpsertMessage
   if (claim.epoch !== message.epoch) return claim.epoch > message.epoch;
   return !sameEndpoint(claim.master, message.master);
 }
-
-const clusterOf = (clusters: ClusterRegistry, name: string): ClusterConfig | Error => {
-  try {
-    return clusters.get(name);
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  }
-};
 
 /** The timings of a batch's writes, for the dashboard: queued → written, per record written. */
 export function writeTimings(writes: DnsWrite[]): Timing[] {

@@ -22,16 +22,15 @@ export type FifoOutcome<R> =
   | { messageId: string; retry: string };
 
 /**
- * The batch's messages by group, parsed against `schema` and `accept`; a message that fails either is dropped
- * and logged, not retried: in a FIFO group it would hold back every later message.
+ * The batch's messages by group, parsed against `schema`; a message that is not JSON or not the contract is
+ * dropped and logged, not retried: it can never succeed, and in a FIFO group it would hold back every later one.
  */
-export function groupBatch<S extends z.ZodType, T>(
+export function groupBatch<S extends z.ZodType>(
   event: SQSEvent,
   schema: S,
-  accept: (message: z.infer<S>) => T,
   logger: Logger,
-): { groups: FifoItem<T>[][]; dropped: FifoOutcome<never>[] } {
-  const groups = new Map<string, FifoItem<T>[]>();
+): { groups: FifoItem<z.infer<S>>[][]; dropped: FifoOutcome<never>[] } {
+  const groups = new Map<string, FifoItem<z.infer<S>>[]>();
   const dropped: FifoOutcome<never>[] = [];
   for (const record of event.Records) {
     const reason = (text: string) => {
@@ -52,15 +51,8 @@ export function groupBatch<S extends z.ZodType, T>(
       );
       continue;
     }
-    let message: T;
-    try {
-      message = accept(parsed.data);
-    } catch (error) {
-      reason(errorMessage(error));
-      continue;
-    }
     const group = record.attributes.MessageGroupId ?? '';
-    groups.set(group, [...(groups.get(group) ?? []), { record, message }]);
+    groups.set(group, [...(groups.get(group) ?? []), { record, message: parsed.data }]);
   }
   return { groups: [...groups.values()], dropped };
 }

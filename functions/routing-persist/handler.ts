@@ -51,7 +51,7 @@ export function makeRoutingPersistHandler(load: () => Promise<RoutingPersistDeps
     const deps = await load();
     const remaining = context?.getRemainingTimeInMillis?.();
     const deadlineAt = remaining === undefined ? undefined : deps.clock.now() + remaining - ANSWER_RESERVE_MS;
-    const { groups, dropped } = groupBatch(event, RoutingPersistMessageSchema, (m) => m, deps.logger);
+    const { groups, dropped } = groupBatch(event, RoutingPersistMessageSchema, deps.logger);
     const persisted = await Promise.all(groups.map((group) => persistGroup(group, deps, deadlineAt)));
     const persists = [...dropped, ...persisted.flat()];
     return { response: batchItemFailures(persists), persists };

@@ -50,16 +50,18 @@ beforeEach(() => sqsMock.reset());
 
 describe('QueuedRoutingNodeOps', () => {
   const clock = new FakeClock(START);
-
-  it("queues update-haproxy in its host's group, deduplicated by proxy, epoch and master, and answers queued", async () => {
-    sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm1' });
-    const direct = new RecordingNodeOps();
-    const ops = new QueuedRoutingNodeOps({
+  const queued = (direct: NodeOps) =>
+    new QueuedRoutingNodeOps({
       client: new SQSClient({ region: 'eu-west-1' }),
       queueUrl: QUEUE,
       direct,
       clock,
     });
+
+  it("queues update-haproxy in its host's group, deduplicated by proxy, epoch and master, and answers queued", async () => {
+    sqsMock.on(SendMessageCommand).resolves({ MessageId: 'm1' });
+    const direct = new RecordingNodeOps();
+    const ops = queued(direct);
 
     const result = await ops.run({ document: 'update-haproxy', proxy: p1, master: N2, epoch: 5 });
 
@@ -87,12 +89,7 @@ describe('QueuedRoutingNodeOps', () => {
 
   it('runs every other operation at once, waited for (a fence is never queued)', async () => {
     const direct = new RecordingNodeOps();
-    const ops = new QueuedRoutingNodeOps({
-      client: new SQSClient({ region: 'eu-west-1' }),
-      queueUrl: QUEUE,
-      direct,
-      clock,
-    });
+    const ops = queued(direct);
     const node = testCluster().nodes[0];
     if (!node) throw new Error('expected a node');
 
@@ -104,12 +101,7 @@ describe('QueuedRoutingNodeOps', () => {
 
   it('says which proxy it could not queue when SQS refuses', async () => {
     sqsMock.on(SendMessageCommand).rejects(awsError('AccessDenied', 'not authorized to sqs:SendMessage'));
-    const ops = new QueuedRoutingNodeOps({
-      client: new SQSClient({ region: 'eu-west-1' }),
-      queueUrl: QUEUE,
-      direct: new RecordingNodeOps(),
-      clock,
-    });
+    const ops = queued(new RecordingNodeOps());
     const error = await rejectionOf(ops.run({ document: 'update-haproxy', proxy: p2, master: N2, epoch: 5 }));
     expect(error).toBeInstanceOf(NodeOpsError);
     expect(error.message).toContain(

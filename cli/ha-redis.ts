@@ -146,6 +146,21 @@ program
     process.exitCode = await switchoverCommand({ ...o, requestedBy: cliUser() });
   });
 
+program
+  .command('move')
+  .description(
+    "move a host set's service to another set's hosts with no lost write: new nodes, Sentinels handed over, a switchover, frontends, the old nodes retired",
+  )
+  .requiredOption('--cluster <name>', 'the service (a cluster of a host set from `local up --services N`)')
+  .requiredOption('--to-set <set>', 'the host set it moves to')
+  .option('--dry-run', 'print the plan and change nothing')
+  .option('--reason <text>', 'why, for history', 'move to another set of hosts')
+  .option('--json', 'print the final state as one JSON document on stdout')
+  .action(async (o: Omit<import('./commands/move.ts').MoveCommandOptions, 'requestedBy'>) => {
+    const { moveCommand } = await import('./commands/move.ts');
+    process.exitCode = await moveCommand({ ...o, requestedBy: cliUser() });
+  });
+
 const status = program
   .command('status')
   .description('roles, replication, Sentinels, proxies, DNS, last operation and lease; exit 1 when unhealthy')

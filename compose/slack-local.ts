@@ -37,13 +37,16 @@ export function composeLocalSlack(
   };
   const post = (origin: string) => responseUrlPoster({ allowedOrigins: [origin] });
   const slackDeps: SlackDeps = {
-    clusters: new ClusterRegistry([cluster]),
+    // The cluster's definition as it is at each request: a move replaces runtime.cluster.
+    get clusters() {
+      return new ClusterRegistry([runtime.cluster]);
+    },
     slackOf: (name) => (name === cluster.name ? slack : undefined),
     signingSecret: async () => (await readFile(secretPath, 'utf8')).trim(),
     clock: deps.clock,
     logger,
     workflows,
-    plan: (input) => dryRunPlan(cluster, input, deps),
+    plan: (input) => dryRunPlan(runtime.cluster, input, deps),
     status: async (c) =>
       buildStatusReport(await observeCluster(c, deps), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
     history: (name, limit) => deps.state.listHistory(name, limit),

@@ -24,6 +24,11 @@ export const DescriptorSchema = z.object({
    * dynalite and orchestrator are the set's, and `local down` takes the set's name.
    */
   hostSet: z.string().optional(),
+  /**
+   * The set whose orchestrator, state store and Slack endpoint serve this service, once it moved to the hosts of
+   * another set (`ha-redis move`); absent: `hostSet`'s.
+   */
+  controlSet: z.string().optional(),
   createdAt: z.string(),
   sentinelSettings: z.object({
     downAfterMs: z.number().int().positive(),

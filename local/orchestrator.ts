@@ -9,7 +9,13 @@ import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
 import { InProcessBus, toSnsEvent } from '../adapters/host/bus.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
-import { composeLocal, type LocalRuntime, localAccess, localDynamoClient } from '../compose/local.ts';
+import {
+  clusterFromDescriptor,
+  composeLocal,
+  type LocalRuntime,
+  localAccess,
+  localDynamoClient,
+} from '../compose/local.ts';
 import { composeLocalSlack } from '../compose/slack-local.ts';
 import { type Descriptor, readDescriptor } from '../config/local-descriptor.ts';
 import { reconcile } from '../core/failover/handle-event.ts';
@@ -27,11 +33,15 @@ import { serveLivePage } from './live/live-page.ts';
 import { LocalWorkflowStarter } from './workflows.ts';
 
 const RECONCILE_EVERY_MS = 5000; // safety net for a lost event; events are the fast path
+/** How often the descriptors are read again (a move changes a cluster's members while the orchestrator runs). */
+const DESCRIPTOR_WATCH_MS = 1000;
 
 type Log = ReturnType<typeof powertoolsLogger>;
 
 /** One cluster (a service, in a host set) served by this process: its ports, its handler, its Slack endpoint. */
 interface Served {
+  /** Where the descriptor is read again from (a move changes the cluster's members while it runs). */
+  path: string;
   descriptor: Descriptor;
   runtime: LocalRuntime;
   handle: ReturnType<typeof makeSentinelEventHandler>;
@@ -41,7 +51,12 @@ interface Served {
 }
 
 /** Compose one cluster: outcomes to its notifications file, the console and a webhook; its Slack endpoint. */
-async function serve(descriptor: Descriptor, logger: Log, storeWatch: StateStoreWatch): Promise<Served> {
+async function serve(
+  path: string,
+  descriptor: Descriptor,
+  logger: Log,
+  storeWatch: StateStoreWatch,
+): Promise<Served> {
   const runtime = composeLocal(descriptor, logger);
   const { cluster, deps } = runtime;
   const consoleNotifier = new LocalNotifier({
@@ -49,13 +64,15 @@ async function serve(descriptor: Descriptor, logger: Log, storeWatch: StateStore
     ...(descriptor.notifyWebhookUrl ? { webhookUrl: descriptor.notifyWebhookUrl } : {}),
   });
   runtime.notifier.onNotification((n) => void consoleNotifier.publish(n));
+  // The cluster's definition as it is at each event: a move replaces runtime.cluster while this runs.
   const handle = makeSentinelEventHandler(() => ({
-    clusters: new ClusterRegistry([cluster]),
+    clusters: new ClusterRegistry([runtime.cluster]),
     failover: deps,
     storeWatch,
   }));
   // The Slack front door on loopback: the same handler as the Lambda behind a Function URL.
-  const workflows = new LocalWorkflowStarter(descriptor, logger);
+  const served: Partial<Served> = { path, descriptor };
+  const workflows = new LocalWorkflowStarter(() => served.descriptor ?? descriptor, logger);
   const slackEndpoint = descriptor.slack.endpointUrl
     ? await (() => {
         const slackDeps = composeLocalSlack(descriptor, runtime, workflows, logger);
@@ -67,39 +84,108 @@ async function serve(descriptor: Descriptor, logger: Log, storeWatch: StateStore
         );
       })()
     : undefined;
-  return { descriptor, runtime, handle, consoleNotifier, workflows, slackEndpoint };
+  return Object.assign(served, { runtime, handle, consoleNotifier, workflows, slackEndpoint }) as Served;
 }
 
 /**
  * One bridge per Sentinel process. A Sentinel that monitors several of the served masters (a host set's shared
- * Sentinels) gets one bridge that sends each event to its master's cluster.
+ * Sentinels) gets one bridge that sends each event to its master's cluster. `sync` follows the served clusters'
+ * Sentinels as they change (a move hands a service over to other Sentinels): it starts the bridges of new ones and
+ * stops those of Sentinels no cluster names any more.
  */
-async function startBridges(served: Served[], bus: InProcessBus, logger: Log): Promise<SentinelBridge[]> {
-  const bySentinel = new Map<string, { sentinel: Endpoint; masters: Map<string, string> }>();
-  for (const { runtime } of served) {
-    for (const sentinel of runtime.cluster.sentinels) {
-      const key = `${sentinel.host}:${sentinel.port}`;
-      const entry = bySentinel.get(key) ?? { sentinel, masters: new Map<string, string>() };
-      entry.masters.set(runtime.cluster.masterName, runtime.cluster.name);
-      bySentinel.set(key, entry);
-    }
+class Bridges {
+  private readonly running = new Map<string, { bridge: SentinelBridge; masters: string }>();
+  private readonly bus: InProcessBus;
+  private readonly logger: Log;
+  constructor(bus: InProcessBus, logger: Log) {
+    this.bus = bus;
+    this.logger = logger;
   }
-  const first = served[0];
-  if (!first) return [];
-  const password = await localAccess(first.descriptor).sentinelPassword();
-  const bridges = [...bySentinel.values()].map(({ sentinel, masters }) => {
-    const [only] = masters.values();
-    return new SentinelBridge({
-      cluster: only ?? first.runtime.cluster.name,
-      sentinel,
-      password,
-      publisher: bus,
-      logger,
-      ...(masters.size > 1 ? { masters } : {}),
-    });
-  });
-  await Promise.all(bridges.map((b) => b.start()));
-  return bridges;
+
+  get all(): SentinelBridge[] {
+    return [...this.running.values()].map((r) => r.bridge);
+  }
+
+  async sync(served: Served[]): Promise<void> {
+    const bySentinel = new Map<string, { sentinel: Endpoint; masters: Map<string, string> }>();
+    for (const { runtime } of served) {
+      for (const sentinel of runtime.cluster.sentinels) {
+        const key = `${sentinel.host}:${sentinel.port}`;
+        const entry = bySentinel.get(key) ?? { sentinel, masters: new Map<string, string>() };
+        entry.masters.set(runtime.cluster.masterName, runtime.cluster.name);
+        bySentinel.set(key, entry);
+      }
+    }
+    const first = served[0];
+    if (!first) return;
+    const password = await localAccess(first.descriptor).sentinelPassword();
+    const stops: Promise<void>[] = [];
+    for (const [key, { bridge, masters }] of this.running) {
+      const wanted = bySentinel.get(key);
+      if (wanted && JSON.stringify([...wanted.masters]) === masters) continue;
+      this.running.delete(key);
+      stops.push(bridge.stop());
+    }
+    await Promise.all(stops);
+    const starts: Promise<void>[] = [];
+    for (const [key, { sentinel, masters }] of bySentinel) {
+      if (this.running.has(key)) continue;
+      const [only] = masters.values();
+      const bridge = new SentinelBridge({
+        cluster: only ?? first.runtime.cluster.name,
+        sentinel,
+        password,
+        publisher: this.bus,
+        logger: this.logger,
+        ...(masters.size > 1 ? { masters } : {}),
+      });
+      this.running.set(key, { bridge, masters: JSON.stringify([...masters]) });
+      starts.push(bridge.start());
+    }
+    await Promise.all(starts);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.all.map((b) => b.stop()));
+  }
+}
+
+/**
+ * Read the served descriptors again every second. A change of a cluster's members (a move) becomes its definition
+ * between two of its reactions (serialized with them), and the bridges follow its Sentinels.
+ */
+function watchDescriptors(served: Served[], bridges: Bridges, logger: Log): () => void {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void (async () => {
+      let changed = false;
+      for (const s of served) {
+        const now = await readDescriptor(s.path).catch(() => undefined);
+        if (!now || JSON.stringify(now) === JSON.stringify(s.descriptor)) continue;
+        await serialized(s.runtime.cluster.name, async () => {
+          s.descriptor = now;
+          s.runtime.cluster = clusterFromDescriptor(now);
+        });
+        changed = true;
+        logger.info('cluster definition read again', {
+          cluster: now.cluster,
+          nodes: now.nodes.map((n) => n.id),
+          sentinels: now.sentinels.map((x) => x.id),
+          proxies: now.proxies.map((p) => p.id),
+        });
+      }
+      if (changed) await bridges.sync(served);
+    })()
+      .catch((error: unknown) =>
+        logger.error('reading the descriptors again failed', { error: errorMessage(error) }),
+      )
+      .finally(() => {
+        busy = false;
+      });
+  }, DESCRIPTOR_WATCH_MS);
+  return () => clearInterval(timer);
 }
 
 /**
@@ -170,7 +256,7 @@ async function main(): Promise<void> {
   // People are told when the state store stops answering, and when it answers again: once, by the event
   // handler or the reconcile, whichever meets it first.
   const store = new StateStoreWatch();
-  const served = await Promise.all(descriptors.map((d) => serve(d, logger, store)));
+  const served = await Promise.all(descriptors.map((d, i) => serve(paths[i] as string, d, logger, store)));
   const byName = new Map(served.map((s) => [s.runtime.cluster.name, s]));
 
   // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn.
@@ -191,7 +277,9 @@ async function main(): Promise<void> {
       });
     }
   });
-  const bridges = await startBridges(served, bus, logger);
+  const bridges = new Bridges(bus, logger);
+  await bridges.sync(served);
+  const stopWatching = watchDescriptors(served, bridges, logger);
   const agentEvents = await serveAgentEvents(first, bus, logger);
   const livePage = await startLivePage(descriptors, logger);
   await Promise.all(served.map((s) => adopt(s, logger)));
@@ -214,17 +302,19 @@ async function main(): Promise<void> {
 
   const stop = async () => {
     clearInterval(timer);
+    stopWatching();
     await Promise.all(served.map((s) => s.slackEndpoint?.close()));
     await agentEvents?.close();
     await livePage?.close();
     // A switchover started from Slack ends (and unblocks writes) before the process goes.
     await Promise.all(served.map((s) => s.workflows.settled()));
     await Promise.all(served.map((s) => s.consoleNotifier.idle()));
-    await Promise.all(bridges.map((b) => b.stop()));
+    const stats = bridges.all.map((b) => b.stats);
+    await bridges.stop();
     await Promise.all(served.map((s) => s.runtime.close()));
     logger.info('orchestrator stopped', {
       clusters: [...byName.keys()],
-      bridges: bridges.map((b) => b.stats),
+      bridges: stats,
     });
     process.exit(0);
   };
@@ -239,7 +329,7 @@ async function main(): Promise<void> {
   }
   logger.info('orchestrator ready', {
     clusters: [...byName.keys()],
-    bridges: bridges.length,
+    bridges: bridges.all.length,
     slack: served.map((s) => s.slackEndpoint?.url ?? null),
     livePage: livePage?.url ?? null,
   });

@@ -12,6 +12,7 @@ import {
   LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   renderMaintenanceAsl,
 } from '../infra/maintenance-definition.ts';
+import { LOCAL_MOVE_STEP_FUNCTION_ARN, renderMoveAsl } from '../infra/move-definition.ts';
 import { LOCAL_STEP_FUNCTION_ARN, renderSwitchoverAsl } from '../infra/switchover-definition.ts';
 
 /**
@@ -144,6 +145,7 @@ export const LOCAL_WORKFLOWS = {
     render: renderMaintenanceAsl,
     stepFunctionArn: LOCAL_MAINTENANCE_STEP_FUNCTION_ARN,
   },
+  move: { name: 'move', render: renderMoveAsl, stepFunctionArn: LOCAL_MOVE_STEP_FUNCTION_ARN },
 } as const satisfies Record<string, LocalWorkflow>;
 
 type LocalMachine = { machine: StateMachine; tasks: Map<string, AslState> };

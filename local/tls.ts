@@ -29,7 +29,6 @@ export async function generateTls(
 ): Promise<LocalTls> {
   const ca = join(dir, 'ca');
   const proxy = join(dir, 'proxy');
-  const ext = join(dir, 'proxy.ext');
   const openssl = async (args: string[]) => {
     try {
       await run('openssl', args);
@@ -54,32 +53,8 @@ export async function generateTls(
     '-subj',
     '/CN=ha-redis local CA',
   ]);
-  /** A key and a certificate signed by the CA, as one PEM (mode 600) at `<base>.pem`. */
-  const issue = async (base: string, subject: string, extension: string) => {
-    await openssl(['req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject]);
-    await writeFile(ext, `${extension}\n`);
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      `${base}.csr`,
-      '-CA',
-      `${ca}.crt`,
-      '-CAkey',
-      `${ca}.key`,
-      '-CAcreateserial',
-      '-out',
-      `${base}.crt`,
-      '-days',
-      '30',
-      '-extfile',
-      ext,
-    ]);
-    const pem = `${await readFile(`${base}.crt`, 'utf8')}${await readFile(`${base}.key`, 'utf8')}`;
-    await writeFile(`${base}.pem`, pem, { mode: 0o600 });
-    await rm(`${base}.csr`);
-    await rm(ext);
-  };
+  const issue = (base: string, subject: string, extension: string) =>
+    issueSigned(ca, base, subject, extension);
   const extraSans = hostIps.map((ip) => `,IP:${ip}`).join('');
   await issue(proxy, '/CN=localhost', `subjectAltName=DNS:localhost,IP:127.0.0.1${extraSans}`);
   // The admin client: what ha-redis presents to a Runtime API that says `verify required`.
@@ -95,4 +70,67 @@ export async function generateTls(
     `subjectAltName=DNS:localhost,IP:127.0.0.1${extraSans}\nextendedKeyUsage=serverAuth,clientAuth`,
   );
   return { ...made, redisCertPath: `${redis}.crt`, redisKeyPath: `${redis}.key` };
+}
+
+/**
+ * A key and a certificate signed by the CA at `<ca>.crt` / `<ca>.key`, as one PEM (mode 600) at `<base>.pem`; the
+ * key and certificate stay beside it.
+ */
+export async function issueSigned(
+  ca: string,
+  base: string,
+  subject: string,
+  extension: string,
+): Promise<void> {
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const ext = `${base}.ext`;
+  const openssl = async (args: string[]) => {
+    try {
+      await run('openssl', args);
+    } catch (error) {
+      throw new HaRedisError(
+        `openssl ${args[0]} failed (is openssl installed?): ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  };
+  await openssl(['req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject]);
+  await writeFile(ext, `${extension}\n`);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${base}.crt`,
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+  ]);
+  const pem = `${await readFile(`${base}.crt`, 'utf8')}${await readFile(`${base}.key`, 'utf8')}`;
+  await writeFile(`${base}.pem`, pem, { mode: 0o600 });
+  await rm(`${base}.csr`);
+  await rm(ext);
+}
+
+/** A proxy certificate for `ips`, signed by the CA of `caCertPath` (its key beside it): the TLS frontends' PEM. */
+export async function issueProxyPem(
+  caCertPath: string,
+  base: string,
+  ips: readonly string[],
+): Promise<string> {
+  const sans = ips.map((ip) => `,IP:${ip}`).join('');
+  await issueSigned(
+    caCertPath.replace(/\.crt$/, ''),
+    base,
+    '/CN=localhost',
+    `subjectAltName=DNS:localhost,IP:127.0.0.1${sans}`,
+  );
+  return `${base}.pem`;
 }

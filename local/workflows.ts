@@ -16,10 +16,11 @@ const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
  */
 export class LocalWorkflowStarter implements WorkflowStarter {
   private readonly executions = new Map<string, { record: WorkflowExecution; done: Promise<void> }>();
-  private readonly descriptor: Descriptor;
+  /** The cluster's descriptor now (a move changes its members while this runs). */
+  private readonly descriptor: () => Descriptor;
   private readonly logger: Logger;
-  constructor(descriptor: Descriptor, logger: Logger) {
-    this.descriptor = descriptor;
+  constructor(descriptor: Descriptor | (() => Descriptor), logger: Logger) {
+    this.descriptor = typeof descriptor === 'function' ? descriptor : () => descriptor;
     this.logger = logger;
   }
 
@@ -35,8 +36,9 @@ export class LocalWorkflowStarter implements WorkflowStarter {
       throw new InvalidInputError(`invalid ${request.workflow} input: ${parsed.error.message}`);
     }
     const { cluster, ...rest } = parsed.data;
-    if (cluster !== this.descriptor.cluster) {
-      throw new InvalidInputError(`this runtime runs cluster ${this.descriptor.cluster}, not ${cluster}`);
+    const descriptor = this.descriptor();
+    if (cluster !== descriptor.cluster) {
+      throw new InvalidInputError(`this runtime runs cluster ${descriptor.cluster}, not ${cluster}`);
     }
     const record: WorkflowExecution = { executionId: request.name, status: 'RUNNING' };
     const options = {
@@ -55,8 +57,8 @@ export class LocalWorkflowStarter implements WorkflowStarter {
       state?: unknown;
     }> =
       request.workflow === 'switchover'
-        ? runLocalSwitchover(this.descriptor, rest as Omit<SwitchoverInput, 'cluster'>, options)
-        : runLocalMaintenance(this.descriptor, rest as Omit<MaintenanceInput, 'cluster'>, options);
+        ? runLocalSwitchover(descriptor, rest as Omit<SwitchoverInput, 'cluster'>, options)
+        : runLocalMaintenance(descriptor, rest as Omit<MaintenanceInput, 'cluster'>, options);
     const done = run.then(
       (result) => {
         record.status = result.status;

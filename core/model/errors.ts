@@ -27,6 +27,7 @@ export const ERROR_NAMES = {
   nodeNotBack: 'NodeNotBackError',
   historyEntryExists: 'HistoryEntryExistsError',
   stateStore: 'StateStoreError',
+  moveRefused: 'MoveRefusedError',
 } as const;
 
 /** Input (an event, a CLI argument, a request) that does not match its contract. */
@@ -215,5 +216,13 @@ export class StateStoreError extends HaRedisError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = ERROR_NAMES.stateStore;
+  }
+}
+
+/** A move's plan refused it (unknown set, a port in use, no Sentinel majority, ...); nothing was changed. */
+export class MoveRefusedError extends HaRedisError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = ERROR_NAMES.moveRefused;
   }
 }

@@ -50,7 +50,7 @@ export interface PendingFence {
   since: number;
 }
 
-export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance' | 'node-exit';
+export type HistoryKind = 'failover' | 'deferred-fence' | 'switchover' | 'maintenance' | 'node-exit' | 'move';
 export type Outcome = 'succeeded' | 'partial' | 'failed' | 'unconfirmed';
 
 /** One record of what ha-redis did, with its step timeline. */

@@ -1,0 +1,270 @@
+import { majorityOf } from '../failover/confirm.ts';
+import type { ClusterConfig, Endpoint } from '../model/cluster.ts';
+import { formatEndpoint, sameEndpoint } from '../model/cluster.ts';
+import { HaRedisError } from '../model/errors.ts';
+import type { CorePorts } from '../ports.ts';
+import type { MovePorts, SentinelKnowledge, ServiceHome } from './ports.ts';
+import type { MovePlan, TargetSentinel } from './state.ts';
+
+/**
+ * Step 3 of a move: hand the service over from its old hosts' Sentinels to the target hosts', one pair at a time,
+ * so that a majority of the configured Sentinels (the service's definition) names the master at every moment, and
+ * a failover started meanwhile can still elect a leader:
+ * 1. the new Sentinel monitors the master (MONITOR, SET auth-pass and timings) and, once it knows the replicas and
+ *    every configured Sentinel knows it (hello messages), joins the definition; the quorum follows the count;
+ * 2. the old Sentinel leaves the definition first, then stops monitoring (REMOVE; its process stops when it was the
+ *    service's own); each remaining Sentinel, one at a time, forgets it (RESET) and finds the others again before
+ *    the next, so that no Sentinel counts a voter that is gone (a leader needs a majority of the voters it knows).
+ * A Sentinel joins the definition only after it monitors the master, and leaves it before it stops: the
+ * definition is always a subset of the Sentinels that name the master. Each pair is done or skipped by what is
+ * there, so the step can run again after a crash. A failover under way, or a master other than the majority's,
+ * pauses the handover until Sentinel settles.
+ */
+
+export const MOVE_SENTINEL_TIMING = {
+  /** A Sentinel finds the replicas from the master's INFO and the others from hello messages (every 2 s). */
+  joinDeadlineMs: 30_000,
+  pollMs: 100,
+  /** How long a failover under way may hold the handover before the step gives up (Recover then says so). */
+  settleDeadlineMs: 90_000,
+  timeoutMs: 1000,
+};
+
+type Known = { sentinel: Endpoint; knowledge: SentinelKnowledge | undefined };
+
+async function knowledgeOf(
+  sentinels: readonly Endpoint[],
+  masterName: string,
+  move: MovePorts,
+): Promise<Known[]> {
+  return Promise.all(
+    sentinels.map(async (sentinel) => ({
+      sentinel,
+      knowledge: await move.sentinelAdmin
+        .knowledge(sentinel, masterName, MOVE_SENTINEL_TIMING.timeoutMs)
+        .catch(() => undefined),
+    })),
+  );
+}
+
+/** The master a majority of `sentinels` names now, with no failover under way; waits while Sentinel settles. */
+export async function settledMaster(
+  cluster: ClusterConfig,
+  sentinels: readonly Endpoint[],
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<Endpoint> {
+  const until = deps.clock.now() + MOVE_SENTINEL_TIMING.settleDeadlineMs;
+  for (;;) {
+    const known = await knowledgeOf(sentinels, cluster.masterName, move);
+    const views = known.flatMap((k) => (k.knowledge ? [k.knowledge] : []));
+    const busy = views.some((v) => v.failoverState !== 'none' || v.flags.includes('failover_in_progress'));
+    const tally = new Map<string, { master: Endpoint; votes: number }>();
+    for (const v of views) {
+      const key = formatEndpoint(v.master);
+      const entry = tally.get(key) ?? { master: v.master, votes: 0 };
+      entry.votes += 1;
+      tally.set(key, entry);
+    }
+    const best = [...tally.values()].sort((a, b) => b.votes - a.votes)[0];
+    if (!busy && best && best.votes >= majorityOf(sentinels.length) && best.votes === views.length) {
+      return best.master;
+    }
+    if (deps.clock.now() > until) {
+      throw new HaRedisError(
+        `the Sentinels of ${cluster.name} did not settle on one master within ${MOVE_SENTINEL_TIMING.settleDeadlineMs} ms (${busy ? 'a failover is under way' : 'they disagree'}); the handover stopped between two safe points`,
+      );
+    }
+    await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
+  }
+}
+
+/** Wait until `check` holds for the Sentinels' knowledge, or fail naming what is missing. */
+async function waitUntilKnown(
+  what: string,
+  sentinels: readonly Endpoint[],
+  check: (k: Known[]) => string | undefined,
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<void> {
+  const until = deps.clock.now() + MOVE_SENTINEL_TIMING.joinDeadlineMs;
+  for (;;) {
+    const missing = check(await knowledgeOf(sentinels, cluster.masterName, move));
+    if (missing === undefined) return;
+    if (deps.clock.now() > until) {
+      throw new HaRedisError(`${what}: not within ${MOVE_SENTINEL_TIMING.joinDeadlineMs} ms: ${missing}`);
+    }
+    await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
+  }
+}
+
+/** Every Sentinel of `configured` knows the other ones, and (with `replicas`) that many replicas. */
+const everyoneKnows =
+  (configured: number, replicas: number) =>
+  (known: Known[]): string | undefined => {
+    const short = known.filter(
+      (k) => !k.knowledge || k.knowledge.otherSentinels !== configured - 1 || k.knowledge.replicas < replicas,
+    );
+    if (short.length === 0) return undefined;
+    return short
+      .map((k) =>
+        k.knowledge
+          ? `${formatEndpoint(k.sentinel)} knows ${k.knowledge.otherSentinels} other Sentinels (not ${configured - 1}) and ${k.knowledge.replicas} replicas (of ${replicas})`
+          : `${formatEndpoint(k.sentinel)} does not monitor the master`,
+      )
+      .join('; ');
+  };
+
+const endpointOf = (m: { host: string; port: number }): Endpoint => ({ host: m.host, port: m.port });
+
+/** The quorum of the configured Sentinels: a majority of them, so that no minority can declare the master down. */
+async function setQuorums(
+  sentinels: readonly Endpoint[],
+  cluster: ClusterConfig,
+  move: MovePorts,
+): Promise<number> {
+  const quorum = majorityOf(sentinels.length);
+  await Promise.all(
+    sentinels.map((s) =>
+      move.sentinelAdmin.setQuorum(s, cluster.masterName, quorum, MOVE_SENTINEL_TIMING.timeoutMs),
+    ),
+  );
+  return quorum;
+}
+
+/** Each Sentinel, one at a time: RESET, then wait until it knows the others and the replicas again. */
+async function resetOneByOne(
+  sentinels: readonly Endpoint[],
+  replicas: number,
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<void> {
+  for (const sentinel of sentinels) {
+    await settledMaster(cluster, sentinels, deps, move);
+    await move.sentinelAdmin.reset(sentinel, cluster.masterName, MOVE_SENTINEL_TIMING.timeoutMs);
+    await waitUntilKnown(
+      `${formatEndpoint(sentinel)} finding the Sentinels and replicas again after RESET`,
+      [sentinel],
+      everyoneKnows(sentinels.length, replicas),
+      cluster,
+      deps,
+      move,
+    );
+  }
+}
+
+/** Add one target Sentinel: monitor, wait until it and every configured Sentinel know each other, join. */
+async function addSentinel(
+  t: TargetSentinel,
+  configured: Endpoint[],
+  replicas: number,
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<string> {
+  const started = await move.hosts.startSentinel(cluster.name, t);
+  const master = await settledMaster(cluster, configured, deps, move);
+  const all = [...configured, endpointOf(t)];
+  await move.sentinelAdmin.monitor(
+    endpointOf(t),
+    cluster.masterName,
+    master,
+    { quorum: majorityOf(all.length), ...move.sentinelSettings },
+    MOVE_SENTINEL_TIMING.timeoutMs,
+  );
+  await waitUntilKnown(
+    `${t.id} (${formatEndpoint(t)}) joining the Sentinels of ${cluster.name}`,
+    all,
+    everyoneKnows(all.length, replicas),
+    cluster,
+    deps,
+    move,
+  );
+  await move.hosts.addMembers(cluster.name, { sentinels: [t] });
+  const quorum = await setQuorums(all, cluster, move);
+  return `${t.id} ${started === 'started' ? 'started and ' : ''}joined (${all.length} Sentinels, quorum ${quorum})`;
+}
+
+/** Take one old Sentinel out: leave the definition, REMOVE (stop its own process), the others forget it. */
+async function removeSentinel(
+  o: ServiceHome['sentinels'][number],
+  remaining: Endpoint[],
+  replicas: number,
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<string> {
+  await settledMaster(cluster, [...remaining, endpointOf(o)], deps, move);
+  await move.hosts.removeMembers(cluster.name, { sentinels: [o.id] });
+  await move.sentinelAdmin
+    .remove(endpointOf(o), cluster.masterName, MOVE_SENTINEL_TIMING.timeoutMs)
+    .catch((error: unknown) => {
+      // A Sentinel that does not answer is gone already; it is out of the definition, and RESET forgets it.
+      deps.logger.warn('old Sentinel did not answer SENTINEL REMOVE', {
+        cluster: cluster.name,
+        sentinel: o.id,
+        error,
+      });
+    });
+  if (!o.shared) await move.hosts.stopMember(cluster.name, 'sentinel', o.id);
+  const quorum = await setQuorums(remaining, cluster, move);
+  await resetOneByOne(remaining, replicas, cluster, deps, move);
+  return `${o.id} removed (${remaining.length} Sentinels, quorum ${quorum})`;
+}
+
+/**
+ * The handover, pair by pair: add target i, then take old i out. What is done already is skipped, so a run after
+ * a crash goes on from the first pair not done. Returns what it did, one line per change.
+ */
+export async function handOverSentinels(
+  cluster: ClusterConfig,
+  plan: MovePlan,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<string[]> {
+  const did: string[] = [];
+  const count = Math.max(plan.newSentinels.length, plan.oldSentinels.length);
+  for (let i = 0; i < count; i += 1) {
+    const home = await move.hosts.home(cluster.name);
+    const replicas = await connectedReplicas(cluster, home.sentinels.map(endpointOf), deps, move);
+    const t = plan.newSentinels[i];
+    if (t && !home.sentinels.some((s) => s.id === t.id)) {
+      did.push(await addSentinel(t, home.sentinels.map(endpointOf), replicas, cluster, deps, move));
+    }
+    const o = plan.oldSentinels[i];
+    const after = await move.hosts.home(cluster.name);
+    const old = o ? after.sentinels.find((s) => s.id === o.id && sameEndpoint(s, o)) : undefined;
+    if (old) {
+      const remaining = after.sentinels.filter((s) => s !== old).map(endpointOf);
+      did.push(await removeSentinel(old, remaining, replicas, cluster, deps, move));
+    }
+  }
+  return did;
+}
+
+/** Forget the retired replicas: every Sentinel of the service, one at a time, RESET and found the rest again. */
+export async function forgetRetired(cluster: ClusterConfig, deps: CorePorts, move: MovePorts): Promise<void> {
+  const home = await move.hosts.home(cluster.name);
+  const sentinels = home.sentinels.map(endpointOf);
+  await resetOneByOne(
+    sentinels,
+    await connectedReplicas(cluster, sentinels, deps, move),
+    cluster,
+    deps,
+    move,
+  );
+}
+
+/** How many replicas the settled master has connected now: the ones a Sentinel finds from its INFO. */
+async function connectedReplicas(
+  cluster: ClusterConfig,
+  sentinels: readonly Endpoint[],
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<number> {
+  const master = await settledMaster(cluster, sentinels, deps, move);
+  const info = await deps.redis.replication(master, cluster.timing.nodeTimeoutMs);
+  return (info.replicas ?? []).filter((r) => r.state === 'online').length;
+}

@@ -105,6 +105,13 @@ export class LocalMoveHosts implements MoveHosts {
         `set ${toSet} runs shared Sentinels, which take set ${toSet}'s password, not ${cluster}'s; move it to a set with per-service Sentinels`,
       );
     }
+    const from = d.hostSet ? await this.setOf(d.hostSet) : undefined;
+    const bridge = (x: HostSet | undefined) => (x?.network.kind === 'netns' ? x.network.bridge : 'loopback');
+    if (bridge(from) !== bridge(target)) {
+      throw new MoveRefusedError(
+        `set ${toSet} and set ${d.hostSet} are not on one network (each set in network namespaces has a bridge of its own, which the other's hosts cannot reach); start both with --network loopback`,
+      );
+    }
     try {
       await checkTools();
     } catch (error) {

@@ -11,10 +11,13 @@ import type { MovePlan, TargetSentinel } from './state.ts';
  * so that a majority of the configured Sentinels (the service's definition) names the master at every moment, and
  * a failover started meanwhile can still elect a leader:
  * 1. the new Sentinel monitors the master (MONITOR, SET auth-pass and timings) and, once it knows the replicas and
- *    every configured Sentinel knows it (hello messages), joins the definition; the quorum follows the count;
+ *    every configured Sentinel knows it (hello messages), joins the definition; while it finds them its quorum
+ *    is out of reach (FENCED_QUORUM), then the service's quorum;
  * 2. the old Sentinel leaves the definition first, then stops monitoring (REMOVE; its process stops when it was the
- *    service's own); each remaining Sentinel, one at a time, forgets it (RESET) and finds the others again before
- *    the next, so that no Sentinel counts a voter that is gone (a leader needs a majority of the voters it knows).
+ *    service's own); each remaining Sentinel, one at a time, fenced, forgets it (RESET) and finds the others and
+ *    the replicas again before the next, so that no Sentinel counts a voter that is gone (a leader needs a
+ *    majority of the voters it knows, and a removed Sentinel is never forgotten otherwise: sentinel.c keeps it
+ *    until RESET, and even saves it as `known-sentinel`).
  * A Sentinel joins the definition only after it monitors the master, and leaves it before it stops: the
  * definition is always a subset of the Sentinels that name the master. Each pair is done or skipped by what is
  * there, so the step can run again after a crash. A failover under way, or a master other than the majority's,
@@ -27,6 +30,8 @@ export const MOVE_SENTINEL_TIMING = {
   pollMs: 100,
   /** How long a failover under way may hold the handover before the step gives up (Recover then says so). */
   settleDeadlineMs: 90_000,
+  /** Beyond down-after: how long Sentinel may take to fail over a master that died during the move. */
+  failoverWaitMs: 30_000,
   timeoutMs: 1000,
 };
 
@@ -53,8 +58,9 @@ export async function settledMaster(
   sentinels: readonly Endpoint[],
   deps: CorePorts,
   move: MovePorts,
+  deadlineMs: number = MOVE_SENTINEL_TIMING.settleDeadlineMs,
 ): Promise<Endpoint> {
-  const until = deps.clock.now() + MOVE_SENTINEL_TIMING.settleDeadlineMs;
+  const until = deps.clock.now() + deadlineMs;
   for (;;) {
     const known = await knowledgeOf(sentinels, cluster.masterName, move);
     const views = known.flatMap((k) => (k.knowledge ? [k.knowledge] : []));
@@ -72,7 +78,36 @@ export async function settledMaster(
     }
     if (deps.clock.now() > until) {
       throw new HaRedisError(
-        `the Sentinels of ${cluster.name} did not settle on one master within ${MOVE_SENTINEL_TIMING.settleDeadlineMs} ms (${busy ? 'a failover is under way' : 'they disagree'}); the handover stopped between two safe points`,
+        `the Sentinels of ${cluster.name} did not settle on one master within ${deadlineMs} ms (${busy ? 'a failover is under way' : 'they disagree'}); the handover stopped between two safe points`,
+      );
+    }
+    await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
+  }
+}
+
+/**
+ * The master the Sentinels name once it answers: a master that does not (killed during the move) is left to
+ * Sentinel, which fails it over after down-after; the move waits for the Sentinels to name another, and goes on.
+ */
+export async function liveMaster(
+  cluster: ClusterConfig,
+  sentinels: readonly Endpoint[],
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<Endpoint> {
+  const named = await settledMaster(cluster, sentinels, deps, move);
+  if ((await deps.redis.probeConnect(named, cluster.timing.nodeTimeoutMs)) === 'accepted') return named;
+  deps.logger.warn('the master does not answer; waiting for Sentinel to fail it over', {
+    cluster: cluster.name,
+    master: formatEndpoint(named),
+  });
+  const until = deps.clock.now() + move.sentinelSettings.downAfterMs + MOVE_SENTINEL_TIMING.failoverWaitMs;
+  for (;;) {
+    const now = await settledMaster(cluster, sentinels, deps, move);
+    if (!sameEndpoint(now, named)) return now;
+    if (deps.clock.now() > until) {
+      throw new HaRedisError(
+        `the master ${formatEndpoint(named)} does not answer, and the Sentinels did not fail it over in time`,
       );
     }
     await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
@@ -118,22 +153,24 @@ const everyoneKnows =
 
 const endpointOf = (m: { host: string; port: number }): Endpoint => ({ host: m.host, port: m.port });
 
-/** The quorum of the configured Sentinels: a majority of them, so that no minority can declare the master down. */
-async function setQuorums(
-  sentinels: readonly Endpoint[],
-  cluster: ClusterConfig,
-  move: MovePorts,
-): Promise<number> {
-  const quorum = majorityOf(sentinels.length);
-  await Promise.all(
-    sentinels.map((s) =>
-      move.sentinelAdmin.setQuorum(s, cluster.masterName, quorum, MOVE_SENTINEL_TIMING.timeoutMs),
-    ),
-  );
-  return quorum;
-}
+/**
+ * The quorum every Sentinel of the service keeps: the majority of the Sentinels it has at rest (3 -> 2), through
+ * the handover too. With 4 known, Sentinel's own rule already asks a leader for 3 votes; a quorum of 3 would only
+ * make a down master harder to see while one of the 4 is on its way out.
+ */
+const quorumOf = (cluster: ClusterConfig): number => majorityOf(cluster.sentinels.length);
 
-/** Each Sentinel, one at a time: RESET, then wait until it knows the others and the replicas again. */
+/**
+ * The quorum of a Sentinel that is finding the others and the replicas (joining, or after RESET): none can be
+ * reached, so it never declares the master down nor starts a failover while it knows no replica (it would abort
+ * with no good replica and hold its voters off for twice the failover-timeout); it still votes.
+ */
+export const FENCED_QUORUM = 99;
+
+/**
+ * Each Sentinel, one at a time: fenced (FENCED_QUORUM), RESET, then, once it knows the others and the replicas
+ * again, its quorum back. One at a time so that a majority always knows every voter.
+ */
 async function resetOneByOne(
   sentinels: readonly Endpoint[],
   replicas: number,
@@ -141,9 +178,12 @@ async function resetOneByOne(
   deps: CorePorts,
   move: MovePorts,
 ): Promise<void> {
+  const { timeoutMs } = MOVE_SENTINEL_TIMING;
   for (const sentinel of sentinels) {
-    await settledMaster(cluster, sentinels, deps, move);
-    await move.sentinelAdmin.reset(sentinel, cluster.masterName, MOVE_SENTINEL_TIMING.timeoutMs);
+    // Never while the master is down: a Sentinel reset then would not find the replicas again.
+    await liveMaster(cluster, sentinels, deps, move);
+    await move.sentinelAdmin.setQuorum(sentinel, cluster.masterName, FENCED_QUORUM, timeoutMs);
+    await move.sentinelAdmin.reset(sentinel, cluster.masterName, timeoutMs);
     await waitUntilKnown(
       `${formatEndpoint(sentinel)} finding the Sentinels and replicas again after RESET`,
       [sentinel],
@@ -152,10 +192,11 @@ async function resetOneByOne(
       deps,
       move,
     );
+    await move.sentinelAdmin.setQuorum(sentinel, cluster.masterName, quorumOf(cluster), timeoutMs);
   }
 }
 
-/** Add one target Sentinel: monitor, wait until it and every configured Sentinel know each other, join. */
+/** Add one target Sentinel: monitor (fenced), wait until it and every configured Sentinel know each other, join. */
 async function addSentinel(
   t: TargetSentinel,
   configured: Endpoint[],
@@ -165,13 +206,14 @@ async function addSentinel(
   move: MovePorts,
 ): Promise<string> {
   const started = await move.hosts.startSentinel(cluster.name, t);
-  const master = await settledMaster(cluster, configured, deps, move);
+  // Never while the master is down: a new Sentinel would not hear of the failover from the others.
+  const master = await liveMaster(cluster, configured, deps, move);
   const all = [...configured, endpointOf(t)];
   await move.sentinelAdmin.monitor(
     endpointOf(t),
     cluster.masterName,
     master,
-    { quorum: majorityOf(all.length), ...move.sentinelSettings },
+    { quorum: FENCED_QUORUM, ...move.sentinelSettings },
     MOVE_SENTINEL_TIMING.timeoutMs,
   );
   await waitUntilKnown(
@@ -183,7 +225,13 @@ async function addSentinel(
     move,
   );
   await move.hosts.addMembers(cluster.name, { sentinels: [t] });
-  const quorum = await setQuorums(all, cluster, move);
+  const quorum = quorumOf(cluster);
+  await move.sentinelAdmin.setQuorum(
+    endpointOf(t),
+    cluster.masterName,
+    quorum,
+    MOVE_SENTINEL_TIMING.timeoutMs,
+  );
   return `${t.id} ${started === 'started' ? 'started and ' : ''}joined (${all.length} Sentinels, quorum ${quorum})`;
 }
 
@@ -209,9 +257,8 @@ async function removeSentinel(
       });
     });
   if (!o.shared) await move.hosts.stopMember(cluster.name, 'sentinel', o.id);
-  const quorum = await setQuorums(remaining, cluster, move);
   await resetOneByOne(remaining, replicas, cluster, deps, move);
-  return `${o.id} removed (${remaining.length} Sentinels, quorum ${quorum})`;
+  return `${o.id} removed (${remaining.length} Sentinels, quorum ${quorumOf(cluster)})`;
 }
 
 /**

@@ -6,7 +6,7 @@ import type { CorePorts } from '../ports.ts';
 import { SWITCHOVER_TIMING } from '../switchover/context.ts';
 import { runSwitchoverSteps } from '../switchover/steps.ts';
 import type { MovePorts } from './ports.ts';
-import { forgetRetired, handOverSentinels, settledMaster } from './sentinels.ts';
+import { forgetRetired, handOverSentinels, liveMaster, settledMaster } from './sentinels.ts';
 import { MOVE_PHASES, type MovePhase, type MovePlan, type MoveState } from './state.ts';
 
 /**
@@ -26,6 +26,8 @@ const STEPS = [
 
 /** How long the new nodes have for their full sync (a big dataset takes a while). */
 export const MOVE_TIMING = { syncDeadlineMs: 300_000, syncPollMs: 200 };
+/** How long Plan waits for a failover under way to end before it refuses the move. */
+const PLAN_SETTLE_MS = 30_000;
 
 const timelineOf = (state: MoveState, deps: CorePorts): Timeline =>
   Timeline.resume(state.timeline, deps, { cluster: state.input.cluster, move: state.executionId });
@@ -53,6 +55,9 @@ export async function planMove(
       if (home.set === state.input.toSet) {
         throw new MoveRefusedError(`${cluster.name} lives on set ${home.set} already; nothing to move`);
       }
+      // A failover that just ended (a switchover's, the move's own before it stopped) is still reconfiguring
+      // the replicas for a few seconds: wait for it, then look.
+      await settledMaster(cluster, cluster.sentinels, deps, move, PLAN_SETTLE_MS).catch(() => undefined);
       const decision = decideMajority(
         await observeSentinels(cluster, deps.sentinels),
         cluster.sentinels.length,
@@ -135,7 +140,9 @@ export async function startNewNodes(
       const until = deps.clock.now() + MOVE_TIMING.syncDeadlineMs;
       for (;;) {
         const info = await deps.redis.replication(master, cluster.timing.nodeTimeoutMs);
+        // The master itself (a move run again after its switchover) is no replica of its own.
         const behind = plan.newNodes.filter((n) => {
+          if (sameEndpoint(n, master)) return false;
           const link = info.replicas?.find((r) => sameEndpoint(r.address, n));
           return link?.state !== 'online';
         });
@@ -183,7 +190,7 @@ export async function switchToNewHosts(
   const gap = await timeline.run(
     'switched-over',
     async (): Promise<number | undefined> => {
-      const master = await settledMaster(cluster, cluster.sentinels, deps, move);
+      const master = await liveMaster(cluster, cluster.sentinels, deps, move);
       // A failover during the move may have promoted a new node already: nothing to switch.
       if (plan.newNodes.some((n) => sameEndpoint(n, master))) return undefined;
       const switched = await runSwitchoverSteps(

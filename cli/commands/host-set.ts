@@ -5,6 +5,7 @@ import { type Descriptor, descriptorPath, readDescriptor } from '../../config/lo
 import { errorMessage } from '../../core/model/errors.ts';
 import { hostSetUp } from '../../local/host-set.ts';
 import { type FailHostMode, failHost, hostSetStatus } from '../../local/host-set-processes.ts';
+import { hostIdIn } from '../../local/move-placement.ts';
 import { type Io, processIo, silentLogger } from './status.ts';
 
 export interface HostSetUpOptions {
@@ -86,33 +87,47 @@ export async function hostSetStatusCommand(
   io: Io = processIo,
 ): Promise<number> {
   const { set, hosts } = await hostSetStatus({ name: o.name });
+  // The set's own services, and those moved onto its hosts (`ha-redis move`).
+  const names = [...new Set([...set.services, ...set.hosts.flatMap((h) => h.services)])];
   const services = await Promise.all(
-    set.services.map(async (name) => {
+    names.map(async (name) => {
       const d = await readDescriptor(descriptorPath(name));
       return { name, d, ...(await observeService(d)) };
     }),
   );
   const healthy = hosts.every((h) => h.processes.every((p) => p.alive));
-  const view = hosts.map((h, i) => ({
-    id: h.id,
-    address: h.address,
-    netns: h.netns,
-    haproxy: h.processes.filter((p) => p.kind === 'haproxy').map((p) => ({ pid: p.pid, alive: p.alive })),
-    sentinels: h.processes
-      .filter((p) => p.kind === 'sentinel')
-      .map((p) => ({ service: p.service ?? null, alive: p.alive })),
-    services: services.map((s) => {
-      const node = s.d.nodes[i];
-      const proc = h.processes.find((p) => p.kind === 'redis' && p.service === s.name);
-      return {
-        service: s.name,
-        node: node?.id ?? null,
-        alive: proc?.alive ?? false,
-        role: node ? (s.roles.get(node.id) ?? 'unknown') : 'none',
-        route: s.routes.get(`proxy-${i + 1}`) ?? 'none',
-      };
-    }),
-  }));
+  const view = hosts.map((h) => {
+    const here = `${set.set}/${h.id}`;
+    const on = (s: (typeof services)[number], m: { hostId?: string | undefined }) =>
+      hostIdIn(s.d.hostSet ?? set.set, m.hostId) === here;
+    return {
+      id: h.id,
+      address: h.address,
+      netns: h.netns,
+      haproxy: h.processes.filter((p) => p.kind === 'haproxy').map((p) => ({ pid: p.pid, alive: p.alive })),
+      sentinels: h.processes
+        .filter((p) => p.kind === 'sentinel')
+        .map((p) => ({ service: p.service ?? null, alive: p.alive })),
+      // A service is on the host when a node or a frontend of it is (a moved service keeps its old frontends).
+      services: services.flatMap((s) => {
+        const node = s.d.nodes.find((n) => on(s, n));
+        const proxy = s.d.proxies.find((p) => on(s, p));
+        if (!node && !proxy) return [];
+        const proc = node
+          ? h.processes.find((p) => p.kind === 'redis' && p.service === s.name && p.id === node.id)
+          : undefined;
+        return [
+          {
+            service: s.name,
+            node: node?.id ?? null,
+            alive: node ? (proc?.alive ?? false) : true,
+            role: node ? (s.roles.get(node.id) ?? 'unknown') : 'none',
+            route: proxy ? (s.routes.get(proxy.id) ?? 'none') : 'none',
+          },
+        ];
+      }),
+    };
+  });
   if (o.json) {
     io.out(
       `${JSON.stringify({ set: set.set, sentinels: set.sentinels, network: set.network.kind, healthy, hosts: view }, null, 2)}\n`,
@@ -127,7 +142,7 @@ export async function hostSetStatusCommand(
     );
     for (const s of h.services) {
       io.err(
-        `  ${s.service.padEnd(16)} ${(s.node ?? '-').padEnd(8)} ${s.alive ? (s.role ?? '').padEnd(11) : 'DOWN       '} proxy -> ${s.route}`,
+        `  ${s.service.padEnd(16)} ${(s.node ?? '-').padEnd(8)} ${!s.node ? 'no node    ' : s.alive ? (s.role ?? '').padEnd(11) : 'DOWN       '} proxy -> ${s.route}`,
       );
     }
   }

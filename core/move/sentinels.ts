@@ -114,18 +114,26 @@ export async function liveMaster(
   }
 }
 
-/** Wait until `check` holds for the Sentinels' knowledge, or fail naming what is missing. */
+/**
+ * Wait until each of `sentinels` knows the `configured - 1` others and every replica the master has online now
+ * (counted again at each look: a replica that reconnects, or one just stopped, changes it), or fail naming what
+ * is missing.
+ */
 async function waitUntilKnown(
   what: string,
   sentinels: readonly Endpoint[],
-  check: (k: Known[]) => string | undefined,
+  configured: number,
   cluster: ClusterConfig,
   deps: CorePorts,
   move: MovePorts,
 ): Promise<void> {
   const until = deps.clock.now() + MOVE_SENTINEL_TIMING.joinDeadlineMs;
   for (;;) {
-    const missing = check(await knowledgeOf(sentinels, cluster.masterName, move));
+    const replicas = await connectedReplicas(cluster, sentinels, deps, move);
+    const missing = everyoneKnows(
+      configured,
+      replicas,
+    )(await knowledgeOf(sentinels, cluster.masterName, move));
     if (missing === undefined) return;
     if (deps.clock.now() > until) {
       throw new HaRedisError(`${what}: not within ${MOVE_SENTINEL_TIMING.joinDeadlineMs} ms: ${missing}`);
@@ -173,7 +181,6 @@ export const FENCED_QUORUM = 99;
  */
 async function resetOneByOne(
   sentinels: readonly Endpoint[],
-  replicas: number,
   cluster: ClusterConfig,
   deps: CorePorts,
   move: MovePorts,
@@ -187,7 +194,7 @@ async function resetOneByOne(
     await waitUntilKnown(
       `${formatEndpoint(sentinel)} finding the Sentinels and replicas again after RESET`,
       [sentinel],
-      everyoneKnows(sentinels.length, replicas),
+      sentinels.length,
       cluster,
       deps,
       move,
@@ -200,7 +207,6 @@ async function resetOneByOne(
 async function addSentinel(
   t: TargetSentinel,
   configured: Endpoint[],
-  replicas: number,
   cluster: ClusterConfig,
   deps: CorePorts,
   move: MovePorts,
@@ -219,7 +225,7 @@ async function addSentinel(
   await waitUntilKnown(
     `${t.id} (${formatEndpoint(t)}) joining the Sentinels of ${cluster.name}`,
     all,
-    everyoneKnows(all.length, replicas),
+    all.length,
     cluster,
     deps,
     move,
@@ -239,7 +245,6 @@ async function addSentinel(
 async function removeSentinel(
   o: ServiceHome['sentinels'][number],
   remaining: Endpoint[],
-  replicas: number,
   cluster: ClusterConfig,
   deps: CorePorts,
   move: MovePorts,
@@ -257,7 +262,7 @@ async function removeSentinel(
       });
     });
   if (!o.shared) await move.hosts.stopMember(cluster.name, 'sentinel', o.id);
-  await resetOneByOne(remaining, replicas, cluster, deps, move);
+  await resetOneByOne(remaining, cluster, deps, move);
   return `${o.id} removed (${remaining.length} Sentinels, quorum ${quorumOf(cluster)})`;
 }
 
@@ -275,17 +280,16 @@ export async function handOverSentinels(
   const count = Math.max(plan.newSentinels.length, plan.oldSentinels.length);
   for (let i = 0; i < count; i += 1) {
     const home = await move.hosts.home(cluster.name);
-    const replicas = await connectedReplicas(cluster, home.sentinels.map(endpointOf), deps, move);
     const t = plan.newSentinels[i];
     if (t && !home.sentinels.some((s) => s.id === t.id)) {
-      did.push(await addSentinel(t, home.sentinels.map(endpointOf), replicas, cluster, deps, move));
+      did.push(await addSentinel(t, home.sentinels.map(endpointOf), cluster, deps, move));
     }
     const o = plan.oldSentinels[i];
     const after = await move.hosts.home(cluster.name);
     const old = o ? after.sentinels.find((s) => s.id === o.id && sameEndpoint(s, o)) : undefined;
     if (old) {
       const remaining = after.sentinels.filter((s) => s !== old).map(endpointOf);
-      did.push(await removeSentinel(old, remaining, replicas, cluster, deps, move));
+      did.push(await removeSentinel(old, remaining, cluster, deps, move));
     }
   }
   return did;
@@ -295,13 +299,7 @@ export async function handOverSentinels(
 export async function forgetRetired(cluster: ClusterConfig, deps: CorePorts, move: MovePorts): Promise<void> {
   const home = await move.hosts.home(cluster.name);
   const sentinels = home.sentinels.map(endpointOf);
-  await resetOneByOne(
-    sentinels,
-    await connectedReplicas(cluster, sentinels, deps, move),
-    cluster,
-    deps,
-    move,
-  );
+  await resetOneByOne(sentinels, cluster, deps, move);
 }
 
 /** How many replicas the settled master has connected now: the ones a Sentinel finds from its INFO. */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
+import { hostSetStatusCommand } from '../../cli/commands/host-set.ts';
 import { moveCommand } from '../../cli/commands/move.ts';
 import { silentLogger } from '../../cli/commands/status.ts';
 import { localAccess } from '../../compose/local.ts';
@@ -244,7 +245,10 @@ describe('move: a service moves to the other set under load', () => {
       return out;
     });
     const watched = await watcher.stop();
-    expect(result.status, `${result.error}: ${result.cause}`).toBe('SUCCEEDED');
+    const steps = (result.state?.timeline ?? []).map(
+      (x) => `${x.step} ${x.status} ${x.durationMs} ms: ${x.detail ?? ''}`,
+    );
+    expect(result.status, `${result.error}: ${result.cause}\n${steps.join('\n')}`).toBe('SUCCEEDED');
     expect(newLoads.length).toBe(3);
 
     const after = await handle(service);
@@ -275,6 +279,19 @@ describe('move: a service moves to the other set under load', () => {
     );
     await sentinelsForgotTheOld(after);
     await writableThroughProxies(after);
+    // `local status` of the target set shows the service host by host: its node there, and the frontend's route.
+    const io = capture();
+    expect(await hostSetStatusCommand({ name: TO, json: true }, io)).toBe(0);
+    const hosts = (
+      JSON.parse(io.stdout) as { hosts: { services: { service: string; node: string; route: string }[] }[] }
+    ).hosts;
+    expect(hosts.map((h) => h.services.find((x) => x.service === service)?.node)).toEqual([
+      'redis-4',
+      'redis-5',
+      'redis-6',
+    ]);
+    for (const h of hosts)
+      expect(h.services.find((x) => x.service === service)?.route).toMatch(/^redis-4@.* \(ready\)$/);
     const entry = await waitForHistory(
       after,
       (e) => (e.kind as string) === 'move' && e.outcome === 'succeeded',

@@ -83,10 +83,13 @@ export async function withHostSet<T>(
     downAfterMs: number;
     log: Log;
     keepFiles?: boolean;
+    /** Under this root (another set's, for a move between the two); the caller removes it. */
+    root?: string;
+    network?: 'auto' | 'loopback';
   },
   fn: (set: HostSet, root: string, onDown: (cleanup: () => Promise<void>) => void) => Promise<T>,
 ): Promise<T> {
-  const root = await mkdtemp(join(tmpdir(), 'ha-redis-bench-'));
+  const root = options.root ?? (await mkdtemp(join(tmpdir(), 'ha-redis-bench-')));
   const name = `${options.prefix}-${randomBytes(3).toString('hex')}`;
   const cleanups: (() => Promise<void>)[] = [];
   const keepFiles = options.keepFiles ?? false;
@@ -100,6 +103,7 @@ export async function withHostSet<T>(
       sentinels: options.sentinels,
       root,
       downAfterMs: options.downAfterMs,
+      ...(options.network ? { network: options.network } : {}),
       progress: (line) => options.log(`  ${line}`),
     });
     return await fn(set, root, (cleanup) => cleanups.push(cleanup));
@@ -111,8 +115,9 @@ export async function withHostSet<T>(
     live.delete(name);
     if (keepFiles) options.log(`  kept the files of ${name} in ${root}`);
     // A host script the orchestrator started can still write in a proxy's directory for a moment: retry, and
-    // never fail a run that measured for its temp files.
-    else
+    // never fail a run that measured for its temp files. A root the caller gave (it holds another set too) is
+    // the caller's to remove.
+    else if (!options.root)
       await rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }).catch(
         (error: unknown) => options.log(`  could not remove ${root}: ${errorMessage(error)}`),
       );

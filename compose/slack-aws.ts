@@ -4,7 +4,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { LogLevel, WebClient, type WebClientOptions } from '@slack/web-api';
 import { AwsSecrets } from '../adapters/aws/secrets.ts';
-import { StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
+import { MOVE_LOCAL_ONLY, StepFunctionsStarter } from '../adapters/aws/step-functions-starter.ts';
 import { LAMBDA_ENV, requireEnv } from '../config/env.ts';
 import type { DeploymentConfig } from '../config/schema.ts';
 import { ClusterRegistry } from '../core/model/cluster.ts';
@@ -134,6 +134,11 @@ export const switchoverStarter = (stateMachineArn: string, clock: Clock): StepFu
     clock,
   });
 
+/** The move plan on AWS: refused, saying why (no move state machine is deployed; the local runtime runs moves). */
+export const awsMovePlan = async (): Promise<never> => {
+  throw new ConfigurationError(MOVE_LOCAL_ONLY);
+};
+
 /** Built once per deployment config: again only when it changed. */
 let cached: { config: DeploymentConfig; deps: SlackFrontDeps } | undefined;
 
@@ -172,6 +177,7 @@ export async function slackAwsDeps(
     workflows: switchoverStarter(stateMachineArn, clock),
     // The Plan step's own precheck, run by the worker (it reads the cluster with its secrets): it takes nothing.
     plan: (input) => worker.plan(input),
+    planMove: awsMovePlan,
     maintenance: { setMaintenanceMode: (cluster, mode) => worker.setMaintenanceMode(cluster, mode) },
     respond: responseUrlPoster({ allowedOrigins: [SLACK_RESPONSE_ORIGIN] }),
     defer: lambdaDeferrer(lambda, workerName, clock),

@@ -9,7 +9,7 @@ import { buildStatusReport } from '../core/status/report.ts';
 import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { DeferredTask } from '../functions/slack/contract.ts';
 import { makeDeferredHandler } from '../functions/slack/deferred.ts';
-import type { SlackDeps } from '../functions/slack/deps.ts';
+import type { MovePlanner, SlackDeps } from '../functions/slack/deps.ts';
 import type { LocalRuntime } from './local.ts';
 import { responseUrlPoster, SLACK_RESPONSE_ORIGIN } from './slack-aws.ts';
 
@@ -17,13 +17,15 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
  * The Slack front door of a local cluster: the signing secret from the descriptor's file, the cluster's
- * allowed users from the descriptor, switchovers run in this process, deferred work run in this process,
- * and response_url posts to Slack or to a loopback address (where a test or curl user listens).
+ * allowed users from the descriptor, switchovers and moves run in this process, deferred work run in this
+ * process, and response_url posts to Slack or to a loopback address (where a test or curl user listens).
+ * `workflows` (local/workflows.ts LocalWorkflowStarter) also plans a move: its dry run is the move workflow's, run
+ * here, whose Plan reads the target set's hosts.
  */
 export function composeLocalSlack(
   d: Descriptor,
   runtime: LocalRuntime,
-  workflows: WorkflowStarter,
+  workflows: WorkflowStarter & MovePlanner,
   logger: Logger,
 ): SlackDeps {
   const secretPath = d.slack.signingSecretPath;
@@ -47,6 +49,7 @@ export function composeLocalSlack(
     logger,
     workflows,
     plan: (input) => dryRunPlan(runtime.cluster, input, deps),
+    planMove: (input) => workflows.planMove(input),
     status: async (c) =>
       buildStatusReport(await observeCluster(c, deps), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
     history: (name, limit) => deps.state.listHistory(name, limit),

@@ -7,7 +7,7 @@ import { dryRunPlan } from '../core/switchover/steps.ts';
 import type { SlackWorkerCallDeps } from '../functions/slack-worker/handler.ts';
 import { type AwsDeps, awsDeps } from './aws.ts';
 import { systemClock } from './clock.ts';
-import { responseUrlPoster, SLACK_RESPONSE_ORIGIN, switchoverStarter } from './slack-aws.ts';
+import { awsMovePlan, responseUrlPoster, SLACK_RESPONSE_ORIGIN, switchoverStarter } from './slack-aws.ts';
 
 /** Built once per AwsDeps: again only when the deployment config changed. */
 let cached: { base: AwsDeps; deps: SlackWorkerCallDeps } | undefined;
@@ -32,6 +32,7 @@ export async function slackWorkerAwsDeps(
     workflows: switchoverStarter(stateMachineArn, clock),
     // The Plan step's own precheck, run outside the workflow: it reads, takes nothing.
     plan: (input) => dryRunPlan(base.clusters.get(input.cluster), input, base.failover),
+    planMove: awsMovePlan,
     status: async (cluster) =>
       buildStatusReport(await observeCluster(cluster, base.failover), { maxLagBytes: DEFAULT_MAX_LAG_BYTES }),
     history: (cluster, limit) => base.failover.state.listHistory(cluster, limit),

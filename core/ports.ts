@@ -306,10 +306,16 @@ export interface CorePorts {
   endsAt?: number;
 }
 
-/** Starts a workflow execution; the name is the idempotency key (a retry with the same name starts none). */
+/** The workflows a WorkflowStarter may start (`move` runs in the local runtime only, for now). */
+export type WorkflowName = 'switchover' | 'maintenance' | 'move';
+
+/**
+ * Starts a workflow execution; the name is the idempotency key (a retry with the same name starts none). A
+ * runtime that cannot run a workflow refuses to start it with an error saying so; it never starts nothing quietly.
+ */
 export interface WorkflowStarter {
   start(request: {
-    workflow: 'switchover' | 'maintenance';
+    workflow: WorkflowName;
     /** Unique per request: [A-Za-z0-9_-], at most 80 characters. */
     name: string;
     input: unknown;

@@ -12,7 +12,7 @@ import {
   HaRedisError,
   InvalidInputError,
 } from '../../core/model/errors.ts';
-import type { Clock, WorkflowExecution, WorkflowStarter } from '../../core/ports.ts';
+import type { Clock, WorkflowExecution, WorkflowName, WorkflowStarter } from '../../core/ports.ts';
 import {
   awsErrorName,
   Backoff,
@@ -40,7 +40,12 @@ const NOT_CONFIGURED = new Set(['StateMachineDoesNotExist', 'StateMachineDeletin
 /** `arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>` */
 const EXECUTION_ARN = /^arn:[a-z-]+:states:[a-z0-9-]+:\d{12}:execution:[^:/\s]{1,80}:[A-Za-z0-9_-]{1,80}$/;
 
-type Workflow = 'switchover' | 'maintenance';
+/** The workflows with a state machine on AWS; `move` has none yet. */
+type Workflow = Exclude<WorkflowName, 'move'>;
+
+/** Why a move cannot start on AWS: no move state machine is deployed; the local runtime runs it. */
+export const MOVE_LOCAL_ONLY =
+  'the move workflow runs in the local runtime only for now (`ha-redis move`, or /redis move served by a local orchestrator): no move state machine is deployed on AWS; nothing was started';
 
 export interface StepFunctionsStarterOptions {
   client: SFNClient;
@@ -77,13 +82,17 @@ export class StepFunctionsStarter implements WorkflowStarter {
     }
   }
 
-  /** Starts the execution; `started: false` when one of that name exists already (nothing new started). */
+  /**
+   * Starts the execution; `started: false` when one of that name exists already (nothing new started). A move
+   * is refused (ConfigurationError): it has no state machine on AWS.
+   */
   async start(request: {
-    workflow: Workflow;
+    workflow: WorkflowName;
     name: string;
     input: unknown;
   }): Promise<{ executionId: string; started: boolean }> {
     const { workflow, name } = request;
+    if (workflow === 'move') throw new ConfigurationError(MOVE_LOCAL_ONLY);
     const stateMachineArn = this.arns[workflow];
     if (!stateMachineArn) {
       throw new ConfigurationError(

@@ -1,4 +1,4 @@
-import type { ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
+import type { ActionsBlock, ContextBlock, KnownBlock, SectionBlock } from '@slack/types';
 import type { SlackMessage } from './contract.ts';
 
 /** The Block Kit pieces every Slack message is built from: escaping, clipping, sections, context, code, time. */
@@ -45,3 +45,43 @@ export const slackTime = (ms: number): string => {
 
 /** The execution name of an execution id (an ARN on AWS). */
 export const executionName = (executionId: string): string => executionId.split(':').at(-1) ?? executionId;
+
+/**
+ * A plan's Confirm button (behind a confirm dialog: `title`, `text`, and `yes` to go on) and its Cancel button,
+ * both carrying `value`.
+ */
+export function confirmOrCancel(options: {
+  blockId: string;
+  actions: { confirm: string; cancel: string };
+  value: string;
+  label: string;
+  dialog: { title: string; text: string; yes: string };
+}): ActionsBlock {
+  const { dialog, value } = options;
+  return {
+    type: 'actions',
+    block_id: options.blockId,
+    elements: [
+      {
+        type: 'button',
+        action_id: options.actions.confirm,
+        text: { type: 'plain_text', text: options.label },
+        style: 'primary',
+        value,
+        confirm: {
+          title: { type: 'plain_text', text: clip(dialog.title, 100) },
+          text: { type: 'mrkdwn', text: clip(dialog.text, 300) },
+          confirm: { type: 'plain_text', text: dialog.yes },
+          deny: { type: 'plain_text', text: 'Back' },
+          style: 'danger',
+        },
+      },
+      {
+        type: 'button',
+        action_id: options.actions.cancel,
+        text: { type: 'plain_text', text: 'Cancel' },
+        value,
+      },
+    ],
+  };
+}

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ClusterRegistry } from '../../core/model/cluster.ts';
+import { MoveInputSchema } from '../../core/move/state.ts';
 import type { ClusterSlack } from './contract.ts';
 
 /** `/redis` subcommands, parsed. */
@@ -8,7 +9,8 @@ export type SlackCommand =
   | { kind: 'status'; cluster: string }
   | { kind: 'history'; cluster: string; limit: number }
   | { kind: 'switchover'; cluster: string; target?: string }
-  | { kind: 'maintenance'; cluster: string; pause: boolean; reason?: string };
+  | { kind: 'maintenance'; cluster: string; pause: boolean; reason?: string }
+  | { kind: 'move'; cluster: string; toSet: string };
 
 export type ParsedCommand = { ok: true; command: SlackCommand } | { ok: false; problem: string };
 
@@ -28,6 +30,7 @@ function unwrap(token: string): string {
 export function parseCommandText(text: string, clusters: ClusterRegistry): ParsedCommand {
   const words = text.trim().split(/\s+/).filter(Boolean).map(unwrap);
   if (words[0] === 'maintenance') return parseMaintenance(words.slice(1), clusters);
+  if (words[0] === 'move') return parseMove(words.slice(1), clusters);
   const [sub, clusterName, ...rest] = words;
   if (sub === undefined || sub === 'help') return { ok: true, command: { kind: 'help' } };
   if (sub !== 'status' && sub !== 'history' && sub !== 'switchover') {
@@ -103,6 +106,35 @@ function parseMaintenance(words: string[], clusters: ClusterRegistry): ParsedCom
       ...(text ? { reason: text } : {}),
     },
   };
+}
+
+/** `move <service> <set>`: the service (a configured cluster) and the set of hosts it moves to. */
+function parseMove(words: string[], clusters: ClusterRegistry): ParsedCommand {
+  const [service, toSet, ...extra] = words;
+  if (service === undefined) {
+    return { ok: false, problem: '`move` needs a service and the set it moves to: `move <service> <set>`' };
+  }
+  const checked = checkCluster(service, clusters, 'move');
+  if (!checked.ok) return checked;
+  if (toSet === undefined) {
+    return {
+      ok: false,
+      problem: `\`move ${service}\` needs the set of hosts to move it to: \`move ${service} <set>\``,
+    };
+  }
+  if (extra.length) {
+    return {
+      ok: false,
+      problem: `\`move\` takes a service and a set only, not '${extra.join(' ')}' after them`,
+    };
+  }
+  if (!MoveInputSchema.shape.toSet.safeParse(toSet).success) {
+    return {
+      ok: false,
+      problem: `'${toSet}' is not a host set name: 1 to 31 lower-case letters, digits and dashes, not starting with a dash`,
+    };
+  }
+  return { ok: true, command: { kind: 'move', cluster: checked.name, toSet } };
 }
 
 /** Who asks, and from where. */

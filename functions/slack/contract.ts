@@ -2,6 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { z } from 'zod';
 import type { ClusterSlackSchema } from '../../config/schema.ts';
 import type { MaintenanceMode } from '../../core/model/records.ts';
+import { MoveInputSchema } from '../../core/move/state.ts';
 import { PlanSchema, SwitchoverInputSchema } from '../../core/switchover/state.ts';
 
 /**
@@ -55,8 +56,10 @@ export const BlockActionsSchema = z.object({
 });
 export type BlockActions = z.infer<typeof BlockActionsSchema>;
 
-/** The action ids of the plan message's buttons. */
+/** The action ids of the switchover plan's buttons. */
 export const ACTIONS = { confirm: 'switchover-confirm', cancel: 'switchover-cancel' } as const;
+/** The action ids of the move plan's buttons. */
+export const MOVE_ACTIONS = { confirm: 'move-confirm', cancel: 'move-cancel' } as const;
 
 /** A request id: 24 hex digits of a hash of the command (team, channel, user, trigger id). */
 export const RequestIdSchema = z.string().regex(/^[0-9a-f]{24}$/, '24 lower-case hex digits');
@@ -72,6 +75,19 @@ export const SwitchoverButtonSchema = z.strictObject({
   requestedBy: z.string().min(1),
 });
 export type SwitchoverButton = z.infer<typeof SwitchoverButtonSchema>;
+
+/** What the move plan's Confirm and Cancel carry: the service, where it moves from and to, the request. */
+export const MoveButtonSchema = z.strictObject({
+  v: z.literal(1),
+  cluster: z.string().min(1),
+  /** The set the service lived on when planned (for the messages; the move plans again when it starts). */
+  fromSet: z.string().min(1),
+  toSet: MoveInputSchema.shape.toSet,
+  requestId: RequestIdSchema,
+  /** Who ran the command, for the reason recorded with the move. */
+  requestedBy: z.string().min(1),
+});
+export type MoveButton = z.infer<typeof MoveButtonSchema>;
 
 const ResponseUrl = z.string().min(1);
 
@@ -102,6 +118,25 @@ export const DeferredTaskSchema = z.strictObject({
       cluster: z.string().min(1),
       executionId: z.string().min(1),
       target: z.string().min(1),
+      /** Who confirmed it (a Slack user id). */
+      startedBy: z.string().min(1),
+      responseUrl: ResponseUrl,
+    }),
+    /** The dry-run plan of a move, when it did not answer within the reply's time budget. */
+    z.strictObject({
+      kind: z.literal('move-plan'),
+      input: MoveInputSchema,
+      requestId: RequestIdSchema,
+      requestedBy: z.string().min(1),
+      responseUrl: ResponseUrl,
+    }),
+    /** Follow a started move, posting when writes flow to the new master and when it ends. */
+    z.strictObject({
+      kind: z.literal('move-watch'),
+      cluster: z.string().min(1),
+      executionId: z.string().min(1),
+      fromSet: z.string().min(1),
+      toSet: z.string().min(1),
       /** Who confirmed it (a Slack user id). */
       startedBy: z.string().min(1),
       responseUrl: ResponseUrl,

@@ -23,6 +23,7 @@ export function usageLines(command: string): string[] {
     `\`${command} history &lt;cluster&gt; [N]\`: the last N failovers and switchovers (default 10, at most ${HISTORY_MAX})`,
     `\`${command} switchover &lt;cluster&gt; [to &lt;node&gt;]\`: plan a switchover, then Confirm or Cancel`,
     `\`${command} maintenance pause|resume &lt;cluster&gt; [reason]\`: skip scheduled maintenance runs, or let them run again`,
+    `\`${command} move &lt;service&gt; &lt;set&gt;\`: plan moving a service to another set of hosts (local runtime), then Confirm or Cancel`,
   ];
 }
 

@@ -1,13 +1,14 @@
 import { errorMessage, issuesText } from '../../core/model/errors.ts';
 import type { MaintenanceMode } from '../../core/model/records.ts';
+import { MoveInputSchema } from '../../core/move/state.ts';
 import type { Clock } from '../../core/ports.ts';
 import { SwitchoverInputSchema } from '../../core/switchover/state.ts';
 import { refusalOf } from './access.ts';
 import { parseCommandText, requestIdOf } from './commands.ts';
-import { type DeferredTask, type SlashCommand, SlashCommandSchema } from './contract.ts';
+import { type DeferredTask, type SlackMessage, type SlashCommand, SlashCommandSchema } from './contract.ts';
 import type { SlackFrontDeps, SlackTiming } from './deps.ts';
 import { type HttpResponse, plain, reply } from './http.ts';
-import { buttonOf } from './interactions.ts';
+import { buttonOf, moveButtonOf } from './interactions.ts';
 import {
   failureMessage,
   helpMessage,
@@ -16,6 +17,7 @@ import {
   refusalMessage,
   workingMessage,
 } from './messages.ts';
+import { movePlanMessage, moveRefusedMessage } from './move-messages.ts';
 import { planMessage, planRefusedMessage } from './switchover-messages.ts';
 
 /**
@@ -59,6 +61,8 @@ export async function slashCommand(
       return replyWithSwitchoverPlan(deps, command, sub, limits);
     case 'maintenance':
       return pauseOrResumeMaintenance(deps, command, sub);
+    case 'move':
+      return replyWithMovePlan(deps, command, sub, limits);
   }
 }
 
@@ -119,48 +123,105 @@ function withinBudget<T>(work: Promise<T>, ms: number, clock: Clock): Promise<Bu
   return Promise.race([settled, clock.sleep(ms).then((): Budgeted<T> => ({ kind: 'timeout' }))]);
 }
 
+/** A dry-run plan to show: how to make it, show it, refuse it, or hand it over when it is slow. */
+interface Planning<P> {
+  what: string;
+  cluster: string;
+  plan(): Promise<P>;
+  shown(plan: P, requestId: string): SlackMessage;
+  refused(reason: string): SlackMessage;
+  later(request: { requestId: string; requestedBy: string; responseUrl: string }): DeferredTask;
+  working: string;
+}
+
+/** Who asks for a dry run, and why, as the plan's input records it. */
+const dryRunOf = (command: SlashCommand) => ({
+  requestedBy: `slack:${command.user_id}`,
+  reason: `dry run from Slack ${command.command} by ${command.user_id}`,
+  dryRun: true,
+});
+
 /** Reply with the dry-run plan and the buttons, the refusal, or "planning…" and a deferred plan. */
-async function replyWithSwitchoverPlan(
+async function replyWithPlan<P>(
+  deps: SlackFrontDeps,
+  command: SlashCommand,
+  planning: Planning<P>,
+  limits: SlackTiming,
+): Promise<HttpResponse> {
+  const requestId = requestIdOf(command);
+  // Through a promise, so that a plan that throws at once is a refusal like any other.
+  const outcome = await withinBudget(Promise.resolve().then(planning.plan), limits.planBudgetMs, deps.clock);
+  switch (outcome.kind) {
+    case 'done':
+      return reply(planning.shown(outcome.value, requestId));
+    case 'failed':
+      deps.logger.info(`slack: ${planning.what} plan refused`, {
+        cluster: planning.cluster,
+        error: errorMessage(outcome.error),
+      });
+      return reply(planning.refused(errorMessage(outcome.error)));
+    case 'timeout': {
+      const later = planning.later({
+        requestId,
+        requestedBy: command.user_id,
+        responseUrl: command.response_url,
+      });
+      return deferOrFail(deps, later, planning.working);
+    }
+  }
+}
+
+/** `/redis switchover <cluster> [to <node>]`: its dry-run plan. */
+function replyWithSwitchoverPlan(
   deps: SlackFrontDeps,
   command: SlashCommand,
   sub: { cluster: string; target?: string },
   limits: SlackTiming,
 ): Promise<HttpResponse> {
+  const { cluster } = sub;
   const input = SwitchoverInputSchema.parse({
-    cluster: sub.cluster,
+    cluster,
     ...(sub.target ? { target: sub.target } : {}),
-    requestedBy: `slack:${command.user_id}`,
-    reason: `dry run from Slack ${command.command} by ${command.user_id}`,
-    dryRun: true,
+    ...dryRunOf(command),
   });
-  const requestId = requestIdOf(command);
-  // Through a promise, so that a plan that throws at once is a refusal like any other.
-  const planning = Promise.resolve(input).then((i) => deps.plan(i));
-  const outcome = await withinBudget(planning, limits.planBudgetMs, deps.clock);
-  switch (outcome.kind) {
-    case 'done':
-      return reply(
-        planMessage(outcome.value, buttonOf(sub.cluster, outcome.value, requestId, command.user_id)),
-      );
-    case 'failed':
-      deps.logger.info('slack: switchover plan refused', {
-        cluster: sub.cluster,
-        error: errorMessage(outcome.error),
-      });
-      return reply(planRefusedMessage(sub.cluster, errorMessage(outcome.error)));
-    case 'timeout':
-      return deferOrFail(
-        deps,
-        {
-          deferred: {
-            kind: 'plan',
-            input,
-            requestId,
-            requestedBy: command.user_id,
-            responseUrl: command.response_url,
-          },
-        },
-        `Planning the switchover of ${sub.cluster} (the cluster answers slowly); the plan follows here`,
-      );
-  }
+  return replyWithPlan(
+    deps,
+    command,
+    {
+      what: 'switchover',
+      cluster,
+      plan: () => deps.plan(input),
+      shown: (plan, requestId) => planMessage(plan, buttonOf(cluster, plan, requestId, command.user_id)),
+      refused: (reason) => planRefusedMessage(cluster, reason),
+      later: (request) => ({ deferred: { kind: 'plan', input, ...request } }),
+      working: `Planning the switchover of ${cluster} (the cluster answers slowly); the plan follows here`,
+    },
+    limits,
+  );
+}
+
+/** `/redis move <service> <set>`: its dry-run plan. */
+function replyWithMovePlan(
+  deps: SlackFrontDeps,
+  command: SlashCommand,
+  sub: { cluster: string; toSet: string },
+  limits: SlackTiming,
+): Promise<HttpResponse> {
+  const { cluster, toSet } = sub;
+  const input = MoveInputSchema.parse({ cluster, toSet, ...dryRunOf(command) });
+  return replyWithPlan(
+    deps,
+    command,
+    {
+      what: 'move',
+      cluster,
+      plan: () => deps.planMove(input),
+      shown: (plan, requestId) =>
+        movePlanMessage(plan, moveButtonOf(cluster, plan, requestId, command.user_id)),
+      refused: (reason) => moveRefusedMessage(cluster, toSet, reason),
+      later: (request) => ({ deferred: { kind: 'move-plan', input, ...request } }),
+      working: `Planning the move of ${cluster} to set ${toSet} (the hosts answer slowly); the plan follows here`,
+    },
+    limits,
+  );
 }

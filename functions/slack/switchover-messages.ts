@@ -1,4 +1,3 @@
-import type { ActionsBlock, Button } from '@slack/types';
 import { formatEndpoint } from '../../core/model/cluster.ts';
 import { causeMessage } from '../../core/model/errors.ts';
 import type { TimelineStep } from '../../core/model/timeline.ts';
@@ -8,7 +7,7 @@ import {
   type SwitchoverPlan,
   type SwitchoverState,
 } from '../../core/switchover/state.ts';
-import { clip, code, context, ephemeral, escapeText, executionName, section } from './blocks.ts';
+import { code, confirmOrCancel, context, ephemeral, escapeText, executionName, section } from './blocks.ts';
 import { ACTIONS, type SlackMessage, type SwitchoverButton } from './contract.ts';
 
 /**
@@ -30,37 +29,17 @@ export function planMessage(plan: SwitchoverPlan, button: SwitchoverButton): Sla
     (r) =>
       `${r.id === plan.target.id ? '→ ' : '  '}${r.id} ${formatEndpoint(r)}  lag ${r.lagBytes} B  priority ${r.priority}${r.online ? '' : '  OFFLINE'}`,
   );
-  const confirm: Button = {
-    type: 'button',
-    action_id: ACTIONS.confirm,
-    text: { type: 'plain_text', text: 'Confirm switchover' },
-    style: 'primary',
+  const actions = confirmOrCancel({
+    blockId: 'switchover-actions',
+    actions: ACTIONS,
     value,
-    confirm: {
-      title: { type: 'plain_text', text: `Switch ${cluster} over?` },
-      text: {
-        type: 'mrkdwn',
-        text: clip(
-          `${plan.master.id} hands the master role to *${plan.target.id}*. Writes to ${cluster} block for about ${plan.expectedWriteGapMs} ms.`,
-          300,
-        ),
-      },
-      confirm: { type: 'plain_text', text: 'Switch over' },
-      deny: { type: 'plain_text', text: 'Back' },
-      style: 'danger',
+    label: 'Confirm switchover',
+    dialog: {
+      title: `Switch ${cluster} over?`,
+      text: `${plan.master.id} hands the master role to *${plan.target.id}*. Writes to ${cluster} block for about ${plan.expectedWriteGapMs} ms.`,
+      yes: 'Switch over',
     },
-  };
-  const cancel: Button = {
-    type: 'button',
-    action_id: ACTIONS.cancel,
-    text: { type: 'plain_text', text: 'Cancel' },
-    value,
-  };
-  const actions: ActionsBlock = {
-    type: 'actions',
-    block_id: 'switchover-actions',
-    elements: [confirm, cancel],
-  };
+  });
   const headline = `Switchover plan for ${cluster}: ${plan.master.id} → ${plan.target.id} (epoch ${plan.epoch}), expected write gap ${plan.expectedWriteGapMs} ms`;
   return {
     response_type: 'in_channel',
@@ -151,7 +130,12 @@ export function timelineLines(steps: readonly TimelineStep[]): string[] {
 }
 
 /** What failed: the failed step and its detail, else the error the Catch recorded, else the execution's cause. */
-function whatFailed(state: SwitchoverState | undefined, execution: WorkflowExecution): string {
+export function whatFailed(
+  state:
+    | { timeline: readonly TimelineStep[]; error?: { Error: string; Cause?: string | undefined } }
+    | undefined,
+  execution: WorkflowExecution,
+): string {
   const step = state?.timeline.find((s) => s.status === 'failed');
   if (step) return `${step.step} failed: ${step.detail ?? 'no detail'}`;
   const error = state?.error;
@@ -216,18 +200,19 @@ export function outcomeMessage(
   };
 }
 
-/** The watch gave up following before the execution ended. */
+/** The watch gave up following the switchover (or the move) before the execution ended. */
 export function lostTrackMessage(
   task: { cluster: string; startedBy: string; executionId: string },
   reason: string,
+  workflow: 'switchover' | 'move' = 'switchover',
 ): SlackMessage {
   const why = escapeText(reason);
   return {
     replace_original: true,
-    text: `Stopped following the switchover of ${task.cluster}: ${why}. It may still be running: check /redis status ${task.cluster}.`,
+    text: `Stopped following the ${workflow} of ${task.cluster}: ${why}. It may still be running: check /redis status ${task.cluster}.`,
     blocks: [
       section(
-        `:grey_question: Stopped following the switchover of *${task.cluster}*: ${why}. It may still be running: check \`/redis status ${task.cluster}\`.`,
+        `:grey_question: Stopped following the ${workflow} of *${task.cluster}*: ${why}. It may still be running: check \`/redis status ${task.cluster}\`.`,
       ),
       context(`started by <@${task.startedBy}> · execution \`${executionName(task.executionId)}\``),
     ],

@@ -102,6 +102,21 @@ describe('StepFunctionsStarter.start', () => {
     expect(sfnMock.calls()).toHaveLength(0);
   });
 
+  it('refuses a move, saying it runs in the local runtime only, and calls nothing', async () => {
+    // Arrange
+    const { workflows } = starter({ switchover: SWITCHOVER_ARN, maintenance: MAINTENANCE_ARN });
+
+    // Act
+    const start = workflows.start({ workflow: 'move', name: 'slack-orders-1', input: { cluster: 'orders' } });
+
+    // Assert
+    await expect(start).rejects.toThrow(ConfigurationError);
+    await expect(start).rejects.toThrow(
+      'the move workflow runs in the local runtime only for now (`ha-redis move`, or /redis move served by a local orchestrator)',
+    );
+    expect(sfnMock.calls()).toHaveLength(0);
+  });
+
   it.each([
     ['empty', ''],
     ['with a space', 'switchover orders'],

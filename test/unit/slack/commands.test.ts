@@ -38,6 +38,8 @@ describe('parseCommandText', () => {
       'switchover orders to <http://n2.internal|n2.internal>',
       { kind: 'switchover', cluster: 'orders', target: 'n2.internal' },
     ],
+    ['move orders green', { kind: 'move', cluster: 'orders', toSet: 'green' }],
+    ['  move  billing   set-2 ', { kind: 'move', cluster: 'billing', toSet: 'set-2' }],
   ])("parses '%s'", (text, command) => {
     // Act
     const parsed = parseCommandText(text, clusters);
@@ -59,6 +61,15 @@ describe('parseCommandText', () => {
     ['switchover orders to', "after the cluster, `switchover` takes `to <node>`, not 'to'"],
     ['switchover orders to n2 now', "after the cluster, `switchover` takes `to <node>`, not 'to n2 now'"],
     ['switchover orders to n2;rm', "after the cluster, `switchover` takes `to <node>`, not 'to n2;rm'"],
+    ['move', '`move` needs a service and the set it moves to: `move <service> <set>`'],
+    ['move orders', '`move orders` needs the set of hosts to move it to: `move orders <set>`'],
+    ['move payments green', "unknown cluster 'payments'; known clusters: orders, billing"],
+    ['move orders green now', "`move` takes a service and a set only, not 'now' after them"],
+    ['move orders green blue red', "`move` takes a service and a set only, not 'blue red' after them"],
+    [
+      'move orders Green!',
+      "'Green!' is not a host set name: 1 to 31 lower-case letters, digits and dashes, not starting with a dash",
+    ],
   ])("says what is wrong with '%s'", (text, problem) => {
     // Act
     const parsed = parseCommandText(text, clusters);

@@ -9,7 +9,16 @@ import type { DeferredTask } from '../../../functions/slack/contract.ts';
 import { makeDeferredHandler } from '../../../functions/slack/deferred.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { N1, N2, N3, SENTINELS, START } from '../../support/fixtures.ts';
-import { CLICK_URL, missingPhrases, OPERATOR, PLAN, RESPONSE_URL, slackWorld, wordsOf } from './fixtures.ts';
+import {
+  CLICK_URL,
+  missingPhrases,
+  OPERATOR,
+  PLAN,
+  RESPONSE_URL,
+  slackWorld,
+  timelineStep as step,
+  wordsOf,
+} from './fixtures.ts';
 
 const EXECUTION =
   'arn:aws:states:eu-west-1:123456789012:execution:ha-redis-switchover:slack-orders-0123456789abcdef01234567';
@@ -24,14 +33,6 @@ const WATCH: DeferredTask = {
     responseUrl: CLICK_URL,
   },
 };
-
-const step = (name: string, offset: number, status: 'ok' | 'failed' = 'ok', detail?: string) => ({
-  step: name,
-  at: START + offset,
-  durationMs: 10,
-  status,
-  ...(detail ? { detail } : {}),
-});
 
 /** The execution state as the steps leave it. */
 function state(changes: Partial<SwitchoverState> = {}): SwitchoverState {

@@ -2,11 +2,13 @@ import { createHmac } from 'node:crypto';
 import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import { ClusterRegistry } from '../../../core/model/cluster.ts';
 import type { HistoryEntry, MaintenanceMode } from '../../../core/model/records.ts';
+import type { MoveInput, MovePlan } from '../../../core/move/state.ts';
 import type { Logger, WorkflowExecution, WorkflowStarter } from '../../../core/ports.ts';
 import type { StatusReport } from '../../../core/status/report.ts';
 import type { SwitchoverInput, SwitchoverPlan } from '../../../core/switchover/state.ts';
 import type { ClusterSlack, DeferredTask, SlackMessage } from '../../../functions/slack/contract.ts';
 import type { SlackDeps } from '../../../functions/slack/deps.ts';
+import { makeSlackHandler } from '../../../functions/slack/handler.ts';
 import type { HttpRequest, HttpResponse } from '../../../functions/slack/http.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { N1, N2, N3, START, testCluster } from '../../support/fixtures.ts';
@@ -140,6 +142,30 @@ export const PLAN: SwitchoverPlan = {
   steps: ['plan', 'lease + replica priorities', 'block writes', 'reroute every proxy'],
 };
 
+/** A move of orders from set blue (n1-n3) to set green (n4-n6), with green's shared Sentinels. */
+export const MOVE_PLAN: MovePlan = {
+  fromSet: 'blue',
+  toSet: 'green',
+  master: { id: 'n1', ...N1, hostId: 'blue/host-1' },
+  oldNodes: [
+    { id: 'n1', ...N1, hostId: 'blue/host-1' },
+    { id: 'n2', ...N2, hostId: 'blue/host-2' },
+    { id: 'n3', ...N3, hostId: 'blue/host-3' },
+  ],
+  oldSentinels: [{ id: 's1', host: '10.0.1.21', port: 26379, hostId: 'blue/host-1', shared: true }],
+  oldProxies: [{ id: 'p1', hostId: 'blue/host-1' }],
+  newNodes: [
+    { id: 'n4', host: '10.0.2.21', port: 6390, hostId: 'green/host-1' },
+    { id: 'n5', host: '10.0.2.22', port: 6390, hostId: 'green/host-2' },
+    { id: 'n6', host: '10.0.2.23', port: 6390, hostId: 'green/host-3' },
+  ],
+  newSentinels: [{ id: 'green-s1', host: '10.0.2.21', port: 26379, hostId: 'green/host-1', shared: true }],
+  newProxies: [{ id: 'p4', hostId: 'green/host-1', host: '10.0.2.21', plainPort: 6391, tlsPort: 6392 }],
+  target: 'n4',
+  expectedWriteGapMs: 350,
+  steps: ['plan', 'nodes', 'sentinels', 'switchover', 'proxies', 'retire'],
+};
+
 /** Starts once per name, like Step Functions; describe answers a script (the last answer repeats). */
 export class FakeWorkflows implements WorkflowStarter {
   readonly starts: { workflow: string; name: string; input: unknown }[] = [];
@@ -148,7 +174,7 @@ export class FakeWorkflows implements WorkflowStarter {
   script: (WorkflowExecution | Error)[] = [];
   startError: Error | undefined;
 
-  async start(request: { workflow: 'switchover' | 'maintenance'; name: string; input: unknown }) {
+  async start(request: Parameters<WorkflowStarter['start']>[0]) {
     this.starts.push(request);
     if (this.startError) throw this.startError;
     const executionId = `arn:aws:states:eu-west-1:123456789012:execution:ha-redis-switchover:${request.name}`;
@@ -209,6 +235,7 @@ export function slackWorld(
     groups?: Record<string, string[]>;
     clock?: FakeClock;
     plan?: (input: SwitchoverInput) => Promise<SwitchoverPlan>;
+    planMove?: (input: MoveInput) => Promise<MovePlan>;
     report?: StatusReport;
     history?: HistoryEntry[];
     /** Setting the maintenance mode fails with this. */
@@ -220,6 +247,7 @@ export function slackWorld(
   const posts: { url: string; message: SlackMessage }[] = [];
   const deferred: DeferredTask[] = [];
   const planned: SwitchoverInput[] = [];
+  const movesPlanned: MoveInput[] = [];
   const clock = options.clock ?? new HeldClock();
   const logger = new CapturingLogger();
   const workflows = new FakeWorkflows();
@@ -244,6 +272,10 @@ export function slackWorld(
       planned.push(input);
       return options.plan ? options.plan(input) : structuredClone(PLAN);
     }),
+    planMove: recorded('planMove', async (input: MoveInput) => {
+      movesPlanned.push(input);
+      return options.planMove ? options.planMove(input) : structuredClone(MOVE_PLAN);
+    }),
     status: recorded('status', async () => {
       if (!options.report) throw new Error('no status report scripted');
       return options.report;
@@ -267,5 +299,28 @@ export function slackWorld(
         .map(([group]) => group),
     ),
   };
-  return { deps, calls, posts, deferred, planned, clock, logger, workflows, modes };
+  return { deps, calls, posts, deferred, planned, movesPlanned, clock, logger, workflows, modes };
 }
+
+/** Run `/redis <text>` (a plan) and return the handler, the plan reply and its Confirm / Cancel buttons. */
+export async function plannedWithButtons(w: ReturnType<typeof slackWorld>, text: string) {
+  const handle = makeSlackHandler(() => w.deps);
+  const reply = replyOf(await handle(signed(commandBody(text))));
+  const [confirm, cancel] = buttonsOf(reply);
+  if (!confirm?.value || !cancel?.value) throw new Error('the plan has no Confirm / Cancel values');
+  return { handle, reply, confirm, cancel };
+}
+
+/** A timeline step `offset` ms after START. */
+export const timelineStep = (
+  name: string,
+  offset: number,
+  status: 'ok' | 'failed' = 'ok',
+  detail?: string,
+) => ({
+  step: name,
+  at: START + offset,
+  durationMs: 10,
+  status,
+  ...(detail ? { detail } : {}),
+});

@@ -5,13 +5,13 @@ import { SwitchoverButtonSchema } from '../../../functions/slack/contract.ts';
 import { makeSlackHandler } from '../../../functions/slack/handler.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import {
-  buttonsOf,
   CLICK_URL,
   clickBody,
   commandBody,
   missingPhrases,
   OPERATOR,
   OPS_CHANNEL,
+  plannedWithButtons,
   RESPONSE_URL,
   replyOf,
   SECOND_OPERATOR,
@@ -22,13 +22,8 @@ import {
 } from './fixtures.ts';
 
 /** Run `/redis switchover orders [to n2]` and return the plan reply and its Confirm / Cancel values. */
-async function planned(w: ReturnType<typeof slackWorld>, text = 'switchover orders to n2') {
-  const handle = makeSlackHandler(() => w.deps);
-  const reply = replyOf(await handle(signed(commandBody(text))));
-  const [confirm, cancel] = buttonsOf(reply);
-  if (!confirm?.value || !cancel?.value) throw new Error('the plan has no Confirm / Cancel values');
-  return { handle, reply, confirm, cancel };
-}
+const planned = (w: ReturnType<typeof slackWorld>, text = 'switchover orders to n2') =>
+  plannedWithButtons(w, text);
 
 describe('slash command', () => {
   it('answers help with the usage and the clusters', async () => {

@@ -5,6 +5,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { MOVE_LOCAL_ONLY } from '../../../adapters/aws/step-functions-starter.ts';
 import {
   responseUrlPoster,
   SLACK_RESPONSE_ORIGIN,
@@ -411,5 +412,26 @@ describe('slackAwsDeps', () => {
       'ha-redis-slack-worker',
     ]);
     expect(secretsMock.commandCalls(GetSecretValueCommand)).toEqual([]);
+  });
+
+  it('refuses a move plan, saying moves run in the local runtime only, and asks nobody', async () => {
+    // Arrange
+    const deps = await slackAwsDeps(silentLogger, env);
+
+    // Act
+    const error = await rejectionOf(
+      deps.planMove({
+        cluster: 'orders',
+        toSet: 'green',
+        requestedBy: 'slack:U0123ABCD',
+        reason: 'dry run',
+        dryRun: true,
+      }),
+    );
+
+    // Assert
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error.message).toBe(MOVE_LOCAL_ONLY);
+    expect(lambdaMock.commandCalls(InvokeCommand)).toEqual([]);
   });
 });

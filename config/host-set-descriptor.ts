@@ -3,6 +3,7 @@
  * address, network namespace, the processes on it (with what starts them again) and the services it serves.
  * Each service also has its own `cluster.json` (config/local-descriptor.ts), so every command takes `--cluster`.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -88,7 +89,8 @@ export async function readHostSet(path: string): Promise<HostSet> {
 }
 
 export async function writeHostSet(path: string, set: HostSet): Promise<void> {
-  const tmp = `${path}.tmp`;
+  // A temp name of its own per write: two processes writing at once never share (and corrupt) one.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${JSON.stringify(HostSetSchema.parse(set), null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }

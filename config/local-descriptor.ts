@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -29,6 +30,19 @@ export const DescriptorSchema = z.object({
    * another set (`ha-redis move`); absent: `hostSet`'s.
    */
   controlSet: z.string().optional(),
+  /** A move under way (`ha-redis move`): see core/move/ports.ts MoveRecord; `pid` runs the execution. */
+  moving: z
+    .object({
+      toSet: z.string(),
+      executionId: z.string(),
+      pid: z.number().int().positive(),
+      since: z.string(),
+      oldNodes: z.array(z.object({ id: z.string(), host: z.string(), port, hostId: z.string() })),
+      oldSentinels: z.array(
+        z.object({ id: z.string(), host: z.string(), port, hostId: z.string(), shared: z.boolean() }),
+      ),
+    })
+    .optional(),
   createdAt: z.string(),
   sentinelSettings: z.object({
     downAfterMs: z.number().int().positive(),
@@ -122,7 +136,8 @@ export async function readDescriptor(path: string): Promise<Descriptor> {
 }
 
 export async function writeDescriptor(path: string, descriptor: Descriptor): Promise<void> {
-  const tmp = `${path}.tmp`;
+  // A temp name of its own per write: two processes writing at once never share (and corrupt) one.
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${JSON.stringify(DescriptorSchema.parse(descriptor), null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }

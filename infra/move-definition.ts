@@ -43,11 +43,19 @@ const TASK_TIMEOUTS: Record<TaskStateName, cdk.Duration> = {
   Switchover: cdk.Duration.seconds(300),
   Proxies: cdk.Duration.seconds(120),
   Retire: cdk.Duration.seconds(300),
-  Recover: cdk.Duration.seconds(60),
+  // It gives a master that died Sentinel's time to fail over (down-after + 30 s; a settle of up to 90 s).
+  Recover: cdk.Duration.seconds(300),
 };
 
+/** Recover only reads and records: a Lambda fault is retried; its own verdict (not writable) is not. */
 const RECOVER_RETRY: sfn.RetryProps = {
-  errors: [sfn.Errors.ALL],
+  errors: [
+    'Lambda.ClientExecutionTimeoutException',
+    'Lambda.ServiceException',
+    'Lambda.AWSLambdaException',
+    'Lambda.SdkClientException',
+    'Lambda.TooManyRequestsException',
+  ],
   maxAttempts: 2,
   interval: cdk.Duration.seconds(1),
   backoffRate: 2,

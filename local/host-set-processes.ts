@@ -9,6 +9,7 @@ import {
   type HostSet,
   hostOfSet,
   hostSetPath,
+  isHostSet,
   readHostSet,
   type SetHost,
   writeHostSet,
@@ -52,6 +53,16 @@ export async function hostSetDown(options: {
   keepFiles?: boolean;
 }): Promise<string[]> {
   const set = await readHostSet(hostSetPath(options.name, options.root));
+  // A service moved to another set's hosts still runs from its files here, with this set's password, CA and
+  // orchestrator: that set goes down first.
+  for (const service of set.services) {
+    const d = await readDescriptor(descriptorPath(service, options.root)).catch(() => undefined);
+    if (d?.hostSet && d.hostSet !== set.set && isHostSet(d.hostSet, options.root)) {
+      throw new ConfigurationError(
+        `${service} of set ${set.set} lives on set ${d.hostSet}'s hosts now (ha-redis move), served by this set's orchestrator and files; run 'ha-redis local down --name ${d.hostSet}' first`,
+      );
+    }
+  }
   const stopped: string[] = [];
   const stop = async (what: string, p: { pid: number; pidFile: string }, matches: (c: string) => boolean) => {
     for (const pid of await pidsOf(p))

@@ -7,57 +7,26 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { SSM_SCRIPTS_DIR } from '../adapters/host/bash-node-ops.ts';
-import {
-  type HostProcess,
-  type HostSet,
-  hostSetPath,
-  isHostSet,
-  readHostSet,
-  writeHostSet,
-} from '../config/host-set-descriptor.ts';
-import {
-  clusterDir,
-  type Descriptor,
-  descriptorPath,
-  readDescriptor,
-  writeDescriptor,
-} from '../config/local-descriptor.ts';
+import { BashNodeOps, SSM_SCRIPTS_DIR } from '../adapters/host/bash-node-ops.ts';
+import { type HostSet, hostSetPath, isHostSet, readHostSet } from '../config/host-set-descriptor.ts';
+import { clusterDir, descriptorPath, writeDescriptor } from '../config/local-descriptor.ts';
 import type { Endpoint } from '../core/model/cluster.ts';
 import { errorMessage, HaRedisError, MoveRefusedError, NodeOpsError } from '../core/model/errors.ts';
 import type { MoveHosts, MovePlacement, ServiceHome } from '../core/move/ports.ts';
 import type { PlacedMember, TargetProxy, TargetSentinel } from '../core/move/state.ts';
 import { checkTools, onHost, which } from './host-programs.ts';
-import { runningPid } from './host-set-processes.ts';
+import { LocalServiceMembers } from './move-members.ts';
 import { hostIdIn, placeOnSet } from './move-placement.ts';
-import { startDetached, stopProcess, waitForPort } from './processes.ts';
+import { isAlive, startDetached, waitForPort } from './processes.ts';
 import { renderRedisConf, renderSharedSentinelConf } from './render.ts';
 import { serviceBackend } from './render-host-set.ts';
 import { issueProxyPem } from './tls.ts';
 
 const run = promisify(execFile);
 
-export class LocalMoveHosts implements MoveHosts {
-  private readonly root: string | undefined;
-  constructor(options: { root?: string } = {}) {
-    this.root = options.root;
-  }
-
-  private descriptor(cluster: string): Promise<Descriptor> {
-    return readDescriptor(descriptorPath(cluster, this.root));
-  }
-
-  private async setOf(name: string): Promise<HostSet> {
-    if (!isHostSet(name, this.root)) {
-      throw new MoveRefusedError(
-        `no host set named '${name}'; start one with 'ha-redis local up --name ${name} --services N'`,
-      );
-    }
-    return readHostSet(hostSetPath(name, this.root));
-  }
-
+export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
   async home(cluster: string): Promise<ServiceHome> {
     const d = await this.descriptor(cluster);
     if (!d.hostSet) {
@@ -94,10 +63,58 @@ export class LocalMoveHosts implements MoveHosts {
         shared: sharedAt.has(`${s.host}:${s.port}`),
       })),
       proxies: d.proxies.map((p) => ({ id: p.id, hostId: hostIdIn(set, p.hostId) ?? p.host })),
+      ...(d.moving
+        ? {
+            moving: {
+              toSet: d.moving.toSet,
+              executionId: d.moving.executionId,
+              holderAlive: isAlive(d.moving.pid) && d.moving.pid !== process.pid,
+              oldNodes: d.moving.oldNodes,
+              oldSentinels: d.moving.oldSentinels,
+            },
+          }
+        : {}),
     };
   }
 
-  async placement(cluster: string, toSet: string): Promise<MovePlacement> {
+  async begin(
+    cluster: string,
+    move: {
+      toSet: string;
+      executionId: string;
+      oldNodes: PlacedMember[];
+      oldSentinels: (PlacedMember & { shared: boolean })[];
+    },
+  ): Promise<void> {
+    const d = await this.descriptor(cluster);
+    const was = d.moving;
+    if (was && was.toSet !== move.toSet) {
+      throw new MoveRefusedError(
+        `a move of ${cluster} to set ${was.toSet} stopped half way; finish it first`,
+      );
+    }
+    if (was && was.executionId !== move.executionId && was.pid !== process.pid && isAlive(was.pid)) {
+      throw new MoveRefusedError(
+        `move ${was.executionId} of ${cluster} is running (pid ${was.pid}); wait for it to end`,
+      );
+    }
+    d.moving = {
+      toSet: move.toSet,
+      executionId: move.executionId,
+      pid: process.pid,
+      since: was?.since ?? new Date().toISOString(),
+      // The old members the move began with stay those of its first run.
+      oldNodes: was?.oldNodes ?? move.oldNodes,
+      oldSentinels: was?.oldSentinels ?? move.oldSentinels,
+    };
+    await writeDescriptor(descriptorPath(cluster, this.root), d);
+  }
+
+  async placement(
+    cluster: string,
+    toSet: string,
+    old: { nodes: readonly PlacedMember[]; sentinels: readonly PlacedMember[] },
+  ): Promise<MovePlacement> {
     const d = await this.descriptor(cluster);
     const target = await this.setOf(toSet);
     if (target.sentinels === 'shared') {
@@ -117,43 +134,10 @@ export class LocalMoveHosts implements MoveHosts {
     } catch (error) {
       throw new MoveRefusedError(`the target hosts lack software: ${errorMessage(error)}`);
     }
-    return placeOnSet(cluster, d, await this.home(cluster), target, toSet);
+    return placeOnSet(cluster, d, await this.home(cluster), target, toSet, old);
   }
 
   /** The target set and host of a placed member. */
-  private async hostOf(member: { hostId: string }): Promise<{ set: HostSet; index: number }> {
-    const [setName, hostId] = member.hostId.split('/');
-    const set = await this.setOf(setName ?? '');
-    const index = set.hosts.findIndex((h) => h.id === hostId);
-    if (index < 0) throw new HaRedisError(`no host ${member.hostId}`);
-    return { set, index };
-  }
-
-  private async record(set: HostSet, index: number, process: HostProcess, service: string): Promise<void> {
-    const host = set.hosts[index];
-    if (!host) return;
-    host.processes = host.processes.filter((p) => !(p.service === service && p.id === process.id));
-    host.processes.push(process);
-    if (!host.services.includes(service)) host.services.push(service);
-    await writeHostSet(hostSetPath(set.set, this.root), set);
-  }
-
-  private async alreadyRunning(
-    cluster: string,
-    member: PlacedMember,
-    kind: 'redis' | 'sentinel',
-  ): Promise<boolean> {
-    const { set } = await this.hostOf(member);
-    const p = set.hosts
-      .flatMap((h) => h.processes)
-      .find((x) => x.service === cluster && x.id === member.id && x.kind === kind);
-    return p !== undefined && (await runningPid(p)) !== undefined;
-  }
-
-  /**
-   * Start one process of the service on its target host from `conf` (written to `<service dir>/<id>/<file>`, mode
-   * 600: it holds the password), record it on the host, and wait until it listens.
-   */
   private async startOnHost(
     cluster: string,
     member: PlacedMember,
@@ -218,20 +202,6 @@ export class LocalMoveHosts implements MoveHosts {
   }
 
   /** The HAProxy of a target host: its files, as the set started it. */
-  private async haproxyOf(member: { hostId: string }) {
-    const { set, index } = await this.hostOf(member);
-    const host = set.hosts[index];
-    const p = host?.processes.find((x) => x.kind === 'haproxy');
-    if (!host || !p) throw new HaRedisError(`host ${member.hostId} runs no HAProxy`);
-    const dir = dirname(p.configPath);
-    return {
-      host,
-      process: p,
-      socketPath: join(dir, 'admin.sock'),
-      stateFilePath: join(dir, 'server-state'),
-    };
-  }
-
   async addFrontends(cluster: string, proxy: TargetProxy, master: Endpoint, epoch: number): Promise<string> {
     const d = await this.descriptor(cluster);
     const h = await this.haproxyOf(proxy);
@@ -242,163 +212,52 @@ export class LocalMoveHosts implements MoveHosts {
       () => issueProxyPem(d.caCertPath, pemBase, [proxy.host]),
     );
     const backend = serviceBackend(cluster);
-    const script = async (name: 'add-haproxy-service' | 'update-haproxy', args: string[]) => {
-      try {
-        return (
-          await run('bash', [`${SSM_SCRIPTS_DIR}${name}.sh`, ...args], { timeout: 30_000 })
-        ).stdout.trim();
-      } catch (error) {
-        const stderr = (error as { stderr?: string }).stderr?.trim();
-        throw new NodeOpsError(`${name} on ${proxy.hostId} failed: ${stderr || errorMessage(error)}`, {
-          cause: error,
-        });
-      }
-    };
-    const added = await script('add-haproxy-service', [
-      '--config',
-      h.process.configPath,
-      '--backend',
+    const args = {
+      config: h.process.configPath,
       backend,
-      '--bind',
-      proxy.host,
-      '--plain-port',
-      String(proxy.plainPort),
-      '--tls-port',
-      String(proxy.tlsPort),
-      '--pem',
+      bind: proxy.host,
+      'plain-port': proxy.plainPort,
+      'tls-port': proxy.tlsPort,
       pem,
-      '--addr',
-      master.host,
-      '--port',
-      String(master.port),
-    ]);
-    const persisted = await script('update-haproxy', [
-      '--config',
-      h.process.configPath,
-      '--state-file',
-      h.stateFilePath,
-      '--socket',
-      h.socketPath,
-      '--backend',
-      backend,
-      '--server',
-      'master',
-      '--addr',
-      master.host,
-      '--port',
-      String(master.port),
-      '--epoch',
-      String(epoch),
-      '--reload',
-      `pidfile:${h.process.pidFile}`,
-    ]);
-    await waitForPort(proxy.plainPort, 10_000, `haproxy ${proxy.id} frontend of ${cluster}`, proxy.host);
-    return `${added}; ${persisted}`;
-  }
-
-  async stopMember(cluster: string, kind: 'node' | 'sentinel', id: string): Promise<'stopped' | 'gone'> {
-    const d = await this.descriptor(cluster);
-    const wanted = kind === 'node' ? 'redis' : 'sentinel';
-    let stopped = false;
-    for (const name of new Set([
-      d.hostSet,
-      ...d.nodes.map((n) => n.hostId?.split('/')[0]),
-      ...d.sentinels.map((s) => s.hostId?.split('/')[0]),
-    ])) {
-      if (!name || name.startsWith('host-') || !isHostSet(name, this.root)) continue;
-      const set = await readHostSet(hostSetPath(name, this.root));
-      let changed = false;
-      for (const host of set.hosts) {
-        for (const p of host.processes.filter(
-          (x) => x.kind === wanted && x.service === cluster && x.id === id,
-        )) {
-          const pid = await runningPid(p);
-          if (pid !== undefined && (await stopProcess(pid, () => true))) stopped = true;
-          host.processes = host.processes.filter((x) => x !== p);
-          changed = true;
-        }
-      }
-      if (changed) await writeHostSet(hostSetPath(name, this.root), set);
-    }
-    return stopped ? 'stopped' : 'gone';
-  }
-
-  async addMembers(
-    cluster: string,
-    members: { nodes?: PlacedMember[]; sentinels?: TargetSentinel[]; proxies?: TargetProxy[] },
-  ): Promise<void> {
-    const d = await this.descriptor(cluster);
-    for (const n of members.nodes ?? []) {
-      if (d.nodes.some((x) => x.id === n.id)) continue;
-      const { set, index } = await this.hostOf(n);
-      const p = set.hosts[index]?.processes.find(
-        (x) => x.kind === 'redis' && x.service === cluster && x.id === n.id,
-      );
-      if (!p) throw new HaRedisError(`node ${n.id} of ${cluster} was never started on ${n.hostId}`);
-      const netns = set.hosts[index]?.netns;
-      d.nodes.push({
-        id: n.id,
-        host: n.host,
-        port: n.port,
-        pid: p.pid,
-        pidFile: p.pidFile,
-        logPath: p.logPath,
-        configPath: p.configPath,
-        dataDir: join(dirname(p.configPath), 'data'),
-        hostId: n.hostId,
-        ...(netns ? { netns } : {}),
-      });
-    }
-    for (const s of members.sentinels ?? []) {
-      if (d.sentinels.some((x) => x.id === s.id)) continue;
-      const { set, index } = await this.hostOf(s);
-      const p = set.hosts[index]?.processes.find(
-        (x) =>
-          x.kind === 'sentinel' &&
-          (s.shared ? !x.service && x.port === s.port : x.service === cluster && x.id === s.id),
-      );
-      if (!p) throw new HaRedisError(`Sentinel ${s.id} of ${cluster} was never started on ${s.hostId}`);
-      const netns = set.hosts[index]?.netns;
-      d.sentinels.push({
-        id: s.id,
-        host: s.host,
-        port: s.port,
-        pid: p.pid,
-        pidFile: p.pidFile,
-        logPath: p.logPath,
-        configPath: p.configPath,
-        hostId: s.hostId,
-        ...(netns ? { netns } : {}),
-      });
-    }
-    for (const proxy of members.proxies ?? []) {
-      if (d.proxies.some((x) => x.id === proxy.id)) continue;
-      const h = await this.haproxyOf(proxy);
-      // Reached through its admin socket (the target set's Runtime API over TLS trusts that set's CA, not ours).
-      d.proxies.push({
+      addr: master.host,
+      port: master.port,
+    };
+    const added = await run(
+      'bash',
+      [
+        `${SSM_SCRIPTS_DIR}add-haproxy-service.sh`,
+        ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]),
+      ],
+      { timeout: 30_000 },
+    ).then(
+      (r) => r.stdout.trim(),
+      (error: unknown) => {
+        const stderr = (error as { stderr?: string }).stderr?.trim();
+        throw new NodeOpsError(
+          `add-haproxy-service on ${proxy.hostId} failed: ${stderr || errorMessage(error)}`,
+        );
+      },
+    );
+    // Then the same persist a failover runs: it finds the running HAProxy without the backend, and reloads.
+    const persisted = await new BashNodeOps().run({
+      document: 'update-haproxy',
+      proxy: {
         id: proxy.id,
         host: proxy.host,
         plainPort: proxy.plainPort,
         tlsPort: proxy.tlsPort,
         runtimeApi: { kind: 'unix', path: h.socketPath },
+        backend,
+        server: 'master',
         configPath: h.process.configPath,
         stateFilePath: h.stateFilePath,
-        backend: serviceBackend(cluster),
-        server: 'master',
-        pid: h.process.pid,
-        pidFile: h.process.pidFile,
-        logPath: h.process.logPath,
-        hostId: proxy.hostId,
-      });
-    }
-    await writeDescriptor(descriptorPath(cluster, this.root), d);
-  }
-
-  async removeMembers(cluster: string, members: { nodes?: string[]; sentinels?: string[] }): Promise<void> {
-    const d = await this.descriptor(cluster);
-    d.nodes = d.nodes.filter((n) => !(members.nodes ?? []).includes(n.id));
-    d.sentinels = d.sentinels.filter((s) => !(members.sentinels ?? []).includes(s.id));
-    await writeDescriptor(descriptorPath(cluster, this.root), d);
+        reload: `pidfile:${h.process.pidFile}`,
+      },
+      master,
+      epoch,
+    });
+    await waitForPort(proxy.plainPort, 10_000, `haproxy ${proxy.id} frontend of ${cluster}`, proxy.host);
+    return `${added}; ${persisted.output}`;
   }
 
   async moved(cluster: string, set: string): Promise<void> {
@@ -411,6 +270,7 @@ export class LocalMoveHosts implements MoveHosts {
     for (const s of d.sentinels) s.hostId = hostIdIn(from, s.hostId);
     d.hostSet = set;
     d.controlSet ??= from;
+    delete d.moving;
     await writeDescriptor(descriptorPath(cluster, this.root), d);
   }
 }

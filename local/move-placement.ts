@@ -4,6 +4,7 @@ import type { HostProcess, HostSet } from '../config/host-set-descriptor.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
 import { MoveRefusedError } from '../core/model/errors.ts';
 import type { MovePlacement, ServiceHome } from '../core/move/ports.ts';
+import type { PlacedMember } from '../core/move/state.ts';
 
 /** `<set>/<host id>`: hosts of two sets both have a `host-1`. */
 export const qualified = (set: string, hostId: string): string => `${set}/${hostId}`;
@@ -40,10 +41,12 @@ export async function placeOnSet(
   home: ServiceHome,
   target: HostSet,
   toSet: string,
+  old: { nodes: readonly PlacedMember[]; sentinels: readonly PlacedMember[] },
 ): Promise<MovePlacement> {
   const here = (m: { hostId: string }) => m.hostId.startsWith(`${toSet}/`);
-  const oldNodes = home.nodes.filter((n) => !here(n));
-  const oldSentinels = home.sentinels.filter((s) => !here(s));
+  // The new member on target host i takes the port of the move's old member i (the first run's, recorded).
+  const oldNodes = old.nodes;
+  const oldSentinels = old.sentinels;
   const oldProxy = d.proxies.find((p) => !here({ hostId: hostIdIn(home.set, p.hostId) ?? '' }));
   const recorded = target.hosts.flatMap((h) => h.processes.filter((p) => p.service === cluster));
   const taken = (kind: string) =>

@@ -19,6 +19,9 @@ import {
   type WorkflowTransition,
 } from './stepfunctions.ts';
 
+/** The moves this process runs now, by service: one at a time per service (another process's is in its descriptor). */
+const running = new Set<string>();
+
 /** How a local move ended: status, the Fail state (MoveRefused, MoveStopped, MoveFailed), the state. */
 export type LocalMoveResult = WorkflowEnding<MoveState>;
 
@@ -47,6 +50,9 @@ export async function runLocalMove(
 ): Promise<LocalMoveResult> {
   const parsed = MoveInputSchema.safeParse({ cluster: d.cluster, ...request });
   if (!parsed.success) throw new InvalidInputError(issuesText(parsed.error));
+  if (running.has(d.cluster)) {
+    throw new InvalidInputError(`a move of ${d.cluster} is running in this process; wait for it to end`);
+  }
   const path = descriptorPath(d.cluster, options.root);
   const hosts = new LocalMoveHosts(options.root ? { root: options.root } : {});
   const step: RunWorkflowOptions['step'] = async (event) => {
@@ -73,10 +79,15 @@ export async function runLocalMove(
     const state = MoveStateSchema.safeParse(value);
     return state.success ? state.data : undefined;
   };
-  const result = await runWorkflow(LOCAL_WORKFLOWS.move, parsed.data, {
-    executionName: options.executionName ?? `move-${d.cluster}-${Date.now()}`,
-    step: options.wrapStep ? options.wrapStep(step) : step,
-    onTransition: stepByStep(stateOf, options),
-  });
-  return endingOf(result, stateOf);
+  running.add(d.cluster);
+  try {
+    const result = await runWorkflow(LOCAL_WORKFLOWS.move, parsed.data, {
+      executionName: options.executionName ?? `move-${d.cluster}-${Date.now()}`,
+      step: options.wrapStep ? options.wrapStep(step) : step,
+      onTransition: stepByStep(stateOf, options),
+    });
+    return endingOf(result, stateOf);
+  } finally {
+    running.delete(d.cluster);
+  }
 }

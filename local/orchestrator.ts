@@ -140,7 +140,13 @@ class Bridges {
         ...(masters.size > 1 ? { masters } : {}),
       });
       this.running.set(key, { bridge, masters: JSON.stringify([...masters]) });
-      starts.push(bridge.start());
+      // A bridge that cannot start is forgotten, so the next sync (the next change) tries it again.
+      starts.push(
+        bridge.start().catch((error: unknown) => {
+          this.running.delete(key);
+          throw error;
+        }),
+      );
     }
     await Promise.all(starts);
   }

@@ -6,6 +6,20 @@ import type { PlacedMember, TargetProxy, TargetSentinel } from './state.ts';
  * admin commands. Locally the hosts are a host set's (processes, hosts.json, the service's descriptor).
  */
 
+/**
+ * A move under way, as its first changing step recorded it: where to, by which execution, and the service's old
+ * members then. A move run again after a crash takes its old members from here (the definition has lost some of
+ * them by then), so that every one of them is retired, and its new members land on the same ports.
+ */
+export interface MoveRecord {
+  toSet: string;
+  executionId: string;
+  /** Whether the execution that recorded it still runs (locally: its process is alive). */
+  holderAlive: boolean;
+  oldNodes: PlacedMember[];
+  oldSentinels: (PlacedMember & { shared: boolean })[];
+}
+
 /** The service's members as the runtime knows them now: the definition every reaction reads. */
 export interface ServiceHome {
   /** The set of hosts the service lives on. */
@@ -13,6 +27,8 @@ export interface ServiceHome {
   nodes: PlacedMember[];
   sentinels: (PlacedMember & { shared: boolean })[];
   proxies: { id: string; hostId: string }[];
+  /** A move that began and has not ended. */
+  moving?: MoveRecord;
 }
 
 /** Where the service would live on the target set: new members, with their ports (free there now, or its own). */
@@ -30,7 +46,25 @@ export interface MoveHosts {
    * on ports free there. Refuses (MoveRefusedError, naming it) an unknown set, a host of it out of reach, a port
    * in use, or missing software; changes nothing.
    */
-  placement(cluster: string, toSet: string): Promise<MovePlacement>;
+  placement(
+    cluster: string,
+    toSet: string,
+    old: { nodes: readonly PlacedMember[]; sentinels: readonly PlacedMember[] },
+  ): Promise<MovePlacement>;
+  /**
+   * Record the move as begun (MoveRecord), before anything changes: the first time with the old members; again
+   * (a move run again) only as taken over by `executionId`. Refuses (MoveRefusedError) while another execution
+   * that still runs holds it, or a move to another set is half done.
+   */
+  begin(
+    cluster: string,
+    move: {
+      toSet: string;
+      executionId: string;
+      oldNodes: PlacedMember[];
+      oldSentinels: (PlacedMember & { shared: boolean })[];
+    },
+  ): Promise<void>;
   /** Start the node as a replica of `master`, with the service's settings; `running` if it runs already. */
   startNode(cluster: string, node: PlacedMember, master: Endpoint): Promise<'started' | 'running'>;
   /** Start the service's Sentinel (with no master: the workflow adds it); a host's shared Sentinel runs already. */
@@ -51,7 +85,7 @@ export interface MoveHosts {
     members: { nodes?: PlacedMember[]; sentinels?: TargetSentinel[]; proxies?: TargetProxy[] },
   ): Promise<void>;
   removeMembers(cluster: string, members: { nodes?: string[]; sentinels?: string[] }): Promise<void>;
-  /** The service now lives on `set` (its old hosts keep only the proxies that still route it). */
+  /** The service now lives on `set` (its old hosts keep only the proxies that still route it); the move record ends. */
   moved(cluster: string, set: string): Promise<void>;
 }
 

@@ -184,9 +184,10 @@ async function resetOneByOne(
   cluster: ClusterConfig,
   deps: CorePorts,
   move: MovePorts,
+  only: readonly Endpoint[] = sentinels,
 ): Promise<void> {
   const { timeoutMs } = MOVE_SENTINEL_TIMING;
-  for (const sentinel of sentinels) {
+  for (const sentinel of only) {
     // Never while the master is down: a Sentinel reset then would not find the replicas again.
     await liveMaster(cluster, sentinels, deps, move);
     await move.sentinelAdmin.setQuorum(sentinel, cluster.masterName, FENCED_QUORUM, timeoutMs);
@@ -267,8 +268,12 @@ async function removeSentinel(
 }
 
 /**
- * The handover, pair by pair: add target i, then take old i out. What is done already is skipped, so a run after
- * a crash goes on from the first pair not done. Returns what it did, one line per change.
+ * The handover, pair by pair: while a new Sentinel is missing and the definition has no more Sentinels than the
+ * service keeps, add one; else take an old one out. From any point (a run after a crash, with some pairs done)
+ * that keeps 3 or 4 in the definition and never 2. Before that, the leftovers of an earlier run that stopped
+ * half way through a removal: an old Sentinel out of the definition that still monitors, still runs, or is still
+ * remembered by the others. Last, every Sentinel at the service's quorum (one a crash left fenced included).
+ * Returns what it did, one line per change.
  */
 export async function handOverSentinels(
   cluster: ClusterConfig,
@@ -276,21 +281,67 @@ export async function handOverSentinels(
   deps: CorePorts,
   move: MovePorts,
 ): Promise<string[]> {
-  const did: string[] = [];
-  const count = Math.max(plan.newSentinels.length, plan.oldSentinels.length);
-  for (let i = 0; i < count; i += 1) {
+  // First what an earlier run left half done, so that every Sentinel the others hear is one of the definition.
+  const did: string[] = await finishLeftovers(cluster, plan, deps, move);
+  const isNew = (s: { id: string }) => plan.newSentinels.some((t) => t.id === s.id);
+  for (;;) {
     const home = await move.hosts.home(cluster.name);
-    const t = plan.newSentinels[i];
-    if (t && !home.sentinels.some((s) => s.id === t.id)) {
-      did.push(await addSentinel(t, home.sentinels.map(endpointOf), cluster, deps, move));
+    const pending = plan.newSentinels.filter((t) => !home.sentinels.some((s) => s.id === t.id));
+    const olds = home.sentinels.filter((s) => !isNew(s));
+    const first = pending[0];
+    if (first && (olds.length === 0 || home.sentinels.length <= plan.newSentinels.length)) {
+      did.push(await addSentinel(first, home.sentinels.map(endpointOf), cluster, deps, move));
+      continue;
     }
-    const o = plan.oldSentinels[i];
-    const after = await move.hosts.home(cluster.name);
-    const old = o ? after.sentinels.find((s) => s.id === o.id && sameEndpoint(s, o)) : undefined;
-    if (old) {
-      const remaining = after.sentinels.filter((s) => s !== old).map(endpointOf);
-      did.push(await removeSentinel(old, remaining, cluster, deps, move));
-    }
+    const old = olds[0];
+    if (!old) break;
+    const remaining = home.sentinels.filter((s) => s !== old).map(endpointOf);
+    did.push(await removeSentinel(old, remaining, cluster, deps, move));
+  }
+  const home = await move.hosts.home(cluster.name);
+  await Promise.all(
+    home.sentinels.map((s) =>
+      move.sentinelAdmin.setQuorum(
+        endpointOf(s),
+        cluster.masterName,
+        quorumOf(cluster),
+        MOVE_SENTINEL_TIMING.timeoutMs,
+      ),
+    ),
+  );
+  return did;
+}
+
+/**
+ * Old Sentinels that left the definition in an earlier run that stopped before it was done with them: REMOVE
+ * again (a Sentinel that does not answer is gone), stopped, and every Sentinel of the definition that still
+ * counts more voters than there are forgets them (RESET, one at a time).
+ */
+async function finishLeftovers(
+  cluster: ClusterConfig,
+  plan: MovePlan,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<string[]> {
+  const home = await move.hosts.home(cluster.name);
+  const gone = plan.oldSentinels.filter((o) => !home.sentinels.some((s) => s.id === o.id));
+  const did: string[] = [];
+  for (const o of gone) {
+    const removed = await move.sentinelAdmin
+      .remove(endpointOf(o), cluster.masterName, MOVE_SENTINEL_TIMING.timeoutMs)
+      .catch(() => 'absent' as const);
+    const stopped = o.shared ? 'gone' : await move.hosts.stopMember(cluster.name, 'sentinel', o.id);
+    if (removed === 'removed' || stopped === 'stopped')
+      did.push(`${o.id} (left earlier) removed and stopped`);
+  }
+  const members = home.sentinels.map(endpointOf);
+  const known = await knowledgeOf(members, cluster.masterName, move);
+  const stale = known
+    .filter((k) => (k.knowledge?.otherSentinels ?? 0) > members.length - 1)
+    .map((k) => k.sentinel);
+  if (stale.length) {
+    await resetOneByOne(members, cluster, deps, move, stale);
+    did.push(`${stale.map(formatEndpoint).join(', ')} forgot the Sentinels that left`);
   }
   return did;
 }

@@ -55,6 +55,17 @@ export async function planMove(
       if (home.set === state.input.toSet) {
         throw new MoveRefusedError(`${cluster.name} lives on set ${home.set} already; nothing to move`);
       }
+      const moving = home.moving;
+      if (moving && moving.toSet !== state.input.toSet) {
+        throw new MoveRefusedError(
+          `a move of ${cluster.name} to set ${moving.toSet} stopped half way; finish it first: ha-redis move --cluster ${cluster.name} --to-set ${moving.toSet}`,
+        );
+      }
+      if (moving?.holderAlive && moving.executionId !== state.executionId) {
+        throw new MoveRefusedError(
+          `move ${moving.executionId} of ${cluster.name} is running; wait for it to end`,
+        );
+      }
       // A failover that just ended (a switchover's, the move's own before it stopped) is still reconfiguring
       // the replicas for a few seconds: wait for it, then look.
       await settledMaster(cluster, cluster.sentinels, deps, move, PLAN_SETTLE_MS).catch(() => undefined);
@@ -89,7 +100,14 @@ export async function planMove(
           `${lease.purpose} ${lease.owner} holds ${cluster.name}; move it when that is over`,
         );
       }
-      const placement = await move.hosts.placement(cluster.name, state.input.toSet);
+      // A move run again goes on with the old members its first run recorded (some have left the definition).
+      const here = (m: { hostId: string }) => m.hostId.startsWith(`${state.input.toSet}/`);
+      const oldNodes = moving?.oldNodes ?? home.nodes.filter((n) => !here(n));
+      const oldSentinels = moving?.oldSentinels ?? home.sentinels.filter((x) => !here(x));
+      const placement = await move.hosts.placement(cluster.name, state.input.toSet, {
+        nodes: oldNodes,
+        sentinels: oldSentinels,
+      });
       const target = placement.nodes[0];
       if (!target)
         throw new MoveRefusedError(`set ${state.input.toSet} has no host for a node of ${cluster.name}`);
@@ -97,8 +115,8 @@ export async function planMove(
         fromSet: home.set,
         toSet: state.input.toSet,
         master,
-        oldNodes: home.nodes.filter((n) => !placement.nodes.some((p) => p.id === n.id)),
-        oldSentinels: home.sentinels.filter((s) => !placement.sentinels.some((p) => p.id === s.id)),
+        oldNodes,
+        oldSentinels,
         oldProxies: home.proxies.filter((p) => !placement.proxies.some((q) => q.id === p.id)),
         newNodes: placement.nodes,
         newSentinels: placement.sentinels,
@@ -131,6 +149,12 @@ export async function startNewNodes(
   await timeline.run(
     'nodes-synced',
     async () => {
+      await move.hosts.begin(cluster.name, {
+        toSet: plan.toSet,
+        executionId: state.executionId,
+        oldNodes: plan.oldNodes,
+        oldSentinels: plan.oldSentinels,
+      });
       const master = await settledMaster(cluster, cluster.sentinels, deps, move);
       const started: string[] = [];
       for (const node of plan.newNodes) {
@@ -273,16 +297,18 @@ export async function retireOldHome(
           `the master is ${onOld.id} on the old hosts again (a failover during the move); nothing retired: run the move again`,
         );
       }
-      const home = await move.hosts.home(cluster.name);
-      const retiring = plan.oldNodes.filter((n) => home.nodes.some((m) => m.id === n.id));
-      await move.hosts.removeMembers(cluster.name, { nodes: retiring.map((n) => n.id) });
-      for (const n of plan.oldNodes) await move.hosts.stopMember(cluster.name, 'node', n.id);
+      // Every old node the move began with, whether or not an earlier run took it out of the definition already.
+      await move.hosts.removeMembers(cluster.name, { nodes: plan.oldNodes.map((n) => n.id) });
+      let stopped = 0;
+      for (const n of plan.oldNodes) {
+        if ((await move.hosts.stopMember(cluster.name, 'node', n.id)) === 'stopped') stopped += 1;
+      }
       await forgetRetired(cluster, deps, move);
       await move.hosts.moved(cluster.name, plan.toSet);
-      return { count: retiring.length, master };
+      return { count: stopped, master };
     },
     ({ count: n }) =>
-      `${n} old nodes stopped; the Sentinels forgot them; ${cluster.name} lives on ${plan.toSet}`,
+      `${n} old nodes stopped (of ${plan.oldNodes.length}); the Sentinels forgot them; ${cluster.name} lives on ${plan.toSet}`,
   );
   const finished: MoveState = {
     ...state,
@@ -338,8 +364,10 @@ async function record(
 /**
  * Recover, the Catch of every step after Plan. Each step keeps the service writable and a majority of its
  * Sentinels naming the master at every point where it can stop; the switchover recovers its own write block.
- * Recover checks that, says what was done and what was not, records the move as stopped, and leaves the rest
- * in place: the new nodes are replicas that cost nothing, and running the move again goes on from there.
+ * Recover checks that (a master a majority names, that takes a write; one that died is given Sentinel's time to
+ * fail over), says what was done and what was not, records the move as stopped, and leaves the rest in place:
+ * the new nodes are replicas that cost nothing, and running the move again goes on from there. When the check
+ * fails it throws, and the execution ends MoveFailed with what it found.
  */
 export async function recoverMove(
   cluster: ClusterConfig,
@@ -354,14 +382,18 @@ export async function recoverMove(
     `done: ${state.done.length ? state.done.join(', ') : 'nothing'}; not done: ${MOVE_PHASES.filter((p) => !state.done.includes(p)).join(', ')}.`,
   );
   const home = await move.hosts.home(cluster.name);
+  // A master that died in the step is Sentinel's to fail over: give it that time, then look.
+  const live = await liveMaster(cluster, cluster.sentinels, deps, move).catch(() => undefined);
   const decision = decideMajority(await observeSentinels(cluster, deps.sentinels), cluster.sentinels.length);
-  if (decision.agreed) {
-    const master = home.nodes.find((n) => sameEndpoint(n, decision.agreed?.master));
-    const info = await deps.redis
-      .replication(decision.agreed.master, cluster.timing.nodeTimeoutMs)
-      .catch(() => undefined);
+  const agreed = decision.agreed;
+  const writes = live
+    ? await deps.redis.probeWrite(live, cluster.timing.nodeTimeoutMs).catch(() => 'error')
+    : 'error';
+  const healthy = agreed !== undefined && sameEndpoint(agreed.master, live) && writes === 'accepted';
+  if (agreed) {
+    const master = home.nodes.find((n) => sameEndpoint(n, agreed.master));
     said.push(
-      `${decision.agreed.votes} of ${cluster.sentinels.length} Sentinels (${home.sentinels.map((s) => s.id).join(', ')}) name the master ${master?.id ?? ''} ${formatEndpoint(decision.agreed.master)}${info?.role === 'master' ? ', which answers as master' : `, which answers ${info?.role ?? 'nothing'}`}.`,
+      `${agreed.votes} of ${cluster.sentinels.length} Sentinels (${home.sentinels.map((s) => s.id).join(', ')}) name the master ${master?.id ?? ''} ${formatEndpoint(agreed.master)}, which ${writes === 'accepted' ? 'takes writes' : `does not take writes (${writes})`}.`,
     );
   } else {
     said.push(
@@ -369,10 +401,14 @@ export async function recoverMove(
     );
   }
   said.push(
-    `${cluster.name} has nodes ${home.nodes.map((n) => n.id).join(', ')}; run \`ha-redis move --cluster ${cluster.name} --to-set ${plan.toSet}\` again to go on from here.`,
+    healthy
+      ? `${cluster.name} has nodes ${home.nodes.map((n) => n.id).join(', ')}; run \`ha-redis move --cluster ${cluster.name} --to-set ${plan.toSet}\` again to go on from here.`
+      : `${cluster.name} is not writable with a Sentinel majority: run \`ha-redis status --cluster ${cluster.name}\` now, before the move again.`,
   );
   const stopped: MoveState = { ...state, outcome: 'stopped', recovery: said };
   deps.logger.warn('move stopped', { cluster: cluster.name, move: state.executionId, error: failed, said });
   await record(cluster, stopped, deps, plan);
+  // Not writable with a majority: the execution ends MoveFailed, not MoveStopped, and says why.
+  if (!healthy) throw new HaRedisError(said.join(' '));
   return stopped;
 }

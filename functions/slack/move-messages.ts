@@ -111,7 +111,8 @@ const startedBy = (task: MoveTask) =>
 
 /** The watch's middle post: the switchover is over and writes flow to the new master on the target set. */
 export function moveSwitchedMessage(task: MoveTask, state: MoveState | undefined): SlackMessage {
-  const target = state?.plan?.target ?? 'the new master';
+  // A failover during the move may have put the master on another new node: no name, then.
+  const target = 'the new master';
   const gap = state?.writeGapMs === undefined ? '' : `, write gap ${state.writeGapMs} ms`;
   const text = `Move of ${task.cluster}: writes go to ${target} on set ${task.toSet} now${gap}; adding the frontends and retiring the old nodes.`;
   return {
@@ -131,7 +132,7 @@ function ending(
   if (execution.status === 'SUCCEEDED') {
     return {
       icon: ':white_check_mark:',
-      headline: `Move of ${cluster} done: it lives on set ${toSet} now${state?.plan ? `, master ${state.plan.target}` : ''}`,
+      headline: `Move of ${cluster} done: it lives on set ${toSet} now`,
       detail: "the old hosts' HAProxy still routes it",
     };
   }

@@ -29,7 +29,9 @@ while [ $# -gt 0 ]; do
 done
 for v in config backend bind plain tls pem addr port; do [ -n "${!v}" ] || die "missing --${v/plain/plain-port}"; done
 [[ "$backend" =~ ^[A-Za-z0-9_]+$ ]] || die "--backend '$backend' must be letters, digits and _"
-for v in bind addr; do [[ "${!v}" =~ ^[0-9a-fA-F.:]+$ ]] || die "--$v '${!v}' is not an IP address"; done
+[[ "$bind" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--bind '$bind' is not an IPv4 address (an IPv6 bind is not supported here)"
+[[ "$addr" =~ ^[0-9a-fA-F.:]+$ ]] || die "--addr '$addr' is not an IP address"
+[[ "$pem" =~ ^/[A-Za-z0-9._/@+-]+$ ]] || die "--pem '$pem' must be an absolute path of letters, digits and ._/@+-"
 for v in plain tls port; do [[ "${!v}" =~ ^[0-9]+$ ]] || die "--${v/plain/plain-port} '${!v}' is not a number"; done
 [ -f "$config" ] || die "config $config not found"
 [ -f "$pem" ] || die "certificate $pem not found"
@@ -64,5 +66,6 @@ if ! check="$(haproxy -c -f "$tmp" 2>&1)"; then
   die "the config with ${backend} added does not validate (haproxy -c): $(grep -E 'ALERT|ERROR' <<< "$check" | head -3 | tr '\n' ' '); nothing changed"
 fi
 chmod --reference="$config" "$tmp"
+chown --reference="$config" "$tmp" 2>/dev/null || true
 mv "$tmp" "$config"
 echo "added ${backend}: ${want_plain}, ${want_tls} (TLS) -> ${addr}:${port} in ${config}; not reloaded yet"

@@ -37,6 +37,7 @@ function world(members: ServiceHome['sentinels']) {
   const quorum = new Map<string, number>();
   const resetJustNow = new Set<string>();
   const log: string[] = [];
+  const stopped = new Set<string>();
   const home: ServiceHome = { set: 'a', nodes: [], sentinels: [...members], proxies: [] };
   const violations: string[] = [];
   const check = (what: string) => {
@@ -74,6 +75,7 @@ function world(members: ServiceHome['sentinels']) {
         quorum.set(key(s), q);
       },
       remove: async (s) => {
+        if (!monitoring.has(key(s))) return 'absent';
         log.push(`remove ${key(s)}`);
         monitoring.delete(key(s));
         check('after REMOVE');
@@ -88,6 +90,7 @@ function world(members: ServiceHome['sentinels']) {
     hosts: {
       home: async () => structuredClone(home),
       placement: async () => ({ nodes: [], sentinels: fresh, proxies: [] }),
+      begin: async () => undefined,
       startNode: async () => 'started',
       startSentinel: async (_c, s) => {
         log.push(`start ${s.id}`);
@@ -95,6 +98,8 @@ function world(members: ServiceHome['sentinels']) {
       },
       addFrontends: async () => '',
       stopMember: async (_c, kind, id) => {
+        if (stopped.has(id)) return 'gone';
+        stopped.add(id);
         log.push(`stop ${kind} ${id}`);
         return 'stopped';
       },
@@ -174,13 +179,47 @@ describe('handOverSentinels', () => {
     expect(fresh.map((s) => w.quorum.get(key(s)))).toEqual([2, 2, 2]);
   });
 
-  it('a run after a crash half way does only what is left', async () => {
+  it('a run after a crash half way (one pair done) goes on with 3 or 4 in the definition, never 2', async () => {
     const w = world([old[1], old[2], fresh[0]] as ServiceHome['sentinels']);
+    const sizes: number[] = [];
+    const leave = w.ports.hosts.removeMembers;
+    w.ports.hosts.removeMembers = async (c, m) => {
+      await leave(c, m);
+      sizes.push(w.home.sentinels.length);
+    };
     const did = await handOverSentinels(cluster, plan, deps(), w.ports);
     expect(w.violations).toEqual([]);
-    expect(did[0]).toBe('sentinel-5 started and joined (4 Sentinels, quorum 2)');
+    expect(did).toEqual([
+      // Its process was never stopped: the earlier run stopped right after REMOVE.
+      'sentinel-1 (left earlier) removed and stopped',
+      'sentinel-5 started and joined (4 Sentinels, quorum 2)',
+      'sentinel-2 removed (3 Sentinels, quorum 2)',
+      'sentinel-6 started and joined (4 Sentinels, quorum 2)',
+      'sentinel-3 removed (3 Sentinels, quorum 2)',
+    ]);
+    expect(Math.min(...sizes)).toBe(3);
     expect(w.log).not.toContain('start sentinel-4');
-    expect(w.log).not.toContain('remove 10.0.1.1:26379');
+    expect(w.home.sentinels.map((s) => s.id)).toEqual(['sentinel-4', 'sentinel-5', 'sentinel-6']);
+  });
+
+  it('an old Sentinel that left the definition before a crash is still removed, stopped and forgotten', async () => {
+    // sentinel-1 left the definition, and the run stopped before its REMOVE: it still monitors the master.
+    const w = world([old[1], old[2], fresh[0]] as ServiceHome['sentinels']);
+    await w.ports.sentinelAdmin.monitor(
+      old[0] as Endpoint,
+      'svc-master',
+      MASTER,
+      {
+        quorum: 99,
+        downAfterMs: 1,
+        failoverTimeoutMs: 1,
+      },
+      1,
+    );
+    const did = await handOverSentinels(cluster, plan, deps(), w.ports);
+    expect(did).toContain('sentinel-1 (left earlier) removed and stopped');
+    expect(w.log).toContain('remove 10.0.1.1:26379');
+    expect(w.log).toContain('stop sentinel sentinel-1');
     expect(w.home.sentinels.map((s) => s.id)).toEqual(['sentinel-4', 'sentinel-5', 'sentinel-6']);
   });
 

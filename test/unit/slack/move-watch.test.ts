@@ -88,12 +88,12 @@ describe('move watch', () => {
       [
         CLICK_URL,
         true,
-        'Move of orders: writes go to n4 on set green now, write gap 312 ms; adding the frontends and retiring the old nodes.',
+        'Move of orders: writes go to the new master on set green now, write gap 312 ms; adding the frontends and retiring the old nodes.',
       ],
       [
         CLICK_URL,
         true,
-        "Move of orders done: it lives on set green now, master n4. the old hosts' HAProxy still routes it. write gap 312 ms",
+        "Move of orders done: it lives on set green now. the old hosts' HAProxy still routes it. write gap 312 ms",
       ],
     ]);
     expect(missingPhrases(w.posts[1]?.message, ['nodes-synced', `execution \`${NAME}\``])).toEqual([]);

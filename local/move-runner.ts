@@ -55,13 +55,14 @@ export async function runLocalMove(
   }
   const path = descriptorPath(d.cluster, options.root);
   const hosts = new LocalMoveHosts(options.root ? { root: options.root } : {});
-  const step: RunWorkflowOptions['step'] = async (event) => {
+  const step: RunWorkflowOptions['step'] = async (event, context) => {
     const now = await readDescriptor(path);
     const runtime = composeLocal(now, options.logger);
     const move: MovePorts = {
       hosts,
       sentinelAdmin: new IoredisSentinelAdmin(runtime.connections, localAccess(now).sentinelPassword),
       sentinelSettings: now.sentinelSettings,
+      signal: context.signal,
     };
     const failover = options.wrapDeps ? options.wrapDeps(runtime.deps) : runtime.deps;
     const handle = makeMoveStepHandler(() => ({

@@ -130,4 +130,9 @@ export interface MovePorts {
   sentinelAdmin: SentinelAdmin;
   /** The service's Sentinel timings, for the Sentinels it gains. */
   sentinelSettings: { downAfterMs: number; failoverTimeoutMs: number };
+  /**
+   * Aborted when the Task's time is up: the step stops at its next wait (between two safe points) instead of
+   * acting on while Recover runs.
+   */
+  signal?: AbortSignal;
 }

@@ -81,6 +81,7 @@ export async function settledMaster(
         `the Sentinels of ${cluster.name} did not settle on one master within ${deadlineMs} ms (${busy ? 'a failover is under way' : 'they disagree'}); the handover stopped between two safe points`,
       );
     }
+    move.signal?.throwIfAborted();
     await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
   }
 }
@@ -110,6 +111,7 @@ export async function liveMaster(
         `the master ${formatEndpoint(named)} does not answer, and the Sentinels did not fail it over in time`,
       );
     }
+    move.signal?.throwIfAborted();
     await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
   }
 }
@@ -138,6 +140,7 @@ async function waitUntilKnown(
     if (deps.clock.now() > until) {
       throw new HaRedisError(`${what}: not within ${MOVE_SENTINEL_TIMING.joinDeadlineMs} ms: ${missing}`);
     }
+    move.signal?.throwIfAborted();
     await deps.clock.sleep(MOVE_SENTINEL_TIMING.pollMs);
   }
 }
@@ -188,6 +191,7 @@ async function resetOneByOne(
 ): Promise<void> {
   const { timeoutMs } = MOVE_SENTINEL_TIMING;
   for (const sentinel of only) {
+    move.signal?.throwIfAborted();
     // Never while the master is down: a Sentinel reset then would not find the replicas again.
     await liveMaster(cluster, sentinels, deps, move);
     await move.sentinelAdmin.setQuorum(sentinel, cluster.masterName, FENCED_QUORUM, timeoutMs);
@@ -285,6 +289,7 @@ export async function handOverSentinels(
   const did: string[] = await finishLeftovers(cluster, plan, deps, move);
   const isNew = (s: { id: string }) => plan.newSentinels.some((t) => t.id === s.id);
   for (;;) {
+    move.signal?.throwIfAborted();
     const home = await move.hosts.home(cluster.name);
     const pending = plan.newSentinels.filter((t) => !home.sentinels.some((s) => s.id === t.id));
     const olds = home.sentinels.filter((s) => !isNew(s));

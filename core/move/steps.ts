@@ -176,6 +176,7 @@ export async function startNewNodes(
             `new nodes ${behind.map((n) => n.id).join(', ')} not in sync with ${formatEndpoint(master)} within ${MOVE_TIMING.syncDeadlineMs} ms`,
           );
         }
+        move.signal?.throwIfAborted();
         await deps.clock.sleep(MOVE_TIMING.syncPollMs);
       }
     },

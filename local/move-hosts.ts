@@ -239,22 +239,33 @@ export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
       },
     );
     // Then the same persist a failover runs: it finds the running HAProxy without the backend, and reloads.
-    const persisted = await new BashNodeOps().run({
-      document: 'update-haproxy',
-      proxy: {
-        id: proxy.id,
-        host: proxy.host,
-        plainPort: proxy.plainPort,
-        tlsPort: proxy.tlsPort,
-        runtimeApi: { kind: 'unix', path: h.socketPath },
-        backend,
-        server: 'master',
-        configPath: h.process.configPath,
-        stateFilePath: h.stateFilePath,
-        reload: `pidfile:${h.process.pidFile}`,
-      },
-      master,
-      epoch,
+    const persist = () =>
+      new BashNodeOps().run({
+        document: 'update-haproxy',
+        proxy: {
+          id: proxy.id,
+          host: proxy.host,
+          plainPort: proxy.plainPort,
+          tlsPort: proxy.tlsPort,
+          runtimeApi: { kind: 'unix', path: h.socketPath },
+          backend,
+          server: 'master',
+          configPath: h.process.configPath,
+          stateFilePath: h.stateFilePath,
+          reload: `pidfile:${h.process.pidFile}`,
+        },
+        master,
+        epoch,
+      });
+    // A reload on a loaded machine can take longer than the script waits for a new worker: once more (it reloads
+    // again only if the running HAProxy still lacks the service), then the HAProxy log's tail says why.
+    const persisted = await persist().catch(async () => {
+      await new Promise((r) => setTimeout(r, 2000));
+      return persist().catch(async (error: unknown) => {
+        const log = await readFile(h.process.logPath, 'utf8').catch(() => '');
+        const tail = log.trim().split('\n').slice(-5).join(' | ');
+        throw new NodeOpsError(`${errorMessage(error)}; haproxy log: ${tail}`, { cause: error });
+      });
     });
     await waitForPort(proxy.plainPort, 10_000, `haproxy ${proxy.id} frontend of ${cluster}`, proxy.host);
     return `${added}; ${persisted.output}`;

@@ -40,6 +40,8 @@ describe('fleet simulation', () => {
       expect(sample.reroutedMs ?? -1).toBeGreaterThanOrEqual(0);
     }
     expect(report.notRerouted + report.dnsNotWritten + report.failedReactions.length).toBe(0);
-    expect(report.calls.route53.calls).toBeGreaterThanOrEqual(7);
+    // The zone's one writer puts up to 10 records in one change: the 7 records took at least one call, and the
+    // fake saw each one (every cluster's dnsWrittenMs above comes from it).
+    expect(report.calls.route53.calls).toBeGreaterThanOrEqual(1);
   }, 90_000);
 });

@@ -161,6 +161,18 @@ program
     process.exitCode = await moveCommand({ ...o, requestedBy: cliUser() });
   });
 
+program
+  .command('retire-proxies')
+  .description(
+    "after a move, the old hosts' HAProxy stops serving the service: out of its definition, its master slot disabled (fail-closed)",
+  )
+  .requiredOption('--cluster <name>', 'the service that moved')
+  .option('--dry-run', 'print which proxies would be retired and change nothing')
+  .action(async (o: { cluster: string; dryRun?: boolean }) => {
+    const { retireProxiesCommand } = await import('./commands/move.ts');
+    process.exitCode = await retireProxiesCommand(o);
+  });
+
 const status = program
   .command('status')
   .description('roles, replication, Sentinels, proxies, DNS, last operation and lease; exit 1 when unhealthy')

@@ -25,6 +25,8 @@ import { serviceBackend } from './render-host-set.ts';
 import { issueProxyPem } from './tls.ts';
 
 const run = promisify(execFile);
+/** The orchestrator's descriptor watch (1 s), a reconcile's few seconds, and room. */
+const RETIRE_SETTLE_MS = 3000;
 
 export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
   async home(cluster: string): Promise<ServiceHome> {
@@ -269,6 +271,39 @@ export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
     });
     await waitForPort(proxy.plainPort, 10_000, `haproxy ${proxy.id} frontend of ${cluster}`, proxy.host);
     return `${added}; ${persisted.output}`;
+  }
+
+  async oldProxies(cluster: string): Promise<{ id: string; hostId: string }[]> {
+    const home = await this.home(cluster);
+    return home.proxies.filter((p) => !p.hostId.startsWith(`${home.set}/`));
+  }
+
+  async retireProxy(cluster: string, proxyId: string): Promise<string> {
+    const d = await this.descriptor(cluster);
+    const proxy = d.proxies.find((p) => p.id === proxyId);
+    if (!proxy) return `${proxyId} retired already`;
+    d.proxies = d.proxies.filter((p) => p.id !== proxyId);
+    await writeDescriptor(descriptorPath(cluster, this.root), d);
+    // The orchestrator reads the descriptor again every second, and a reconcile in flight may still route it:
+    // the slot is disabled once both are past.
+    await new Promise((r) => setTimeout(r, RETIRE_SETTLE_MS));
+    const args = [
+      '--config',
+      proxy.configPath,
+      '--socket',
+      proxy.runtimeApi.path,
+      '--backend',
+      proxy.backend,
+    ];
+    return run('bash', [`${SSM_SCRIPTS_DIR}retire-haproxy-service.sh`, ...args], { timeout: 30_000 }).then(
+      (r) => r.stdout.trim(),
+      (error: unknown) => {
+        const stderr = (error as { stderr?: string }).stderr?.trim();
+        throw new NodeOpsError(
+          `retire-haproxy-service on ${proxy.hostId ?? proxy.host} failed: ${stderr || errorMessage(error)}`,
+        );
+      },
+    );
   }
 
   async moved(cluster: string, set: string): Promise<void> {

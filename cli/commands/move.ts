@@ -1,6 +1,8 @@
 /** `ha-redis move`: a service of a host set moves to another set's hosts (the move state machine, run locally). */
 import { powertoolsLogger } from '../../adapters/logging/powertools.ts';
 import { descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
+import { retireOldProxies } from '../../core/move/retire-proxies.ts';
+import { LocalMoveHosts } from '../../local/move-hosts.ts';
 import { runLocalMove } from '../../local/move-runner.ts';
 import { type Io, processIo } from './status.ts';
 
@@ -51,4 +53,18 @@ export async function moveCommand(o: MoveCommandOptions, io: Io = processIo): Pr
   io.err(`move ${result.status} (${result.ending ?? ''}): ${result.error ?? ''}: ${result.cause ?? ''}`);
   for (const line of state?.recovery ?? []) io.err(`  ${line}`);
   return 1;
+}
+
+/** `ha-redis retire-proxies`: the old hosts' HAProxy stops serving a moved service; 0 when done (or nothing to do). */
+export async function retireProxiesCommand(
+  o: { cluster: string; dryRun?: boolean },
+  io: Io = processIo,
+): Promise<number> {
+  const lines = await retireOldProxies(
+    o.cluster,
+    { hosts: new LocalMoveHosts() },
+    { dryRun: Boolean(o.dryRun) },
+  );
+  for (const line of lines) io.err(line);
+  return 0;
 }

@@ -85,6 +85,13 @@ export interface MoveHosts {
     members: { nodes?: PlacedMember[]; sentinels?: TargetSentinel[]; proxies?: TargetProxy[] },
   ): Promise<void>;
   removeMembers(cluster: string, members: { nodes?: string[]; sentinels?: string[] }): Promise<void>;
+  /**
+   * Retire a proxy of the service on its old hosts: out of the definition first (no reaction routes it any more),
+   * then its master slot disabled in its HAProxy (config and running: fail-closed, its sessions cut).
+   */
+  retireProxy(cluster: string, proxyId: string): Promise<string>;
+  /** The service's proxies on hosts of other sets than the one it lives on (its old hosts' after a move). */
+  oldProxies(cluster: string): Promise<{ id: string; hostId: string }[]>;
   /** The service now lives on `set` (its old hosts keep only the proxies that still route it); the move record ends. */
   moved(cluster: string, set: string): Promise<void>;
 }

@@ -25,7 +25,7 @@ const STEPS = [
 ];
 
 /** How long the new nodes have for their full sync (a big dataset takes a while). */
-export const MOVE_TIMING = { syncDeadlineMs: 300_000, syncPollMs: 200 };
+export const MOVE_TIMING = { syncDeadlineMs: 300_000, syncPollMs: 200, replicasOnlineMs: 60_000 };
 /** How long Plan waits for a failover under way to end before it refuses the move. */
 const PLAN_SETTLE_MS = 30_000;
 
@@ -218,6 +218,7 @@ export async function switchToNewHosts(
       const master = await liveMaster(cluster, cluster.sentinels, deps, move);
       // A failover during the move may have promoted a new node already: nothing to switch.
       if (plan.newNodes.some((n) => sameEndpoint(n, master))) return undefined;
+      await replicasOnline(cluster, master, deps, move);
       const switched = await runSwitchoverSteps(
         cluster,
         {
@@ -241,6 +242,28 @@ export async function switchToNewHosts(
     ...(gap === undefined ? {} : { writeGapMs: gap }),
     timeline: timeline.steps,
   };
+}
+
+/**
+ * The switchover asks for every replica online. One that was just restarted (the old master of a failover during
+ * the move, brought back) is still syncing: give it MOVE_TIMING.replicasOnlineMs, then let the switchover judge.
+ */
+async function replicasOnline(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  deps: CorePorts,
+  move: MovePorts,
+): Promise<void> {
+  const until = deps.clock.now() + MOVE_TIMING.replicasOnlineMs;
+  const replicas = cluster.nodes.filter((n) => !sameEndpoint(n, master));
+  for (;;) {
+    const info = await deps.redis.replication(master, cluster.timing.nodeTimeoutMs);
+    const online = (info.replicas ?? []).filter((r) => r.state === 'online');
+    if (replicas.every((n) => online.some((r) => sameEndpoint(r.address, n)))) return;
+    if (deps.clock.now() > until) return;
+    move.signal?.throwIfAborted();
+    await deps.clock.sleep(MOVE_TIMING.syncPollMs);
+  }
 }
 
 /** The master the Sentinels name now, and the epoch it was applied at. */

@@ -11,10 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisConnections } from '../../adapters/redis/connections.ts';
 import { hostSetStatusCommand } from '../../cli/commands/host-set.ts';
-import { moveCommand } from '../../cli/commands/move.ts';
+import { moveCommand, retireProxiesCommand } from '../../cli/commands/move.ts';
 import { silentLogger } from '../../cli/commands/status.ts';
 import { localAccess } from '../../compose/local.ts';
 import type { HostSet } from '../../config/host-set-descriptor.ts';
@@ -303,6 +304,26 @@ describe('move: a service moves to the other set under load', () => {
     );
     expect(entry.trigger).toContain(`${FROM} -> ${TO}`);
     expect(entry.newMaster).toEqual(await after.soleMaster());
+
+    // The clients have moved: the old hosts' proxies are retired. They leave the definition and refuse to route.
+    const retire = capture();
+    expect(await retireProxiesCommand({ cluster: service }, retire)).toBe(0);
+    expect(retire.lines.join('\n')).toMatch(/proxy-1 on .*\/host-1: disabled redis_.*master/);
+    const retired = await handle(service);
+    expect(retired.d.proxies.map((p) => p.id)).toEqual(['proxy-4', 'proxy-5', 'proxy-6']);
+    const old = before.d.proxies[1] as Descriptor['proxies'][number];
+    const client = new Redis({
+      host: old.host,
+      port: old.plainPort,
+      password: before.password,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined);
+    await expect(client.set('after-retire', '1')).rejects.toThrow();
+    client.disconnect();
+    await writableThroughProxies(retired);
+    await retired.down();
     await Promise.all([before.down(), after.down()]);
   }, 300_000);
 });

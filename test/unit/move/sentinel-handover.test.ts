@@ -91,6 +91,8 @@ function world(members: ServiceHome['sentinels']) {
       home: async () => structuredClone(home),
       placement: async () => ({ nodes: [], sentinels: fresh, proxies: [] }),
       begin: async () => undefined,
+      oldProxies: async () => [],
+      retireProxy: async () => '',
       startNode: async () => 'started',
       startSentinel: async (_c, s) => {
         log.push(`start ${s.id}`);

@@ -245,8 +245,9 @@ export async function switchToNewHosts(
 }
 
 /**
- * The switchover asks for every replica online. One that was just restarted (the old master of a failover during
- * the move, brought back) is still syncing: give it MOVE_TIMING.replicasOnlineMs, then let the switchover judge.
+ * The switchover asks for every replica online and answering as a replica. One that was just restarted (the old
+ * master of a failover during the move, brought back) is still syncing or loading: give it
+ * MOVE_TIMING.replicasOnlineMs, then let the switchover judge.
  */
 async function replicasOnline(
   cluster: ClusterConfig,
@@ -259,7 +260,13 @@ async function replicasOnline(
   for (;;) {
     const info = await deps.redis.replication(master, cluster.timing.nodeTimeoutMs);
     const online = (info.replicas ?? []).filter((r) => r.state === 'online');
-    if (replicas.every((n) => online.some((r) => sameEndpoint(r.address, n)))) return;
+    if (replicas.every((n) => online.some((r) => sameEndpoint(r.address, n)))) {
+      // And each answers as a replica (a node that just loaded its dataset may not answer yet).
+      const roles = await Promise.all(
+        replicas.map((n) => deps.redis.role(n, cluster.timing.nodeTimeoutMs).catch(() => 'unknown')),
+      );
+      if (roles.every((r) => r === 'slave')) return;
+    }
     if (deps.clock.now() > until) return;
     move.signal?.throwIfAborted();
     await deps.clock.sleep(MOVE_TIMING.syncPollMs);

@@ -26,13 +26,14 @@ const listenOn = (port: number): Promise<ReturnType<typeof createServer> | undef
   new Promise((resolve) => {
     const server = createServer();
     server.once('error', () => resolve(undefined));
-    server.listen(port, '127.0.0.1', () => resolve(server));
+    // Every address: a port a host set's process binds on its own loopback address (127.x.y.z) is taken too.
+    server.listen(port, '0.0.0.0', () => resolve(server));
   });
 
 /**
- * Reserve `count` distinct free loopback ports (all held open together, then released), picked at random below
- * the kernel's ephemeral range. A port of that range can be taken at any moment as the source port of an
- * outgoing connection (a replica's link, a Sentinel's, leaving from a host's own address): a listener started
+ * Reserve `count` distinct free ports (free on every address; all held open together, then released), picked
+ * at random below the kernel's ephemeral range. A port of that range can be taken at any moment as the source
+ * port of an outgoing connection (a replica's link, a Sentinel's, leaving from a host's own address): a listener started
  * there later then fails with EADDRINUSE, as a host set's HAProxy once did.
  */
 export async function freePorts(count: number): Promise<number[]> {

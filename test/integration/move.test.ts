@@ -160,10 +160,10 @@ beforeAll(async () => {
     failoverTimeoutMs: 10_000,
     sentinelPeriods: TEST_SENTINEL_PERIODS,
   };
-  [from, to] = await Promise.all([
-    hostSetUp({ ...common, name: FROM, services: 3, sentinels: 'per-service' }),
-    hostSetUp({ ...common, name: TO, services: 1, sentinels: 'per-service' }),
-  ]);
+  // One after the other: the second set's ports are picked among those the first set's processes left free, so
+  // the ports the moving services take with them are free on the target hosts.
+  from = await hostSetUp({ ...common, name: FROM, services: 3, sentinels: 'per-service' });
+  to = await hostSetUp({ ...common, name: TO, services: 1, sentinels: 'per-service' });
 }, 180_000);
 
 afterAll(async () => {

@@ -267,6 +267,12 @@ async function replicasOnline(
       );
       if (roles.every((r) => r === 'slave')) return;
     }
+    // A replica that is down (its port refuses) will not come online by waiting: the switchover judges it now.
+    const missing = replicas.filter((n) => !online.some((r) => sameEndpoint(r.address, n)));
+    const probes = await Promise.all(
+      missing.map((n) => deps.redis.probeConnect(n, cluster.timing.nodeTimeoutMs)),
+    );
+    if (probes.includes('refused')) return;
     if (deps.clock.now() > until) return;
     move.signal?.throwIfAborted();
     await deps.clock.sleep(MOVE_TIMING.syncPollMs);

@@ -5,6 +5,7 @@ import type * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { MOVE_FAILURES, type MoveAction } from '../core/move/state.ts';
 import { stepTask, TO_RECOVER } from './step-task.ts';
+import { LAMBDA_SERVICE_RETRY } from './switchover-definition.ts';
 
 /**
  * The move workflow: a service moves to another set of hosts with no downtime and no lost write. One definition
@@ -47,19 +48,8 @@ const TASK_TIMEOUTS: Record<TaskStateName, cdk.Duration> = {
   Recover: cdk.Duration.seconds(300),
 };
 
-/** Recover only reads and records: a Lambda fault is retried; its own verdict (not writable) is not. */
-const RECOVER_RETRY: sfn.RetryProps = {
-  errors: [
-    'Lambda.ClientExecutionTimeoutException',
-    'Lambda.ServiceException',
-    'Lambda.AWSLambdaException',
-    'Lambda.SdkClientException',
-    'Lambda.TooManyRequestsException',
-  ],
-  maxAttempts: 2,
-  interval: cdk.Duration.seconds(1),
-  backoffRate: 2,
-};
+/** Recover only reads and records: a Lambda fault is retried (as the switchover's steps); its own verdict is not. */
+const RECOVER_RETRY = LAMBDA_SERVICE_RETRY;
 
 /** Builds the move workflow in `scope`, every Task invoking `stepFunction`; returns its start. */
 export function moveDefinition(scope: Construct, stepFunction: lambda.IFunction): sfn.IChainable {

@@ -75,7 +75,7 @@ const RECOVER_RETRY: sfn.RetryProps = {
  * Transient Lambda service faults (AWS only; never raised locally). Safe for the idempotent steps; Switch does not
  * get it because the write-blocked section must never run twice blind: its failures go to Recover, which looks first.
  */
-const LAMBDA_SERVICE_RETRY: sfn.RetryProps = {
+export const LAMBDA_SERVICE_RETRY: sfn.RetryProps = {
   errors: [
     'Lambda.ClientExecutionTimeoutException',
     'Lambda.ServiceException',

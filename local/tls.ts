@@ -16,6 +16,20 @@ export interface LocalTls {
   redisKeyPath?: string;
 }
 
+/** openssl, its failure said in one line with the likely cause. */
+async function openssl(args: string[]): Promise<void> {
+  try {
+    await run('openssl', args);
+  } catch (error) {
+    throw new HaRedisError(`openssl ${args[0]} failed (is openssl installed?): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** EC P-256 keys, fast to make. */
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
 /**
  * Generate a throw-away CA, a proxy certificate for localhost / 127.0.0.1, and a client certificate for the
  * HAProxy Runtime API over TLS, also good for Redis' `tls-auth-clients` (EC P-256, fast to make). PEMs with keys
@@ -29,21 +43,10 @@ export async function generateTls(
 ): Promise<LocalTls> {
   const ca = join(dir, 'ca');
   const proxy = join(dir, 'proxy');
-  const openssl = async (args: string[]) => {
-    try {
-      await run('openssl', args);
-    } catch (error) {
-      throw new HaRedisError(
-        `openssl ${args[0]} failed (is openssl installed?): ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-  };
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await openssl([
     'req',
     '-x509',
-    ...ec,
+    ...EC,
     '-keyout',
     `${ca}.key`,
     '-out',
@@ -82,19 +85,8 @@ export async function issueSigned(
   subject: string,
   extension: string,
 ): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   const ext = `${base}.ext`;
-  const openssl = async (args: string[]) => {
-    try {
-      await run('openssl', args);
-    } catch (error) {
-      throw new HaRedisError(
-        `openssl ${args[0]} failed (is openssl installed?): ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-  };
-  await openssl(['req', ...ec, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject]);
+  await openssl(['req', ...EC, '-keyout', `${base}.key`, '-out', `${base}.csr`, '-subj', subject]);
   await writeFile(ext, `${extension}\n`);
   await openssl([
     'x509',

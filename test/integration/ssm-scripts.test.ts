@@ -7,7 +7,7 @@ import { HaproxyRouter, parseServersState, runtimeApi } from '../../adapters/hap
 import { BashNodeOps, scriptPath } from '../../adapters/host/bash-node-ops.ts';
 import { type Endpoint, NO_MASTER, type NodeConfig, type ProxyConfig } from '../../core/model/cluster.ts';
 import { startNode } from '../../local/launcher.ts';
-import { readPidFile, stopProcess } from '../../local/processes.ts';
+import { readPidFile, stopProcess, waitUntil } from '../../local/processes.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 
 const run = promisify(execFile);
@@ -176,7 +176,17 @@ describe('update-haproxy and fence-node through BashNodeOps (real redis, sentine
       `persisted replicaof 127.0.0.1 ${master.port} in ${node.configPath} (epoch 2); not applied live: node 127.0.0.1:${node.port} is not running; it comes back fenced from its config`,
     );
     await startNode({ name: t.name, root: t.root }, 'redis-3');
-    const role = (await t.connections.run('redis', node, 1000, (c) => c.call('ROLE'))) as unknown[];
+    // A node just started on a loaded machine (two suites side by side) took over a second to answer once.
+    let role: unknown[] = [];
+    await waitUntil(
+      async () => {
+        role = (await t.connections.run('redis', node, 1000, (c) => c.call('ROLE'))) as unknown[];
+        return true;
+      },
+      10_000,
+      'redis-3 to answer ROLE after its start',
+      100,
+    );
     expect(role.slice(0, 3)).toEqual(['slave', master.host, master.port]);
   });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { formatEndpoint } from '../../core/model/cluster.ts';
@@ -49,7 +50,13 @@ export async function writableThroughProxies(t: TestCluster): Promise<void> {
   const router = new HaproxyRouter();
   for (const p of t.cluster.proxies) {
     for (const listener of ['plain', 'tls'] as const) {
-      await nodes.canaryThroughProxy(p, listener, master, 2000).catch(async (error: unknown) => {
+      // Three tries, 200 ms apart: a proxy that has just been rerouted or reloaded may close one connection.
+      const attempt = () => nodes.canaryThroughProxy(p, listener, master, 2000);
+      const retried = () =>
+        attempt()
+          .catch(() => sleep(200).then(attempt))
+          .catch(() => sleep(200).then(attempt));
+      await retried().catch(async (error: unknown) => {
         // Name where the proxy routes and what each node is, so a failure here can be read from its message.
         const route = await router.masterRoute(p).catch((e: unknown) => String(e));
         const roles = await Promise.all(

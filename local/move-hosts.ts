@@ -28,6 +28,25 @@ const run = promisify(execFile);
 /** The orchestrator's descriptor watch (1 s), a reconcile's few seconds, and room. */
 const RETIRE_SETTLE_MS = 3000;
 
+/**
+ * One of the move's host scripts (infra/ssm/scripts, beside the NodeOps ones) with `--name value` arguments: its
+ * output, or a NodeOpsError with its stderr, naming the host.
+ */
+function hostScript(
+  script: 'add-haproxy-service' | 'retire-haproxy-service',
+  args: Record<string, string | number>,
+  host: string,
+): Promise<string> {
+  const argv = Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  return run('bash', [`${SSM_SCRIPTS_DIR}${script}.sh`, ...argv], { timeout: 30_000 }).then(
+    (r) => r.stdout.trim(),
+    (error: unknown) => {
+      const stderr = (error as { stderr?: string }).stderr?.trim();
+      throw new NodeOpsError(`${script} on ${host} failed: ${stderr || errorMessage(error)}`);
+    },
+  );
+}
+
 export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
   async home(cluster: string): Promise<ServiceHome> {
     const d = await this.descriptor(cluster);
@@ -224,22 +243,7 @@ export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
       addr: master.host,
       port: master.port,
     };
-    const added = await run(
-      'bash',
-      [
-        `${SSM_SCRIPTS_DIR}add-haproxy-service.sh`,
-        ...Object.entries(args).flatMap(([k, v]) => [`--${k}`, String(v)]),
-      ],
-      { timeout: 30_000 },
-    ).then(
-      (r) => r.stdout.trim(),
-      (error: unknown) => {
-        const stderr = (error as { stderr?: string }).stderr?.trim();
-        throw new NodeOpsError(
-          `add-haproxy-service on ${proxy.hostId} failed: ${stderr || errorMessage(error)}`,
-        );
-      },
-    );
+    const added = await hostScript('add-haproxy-service', args, proxy.hostId);
     // Then the same persist a failover runs: it finds the running HAProxy without the backend, and reloads.
     const persist = () =>
       new BashNodeOps().run({
@@ -287,23 +291,8 @@ export class LocalMoveHosts extends LocalServiceMembers implements MoveHosts {
     // The orchestrator reads the descriptor again every second, and a reconcile in flight may still route it:
     // the slot is disabled once both are past.
     await new Promise((r) => setTimeout(r, RETIRE_SETTLE_MS));
-    const args = [
-      '--config',
-      proxy.configPath,
-      '--socket',
-      proxy.runtimeApi.path,
-      '--backend',
-      proxy.backend,
-    ];
-    return run('bash', [`${SSM_SCRIPTS_DIR}retire-haproxy-service.sh`, ...args], { timeout: 30_000 }).then(
-      (r) => r.stdout.trim(),
-      (error: unknown) => {
-        const stderr = (error as { stderr?: string }).stderr?.trim();
-        throw new NodeOpsError(
-          `retire-haproxy-service on ${proxy.hostId ?? proxy.host} failed: ${stderr || errorMessage(error)}`,
-        );
-      },
-    );
+    const args = { config: proxy.configPath, socket: proxy.runtimeApi.path, backend: proxy.backend };
+    return hostScript('retire-haproxy-service', args, proxy.hostId ?? proxy.host);
   }
 
   async moved(cluster: string, set: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EndpointSchema } from '../model/cluster.ts';
+import { TimelineStepSchema } from '../switchover/state.ts';
 
 /**
  * The move workflow's state: what a person asks for (move a service to another set of hosts), the plan, and the
@@ -59,14 +60,6 @@ export const MovePlanSchema = z.object({
 });
 export type MovePlan = z.infer<typeof MovePlanSchema>;
 
-const StepSchema = z.object({
-  step: z.string(),
-  at: z.number(),
-  durationMs: z.number(),
-  status: z.enum(['ok', 'failed', 'skipped']),
-  detail: z.string().optional(),
-});
-
 /** The workflow's steps that change something, in order; each one's name in `done` once it completed. */
 export const MOVE_PHASES = ['nodes', 'sentinels', 'switchover', 'proxies', 'retire'] as const;
 export type MovePhase = (typeof MOVE_PHASES)[number];
@@ -80,7 +73,7 @@ export const MoveStateSchema = z.object({
   done: z.array(z.enum(MOVE_PHASES)).default([]),
   /** The switchover's write gap, once it ran. */
   writeGapMs: z.number().optional(),
-  timeline: z.array(StepSchema).default([]),
+  timeline: z.array(TimelineStepSchema).default([]),
   outcome: z.enum(['planned', 'succeeded', 'stopped']).optional(),
   /** What Recover found and did, in words, for the person who started the move. */
   recovery: z.array(z.string()).optional(),

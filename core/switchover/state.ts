@@ -21,7 +21,8 @@ export const SwitchoverInputSchema = z.object({
 });
 export type SwitchoverInput = z.infer<typeof SwitchoverInputSchema>;
 
-const StepSchema = z.object({
+/** One timeline step as a workflow's state carries it (the switchover's and the move's). */
+export const TimelineStepSchema = z.object({
   step: z.string(),
   at: z.number(),
   durationMs: z.number(),
@@ -63,7 +64,7 @@ export const SwitchoverStateSchema = z.object({
   promoted: z.boolean().optional(),
   /** Client-visible write gap, from the block to the reroute step timestamps. */
   writeGapMs: z.number().optional(),
-  timeline: z.array(StepSchema).default([]),
+  timeline: z.array(TimelineStepSchema).default([]),
   outcome: z.enum(['planned', 'succeeded', 'rolled-back', 'completed-forward', 'failed']).optional(),
   /** Set by a Catch (`ResultPath: $.error`): Step Functions' `{ Error, Cause }`. */
   error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),

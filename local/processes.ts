@@ -1,57 +1,34 @@
 import { spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaRedisError } from '../core/model/errors.ts';
 
 /**
- * The lowest port the kernel hands out on its own (`ip_local_port_range`): outgoing connections take their source
- * port at or above it, on the address they leave from.
- */
-function ephemeralLow(): number {
-  try {
-    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
-    return Number.isInteger(low) && low > 1024 ? low : 32_768;
-  } catch {
-    return 32_768;
-  }
-}
-
-/** Where freePorts looks: below the ephemeral range, above the well-known ports most services take. */
-const PORTS_FROM = 10_000;
-
-const listenOn = (port: number): Promise<ReturnType<typeof createServer> | undefined> =>
-  new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    // Every address: a port a host set's process binds on its own loopback address (127.x.y.z) is taken too.
-    server.listen(port, '0.0.0.0', () => resolve(server));
-  });
-
-/**
- * Reserve `count` distinct free ports (free on every address; all held open together, then released), picked
- * at random below the kernel's ephemeral range. A port of that range can be taken at any moment as the source
- * port of an outgoing connection (a replica's link, a Sentinel's, leaving from a host's own address): a listener started
- * there later then fails with EADDRINUSE, as a host set's HAProxy once did.
+ * Reserve `count` distinct free ports (all held open together, then released), as the kernel hands them out
+ * (`listen(0)`), on every address: a port a host set's process binds on its own loopback address (127.x.y.z) is
+ * taken too. The kernel does not hand a port it just gave out again soon, which keeps two test processes that
+ * reserve at the same time apart (a random pick did not: two sets once got the same port).
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const high = ephemeralLow() - 1;
-  const servers: ReturnType<typeof createServer>[] = [];
-  const ports: number[] = [];
-  for (let tries = 0; ports.length < count && tries < count * 100; tries += 1) {
-    const port = randomInt(PORTS_FROM, high + 1);
-    if (ports.includes(port)) continue;
-    const server = await listenOn(port);
-    if (!server) continue;
-    servers.push(server);
-    ports.push(port);
-  }
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '0.0.0.0', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => {
+    const address = s.address();
+    if (!address || typeof address === 'string') throw new HaRedisError('could not reserve a port');
+    return address.port;
+  });
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  if (ports.length < count) {
-    throw new HaRedisError(`could not reserve ${count} free ports between ${PORTS_FROM} and ${high}`);
-  }
   return ports;
 }
 

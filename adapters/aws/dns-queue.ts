@@ -4,6 +4,7 @@ import { type ClusterConfig, type Endpoint, EndpointSchema } from '../../core/mo
 import { AwsServiceError } from '../../core/model/errors.ts';
 import type { Clock, Dns, DnsUpsertResult } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
+import { Backoff } from './retry.ts';
 import { hostedZoneFor } from './route53-dns.ts';
 
 /**
@@ -26,7 +27,7 @@ export interface QueuedDnsOptions {
   queueUrl: string;
   /** Reads the record as it stands (Route53Dns): `status` compares it with the master. */
   reader: Pick<Dns, 'currentMaster'>;
-  clock: Pick<Clock, 'now'>;
+  clock: Clock;
 }
 
 /**
@@ -39,8 +40,11 @@ export interface QueuedDnsOptions {
 export class QueuedDns implements Dns {
   private readonly options: QueuedDnsOptions;
 
+  private readonly backoff: Backoff;
+
   constructor(options: QueuedDnsOptions) {
     this.options = options;
+    this.backoff = new Backoff(options.clock);
   }
 
   async upsertMaster(cluster: ClusterConfig, master: Endpoint, epoch: number): Promise<DnsUpsertResult> {
@@ -62,6 +66,7 @@ export class QueuedDns implements Dns {
         what: `${cluster.dns.recordName} -> ${master.host} (cluster ${cluster.name}, epoch ${epoch}) for hosted zone ${zone}`,
         error: AwsServiceError,
       },
+      this.backoff,
     );
     return 'queued';
   }

@@ -4,6 +4,7 @@ import { EndpointSchema, formatEndpoint, ProxySchema } from '../../core/model/cl
 import { NodeOpsError } from '../../core/model/errors.ts';
 import type { Clock, NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
+import { Backoff } from './retry.ts';
 
 /**
  * One proxy's routing to persist on its host (update-haproxy), as the reactions hand it to the routing-persist
@@ -36,7 +37,7 @@ export interface QueuedRoutingOptions {
   queueUrl: string;
   /** Every other operation (fences, releases, maintenance) runs at once, waited for. */
   direct: NodeOps;
-  clock: Pick<Clock, 'now'>;
+  clock: Clock;
 }
 
 /**
@@ -48,8 +49,11 @@ export interface QueuedRoutingOptions {
 export class QueuedRoutingNodeOps implements NodeOps {
   private readonly options: QueuedRoutingOptions;
 
+  private readonly backoff: Backoff;
+
   constructor(options: QueuedRoutingOptions) {
     this.options = options;
+    this.backoff = new Backoff(options.clock);
   }
 
   async run(operation: NodeOperation, options: { deadlineAt?: number } = {}): Promise<NodeOperationResult> {
@@ -72,6 +76,7 @@ export class QueuedRoutingNodeOps implements NodeOps {
         identity: `${proxy.host}\n${routingKeyOf(proxy)}\n${epoch}\n${formatEndpoint(master)}`,
       },
       { what: `update-haproxy for proxy ${proxy.id} (${proxy.host}, epoch ${epoch})`, error: NodeOpsError },
+      this.backoff,
     );
     return { output: 'queued', queued: true };
   }

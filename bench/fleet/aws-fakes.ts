@@ -6,7 +6,8 @@
  * backoff and retries are what is measured. The mocks replace the clients' `send`, so the SDK's own retries do
  * not run for Route53 and SSM (the adapters' do); DynamoDB's client keeps them.
  */
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { type DynamoDBClient, ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
 import {
   ChangeResourceRecordSetsCommand,
@@ -29,10 +30,10 @@ import {
   SSMServiceException,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import dynalite from 'dynalite';
 import { ensureStateTable } from '../../adapters/aws/dynamodb-state-store.ts';
 import { masterRecordText } from '../../adapters/aws/route53-dns.ts';
 import { localDynamoClient } from '../../compose/local.ts';
+import { freePorts } from '../../local/processes.ts';
 import { BucketMap, LIMITS, TokenBucket } from './limits.ts';
 import { type FleetWorld, instanceOf, NEW_EPOCH } from './topology.ts';
 
@@ -193,11 +194,39 @@ function fakeSsm(world: FleetWorld, fenceIssuedAt: Map<string, number>) {
   return { mock, counts: c };
 }
 
+/**
+ * dynalite in a process of its own, as DynamoDB is a service of its own: in the simulation's process its CPU
+ * (about 0.3 ms per request, and a burst of ~800 requests when an AZ's failovers start together) queued behind
+ * the simulated Lambdas, and stretched a GetItem to 0.7-1.1 s at p90, where DynamoDB answers in milliseconds.
+ */
+async function dynaliteProcess(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const [port] = await freePorts(1);
+  const child = spawn(process.execPath, [DYNALITE_SERVER, String(port)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('dynalite did not start within 10 s')), 10_000);
+    child.once('exit', (code) => reject(new Error(`dynalite exited with code ${code} before it listened`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (!chunk.toString().includes('listening')) return;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  return { endpoint: `http://127.0.0.1:${port}`, stop };
+}
+
+const DYNALITE_SERVER = fileURLToPath(new URL('../../local/dynalite-server.ts', import.meta.url));
+
 /** DynamoDB: dynalite, with each write refused over its partition's (and the table's) write rate. */
 export async function startDynamo() {
-  const server = dynalite({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const { endpoint, stop } = await dynaliteProcess();
   const setup = localDynamoClient(endpoint);
   await ensureStateTable(setup, 'state');
   setup.destroy();
@@ -234,8 +263,9 @@ export async function startDynamo() {
     );
     return dynamo;
   };
-  const stop = () => new Promise((resolve) => server.close(resolve));
-  return { client, counts: c, stop };
+  /** A client that is neither metered nor counted: the fleet's state before the run (its steady state). */
+  const setupClient = (): DynamoDBClient => localDynamoClient(endpoint);
+  return { client, setupClient, counts: c, stop };
 }
 
 /** Every AWS fake of a run, and what they recorded. */

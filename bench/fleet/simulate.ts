@@ -38,6 +38,7 @@ import {
   buildFleet,
   FleetWorld,
   NEW_EPOCH,
+  OLD_EPOCH,
   runIdOf,
   type SimCluster,
   SimRedis,
@@ -188,6 +189,27 @@ function queuedWrites(clusters: ClusterRegistry, dynamo: Awaited<ReturnType<type
   };
 }
 
+/**
+ * A fleet in its steady state: each cluster's current master is its applied epoch, as the reconcile records it
+ * (it claims the epoch a majority of Sentinels names when none is applied). Without it, each reaction would
+ * start from "nothing applied", which no deployed cluster is in after its first minute.
+ */
+async function seedAppliedEpochs(world: FleetWorld, state: DynamoStateStore, failAz: number): Promise<void> {
+  const now = Date.now();
+  for (const c of world.clusters.filter((x) => x.masterAz === failAz)) {
+    const token = `seed-${c.config.name}`;
+    const claim = await state.claimEpoch(c.config.name, {
+      epoch: OLD_EPOCH,
+      master: c.oldMaster,
+      token,
+      now,
+      leaseMs: c.config.timing.claimLeaseMs,
+    });
+    if (!claim.claimed) throw new Error(`could not seed ${c.config.name}'s applied epoch: ${claim.reason}`);
+    await state.finishEpoch(c.config.name, OLD_EPOCH, token, 'done');
+  }
+}
+
 /** Run the simulation once and return its report. */
 export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
   const log = options.log ?? (() => undefined);
@@ -238,6 +260,7 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     options.provisioned ?? 0,
   );
   try {
+    await seedAppliedEpochs(world, new DynamoStateStore(dynamo.setupClient(), 'state'), options.failAz);
     const lostAt = Date.now() + 200;
     world.lostAz = options.failAz;
     const events = world.clusters

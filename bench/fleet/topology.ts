@@ -23,7 +23,7 @@ import type {
 
 export const AZS = [1, 2, 3] as const;
 export const HOSTED_ZONE = 'Z0FLEETSIMULATED0001';
-const OLD_EPOCH = 6;
+export const OLD_EPOCH = 6;
 export const NEW_EPOCH = OLD_EPOCH + 1;
 
 /** The address of cluster i's host of a kind in an AZ: 10.<az><kind>.<i / 250>.<i % 250 + 1>. */

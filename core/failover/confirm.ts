@@ -51,30 +51,58 @@ export function decideMajority(answers: readonly SentinelAnswer[], configured: n
  * Ask every Sentinel of the cluster in parallel, each with a bounded timeout. A Sentinel in TILT (its timer
  * jumped: a stalled process, a clock step) acts on nothing for 30 s and its view is not trusted: its answer
  * counts as none, so the majority must come from the others.
+ *
+ * `decided`, when given, is asked after each answer with the answers so far: once it says they settle the
+ * question, the Sentinels that have not answered are not waited for (a host that is gone would hold the caller
+ * for the whole timeout); each is reported as no answer.
  */
 export async function observeSentinels(
   cluster: ClusterConfig,
   sentinels: SentinelView,
+  decided?: (answers: readonly SentinelAnswer[]) => boolean,
 ): Promise<SentinelAnswer[]> {
   const timeout = cluster.timing.sentinelTimeoutMs;
-  return Promise.all(
-    cluster.sentinels.map(async (sentinel): Promise<SentinelAnswer> => {
-      try {
-        const [view, tilt] = await Promise.all([
-          sentinels.masterView(sentinel, cluster.masterName, timeout),
-          // Not knowing is no reason to distrust an answer that came.
-          sentinels.inTilt(sentinel, timeout).catch(() => undefined),
-        ]);
-        if (tilt) {
-          return { ok: false, sentinel, error: 'in TILT: its view is not trusted until it leaves', tilt };
-        }
-        return tilt === undefined ? { ok: true, view } : { ok: true, view, tilt };
-      } catch (error) {
-        return { ok: false, sentinel, error: errorMessage(error) };
+  const ask = async (sentinel: Endpoint): Promise<SentinelAnswer> => {
+    try {
+      const [view, tilt] = await Promise.all([
+        sentinels.masterView(sentinel, cluster.masterName, timeout),
+        // Not knowing is no reason to distrust an answer that came.
+        sentinels.inTilt(sentinel, timeout).catch(() => undefined),
+      ]);
+      if (tilt) {
+        return { ok: false, sentinel, error: 'in TILT: its view is not trusted until it leaves', tilt };
       }
-    }),
-  );
+      return tilt === undefined ? { ok: true, view } : { ok: true, view, tilt };
+    } catch (error) {
+      return { ok: false, sentinel, error: errorMessage(error) };
+    }
+  };
+  const pending = cluster.sentinels.map(ask);
+  if (!decided) return Promise.all(pending);
+  return new Promise((resolve) => {
+    const answers: (SentinelAnswer | undefined)[] = cluster.sentinels.map(() => undefined);
+    let done = false;
+    const finish = () => {
+      done = true;
+      resolve(
+        answers.map(
+          (a, i) => a ?? { ok: false, sentinel: cluster.sentinels[i] as Endpoint, error: NOT_WAITED_FOR },
+        ),
+      );
+    };
+    pending.forEach((p, i) => {
+      void p.then((answer) => {
+        if (done) return;
+        answers[i] = answer;
+        const came = answers.filter((a): a is SentinelAnswer => a !== undefined);
+        if (came.length === answers.length || decided(came)) finish();
+      });
+    });
+  });
 }
+
+/** The error of a Sentinel whose answer was not waited for, because the others' settled the question. */
+export const NOT_WAITED_FOR = 'not waited for: the answers that came settled it';
 
 /** What the failover leader reported: it promoted `replica` (`+failover-state-wait-promotion`, `+promoted-slave`). */
 export interface Promotion {
@@ -149,7 +177,9 @@ export async function confirmNewMaster(
         return { kind: 'confirmed', ...elected, polls, basis: 'elected-leader' };
       }
     }
-    const answers = await observeSentinels(cluster, deps.sentinels);
+    const answers = await observeSentinels(cluster, deps.sentinels, (came) =>
+      settlesConfirmation(decideMajority(came, cluster.sentinels.length), applied, isNewer),
+    );
     const decision = decideMajority(answers, cluster.sentinels.length);
     const { agreed } = decision;
     if (agreed && isNewer(agreed.epoch)) {
@@ -182,6 +212,23 @@ export async function confirmNewMaster(
     if (deps.clock.now() - start >= options.deadlineMs) return { kind: 'unconfirmed', reason, polls };
     await deps.clock.sleep(cluster.timing.confirmPollMs);
   }
+}
+
+/**
+ * Whether the answers that came settle what this poll decides, so that no Sentinel still silent can change it: a
+ * majority of the configured Sentinels agree (two majorities cannot disagree), and either on an epoch newer than
+ * the applied one (the poll confirms it, once its node answers ROLE master), or some answer already shows
+ * something newer or a failover under way (the poll cannot end as `current`). Only `current` needs every answer:
+ * a silent Sentinel might be the one that knows of a newer epoch.
+ */
+export function settlesConfirmation(
+  decision: MajorityDecision,
+  applied: AppliedEpoch | undefined,
+  isNewer: (epoch: number) => boolean,
+): boolean {
+  if (!decision.agreed) return false;
+  if (isNewer(decision.agreed.epoch)) return true;
+  return applied !== undefined && (decision.newestEpoch > applied.epoch || decision.failoverInProgress);
 }
 
 /**

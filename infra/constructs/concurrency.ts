@@ -1,4 +1,4 @@
-import type { DeploymentConfig } from '../../config/schema.ts';
+import { type DeploymentConfig, PROVISIONED_FOR_AZ_LOSS } from '../../config/schema.ts';
 import { reconcileShardCount } from '../../core/failover/reconcile-shards.ts';
 import { ConfigurationError } from '../../core/model/errors.ts';
 import { SLACK_RESERVED_CONCURRENCY, SLACK_WORKER_RESERVED_CONCURRENCY } from './slack-front-door.ts';
@@ -29,6 +29,21 @@ export const MAX_RESERVED_SHARE = 0.5;
 /** Lambda refuses a reservation that leaves fewer than this unreserved in the account. */
 export const LAMBDA_MIN_UNRESERVED = 100;
 
+/** The burst of reactions when one zone is lost: a third of the clusters fail over at once, with their duplicates. */
+const azLossBurst = (clusters: number) => Math.ceil((clusters / MASTER_ZONES) * SENTINEL_EVENT_HEADROOM);
+
+/**
+ * Environments of sentinel-event kept initialized: the configured number, or, for `az-loss`, one per reaction of a
+ * zone's loss (at least 1), so that none of those failovers waits out a cold start (250-1000 ms in the fleet
+ * simulation) before it confirms and reroutes.
+ */
+export function provisionedEnvironments(config: DeploymentConfig): number {
+  const { provisionedConcurrency } = config.sentinelEvent;
+  return provisionedConcurrency === PROVISIONED_FOR_AZ_LOSS
+    ? Math.max(1, azLossBurst(config.clusters.length))
+    : provisionedConcurrency;
+}
+
 /** Each function's reservation, their sum, and what the account keeps unreserved. */
 export interface ReservedConcurrency {
   sentinelEvent: number;
@@ -46,8 +61,8 @@ export function reservedConcurrency(config: DeploymentConfig): ReservedConcurren
   const clusters = config.clusters.length;
   const sentinelEvent = Math.max(
     SENTINEL_EVENT_RESERVED_MIN,
-    config.sentinelEvent.provisionedConcurrency,
-    Math.ceil((clusters / MASTER_ZONES) * SENTINEL_EVENT_HEADROOM),
+    provisionedEnvironments(config),
+    azLossBurst(clusters),
   );
   const reconcile = reconcileShardCount(clusters) + RECONCILE_RESERVED_HEADROOM;
   const slack = config.slack ? SLACK_RESERVED_CONCURRENCY : 0;

@@ -14,7 +14,7 @@ import { ACTED_ON_EVENT_TYPES } from '../../core/failover/handle-event.ts';
 import { reconcileShardCount } from '../../core/failover/reconcile-shards.ts';
 import { NODE_EVENT_TYPES } from '../../events/node-events.ts';
 import type { ClusterAccess } from './cluster-access.ts';
-import type { ReservedConcurrency } from './concurrency.ts';
+import { provisionedEnvironments, type ReservedConcurrency } from './concurrency.ts';
 import { encryptedTopic } from './encryption.ts';
 import { ASYNC_RETRY, deadLetterQueue, type LambdaFactory } from './lambda-function.ts';
 
@@ -117,7 +117,7 @@ export class EventIngest {
     config: DeploymentConfig,
     asyncInvoke: lambda.EventInvokeConfigOptions,
   ): lambda.IFunction {
-    const { provisionedConcurrency } = config.sentinelEvent;
+    const provisionedConcurrency = provisionedEnvironments(config);
     if (provisionedConcurrency === 0) return this.sentinelEventFunction;
     const alias = new lambda.Alias(scope, 'SentinelEventLive', {
       aliasName: 'live',

@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DeploymentConfig } from '../../config/schema.ts';
+import { type DeploymentConfig, DeploymentConfigSchema } from '../../config/schema.ts';
 import {
   NOTIFY_RESERVED_CONCURRENCY,
+  provisionedEnvironments,
   reservedConcurrency,
   SENTINEL_EVENT_RESERVED_MIN,
 } from '../../infra/constructs/concurrency.ts';
@@ -100,6 +101,38 @@ describe('reserved concurrency', () => {
     // Assert
     expect(at500).toMatchObject({ sentinelEvent: 200, reconcile: 12, total: 252, left: 748 });
     expect(at1000).toMatchObject({ sentinelEvent: 400, reconcile: 22, total: 462, left: 538 });
+  });
+
+  it('provisions for a zone loss on request (at least 1), and reserves at least what it provisions', () => {
+    // Arrange
+    const fleet = (n: number, provisionedConcurrency: number | 'az-loss'): DeploymentConfig => ({
+      ...config,
+      sentinelEvent: { provisionedConcurrency },
+      clusters: Array.from({ length: n }, () => config.clusters[0] as DeploymentConfig['clusters'][number]),
+    });
+
+    // Act
+    const provisioned = [1, 2, 500, 2000].map((n) => provisionedEnvironments(fleet(n, 'az-loss')));
+
+    // Assert
+    expect(provisioned).toEqual([1, 1, 200, 800]);
+    expect(provisionedEnvironments(fleet(500, 7))).toBe(7);
+    expect(reservedConcurrency(fleet(2, 60))).toMatchObject({ sentinelEvent: 60 });
+    expect(reservedConcurrency(fleet(500, 'az-loss'))).toMatchObject({ sentinelEvent: 200 });
+  });
+
+  it('refuses a provisioned concurrency that is neither a count nor az-loss, naming the field', () => {
+    // Act
+    const parsed = DeploymentConfigSchema.safeParse({
+      ...JSON.parse(readFileSync(EXAMPLE, 'utf8')),
+      sentinelEvent: { provisionedConcurrency: 'lots' },
+    });
+
+    // Assert
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues.map((i) => i.path))).toContain(
+      '["sentinelEvent","provisionedConcurrency"]',
+    );
   });
 
   it('refuses a fleet whose reservations would take more than half the account, saying what to do', () => {

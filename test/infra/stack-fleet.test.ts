@@ -62,6 +62,8 @@ function fleetConfig(): string {
   const config = {
     ...example,
     network: { ...example.network, hostSecurityGroupIds: ['sg-0aaa1111bbbb2222c'] },
+    // As "Running many clusters" advises a fleet that must reroute within a second of each promotion.
+    sentinelEvent: { provisionedConcurrency: 'az-loss' },
     clusters,
   };
   delete config.slack;
@@ -160,6 +162,13 @@ describe(`HaRedisStack for ${CLUSTERS} clusters`, () => {
     });
     // No Slack in the fleet's config: 200 + 12 + 20.
     expect(stack.concurrency).toMatchObject({ total: 232, left: 768 });
+  });
+
+  it("keeps a zone loss of reactions warm with az-loss: 200 environments, all of the reaction's reservation", () => {
+    const aliases = Object.values(template.findResources('AWS::Lambda::Alias')) as { Properties: any }[];
+    expect(aliases.map((a) => a.Properties.ProvisionedConcurrencyConfig)).toEqual([
+      { ProvisionedConcurrentExecutions: 200 },
+    ]);
   });
 
   it('passes cdk-nag AwsSolutions', () => {

@@ -10,6 +10,7 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DnsUpsertMessage, QueuedDns } from '../../../adapters/aws/dns-queue.ts';
+import { FIFO_SEND_RETRY } from '../../../adapters/aws/fifo-send.ts';
 import { Route53Dns } from '../../../adapters/aws/route53-dns.ts';
 import { type ClusterConfig, ClusterRegistry } from '../../../core/model/cluster.ts';
 import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
@@ -101,6 +102,30 @@ describe('QueuedDns', () => {
       'could not queue master.orders.redis.internal -> 10.0.1.22 (cluster orders, epoch 7)',
     );
     expect(error.message).toContain('not authorized to sqs:SendMessage');
+  });
+
+  it('sends a throttled record again, and says so when SQS keeps throttling', async () => {
+    // Arrange: a zone's group takes 300 sends a second; an AZ's failovers send theirs at once
+    sqsMock
+      .on(SendMessageCommand)
+      .rejectsOnce(throttling())
+      .rejectsOnce(throttling())
+      .resolves({ MessageId: 'm1' });
+
+    // Act
+    const queued = await dns.upsertMaster(orders, N2, 7);
+    const sentOnce = sqsMock.commandCalls(SendMessageCommand).length;
+    sqsMock.reset();
+    sqsMock.on(SendMessageCommand).rejects(throttling());
+    const error = await rejectionOf(dns.upsertMaster(orders, N2, 7));
+
+    // Assert
+    expect(queued).toBe('queued');
+    expect(sentOnce).toBe(3);
+    expect(sqsMock.commandCalls(SendMessageCommand)).toHaveLength(FIFO_SEND_RETRY.maxAttempts);
+    expect(error).toBeInstanceOf(AwsServiceError);
+    expect(error.message).toContain('could not queue master.orders.redis.internal');
+    expect(error.message).toContain('ThrottlingException');
   });
 
   it('reads the record as it stands from Route53', async () => {

@@ -36,6 +36,8 @@ export interface RetryPolicy {
   maxAttempts: number;
   baseMs: number;
   capMs: number;
+  /** No retry starts once this long has passed since the first attempt (unbounded when left out). */
+  patienceMs?: number;
 }
 
 /** Full jitter (AWS Architecture Blog): uniform in [0, min(cap, base * 2^retry)). */
@@ -64,20 +66,25 @@ export class Backoff {
 
   /**
    * Calls `call` until it succeeds, fails with an error `retryable` refuses, or `policy.maxAttempts` ran
-   * out; sleeps with full jitter between attempts. Rethrows the last error: the caller tells "gave up"
-   * from "refused" by asking `retryable` again.
+   * out, or its patience; sleeps with full jitter between attempts, paced by `paceOf` the error when given (a
+   * refusal that clears by itself soon is asked again sooner than a throttled account). Rethrows the last
+   * error: the caller tells "gave up" from "refused" by asking `retryable` again.
    */
   async retry<T>(
     call: () => Promise<T>,
     policy: RetryPolicy,
     retryable: (error: unknown) => boolean = isThrottling,
+    paceOf: (error: unknown) => RetryPolicy = () => policy,
   ): Promise<T> {
+    const started = this.clock.now();
+    const { patienceMs } = policy;
     return withRetries(
       call,
       {
         attempts: policy.maxAttempts,
-        pauseMs: (retry) => fullJitterMs(retry, policy, this.random),
-        retryable,
+        pauseMs: (retry, error) => fullJitterMs(retry, paceOf(error), this.random),
+        retryable: (error) =>
+          retryable(error) && (patienceMs === undefined || this.clock.now() - started < patienceMs),
       },
       this.clock,
     );

@@ -213,8 +213,12 @@ async function dynaliteProcess(): Promise<{ endpoint: string; stop: () => Promis
       resolve();
     });
   });
+  // A run that exits without stopping it (an error, process.exit) does not leave it behind.
+  const orphan = () => child.kill();
+  process.once('exit', orphan);
   const stop = () =>
     new Promise<void>((resolve) => {
+      process.off('exit', orphan);
       if (child.exitCode !== null) return resolve();
       child.once('exit', () => resolve());
       child.kill('SIGTERM');

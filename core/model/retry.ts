@@ -7,8 +7,8 @@
 export interface Retries {
   /** Attempts in all, the first included. */
   attempts: number;
-  /** The pause before retry number `retry` (0 for the first retry), in milliseconds. */
-  pauseMs: (retry: number) => number;
+  /** The pause before retry number `retry` (0 for the first retry), in milliseconds, after `error`. */
+  pauseMs: (retry: number, error: unknown) => number;
   /** Whether an error is worth another attempt; every error is, when this is left out. */
   retryable?: (error: unknown) => boolean;
 }
@@ -27,7 +27,7 @@ export async function withRetries<T>(
       return await call();
     } catch (error) {
       if (attempt >= retries.attempts || (retries.retryable && !retries.retryable(error))) throw error;
-      await clock.sleep(retries.pauseMs(attempt - 1));
+      await clock.sleep(retries.pauseMs(attempt - 1, error));
     }
   }
 }

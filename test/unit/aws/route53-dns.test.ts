@@ -10,8 +10,10 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   masterRecordText,
   parseMasterRecordText,
+  ROUTE53_WRITER_RETRY,
   Route53Dns,
   type Route53DnsOptions,
+  ZONE_BUSY_PACE,
 } from '../../../adapters/aws/route53-dns.ts';
 import type { ClusterConfig, Endpoint } from '../../../core/model/cluster.ts';
 import { AwsServiceError, ConfigurationError } from '../../../core/model/errors.ts';
@@ -320,8 +322,31 @@ describe('Route53Dns.upsertMaster', () => {
         ChangeBatch: { Comment: 'ha-redis: orders epoch 7', Changes: upserts(RECORD, 5, N2, 7) },
       }),
     );
-    // The window, then half of 200, 400 and 800 ms (random 0.5).
-    expect(clock.sleeps).toEqual([50, 100, 200, 400]);
+    // The window, then half of 200 and 400 ms after throttling (random 0.5), and after PriorRequestNotComplete
+    // (the zone's own state, asked again soon) half of the zone-busy pace's 400-ms cap, not of 800.
+    expect(clock.sleeps).toEqual([50, 100, 200, 200]);
+  });
+
+  it("the zone's writer asks a busy zone again every few hundred ms, and gives up after its patience", async () => {
+    // Arrange: the zone stays busy
+    route53Mock
+      .on(ChangeResourceRecordSetsCommand)
+      .rejects(awsError('PriorRequestNotComplete', 'still processing a prior request'));
+    const { adapter, clock } = dns({ retry: ROUTE53_WRITER_RETRY, batchWindowMs: 0 });
+
+    // Act
+    const error = await rejectionOf(adapter.upsertMaster(orders(), N2, 7));
+
+    // Assert: half of 100, 200, then of the 400-ms cap, until 10 s have passed
+    const [window, ...pauses] = clock.sleeps;
+    expect(window).toBe(0);
+    expect(pauses.slice(0, 4)).toEqual([50, 100, 200, 200]);
+    expect(Math.max(...pauses)).toBe(ZONE_BUSY_PACE.capMs / 2);
+    expect(pauses.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(ROUTE53_WRITER_RETRY.patienceMs ?? 0);
+    expect(changeInputs()).toHaveLength(pauses.length + 1);
+    expect(error.message).toContain(
+      'Route53 still refused after 10 s (PriorRequestNotComplete); retry later',
+    );
   });
 
   it('gives up after 5 throttled attempts and rejects every caller whose answer depends on the write', async () => {

@@ -23,6 +23,7 @@ import type { Clock, CorePorts, Logger } from '../../core/ports.ts';
 import { makeDnsWriterHandler } from '../../functions/dns-writer/handler.ts';
 import { makeRoutingPersistHandler } from '../../functions/routing-persist/handler.ts';
 import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
+import { newSerializer } from '../../functions/sentinel-event/serialize.ts';
 import {
   DNS_WRITER_TIMEOUT_S,
   ROUTING_PERSIST_CONCURRENCY,
@@ -251,7 +252,8 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
       logger: quiet,
       newId: randomUUID,
     };
-    return makeSentinelEventHandler(() => ({ clusters, failover }));
+    // Its own queue per cluster: the environments are processes of their own in AWS, one Node process here.
+    return makeSentinelEventHandler(() => ({ clusters, failover }), newSerializer());
   };
   const lambda = new LambdaSim(
     newEnvironment,

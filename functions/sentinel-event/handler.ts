@@ -11,7 +11,7 @@ import type { CorePorts } from '../../core/ports.ts';
 import { NODE_EVENT_CONTRACT, type NodeEnvelope, NodeEnvelopeSchema } from '../../events/node-events.ts';
 import { type SentinelEnvelope, SentinelEnvelopeSchema } from '../../events/sentinel-events.ts';
 import { type InvocationTime, withEnd } from './invocation-time.ts';
-import { serialized } from './serialize.ts';
+import { type Serializer, serialized } from './serialize.ts';
 
 /** The sentinel-event Lambda's factory, and the metric each outcome counts toward; the AWS entry is lambda.ts. */
 
@@ -26,7 +26,11 @@ export interface SentinelEventDeps {
 export type RecordOutcome = EventOutcome | NodeExitOutcome | { action: 'rejected'; error: string };
 
 /** Validate each SNS record, find its cluster, and hand the event to the core. Bad input is logged, never acted on. */
-export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps) {
+export function makeSentinelEventHandler(
+  getDeps: () => Promise<SentinelEventDeps> | SentinelEventDeps,
+  /** Whose queue a cluster's events wait in: this process's (the fleet simulation gives each environment its own). */
+  serialize: Serializer = serialized,
+) {
   // This environment's memory of a state store outage it told people about.
   const store = new StateStoreWatch();
   return async (event: SNSEvent, context?: Partial<InvocationTime>): Promise<RecordOutcome[]> => {
@@ -50,7 +54,7 @@ export function makeSentinelEventHandler(getDeps: () => Promise<SentinelEventDep
             handleSentinelEvent(found, parsed.event, envelope.seenAt, deps.failover, envelope.sentinel);
           // A vote only records itself (an idempotent write that every confirmation poll reads again), so it
           // takes no turn in the cluster's queue: the promotion that follows its burst of votes waits for none.
-          return await (parsed.event.type === '+vote-for-leader' ? handle() : serialized(found.name, handle));
+          return await (parsed.event.type === '+vote-for-leader' ? handle() : serialize(found.name, handle));
         } catch (error) {
           if (
             error instanceof Error &&

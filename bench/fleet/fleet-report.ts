@@ -55,7 +55,8 @@ export interface FleetRun {
     route53: ServiceCounts;
     ssm: ServiceCounts;
     dynamodb: ServiceCounts;
-    lambda: LambdaCounts;
+    /** `reserved`: sentinel-event's reserved concurrency, its cap (as the stack sets it). */
+    lambda: LambdaCounts & { reserved: number };
     /** The FIFO queues of the handed-off writes and their consumers (DNS per zone, routing per proxy host). */
     queues: { dns: QueueCounts; routing: QueueCounts };
   };
@@ -152,7 +153,12 @@ export function summarizeRun(r: {
     notRerouted: failing.length - rerouted.length,
     dnsNotWritten: failing.length - dns.length,
     fenceNotIssued: failing.length - fence.length,
-    calls: { ...r.aws.counts, dynamodb: r.dynamoCounts, lambda: r.lambda.counts, queues: r.queues },
+    calls: {
+      ...r.aws.counts,
+      dynamodb: r.dynamoCounts,
+      lambda: { ...r.lambda.counts, reserved: r.lambda.concurrency },
+      queues: r.queues,
+    },
     failedReactions: perCluster.filter((s) => s.applied !== 'done@7').map((s) => s.cluster),
     partialReactions: r.notes.filter((n) => n.outcome === 'partial').length,
     unconfirmed: unconfirmed.length,
@@ -211,11 +217,11 @@ export function renderFleet(runs: readonly FleetRun[]): string {
         `| ${r.clusters} | ${r.failovers} | ${s(r.promotionToReroutedMs)} | ${s(r.promotionToDnsWrittenMs)} | ${s(r.promotionToFenceIssuedMs)} | ${r.notRerouted} / ${r.dnsNotWritten} / ${r.fenceNotIssued} | ${r.failedReactions.length} | ${r.partialReactions} | ${r.unconfirmed} (${r.unconfirmedByThrottling}) | ${(r.durationMs / 1000).toFixed(1)} |`,
     ),
     '',
-    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency | Queues, DNS / routing: sent (deduplicated), batches, retried |',
+    '| Clusters | Route53 calls (refused) | SSM calls (refused) | DynamoDB calls (refused) | Lambda invocations, cold starts, throttled, errors, peak concurrency (reserved) | Queues, DNS / routing: sent (deduplicated), batches, retried |',
     '|--:|---|---|---|---|---|',
     ...runs.map(
       (r) =>
-        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} | ${queueCell(r.calls.queues.dns)} / ${queueCell(r.calls.queues.routing)} |`,
+        `| ${r.clusters} | ${r.calls.route53.calls} (${refusals(r.calls.route53)}) | ${r.calls.ssm.calls} (${refusals(r.calls.ssm)}) | ${r.calls.dynamodb.calls} (${refusals(r.calls.dynamodb)}) | ${r.calls.lambda.invocations}, ${r.calls.lambda.coldStarts}, ${r.calls.lambda.throttled}, ${r.calls.lambda.errors}, ${r.calls.lambda.maxConcurrency} (${r.calls.lambda.reserved}) | ${queueCell(r.calls.queues.dns)} / ${queueCell(r.calls.queues.routing)} |`,
     ),
     '',
     ...runs.flatMap((r) =>

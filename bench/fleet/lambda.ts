@@ -1,7 +1,7 @@
 /**
  * The sentinel-event Lambda as AWS runs it for SNS: one asynchronous invocation per SNS message, one invocation at
- * a time per execution environment, a new environment (cold start) when none is free, within the account's
- * concurrency and the function's scaling rate; a throttled event goes back to the queue and is tried again.
+ * a time per execution environment, a new environment (cold start) when none is free, within the function's
+ * reserved concurrency (within the account's) and its scaling rate; a throttled event goes back to the queue and is tried again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SNSEvent } from 'aws-lambda';
@@ -40,11 +40,16 @@ export class LambdaSim {
   private readonly newEnvironment: () => Handler;
   private readonly onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void;
   /** `provisioned`: environments initialized before any event (provisioned concurrency): no cold start for them. */
+  /** Environments at most: the function's reserved concurrency, within the account's. */
+  readonly concurrency: number;
+
   constructor(
     newEnvironment: () => Handler,
     onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void,
     provisioned = 0,
+    reserved: number = LIMITS.lambda.concurrency,
   ) {
+    this.concurrency = Math.min(reserved, LIMITS.lambda.concurrency);
     this.newEnvironment = newEnvironment;
     this.onOutcomes = onOutcomes;
     for (let i = 0; i < provisioned; i += 1) this.idle.push(newEnvironment());
@@ -66,7 +71,7 @@ export class LambdaSim {
   private async attempt(event: SNSEvent, retry: number): Promise<void> {
     let handler = this.idle.pop();
     if (!handler) {
-      const atCap = this.environments >= LIMITS.lambda.concurrency;
+      const atCap = this.environments >= this.concurrency;
       if (atCap || !this.scaling.take()) {
         this.counts.throttled += 1;
         const pause = Math.min(LIMITS.lambda.throttleRetryFirstMs * 2 ** retry, 300_000);

@@ -24,6 +24,7 @@ import { makeDnsWriterHandler } from '../../functions/dns-writer/handler.ts';
 import { makeRoutingPersistHandler } from '../../functions/routing-persist/handler.ts';
 import { makeSentinelEventHandler, type RecordOutcome } from '../../functions/sentinel-event/handler.ts';
 import { newSerializer } from '../../functions/sentinel-event/serialize.ts';
+import { sentinelEventReservation } from '../../infra/constructs/concurrency.ts';
 import {
   DNS_WRITER_TIMEOUT_S,
   ROUTING_PERSIST_CONCURRENCY,
@@ -260,6 +261,8 @@ export async function simulateFleet(options: FleetOptions): Promise<FleetRun> {
     (event, outcomes: RecordOutcome[]) =>
       notes.push(...outcomes.map((o) => noteOf(clusterOfEvent(event), o))),
     options.provisioned ?? 0,
+    // The stack reserves this much for sentinel-event (infra/constructs/concurrency.ts): a reservation is a cap.
+    sentinelEventReservation(options.clusters, options.provisioned ?? 0),
   );
   try {
     await seedAppliedEpochs(world, new DynamoStateStore(dynamo.setupClient(), 'state'), options.failAz);

@@ -52,14 +52,15 @@ export function decideMajority(answers: readonly SentinelAnswer[], configured: n
  * jumped: a stalled process, a clock step) acts on nothing for 30 s and its view is not trusted: its answer
  * counts as none, so the majority must come from the others.
  *
- * `decided`, when given, is asked after each answer with the answers so far: once it says they settle the
- * question, the Sentinels that have not answered are not waited for (a host that is gone would hold the caller
- * for the whole timeout); each is reported as no answer.
+ * `settled`, when given, is asked after each answer with the answers so far: once it answers a number of ms, the
+ * Sentinels that have not answered are waited for that much longer at most (a host that is gone would hold the
+ * caller for the whole timeout; a live one answers within a millisecond or two); each one still silent then is
+ * reported as no answer.
  */
 export async function observeSentinels(
   cluster: ClusterConfig,
   sentinels: SentinelView,
-  decided?: (answers: readonly SentinelAnswer[]) => boolean,
+  settled?: (answers: readonly SentinelAnswer[]) => number | undefined,
 ): Promise<SentinelAnswer[]> {
   const timeout = cluster.timing.sentinelTimeoutMs;
   const ask = async (sentinel: Endpoint): Promise<SentinelAnswer> => {
@@ -78,24 +79,30 @@ export async function observeSentinels(
     }
   };
   const pending = cluster.sentinels.map(ask);
-  if (!decided) return Promise.all(pending);
+  if (!settled) return Promise.all(pending);
   return new Promise((resolve) => {
     const answers: (SentinelAnswer | undefined)[] = cluster.sentinels.map(() => undefined);
     let done = false;
     const finish = () => {
+      if (done) return;
       done = true;
+      clearTimeout(grace);
       resolve(
         answers.map(
           (a, i) => a ?? { ok: false, sentinel: cluster.sentinels[i] as Endpoint, error: NOT_WAITED_FOR },
         ),
       );
     };
+    let grace: ReturnType<typeof setTimeout> | undefined;
     pending.forEach((p, i) => {
       void p.then((answer) => {
         if (done) return;
         answers[i] = answer;
         const came = answers.filter((a): a is SentinelAnswer => a !== undefined);
-        if (came.length === answers.length || decided(came)) finish();
+        if (came.length === answers.length) return finish();
+        const waitMs = settled(came);
+        if (waitMs === 0) finish();
+        else if (waitMs !== undefined && grace === undefined) grace = setTimeout(finish, waitMs);
       });
     });
   });
@@ -177,9 +184,11 @@ export async function confirmNewMaster(
         return { kind: 'confirmed', ...elected, polls, basis: 'elected-leader' };
       }
     }
-    const answers = await observeSentinels(cluster, deps.sentinels, (came) =>
-      settlesConfirmation(decideMajority(came, cluster.sentinels.length), applied, isNewer),
-    );
+    const answers = await observeSentinels(cluster, deps.sentinels, (came) => {
+      const { agreed } = decideMajority(came, cluster.sentinels.length);
+      if (!agreed) return undefined;
+      return isNewer(agreed.epoch) ? 0 : CURRENT_GRACE_MS;
+    });
     const decision = decideMajority(answers, cluster.sentinels.length);
     const { agreed } = decision;
     if (agreed && isNewer(agreed.epoch)) {
@@ -215,21 +224,16 @@ export async function confirmNewMaster(
 }
 
 /**
- * Whether the answers that came settle what this poll decides, so that no Sentinel still silent can change it: a
- * majority of the configured Sentinels agree (two majorities cannot disagree), and either on an epoch newer than
- * the applied one (the poll confirms it, once its node answers ROLE master), or some answer already shows
- * something newer or a failover under way (the poll cannot end as `current`). Only `current` needs every answer:
- * a silent Sentinel might be the one that knows of a newer epoch.
+ * How long a confirmation poll waits for the Sentinels still silent once a majority agree on the applied epoch
+ * (two majorities cannot disagree, so the rest cannot change the master). On a newer epoch it waits for none:
+ * the poll confirms it, once its node answers ROLE master. On the applied one, a live Sentinel's answer may still
+ * show a newer epoch or a failover under way, which keeps the poll going instead of `current`: a live Sentinel
+ * answers within a millisecond or two, so this is plenty; a host that is gone (a lost zone) costs this instead of
+ * the whole Sentinel timeout. A silent Sentinel that alone knows of a newer epoch changes nothing for this event:
+ * that failover's own events (its promotion, each Sentinel's +switch-master) and the reconcile act on it, as they
+ * would had it not answered within the timeout.
  */
-export function settlesConfirmation(
-  decision: MajorityDecision,
-  applied: AppliedEpoch | undefined,
-  isNewer: (epoch: number) => boolean,
-): boolean {
-  if (!decision.agreed) return false;
-  if (isNewer(decision.agreed.epoch)) return true;
-  return applied !== undefined && (decision.newestEpoch > applied.epoch || decision.failoverInProgress);
-}
+export const CURRENT_GRACE_MS = 50;
 
 /**
  * The leader that promoted the replica was elected by a majority of the configured Sentinels in epoch E,

@@ -44,6 +44,10 @@ export function provisionedEnvironments(config: DeploymentConfig): number {
     : provisionedConcurrency;
 }
 
+/** sentinel-event's reservation: a zone's failovers and their duplicates, never below what is provisioned. */
+export const sentinelEventReservation = (clusters: number, provisioned: number): number =>
+  Math.max(SENTINEL_EVENT_RESERVED_MIN, provisioned, azLossBurst(clusters));
+
 /** Each function's reservation, their sum, and what the account keeps unreserved. */
 export interface ReservedConcurrency {
   sentinelEvent: number;
@@ -59,11 +63,7 @@ export interface ReservedConcurrency {
 /** The reservations for a config; a ConfigurationError when they would take more than a sane share. */
 export function reservedConcurrency(config: DeploymentConfig): ReservedConcurrency {
   const clusters = config.clusters.length;
-  const sentinelEvent = Math.max(
-    SENTINEL_EVENT_RESERVED_MIN,
-    provisionedEnvironments(config),
-    azLossBurst(clusters),
-  );
+  const sentinelEvent = sentinelEventReservation(clusters, provisionedEnvironments(config));
   const reconcile = reconcileShardCount(clusters) + RECONCILE_RESERVED_HEADROOM;
   const slack = config.slack ? SLACK_RESERVED_CONCURRENCY : 0;
   const slackWorker = config.slack ? SLACK_WORKER_RESERVED_CONCURRENCY : 0;

@@ -1,6 +1,7 @@
 /**
  * A confirmation poll stops waiting for a silent Sentinel (a host that is gone holds a caller for its whole
- * timeout) once the answers that came settle it, and only then: `current` still needs every answer.
+ * timeout) once a majority of the configured Sentinels agree: at once on a newer epoch, after a short grace
+ * (CURRENT_GRACE_MS) on the applied one, in which a live Sentinel's answer still counts.
  */
 
 import { describe, expect, it } from 'vitest';
@@ -65,12 +66,28 @@ describe('a confirmation that does not wait for a silent Sentinel', () => {
     expect(result.kind === 'unconfirmed' && result.reason).toContain('a majority still names');
   });
 
-  it('waits for every answer before it says current: the silent one may know of a newer epoch', async () => {
-    // Arrange: two name the applied master; the third, once it answers, is leading a failover
-    const { deps, release } = withSilentThird([
+  it('says current once a majority names the applied master, without the third', async () => {
+    // Arrange: two name the applied master; the third would be leading a failover, but never answers
+    const { deps } = withSilentThird([
       { master: N1, epoch: 6 },
       { master: N1, epoch: 6 },
       { master: N1, epoch: 6, failoverState: 'wait_promotion' },
+    ]);
+
+    // Act
+    const result = await confirmNewMaster(testCluster(), applied(N1, 6), deps, { deadlineMs: 0 });
+
+    // Assert: that failover's own events act on it, as when the third times out
+    expect(result).toEqual({ kind: 'current', master: N1, epoch: 6 });
+    expect(deps.sentinels.questions).toHaveLength(3);
+  });
+
+  it('waits for the third while the two that answered disagree', async () => {
+    // Arrange: one has adopted a newer master, one has not; the third decides
+    const { deps, release } = withSilentThird([
+      { master: N2, epoch: 7 },
+      { master: N1, epoch: 6 },
+      { master: N2, epoch: 7 },
     ]);
 
     // Act
@@ -81,7 +98,7 @@ describe('a confirmation that does not wait for a silent Sentinel', () => {
 
     // Assert
     expect(before).toBe(false);
-    expect(result.kind).toBe('unconfirmed');
+    expect(result).toMatchObject({ kind: 'confirmed', master: N2, epoch: 7, votes: 2 });
   });
 
   it('reports the Sentinels it did not wait for as not answering, and waits for all without a rule', async () => {
@@ -90,7 +107,9 @@ describe('a confirmation that does not wait for a silent Sentinel', () => {
     const cluster = testCluster();
 
     // Act
-    const early = await observeSentinels(cluster, deps.sentinels, (came) => came.length >= 2);
+    const early = await observeSentinels(cluster, deps.sentinels, (came) =>
+      came.length >= 2 ? 0 : undefined,
+    );
     const all = observeSentinels(cluster, deps.sentinels);
     const allBefore = await settled(all);
     release();

@@ -4,7 +4,6 @@ import { type ClusterConfig, type Endpoint, EndpointSchema } from '../../core/mo
 import { AwsServiceError } from '../../core/model/errors.ts';
 import type { Clock, Dns, DnsUpsertResult } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
-import { Backoff } from './retry.ts';
 import { hostedZoneFor } from './route53-dns.ts';
 
 /**
@@ -40,11 +39,8 @@ export interface QueuedDnsOptions {
 export class QueuedDns implements Dns {
   private readonly options: QueuedDnsOptions;
 
-  private readonly backoff: Backoff;
-
   constructor(options: QueuedDnsOptions) {
     this.options = options;
-    this.backoff = new Backoff(options.clock);
   }
 
   async upsertMaster(cluster: ClusterConfig, master: Endpoint, epoch: number): Promise<DnsUpsertResult> {
@@ -66,7 +62,7 @@ export class QueuedDns implements Dns {
         what: `${cluster.dns.recordName} -> ${master.host} (cluster ${cluster.name}, epoch ${epoch}) for hosted zone ${zone}`,
         error: AwsServiceError,
       },
-      this.backoff,
+      this.options.clock,
     );
     return 'queued';
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { type Backoff, describeAwsError, type RetryPolicy } from './retry.ts';
+import type { Clock } from '../../core/ports.ts';
+import { Backoff, describeAwsError, type RetryPolicy } from './retry.ts';
 
 /**
  * A throttled send is sent again (full jitter, ≤ ~5 s in all): an AZ's failovers queue their records to one
@@ -21,7 +22,7 @@ export async function sendFifo(
   queueUrl: string,
   message: { body: unknown; group: string; identity: string },
   failure: { what: string; error: new (message: string, options: { cause?: unknown }) => Error },
-  backoff: Backoff,
+  clock: Clock,
 ): Promise<void> {
   const command = new SendMessageCommand({
     QueueUrl: queueUrl,
@@ -30,7 +31,7 @@ export async function sendFifo(
     MessageDeduplicationId: createHash('sha256').update(message.identity).digest('hex'),
   });
   try {
-    await backoff.retry(() => client.send(command), FIFO_SEND_RETRY);
+    await new Backoff(clock).retry(() => client.send(command), FIFO_SEND_RETRY);
   } catch (error) {
     throw new failure.error(`could not queue ${failure.what}: ${describeAwsError(error)}`, { cause: error });
   }

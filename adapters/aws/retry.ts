@@ -40,8 +40,11 @@ export interface RetryPolicy {
   patienceMs?: number;
 }
 
+/** How far apart retries are: the part of a RetryPolicy that paces them. */
+export type RetryPace = Pick<RetryPolicy, 'baseMs' | 'capMs'>;
+
 /** Full jitter (AWS Architecture Blog): uniform in [0, min(cap, base * 2^retry)). */
-export const fullJitterMs = (retry: number, policy: RetryPolicy, random: () => number): number =>
+export const fullJitterMs = (retry: number, policy: RetryPace, random: () => number): number =>
   Math.floor(random() * Math.min(policy.capMs, policy.baseMs * 2 ** retry));
 
 /** Pauses between polls: the first, doubling up to the longest. */
@@ -74,7 +77,7 @@ export class Backoff {
     call: () => Promise<T>,
     policy: RetryPolicy,
     retryable: (error: unknown) => boolean = isThrottling,
-    paceOf: (error: unknown) => RetryPolicy = () => policy,
+    paceOf: (error: unknown) => RetryPace = () => policy,
   ): Promise<T> {
     const started = this.clock.now();
     const { patienceMs } = policy;

@@ -9,7 +9,14 @@ import {
 import { type ClusterConfig, type Endpoint, formatEndpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import { AwsServiceError, ConfigurationError } from '../../core/model/errors.ts';
 import type { Clock, Dns } from '../../core/ports.ts';
-import { awsErrorName, Backoff, describeAwsError, isThrottling, type RetryPolicy } from './retry.ts';
+import {
+  awsErrorName,
+  Backoff,
+  describeAwsError,
+  isThrottling,
+  type RetryPace,
+  type RetryPolicy,
+} from './retry.ts';
 
 /** Route53 takes about 10 requests/s per account (a bucket of 50; 5/s before 2026); after that it throttles, so back off past a second. */
 export const ROUTE53_RETRY: RetryPolicy = { maxAttempts: 5, baseMs: 200, capMs: 3000 };
@@ -29,7 +36,10 @@ export const ROUTE53_WRITER_RETRY: RetryPolicy = {
  * again every 50-400 ms (full jitter, capped low), not after the doubling pauses throttling gets: in the fleet
  * simulation those left ~0.7 s idle after each zone-busy window, 18 windows at 500 clusters.
  */
-export const ZONE_BUSY_PACE: RetryPolicy = { maxAttempts: 1, baseMs: 100, capMs: 400 };
+export const ZONE_BUSY_PACE: RetryPace = { baseMs: 100, capMs: 400 };
+/** How long a policy keeps retrying, in words: its patience, or else its attempts. */
+const retriedFor = (policy: RetryPolicy): string =>
+  policy.patienceMs === undefined ? `${policy.maxAttempts} attempts` : `${policy.patienceMs / 1000} s`;
 /** A change reaches every Route53 server within about a minute; ask every few seconds. */
 const INSYNC_POLLING = { firstMs: 1000, maxMs: 5000 };
 const DEFAULT_BATCH_WINDOW_MS = 50;
@@ -299,7 +309,7 @@ export class Route53Dns implements Dns {
         );
       }
       const reason = RETRYABLE(error)
-        ? `Route53 still refused after ${this.retry.patienceMs === undefined ? `${this.retry.maxAttempts} attempts` : `${this.retry.patienceMs / 1000} s`} (${name}); retry later`
+        ? `Route53 still refused after ${retriedFor(this.retry)} (${name}); retry later`
         : `${describeAwsError(error)}; check that the record name lies in the zone and no CNAME stands at it`;
       throw new AwsServiceError(`could not ${what}: ${reason}`, { cause: error });
     }

@@ -4,7 +4,6 @@ import { EndpointSchema, formatEndpoint, ProxySchema } from '../../core/model/cl
 import { NodeOpsError } from '../../core/model/errors.ts';
 import type { Clock, NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
 import { sendFifo } from './fifo-send.ts';
-import { Backoff } from './retry.ts';
 
 /**
  * One proxy's routing to persist on its host (update-haproxy), as the reactions hand it to the routing-persist
@@ -49,11 +48,8 @@ export interface QueuedRoutingOptions {
 export class QueuedRoutingNodeOps implements NodeOps {
   private readonly options: QueuedRoutingOptions;
 
-  private readonly backoff: Backoff;
-
   constructor(options: QueuedRoutingOptions) {
     this.options = options;
-    this.backoff = new Backoff(options.clock);
   }
 
   async run(operation: NodeOperation, options: { deadlineAt?: number } = {}): Promise<NodeOperationResult> {
@@ -76,7 +72,7 @@ export class QueuedRoutingNodeOps implements NodeOps {
         identity: `${proxy.host}\n${routingKeyOf(proxy)}\n${epoch}\n${formatEndpoint(master)}`,
       },
       { what: `update-haproxy for proxy ${proxy.id} (${proxy.host}, epoch ${epoch})`, error: NodeOpsError },
-      this.backoff,
+      this.options.clock,
     );
     return { output: 'queued', queued: true };
   }

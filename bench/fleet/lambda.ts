@@ -1,7 +1,8 @@
 /**
  * The sentinel-event Lambda as AWS runs it for SNS: one asynchronous invocation per SNS message, one invocation at
  * a time per execution environment, a new environment (cold start) when none is free, within the function's
- * reserved concurrency (within the account's) and its scaling rate; a throttled event goes back to the queue and is tried again.
+ * reserved concurrency (within the account's) and its scaling rate; a throttled event goes back to the queue and
+ * is tried again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SNSEvent } from 'aws-lambda';
@@ -39,10 +40,13 @@ export class LambdaSim {
   /** `newEnvironment` builds one environment's handler (its own adapters, as a Lambda process has). */
   private readonly newEnvironment: () => Handler;
   private readonly onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void;
-  /** `provisioned`: environments initialized before any event (provisioned concurrency): no cold start for them. */
   /** Environments at most: the function's reserved concurrency, within the account's. */
   readonly concurrency: number;
 
+  /**
+   * `provisioned`: environments initialized before any event (provisioned concurrency): no cold start for them.
+   * `reserved`: the function's reserved concurrency.
+   */
   constructor(
     newEnvironment: () => Handler,
     onOutcomes: (event: SNSEvent, outcomes: RecordOutcome[]) => void,

@@ -86,15 +86,16 @@ export function composeLocal(
   const onHosts = [...d.nodes, ...d.proxies].some((p) => p.netns);
   const clientPemPath = d.clientPemPath;
   const notifier = new FileNotifier(d.orchestrator?.notificationsPath ?? `${d.dir}/notifications.jsonl`);
+  // Only proxies reached over TCP with TLS (see clusterFromDescriptor) ask for the client certificate.
+  const router = new HaproxyRouter(1000, async () => {
+    if (!clientPemPath) return undefined;
+    const pem = await readFile(clientPemPath, 'utf8');
+    return { ca: await readFile(d.caCertPath, 'utf8'), cert: pem, key: pem };
+  });
   const deps: CorePorts = {
     sentinels: new IoredisSentinelView(connections),
     redis: new IoredisNodes(connections),
-    // Only proxies reached over TCP with TLS (see clusterFromDescriptor) ask for the client certificate.
-    router: new HaproxyRouter(1000, async () => {
-      if (!clientPemPath) return undefined;
-      const pem = await readFile(clientPemPath, 'utf8');
-      return { ca: await readFile(d.caCertPath, 'utf8'), cert: pem, key: pem };
-    }),
+    router,
     dns: new ZoneFileDns(d.dns.file),
     nodeOps: onHosts ? new ReachableHostNodeOps(new BashNodeOps()) : new BashNodeOps(),
     state: new DynamoStateStore(dynamo, d.stateStore.table),
@@ -109,6 +110,7 @@ export function composeLocal(
     notifier,
     connections,
     close: async () => {
+      router.close();
       await connections.close();
       dynamo.destroy();
     },

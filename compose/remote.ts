@@ -89,18 +89,20 @@ export function composeRemote(clusterName: string, options: RemoteOptions): Obse
   const dns: Dns = options.skipDns
     ? unavailable<Dns>('DNS not read (--skip-dns)')
     : new Route53Dns({ client: new Route53Client({}), clock: systemClock });
+  const router = new HaproxyRouter(1000, access.runtimeApiTls);
   return {
     cluster,
     connections,
     deps: {
       sentinels: new IoredisSentinelView(connections),
       redis: new IoredisNodes(connections),
-      router: new HaproxyRouter(1000, access.runtimeApiTls),
+      router,
       dns,
       state,
       clock: systemClock,
     },
     close: async () => {
+      router.close();
       await connections.close();
       table?.close();
     },

@@ -192,6 +192,9 @@ export function haproxyPreamble(
   return [
     'global',
     `    stats socket ${i.socketPath} mode 600 level admin`,
+    // The orchestrator keeps a session per proxy for up to a second after its last command (HaproxyRouter);
+    // on AWS each warm Lambda environment may hold one: more than the default 10 (README, "Before deploying").
+    '    stats maxconn 100',
 
     `    server-state-file ${i.stateFilePath}`,
     '    maxconn 4096',

@@ -1,66 +1,17 @@
-import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls, createSecureContext, type SecureContext } from 'node:tls';
 import type { Endpoint, ProxyConfig, RuntimeApiAddress } from '../../core/model/cluster.ts';
-import { RoutingError, UnreachableError } from '../../core/model/errors.ts';
+import { RoutingError } from '../../core/model/errors.ts';
 import type { Router } from '../../core/ports.ts';
+import {
+  openRuntimeApi,
+  type RuntimeApiTls,
+  refuseUnsafeCommands,
+  runtimeApiError,
+  whereOf,
+} from './connect.ts';
 
-/** PEM material for a Runtime API over TLS: the CA that signed HAProxy's certificate, and our client certificate. */
-export interface RuntimeApiTls {
-  ca?: string;
-  /** Certificate chain and private key; one PEM holding both is fine. */
-  cert?: string;
-  key?: string;
-}
+import { RuntimeApiSessions, type RuntimeApiTransport } from './sessions.ts';
 
-/**
- * TLS sessions of the Runtime APIs, by address: each call is a new connection, and resuming the last session
- * skips the handshake's key exchange and certificate checks (a host failure reroutes every service on each
- * proxy at once, and every handshake costs CPU where the reactions run).
- */
-const tlsSessions = new Map<string, Buffer>();
-
-/**
- * Secure contexts by their PEM material: building one parses the CA, the certificate and the private key, CPU
- * that a host failure would otherwise spend again for every proxy of every service at the same moment.
- */
-const secureContexts = new Map<string, SecureContext>();
-
-const materialKey = (tls: RuntimeApiTls) => [tls.ca ?? '', tls.cert ?? '', tls.key ?? ''].join('\0');
-
-function contextOf(tls: RuntimeApiTls | undefined): SecureContext | undefined {
-  if (!tls) return undefined;
-  const key = materialKey(tls);
-  let context = secureContexts.get(key);
-  if (!context) {
-    context = createSecureContext({
-      ...(tls.ca ? { ca: tls.ca } : {}),
-      ...(tls.cert ? { cert: tls.cert } : {}),
-      ...(tls.key ? { key: tls.key } : {}),
-    });
-    // Rotated material makes a new entry: keep the map from growing past a handful.
-    if (secureContexts.size >= 8) secureContexts.clear();
-    secureContexts.set(key, context);
-  }
-  return context;
-}
-
-function resumingTls(host: string, port: number, tls: RuntimeApiTls | undefined): Socket {
-  // A session is resumed only with the client certificate that opened it: resuming skips the certificate
-  // check, so a caller without (or with another) certificate must never pick up someone else's session.
-  const key = `${host}:${port}\0${tls ? materialKey(tls) : ''}`;
-  const session = tlsSessions.get(key);
-  const secureContext = contextOf(tls);
-  const socket = connectTls({
-    host,
-    port,
-    ...(secureContext ? { secureContext } : {}),
-    // SNI carries a host name only (RFC 6066); the certificate is still checked against the address.
-    ...(isIP(host) ? {} : { servername: host }),
-    ...(session ? { session } : {}),
-  });
-  socket.on('session', (s: Buffer) => tlsSessions.set(key, s));
-  return socket;
-}
+export type { RuntimeApiTls } from './connect.ts';
 
 /** Send commands to a HAProxy Runtime API (one connection, `;`-separated) and return the raw answer. */
 export async function runtimeApi(
@@ -69,19 +20,11 @@ export async function runtimeApi(
   timeoutMs = 1000,
   tls?: RuntimeApiTls,
 ): Promise<string> {
-  for (const command of commands) {
-    if (/[;\n]/.test(command))
-      throw new RoutingError(`refusing Runtime API command with ';' or newline: ${command}`);
-  }
+  refuseUnsafeCommands(commands);
   return new Promise((resolve, reject) => {
-    const socket: Socket =
-      address.kind === 'unix'
-        ? connect({ path: address.path })
-        : address.tls
-          ? resumingTls(address.host, address.port, tls)
-          : connect({ host: address.host, port: address.port });
+    const { socket, ready } = openRuntimeApi(address, tls);
     const chunks: Buffer[] = [];
-    const where = address.kind === 'unix' ? address.path : `${address.host}:${address.port}`;
+    const where = whereOf(address);
     socket.setTimeout(timeoutMs, () =>
       socket.destroy(
         Object.assign(new Error(`Runtime API ${where} timed out after ${timeoutMs} ms`), {
@@ -89,29 +32,31 @@ export async function runtimeApi(
         }),
       ),
     );
-    const send = () => socket.end(`${commands.join(';')}\n`);
-    if (address.kind === 'tcp' && address.tls) socket.on('secureConnect', send);
-    else socket.on('connect', send);
+    socket.on(ready, () => socket.end(`${commands.join(';')}\n`));
     socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      // A proxy that cannot be reached (its host is gone, or HAProxy is down) is told apart from one that refused.
-      const Kind = UNREACHABLE_CODES.has(error.code ?? '') ? UnreachableError : RoutingError;
-      reject(new Kind(`Runtime API ${where}: ${error.message}`, { cause: error }));
-    });
+    socket.on('error', (error: NodeJS.ErrnoException) => reject(runtimeApiError(where, error)));
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
 }
 
-/** Socket errors that mean nothing answers at the Runtime API's address. */
-const UNREACHABLE_CODES = new Set([
-  'ETIMEDOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EHOSTDOWN',
-  'ENOENT',
-]);
+/**
+ * A new connection for every request, as ha-redis sent commands before it kept sessions (TLS sessions are still
+ * resumed): the benchmark's baseline. No `show info` check is needed, as a new connection reaches the process
+ * that listens now.
+ */
+export class ConnectionPerRequest implements RuntimeApiTransport {
+  opened = 0;
+  async send(
+    address: RuntimeApiAddress,
+    commands: readonly string[],
+    timeoutMs: number,
+    tls?: RuntimeApiTls,
+  ): Promise<string[]> {
+    this.opened += 1;
+    return [await runtimeApi(address, commands, timeoutMs, tls)];
+  }
+  close(): void {}
+}
 
 /** Parse `show servers state` into rows keyed by column name. */
 export function parseServersState(text: string): Record<string, string>[] {
@@ -129,23 +74,34 @@ export function parseServersState(text: string): Record<string, string>[] {
 
 const ADMIN_STATES: Record<string, string> = { '0': 'ready' };
 
-/** Routing through the HAProxy Runtime API: a single master server slot that only the orchestrator moves. */
+/**
+ * Routing through the HAProxy Runtime API: a single master server slot that only the orchestrator moves. Its
+ * commands go over kept sessions (RuntimeApiSessions), so a reroute and the reads that verify it share one.
+ */
 export class HaproxyRouter implements Router {
   private readonly timeoutMs: number;
   private readonly tlsFor: (proxy: ProxyConfig) => Promise<RuntimeApiTls | undefined>;
+  readonly sessions: RuntimeApiTransport;
   constructor(
     timeoutMs = 1000,
     /** Client certificate and CA for proxies whose Runtime API is TCP with TLS. */
     tlsFor: (proxy: ProxyConfig) => Promise<RuntimeApiTls | undefined> = async () => undefined,
+    sessions: RuntimeApiTransport = new RuntimeApiSessions(),
   ) {
     this.timeoutMs = timeoutMs;
     this.tlsFor = tlsFor;
+    this.sessions = sessions;
   }
 
   private async send(proxy: ProxyConfig, commands: readonly string[]): Promise<string> {
     const tls =
       proxy.runtimeApi.kind === 'tcp' && proxy.runtimeApi.tls ? await this.tlsFor(proxy) : undefined;
-    return runtimeApi(proxy.runtimeApi, commands, this.timeoutMs, tls);
+    return (await this.sessions.send(proxy.runtimeApi, commands, this.timeoutMs, tls)).join('');
+  }
+
+  /** Close the kept sessions (they close themselves when idle; this is for a process that ends now). */
+  close(): void {
+    this.sessions.close();
   }
 
   async pointMasterAt(proxy: ProxyConfig, node: Endpoint): Promise<void> {

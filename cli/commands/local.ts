@@ -100,6 +100,7 @@ export async function localStatusCommand(
         .catch((e: unknown) => `unknown: ${errorMessage(e)}`),
     })),
   );
+  router.close();
   await connections.close();
   const healthy = processes.every((p) => p.alive);
   if (o.json) {

@@ -46,6 +46,16 @@ export interface SentinelView {
   failover(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<'ok' | string>;
   /** Whether the Sentinel is in TILT mode (`INFO sentinel`): its view is not to be trusted. */
   inTilt(sentinel: Endpoint, timeoutMs: number): Promise<boolean>;
+  /**
+   * This Sentinel's own vote for the failover leader of the master it knows at `master` (the address, not the
+   * name: one Sentinel may monitor many masters), or undefined when it holds none: it has not voted, or it has
+   * adopted the new master since (which clears the vote). Reading never casts a vote.
+   */
+  vote(
+    sentinel: Endpoint,
+    master: Endpoint,
+    timeoutMs: number,
+  ): Promise<{ leaderRunId: string; epoch: number } | undefined>;
 }
 
 export type Role = 'master' | 'slave' | 'sentinel' | 'unknown';

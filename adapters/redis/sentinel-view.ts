@@ -12,6 +12,9 @@ export function fieldsOf(reply: unknown): Map<string, string> {
   return out;
 }
 
+/** The run id ha-redis names when it reads a Sentinel's vote (never cast: see vote()). */
+const VOTE_READER = 'ha-redis-reads-the-vote';
+
 /** `SENTINEL MASTER <name>` through ioredis. */
 export class IoredisSentinelView implements SentinelView {
   private readonly connections: RedisConnections;
@@ -29,6 +32,29 @@ export class IoredisSentinelView implements SentinelView {
     );
     this.ids.set(key, id);
     return id;
+  }
+
+  /**
+   * `SENTINEL IS-MASTER-DOWN-BY-ADDR <ip> <port> 0 <runid>`, the question Sentinels ask each other for votes:
+   * asked with epoch 0 it casts none (a vote needs an epoch newer than the master's last vote, sentinel.c
+   * sentinelVoteLeader) and answers the vote it holds, `*` for none. Any run id but `*` asks for the vote.
+   */
+  async vote(
+    sentinel: Endpoint,
+    master: Endpoint,
+    timeoutMs: number,
+  ): Promise<{ leaderRunId: string; epoch: number } | undefined> {
+    const reply = await this.connections.run('sentinel', sentinel, timeoutMs, (c) =>
+      c.call('SENTINEL', 'IS-MASTER-DOWN-BY-ADDR', master.host, String(master.port), '0', VOTE_READER),
+    );
+    if (!Array.isArray(reply) || reply.length !== 3) {
+      throw new HaRedisError(
+        `Sentinel ${sentinel.host}:${sentinel.port} answered IS-MASTER-DOWN-BY-ADDR with ${JSON.stringify(reply)}`,
+      );
+    }
+    const leader = String(reply[1]);
+    const epoch = Number(reply[2]);
+    return leader === '*' || !(epoch > 0) ? undefined : { leaderRunId: leader, epoch };
   }
 
   async checkQuorum(sentinel: Endpoint, masterName: string, timeoutMs: number): Promise<string | undefined> {

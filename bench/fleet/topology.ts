@@ -173,6 +173,16 @@ export class SimSentinels implements SentinelView {
     await this.world.reach(sentinel.host, timeoutMs, 'Sentinel');
     return runIdOf(sentinel);
   }
+  /** A live Sentinel holds its vote for the leader from the election until it adopts the new master. */
+  async vote(sentinel: Endpoint, master: Endpoint, timeoutMs: number) {
+    await this.world.reach(sentinel.host, timeoutMs, 'Sentinel');
+    const c = this.world.clusterAt(sentinel.host);
+    const now = Date.now();
+    const adopted = (c.switchAt.get(formatEndpoint(sentinel)) ?? Infinity) <= now;
+    if (!c.failsOver || (c.electedAt ?? Infinity) > now || adopted || !sameEndpoint(master, c.oldMaster))
+      return undefined;
+    return { leaderRunId: runIdOf(c.leader), epoch: NEW_EPOCH };
+  }
   async checkQuorum(sentinel: Endpoint, _m: string, timeoutMs: number): Promise<string | undefined> {
     await this.world.reach(sentinel.host, timeoutMs, 'Sentinel');
     return undefined;

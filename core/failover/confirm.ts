@@ -115,6 +115,8 @@ export const NOT_WAITED_FOR = 'not waited for: the answers that came settled it'
 export interface Promotion {
   leader: Endpoint;
   replica: Endpoint;
+  /** The master it fails over from, at the address its event names: the Sentinels' votes are asked by it. */
+  master?: Endpoint;
 }
 
 /**
@@ -138,6 +140,35 @@ export function electedEpoch(
     .filter(([, set]) => set.size >= needed)
     .sort((a, b) => b[0] - a[0])[0];
   return elected ? { epoch: elected[0], votes: elected[1].size } : undefined;
+}
+
+/**
+ * The epoch in which the promoting leader won by the votes the Sentinels hold now for one master, counted as
+ * Sentinel counts them (sentinel.c sentinelGetLeader): the leader's own vote is in the failover's epoch E (which
+ * becomes the new master's config-epoch), and the others' at the leader's current epoch, which a Sentinel that
+ * monitors many masters has moved past E with the elections of its other masters. So: the leader holds its own
+ * vote in E, and a majority of the configured Sentinels, the leader among them, hold a vote for it in E or later.
+ * Held votes only: each is its Sentinel's newest for that master, so E is the leader's newest.
+ */
+export function electedByHeldVotes(
+  held: readonly LeaderVote[],
+  leaderRunId: string,
+  leader: Endpoint,
+  sentinels: readonly Endpoint[],
+): { epoch: number; votes: number } | undefined {
+  const own = held.find((v) => sameEndpoint(v.voter, leader));
+  if (!own || own.leaderRunId !== leaderRunId) return undefined;
+  const voters = new Set(
+    held
+      .filter(
+        (v) =>
+          v.leaderRunId === leaderRunId &&
+          v.epoch >= own.epoch &&
+          sentinels.some((s) => sameEndpoint(s, v.voter)),
+      )
+      .map((v) => formatEndpoint(v.voter)),
+  );
+  return voters.size >= majorityOf(sentinels.length) ? { epoch: own.epoch, votes: voters.size } : undefined;
 }
 
 /** Why a new master was confirmed. */
@@ -236,6 +267,46 @@ export async function confirmNewMaster(
 export const CURRENT_GRACE_MS = 50;
 
 /**
+ * Ask every configured Sentinel, in parallel, for the vote it holds for the master at `master`. `until(elects)`
+ * resolves with the votes so far once `elects` holds for them, or once every Sentinel has answered or failed: a
+ * silent Sentinel (its host is gone) is not waited for once the others have elected the leader.
+ */
+function askVotes(
+  cluster: ClusterConfig,
+  sentinels: SentinelView,
+  master: Endpoint,
+): { until(elects: (votes: readonly LeaderVote[]) => boolean): Promise<LeaderVote[]> } {
+  const votes: LeaderVote[] = [];
+  let answered = 0;
+  let recheck: (() => void) | undefined;
+  for (const voter of cluster.sentinels) {
+    void sentinels
+      .vote(voter, master, cluster.timing.sentinelTimeoutMs)
+      .then(
+        (vote) => {
+          if (vote) votes.push({ voter, leaderRunId: vote.leaderRunId, epoch: vote.epoch });
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        answered += 1;
+        recheck?.();
+      });
+  }
+  return {
+    until: (elects) =>
+      new Promise((resolve) => {
+        recheck = () => {
+          if (answered < cluster.sentinels.length && !elects(votes)) return;
+          recheck = undefined;
+          resolve([...votes]);
+        };
+        recheck();
+      }),
+  };
+}
+
+/**
  * The leader that promoted the replica was elected by a majority of the configured Sentinels in epoch E,
  * and the replica answers ROLE master: every Sentinel will adopt it at epoch E, so act now, ~1 s before
  * the majority of views catches up.
@@ -246,11 +317,22 @@ async function confirmByElection(
   deps: { sentinels: SentinelView; redis: RedisNodes; state: Pick<StateStore, 'votes'> },
 ): Promise<{ master: Endpoint; epoch: number; votes: number } | undefined> {
   if (!cluster.sentinels.some((s) => sameEndpoint(s, promotion.leader))) return undefined;
-  const [leaderId, votes] = await Promise.all([
+  // The votes as each Sentinel holds them, asked beside the recorded events: a vote's event may still be on its
+  // way, and a Sentinel that monitors many masters names none in it (the bridge drops those).
+  const asked = promotion.master ? askVotes(cluster, deps.sentinels, promotion.master) : undefined;
+  const [leaderId, recorded] = await Promise.all([
     deps.sentinels.myId(promotion.leader, cluster.timing.sentinelTimeoutMs),
     deps.state.votes(cluster.name),
   ]);
-  const elected = electedEpoch(votes, leaderId, cluster.sentinels);
+  const electedWith = (held: readonly LeaderVote[]) =>
+    [
+      electedEpoch([...recorded, ...held], leaderId, cluster.sentinels),
+      electedByHeldVotes(held, leaderId, promotion.leader, cluster.sentinels),
+    ]
+      .filter((e) => e !== undefined)
+      .sort((a, b) => b.epoch - a.epoch)[0];
+  const held = asked ? await asked.until((votes) => electedWith(votes) !== undefined) : [];
+  const elected = electedWith(held);
   if (!elected) return undefined;
   const role = await deps.redis.role(promotion.replica, cluster.timing.nodeTimeoutMs);
   if (role !== 'master') return undefined;

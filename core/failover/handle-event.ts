@@ -81,7 +81,13 @@ export async function handleSentinelEvent(
     const oldMaster = event.type === '+switch-master' ? event.from : undefined;
     const promoted =
       (event.type === '+failover-state-wait-promotion' || event.type === '+promoted-slave') && source
-        ? { promotion: { leader: source, replica: { host: event.instance.host, port: event.instance.port } } }
+        ? {
+            promotion: {
+              leader: source,
+              replica: { host: event.instance.host, port: event.instance.port },
+              master: { host: event.master.host, port: event.master.port },
+            },
+          }
         : {};
     return reactToFailover(
       cluster,

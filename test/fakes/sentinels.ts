@@ -77,6 +77,24 @@ export class FakeSentinelView implements SentinelView {
   /** When set, every Sentinel answers this (by index) instead of following the script. */
   answersNow?: ViewSpec[];
 
+  /**
+   * `<sentinel>><master>` (host:port each) -> the vote that Sentinel holds for the master at that address;
+   * 'down' fails at once, 'silent' never answers (a host that is gone, before the timeout).
+   */
+  readonly votes = new Map<string, { leaderRunId: string; epoch: number } | 'down' | 'silent'>();
+  readonly voteQuestions: { sentinel: Endpoint; master: Endpoint }[] = [];
+
+  async vote(
+    sentinel: Endpoint,
+    master: Endpoint,
+  ): Promise<{ leaderRunId: string; epoch: number } | undefined> {
+    this.voteQuestions.push({ sentinel: endpointOf(sentinel), master: endpointOf(master) });
+    const held = this.votes.get(`${formatEndpoint(sentinel)}>${formatEndpoint(master)}`);
+    if (held === 'down') throw new UnreachableError(`sentinel ${formatEndpoint(sentinel)} timed out`);
+    if (held === 'silent') return new Promise(() => undefined);
+    return held;
+  }
+
   async myId(sentinel: Endpoint): Promise<string> {
     return this.ids.get(formatEndpoint(sentinel)) ?? `id-${sentinel.port}`;
   }

@@ -108,4 +108,130 @@ describe('confirmation by election', () => {
     });
     expect(result.kind).toBe('unconfirmed');
   });
+
+  describe("by the votes the Sentinels hold (asked by the old master's address)", () => {
+    const holds = (
+      sentinels: FakeSentinelView,
+      voter: Endpoint,
+      vote: { leaderRunId: string; epoch: number } | 'down' | 'silent',
+    ) => sentinels.votes.set(`${voter.host}:${voter.port}>${N1.host}:${N1.port}`, vote);
+    /** The confirmation of `leader`'s promotion of N2 away from N1, over an applied epoch of N1. */
+    const promotedBy = (
+      { cluster, deps }: ReturnType<typeof setup>,
+      leader: Endpoint,
+      appliedEpoch: number,
+      deadlineMs = 50,
+    ) =>
+      confirmNewMaster(cluster, applied(N1, appliedEpoch), deps, {
+        deadlineMs,
+        promotion: { leader, replica: N2, master: N1 },
+      });
+
+    it('confirms when no vote event was recorded but a majority holds its vote for the leader (shared Sentinels)', async () => {
+      // Arrange: a Sentinel that monitors many masters names none in its +vote-for-leader: nothing recorded.
+      const world = setup();
+      const { cluster, sentinels, state } = world;
+      const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 7 });
+      holds(sentinels, s2, { leaderRunId: leaderId(s1), epoch: 7 });
+      holds(sentinels, s3, 'down');
+
+      // Act
+      const result = await promotedBy(world, s1, 6, 1000);
+
+      // Assert
+      expect(await state.votes('orders')).toEqual([]);
+      expect(result).toEqual({
+        kind: 'confirmed',
+        master: N2,
+        epoch: 7,
+        votes: 2,
+        polls: 1,
+        basis: 'elected-leader',
+      });
+      expect(sentinels.voteQuestions.map((q) => q.master)).toEqual([N1, N1, N1]);
+    });
+
+    it('does not wait for a Sentinel that never answers once the others elected the leader', async () => {
+      const world = setup();
+      const { cluster, sentinels } = world;
+      const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 7 });
+      holds(sentinels, s3, { leaderRunId: leaderId(s1), epoch: 7 });
+      holds(sentinels, s2, 'silent');
+
+      const result = await promotedBy(world, s1, 6, 1000);
+
+      expect(result).toMatchObject({ kind: 'confirmed', master: N2, epoch: 7, basis: 'elected-leader' });
+    });
+
+    it('counts a recorded vote and a held one together, each voter once', async () => {
+      const world = setup();
+      const { cluster, sentinels, state } = world;
+      const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+      await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 7 });
+
+      const alone = await promotedBy(world, s1, 6);
+      holds(sentinels, s2, { leaderRunId: leaderId(s1), epoch: 7 });
+      const together = await promotedBy(world, s1, 6);
+
+      expect(alone.kind).toBe('unconfirmed');
+      expect(together).toMatchObject({ kind: 'confirmed', votes: 2, basis: 'elected-leader' });
+    });
+
+    it('does not act on held votes of a minority, for another leader, or of an epoch already applied', async () => {
+      const world = setup();
+      const { cluster, sentinels } = world;
+      const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 7 });
+      holds(sentinels, s2, { leaderRunId: leaderId(s3), epoch: 7 });
+      holds(sentinels, s3, { leaderRunId: leaderId(s3), epoch: 7 });
+      const forAnother = await promotedBy(world, s1, 6);
+      const applied7 = await promotedBy(world, s3, 7);
+
+      expect(forAnother.kind).toBe('unconfirmed');
+      expect(applied7.kind).not.toBe('confirmed');
+    });
+
+    it("confirms a shared Sentinel's election in the epoch of the leader's own vote, the others' being later", async () => {
+      // Arrange: as measured with one Sentinel per host monitoring 4 masters: the leader voted for itself when it
+      // started this master's failover (epoch 2), then the others' elections moved its epoch to 4, and the other
+      // Sentinel's vote for it, asked again at 4, counts there (sentinel.c sentinelGetLeader). Config-epoch: 2.
+      const world = setup();
+      const { cluster, sentinels } = world;
+      const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 2 });
+      holds(sentinels, s2, { leaderRunId: leaderId(s1), epoch: 4 });
+      holds(sentinels, s3, 'down');
+
+      // Act
+      const result = await promotedBy(world, s1, 1, 1000);
+
+      // Assert
+      expect(result).toMatchObject({
+        kind: 'confirmed',
+        master: N2,
+        epoch: 2,
+        votes: 2,
+        basis: 'elected-leader',
+      });
+    });
+
+    it("does not count votes across epochs when the leader's own vote is for another, or the others' are older", async () => {
+      const world = setup();
+      const { cluster, sentinels } = world;
+      const [s1, s2, s3] = cluster.sentinels as [Endpoint, Endpoint, Endpoint];
+      holds(sentinels, s1, { leaderRunId: leaderId(s3), epoch: 5 });
+      holds(sentinels, s2, { leaderRunId: leaderId(s1), epoch: 6 });
+      holds(sentinels, s3, 'down');
+      const leaderVotedElsewhere = await promotedBy(world, s1, 1);
+      holds(sentinels, s1, { leaderRunId: leaderId(s1), epoch: 5 });
+      holds(sentinels, s2, { leaderRunId: leaderId(s1), epoch: 3 });
+      const othersOlder = await promotedBy(world, s1, 1);
+
+      expect(leaderVotedElsewhere.kind).toBe('unconfirmed');
+      expect(othersOlder.kind).toBe('unconfirmed');
+    });
+  });
 });

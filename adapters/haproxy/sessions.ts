@@ -1,5 +1,5 @@
 /**
- * Runtime API sessions kept open in HAProxy's interactive mode (`prompt`), one per address, so that a reroute,
+ * Runtime API sessions kept open in HAProxy's interactive mode (`prompt`), per address, so that a reroute,
  * the reads that verify it, and the next invocation of the same Lambda container within a second send their
  * commands without a new TCP (and TLS) handshake.
  *
@@ -13,7 +13,8 @@
  *   paid in bytes, not in a round trip.
  * - A kept session that HAProxy closed meanwhile (its timeout, a restart) fails before any byte of an answer:
  *   the commands are sent once more on a new session. Never after a timeout: that proxy is not answering.
- * - A broken or timed-out session is destroyed and forgotten; the commands waiting behind it fail with it.
+ * - A session carries one request at a time; requests at once take a session each (IDLE_PER_PROXY says why).
+ * - A broken or timed-out session is destroyed and forgotten.
  */
 import type { Socket } from 'node:net';
 import type { RuntimeApiAddress } from '../../core/model/cluster.ts';
@@ -116,10 +117,10 @@ class RuntimeApiSession {
     this.enqueue(openingLine(idleMs), 2, undefined).catch(() => undefined);
   }
 
-  /** Whether a new request may use this session now. */
-  usable(): boolean {
-    if (this.failure || this.stopping) return false;
-    return this.waiting.length > 0 || this.now() - this.lastActive < this.idleMs;
+  /** Whether a new request may use this session now: it is open, waits for nothing, and was used lately. */
+  reusable(): boolean {
+    if (this.failure || this.stopping || this.waiting.length > 0) return false;
+    return this.now() - this.lastActive < this.idleMs;
   }
 
   /** Send commands on one line, behind `show info`; resolve with each command's answer. */
@@ -197,7 +198,7 @@ class RuntimeApiSession {
       return;
     }
     this.idleTimer = setTimeout(() => {
-      if (this.waiting.length === 0 && !this.usable()) this.retire();
+      if (this.waiting.length === 0 && !this.reusable()) this.retire();
     }, this.idleMs + 1);
     this.idleTimer.unref();
   }
@@ -256,9 +257,19 @@ export interface RuntimeApiTransport {
   close(): void;
 }
 
-/** The kept Runtime API sessions of a process (a Lambda container): one per address and client certificate. */
+/**
+ * How many idle sessions are kept per proxy. A request never waits behind another on a session: under load
+ * HAProxy answers a session's commands one scheduler pass after another, so 8 reroutes sent on one session took
+ * 2-5 times as long as on 8 sessions, which it serves side by side (bench host-failure). A burst opens a session
+ * per request at once, as many connections as before; this many of them stay for the next steps.
+ */
+const IDLE_PER_PROXY = 4;
+
+/** The kept Runtime API sessions of a process (a Lambda container), per address and client certificate. */
 export class RuntimeApiSessions implements RuntimeApiTransport {
-  private readonly sessions = new Map<string, RuntimeApiSession>();
+  /** The idle sessions of each key, the most recently used last. */
+  private readonly idle = new Map<string, RuntimeApiSession[]>();
+  private readonly open = new Set<RuntimeApiSession>();
   private readonly idleMs: number;
   private readonly now: () => number;
   opened = 0;
@@ -280,14 +291,16 @@ export class RuntimeApiSessions implements RuntimeApiTransport {
     let stale = false;
     for (let send = 1; ; send++) {
       let answer: Answer;
+      const session = this.take(key, address, tls);
       try {
-        answer = await this.sessionFor(key, address, tls).request(commands, timeoutMs);
+        answer = await session.request(commands, timeoutMs);
       } catch (error) {
         if (!(error instanceof StaleSessionError)) throw error;
         if (stale || send >= MAX_SENDS) throw error.unreachable;
         stale = true;
         continue;
       }
+      this.giveBack(key, session);
       if (!answer.stopping) return answer.answers;
       if (send >= MAX_SENDS) {
         throw new RoutingError(
@@ -299,24 +312,39 @@ export class RuntimeApiSessions implements RuntimeApiTransport {
 
   /** Close every session (a process that ends; a test's teardown). */
   close(): void {
-    for (const session of [...this.sessions.values()]) session.close();
-    this.sessions.clear();
+    for (const session of [...this.open]) session.close();
+    this.open.clear();
+    this.idle.clear();
   }
 
-  private sessionFor(
-    key: string,
-    address: RuntimeApiAddress,
-    tls: RuntimeApiTls | undefined,
-  ): RuntimeApiSession {
-    const kept = this.sessions.get(key);
-    if (kept?.usable()) return kept;
-    kept?.close();
+  /** An idle session of `key` used lately, or a new one. */
+  private take(key: string, address: RuntimeApiAddress, tls: RuntimeApiTls | undefined): RuntimeApiSession {
+    const idle = this.idle.get(key) ?? [];
+    for (let kept = idle.pop(); kept; kept = idle.pop()) {
+      if (kept.reusable()) return kept;
+      kept.close();
+    }
     const session: RuntimeApiSession = new RuntimeApiSession(address, tls, this.idleMs, this.now, () => {
-      if (this.sessions.get(key) === session) this.sessions.delete(key);
+      this.open.delete(session);
+      const list = this.idle.get(key);
+      const at = list?.indexOf(session) ?? -1;
+      if (list && at >= 0) list.splice(at, 1);
     });
-    this.sessions.set(key, session);
+    this.open.add(session);
     this.opened += 1;
     return session;
+  }
+
+  /** A session whose request was answered: kept for the next one, unless enough are kept already. */
+  private giveBack(key: string, session: RuntimeApiSession): void {
+    if (!session.reusable()) return;
+    const idle = this.idle.get(key) ?? [];
+    if (idle.length >= IDLE_PER_PROXY) {
+      session.close();
+      return;
+    }
+    idle.push(session);
+    this.idle.set(key, idle);
   }
 }
 

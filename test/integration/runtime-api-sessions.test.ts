@@ -56,17 +56,24 @@ describe.skipIf(skipReason !== undefined)('Runtime API sessions kept open (real 
     expect(router.sessions.opened).toBe(1);
   });
 
-  it('sends the reroutes of many services on one proxy at once over one session, each answered', async () => {
+  it('sends the reroutes of many services on one proxy at once on a session each, and keeps them for the next', async () => {
     router = new HaproxyRouter();
     const targets = h.backends.map((b, i) => ({ backend: b.backend, port: 7100 + i }));
+    const rerouteAll = (offset: number) =>
+      Promise.all(
+        targets.map((t) =>
+          router.pointMasterAt(h.proxyFor(t.backend), { host: '127.0.0.1', port: t.port + offset }),
+        ),
+      );
 
-    await Promise.all(
-      targets.map((t) => router.pointMasterAt(h.proxyFor(t.backend), { host: '127.0.0.1', port: t.port })),
-    );
+    await rerouteAll(0);
+    const openedByTheBurst = router.sessions.opened;
+    await rerouteAll(10);
 
     const routes = await h.runtimeRoutes();
-    for (const t of targets) expect(routes[t.backend]).toBe(`127.0.0.1:${t.port}`);
-    expect(router.sessions.opened).toBe(1);
+    for (const t of targets) expect(routes[t.backend]).toBe(`127.0.0.1:${t.port + 10}`);
+    expect(openedByTheBurst).toBe(4);
+    expect(router.sessions.opened).toBe(4);
   });
 
   it('after a reload, sends the reroute again to the new worker, not the stopping one that holds the session', async () => {

@@ -1,33 +1,109 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HaRedisError } from '../core/model/errors.ts';
 
 /**
- * Reserve `count` distinct free ports (all held open together, then released), as the kernel hands them out
- * (`listen(0)`), on every address: a port a host set's process binds on its own loopback address (127.x.y.z) is
- * taken too. The kernel does not hand a port it just gave out again soon, which keeps two test processes that
- * reserve at the same time apart (a random pick did not: two sets once got the same port).
+ * Reserve `count` distinct free ports (all held open together, then released), on every address: a port a host
+ * set's process binds on its own loopback address (127.x.y.z) is taken too.
+ *
+ * They come from below the kernel's ephemeral range (`ip_local_port_range`): a port from `listen(0)` is in that
+ * range, and between its reservation and the bind of the process it is for (seconds, for a host set's HAProxy)
+ * the kernel may give it to an outgoing connection as its source port. Redis and Sentinel bind their outgoing
+ * connections to their own address, so a replica's link once took a port a HAProxy frontend was to bind there.
+ * A counter shared by every process on the machine (a file under a lock) hands them out in turn, so two test
+ * processes that reserve at the same time never get the same port. Where the range below the ephemeral one is
+ * too small, the kernel's `listen(0)` ports are used, as before.
  */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '0.0.0.0', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const address = s.address();
-    if (!address || typeof address === 'string') throw new HaRedisError('could not reserve a port');
-    return address.port;
+  const range = await reservableRange();
+  if (!range) return kernelPorts(count);
+  return withPortLock(async () => {
+    const size = range.high - range.low + 1;
+    let next = await readNextPort(range);
+    const held: Server[] = [];
+    try {
+      for (let tried = 0; held.length < count; tried += 1) {
+        if (tried >= size) throw new HaRedisError(`no ${count} free ports in ${range.low}-${range.high}`);
+        const port = next;
+        next = next >= range.high ? range.low : next + 1;
+        const server = await listening(port).catch(() => undefined);
+        if (server) held.push(server);
+      }
+      await writeFile(PORT_COUNTER, String(next));
+      return held.map(portOf);
+    } finally {
+      await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
   });
+}
+
+/** The lowest port reserved here; the highest is just below the ephemeral range. */
+const RESERVED_FLOOR = 20_000;
+/** The next port to hand out, shared by every process on the machine, and its lock. */
+const PORT_COUNTER = join(tmpdir(), 'ha-redis-next-port');
+const PORT_LOCK = `${PORT_COUNTER}.lock`;
+
+async function reservableRange(): Promise<{ low: number; high: number } | undefined> {
+  const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+  const ephemeralLow = Number(text.trim().split(/\s+/)[0]);
+  if (!Number.isInteger(ephemeralLow)) return undefined;
+  const range = { low: RESERVED_FLOOR, high: ephemeralLow - 1 };
+  return range.high - range.low >= 1000 ? range : undefined;
+}
+
+async function readNextPort(range: { low: number; high: number }): Promise<number> {
+  const saved = Number(await readFile(PORT_COUNTER, 'utf8').catch(() => ''));
+  if (Number.isInteger(saved) && saved >= range.low && saved <= range.high) return saved;
+  // A first use (or a cleaned /tmp) starts anywhere in the range, not always where the last machine boot did.
+  return range.low + Math.floor(Math.random() * (range.high - range.low + 1));
+}
+
+/** Run `fn` holding the port counter's lock (a directory: mkdir is atomic); a lock older than 10 s is stale. */
+async function withPortLock<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await mkdir(PORT_LOCK);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const age = Date.now() - ((await stat(PORT_LOCK).catch(() => undefined))?.mtimeMs ?? Date.now());
+      if (age > 10_000) await rm(PORT_LOCK, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new HaRedisError(`the port counter's lock ${PORT_LOCK} is held`);
+      else await sleep(5);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(PORT_LOCK, { recursive: true, force: true });
+  }
+}
+
+/** A server listening on `port` of every address, or an error when the port is taken. */
+function listening(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port, host: '0.0.0.0', exclusive: true }, () => resolve(server));
+  });
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new HaRedisError('could not reserve a port');
+  return address.port;
+}
+
+/** The kernel's choice (`listen(0)`): ports in the ephemeral range, none handed out again soon. */
+async function kernelPorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => listening(0)));
+  const ports = servers.map(portOf);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
 }

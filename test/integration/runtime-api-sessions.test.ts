@@ -111,7 +111,8 @@ describe.skipIf(skipReason !== undefined)('Runtime API sessions kept open (real 
 
     // The clock stands still, so ha-redis never finds the new session idle: as in a frozen Lambda container,
     // only HAProxy's own timeout for the session (`set timeout cli`) frees its slot of `stats maxconn`.
-    expect(await otherCliSessions(h)).toBe(1);
+    // (The first session, closed by ha-redis just now, may still be listed while HAProxy takes its close.)
+    expect(await otherCliSessions(h)).toBeGreaterThanOrEqual(1);
     await waitUntil(async () => (await otherCliSessions(h)) === 0, 5000, 'haproxy to close the idle session');
     await router.masterRoute(proxy);
     expect(router.sessions.opened).toBe(3);

@@ -40,7 +40,8 @@ describe.skipIf(skipReason !== undefined)('Runtime API sessions kept open (real 
   });
 
   it('sends a reroute and the reads after it over one connection', async () => {
-    router = new HaproxyRouter();
+    // A long idle time: a busy machine must not close the session between the steps this counts.
+    router = new HaproxyRouter(1000, async () => undefined, new RuntimeApiSessions({ idleMs: 60_000 }));
     const proxy = h.proxyFor('redis_svc1');
     const before = await acceptedConnections(h);
 
@@ -57,7 +58,8 @@ describe.skipIf(skipReason !== undefined)('Runtime API sessions kept open (real 
   });
 
   it('sends the reroutes of many services on one proxy at once on a session each, and keeps them for the next', async () => {
-    router = new HaproxyRouter();
+    // A long idle time: a busy machine must not close the session between the steps this counts.
+    router = new HaproxyRouter(1000, async () => undefined, new RuntimeApiSessions({ idleMs: 60_000 }));
     const targets = h.backends.map((b, i) => ({ backend: b.backend, port: 7100 + i }));
     const rerouteAll = (offset: number) =>
       Promise.all(

@@ -117,7 +117,17 @@ export interface Promotion {
   replica: Endpoint;
   /** The master it fails over from, at the address its event names: the Sentinels' votes are asked by it. */
   master?: Endpoint;
+  /** When the event was seen (epoch ms): a late one is not confirmed by election (PROMOTION_FRESH_MS). */
+  seenAt?: number;
 }
+
+/**
+ * How old a promotion event may be and still be confirmed by election. Lambda retries a failed asynchronous
+ * invocation 1 and 2 minutes later: by then the same leader may be carrying out a newer failover of the master,
+ * whose votes the late event's replica (still answering ROLE master) would borrow. The Sentinels' views decide a
+ * late event instead. Election confirms within a second or two of a promotion; this leaves room for a cold start.
+ */
+export const PROMOTION_FRESH_MS = 10_000;
 
 /**
  * The newest epoch in which a majority of the configured Sentinels voted for `leaderRunId`.
@@ -209,8 +219,12 @@ export async function confirmNewMaster(
   };
   for (;;) {
     polls += 1;
-    if (options.promotion) {
-      const elected = await confirmByElection(cluster, options.promotion, deps).catch(() => undefined);
+    const promotion = options.promotion;
+    if (
+      promotion &&
+      (promotion.seenAt === undefined || deps.clock.now() - promotion.seenAt <= PROMOTION_FRESH_MS)
+    ) {
+      const elected = await confirmByElection(cluster, promotion, deps).catch(() => undefined);
       if (elected && isNewer(elected.epoch)) {
         return { kind: 'confirmed', ...elected, polls, basis: 'elected-leader' };
       }

@@ -86,6 +86,7 @@ export async function handleSentinelEvent(
               leader: source,
               replica: { host: event.instance.host, port: event.instance.port },
               master: { host: event.master.host, port: event.master.port },
+              seenAt,
             },
           }
         : {};

@@ -1,7 +1,7 @@
 /** Confirmation by election: the failover leader's promotion, confirmed by the votes of the Sentinels. */
 
 import { describe, expect, it } from 'vitest';
-import { confirmNewMaster } from '../../../core/failover/confirm.ts';
+import { confirmNewMaster, PROMOTION_FRESH_MS } from '../../../core/failover/confirm.ts';
 import type { Endpoint } from '../../../core/model/cluster.ts';
 import { FakeClock } from '../../fakes/clock.ts';
 import { FakeRedisNodes } from '../../fakes/redis.ts';
@@ -94,6 +94,29 @@ describe('confirmation by election', () => {
       promotion: { leader: s1, replica: N2 },
     });
     expect(result.kind).toBe('unconfirmed');
+  });
+
+  it('leaves a promotion event seen over 10 s ago to the views: a late retry must not borrow a newer election', async () => {
+    // Arrange: a majority voted for the leader in epoch 7, and the replica answers ROLE master.
+    const { cluster, clock, deps, state } = setup();
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(s1) });
+    const seenAgo = (ms: number) => ({ leader: s1, replica: N2, seenAt: clock.now() - ms });
+
+    // Act
+    const late = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 50,
+      promotion: seenAgo(PROMOTION_FRESH_MS + 1),
+    });
+    const fresh = await confirmNewMaster(cluster, applied(N1, 6), deps, {
+      deadlineMs: 50,
+      promotion: seenAgo(PROMOTION_FRESH_MS),
+    });
+
+    // Assert
+    expect(late.kind).toBe('unconfirmed');
+    expect(fresh).toMatchObject({ kind: 'confirmed', epoch: 7, basis: 'elected-leader' });
   });
 
   it('ignores a promotion reported by a Sentinel that is not configured', async () => {

@@ -24,6 +24,7 @@ import type { ProxyConfig } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { localDown, localUp } from '../local/launcher.ts';
 import { machineInfo } from './report.ts';
+import { summarize } from './stats.ts';
 
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -38,10 +39,6 @@ interface Row {
   connectionsOpened: number;
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-};
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -68,12 +65,9 @@ async function measure(
   const burstStarted = performance.now();
   await Promise.all(Array.from({ length: o.burst }, () => router.pointMasterAt(proxy, address)));
   const burstMs = performance.now() - burstStarted;
+  const latency = summarize(latencies);
   return {
-    latencyMs: {
-      p50: round(quantile(latencies, 0.5)),
-      p99: round(quantile(latencies, 0.99)),
-      max: round(Math.max(...latencies)),
-    },
+    latencyMs: { p50: round(latency.p50), p99: round(latency.p99), max: round(latency.max) },
     cpuUsPerCall: Math.round(cpuUs / o.calls),
     burst: { reroutes: o.burst, wallMs: round(burstMs) },
     connectionsOpened: transport.opened - opened,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
-import { HaproxyRouter } from '../adapters/haproxy/runtime-api.ts';
+import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-api.ts';
 import { BashNodeOps } from '../adapters/host/bash-node-ops.ts';
 import { FileNotifier } from '../adapters/host/file-notifier.ts';
 import { ReachableHostNodeOps } from '../adapters/host/reachable-host-node-ops.ts';
@@ -87,10 +87,19 @@ export function composeLocal(
   const clientPemPath = d.clientPemPath;
   const notifier = new FileNotifier(d.orchestrator?.notificationsPath ?? `${d.dir}/notifications.jsonl`);
   // Only proxies reached over TCP with TLS (see clusterFromDescriptor) ask for the client certificate.
+  // Read once: every Runtime API request asks for it (a kept session is keyed by it).
+  let clientTls: Promise<RuntimeApiTls> | undefined;
   const router = new HaproxyRouter(1000, async () => {
     if (!clientPemPath) return undefined;
-    const pem = await readFile(clientPemPath, 'utf8');
-    return { ca: await readFile(d.caCertPath, 'utf8'), cert: pem, key: pem };
+    clientTls ??= (async () => {
+      const pem = await readFile(clientPemPath, 'utf8');
+      return { ca: await readFile(d.caCertPath, 'utf8'), cert: pem, key: pem };
+    })();
+    // A failed read is tried again at the next request, not kept.
+    clientTls.catch(() => {
+      clientTls = undefined;
+    });
+    return clientTls;
   });
   const deps: CorePorts = {
     sentinels: new IoredisSentinelView(connections),

@@ -6,6 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
+import { SENTINEL_LAYOUTS, type SentinelLayout } from '../config/host-set-descriptor.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { downActiveClusters } from './cluster.ts';
 import { DEFAULT_LOAD, isDefaultLoad, type LoadProfile, parseSize } from './load-profile.ts';
@@ -70,9 +71,20 @@ interface Options {
   clusters?: number;
   failAz?: number;
   provisioned?: number;
+  sentinels?: SentinelLayout[];
 }
 
 const ALL = 'all';
+
+function parseLayouts(value: string): SentinelLayout[] {
+  const names = value.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !(SENTINEL_LAYOUTS as readonly string[]).includes(n));
+  if (unknown.length)
+    throw new InvalidArgumentError(
+      `unknown Sentinel layout '${unknown.join("', '")}'; choose from ${SENTINEL_LAYOUTS.join(', ')}`,
+    );
+  return [...new Set(names as SentinelLayout[])];
+}
 
 const collectScenario = (value: string, previous: string[] | undefined): string[] => {
   const names = value.split(',').map((n) => n.trim());
@@ -128,6 +140,11 @@ const program = new Command()
     '--provisioned <n>',
     "fleet: sentinel-event environments kept warm (the stack's provisionedConcurrency; default 0)",
     intIn('--provisioned', 0, 1000),
+  )
+  .option(
+    '--sentinels <layout>',
+    `host-failure: the Sentinel layouts to run, comma-separated: ${SENTINEL_LAYOUTS.join(', ')} (default: both)`,
+    parseLayouts,
   )
   .option('--keep-files', "keep each run's cluster files (configs, logs) under the temp dir, to investigate")
   .configureOutput({
@@ -230,6 +247,7 @@ async function main(): Promise<void> {
           ...(scenario.takesLoad ? { load } : {}),
           ...(o.system ? { systems: o.system } : {}),
           ...(scenario.takesFleet ? { fleet: fleetOf(o) } : {}),
+          ...(scenario.takesLayouts && o.sentinels ? { layouts: o.sentinels } : {}),
         });
         rows.push(...result);
         if (result.some((r) => r.runs < runs))

@@ -408,5 +408,6 @@ export const hostFailure: Scenario = {
   description: `kill -9 of every process on the host of every master, in a set of ${DEFAULT_SERVICES} services on 3 hosts`,
   defaultRuns: 2,
   defaultDownAfterMs: [5000],
+  takesLayouts: true,
   run: (options) => runHostFailure(options),
 };

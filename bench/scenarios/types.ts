@@ -1,3 +1,4 @@
+import type { SentinelLayout } from '../../config/host-set-descriptor.ts';
 import type { Log } from '../cluster.ts';
 import type { LoadProfile } from '../load-profile.ts';
 import type { ScenarioRow } from '../report.ts';
@@ -16,6 +17,8 @@ export interface ScenarioOptions {
   systems?: readonly string[];
   /** Scenarios with `takesFleet`: how many simulated clusters, and which AZ (1-3) is lost. */
   fleet?: { clusters?: number; failAz?: number; provisioned?: number };
+  /** Scenarios with `takesLayouts`: only these Sentinel layouts; default every one. */
+  layouts?: readonly SentinelLayout[];
 }
 
 /** A benchmark scenario: runs `runs` times and returns one report row per system it measured. */
@@ -32,5 +35,7 @@ export interface Scenario {
   takesLoad?: boolean;
   /** It runs with `--clusters` and `--fail-az`. */
   takesFleet?: boolean;
+  /** It runs with `--sentinels` (a host set's Sentinel layouts). */
+  takesLayouts?: boolean;
   run(options: ScenarioOptions): Promise<ScenarioRow[]>;
 }

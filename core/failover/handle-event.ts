@@ -6,6 +6,7 @@ import { hostDeadline } from './host-deadline.ts';
 import { NO_GOOD_REPLICA, tellNoGoodReplica } from './no-good-replica.ts';
 import { type FailoverResult, fencePendingNodes, proxiesAwayFrom, reactToFailover } from './react.ts';
 import { masterNameOf, type SentinelEvent } from './sentinel-event.ts';
+import { ELECTION_ABORTED, type ElectionRescueOutcome, rescueStalledElection } from './stalled-election.ts';
 
 /** Events that mean a failover is promoting (or has promoted) a replica: react as early as it can be confirmed. */
 export const FAILOVER_TRIGGERS = new Set<SentinelEvent['type']>([
@@ -21,7 +22,7 @@ export const RETURN_TRIGGERS = new Set<SentinelEvent['type']>(['-sdown', '+reboo
 
 /**
  * Every Sentinel event type the core does something with: the reaction's triggers, the returns, the votes it
- * confirms by, a failover Sentinel gave up for want of a replica, and TILT (logged). Every other event needs no
+ * confirms by, a failover Sentinel gave up for want of a replica, an election it gave up, and TILT (logged). Every other event needs no
  * action; in AWS the topic's subscription lets only these (and the node agents' events) reach the Lambda.
  */
 export const ACTED_ON_EVENT_TYPES: readonly SentinelEvent['type'][] = [
@@ -29,6 +30,7 @@ export const ACTED_ON_EVENT_TYPES: readonly SentinelEvent['type'][] = [
   ...FAILOVER_TRIGGERS,
   ...RETURN_TRIGGERS,
   NO_GOOD_REPLICA,
+  ELECTION_ABORTED,
   '+tilt',
 ];
 
@@ -40,7 +42,8 @@ export type EventOutcome =
   | { action: 'dns-checked'; result?: string; error?: string }
   | FailoverResult
   | { action: 'fence-checked'; fenced: HistoryEntry[] }
-  | { action: 'no-good-replica'; entry: HistoryEntry };
+  | { action: 'no-good-replica'; entry: HistoryEntry }
+  | Exclude<ElectionRescueOutcome, { action: 'ignored' }>;
 
 /** Route one Sentinel event of a known cluster to the reaction it calls for. */
 export async function handleSentinelEvent(
@@ -76,6 +79,9 @@ export async function handleSentinelEvent(
   }
   if (event.type === NO_GOOD_REPLICA && 'instance' in event) {
     return tellNoGoodReplica(cluster, event.instance, seenAt, deps);
+  }
+  if (event.type === ELECTION_ABORTED && 'instance' in event) {
+    return rescueStalledElection(cluster, event.instance, seenAt, deps, source);
   }
   if (FAILOVER_TRIGGERS.has(event.type)) {
     const oldMaster = event.type === '+switch-master' ? event.from : undefined;

@@ -37,8 +37,11 @@ export interface LeaderVote {
 /** Who holds a cluster for a planned operation, and until when (epoch ms). */
 export interface ClusterLease {
   owner: string;
-  /** `fast-path`: a node agent's `node-exited` is being acted on (see core/failover/fast-path.ts). */
-  purpose: 'switchover' | 'maintenance' | 'fast-path';
+  /**
+   * `fast-path`: a node agent's `node-exited` is being acted on (see core/failover/fast-path.ts);
+   * `election-rescue`: a failover is being forced after Sentinel's election stalled (core/failover/stalled-election.ts).
+   */
+  purpose: 'switchover' | 'maintenance' | 'fast-path' | 'election-rescue';
   until: number;
 }
 

@@ -4,6 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-api.ts';
 import { BashNodeOps } from '../adapters/host/bash-node-ops.ts';
+import { CriticalFirst } from '../adapters/host/critical-first.ts';
 import { FileNotifier } from '../adapters/host/file-notifier.ts';
 import { ReachableHostNodeOps } from '../adapters/host/reachable-host-node-ops.ts';
 import { ZoneFileDns } from '../adapters/host/zone-file-dns.ts';
@@ -74,6 +75,12 @@ export interface LocalRuntime {
   close(): Promise<void>;
 }
 
+/**
+ * One pacer per process: the local orchestrator of a host set runs every service's reactions here, and a host's
+ * loss fails them over together (see ReactionPacer).
+ */
+const PACER = new CriticalFirst();
+
 /** The local composition root: real processes, local stand-ins for AWS (dynalite, zone file, bash, files). */
 export function composeLocal(
   d: Descriptor,
@@ -112,6 +119,7 @@ export function composeLocal(
     clock: systemClock,
     logger,
     newId: randomUUID,
+    pacer: PACER,
   };
   return {
     cluster: clusterFromDescriptor(d, timing),

@@ -310,10 +310,29 @@ export interface CorePorts {
   logger: Logger;
   newId(): string;
   /**
+   * Orders the steps of reactions that run at once in this process (absent: one at a time, as in a Lambda
+   * environment, or no ordering).
+   */
+  pacer?: ReactionPacer;
+  /**
    * When the invocation that runs the core ends (epoch ms): a Lambda's deadline. Waits on hosts are cut short so
    * that what was done still reaches history and people before it. Absent: no end (the local orchestrator).
    */
   endsAt?: number;
+}
+
+/**
+ * Critical steps first, for reactions that run at once in one process (the local orchestrator of a host set,
+ * whose services all fail over when a host dies): while any reaction confirms, claims, reroutes or re-points the
+ * replicas that answer, the others' follow-up steps (DNS, routing persists, fences of nodes that do not answer,
+ * canaries) wait, for a bounded time. On 2 cores the follow-ups of 8 reactions (script runs, HTTP) otherwise
+ * delayed the reroutes of the services promoted last.
+ */
+export interface ReactionPacer {
+  /** A reaction enters its critical steps; the returned function says it left them (calls after the first do nothing). */
+  enterCritical(): () => void;
+  /** Resolves once no reaction is in its critical steps, or after the pacer's bound, whichever is first. */
+  settled(): Promise<void>;
 }
 
 /** The workflows a WorkflowStarter may start (`move` runs in the local runtime only, for now). */

@@ -25,6 +25,7 @@ import { ClusterRegistry, type Endpoint } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
 import type { NodeEnvelope } from '../events/node-events.ts';
+import { SUBSCRIBED_EVENT_TYPES } from '../events/subscription.ts';
 import { makeSentinelEventHandler } from '../functions/sentinel-event/handler.ts';
 import { serialized } from '../functions/sentinel-event/serialize.ts';
 import { makeSlackHandler } from '../functions/slack/handler.ts';
@@ -265,7 +266,8 @@ async function main(): Promise<void> {
   const served = await Promise.all(descriptors.map((d, i) => serve(paths[i] as string, d, logger, store)));
   const byName = new Map(served.map((s) => [s.runtime.cluster.name, s]));
 
-  // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn.
+  // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn. Only
+  // the event types the Lambda is subscribed to in AWS (an event that needs no action takes no turn in the queue).
   const bus = new InProcessBus();
   bus.subscribe(async (message, envelope) => {
     const s = byName.get(envelope.cluster);
@@ -282,7 +284,7 @@ async function main(): Promise<void> {
         error: errorMessage(error),
       });
     }
-  });
+  }, SUBSCRIBED_EVENT_TYPES);
   const bridges = new Bridges(bus, logger);
   await bridges.sync(served);
   const stopWatching = watchDescriptors(served, bridges, logger);

@@ -3,6 +3,7 @@ import { epochOf, parseSentinelMessage } from '../../core/failover/sentinel-even
 import type { Publisher } from '../../events/bridge/bridge.ts';
 import type { NodeEnvelope } from '../../events/node-events.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
+import { eventTypeOf } from '../../events/subscription.ts';
 
 /** Publishes sentinel-event and node-event envelopes to SNS, with attributes for subscription filters. */
 export class SnsPublisher implements Publisher {
@@ -15,12 +16,12 @@ export class SnsPublisher implements Publisher {
 
   async publish(envelope: SentinelEnvelope | NodeEnvelope): Promise<void> {
     if (envelope.contract === 'node-event') {
-      await this.send(envelope.cluster, envelope.type, JSON.stringify(envelope));
+      await this.send(envelope.cluster, eventTypeOf(envelope), JSON.stringify(envelope));
       return;
     }
     const parsed = parseSentinelMessage(envelope.channel, envelope.payload);
     const epoch = parsed.ok ? epochOf(parsed.event) : undefined;
-    await this.send(envelope.cluster, envelope.channel, JSON.stringify(envelope), epoch);
+    await this.send(envelope.cluster, eventTypeOf(envelope), JSON.stringify(envelope), epoch);
   }
 
   private async send(cluster: string, eventType: string, message: string, epoch?: number): Promise<void> {

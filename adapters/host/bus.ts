@@ -3,22 +3,32 @@ import type { SNSEvent } from 'aws-lambda';
 import type { Publisher } from '../../events/bridge/bridge.ts';
 import type { NodeEnvelope } from '../../events/node-events.ts';
 import type { SentinelEnvelope } from '../../events/sentinel-events.ts';
+import { eventTypeOf } from '../../events/subscription.ts';
 
 /** What travels on the bus: a Sentinel's event (the bridge) or a node agent's. */
 type Envelope = SentinelEnvelope | NodeEnvelope;
 
-/** The local stand-in for SNS: delivers each published envelope to every subscriber, as an SNS record would. */
-export class InProcessBus implements Publisher {
-  private readonly subscribers: ((message: string, envelope: Envelope) => Promise<unknown>)[] = [];
+type Subscriber = (message: string, envelope: Envelope) => Promise<unknown>;
 
-  subscribe(fn: (message: string, envelope: Envelope) => Promise<unknown>): void {
-    this.subscribers.push(fn);
+/**
+ * The local stand-in for SNS: delivers each published envelope to every subscriber whose filter takes its
+ * `eventType` (as an SNS subscription's filter policy on the attribute SnsPublisher sets), as an SNS record would.
+ */
+export class InProcessBus implements Publisher {
+  private readonly subscribers: { fn: Subscriber; eventTypes: ReadonlySet<string> | undefined }[] = [];
+
+  /** `eventTypes`: only envelopes of these types (absent: every one). */
+  subscribe(fn: Subscriber, eventTypes?: readonly string[]): void {
+    this.subscribers.push({ fn, eventTypes: eventTypes ? new Set(eventTypes) : undefined });
   }
 
   async publish(envelope: Envelope): Promise<void> {
+    const type = eventTypeOf(envelope);
+    const wanted = this.subscribers.filter((s) => !s.eventTypes || s.eventTypes.has(type));
+    if (wanted.length === 0) return;
     const message = JSON.stringify(envelope);
     // Like SNS, publishing does not wait for the consumers.
-    for (const fn of this.subscribers) void fn(message, envelope).catch(() => undefined);
+    for (const { fn } of wanted) void fn(message, envelope).catch(() => undefined);
   }
 }
 

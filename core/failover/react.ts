@@ -59,6 +59,8 @@ interface ClaimedFailover {
   newMaster: Endpoint;
   epoch: number;
   token: string;
+  /** Called when the reaction leaves its critical steps (see CorePorts.pacer). */
+  leaveCritical: () => void;
 }
 
 /**
@@ -72,11 +74,38 @@ export async function reactToFailover(
   trigger: FailoverTrigger,
   deps: CorePorts,
 ): Promise<FailoverResult> {
+  // Critical from the event to the reroute and the re-point (a reconcile's quiet look is not): other reactions
+  // in this process hold their follow-up steps meanwhile (deps.pacer).
+  const leaveCritical = (!trigger.quiet && deps.pacer?.enterCritical()) || (() => undefined);
+  try {
+    return await reactInTurn(cluster, trigger, deps, leaveCritical);
+  } finally {
+    leaveCritical();
+  }
+}
+
+async function reactInTurn(
+  cluster: ClusterConfig,
+  trigger: FailoverTrigger,
+  deps: CorePorts,
+  leaveCritical: () => void,
+): Promise<FailoverResult> {
   const context = { cluster: cluster.name, trigger: trigger.type };
   const timeline = trigger.prelude
     ? Timeline.resume(trigger.prelude, deps, context)
     : new Timeline(deps.clock, deps.logger, context);
   if (!trigger.prelude) timeline.mark('detected', trigger.seenAt, trigger.type);
+  // An event's reaction reads the lease beside the applied epoch, not after the confirmation: one state store
+  // round trip less before the reroute. A planned operation takes the lease before it causes any promotion; a
+  // confirmation that took longer than LEASE_READ_FRESH_MS reads it again. (A reconcile, which mostly finds
+  // nothing new, reads it only when it does: one read per cluster and period is enough for a fleet.)
+  const readAt = deps.clock.now();
+  const leaseRead = trigger.quiet
+    ? undefined
+    : deps.state.lease(cluster.name).then(
+        (lease) => ({ lease }),
+        (error: unknown) => ({ error }),
+      );
   const applied = await deps.state.appliedEpoch(cluster.name);
   const confirmation = await confirmFailover(cluster, trigger, applied, deps, timeline);
   if (confirmation.kind === 'current') {
@@ -91,7 +120,10 @@ export async function reactToFailover(
   }
 
   const { master: newMaster, epoch } = confirmation;
-  const lease = await deps.state.lease(cluster.name);
+  const fresh = leaseRead !== undefined && deps.clock.now() - readAt <= LEASE_READ_FRESH_MS;
+  const early = fresh ? await leaseRead : undefined;
+  if (early && 'error' in early) throw early.error;
+  const lease = early ? early.lease : await deps.state.lease(cluster.name);
   if (lease && lease.until > deps.clock.now() && lease.owner !== trigger.leaseOwner) {
     deps.logger.info(`epoch ${epoch} left to the ${lease.purpose} that holds the cluster`, {
       cluster: cluster.name,
@@ -118,7 +150,13 @@ export async function reactToFailover(
     });
     return { action: claim.reason, epoch };
   }
-  const entry = await applyFailover(cluster, trigger, deps, timeline, { applied, newMaster, epoch, token });
+  const entry = await applyFailover(cluster, trigger, deps, timeline, {
+    applied,
+    newMaster,
+    epoch,
+    token,
+    leaveCritical,
+  });
   return { action: 'failed-over', entry };
 }
 
@@ -210,6 +248,9 @@ async function applyFailover(
   return entry;
 }
 
+/** How old a lease read may be when the reaction claims the epoch (see reactInTurn). */
+export const LEASE_READ_FRESH_MS = 500;
+
 /**
  * How long the fence waits for the reroute before it starts anyway: a reroute takes tens of ms (127 ms p50 for 8
  * services at once on 2 cores); one that takes longer waits on a proxy that does not answer.
@@ -217,14 +258,16 @@ async function applyFailover(
 export const FENCE_AFTER_REROUTE_MS = 250;
 
 /**
- * Reroute; from its end, or FENCE_AFTER_REROUTE_MS when a proxy does not answer, the fence and DNS; the persist
- * beside them; the canaries once fenced. Each is a timed step whose failure is a problem, not the end.
+ * Reroute; from its end, or FENCE_AFTER_REROUTE_MS when a proxy does not answer, the fence of the nodes that
+ * answer. Those are the critical steps; then, once no other reaction of this process is in its own (deps.pacer),
+ * the follow-ups: DNS, the fence of the nodes that do not answer, the persist, and the canaries once fenced. Each
+ * is a timed step whose failure is a problem, not the end.
  */
 async function runReactionSteps(
   cluster: ClusterConfig,
   deps: CorePorts,
   timeline: Timeline,
-  { applied, newMaster, epoch }: ClaimedFailover,
+  { applied, newMaster, epoch, leaveCritical }: ClaimedFailover,
   oldMaster: Endpoint | null,
   routedAlready: boolean,
 ): Promise<{ problems: string[]; bytesAtRisk: number | null }> {
@@ -270,18 +313,35 @@ async function runReactionSteps(
   // A proxy that does not answer (its host is cut off) holds the reroute for its whole timeout: the fence then
   // starts after FENCE_AFTER_REROUTE_MS, so the new master's writes do not wait on a host that is gone.
   // (The reroute's step never throws: its failure is one of the problems.)
-  await withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
+  const reroutedOrLate = withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
+  await reroutedOrLate;
+  // The follow-ups' turn: once the nodes that answer are fenced (the critical steps end), and no other reaction
+  // of this process is in its critical steps.
+  let reachableFenced = (): void => undefined;
+  const reachable = new Promise<void>((resolve) => {
+    reachableFenced = resolve;
+  });
+  const followUps = reachable.then(async () => {
+    leaveCritical();
+    await deps.pacer?.settled();
+  });
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
-    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps);
+    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps, {
+      afterReachable: () => {
+        reachableFenced();
+        return followUps;
+      },
+    });
     const promotedAt = await promotedAtRead;
     if (oldMaster && fence.oldMasterOffsets.has(formatEndpoint(oldMaster)) && promotedAt !== null) {
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);
     }
     return fence.summary;
-  });
-  // DNS as soon: it waits on no proxy that does not answer either.
+  }).finally(reachableFenced);
+  // DNS in turn: it waits on no proxy that does not answer either.
   const dns = attempt('dns-updated', async () => {
+    await followUps;
     const result = await deps.dns.upsertMaster(cluster, newMaster, epoch);
     return `${cluster.dns.recordName} -> ${formatEndpoint(newMaster)}: ${result}`;
   });
@@ -289,9 +349,10 @@ async function runReactionSteps(
   // Off the critical path: persisting the routing on the proxy hosts (SSM, ~1 s a host; a host that is gone gets no
   // command: it is pending). The canaries write through the proxies once the fence re-pointed a replica (the new
   // master takes writes with one attached).
-  const persisting = attempt('routing-persisted', () =>
-    persistRouting(cluster, newMaster, epoch, deps, { pending }),
-  );
+  const persisting = attempt('routing-persisted', async () => {
+    await followUps;
+    return persistRouting(cluster, newMaster, epoch, deps, { pending });
+  });
   await Promise.all([dns, fencing]);
   await attempt('verified', () => verifyThroughProxies(cluster, newMaster, deps, { skip: unrouted }));
   await persisting;

@@ -10,9 +10,8 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from '../../config/schema.ts';
-import { ACTED_ON_EVENT_TYPES } from '../../core/failover/handle-event.ts';
 import { reconcileShardCount } from '../../core/failover/reconcile-shards.ts';
-import { NODE_EVENT_TYPES } from '../../events/node-events.ts';
+import { SUBSCRIBED_EVENT_TYPES } from '../../events/subscription.ts';
 import type { ClusterAccess } from './cluster-access.ts';
 import { provisionedEnvironments, type ReservedConcurrency } from './concurrency.ts';
 import { encryptedTopic } from './encryption.ts';
@@ -33,9 +32,7 @@ export interface EventIngestProps {
 }
 
 /** The `eventType` attributes (SnsPublisher) the event Lambda is subscribed to: each once, from the code's lists. */
-export const SUBSCRIBED_EVENT_TYPES: string[] = [
-  ...new Set<string>([...ACTED_ON_EVENT_TYPES, ...NODE_EVENT_TYPES]),
-];
+export { SUBSCRIBED_EVENT_TYPES };
 
 /** The Sentinel events topic, the sentinel-event Lambda and the scheduled reconcile. */
 export class EventIngest {
@@ -69,7 +66,7 @@ export class EventIngest {
         // Only what the core acts on: ~45 events per failover would each be an invocation (and a cold start
         // for the one that matters); the reconcile still sees the present state every minute.
         filterPolicy: {
-          eventType: sns.SubscriptionFilter.stringFilter({ allowlist: SUBSCRIBED_EVENT_TYPES }),
+          eventType: sns.SubscriptionFilter.stringFilter({ allowlist: [...SUBSCRIBED_EVENT_TYPES] }),
         },
       }),
     );

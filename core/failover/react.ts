@@ -95,17 +95,6 @@ async function reactInTurn(
     ? Timeline.resume(trigger.prelude, deps, context)
     : new Timeline(deps.clock, deps.logger, context);
   if (!trigger.prelude) timeline.mark('detected', trigger.seenAt, trigger.type);
-  // An event's reaction reads the lease beside the applied epoch, not after the confirmation: one state store
-  // round trip less before the reroute. A planned operation takes the lease before it causes any promotion; a
-  // confirmation that took longer than LEASE_READ_FRESH_MS reads it again. (A reconcile, which mostly finds
-  // nothing new, reads it only when it does: one read per cluster and period is enough for a fleet.)
-  const readAt = deps.clock.now();
-  const leaseRead = trigger.quiet
-    ? undefined
-    : deps.state.lease(cluster.name).then(
-        (lease) => ({ lease }),
-        (error: unknown) => ({ error }),
-      );
   const applied = await deps.state.appliedEpoch(cluster.name);
   const confirmation = await confirmFailover(cluster, trigger, applied, deps, timeline);
   if (confirmation.kind === 'current') {
@@ -120,10 +109,7 @@ async function reactInTurn(
   }
 
   const { master: newMaster, epoch } = confirmation;
-  const fresh = leaseRead !== undefined && deps.clock.now() - readAt <= LEASE_READ_FRESH_MS;
-  const early = fresh ? await leaseRead : undefined;
-  if (early && 'error' in early) throw early.error;
-  const lease = early ? early.lease : await deps.state.lease(cluster.name);
+  const lease = await deps.state.lease(cluster.name);
   if (lease && lease.until > deps.clock.now() && lease.owner !== trigger.leaseOwner) {
     deps.logger.info(`epoch ${epoch} left to the ${lease.purpose} that holds the cluster`, {
       cluster: cluster.name,
@@ -247,9 +233,6 @@ async function applyFailover(
   await recordReaction(deps, entry, what + (problems.length ? ` (${problems.join('; ')})` : ''));
   return entry;
 }
-
-/** How old a lease read may be when the reaction claims the epoch (see reactInTurn). */
-export const LEASE_READ_FRESH_MS = 500;
 
 /**
  * How long the fence waits for the reroute before it starts anyway: a reroute takes tens of ms (127 ms p50 for 8

@@ -1,11 +1,8 @@
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NodeOpsError } from '../../core/model/errors.ts';
 import type { NodeOperation, NodeOperationResult, NodeOps } from '../../core/ports.ts';
 import { type DocumentName, isStaleEpochExit, scriptArgs } from '../node-ops/operations.ts';
-import { ScriptRunner } from './script-runner.ts';
-
-/** One runner per process, shared by every cluster's NodeOps here. */
-const SHARED_RUNNER = new ScriptRunner();
 
 /** The same scripts the SSM documents run, here run with bash on this host. */
 export const SSM_SCRIPTS_DIR = fileURLToPath(new URL('../../infra/ssm/scripts/', import.meta.url));
@@ -27,30 +24,33 @@ const DEFAULT_TIMEOUT_MS: Record<NodeOperation['document'], number> = {
 export class BashNodeOps implements NodeOps {
   /** One bound for every script, or undefined for each script's own. */
   private readonly timeoutOverrideMs: number | undefined;
-  private readonly runner: ScriptRunner;
-  constructor(timeoutMs?: number, runner: ScriptRunner = SHARED_RUNNER) {
+  constructor(timeoutMs?: number) {
     this.timeoutOverrideMs = timeoutMs;
-    this.runner = runner;
   }
 
-  async run(operation: NodeOperation): Promise<NodeOperationResult> {
+  run(operation: NodeOperation): Promise<NodeOperationResult> {
     const args = scriptArgs(operation);
     const timeoutMs = this.timeoutOverrideMs ?? DEFAULT_TIMEOUT_MS[operation.document];
-    const fail = (reason: string, cause?: unknown) =>
-      new NodeOpsError(
-        `${operation.document} failed: ${reason}`,
-        cause === undefined ? undefined : { cause },
+    return new Promise((resolve, reject) => {
+      execFile(
+        'bash',
+        [scriptPath(operation.document), ...args],
+        { timeout: timeoutMs },
+        (error, stdout, stderr) => {
+          if (!error) {
+            resolve({ output: stdout.trim() });
+            return;
+          }
+          if (!error.killed && typeof error.code === 'number' && isStaleEpochExit(operation, error.code)) {
+            resolve({ output: stdout.trim(), stale: true });
+            return;
+          }
+          const reason = error.killed
+            ? `did not finish within ${timeoutMs} ms`
+            : (stderr || error.message).trim();
+          reject(new NodeOpsError(`${operation.document} failed: ${reason}`, { cause: error }));
+        },
       );
-    const ran = await this.runner
-      .run('bash', [scriptPath(operation.document), ...args], timeoutMs)
-      .catch((error: unknown) => {
-        throw fail(error instanceof Error ? error.message : String(error), error);
-      });
-    const { stdout, stderr, error } = ran;
-    if (!error) return { output: stdout.trim() };
-    if (!error.killed && error.code !== undefined && isStaleEpochExit(operation, error.code)) {
-      return { output: stdout.trim(), stale: true };
-    }
-    throw fail(error.killed ? `did not finish within ${timeoutMs} ms` : (stderr || error.message).trim());
+    });
   }
 }

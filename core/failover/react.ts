@@ -296,18 +296,20 @@ async function runReactionSteps(
   // A proxy that does not answer (its host is cut off) holds the reroute for its whole timeout: the fence then
   // starts after FENCE_AFTER_REROUTE_MS, so the new master's writes do not wait on a host that is gone.
   // (The reroute's step never throws: its failure is one of the problems.)
-  const reroutedOrLate = withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
-  await reroutedOrLate;
-  // The follow-ups' turn: once the nodes that answer are fenced (the critical steps end), and no other reaction
-  // of this process is in its critical steps.
+  await withinMs(rerouting, FENCE_AFTER_REROUTE_MS, () => undefined);
+  // The follow-ups' turn, with a pacer: once the nodes that answer are fenced (the critical steps end), and no other
+  // reaction of this process is in its critical steps. Without one (a Lambda), at once, as the fence.
   let reachableFenced = (): void => undefined;
   const reachable = new Promise<void>((resolve) => {
     reachableFenced = resolve;
   });
-  const followUps = reachable.then(async () => {
-    leaveCritical();
-    await deps.pacer?.settled();
-  });
+  const { pacer } = deps;
+  const followUps = pacer
+    ? reachable.then(async () => {
+        leaveCritical();
+        await pacer.settled();
+      })
+    : Promise.resolve();
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
     const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps, {

@@ -143,10 +143,21 @@ export async function rescueStalledElection(
       .run(
         'failover-forced',
         () => askSentinel(cluster, source, deps),
-        (s) => `SENTINEL FAILOVER ${cluster.masterName} accepted by ${formatEndpoint(s)}`,
+        (s) =>
+          'underWay' in s
+            ? `not forced: ${s.underWay}`
+            : `SENTINEL FAILOVER ${cluster.masterName} accepted by ${formatEndpoint(s)}`,
       )
       .catch((error: unknown) => new Error(errorMessage(error)));
     if (asked instanceof Error) return refused(cluster, master, seenAt, asked.message, timeline, deps);
+    if ('underWay' in asked) {
+      return ignored(
+        cluster,
+        `${ELECTION_ABORTED} for ${label}: a failover is under way (${asked.underWay})`,
+        deps,
+      );
+    }
+
     const entry = rescueEntry(cluster, master, seenAt, timeline, deps, 'succeeded');
     await recordAndNotify(
       deps,
@@ -191,12 +202,15 @@ async function verdictNow(cluster: ClusterConfig, master: Endpoint, deps: CorePo
 const verdictText = (v: StallVerdict): string =>
   v.verdict === 'force' ? 'stalled: force' : `${v.verdict}: ${v.reason}`;
 
-/** SENTINEL FAILOVER to the Sentinel that gave up first (it is in no failover now), then to the others. */
+/**
+ * SENTINEL FAILOVER to the Sentinel that gave up first (it is in no failover now), then to the others; a refusal
+ * with INPROG means another Sentinel started one meanwhile: nothing to force.
+ */
 async function askSentinel(
   cluster: ClusterConfig,
   source: Endpoint | undefined,
   deps: CorePorts,
-): Promise<Endpoint> {
+): Promise<Endpoint | { underWay: string }> {
   const known = source && cluster.sentinels.find((s) => sameEndpoint(s, source));
   const order = known ? [known, ...cluster.sentinels.filter((s) => s !== known)] : cluster.sentinels;
   const refusals: string[] = [];
@@ -205,9 +219,8 @@ async function askSentinel(
       .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
       .catch((error: unknown) => errorMessage(error));
     if (answer === 'ok') return sentinel;
+    if (/INPROG/i.test(answer)) return { underWay: `${formatEndpoint(sentinel)}: ${answer}` };
     refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
-    // Another Sentinel started a failover meanwhile: it is under way, nothing to force.
-    if (/INPROG/i.test(answer)) break;
   }
   throw new Error(`no Sentinel took SENTINEL FAILOVER: ${refusals.join('; ')}`);
 }

@@ -232,6 +232,23 @@ describe('-failover-abort-not-elected: the election stalled', () => {
     expect(w.sentinels.failoverCalls).toEqual([]);
   });
 
+  it('forces nothing when a Sentinel answers that a failover is under way (INPROG)', async () => {
+    // Arrange
+    const w = stalledWorld();
+    w.sentinels.failoverAnswers.set(formatEndpoint(SOURCE), 'INPROG Failover already in progress');
+
+    // Act
+    const outcome = await abort(w);
+
+    // Assert
+    expect(outcome).toMatchObject({
+      action: 'ignored',
+      reason: expect.stringContaining('a failover is under way'),
+    });
+    expect(w.sentinels.failoverCalls).toEqual([SOURCE]);
+    expect(w.state.history).toEqual([]);
+  });
+
   it('says why when no Sentinel takes SENTINEL FAILOVER', async () => {
     // Arrange
     const w = stalledWorld();

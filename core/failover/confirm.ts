@@ -203,13 +203,16 @@ export type Confirmation =
  */
 export async function confirmNewMaster(
   cluster: ClusterConfig,
-  applied: AppliedEpoch | undefined,
+  /** The applied epoch, or its read under way: the election is asked beside the read. */
+  appliedNow: AppliedEpoch | undefined | Promise<AppliedEpoch | undefined>,
   deps: { sentinels: SentinelView; redis: RedisNodes; clock: Clock; state: Pick<StateStore, 'votes'> },
   options: { deadlineMs: number; promotion?: Promotion | undefined },
 ): Promise<Confirmation> {
   const start = deps.clock.now();
   let polls = 0;
   let reason = 'no Sentinel answered';
+  const appliedRead = Promise.resolve(appliedNow);
+  let applied: AppliedEpoch | undefined;
   // An applied epoch whose reaction failed, or whose claimer's lease ran out, is not settled: retry it.
   const isNewer = (epoch: number) => {
     if (!applied || epoch > applied.epoch) return true;
@@ -224,11 +227,16 @@ export async function confirmNewMaster(
       promotion &&
       (promotion.seenAt === undefined || deps.clock.now() - promotion.seenAt <= PROMOTION_FRESH_MS)
     ) {
-      const elected = await confirmByElection(cluster, promotion, deps).catch(() => undefined);
+      const [elected, read] = await Promise.all([
+        confirmByElection(cluster, promotion, deps).catch(() => undefined),
+        appliedRead,
+      ]);
+      applied = read;
       if (elected && isNewer(elected.epoch)) {
         return { kind: 'confirmed', ...elected, polls, basis: 'elected-leader' };
       }
     }
+    applied = await appliedRead;
     const answers = await observeSentinels(cluster, deps.sentinels, (came) => {
       const { agreed } = decideMajority(came, cluster.sentinels.length);
       if (!agreed) return undefined;

@@ -95,8 +95,12 @@ async function reactInTurn(
     ? Timeline.resume(trigger.prelude, deps, context)
     : new Timeline(deps.clock, deps.logger, context);
   if (!trigger.prelude) timeline.mark('detected', trigger.seenAt, trigger.type);
-  const applied = await deps.state.appliedEpoch(cluster.name);
-  const confirmation = await confirmFailover(cluster, trigger, applied, deps, timeline);
+  // Read beside the confirmation's first questions to the Sentinels: one state store round trip less before the
+  // reroute. (It fails as before when the store is down: the confirmation waits for it.)
+  const appliedRead = deps.state.appliedEpoch(cluster.name);
+  appliedRead.catch(() => undefined);
+  const confirmation = await confirmFailover(cluster, trigger, appliedRead, deps, timeline);
+  const applied = await appliedRead;
   if (confirmation.kind === 'current') {
     deps.logger.info('nothing newer than the applied epoch', {
       cluster: cluster.name,
@@ -150,7 +154,7 @@ async function reactInTurn(
 function confirmFailover(
   cluster: ClusterConfig,
   trigger: FailoverTrigger,
-  applied: AppliedEpoch | undefined,
+  applied: Promise<AppliedEpoch | undefined>,
   deps: CorePorts,
   timeline: Timeline,
 ): Promise<Confirmation> {

@@ -54,6 +54,32 @@ describe('confirmation by election', () => {
     });
   });
 
+  it("asks the election beside the applied epoch's read, and decides with what it read", async () => {
+    // Arrange: a majority voted for the leader in epoch 7; the applied epoch is still being read.
+    const { cluster, deps, state } = setup();
+    const [s1, s2] = cluster.sentinels as [Endpoint, Endpoint];
+    await state.recordVote('orders', { epoch: 7, voter: s1, leaderRunId: leaderId(s1) });
+    await state.recordVote('orders', { epoch: 7, voter: s2, leaderRunId: leaderId(s1) });
+    let read: (a: ReturnType<typeof applied>) => void = () => undefined;
+    const appliedRead = new Promise<ReturnType<typeof applied>>((resolve) => {
+      read = resolve;
+    });
+
+    // Act
+    const pending = confirmNewMaster(cluster, appliedRead, deps, {
+      deadlineMs: 1000,
+      promotion: { leader: s1, replica: N2 },
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const askedBeforeRead = deps.redis.roleCalls.length;
+    read(applied(N2, 7));
+    const result = await pending;
+
+    // Assert: the election was asked before the read ended; epoch 7 applied already is not newer.
+    expect(askedBeforeRead).toBeGreaterThan(0);
+    expect(result.kind).not.toBe('confirmed');
+  });
+
   it('does not act on the votes of a minority, nor on votes for another leader', async () => {
     // Arrange: only the leader voted for itself; sentinel 2 voted for sentinel 3.
     const { cluster, deps, state } = setup();

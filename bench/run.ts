@@ -164,14 +164,15 @@ const fleetOf = (o: Options) => ({
   ...(o.provisioned !== undefined ? { provisioned: o.provisioned } : {}),
 });
 
-/** `--system` and the load options only with scenarios that take them; every named system must exist. */
+/** `--system`, the load, fleet and layout options only with scenarios that take them; every named system must exist. */
 function checkSubset(
   scenarios: readonly Scenario[],
   systems: readonly string[] | undefined,
   load: LoadProfile,
   fleet: { clusters?: number | undefined; failAz?: number | undefined; provisioned?: number | undefined },
+  layouts?: readonly SentinelLayout[],
 ) {
-  const fail = (message: string) => program.error(`bench: ${message}`, { exitCode: 2 });
+  const fail = (message: string) => program.error(message, { exitCode: 2 });
   if (!isDefaultLoad(load)) {
     const cannot = scenarios.filter((s) => !s.takesLoad).map((s) => s.name);
     if (cannot.length)
@@ -189,6 +190,10 @@ function checkSubset(
         `--clusters, --fail-az and --provisioned apply to the fleet scenario only; not to ${cannot.join(', ')}: add --scenario fleet`,
       );
   }
+  if (layouts) {
+    const cannot = scenarios.filter((s) => !s.takesLayouts).map((s) => s.name);
+    if (cannot.length) fail(`--sentinels applies to host-failure only; not to ${cannot.join(', ')}`);
+  }
   if (!systems) return;
   const cannot = scenarios.filter((s) => !s.systems).map((s) => s.name);
   if (cannot.length) fail(`--system cannot choose the systems of ${cannot.join(', ')}`);
@@ -204,11 +209,13 @@ async function main(): Promise<void> {
   const chosen = o.scenario ?? [ALL];
   const scenarios = [...SCENARIOS.values()].filter((s) => chosen.includes(ALL) || chosen.includes(s.name));
   const load = loadOf(o);
-  checkSubset(scenarios, o.system, load, {
-    clusters: o.clusters,
-    failAz: o.failAz,
-    provisioned: o.provisioned,
-  });
+  checkSubset(
+    scenarios,
+    o.system,
+    load,
+    { clusters: o.clusters, failAz: o.failAz, provisioned: o.provisioned },
+    o.sentinels,
+  );
 
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -4,7 +4,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/aws/dynamodb-state-store.ts';
 import { HaproxyRouter, type RuntimeApiTls } from '../adapters/haproxy/runtime-api.ts';
 import { BashNodeOps } from '../adapters/host/bash-node-ops.ts';
-import { CriticalFirst } from '../adapters/host/critical-first.ts';
 import { FileNotifier } from '../adapters/host/file-notifier.ts';
 import { ReachableHostNodeOps } from '../adapters/host/reachable-host-node-ops.ts';
 import { ZoneFileDns } from '../adapters/host/zone-file-dns.ts';
@@ -13,7 +12,7 @@ import { IoredisNodes } from '../adapters/redis/redis-nodes.ts';
 import { IoredisSentinelView } from '../adapters/redis/sentinel-view.ts';
 import type { Descriptor } from '../config/local-descriptor.ts';
 import { type ClusterConfig, ClusterSchema, type ReactionTiming } from '../core/model/cluster.ts';
-import type { CorePorts, Logger } from '../core/ports.ts';
+import type { CorePorts, Logger, ReactionPacer } from '../core/ports.ts';
 import { systemClock } from './clock.ts';
 
 /** The core's view of a local cluster, from its descriptor. */
@@ -75,17 +74,13 @@ export interface LocalRuntime {
   close(): Promise<void>;
 }
 
-/**
- * One pacer per process: the local orchestrator of a host set runs every service's reactions here, and a host's
- * loss fails them over together (see ReactionPacer).
- */
-const PACER = new CriticalFirst();
-
 /** The local composition root: real processes, local stand-ins for AWS (dynalite, zone file, bash, files). */
 export function composeLocal(
   d: Descriptor,
   logger: Logger,
   timing: Partial<ReactionTiming> = {},
+  /** The orchestrator's, shared by every cluster it serves (see ReactionPacer); a one-shot command has none. */
+  pacer?: ReactionPacer,
 ): LocalRuntime {
   const connections = new RedisConnections(localAccess(d));
   const dynamo = localDynamoClient(d.stateStore.endpoint);
@@ -119,7 +114,7 @@ export function composeLocal(
     clock: systemClock,
     logger,
     newId: randomUUID,
-    pacer: PACER,
+    ...(pacer ? { pacer } : {}),
   };
   return {
     cluster: clusterFromDescriptor(d, timing),

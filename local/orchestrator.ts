@@ -7,6 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { ensureStateTable } from '../adapters/aws/dynamodb-state-store.ts';
 import { InProcessBus, toSnsEvent } from '../adapters/host/bus.ts';
+import { CriticalFirst } from '../adapters/host/critical-first.ts';
 import { powertoolsLogger } from '../adapters/logging/powertools.ts';
 import { LocalNotifier } from '../adapters/notify/local-notifier.ts';
 import {
@@ -23,6 +24,7 @@ import { reactToFailover } from '../core/failover/react.ts';
 import { StateStoreWatch } from '../core/failover/state-store-watch.ts';
 import { ClusterRegistry, type Endpoint } from '../core/model/cluster.ts';
 import { errorMessage } from '../core/model/errors.ts';
+import type { ReactionPacer } from '../core/ports.ts';
 import { SentinelBridge } from '../events/bridge/bridge.ts';
 import type { NodeEnvelope } from '../events/node-events.ts';
 import { SUBSCRIBED_EVENT_TYPES } from '../events/subscription.ts';
@@ -57,8 +59,9 @@ async function serve(
   descriptor: Descriptor,
   logger: Log,
   storeWatch: StateStoreWatch,
+  pacer: ReactionPacer,
 ): Promise<Served> {
-  const runtime = composeLocal(descriptor, logger);
+  const runtime = composeLocal(descriptor, logger, {}, pacer);
   const { cluster, deps } = runtime;
   const consoleNotifier = new LocalNotifier({
     logger,
@@ -263,7 +266,11 @@ async function main(): Promise<void> {
   // People are told when the state store stops answering, and when it answers again: once, by the event
   // handler or the reconcile, whichever meets it first.
   const store = new StateStoreWatch();
-  const served = await Promise.all(descriptors.map((d, i) => serve(paths[i] as string, d, logger, store)));
+  // One pacer for every service served here: a host's loss fails them over together (see ReactionPacer).
+  const pacer = new CriticalFirst();
+  const served = await Promise.all(
+    descriptors.map((d, i) => serve(paths[i] as string, d, logger, store, pacer)),
+  );
   const byName = new Map(served.map((s) => [s.runtime.cluster.name, s]));
 
   // Each event to its cluster's handler; different clusters' reactions run concurrently, one cluster's in turn. Only

@@ -36,14 +36,24 @@ export class CriticalFirst implements ReactionPacer {
   settled(): Promise<void> {
     if (this.inside === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      // A process that has nothing else to do does not wait for this timer.
-      const timer = setTimeout(resolve, this.boundMs);
-      timer.unref();
-      this.waiters.push(() => {
+      const wake = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      // At the bound: on its way, and out of the waiters (a count that stays above zero keeps no waiter).
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== wake);
+        resolve();
+      }, this.boundMs);
+      // A process that has nothing else to do does not wait for this timer.
+      timer.unref();
+      this.waiters.push(wake);
     });
+  }
+
+  /** How many follow-ups wait now. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   private wake(): void {

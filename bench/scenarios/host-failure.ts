@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoStateStore } from '../../adapters/aws/dynamodb-state-store.ts';
 import { localDynamoClient } from '../../compose/local.ts';
-import type { SentinelLayout } from '../../config/host-set-descriptor.ts';
+import { SENTINEL_LAYOUTS, type SentinelLayout } from '../../config/host-set-descriptor.ts';
 import { type Descriptor, descriptorPath, readDescriptor } from '../../config/local-descriptor.ts';
 import { errorMessage, HaRedisError } from '../../core/model/errors.ts';
 import { failHost } from '../../local/host-set-processes.ts';
@@ -41,7 +41,7 @@ const SYSTEMS = ['ha-redis', 'sentinel-ioredis', 'haproxy-role'] as const;
 type HostSystem = (typeof SYSTEMS)[number];
 const FAILED_HOST = 'host-1';
 const SURVIVORS = ['host-2', 'host-3'] as const;
-const LAYOUTS: readonly SentinelLayout[] = ['per-service', 'shared'];
+const LAYOUTS: readonly SentinelLayout[] = SENTINEL_LAYOUTS;
 const DEFAULT_SERVICES = 8;
 /** Acks each writer must have before the kill: connected and writing. */
 const WARMUP_ACKS = 50;

@@ -12,10 +12,13 @@ import type { HistoryEntry } from '../model/records.ts';
 import type { Timeline } from '../model/timeline.ts';
 import { withinMs } from '../model/within.ts';
 import type { CorePorts } from '../ports.ts';
+import { askForFailover } from './ask-failover.ts';
 import { decideMajority, observeSentinels } from './confirm.ts';
+import { NO_GOOD_REPLICA } from './no-good-replica.ts';
 import type { NodeExit, NodeExitOutcome } from './node-exit.ts';
 import { reactToFailover } from './react.ts';
 import { rerouteProxies } from './routing.ts';
+import { ELECTION_ABORTED } from './stalled-election.ts';
 
 /** The fast path's acts, once every check held (core/failover/fast-path.ts): hold, ask, reroute, or lift the hold. */
 
@@ -230,22 +233,19 @@ export async function actedOnAlready(
   return recent.some(
     (e) =>
       (e.kind === 'failover' || e.kind === 'node-exit') &&
+      // Sentinel giving a failover up (no replica to promote, a stalled election) is no failover of the node.
+      e.trigger !== NO_GOOD_REPLICA &&
+      e.trigger !== ELECTION_ABORTED &&
       sameEndpoint(e.oldMaster ?? undefined, node) &&
       e.startedAt >= exit.exitedAt - 1000,
   );
 }
 
-/** SENTINEL FAILOVER to the first configured Sentinel that accepts it. */
+/** SENTINEL FAILOVER to the first configured Sentinel that takes it (askForFailover). */
 async function askSentinel(cluster: ClusterConfig, deps: CorePorts): Promise<Endpoint> {
-  const refusals: string[] = [];
-  for (const sentinel of cluster.sentinels) {
-    const answer = await deps.sentinels
-      .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
-      .catch((error: unknown) => errorMessage(error));
-    if (answer === 'ok') return sentinel;
-    refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
-  }
-  throw new Error(`no Sentinel took SENTINEL FAILOVER: ${refusals.join('; ')}`);
+  const asked = await askForFailover(cluster, cluster.sentinels, deps);
+  if ('underWay' in asked) throw new Error(`a failover is under way already (${asked.underWay})`);
+  return asked.taken;
 }
 
 /** Until a node other than the old master answers ROLE master: the one Sentinel picked. */

@@ -31,31 +31,37 @@ export async function fenceOtherNodes(
   const timeout = cluster.timing.nodeTimeoutMs;
   const others = cluster.nodes.filter((n) => !sameEndpoint(n, master));
   const offsets = new Map<string, number>();
-  // Each node that answers is fenced as soon as it answers; a node that does not waits for the second phase.
-  const reachable = await Promise.all(
-    others.map(async (node) => {
-      const info = await deps.redis.replication(node, timeout).catch(() => undefined);
-      if (!info) return { node, answered: false as const };
-      try {
-        return {
-          node,
-          answered: true as const,
-          line: await fenceReachable(node, info, master, deps, timeout, offsets),
-        };
-      } catch (error) {
-        return { node, answered: true as const, error };
-      }
+  const infos = others.map((node) => deps.redis.replication(node, timeout).catch(() => undefined));
+  // Each node that answers is fenced as soon as it answers.
+  const reachable = Promise.all(
+    others.map(async (node, i): Promise<{ line: string } | { error: unknown } | undefined> => {
+      const info = await infos[i];
+      if (!info) return undefined;
+      return fenceReachable(node, info, master, deps, timeout, offsets).then(
+        (line) => ({ line }),
+        (error: unknown) => ({ error }),
+      );
     }),
   );
-  await options.afterReachable?.();
-  const lines = await Promise.all(
-    reachable.map((r) =>
-      r.answered ? Promise.resolve(r.line ?? '') : fenceUnreachable(cluster, r.node, master, epoch, deps),
-    ),
+  // A node that does not answer: with `afterReachable`, once every node that answers is fenced and the hook let
+  // it; without, at once (the Lambda's reaction, as before the hook).
+  const { afterReachable } = options;
+  const turn = afterReachable ? reachable.then(() => afterReachable()) : Promise.resolve();
+  const unreachable = Promise.all(
+    others.map(async (node, i): Promise<string | undefined> => {
+      if (await infos[i]) return undefined;
+      await turn;
+      return fenceUnreachable(cluster, node, master, epoch, deps);
+    }),
   );
+  const [fenced, persisted] = await Promise.all([reachable, unreachable]);
   // A node that still takes writes fails the fence, once the nodes that do not answer are fenced too.
-  const failed = reachable.find((r) => r.answered && r.error !== undefined);
-  if (failed?.answered) throw failed.error;
+  const failed = fenced.find((r) => r !== undefined && 'error' in r);
+  if (failed && 'error' in failed) throw failed.error;
+  const lines = others.map((_, i) => {
+    const r = fenced[i];
+    return r && 'line' in r ? r.line : (persisted[i] ?? '');
+  });
   return { summary: lines.join('; '), oldMasterOffsets: offsets };
 }
 

@@ -114,12 +114,16 @@ async function reactInTurn(
 
   const { master: newMaster, epoch } = confirmation;
   const lease = await deps.state.lease(cluster.name);
-  if (lease && lease.until > deps.clock.now() && lease.owner !== trigger.leaseOwner) {
-    deps.logger.info(`epoch ${epoch} left to the ${lease.purpose} that holds the cluster`, {
+  // A planned operation (or the fast path) moves routing itself; the election rescue only asked Sentinel for the
+  // failover that this reaction follows, and is not waited for.
+  const heldBy =
+    lease && lease.until > deps.clock.now() && lease.owner !== trigger.leaseOwner ? lease : undefined;
+  if (heldBy && heldBy.purpose !== 'election-rescue') {
+    deps.logger.info(`epoch ${epoch} left to the ${heldBy.purpose} that holds the cluster`, {
       cluster: cluster.name,
-      owner: lease.owner,
+      owner: heldBy.owner,
     });
-    return { action: 'deferred', epoch, owner: lease.owner };
+    return { action: 'deferred', epoch, owner: heldBy.owner };
   }
   const token = deps.newId();
   const claim = await timeline.run('epoch-claimed', () =>
@@ -316,12 +320,20 @@ async function runReactionSteps(
     : Promise.resolve();
   let bytesAtRisk: number | null = null;
   const fencing = attempt('fenced', async () => {
-    const fence = await fenceOtherNodes(cluster, newMaster, epoch, deps, {
-      afterReachable: () => {
-        reachableFenced();
-        return followUps;
-      },
-    });
+    const fence = await fenceOtherNodes(
+      cluster,
+      newMaster,
+      epoch,
+      deps,
+      pacer
+        ? {
+            afterReachable: () => {
+              reachableFenced();
+              return followUps;
+            },
+          }
+        : {},
+    );
     const promotedAt = await promotedAtRead;
     if (oldMaster && fence.oldMasterOffsets.has(formatEndpoint(oldMaster)) && promotedAt !== null) {
       bytesAtRisk = Math.max(0, (fence.oldMasterOffsets.get(formatEndpoint(oldMaster)) ?? 0) - promotedAt);

@@ -10,6 +10,7 @@ import { errorMessage } from '../model/errors.ts';
 import type { HistoryEntry } from '../model/records.ts';
 import { Timeline } from '../model/timeline.ts';
 import type { CorePorts, SentinelMasterView } from '../ports.ts';
+import { askForFailover } from './ask-failover.ts';
 import { decideMajority, majorityOf, observeSentinels, type SentinelAnswer } from './confirm.ts';
 
 /**
@@ -122,51 +123,66 @@ export async function rescueStalledElection(
     return ignored(cluster, `${ELECTION_ABORTED} for ${label}: ${first.reason}`, deps);
   }
   if (first.verdict === 'refuse') return refused(cluster, master, seenAt, first.reason, timeline, deps);
-  const owner = `election-rescue:${formatEndpoint(master)}:${seenAt}:${deps.newId()}`;
-  const lease = { owner, purpose: 'election-rescue' as const, until: deps.clock.now() + 10_000 };
+  const asked = await forceUnderLease(cluster, master, source, deps, timeline);
+  if ('ignored' in asked) return ignored(cluster, `${ELECTION_ABORTED} for ${label}: ${asked.ignored}`, deps);
+  if ('refused' in asked) return refused(cluster, master, seenAt, asked.refused, timeline, deps);
+  const entry = rescueEntry(cluster, master, seenAt, timeline, deps, 'succeeded');
+  await recordAndNotify(
+    deps,
+    entry,
+    `${cluster.name}: Sentinel's election to fail ${label} over stalled (split votes) and was given up; Sentinel ` +
+      'would try again only after 2 × failover-timeout. A majority of the Sentinels see it down, so ha-redis asked ' +
+      `${formatEndpoint(asked.taken)} to fail it over now (SENTINEL FAILOVER); the reaction follows its promotion.`,
+  );
+  return { action: 'failover-forced', sentinel: asked.taken, entry };
+}
+
+/**
+ * How long the rescue's lease lasts beyond its own questions: a fresh look (one Sentinel timeout) and one
+ * SENTINEL FAILOVER per Sentinel at most, each bounded by the Sentinel timeout.
+ */
+const LEASE_MARGIN_MS = 5000;
+
+/**
+ * Under the cluster lease (one rescue at a time across processes, none during a planned operation): a fresh look,
+ * then SENTINEL FAILOVER. The lease is released as soon as it is asked: the reactions to the promotion that
+ * follows read the Sentinels, not the lease.
+ */
+async function forceUnderLease(
+  cluster: ClusterConfig,
+  master: Endpoint,
+  source: Endpoint | undefined,
+  deps: CorePorts,
+  timeline: Timeline,
+): Promise<{ taken: Endpoint } | { ignored: string } | { refused: string }> {
+  const owner = `election-rescue:${formatEndpoint(master)}:${deps.clock.now()}:${deps.newId()}`;
+  const leaseMs = (cluster.sentinels.length + 1) * cluster.timing.sentinelTimeoutMs + LEASE_MARGIN_MS;
+  const lease = { owner, purpose: 'election-rescue' as const, until: deps.clock.now() + leaseMs };
   const taken = await deps.state.takeLease(cluster.name, lease, deps.clock.now());
   if (!taken.taken) {
     const { purpose, owner: holder } = taken.holder;
-    return ignored(
-      cluster,
-      `${ELECTION_ABORTED} for ${label}: the ${purpose} ${holder} holds the cluster`,
-      deps,
-    );
+    return { ignored: `the ${purpose} ${holder} holds the cluster` };
   }
   try {
     // Under the lease, a fresh look: another abort's rescue may have forced it a moment ago.
     const now = await verdictNow(cluster, master, deps);
-    if (now.verdict !== 'force') {
-      return ignored(cluster, `${ELECTION_ABORTED} for ${label}: ${now.reason}`, deps);
-    }
+    if (now.verdict === 'refuse') return { refused: now.reason };
+    if (now.verdict !== 'force') return { ignored: now.reason };
+    const known = source && cluster.sentinels.find((s) => sameEndpoint(s, source));
+    // The Sentinel that gave up first: it is in no failover now.
+    const order = known ? [known, ...cluster.sentinels.filter((s) => s !== known)] : cluster.sentinels;
     const asked = await timeline
       .run(
         'failover-forced',
-        () => askSentinel(cluster, source, deps),
-        (s) =>
-          'underWay' in s
-            ? `not forced: ${s.underWay}`
-            : `SENTINEL FAILOVER ${cluster.masterName} accepted by ${formatEndpoint(s)}`,
+        () => askForFailover(cluster, order, deps),
+        (a) =>
+          'underWay' in a
+            ? `not forced: ${a.underWay}`
+            : `SENTINEL FAILOVER ${cluster.masterName} accepted by ${formatEndpoint(a.taken)}`,
       )
-      .catch((error: unknown) => new Error(errorMessage(error)));
-    if (asked instanceof Error) return refused(cluster, master, seenAt, asked.message, timeline, deps);
-    if ('underWay' in asked) {
-      return ignored(
-        cluster,
-        `${ELECTION_ABORTED} for ${label}: a failover is under way (${asked.underWay})`,
-        deps,
-      );
-    }
-
-    const entry = rescueEntry(cluster, master, seenAt, timeline, deps, 'succeeded');
-    await recordAndNotify(
-      deps,
-      entry,
-      `${cluster.name}: Sentinel's election to fail ${label} over stalled (split votes) and was given up; Sentinel ` +
-        'would try again only after 2 × failover-timeout. A majority of the Sentinels see it down, so ha-redis asked ' +
-        `${formatEndpoint(asked)} to fail it over now (SENTINEL FAILOVER); the reaction follows its promotion.`,
-    );
-    return { action: 'failover-forced', sentinel: asked, entry };
+      .catch((error: unknown) => ({ refused: errorMessage(error) }));
+    if ('underWay' in asked) return { ignored: `a failover is under way (${asked.underWay})` };
+    return asked;
   } finally {
     await deps.state.releaseLease(cluster.name, owner).catch((error: unknown) =>
       deps.logger.warn('election rescue: lease not released; it expires by itself', {
@@ -202,29 +218,6 @@ async function verdictNow(cluster: ClusterConfig, master: Endpoint, deps: CorePo
 const verdictText = (v: StallVerdict): string =>
   v.verdict === 'force' ? 'stalled: force' : `${v.verdict}: ${v.reason}`;
 
-/**
- * SENTINEL FAILOVER to the Sentinel that gave up first (it is in no failover now), then to the others; a refusal
- * with INPROG means another Sentinel started one meanwhile: nothing to force.
- */
-async function askSentinel(
-  cluster: ClusterConfig,
-  source: Endpoint | undefined,
-  deps: CorePorts,
-): Promise<Endpoint | { underWay: string }> {
-  const known = source && cluster.sentinels.find((s) => sameEndpoint(s, source));
-  const order = known ? [known, ...cluster.sentinels.filter((s) => s !== known)] : cluster.sentinels;
-  const refusals: string[] = [];
-  for (const sentinel of order) {
-    const answer = await deps.sentinels
-      .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
-      .catch((error: unknown) => errorMessage(error));
-    if (answer === 'ok') return sentinel;
-    if (/INPROG/i.test(answer)) return { underWay: `${formatEndpoint(sentinel)}: ${answer}` };
-    refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
-  }
-  throw new Error(`no Sentinel took SENTINEL FAILOVER: ${refusals.join('; ')}`);
-}
-
 function rescueEntry(
   cluster: ClusterConfig,
   master: Endpoint,
@@ -252,6 +245,9 @@ function rescueEntry(
   };
 }
 
+/** A refusal told longer ago than this is told again: it is another outage by then, or the same one still. */
+export const TOLD_AGAIN_AFTER_MS = 10 * 60_000;
+
 /**
  * The election stalled but ha-redis must not force it: record and tell why, once per master (each Sentinel that
  * gave up sends its own event), until another entry comes between.
@@ -270,7 +266,8 @@ async function refused(
     last &&
     last.trigger === ELECTION_ABORTED &&
     last.outcome === 'failed' &&
-    sameEndpoint(last.oldMaster ?? undefined, master)
+    sameEndpoint(last.oldMaster ?? undefined, master) &&
+    seenAt - last.startedAt < TOLD_AGAIN_AFTER_MS
   ) {
     return ignored(cluster, `${ELECTION_ABORTED} for ${label}: told already (${last.id})`, deps);
   }

@@ -47,6 +47,7 @@ describe('CriticalFirst', () => {
 
     // Assert
     expect(Date.now() - started).toBeGreaterThanOrEqual(25);
+    expect(pacer.waiting).toBe(0);
   });
 });
 

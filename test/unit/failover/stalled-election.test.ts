@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { handleSentinelEvent } from '../../../core/failover/handle-event.ts';
-import { OTHERS_GIVE_UP_WITHIN_MS } from '../../../core/failover/stalled-election.ts';
+import { OTHERS_GIVE_UP_WITHIN_MS, TOLD_AGAIN_AFTER_MS } from '../../../core/failover/stalled-election.ts';
 import { formatEndpoint } from '../../../core/model/cluster.ts';
 import { FakeSentinelView, type ViewSpec } from '../../fakes/sentinels.ts';
 import { N1, N2, SENTINELS, START } from '../../support/fixtures.ts';
@@ -72,10 +72,10 @@ describe('-failover-abort-not-elected: the election stalled', () => {
     expect(w.state.leaseHeld).toBeUndefined();
   });
 
-  it('asks the next Sentinel when the first refuses or does not answer', async () => {
+  it('asks the next Sentinel when the first refuses', async () => {
     // Arrange
     const w = stalledWorld();
-    w.sentinels.failoverAnswers.set(formatEndpoint(SOURCE), new Error('timed out'));
+    w.sentinels.failoverAnswers.set(formatEndpoint(SOURCE), 'NOGOODSLAVE No suitable replica to promote');
 
     // Act
     const outcome = await abort(w);
@@ -83,6 +83,43 @@ describe('-failover-abort-not-elected: the election stalled', () => {
     // Assert
     expect(outcome).toMatchObject({ action: 'failover-forced', sentinel: SENTINELS[0] });
     expect(w.sentinels.failoverCalls).toEqual([SOURCE, SENTINELS[0]]);
+    expect(w.state.leaseHeld).toBeUndefined();
+  });
+
+  it('asks no other Sentinel when one does not answer: it may have taken it, and a second would fail over again', async () => {
+    // Arrange
+    const w = stalledWorld();
+    w.sentinels.failoverAnswers.set(formatEndpoint(SOURCE), new Error('timed out after 500 ms'));
+
+    // Act
+    const outcome = await abort(w);
+
+    // Assert
+    expect(outcome.action).toBe('rescue-refused');
+    expect(w.sentinels.failoverCalls).toEqual([SOURCE]);
+    expect(w.state.history[0]?.error).toContain(
+      `${formatEndpoint(SOURCE)} did not answer (timed out after 500 ms); not asked of another Sentinel`,
+    );
+    expect(w.state.leaseHeld).toBeUndefined();
+  });
+
+  it('tells a refusal again once it is older than TOLD_AGAIN_AFTER_MS', async () => {
+    // Arrange
+    const w = stalledWorld([DOWN, UP, UP]);
+    await abort(w);
+
+    // Act
+    const later = await handleSentinelEvent(
+      w.cluster,
+      loadEvent('failover-abort-not-elected'),
+      START + TOLD_AGAIN_AFTER_MS + 1,
+      w.deps,
+      SOURCE,
+    );
+
+    // Assert
+    expect(later.action).toBe('rescue-refused');
+    expect(w.state.history).toHaveLength(2);
   });
 
   it('waits for another Sentinel to give up its own attempt, then forces', async () => {
@@ -247,6 +284,7 @@ describe('-failover-abort-not-elected: the election stalled', () => {
     });
     expect(w.sentinels.failoverCalls).toEqual([SOURCE]);
     expect(w.state.history).toEqual([]);
+    expect(w.state.leaseHeld).toBeUndefined();
   });
 
   it('says why when no Sentinel takes SENTINEL FAILOVER', async () => {

@@ -97,39 +97,37 @@ describe('reactToNodeExit: no promotion follows', () => {
 });
 
 describe('reactToNodeExit: no Sentinel takes SENTINEL FAILOVER', () => {
-  it('asks each Sentinel once, then lifts the hold, records a failed entry naming why, and releases the lease', async () => {
+  it('asks the next Sentinel after a refusal, none after one that does not answer, then lifts the hold, records a failed entry naming why, and releases the lease', async () => {
     // Arrange
     const w = masterExitWorld();
-    const [s1, s2, s3] = SENTINELS.map(formatEndpoint);
+    const [s1, s2] = SENTINELS.map(formatEndpoint);
     w.sentinels.failoverAnswers
       .set(s1 ?? '', 'NOGOODSLAVE No suitable replica to promote')
-      .set(s2 ?? '', 'INPROG Failover already in progress')
-      .set(s3 ?? '', new Error('timed out'));
+      .set(s2 ?? '', new Error('timed out'));
     const effects = recordEffects(w);
 
     // Act
     const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
 
-    // Assert
+    // Assert: s3 is not asked: s2 may have taken it, and a second forced failover would promote again.
     expect(outcome.action).toBe('fast-failover-failed');
-    expect(w.sentinels.failoverCalls).toEqual(SENTINELS);
+    expect(w.sentinels.failoverCalls).toEqual(SENTINELS.slice(0, 2));
     expect(effects).toEqual([
       `fence-node n1 -> ${formatEndpoint(NO_MASTER)}`,
       `failover ${s1}`,
       `failover ${s2}`,
-      `failover ${s3}`,
       'release-node n1',
     ]);
     const [entry] = w.state.history;
     expect(w.state.history).toHaveLength(1);
     expect(entry).toMatchObject({ kind: 'node-exit', outcome: 'failed', oldMaster: N1 });
     expect(entry?.error).toBe(
-      "after n1's redis-server exited, no Sentinel took SENTINEL FAILOVER: 10.0.1.11:26379: NOGOODSLAVE No suitable replica to promote; 10.0.1.12:26379: INPROG Failover already in progress; 10.0.1.13:26379: timed out; the hold on it was lifted",
+      "after n1's redis-server exited, no Sentinel took SENTINEL FAILOVER: 10.0.1.11:26379: NOGOODSLAVE No suitable replica to promote; 10.0.1.12:26379 did not answer (timed out); not asked of another Sentinel, since 10.0.1.12:26379 may have taken it; the hold on it was lifted",
     );
     const asked = entry?.timeline.find((s) => s.step === 'failover-asked');
     expect(asked?.status).toBe('failed');
     expect(asked?.detail).toContain(`${s1}: NOGOODSLAVE`);
-    expect(asked?.detail).toContain(`${s3}: timed out`);
+    expect(asked?.detail).toContain(`${s2} did not answer (timed out)`);
     expect(stepNames(entry?.timeline ?? []).slice(-2)).toEqual(['failover-asked', 'hold-lifted']);
     // No promotion was waited for: nothing slept, no ROLE asked.
     expect(w.clock.sleeps).toEqual([]);
@@ -137,6 +135,21 @@ describe('reactToNodeExit: no Sentinel takes SENTINEL FAILOVER', () => {
     expect(w.notifier.published).toHaveLength(1);
     expect(w.router.calls).toEqual([]);
     expect(w.state.leaseHeld).toBeUndefined();
+  });
+
+  it('asks no other Sentinel when one answers INPROG: a failover is under way already', async () => {
+    // Arrange
+    const w = masterExitWorld();
+    const [s1] = SENTINELS.map(formatEndpoint);
+    w.sentinels.failoverAnswers.set(s1 ?? '', 'INPROG Failover already in progress');
+
+    // Act
+    const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
+
+    // Assert
+    expect(outcome.action).toBe('fast-failover-failed');
+    expect(w.sentinels.failoverCalls).toEqual(SENTINELS.slice(0, 1));
+    expect(w.state.history[0]?.error).toContain('a failover is under way already (10.0.1.11:26379: INPROG');
   });
 });
 

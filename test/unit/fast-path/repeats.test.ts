@@ -255,6 +255,36 @@ describe("reactToNodeExit: duplicates of the master's exit", () => {
     expect(w.state.leaseHeld).toBeUndefined();
   });
 
+  it.each([['-failover-abort-not-elected'], ['-failover-abort-no-good-slave']])(
+    'acts on the exit when the only entry since is Sentinel giving a failover up (%s)',
+    async (trigger) => {
+      // Arrange: Sentinel gave a failover of n1 up after the exit; that changed nothing on n1.
+      const w = masterExitWorld();
+      promoteOnFailover(w, N2);
+      await w.state.appendHistory({
+        id: 'given-up',
+        cluster: 'orders',
+        kind: 'failover',
+        trigger,
+        startedAt: EXITED_AT + 100,
+        durationMs: 0,
+        timeline: [],
+        epoch: null,
+        oldMaster: N1,
+        newMaster: null,
+        outcome: 'failed',
+        bytesAtRisk: null,
+      });
+
+      // Act
+      const outcome = await reactToNodeExit(w.cluster, nodeExit(), w.deps);
+
+      // Assert
+      expect(outcome.action).toBe('fast-failover');
+      expect(w.sentinels.failoverCalls).toHaveLength(1);
+    },
+  );
+
   it("ignores the master's exit arriving when a majority already names n2: no replica exit is recorded or told", async () => {
     // Arrange: Sentinel failed n1 over to n2 before the agent's event arrived; nothing is in the history yet.
     const w = masterExitWorld({ sentinels: FakeSentinelView.agreeing(N2, 7) });

@@ -28,6 +28,23 @@ describe('reactToFailover under a switchover lease', () => {
     expect(w.state.history).toEqual([]);
   });
 
+  it("does not wait for the election rescue's lease: it only asked Sentinel for the failover this follows", async () => {
+    // Arrange
+    const w = failedOverWorld();
+    w.state.leaseHeld = leaseOf('election-rescue:10.0.1.21:6379:1', 'election-rescue');
+
+    // Act
+    const result = await reactToFailover(
+      w.cluster,
+      { type: '+switch-master', seenAt: START, oldMaster: N1 },
+      w.deps,
+    );
+
+    // Assert
+    expect(result.action).toBe('failed-over');
+    expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
+  });
+
   it('fails over as usual once the lease has expired', async () => {
     // Arrange
     const w = failedOverWorld();

@@ -206,7 +206,15 @@ export async function confirmNewMaster(
   /** The applied epoch, or its read under way: the election is asked beside the read. */
   appliedNow: AppliedEpoch | undefined | Promise<AppliedEpoch | undefined>,
   deps: { sentinels: SentinelView; redis: RedisNodes; clock: Clock; state: Pick<StateStore, 'votes'> },
-  options: { deadlineMs: number; promotion?: Promotion | undefined },
+  options: {
+    deadlineMs: number;
+    promotion?: Promotion | undefined;
+    /**
+     * The caller knows a failover happened (a switchover's Finish saw its target answer ROLE master): a majority
+     * that still names the applied master has not heard of it yet, and is polled again until the deadline.
+     */
+    expectNewer?: boolean;
+  },
 ): Promise<Confirmation> {
   const start = deps.clock.now();
   let polls = 0;
@@ -261,7 +269,8 @@ export async function confirmNewMaster(
       reason = `a majority names ${formatEndpoint(agreed.master)} at epoch ${agreed.epoch}, but it answers ROLE ${role}`;
     } else if (agreed && applied && agreed.epoch <= applied.epoch) {
       const nothingNewer = decision.newestEpoch <= applied.epoch && !decision.failoverInProgress;
-      if (nothingNewer && (agreed.epoch < applied.epoch || sameEndpoint(agreed.master, applied.master))) {
+      const isApplied = agreed.epoch < applied.epoch || sameEndpoint(agreed.master, applied.master);
+      if (nothingNewer && isApplied && !options.expectNewer) {
         return { kind: 'current', master: applied.master, epoch: applied.epoch };
       }
       reason = `a majority still names ${formatEndpoint(agreed.master)} at epoch ${agreed.epoch}; newest epoch seen ${decision.newestEpoch}`;

@@ -134,7 +134,9 @@ async function claimTargetEpoch(
     cluster,
     applied && applied.epoch <= plan.epoch ? { ...applied, status: 'done' } : applied,
     deps,
-    { deadlineMs: 10_000 },
+    // The target answers ROLE master: a majority still naming the old master (its promoting Sentinel slower to
+    // answer than the others, on a busy machine) has not heard of it yet.
+    { deadlineMs: 10_000, expectNewer: true },
   );
   if (confirmation.kind !== 'confirmed' || !sameEndpoint(confirmation.master, plan.target)) {
     throw new VerificationError(

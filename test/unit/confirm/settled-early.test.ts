@@ -82,6 +82,30 @@ describe('a confirmation that does not wait for a silent Sentinel', () => {
     expect(deps.sentinels.questions).toHaveLength(3);
   });
 
+  it("polls on when the caller knows a failover happened (a switchover's Finish): two still naming the applied master have not heard of it yet", async () => {
+    // Arrange: the first poll, two name the applied master and the promoting Sentinel is slow; the next, two name
+    // the target at the newer epoch.
+    const sentinels = new FakeSentinelView([
+      [{ master: N1, epoch: 6 }, { master: N1, epoch: 6 }, 'down'],
+      [{ master: N2, epoch: 7 }, { master: N2, epoch: 7 }, 'down'],
+    ]);
+    const deps = {
+      sentinels,
+      redis: new FakeRedisNodes().set(N1, { role: 'slave' }).set(N2, { role: 'master' }),
+      clock: new FakeClock(),
+      state: new InMemoryStateStore(),
+    };
+
+    // Act
+    const expecting = await confirmNewMaster(testCluster(), applied(N1, 6), deps, {
+      deadlineMs: 1000,
+      expectNewer: true,
+    });
+
+    // Assert
+    expect(expecting).toMatchObject({ kind: 'confirmed', master: N2, epoch: 7, polls: 2 });
+  });
+
   it('waits for the third while the two that answered disagree', async () => {
     // Arrange: one has adopted a newer master, one has not; the third decides
     const { deps, release } = withSilentThird([

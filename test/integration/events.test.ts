@@ -56,6 +56,14 @@ const firstTriggerIn = (order: readonly SentinelEnvelope[]): string | undefined 
 const reactionsOf = (outcomes: readonly RecordOutcome[]) =>
   outcomes.flatMap((o) => (o.action === 'failed-over' ? [[o.entry.trigger, o.entry.epoch]] : []));
 
+/** Each reaction's outcome and error, for the message of a failed assertion (a partial one is retried). */
+const reactionNotes = (outcomes: readonly RecordOutcome[]): string =>
+  outcomes
+    .flatMap((o) =>
+      o.action === 'failed-over' ? [`${o.entry.outcome}${o.entry.error ? `: ${o.entry.error}` : ''}`] : [],
+    )
+    .join(' | ');
+
 /** Every envelope 3 times, as at-least-once delivery (SNS, then Lambda's own retries) may hand it over. */
 const thrice = (events: readonly SentinelEnvelope[]) => events.flatMap((e) => [e, e, e]);
 
@@ -174,7 +182,7 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
 
     // Assert 1: one reaction, to the first failover event delivered; one reroute of each proxy, to the new master.
     expect(outcomes1.filter((o) => o.action === 'rejected')).toEqual([]);
-    expect(reactionsOf(outcomes1)).toEqual([[firstTriggerIn(order1), first.epoch]]);
+    expect(reactionsOf(outcomes1), reactionNotes(outcomes1)).toEqual([[firstTriggerIn(order1), first.epoch]]);
     expect(
       router.calls
         .slice(calls)
@@ -190,7 +198,9 @@ describe('Sentinel events delivered to the handler (real cluster, handler in thi
     const stale = await deliverAll(shuffled(thrice(first.events), 3));
 
     // Assert 2: one more reroute, to the newest master; the older epoch moved nothing back.
-    expect(reactionsOf(outcomes2)).toEqual([[firstTriggerIn(order2), second.epoch]]);
+    expect(reactionsOf(outcomes2), reactionNotes(outcomes2)).toEqual([
+      [firstTriggerIn(order2), second.epoch],
+    ]);
     expect(reactionsOf(stale)).toEqual([]);
     expect(stale.filter((o) => o.action === 'rejected')).toEqual([]);
     expect(router.calls.slice(calls)).toHaveLength(4);

@@ -79,6 +79,9 @@ export class ZoneFileDns implements Dns {
     for (;;) {
       try {
         const handle = await open(lockPath, 'wx');
+        // The holder's pid: a writer killed while it held the lock (an orchestrator stopped mid-write) does not
+        // hold the zone for STALE_LOCK_MS.
+        await handle.writeFile(String(process.pid));
         await handle.close();
         return () => unlink(lockPath).catch(() => undefined);
       } catch (error) {
@@ -87,10 +90,23 @@ export class ZoneFileDns implements Dns {
           (s) => Date.now() - s.mtimeMs,
           () => 0,
         );
-        if (age > STALE_LOCK_MS) await unlink(lockPath).catch(() => undefined);
+        if (age > STALE_LOCK_MS || (await holderGone(lockPath)))
+          await unlink(lockPath).catch(() => undefined);
         else if (Date.now() > deadline) throw new Error(`zone file ${this.path} is locked by another writer`);
         else await sleep(2);
       }
     }
+  }
+}
+
+/** Whether the lock's holder, by the pid it wrote, no longer runs on this host (a lock without a pid: not known). */
+async function holderGone(lockPath: string): Promise<boolean> {
+  const pid = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -262,6 +263,27 @@ describe('zone file DNS', () => {
     // Assert
     expect(result).toBe('unchanged');
     expect(await readFile(path, 'utf8')).toBe(before);
+  });
+
+  it('takes over the lock of a writer that died holding it, and waits for a live one', async () => {
+    // Arrange: a lock left by a process that has exited, then one held by this (live) process.
+    const path = join(dir, 'orders.zone');
+    const dead = spawnSync('true').pid;
+    await writeFile(`${path}.lock`, String(dead));
+
+    // Act
+    const started = Date.now();
+    const result = await new ZoneFileDns(path).upsertMaster(testCluster(), N2, 1);
+    const tookMs = Date.now() - started;
+    await writeFile(`${path}.lock`, String(process.pid));
+    const held = await new ZoneFileDns(path)
+      .upsertMaster(testCluster(), N3, 2)
+      .catch((e: Error) => e.message);
+
+    // Assert
+    expect(result).toBe('updated');
+    expect(tookMs).toBeLessThan(1000);
+    expect(held).toMatch(/is locked by another writer/);
   });
 
   it('overwrites a file that holds no zone of its own', async () => {

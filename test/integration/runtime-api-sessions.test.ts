@@ -118,7 +118,7 @@ describe.skipIf(skipReason !== undefined)('Runtime API sessions kept open (real 
     await waitUntil(async () => (await otherCliSessions(h)) === 0, 5000, 'haproxy to close the idle session');
     await router.masterRoute(proxy);
     expect(router.sessions.opened).toBe(3);
-  });
+  }, 15_000);
 
   it('opens a new session after HAProxy restarts, and tells a proxy that is down from one that refuses', async () => {
     router = new HaproxyRouter(1000, async () => undefined, new RuntimeApiSessions({ idleMs: 60_000 }));

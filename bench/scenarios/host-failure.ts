@@ -41,7 +41,6 @@ const SYSTEMS = ['ha-redis', 'sentinel-ioredis', 'haproxy-role'] as const;
 type HostSystem = (typeof SYSTEMS)[number];
 const FAILED_HOST = 'host-1';
 const SURVIVORS = ['host-2', 'host-3'] as const;
-const LAYOUTS: readonly SentinelLayout[] = SENTINEL_LAYOUTS;
 const DEFAULT_SERVICES = 8;
 /** Acks each writer must have before the kill: connected and writing. */
 const WARMUP_ACKS = 50;
@@ -367,7 +366,7 @@ export async function runHostFailure(options: HostFailureOptions): Promise<Scena
   const services = options.services ?? DEFAULT_SERVICES;
   const log = options.log ?? (() => undefined);
   const rows: ScenarioRow[] = [];
-  for (const layout of options.layouts ?? LAYOUTS) {
+  for (const layout of options.layouts ?? SENTINEL_LAYOUTS) {
     const name = `host-failure/${services}-services/${layout}/down-after-${downAfterMs}`;
     const results: SetRunResult[] = [];
     const failures: string[] = [];

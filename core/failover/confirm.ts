@@ -21,6 +21,10 @@ export interface MajorityDecision {
   failoverInProgress: boolean;
 }
 
+/** Whether this Sentinel is in the middle of a failover of the master it was asked about. */
+export const inFailover = (view: SentinelMasterView): boolean =>
+  view.failoverState !== 'none' || view.flags.includes('failover_in_progress');
+
 /** Majority of the configured Sentinels, not of those that answered. */
 export const majorityOf = (configured: number): number => Math.floor(configured / 2) + 1;
 
@@ -41,9 +45,7 @@ export function decideMajority(answers: readonly SentinelAnswer[], configured: n
     needed,
     answered: views.length,
     newestEpoch: views.reduce((max, v) => Math.max(max, v.configEpoch), -1),
-    failoverInProgress: views.some(
-      (v) => v.failoverState !== 'none' || v.flags.includes('failover_in_progress'),
-    ),
+    failoverInProgress: views.some(inFailover),
   };
 }
 

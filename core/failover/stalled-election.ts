@@ -11,7 +11,7 @@ import type { HistoryEntry } from '../model/records.ts';
 import { Timeline } from '../model/timeline.ts';
 import type { CorePorts, SentinelMasterView } from '../ports.ts';
 import { askForFailover } from './ask-failover.ts';
-import { decideMajority, majorityOf, observeSentinels, type SentinelAnswer } from './confirm.ts';
+import { decideMajority, inFailover, majorityOf, observeSentinels, type SentinelAnswer } from './confirm.ts';
 
 /**
  * Sentinel gave up a failover because it was not elected leader in time (`-failover-abort-not-elected`). When
@@ -66,7 +66,7 @@ export function stallVerdict(
   const decision = decideMajority(answers, configured);
   const label = nodeLabel(cluster, master);
   const views = answers.flatMap((a) => (a.ok ? [a.view] : []));
-  const busy = views.filter((v) => v.failoverState !== 'none' || v.flags.includes('failover_in_progress'));
+  const busy = views.filter(inFailover);
   if (busy.length) {
     const who = busy.map((v) => `${formatEndpoint(v.sentinel)} (${v.failoverState})`).join(', ');
     return { verdict: 'wait', reason: `a failover is under way at ${who}` };

@@ -91,6 +91,11 @@ export interface RedisNodes {
   replication(node: Endpoint, timeoutMs: number): Promise<ReplicationInfo>;
   /** REPLICAOF master, and persist it (CONFIG REWRITE). */
   replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void>;
+  /**
+   * `REPLICAOF NO ONE`, not persisted: only for the replica that Sentinel's failover leader has selected, whose
+   * own promotion follows within a tick and rewrites the config (see the switchover's `waitForPromotion`).
+   */
+  promoteSelected(node: Endpoint, timeoutMs: number): Promise<void>;
   /** `CLIENT PAUSE <ms> WRITE`: writes block, and the pause expires by itself. */
   pauseWrites(node: Endpoint, pauseMs: number, timeoutMs: number): Promise<void>;
   unpause(node: Endpoint, timeoutMs: number): Promise<void>;

@@ -86,6 +86,10 @@ export class IoredisNodes implements RedisNodes {
     });
   }
 
+  async promoteSelected(node: Endpoint, timeoutMs: number): Promise<void> {
+    await this.connections.run('redis', node, timeoutMs, (c) => c.call('REPLICAOF', 'NO', 'ONE'));
+  }
+
   async pauseWrites(node: Endpoint, pauseMs: number, timeoutMs: number): Promise<void> {
     await this.connections.run('redis', node, timeoutMs, (c) =>
       c.call('CLIENT', 'PAUSE', String(pauseMs), 'WRITE'),

@@ -228,6 +228,9 @@ export class SimRedis implements RedisNodes {
   async replicaOf(node: Endpoint, _master: Endpoint, timeoutMs: number) {
     await this.world.reach(node.host, timeoutMs, 'Redis');
   }
+  async promoteSelected(node: Endpoint): Promise<void> {
+    throw new Error(`the fleet simulation runs no switchover (asked to promote ${node.host}:${node.port})`);
+  }
   async pauseWrites(node: Endpoint, _ms: number, timeoutMs: number) {
     await this.world.reach(node.host, timeoutMs, 'Redis');
   }

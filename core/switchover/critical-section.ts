@@ -1,4 +1,10 @@
-import { type ClusterConfig, formatEndpoint, nodeLabel, sameEndpoint } from '../model/cluster.ts';
+import {
+  type ClusterConfig,
+  type Endpoint,
+  formatEndpoint,
+  nodeLabel,
+  sameEndpoint,
+} from '../model/cluster.ts';
 import { CatchUpTimeoutError, errorMessage, PromotionError } from '../model/errors.ts';
 import type { Timeline } from '../model/timeline.ts';
 import type { CorePorts } from '../ports.ts';
@@ -30,8 +36,8 @@ export async function switchMaster(
     next = { ...next, blocked: true };
     await blockWrites(cluster, plan, deps, timeline);
     await waitForCatchUp(cluster, plan, deps, timeline);
-    await startFailover(cluster, deps, timeline);
-    await waitForPromotion(cluster, plan, deps, timeline);
+    const leader = await startFailover(cluster, deps, timeline);
+    await waitForPromotion(cluster, plan, leader, deps, timeline);
     next = { ...next, promoted: true };
     await rerouteToTarget(cluster, plan, deps, timeline);
     const writeGapMs = deps.clock.now() - blockedAt;
@@ -92,9 +98,9 @@ async function waitForCatchUp(
   );
 }
 
-/** SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts. */
-async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: Timeline): Promise<void> {
-  await timeline.run(
+/** SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts; that one leads the failover. */
+async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: Timeline): Promise<Endpoint> {
+  const accepted = await timeline.run(
     'failover-started',
     async () => {
       const refusals: string[] = [];
@@ -102,45 +108,90 @@ async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: 
         const answer = await deps.sentinels
           .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
           .catch((e: unknown) => errorMessage(e));
-        if (answer === 'ok') return `via ${formatEndpoint(sentinel)}`;
+        if (answer === 'ok') return sentinel;
         refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
       }
       throw new PromotionError(`every Sentinel refused SENTINEL FAILOVER: ${refusals.join('; ')}`);
     },
-    (d) => d,
+    (sentinel) => `via ${formatEndpoint(sentinel)}`,
   );
+  return accepted;
 }
 
-/** Until the target answers ROLE master; fails at once when Sentinel promoted another node. */
+/** The replica that `leader`'s failover selected (flag `promoted` in its SENTINEL REPLICAS), if it did yet. */
+async function selectedBy(
+  cluster: ClusterConfig,
+  leader: Endpoint,
+  deps: CorePorts,
+  timeoutMs: number,
+): Promise<Endpoint | undefined> {
+  const replicas = await deps.sentinels.replicasView(leader, cluster.masterName, timeoutMs).catch(() => []);
+  return replicas.find((r) => r.flags.includes('promoted'))?.address;
+}
+
+/**
+ * Until the target is master; fails at once when Sentinel promoted another node.
+ *
+ * Sentinel's failover moves one state per timer tick (10-19 a second, sentinel.c `sentinelTimer`): the tick
+ * after SENTINEL FAILOVER it selects a replica (flag `promoted`, `sentinelFailoverSelectSlave`), and the next
+ * one sends that replica REPLICAOF NO ONE (`sentinelFailoverSendSlaveOfNoOne`; from the selection its only
+ * other way is an abort after the whole failover-timeout without a link to it). So once the leader names the
+ * target as selected, the switchover sends that same command itself, a tick sooner: writes stay blocked one
+ * tick less. Sentinel's own command follows (it ends with CLIENT KILL TYPE normal, one more reconnect for the
+ * clients already rerouted), and its INFO of the target then completes its promotion as usual. A replica
+ * other than the target selected is never promoted here.
+ */
 function waitForPromotion(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
+  leader: Endpoint,
   deps: CorePorts,
   timeline: Timeline,
-): Promise<void> {
-  const { nodeTimeoutMs } = cluster.timing;
+): Promise<string> {
+  const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
   const pollTimeoutMs = Math.min(nodeTimeoutMs, SWITCHOVER_TIMING.promotePollTimeoutMs);
-  return timeline.run('promoted', async () => {
-    const deadline = deps.clock.now() + SWITCHOVER_TIMING.promoteDeadlineMs;
-    for (;;) {
-      const role = await deps.redis.role(target, pollTimeoutMs).catch(() => 'unreachable');
-      if (role === 'master') return;
-      const masterRole = await deps.redis.role(master, nodeTimeoutMs).catch(() => 'unreachable');
-      if (masterRole !== 'master' && role !== 'master') {
-        // Sentinel chose another node, or a real failover happened: recovery decides.
-        const other = await findMaster(cluster, deps);
-        if (other && !sameEndpoint(other, target)) {
-          throw new PromotionError(`Sentinel promoted ${nodeLabel(cluster, other)}, not ${target.id}`);
+  const selectionTimeoutMs = Math.min(sentinelTimeoutMs, SWITCHOVER_TIMING.promotePollTimeoutMs);
+  let selection: Endpoint | undefined;
+  return timeline.run(
+    'promoted',
+    async () => {
+      const deadline = deps.clock.now() + SWITCHOVER_TIMING.promoteDeadlineMs;
+      for (;;) {
+        const [role, selected] = await Promise.all([
+          deps.redis.role(target, pollTimeoutMs).catch(() => 'unreachable'),
+          selection ? selection : selectedBy(cluster, leader, deps, selectionTimeoutMs),
+        ]);
+        if (role === 'master') return `by Sentinel (${formatEndpoint(leader)})`;
+        if (selected && !selection) {
+          selection = selected;
+          if (sameEndpoint(selected, target)) {
+            // A failed or late answer leaves the promotion to Sentinel's own command, a tick later.
+            const ordered = await deps.redis.promoteSelected(target, pollTimeoutMs).then(
+              () => true,
+              () => false,
+            );
+            if (ordered) return `by ha-redis, once ${formatEndpoint(leader)} selected it`;
+            continue;
+          }
         }
+        const masterRole = await deps.redis.role(master, nodeTimeoutMs).catch(() => 'unreachable');
+        if (masterRole !== 'master' && role !== 'master') {
+          // Sentinel chose another node, or a real failover happened: recovery decides.
+          const other = await findMaster(cluster, deps);
+          if (other && !sameEndpoint(other, target)) {
+            throw new PromotionError(`Sentinel promoted ${nodeLabel(cluster, other)}, not ${target.id}`);
+          }
+        }
+        if (deps.clock.now() > deadline) {
+          throw new PromotionError(
+            `${target.id} did not answer ROLE master within ${SWITCHOVER_TIMING.promoteDeadlineMs} ms`,
+          );
+        }
+        await deps.clock.sleep(SWITCHOVER_TIMING.pollMs);
       }
-      if (deps.clock.now() > deadline) {
-        throw new PromotionError(
-          `${target.id} did not answer ROLE master within ${SWITCHOVER_TIMING.promoteDeadlineMs} ms`,
-        );
-      }
-      await deps.clock.sleep(SWITCHOVER_TIMING.pollMs);
-    }
-  });
+    },
+    (how) => how,
+  );
 }
 
 /** Every proxy to the target, and the other replicas re-pointed at it, at once. */

@@ -101,6 +101,14 @@ export class FakeRedisNodes implements RedisNodes {
     state.master = master;
   }
 
+  readonly promoteCalls: Endpoint[] = [];
+  async promoteSelected(node: Endpoint): Promise<void> {
+    this.promoteCalls.push(endpointOf(node));
+    const state = this.reach(node);
+    state.roles = ['master'];
+    delete state.master;
+  }
+
   readonly connectProbes: Endpoint[] = [];
   async probeConnect(node: Endpoint): Promise<ConnectProbe> {
     this.connectProbes.push(endpointOf(node));

@@ -59,6 +59,11 @@ describe('planned switchover through the local Step Functions workflow (real pro
         'verified',
       ]),
     );
+    // Sentinel's leader selects the target one tick before it sends REPLICAOF NO ONE (10-19 ticks a second);
+    // the switchover polls every few ms, so it sees the selection first and promotes the target itself.
+    expect(history?.timeline.find((s) => s.step === 'promoted')?.detail).toMatch(
+      /^by ha-redis, once \S+ selected it$/,
+    );
     expect(await t.state.lease(t.name)).toBeUndefined();
     const applied = await t.state.appliedEpoch(t.name);
     expect(applied?.master).toEqual(newMaster);
@@ -157,6 +162,10 @@ describe('planned switchover through the local Step Functions workflow (real pro
             return sameEndpoint(node, t.cluster.nodes[1]) && new Error().stack?.includes('switchMaster')
               ? 'slave'
               : role;
+          },
+          // Its own REPLICAOF NO ONE, once Sentinel selected the target, is not seen either.
+          promoteSelected: async () => {
+            throw new Error('REPLICAOF NO ONE: no answer (injected)');
           },
         }),
       }),

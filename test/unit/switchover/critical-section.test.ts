@@ -4,7 +4,8 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import { formatEndpoint } from '../../../core/model/cluster.ts';
+import { type Endpoint, formatEndpoint, sameEndpoint } from '../../../core/model/cluster.ts';
+import { UnreachableError } from '../../../core/model/errors.ts';
 import { SWITCHOVER_TIMING, switchMaster } from '../../../core/switchover/steps.ts';
 import { N1, N2, N3, SENTINELS, START } from '../../support/fixtures.ts';
 import type { FakeWorld } from '../../support/world.ts';
@@ -222,5 +223,76 @@ describe('switchMaster', () => {
     expect(error.message).toBe('Sentinel promoted n3, not n2');
     expect(routesOf(w)).toEqual({ p1: N3, p2: N3 });
     expect(w.router.blocked.size).toBe(0);
+  });
+
+  describe('once the Sentinel that leads the failover has selected the target', () => {
+    /** The leader's SENTINEL REPLICAS: `selected` flagged `promoted` from its second answer on. */
+    const selectingAtSecondPoll = (w: FakeWorld, selected: Endpoint) => {
+      w.sentinels.replicasViewOf = (_sentinel, poll) =>
+        [N2, N3].map((address) => ({
+          address,
+          priority: 100,
+          flags: poll >= 1 && sameEndpoint(address, selected) ? ['slave', 'promoted'] : ['slave'],
+        }));
+    };
+
+    it('promotes the target itself, without waiting for Sentinel’s own command a tick later', async () => {
+      // Arrange: the second Sentinel leads; Sentinel itself never promotes n2 here.
+      const w = beforeSwitchWorld();
+      w.sentinels.failoverAnswers.set(S1 ?? '', 'INPROG Failover already in progress');
+      selectingAtSecondPoll(w, N2);
+
+      // Act
+      const result = await switchMaster(w.cluster, preparedState(), w.deps);
+
+      // Assert
+      expect(w.redis.promoteCalls).toEqual([N2]);
+      expect(new Set(w.sentinels.replicasViewCalls.map(formatEndpoint))).toEqual(new Set([S2]));
+      expect(result.timeline.find((s) => s.step === 'promoted')).toMatchObject({
+        status: 'ok',
+        detail: `by ha-redis, once ${S2} selected it`,
+        durationMs: SWITCHOVER_TIMING.pollMs,
+      });
+      expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
+      expect(w.redis.replicaOfCalls).toEqual([{ node: N3, master: N2 }]);
+    });
+
+    it('never promotes a node that Sentinel did not select: the one it selected is left to Sentinel', async () => {
+      // Arrange: the leader selects n3, and Sentinel promotes it one poll later.
+      const w = beforeSwitchWorld();
+      selectingAtSecondPoll(w, N3);
+      w.sentinels.onFailover = () => {
+        w.redis.set(N3, { roles: ['slave', 'slave', 'master'] });
+        w.redis.set(N1, { roles: ['master', 'slave'], master: N3 });
+        w.sentinels.answersNow = SENTINELS.map(() => view(N3, 7));
+      };
+
+      // Act
+      const error = await rejectionOf(switchMaster(w.cluster, preparedState(), w.deps));
+
+      // Assert
+      expect(w.redis.promoteCalls).toEqual([]);
+      expect(error.message).toBe('Sentinel promoted n3, not n2');
+    });
+
+    it('leaves the promotion to Sentinel when its own REPLICAOF NO ONE fails', async () => {
+      // Arrange
+      const w = beforeSwitchWorld();
+      selectingAtSecondPoll(w, N2);
+      promoteOnFailover(w, N2, 3);
+      const asked: Endpoint[] = [];
+      w.redis.promoteSelected = async (node) => {
+        asked.push({ host: node.host, port: node.port });
+        throw new UnreachableError(`${formatEndpoint(node)} timed out`);
+      };
+
+      // Act
+      const result = await switchMaster(w.cluster, preparedState(), w.deps);
+
+      // Assert
+      expect(asked).toEqual([N2]);
+      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(`by Sentinel (${S1})`);
+      expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
+    });
   });
 });

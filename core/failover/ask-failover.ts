@@ -36,3 +36,25 @@ export async function askForFailover(
   }
   throw new Error(`no Sentinel took SENTINEL FAILOVER: ${refusals.join('; ')}`);
 }
+
+/**
+ * The replica that `leader`'s failover has selected (flag `promoted` in its `SENTINEL REPLICAS`), or undefined
+ * when it has not yet; throws when the Sentinel does not answer (that proves nothing either way).
+ *
+ * Sentinel's failover moves one state per timer tick (10-19 a second, sentinel.c `sentinelTimer`): the tick after
+ * SENTINEL FAILOVER it selects a replica (`sentinelFailoverSelectSlave`), and only the next one sends it REPLICAOF
+ * NO ONE (`sentinelFailoverSendSlaveOfNoOne`; from the selection its only other way is an abort after a whole
+ * failover-timeout without a link to that replica). Sending that same command to the selected replica at once
+ * changes what is promoted in nothing, only when: a tick sooner. Sentinel's own command still follows; it ends
+ * with CLIENT KILL TYPE normal, one more reconnect for clients that reached the new master in that tick, and
+ * a cut for a replica still in its replication handshake (see the switchover's selectionFreshMs).
+ */
+export async function selectedReplica(
+  cluster: ClusterConfig,
+  leader: Endpoint,
+  deps: Pick<CorePorts, 'sentinels'>,
+  timeoutMs: number,
+): Promise<Endpoint | undefined> {
+  const replicas = await deps.sentinels.replicasView(leader, cluster.masterName, timeoutMs);
+  return replicas.find((r) => r.flags.includes('promoted'))?.address;
+}

@@ -24,6 +24,15 @@ export const SWITCHOVER_TIMING = {
    * abandoned with its connection, and the next one connects anew.
    */
   promotePollTimeoutMs: 100,
+  /**
+   * The target is promoted by the switchover itself only when Sentinel's selection of it is known to be at most
+   * this old (the last poll that did not see it started at most this long ago). Sentinel's own REPLICAOF NO ONE
+   * comes a tick (>= 52 ms at 19 Hz) after the selection, and ends with CLIENT KILL TYPE normal, which also cuts a
+   * replica still in its replication handshake (a normal client until PSYNC): the promotion and the replicas'
+   * re-point must be done before it. Cut, a replica connects again only at its next replication cron (up to 1 s),
+   * maybe to a full resync.
+   */
+  selectionFreshMs: 20,
   pollMs: 2,
   /** Sentinels read replica priorities from INFO every 10 s. */
   priorityPropagationMs: 15_000,

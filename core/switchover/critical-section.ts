@@ -1,3 +1,4 @@
+import { selectedReplica } from '../failover/ask-failover.ts';
 import {
   type ClusterConfig,
   type Endpoint,
@@ -20,7 +21,7 @@ import type { SwitchoverPlan, SwitchoverState } from './state.ts';
 /**
  * 3. The write-blocked critical section, in one invocation: block writes (proxies maint + CLIENT PAUSE
  * WRITE), wait until the target's offset equals the master's, SENTINEL FAILOVER, wait for ROLE master,
- * then reroute every proxy and re-point the other replicas at once. On failure, writes are unblocked here
+ * then reroute every proxy and re-point every other node (the old master too) at once. On failure, writes are unblocked here
  * before the error goes on to the state machine's Recover.
  */
 export async function switchMaster(
@@ -118,28 +119,11 @@ async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: 
   return accepted;
 }
 
-/** The replica that `leader`'s failover selected (flag `promoted` in its SENTINEL REPLICAS), if it did yet. */
-async function selectedBy(
-  cluster: ClusterConfig,
-  leader: Endpoint,
-  deps: CorePorts,
-  timeoutMs: number,
-): Promise<Endpoint | undefined> {
-  const replicas = await deps.sentinels.replicasView(leader, cluster.masterName, timeoutMs).catch(() => []);
-  return replicas.find((r) => r.flags.includes('promoted'))?.address;
-}
-
 /**
- * Until the target is master; fails at once when Sentinel promoted another node.
- *
- * Sentinel's failover moves one state per timer tick (10-19 a second, sentinel.c `sentinelTimer`): the tick
- * after SENTINEL FAILOVER it selects a replica (flag `promoted`, `sentinelFailoverSelectSlave`), and the next
- * one sends that replica REPLICAOF NO ONE (`sentinelFailoverSendSlaveOfNoOne`; from the selection its only
- * other way is an abort after the whole failover-timeout without a link to it). So once the leader names the
- * target as selected, the switchover sends that same command itself, a tick sooner: writes stay blocked one
- * tick less. Sentinel's own command follows (it ends with CLIENT KILL TYPE normal, one more reconnect for the
- * clients already rerouted), and its INFO of the target then completes its promotion as usual. A replica
- * other than the target selected is never promoted here.
+ * Until the target is master; fails at once when Sentinel promoted another node. Once the Sentinel that leads
+ * the failover has selected the target, and that selection is fresh (selectionFreshMs), the target is sent
+ * REPLICAOF NO ONE at once, a Sentinel tick before Sentinel's own command (see selectedReplica): writes stay
+ * blocked one tick less. A replica other than the target selected is never promoted here.
  */
 function waitForPromotion(
   cluster: ClusterConfig,
@@ -151,20 +135,31 @@ function waitForPromotion(
   const { nodeTimeoutMs, sentinelTimeoutMs } = cluster.timing;
   const pollTimeoutMs = Math.min(nodeTimeoutMs, SWITCHOVER_TIMING.promotePollTimeoutMs);
   const selectionTimeoutMs = Math.min(sentinelTimeoutMs, SWITCHOVER_TIMING.promotePollTimeoutMs);
+  const bySentinel = `by Sentinel (${formatEndpoint(leader)})`;
   let selection: Endpoint | undefined;
+  let late: string | undefined;
+  // SENTINEL FAILOVER was just accepted: no selection can be older than this.
+  let lastMissAt = deps.clock.now();
   return timeline.run(
     'promoted',
     async () => {
       const deadline = deps.clock.now() + SWITCHOVER_TIMING.promoteDeadlineMs;
       for (;;) {
+        const askedAt = deps.clock.now();
         const [role, selected] = await Promise.all([
           deps.redis.role(target, pollTimeoutMs).catch(() => 'unreachable'),
-          selection ? selection : selectedBy(cluster, leader, deps, selectionTimeoutMs),
+          selection ??
+            selectedReplica(cluster, leader, deps, selectionTimeoutMs).catch(() => 'unanswered' as const),
         ]);
-        if (role === 'master') return `by Sentinel (${formatEndpoint(leader)})`;
-        if (selected && !selection) {
+        if (role === 'master') return late ? `${bySentinel}; ${late}` : bySentinel;
+        // Only an answer without a selection proves there was none when it was asked.
+        if (selected === undefined) lastMissAt = askedAt;
+        if (selected && selected !== 'unanswered' && !selection) {
           selection = selected;
-          if (sameEndpoint(selected, target)) {
+          const age = deps.clock.now() - lastMissAt;
+          if (sameEndpoint(selected, target) && age > SWITCHOVER_TIMING.selectionFreshMs) {
+            late = `its selection of ${target.id} was seen up to ${age} ms late`;
+          } else if (sameEndpoint(selected, target)) {
             // A failed or late answer leaves the promotion to Sentinel's own command, a tick later.
             const ordered = await deps.redis.promoteSelected(target, pollTimeoutMs).then(
               () => true,
@@ -194,7 +189,7 @@ function waitForPromotion(
   );
 }
 
-/** Every proxy to the target, and the other replicas re-pointed at it, at once. */
+/** Every proxy to the target, and every other node (the old master too) re-pointed at it, at once. */
 async function rerouteToTarget(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
@@ -202,7 +197,13 @@ async function rerouteToTarget(
   timeline: Timeline,
 ): Promise<void> {
   const { nodeTimeoutMs } = cluster.timing;
-  const others = cluster.nodes.filter((n) => !sameEndpoint(n, target) && !sameEndpoint(n, master));
+  // The old master too (paused; Fence unpauses it): every replica attaches before writes flow again, so each
+  // resyncs from the new master's backlog. A replica attached later may find the backlog overrun (1 MB by
+  // default: ~25 ms of writes at 40 MB/s) and need a full resync.
+  const others = [
+    ...cluster.nodes.filter((n) => !sameEndpoint(n, target) && !sameEndpoint(n, master)),
+    master,
+  ];
   await timeline.run(
     'rerouted',
     async () => {

@@ -93,7 +93,7 @@ describe('switchMaster', () => {
     expect(result.timeline.find((s) => s.step === 'failover-started')?.detail).toBe(`via ${S2}`);
   });
 
-  it('reroutes every proxy to the target and re-points the other replica at it', async () => {
+  it('reroutes every proxy to the target and re-points the other replica and the old master at it', async () => {
     // Arrange
     const w = switchingWorld();
 
@@ -103,7 +103,12 @@ describe('switchMaster', () => {
     // Assert
     expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
     expect(w.router.blocked.size).toBe(0);
-    expect(w.redis.replicaOfCalls).toEqual([{ node: N3, master: N2 }]);
+    // Both attach before writes flow again, so both resync from the new master's backlog.
+    expect(w.redis.replicaOfCalls).toEqual([
+      { node: N3, master: N2 },
+      { node: N1, master: N2 },
+    ]);
+    // The old master stays paused until Fence.
     expect(w.redis.unpauses).toEqual([]);
   });
 
@@ -254,7 +259,63 @@ describe('switchMaster', () => {
         durationMs: SWITCHOVER_TIMING.pollMs,
       });
       expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
-      expect(w.redis.replicaOfCalls).toEqual([{ node: N3, master: N2 }]);
+      expect(w.redis.replicaOfCalls).toEqual([
+        { node: N3, master: N2 },
+        { node: N1, master: N2 },
+      ]);
+    });
+
+    it('leaves the promotion to Sentinel when the selection may be older than selectionFreshMs', async () => {
+      // Arrange: the poll that sees the selection takes 30 ms (n2's ROLE answer is slow), so the selection may
+      // be 30 ms old, and Sentinel's own REPLICAOF NO ONE (a tick after it) too close; Sentinel promotes n2.
+      const w = beforeSwitchWorld();
+      selectingAtSecondPoll(w, N2);
+      promoteOnFailover(w, N2, 2);
+      const role = w.redis.role.bind(w.redis);
+      let polls = 0;
+      w.redis.role = async (node) => {
+        polls += sameEndpoint(node, N2) ? 1 : 0;
+        if (polls === 2 && sameEndpoint(node, N2)) w.clock.advance(30);
+        return role(node);
+      };
+
+      // Act
+      const result = await switchMaster(w.cluster, preparedState(), w.deps);
+
+      // Assert
+      expect(w.redis.promoteCalls).toEqual([]);
+      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(
+        `by Sentinel (${S1}); its selection of n2 was seen up to ${30 + SWITCHOVER_TIMING.pollMs} ms late`,
+      );
+    });
+
+    it('counts only an answer without a selection as proof that there was none, not a Sentinel that did not answer', async () => {
+      // Arrange: the first poll (no selection) takes 25 ms, the second gets no answer, the third sees the
+      // selection: it may be as old as the first poll's start, 29 ms.
+      const w = beforeSwitchWorld();
+      w.sentinels.replicasViewOf = (_sentinel, poll) => {
+        if (poll === 1) throw new UnreachableError('sentinel timed out');
+        return [{ address: N2, priority: 100, flags: poll >= 2 ? ['slave', 'promoted'] : ['slave'] }];
+      };
+      promoteOnFailover(w, N2, 3);
+      const role = w.redis.role.bind(w.redis);
+      let slow = true;
+      w.redis.role = async (node) => {
+        if (slow && sameEndpoint(node, N2)) {
+          slow = false;
+          w.clock.advance(25);
+        }
+        return role(node);
+      };
+
+      // Act
+      const result = await switchMaster(w.cluster, preparedState(), w.deps);
+
+      // Assert
+      expect(w.redis.promoteCalls).toEqual([]);
+      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(
+        `by Sentinel (${S1}); its selection of n2 was seen up to ${25 + 2 * SWITCHOVER_TIMING.pollMs} ms late`,
+      );
     });
 
     it('never promotes a node that Sentinel did not select: the one it selected is left to Sentinel', async () => {

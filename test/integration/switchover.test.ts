@@ -4,6 +4,7 @@ import { HaproxyRouter } from '../../adapters/haproxy/runtime-api.ts';
 import { IoredisNodes } from '../../adapters/redis/redis-nodes.ts';
 import { type Endpoint, sameEndpoint } from '../../core/model/cluster.ts';
 import type { CorePorts, Logger } from '../../core/ports.ts';
+import { SWITCHOVER_TIMING } from '../../core/switchover/steps.ts';
 import { runLocalSwitchover } from '../../local/switchover-runner.ts';
 import { startTestCluster, type TestCluster } from './cluster.ts';
 import { startLoads, stopAndCountLost, writableThroughProxies } from './writes.ts';
@@ -60,10 +61,14 @@ describe('planned switchover through the local Step Functions workflow (real pro
       ]),
     );
     // Sentinel's leader selects the target one tick before it sends REPLICAOF NO ONE (10-19 ticks a second);
-    // the switchover polls every few ms, so it sees the selection first and promotes the target itself.
-    expect(history?.timeline.find((s) => s.step === 'promoted')?.detail).toMatch(
-      /^by ha-redis, once \S+ selected it$/,
+    // the switchover polls every few ms, sees the selection first and promotes the target itself, unless it saw
+    // the selection more than 20 ms late (a busy machine), when Sentinel's own command does it.
+    const promoted = history?.timeline.find((s) => s.step === 'promoted')?.detail ?? '';
+    const late = /^by Sentinel \(\S+\); its selection of redis-2 was seen up to (\d+) ms late$/.exec(
+      promoted,
     );
+    if (late) expect(Number(late[1])).toBeGreaterThan(SWITCHOVER_TIMING.selectionFreshMs);
+    else expect(promoted).toMatch(/^by ha-redis, once \S+ selected it$/);
     expect(await t.state.lease(t.name)).toBeUndefined();
     const applied = await t.state.appliedEpoch(t.name);
     expect(applied?.master).toEqual(newMaster);

@@ -37,8 +37,8 @@ export async function switchMaster(
     next = { ...next, blocked: true };
     await blockWrites(cluster, plan, deps, timeline);
     await waitForCatchUp(cluster, plan, deps, timeline);
-    const leader = await startFailover(cluster, deps, timeline);
-    await waitForPromotion(cluster, plan, leader, deps, timeline);
+    const failover = await startFailover(cluster, deps, timeline);
+    await waitForPromotion(cluster, plan, failover, deps, timeline);
     next = { ...next, promoted: true };
     await rerouteToTarget(cluster, plan, deps, timeline);
     const writeGapMs = deps.clock.now() - blockedAt;
@@ -99,24 +99,31 @@ async function waitForCatchUp(
   );
 }
 
-/** SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts; that one leads the failover. */
-async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: Timeline): Promise<Endpoint> {
-  const accepted = await timeline.run(
+/**
+ * SENTINEL FAILOVER, asked of each Sentinel in turn until one accepts: that one (the leader) runs the failover,
+ * from no sooner than `askedAt`.
+ */
+async function startFailover(
+  cluster: ClusterConfig,
+  deps: CorePorts,
+  timeline: Timeline,
+): Promise<{ leader: Endpoint; askedAt: number }> {
+  return timeline.run(
     'failover-started',
     async () => {
       const refusals: string[] = [];
       for (const sentinel of cluster.sentinels) {
+        const askedAt = deps.clock.now();
         const answer = await deps.sentinels
           .failover(sentinel, cluster.masterName, cluster.timing.sentinelTimeoutMs)
           .catch((e: unknown) => errorMessage(e));
-        if (answer === 'ok') return sentinel;
+        if (answer === 'ok') return { leader: sentinel, askedAt };
         refusals.push(`${formatEndpoint(sentinel)}: ${answer}`);
       }
       throw new PromotionError(`every Sentinel refused SENTINEL FAILOVER: ${refusals.join('; ')}`);
     },
-    (sentinel) => `via ${formatEndpoint(sentinel)}`,
+    ({ leader }) => `via ${formatEndpoint(leader)}`,
   );
-  return accepted;
 }
 
 /**
@@ -128,7 +135,7 @@ async function startFailover(cluster: ClusterConfig, deps: CorePorts, timeline: 
 function waitForPromotion(
   cluster: ClusterConfig,
   { master, target }: SwitchoverPlan,
-  leader: Endpoint,
+  { leader, askedAt: failoverAskedAt }: { leader: Endpoint; askedAt: number },
   deps: CorePorts,
   timeline: Timeline,
 ): Promise<string> {
@@ -138,8 +145,10 @@ function waitForPromotion(
   const bySentinel = `by Sentinel (${formatEndpoint(leader)})`;
   let selection: Endpoint | undefined;
   let late: string | undefined;
-  // SENTINEL FAILOVER was just accepted: no selection can be older than this.
-  let lastMissAt = deps.clock.now();
+  // No selection can be older than the SENTINEL FAILOVER it follows. A leader that does not answer is not
+  // asked again: its slow answers would hold back the ROLE polls, and Sentinel's own command follows anyway.
+  let lastMissAt = failoverAskedAt;
+  let asking = true;
   return timeline.run(
     'promoted',
     async () => {
@@ -149,9 +158,17 @@ function waitForPromotion(
         const [role, selected] = await Promise.all([
           deps.redis.role(target, pollTimeoutMs).catch(() => 'unreachable'),
           selection ??
-            selectedReplica(cluster, leader, deps, selectionTimeoutMs).catch(() => 'unanswered' as const),
+            (asking
+              ? selectedReplica(cluster, leader, deps, selectionTimeoutMs).catch(() => 'unanswered' as const)
+              : ('unanswered' as const)),
         ]);
-        if (role === 'master') return late ? `${bySentinel}; ${late}` : bySentinel;
+        if (role === 'master') {
+          const seen = selection
+            ? ''
+            : `; its selection of ${target.id} was not seen within ${deps.clock.now() - lastMissAt} ms`;
+          return `${bySentinel}${late ? `; ${late}` : seen}`;
+        }
+        if (selected === 'unanswered') asking = false;
         // Only an answer without a selection proves there was none when it was asked.
         if (selected === undefined) lastMissAt = askedAt;
         if (selected && selected !== 'unanswered' && !selection) {
@@ -161,11 +178,12 @@ function waitForPromotion(
             late = `its selection of ${target.id} was seen up to ${age} ms late`;
           } else if (sameEndpoint(selected, target)) {
             // A failed or late answer leaves the promotion to Sentinel's own command, a tick later.
-            const ordered = await deps.redis.promoteSelected(target, pollTimeoutMs).then(
-              () => true,
-              () => false,
+            const failed = await deps.redis.promoteSelected(target, pollTimeoutMs).then(
+              () => undefined,
+              (e: unknown) => errorMessage(e),
             );
-            if (ordered) return `by ha-redis, once ${formatEndpoint(leader)} selected it`;
+            if (failed === undefined) return `by ha-redis, once ${formatEndpoint(leader)} selected it`;
+            late = `its REPLICAOF NO ONE, once ${formatEndpoint(leader)} selected it, failed: ${failed}`;
             continue;
           }
         }

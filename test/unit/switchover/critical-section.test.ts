@@ -289,23 +289,35 @@ describe('switchMaster', () => {
       );
     });
 
-    it('counts only an answer without a selection as proof that there was none, not a Sentinel that did not answer', async () => {
-      // Arrange: the first poll (no selection) takes 25 ms, the second gets no answer, the third sees the
-      // selection: it may be as old as the first poll's start, 29 ms.
+    it('asks a leader that did not answer no more, and leaves the promotion to Sentinel', async () => {
+      // Arrange: the leader answers its first poll (no selection), not its second; it would name n2 from then on.
       const w = beforeSwitchWorld();
       w.sentinels.replicasViewOf = (_sentinel, poll) => {
         if (poll === 1) throw new UnreachableError('sentinel timed out');
         return [{ address: N2, priority: 100, flags: poll >= 2 ? ['slave', 'promoted'] : ['slave'] }];
       };
       promoteOnFailover(w, N2, 3);
-      const role = w.redis.role.bind(w.redis);
-      let slow = true;
-      w.redis.role = async (node) => {
-        if (slow && sameEndpoint(node, N2)) {
-          slow = false;
-          w.clock.advance(25);
-        }
-        return role(node);
+
+      // Act
+      const result = await switchMaster(w.cluster, preparedState(), w.deps);
+
+      // Assert
+      expect(w.sentinels.replicasViewCalls).toHaveLength(2);
+      expect(w.redis.promoteCalls).toEqual([]);
+      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(
+        `by Sentinel (${S1}); its selection of n2 was not seen within ${3 * SWITCHOVER_TIMING.pollMs} ms`,
+      );
+    });
+
+    it('counts the selection’s age from the SENTINEL FAILOVER that was accepted, when the first poll sees it', async () => {
+      // Arrange: SENTINEL FAILOVER's answer takes 25 ms; the first poll already sees the selection.
+      const w = beforeSwitchWorld();
+      w.sentinels.replicasViewOf = () => [{ address: N2, priority: 100, flags: ['slave', 'promoted'] }];
+      promoteOnFailover(w, N2, 1);
+      const promote = w.sentinels.onFailover;
+      w.sentinels.onFailover = (sentinel) => {
+        w.clock.advance(25);
+        promote?.(sentinel);
       };
 
       // Act
@@ -314,7 +326,7 @@ describe('switchMaster', () => {
       // Assert
       expect(w.redis.promoteCalls).toEqual([]);
       expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(
-        `by Sentinel (${S1}); its selection of n2 was seen up to ${25 + 2 * SWITCHOVER_TIMING.pollMs} ms late`,
+        `by Sentinel (${S1}); its selection of n2 was seen up to 25 ms late`,
       );
     });
 
@@ -352,7 +364,9 @@ describe('switchMaster', () => {
 
       // Assert
       expect(asked).toEqual([N2]);
-      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(`by Sentinel (${S1})`);
+      expect(result.timeline.find((s) => s.step === 'promoted')?.detail).toBe(
+        `by Sentinel (${S1}); its REPLICAOF NO ONE, once ${S1} selected it, failed: ${formatEndpoint(N2)} timed out`,
+      );
       expect(routesOf(w)).toEqual({ p1: N2, p2: N2 });
     });
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterConfig, Endpoint } from '../../core/model/cluster.ts';
 import type { Dns } from '../../core/ports.ts';
@@ -77,12 +77,13 @@ export class ZoneFileDns implements Dns {
     const lockPath = `${this.path}.lock`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
+      // The lock file appears with its holder's pid in it (written aside, then hard-linked into place: link
+      // fails if the lock exists), so that a writer killed while it held the lock (an orchestrator stopped
+      // mid-write) never leaves a lock without a pid, which would hold the zone for STALE_LOCK_MS.
+      const mine = `${lockPath}.${process.pid}.${randomUUID()}`;
       try {
-        const handle = await open(lockPath, 'wx');
-        // The holder's pid: a writer killed while it held the lock (an orchestrator stopped mid-write) does not
-        // hold the zone for STALE_LOCK_MS.
-        await handle.writeFile(String(process.pid));
-        await handle.close();
+        await writeFile(mine, String(process.pid));
+        await link(mine, lockPath);
         return () => unlink(lockPath).catch(() => undefined);
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -94,6 +95,8 @@ export class ZoneFileDns implements Dns {
           await unlink(lockPath).catch(() => undefined);
         else if (Date.now() > deadline) throw new Error(`zone file ${this.path} is locked by another writer`);
         else await sleep(2);
+      } finally {
+        await unlink(mine).catch(() => undefined);
       }
     }
   }

@@ -286,6 +286,33 @@ describe('zone file DNS', () => {
     expect(held).toMatch(/is locked by another writer/);
   });
 
+  it('serializes concurrent writers through a lock that always names its holder, and leaves no lock file behind', async () => {
+    // Arrange: 8 writers at once; a watcher reads the lock whenever it exists.
+    const path = join(dir, 'orders.zone');
+    const seen: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const content = await readFile(`${path}.lock`, 'utf8').catch(() => undefined);
+        if (content !== undefined) seen.push(content);
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+
+    // Act
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => new ZoneFileDns(path).upsertMaster(testCluster(), N2, i + 1)),
+    );
+    watching = false;
+    await watcher;
+
+    // Assert: each lock read named this process (never empty), and only the zone file is left.
+    expect(results.filter((r) => r === 'updated').length).toBeGreaterThanOrEqual(1);
+    expect(seen.every((c) => c === String(process.pid))).toBe(true);
+    expect(await readdir(dir)).toEqual(['orders.zone']);
+    expect(await readFile(path, 'utf8')).toMatch(/^; ha-redis epoch 8 /);
+  });
+
   it('overwrites a file that holds no zone of its own', async () => {
     // Arrange
     const path = join(dir, 'orders.zone');

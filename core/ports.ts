@@ -89,8 +89,16 @@ export type WriteProbe = 'accepted' | 'readonly' | 'noreplicas' | 'error';
 export interface RedisNodes {
   role(node: Endpoint, timeoutMs: number): Promise<Role>;
   replication(node: Endpoint, timeoutMs: number): Promise<ReplicationInfo>;
-  /** REPLICAOF master, and persist it (CONFIG REWRITE). */
-  replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void>;
+  /**
+   * REPLICAOF master, and persist it (CONFIG REWRITE), unless `persist` is false: the rewrite's fsync holds the
+   * node's event loop, and with it a replication handshake just started (the switchover persists later).
+   */
+  replicaOf(
+    node: Endpoint,
+    master: Endpoint,
+    timeoutMs: number,
+    options?: { persist?: boolean },
+  ): Promise<void>;
   /**
    * `REPLICAOF NO ONE`, not persisted: only for the replica that Sentinel's failover leader has selected, whose
    * own promotion follows within a tick and rewrites the config (see the switchover's `waitForPromotion`).

@@ -79,10 +79,15 @@ export class IoredisNodes implements RedisNodes {
     return probeConnect(node, timeoutMs);
   }
 
-  async replicaOf(node: Endpoint, master: Endpoint, timeoutMs: number): Promise<void> {
+  async replicaOf(
+    node: Endpoint,
+    master: Endpoint,
+    timeoutMs: number,
+    { persist = true }: { persist?: boolean } = {},
+  ): Promise<void> {
     await this.connections.run('redis', node, timeoutMs, async (c) => {
       await c.call('REPLICAOF', master.host, String(master.port));
-      await c.call('CONFIG', 'REWRITE');
+      if (persist) await c.call('CONFIG', 'REWRITE');
     });
   }
 

@@ -227,8 +227,12 @@ async function rerouteToTarget(
     async () => {
       await Promise.all([
         ...cluster.proxies.map((p) => deps.router.pointMasterAt(p, target)),
-        // The new master accepts writes only with a replica attached (min-replicas-to-write).
-        ...others.map((n) => deps.redis.replicaOf(n, target, nodeTimeoutMs).catch(() => undefined)),
+        // The new master accepts writes only with a replica attached (min-replicas-to-write). Not persisted
+        // here (Fence does): CONFIG REWRITE's fsync would hold the replica's handshake, which must be done
+        // before Sentinel's own promotion command cuts the new master's normal clients.
+        ...others.map((n) =>
+          deps.redis.replicaOf(n, target, nodeTimeoutMs, { persist: false }).catch(() => undefined),
+        ),
       ]);
       return `${cluster.proxies.length} proxies -> ${target.id}`;
     },

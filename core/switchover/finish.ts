@@ -14,7 +14,10 @@ import type { SwitchoverPlan, SwitchoverState } from './state.ts';
  * epoch, routing, DNS, record, release).
  */
 
-/** 4. Fence the old master: a replica of the new one, then unpaused; its writes now fail with READONLY. */
+/**
+ * 4. Fence the old master: a replica of the new one (Switch re-pointed it; again, it persists it), then unpaused;
+ * its writes now fail with READONLY. The other replicas' re-point from Switch is persisted too.
+ */
 export async function fenceOldMaster(
   cluster: ClusterConfig,
   state: SwitchoverState,
@@ -26,7 +29,13 @@ export async function fenceOldMaster(
   await timeline.run(
     'fenced',
     async () => {
-      await deps.redis.replicaOf(plan.master, plan.target, nodeTimeoutMs);
+      const others = cluster.nodes.filter(
+        (n) => !sameEndpoint(n, plan.target) && !sameEndpoint(n, plan.master),
+      );
+      await Promise.all([
+        deps.redis.replicaOf(plan.master, plan.target, nodeTimeoutMs),
+        ...others.map((n) => deps.redis.replicaOf(n, plan.target, nodeTimeoutMs).catch(() => undefined)),
+      ]);
       await deps.redis.unpause(plan.master, nodeTimeoutMs);
       const probe = await deps.redis.probeWrite(plan.master, nodeTimeoutMs);
       if (probe === 'accepted')

@@ -94,8 +94,16 @@ export class FakeRedisNodes implements RedisNodes {
     };
   }
 
-  async replicaOf(node: Endpoint, master: Endpoint): Promise<void> {
+  /** The REPLICAOF calls made without persisting them (`persist: false`). */
+  readonly unpersistedReplicaOfs: Endpoint[] = [];
+  async replicaOf(
+    node: Endpoint,
+    master: Endpoint,
+    _timeoutMs?: number,
+    options?: { persist?: boolean },
+  ): Promise<void> {
     this.replicaOfCalls.push({ node: endpointOf(node), master: endpointOf(master) });
+    if (options?.persist === false) this.unpersistedReplicaOfs.push(endpointOf(node));
     const state = this.reach(node);
     state.roles = ['slave'];
     state.master = master;

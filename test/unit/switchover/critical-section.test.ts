@@ -108,6 +108,8 @@ describe('switchMaster', () => {
       { node: N3, master: N2 },
       { node: N1, master: N2 },
     ]);
+    // Not persisted yet (Fence does): CONFIG REWRITE's fsync would hold their replication handshakes.
+    expect(w.redis.unpersistedReplicaOfs).toEqual([N3, N1]);
     // The old master stays paused until Fence.
     expect(w.redis.unpauses).toEqual([]);
   });

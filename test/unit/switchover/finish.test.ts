@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { reactToFailover } from '../../../core/failover/react.ts';
 import { formatEndpoint } from '../../../core/model/cluster.ts';
-import { finishSwitchover } from '../../../core/switchover/steps.ts';
+import { fenceOldMaster, finishSwitchover } from '../../../core/switchover/steps.ts';
 import { endpointOf, N1, N2, N3, SENTINELS } from '../../support/fixtures.ts';
 import {
   afterSwitchWorld,
@@ -131,5 +131,32 @@ describe('finishSwitchover', () => {
     expect(w.state.leaseHeld?.owner).toBe(EXECUTION);
     expect(w.dns.calls).toEqual([]);
     expect(w.state.history).toEqual([]);
+  });
+});
+
+describe('fenceOldMaster', () => {
+  it('persists the re-point Switch made of the old master and of the other replica, then unpauses the old master', async () => {
+    // Arrange
+    const w = afterSwitchWorld();
+    w.redis.set(N1, { role: 'master' }).set(N3, { role: 'slave', master: N2 });
+
+    // Act
+    const result = await fenceOldMaster(w.cluster, switchedState(), w.deps);
+
+    // Assert
+    expect(w.redis.replicaOfCalls).toEqual(
+      expect.arrayContaining([
+        { node: N1, master: N2 },
+        { node: N3, master: N2 },
+      ]),
+    );
+    expect(w.redis.replicaOfCalls).toHaveLength(2);
+    expect(w.redis.unpersistedReplicaOfs).toEqual([]);
+    expect(w.redis.unpauses).toEqual([N1]);
+    expect(result.timeline.at(-1)).toMatchObject({
+      step: 'fenced',
+      status: 'ok',
+      detail: 'n1 replica of n2, writes readonly',
+    });
   });
 });

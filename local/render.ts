@@ -74,6 +74,9 @@ export function renderRedisConf(i: RedisConfInput): string {
     'replica-read-only yes',
     'repl-diskless-sync yes',
     'repl-diskless-sync-delay 0',
+    // A replica that reconnects within a few seconds at tens of MB/s of writes (one cut by Sentinel's own
+    // promotion command, see the switchover) resyncs from the backlog; Redis's default 1 MB holds ~25 ms.
+    'repl-backlog-size 128mb',
     ...(i.replicaOf ? [`replicaof ${i.replicaOf.host} ${i.replicaOf.port}`] : []),
     ...ownAddress(i.bind, 'replica-announce-ip'),
     '',
